@@ -1,0 +1,125 @@
+import type { Config } from './config/load.ts';
+import { TokenExchange } from './exchange/get-jwt.ts';
+import { createAuthApi, type GetJwtObserver } from './grpc/auth-api.ts';
+import { startGrpcServer, type GrpcServerHandle, type GrpcServerOptions } from './grpc/server.ts';
+import { startHttpServer, type HttpServerHandle } from './http/server.ts';
+import { createKeyManager, JoseSigner, type KeyManager, type KeyReloadObserver } from './keys/index.ts';
+import type { FetchFn } from './providers/provider-fetch.ts';
+import { createProviderRegistry, type ProviderRegistry } from './providers/index.ts';
+import type { ProviderCallObserver } from './providers/types.ts';
+import type { CacheObserver } from './providers/caching-verifier.ts';
+import type { Logger } from './telemetry/logger.ts';
+
+export type AppObserver = GetJwtObserver & ProviderCallObserver & CacheObserver & KeyReloadObserver;
+
+export interface AppOptions {
+  logger: Logger;
+  observer?: AppObserver | undefined;
+  /** Prometheus exposition for GET /metrics. */
+  metrics?: (() => Promise<{ contentType: string; body: string }>) | undefined;
+  grpc?: GrpcServerOptions | undefined;
+  /** Injectable outbound fetch (tests). */
+  fetch?: FetchFn | undefined;
+}
+
+export interface App {
+  grpcPort: number;
+  httpPort: number;
+  keys: KeyManager;
+  providers: ProviderRegistry;
+  grpc: GrpcServerHandle;
+  http: HttpServerHandle;
+  /** True when config is valid, a signing key is loaded and listeners are up. */
+  isReady(): boolean;
+  /** Graceful stop: NOT_SERVING, refuse new calls, let in-flight ones finish within `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Wires keys → providers → exchange → gRPC/HTTP adapters and starts listening. */
+export async function startApp(config: Config, options: AppOptions): Promise<App> {
+  const { logger, observer } = options;
+  for (const warning of config.warnings) logger.warn({ warning }, `CONFIG WARNING: ${warning}`);
+
+  const keys = await createKeyManager(config.keys, logger, observer);
+  const providers = createProviderRegistry(config, { observer, fetch: options.fetch });
+  void providers.warmUp();
+  const exchange = new TokenExchange({
+    providers,
+    signer: new JoseSigner(keys.store),
+    settings: { issuer: config.issuer, audience: config.audience, tokenTtl: config.tokenTtl, subjectTemplate: config.subjectTemplate, limits: config.limits },
+  });
+
+  let accepting = true;
+  let listening = false;
+  const api = createAuthApi({
+    exchange,
+    logger,
+    providerIds: new Set(config.providers.map((p) => p.id)),
+    maxConcurrentCalls: config.grpc.maxConcurrentCalls,
+    defaultDeadline: config.grpc.defaultDeadline,
+    observer,
+    isAccepting: () => accepting,
+  });
+  const grpc = await startGrpcServer(config.grpc, api, options.grpc);
+  const issuer = config.issuer.replace(/\/$/, '');
+  const http = await startHttpServer(config.http.listen, {
+    issuer: config.issuer,
+    jwksUri: config.jwksUri ?? `${issuer}/.well-known/jwks.json`,
+    jwks: () => keys.store.jwks(),
+    jwksMaxAge: config.keys.jwksMaxAge,
+    signingAlgorithms: () => [...new Set(keys.store.jwks().keys.map((k) => k.alg!))],
+    live: () => true,
+    ready: () => {
+      const status = keys.store.status();
+      return {
+        ready: isReady(),
+        checks: {
+          signingKey: status.signingKid !== undefined,
+          publishedKeys: status.publishedKeys,
+          lastKeyReloadError: status.lastReloadError ?? null,
+          accepting,
+          // Informational: provider reachability does not gate readiness (an IdP outage must not
+          // empty the Service); it is reported per provider instead.
+          providers: Object.fromEntries(providers.all().map((p) => [p.config.id, p.ready() ? 'reachable' : 'unknown_or_unreachable'])),
+        },
+      };
+    },
+    metrics: options.metrics,
+  });
+  listening = true;
+
+  const isReady = () => listening && accepting && keys.store.currentSigningKey() !== undefined;
+  const syncHealth = () => grpc.setServing(isReady());
+  syncHealth();
+  keys.store.onChange(syncHealth);
+  // Signing keys may become usable later (publish lead time): re-evaluate periodically.
+  const healthTimer = setInterval(syncHealth, 1_000);
+  healthTimer.unref();
+
+  logger.info({ grpc: `${config.grpc.listen.replace(/:\d+$/, '')}:${grpc.port}`, http: `${config.http.listen.replace(/:\d+$/, '')}:${http.port}`, providers: config.providers.map((p) => p.id), issuer: config.issuer }, 'authjwt started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    grpcPort: grpc.port,
+    httpPort: http.port,
+    keys,
+    providers,
+    grpc,
+    http,
+    isReady,
+    stop(graceMs = config.shutdownGrace) {
+      stopping ??= (async () => {
+        accepting = false;
+        clearInterval(healthTimer);
+        grpc.setServing(false);
+        logger.info({ inFlight: api.inFlight(), graceMs }, 'shutting down: health NOT_SERVING, draining in-flight calls');
+        await grpc.stop(graceMs);
+        await http.close();
+        keys.close();
+        listening = false;
+        logger.info('authjwt stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,213 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+import { PRESET_NAMES } from './presets.ts';
+
+/** Duration field: `15m`, `30s`, `1h`, `250ms` or a number of seconds; parsed to milliseconds. */
+const duration = (bounds: { min?: number; max?: number } = {}) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use e.g. 30s, 15m, 1h)` });
+      return z.NEVER;
+    }
+    if (bounds.min !== undefined && ms < bounds.min) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${bounds.min}ms` });
+      return z.NEVER;
+    }
+    if (bounds.max !== undefined && ms > bounds.max) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${bounds.max}ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const url = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
+
+/** host:port; host may be an IPv4/IPv6 address or a name; port 0 picks a free port. */
+const listen = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:50051 or [::]:50051');
+
+const secretSources = {
+  /** Inline secret (discouraged outside development: prefer clientSecretFile or clientSecretEnv). */
+  clientSecret: z.string().min(1).optional(),
+  /** File holding the secret, e.g. mounted from a Kubernetes Secret. Trailing newline trimmed. */
+  clientSecretFile: z.string().min(1).optional(),
+  /** Name of an environment variable holding the secret. */
+  clientSecretEnv: z.string().min(1).optional(),
+};
+
+const RESERVED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'provider', 'client_id', 'scope', 'cnf', 'typ']);
+const claimName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, 'must be a claim name')
+  .refine((v) => !RESERVED_CLAIMS.has(v) && v !== '__proto__' && v !== 'constructor' && v !== 'prototype', {
+    message: 'is reserved and cannot be mapped',
+  });
+
+export const ASYMMETRIC_JWS_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+] as const;
+
+export const providerSchema = z
+  .strictObject({
+    /** Provider id as sent by the frontend in `account.provider` (Auth.js provider id). */
+    id: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'must be 1-63 characters of letters, digits, _ . -'),
+    /** Must equal `account.type` in requests: `oidc` or `oauth`. Defaults from the preset. */
+    type: z.enum(['oidc', 'oauth']).optional(),
+    /** Well-known provider defaults (user-API verification). */
+    preset: z.enum(PRESET_NAMES).optional(),
+    /** OIDC issuer; enables discovery and the jwt / introspection / userinfo strategies. */
+    issuer: url.optional(),
+    /** Accepted `aud` / `azp` / `client_id` of upstream tokens: binds tokens to our clients. */
+    audiences: z.array(z.string().min(1)).optional(),
+    /** How OIDC access tokens are proven. */
+    verification: z.enum(['auto', 'jwt', 'introspection', 'userinfo']).default('auto'),
+    /** Claim holding the account id in OIDC tokens / introspection / userinfo. */
+    accountIdClaim: z.string().min(1).default('sub'),
+    /** Restrict accepted JWS algorithms (asymmetric only); default: what the provider advertises. */
+    algorithms: z.array(z.enum(ASYMMETRIC_JWS_ALGORITHMS)).min(1).optional(),
+    /** OAuth client id: introspection client, or the GitHub OAuth app a token must belong to. */
+    clientId: z.string().min(1).optional(),
+    ...secretSources,
+    /** User API URL (oauth-user-api strategy): called with the token as a Bearer credential. */
+    userinfoUrl: url.optional(),
+    /** Dotted path of the account id in the user API answer (numbers compared as strings). */
+    accountIdField: z.string().min(1).optional(),
+    /** Extra request headers for the user API. */
+    headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), z.string()).optional(),
+    /** GitHub preset: REST API base used for the token-to-app binding check. */
+    apiBaseUrl: url.optional(),
+    /** Allow plain-http provider URLs on non-loopback hosts (e.g. an in-cluster IdP); warns at start. */
+    allowHttp: z.boolean().default(false),
+    /** Minimum time between JWKS refetches triggered by an unknown kid (rate limit). */
+    jwksCooldown: duration({ min: 0, max: 600_000 }).default(5_000),
+    /** Timeout of each provider HTTP call. */
+    timeout: duration({ min: 10, max: 60_000 }).default(5_000),
+    /**
+     * How long a token proven by a provider call (introspection, userinfo, user API) is remembered.
+     * Default 0: every call asks the provider, so revocation takes effect at once. Tokens verified
+     * locally (jwt) are cached up to their expiry within cache.maxTtl regardless.
+     */
+    cacheTtl: duration({ max: 3_600_000 }).default(0),
+    /** Minted claim name → source field (dotted path) in the verified token/introspection/user data. */
+    claims: z.record(claimName, z.string().min(1)).optional(),
+  })
+  .superRefine((p, ctx) => {
+    const secretCount = [p.clientSecret, p.clientSecretFile, p.clientSecretEnv].filter((v) => v !== undefined).length;
+    if (secretCount > 1) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'set only one of clientSecret, clientSecretFile, clientSecretEnv' });
+    if (p.issuer && (p.userinfoUrl || p.preset)) {
+      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'set either issuer (OIDC discovery) or userinfoUrl/preset (user API), not both' });
+    }
+    if (!p.issuer && !p.userinfoUrl && !p.preset) {
+      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'one of issuer, userinfoUrl or preset is required' });
+    }
+    if (p.issuer && p.type === 'oauth') {
+      ctx.addIssue({ code: 'custom', path: ['type'], message: 'a provider with an issuer (OIDC discovery) must have type oidc' });
+    }
+    if (!p.issuer && !p.preset && !p.type) ctx.addIssue({ code: 'custom', path: ['type'], message: 'is required (oidc or oauth)' });
+    if (p.userinfoUrl && !p.preset && !p.accountIdField) {
+      ctx.addIssue({ code: 'custom', path: ['accountIdField'], message: 'is required with userinfoUrl' });
+    }
+    if (p.verification === 'introspection' && (!p.clientId || secretCount === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['verification'], message: 'introspection needs clientId and a client secret' });
+    }
+    if (p.apiBaseUrl && p.preset !== 'github') ctx.addIssue({ code: 'custom', path: ['apiBaseUrl'], message: 'only applies to the github preset' });
+  });
+
+const tlsSchema = z.strictObject({
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+  /** CA bundle for client certificates: when set, clients must present a certificate (mTLS). */
+  clientCaFile: z.string().min(1).optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    /** `iss` of minted tokens and base of /.well-known/openid-configuration. */
+    issuer: url,
+    /** `aud` of minted tokens. */
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (Array.isArray(v) ? v : [v])),
+    /** Lifetime of minted tokens. */
+    tokenTtl: duration({ min: 10_000, max: 86_400_000 }).default(900_000),
+    /** `sub` of minted tokens; placeholders {provider} and {accountId}. */
+    subjectTemplate: z.string().includes('{accountId}', { message: 'must contain {accountId}' }).default('{provider}:{accountId}'),
+    /** Clock skew tolerated when checking upstream exp/nbf/iat. */
+    clockTolerance: duration({ max: 300_000 }).default(30_000),
+    /** Override of jwks_uri in the discovery document (default: issuer + /.well-known/jwks.json). */
+    jwksUri: url.optional(),
+    grpc: z
+      .strictObject({
+        listen: listen.default('0.0.0.0:50051'),
+        tls: tlsSchema.optional(),
+        /** Largest accepted request message. */
+        maxReceiveMessageBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(16 * 1024),
+        /** Calls handled at once; more fail fast with RESOURCE_EXHAUSTED. */
+        maxConcurrentCalls: z.number().int().min(1).max(100_000).default(512),
+        /** Deadline applied to work when the client sets none (or a longer one). */
+        defaultDeadline: duration({ min: 100, max: 300_000 }).default(10_000),
+        /** Connections are closed (GOAWAY) after this age so clients rebalance across replicas. */
+        maxConnectionAge: duration({ min: 1_000 }).default(300_000),
+        maxConnectionAgeGrace: duration().default(30_000),
+        maxConcurrentStreams: z.number().int().min(1).max(10_000).default(1_000),
+      })
+      .default({} as never),
+    http: z
+      .strictObject({
+        listen: listen.default('0.0.0.0:8080'),
+        tls: tlsSchema.omit({ clientCaFile: true }).optional(),
+      })
+      .default({} as never),
+    keys: z
+      .strictObject({
+        /** Directory of private keys mounted from a Kubernetes Secret. */
+        dir: z.string().min(1).optional(),
+        /** Development only: generate a throwaway key at start (tokens die with the process). */
+        ephemeral: z.boolean().default(false),
+        ephemeralAlgorithm: z.enum(['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256']).default('ES256'),
+        /** A new key is published in JWKS at least this long before it signs (gateways cache JWKS). */
+        publishLeadTime: duration({ max: 7 * 86_400_000 }).default(600_000),
+        /** How often the key directory is re-read (file-system events also trigger a reload). */
+        reloadInterval: duration({ min: 100, max: 3_600_000 }).default(5_000),
+        /** Cache-Control max-age of the JWKS; must not exceed publishLeadTime. Default: min(lead/2, 5m). */
+        jwksMaxAge: duration().optional(),
+      })
+      .superRefine((k, ctx) => {
+        if (!k.dir && !k.ephemeral) ctx.addIssue({ code: 'custom', path: ['dir'], message: 'set keys.dir (or keys.ephemeral: true for development)' });
+        if (k.dir && k.ephemeral) ctx.addIssue({ code: 'custom', path: ['ephemeral'], message: 'set either keys.dir or keys.ephemeral, not both' });
+        if (k.jwksMaxAge !== undefined && k.jwksMaxAge > k.publishLeadTime) {
+          ctx.addIssue({ code: 'custom', path: ['jwksMaxAge'], message: 'must not exceed keys.publishLeadTime' });
+        }
+      }),
+    /** Verification cache: proven tokens are remembered by SHA-256 hash, never beyond their expiry. */
+    cache: z
+      .strictObject({
+        maxEntries: z.number().int().min(0).max(10_000_000).default(10_000),
+        maxTtl: duration({ max: 3_600_000 }).default(300_000),
+      })
+      .default({} as never),
+    /** Limits on request fields. */
+    limits: z
+      .strictObject({
+        maxAccessTokenBytes: z.number().int().min(64).max(16 * 1024).default(8 * 1024),
+        maxAccountIdBytes: z.number().int().min(8).max(4 * 1024).default(256),
+      })
+      .default({} as never),
+    logging: z
+      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .default({} as never),
+    /** Time in-flight calls get to finish after SIGTERM/SIGINT. */
+    shutdownGrace: duration({ max: 600_000 }).default(20_000),
+    providers: z.array(providerSchema).min(1, 'at least one provider is required'),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.providers.forEach((p, i) => {
+      if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: ['providers', i, 'id'], message: `duplicate provider id "${p.id}"` });
+      seen.add(p.id);
+    });
+  });
+
+export type RawConfig = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type ParsedProvider = z.output<typeof providerSchema>;

@@ -1,0 +1,151 @@
+import { createPrivateKey, createPublicKey, type KeyObject, type webcrypto } from 'node:crypto';
+
+type CryptoKey = webcrypto.CryptoKey;
+import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+
+/** JWS algorithms authjwt signs with. */
+export type SigningAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA';
+const ALLOWED_ALGS: ReadonlySet<string> = new Set<SigningAlgorithm>(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']);
+
+/** A private signing key loaded from the Secret, with its public JWK. */
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  /** WebCrypto key for jose. */
+  privateKey: CryptoKey;
+  /** Public members only, with kid, alg and use: sig. */
+  publicJwk: Readonly<JWK>;
+  /** Explicit activation time (ms since epoch) from the key file, if any. */
+  notBefore: number | undefined;
+  /** File the key came from (for logs). */
+  source: string;
+}
+
+export class KeyFileError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'KeyFileError';
+    this.code = `ERR_AUTHJWT_KEYS_${code}`;
+  }
+}
+
+/** Files that are legitimately in a key Secret but are not private keys (e.g. cert-manager's tls.crt). */
+export function isIgnorableKeyFile(name: string, content: string): boolean {
+  if (/\.(crt|pub|md|txt)$/i.test(name)) return true;
+  const text = content.trim();
+  if (!text.includes('PRIVATE KEY') && /-----BEGIN (CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY)-----/.test(text)) return true;
+  return false;
+}
+
+/**
+ * Parses one key file: PEM (PKCS#8, PKCS#1 RSA, SEC1 EC) or JWK JSON (a private JWK or a JWK Set).
+ * PEM may carry an activation time as an RFC 7468 explanatory line before the key:
+ * `Not-Before: 2026-12-01T10:00:00Z`; a JWK may carry `"nbf": <seconds since epoch>`.
+ * kid is the JWK's own `kid`, else its RFC 7638 thumbprint.
+ */
+export async function parseKeyFile(name: string, content: string, options: { rsaAlgorithm?: 'RS256' | 'PS256' } = {}): Promise<SigningKey[]> {
+  const text = content.trim();
+  if (text.startsWith('{')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new KeyFileError('FILE_INVALID', `${name}: not valid JSON`);
+    }
+    const jwks = isObject(json) && Array.isArray(json.keys) ? json.keys : [json];
+    return Promise.all(jwks.map((jwk, i) => fromJwk(jwks.length > 1 ? `${name}#${i}` : name, jwk, options)));
+  }
+  if (!text.includes('-----BEGIN')) throw new KeyFileError('FILE_INVALID', `${name}: neither PEM nor JWK JSON`);
+  const notBefore = parsePemNotBefore(name, text);
+  const pem = text.slice(text.indexOf('-----BEGIN'));
+  if (!/-----BEGIN (ENCRYPTED )?(RSA |EC )?PRIVATE KEY-----/.test(pem)) {
+    throw new KeyFileError('NOT_PRIVATE', `${name}: not a private key (expected PKCS#8, PKCS#1 or SEC1 PEM)`);
+  }
+  if (pem.includes('ENCRYPTED')) throw new KeyFileError('ENCRYPTED', `${name}: encrypted private keys are not supported`);
+  let keyObject: KeyObject;
+  try {
+    keyObject = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (e) {
+    throw new KeyFileError('FILE_INVALID', `${name}: cannot parse private key (${(e as Error).message})`);
+  }
+  const jwk = keyObject.export({ format: 'jwk' }) as JWK;
+  return [await fromJwk(name, { ...jwk, ...(notBefore !== undefined ? { nbf: notBefore / 1000 } : {}) }, options)];
+}
+
+async function fromJwk(name: string, input: unknown, options: { rsaAlgorithm?: 'RS256' | 'PS256' }): Promise<SigningKey> {
+  if (!isObject(input) || typeof input.kty !== 'string') throw new KeyFileError('FILE_INVALID', `${name}: not a JWK`);
+  const jwk = input as JWK & { nbf?: unknown };
+  if (typeof jwk.d !== 'string') throw new KeyFileError('NOT_PRIVATE', `${name}: JWK has no private part ("d")`);
+  if (jwk.use !== undefined && jwk.use !== 'sig') throw new KeyFileError('WRONG_USE', `${name}: JWK use must be "sig"`);
+  const alg = algorithmFor(name, jwk, options.rsaAlgorithm ?? 'RS256');
+  if (jwk.kty === 'RSA') {
+    const bits = Buffer.from(jwk.n ?? '', 'base64url').length * 8;
+    if (bits < 2048) throw new KeyFileError('KEY_TOO_SMALL', `${name}: RSA keys must be at least 2048 bits (got ${bits})`);
+  }
+  let notBefore: number | undefined;
+  if (jwk.nbf !== undefined) {
+    if (typeof jwk.nbf !== 'number' || !Number.isFinite(jwk.nbf)) throw new KeyFileError('FILE_INVALID', `${name}: "nbf" must be seconds since epoch`);
+    notBefore = jwk.nbf * 1000;
+  }
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, nbf: _nbf, key_ops: _ops, ext: _ext, ...rest } = jwk as JWK & { nbf?: unknown; oth?: unknown };
+  const publicMembers = publicOnly(rest);
+  // Check the private and public parts belong together and the key is usable before accepting it.
+  let privateKey: CryptoKey;
+  try {
+    const { nbf: _n, ...importable } = jwk;
+    privateKey = (await importJWK({ ...importable, alg }, alg)) as CryptoKey;
+    createPublicKey({ key: publicMembers as never, format: 'jwk' });
+  } catch (e) {
+    throw new KeyFileError('FILE_INVALID', `${name}: unusable key (${(e as Error).message})`);
+  }
+  const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : await calculateJwkThumbprint(publicMembers, 'sha256');
+  if (!/^[\x21-\x7e]{1,128}$/.test(kid)) throw new KeyFileError('FILE_INVALID', `${name}: kid must be 1-128 printable ASCII characters`);
+  return {
+    kid,
+    alg,
+    privateKey,
+    publicJwk: Object.freeze({ ...publicMembers, kid, alg, use: 'sig' }),
+    notBefore,
+    source: name,
+  };
+}
+
+function publicOnly(jwk: JWK): JWK {
+  switch (jwk.kty) {
+    case 'RSA':
+      return { kty: 'RSA', n: jwk.n, e: jwk.e };
+    case 'EC':
+      return { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y };
+    case 'OKP':
+      return { kty: 'OKP', crv: jwk.crv, x: jwk.x };
+    default:
+      return jwk;
+  }
+}
+
+function algorithmFor(name: string, jwk: JWK, rsaDefault: 'RS256' | 'PS256'): SigningAlgorithm {
+  let derived: SigningAlgorithm;
+  if (jwk.kty === 'RSA') derived = jwk.alg === 'PS256' ? 'PS256' : jwk.alg === 'RS256' ? 'RS256' : rsaDefault;
+  else if (jwk.kty === 'EC' && jwk.crv === 'P-256') derived = 'ES256';
+  else if (jwk.kty === 'EC' && jwk.crv === 'P-384') derived = 'ES384';
+  else if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') derived = 'EdDSA';
+  else throw new KeyFileError('UNSUPPORTED_KEY', `${name}: unsupported key type ${jwk.kty}${jwk.crv ? `/${jwk.crv}` : ''} (use RSA ≥2048, EC P-256/P-384 or Ed25519)`);
+  if (jwk.alg !== undefined && jwk.alg !== derived && !(jwk.kty === 'OKP' && jwk.alg === 'Ed25519')) {
+    throw new KeyFileError('ALG_MISMATCH', `${name}: JWK alg ${jwk.alg} does not fit the key (expected ${derived})`);
+  }
+  if (!ALLOWED_ALGS.has(derived)) throw new KeyFileError('UNSUPPORTED_KEY', `${name}: algorithm ${derived} not allowed`);
+  return derived;
+}
+
+function parsePemNotBefore(name: string, text: string): number | undefined {
+  const head = text.slice(0, text.indexOf('-----BEGIN'));
+  const m = /^\s*not-before\s*:\s*(\S+)\s*$/im.exec(head);
+  if (!m) return undefined;
+  const value = m[1]!;
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new KeyFileError('FILE_INVALID', `${name}: Not-Before "${value}" is not an RFC 3339 time or epoch seconds`);
+  return ms;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
