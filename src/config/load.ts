@@ -211,6 +211,8 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): { path: string; mess
 
 function describe(i: z.core.$ZodIssue): string {
   if (i.code === 'unrecognized_keys') return `unknown field(s): ${i.keys.join(', ')}`;
+  // A rejected record key (e.g. a reserved claim name): report why, not zod's generic "Invalid key in record".
+  if (i.code === 'invalid_key' && i.issues.length) return i.issues.map((sub) => sub.message).join('; ');
   if (i.code === 'invalid_type' && i.message.includes('received undefined')) return 'is required';
   return i.message;
 }

@@ -45,6 +45,14 @@ const claimName = z
     message: 'is reserved and cannot be mapped',
   });
 
+// zod strips a `__proto__` record key without an issue; reject it so a mapping is never dropped silently.
+const claimsMap = z.preprocess((value, ctx) => {
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+    ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'is reserved and cannot be mapped', input: value });
+  }
+  return value;
+}, z.record(claimName, z.string().min(1)));
+
 export const ASYMMETRIC_JWS_ALGORITHMS = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
 ] as const;
@@ -91,7 +99,7 @@ export const providerSchema = z
      */
     cacheTtl: duration({ max: 3_600_000 }).default(0),
     /** Minted claim name → source field (dotted path) in the verified token/introspection/user data. */
-    claims: z.record(claimName, z.string().min(1)).optional(),
+    claims: claimsMap.optional(),
   })
   .superRefine((p, ctx) => {
     const secretCount = [p.clientSecret, p.clientSecretFile, p.clientSecretEnv].filter((v) => v !== undefined).length;
@@ -151,13 +159,13 @@ export const configSchema = z
         maxConnectionAgeGrace: duration().default(30_000),
         maxConcurrentStreams: z.number().int().min(1).max(10_000).default(1_000),
       })
-      .default({} as never),
+      .prefault({}),
     http: z
       .strictObject({
         listen: listen.default('0.0.0.0:8080'),
         tls: tlsSchema.omit({ clientCaFile: true }).optional(),
       })
-      .default({} as never),
+      .prefault({}),
     keys: z
       .strictObject({
         /** Directory of private keys mounted from a Kubernetes Secret. */
@@ -185,17 +193,17 @@ export const configSchema = z
         maxEntries: z.number().int().min(0).max(10_000_000).default(10_000),
         maxTtl: duration({ max: 3_600_000 }).default(300_000),
       })
-      .default({} as never),
+      .prefault({}),
     /** Limits on request fields. */
     limits: z
       .strictObject({
         maxAccessTokenBytes: z.number().int().min(64).max(16 * 1024).default(8 * 1024),
         maxAccountIdBytes: z.number().int().min(8).max(4 * 1024).default(256),
       })
-      .default({} as never),
+      .prefault({}),
     logging: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .default({} as never),
+      .prefault({}),
     /** Time in-flight calls get to finish after SIGTERM/SIGINT. */
     shutdownGrace: duration({ max: 600_000 }).default(20_000),
     providers: z.array(providerSchema).min(1, 'at least one provider is required'),

@@ -140,10 +140,14 @@ function algorithmFor(name: string, jwk: JWK, rsaDefault: 'RS256' | 'PS256'): Si
 
 function parsePemNotBefore(name: string, text: string): number | undefined {
   const head = text.slice(0, text.indexOf('-----BEGIN'));
-  const m = /^\s*not-before\s*:\s*(\S+)\s*$/im.exec(head);
+  // Take the whole rest of the line: a value that is empty or has spaces must be rejected, not
+  // skipped (a skipped Not-Before lets the key sign at once).
+  const m = /^[ \t]*not-before[ \t]*:(.*)$/im.exec(head);
   if (!m) return undefined;
-  const value = m[1]!;
-  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value);
+  const value = m[1]!.trim();
+  // RFC 3339 date-time with an explicit offset (no local-time guess), or epoch seconds.
+  const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value);
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : rfc3339 ? Date.parse(value) : Number.NaN;
   if (!Number.isFinite(ms)) throw new KeyFileError('FILE_INVALID', `${name}: Not-Before "${value}" is not an RFC 3339 time or epoch seconds`);
   return ms;
 }

@@ -100,7 +100,11 @@ export class KeyStore implements SigningKeyProvider {
 
   currentSigningKey(now = this.#clock()): SigningKey | undefined {
     for (const entry of this.#sorted) if (entry.activeFrom <= now) return entry.key;
-    return undefined;
+    // A key replaced in place (same file, new key) leaves nothing past its lead time: keep signing
+    // with the key that was signing until now, still published here, rather than failing every call.
+    let fallback: { key: SigningKey; until: number } | undefined;
+    for (const r of this.#retired.values()) if (r.until > now && (!fallback || r.until > fallback.until)) fallback = r;
+    return fallback?.key;
   }
 
   recordUse(kid: string, expiresAt: number): void {

@@ -33,10 +33,18 @@ export class SecretDirKeySource {
       const files: { name: string; content: string }[] = [];
       for (const name of names) {
         const path = join(this.#dir, name);
-        const info = await stat(path); // follows the Secret's symlinks
-        if (!info.isFile()) continue;
-        if (info.size > 64 * 1024) throw new KeyFileError('FILE_TOO_LARGE', `${name}: larger than 64 KiB`);
-        files.push({ name, content: await readFile(path, 'utf8') });
+        let content: string;
+        try {
+          const info = await stat(path); // follows the Secret's symlinks
+          if (!info.isFile()) continue;
+          if (info.size > 64 * 1024) throw new KeyFileError('FILE_TOO_LARGE', `${name}: larger than 64 KiB`);
+          content = await readFile(path, 'utf8');
+        } catch (error) {
+          // A link left dangling by a Secret update (the kubelet removes it right after the swap).
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw error;
+        }
+        files.push({ name, content });
       }
       const digest = files.reduce((h, f) => h.update(f.name).update('\0').update(f.content).update('\0'), createHash('sha256')).digest('hex');
       if (digest === this.#lastDigest) return { result: 'unchanged' };

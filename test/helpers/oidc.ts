@@ -55,7 +55,7 @@ export async function startOidcProvider(options: { port?: number; signingKeys?: 
       { client_id: INTROSPECTION_CLIENT.id, client_secret: INTROSPECTION_CLIENT.secret, redirect_uris: [], response_types: [], grant_types: ['client_credentials'] },
     ],
     jwks: { keys: signingKeys as never },
-    clientDefaults: { id_token_signed_response_alg: signingKeys[0]!.alg as string, grant_types: ['authorization_code'], response_types: ['code'] },
+    clientDefaults: { id_token_signed_response_alg: signingKeys[0]!.alg as 'ES256', grant_types: ['authorization_code'], response_types: ['code'] },
     features: {
       devInteractions: { enabled: false },
       introspection: { enabled: true, allowedPolicy: async () => true },
