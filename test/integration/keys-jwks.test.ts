@@ -103,7 +103,7 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
       return k.keys.some((x) => x.alg === 'EdDSA') ? k : undefined;
     });
     assert.equal(published.keys.length, 2);
-    const newKid = published.keys.find((x) => x.alg === 'EdDSA')!.kid;
+    const newKid = published.keys.find((x) => x.alg === "EdDSA")!.kid!;
 
     // Within the lead time the old key keeps signing.
     const during = await svc.getJwt(account);
@@ -119,7 +119,7 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
 
     // Retire the old key from the Secret: it stays published while tokens it signed are valid.
     writeSecretRevision(dir, { 'signing-2026-12.pem': readNewPem() }, 3);
-    await until(async () => (svc.logs.some((l) => l.includes('signing keys loaded') && l.includes(newKid) && !l.includes(`"kids":["${oldKid}`) && !l.includes(`,"${oldKid}"`)) ? true : undefined));
+    await until(async () => (svc.logs.some((l) => l.includes('signing keys loaded') && l.includes(newKid!) && !l.includes(`"kids":["${oldKid}`) && !l.includes(`,"${oldKid}"`)) ? true : undefined));
     assert.ok((await jwks()).keys.some((x) => x.kid === oldKid), 'a retired key that signed live tokens stays published');
     await svc.verify(first.token!);
   });
