@@ -20,6 +20,16 @@ try {
   process.exit(2);
 }
 const logger = createLogger({ level: config.logging.level });
+if (config.keys.ephemeral) {
+  process.stderr.write(
+    '\n' +
+      '  ********************************************************************************\n' +
+      '  *  authjwt is signing with an EPHEMERAL key generated at start (keys.ephemeral). *\n' +
+      '  *  DEVELOPMENT ONLY: tokens die with the process and replicas do not share keys. *\n' +
+      `  *  config: ${configPath.slice(-66).padEnd(66)} *\n` +
+      '  ********************************************************************************\n\n',
+  );
+}
 const fatal = (kind: string) => (error: unknown) => {
   logger.fatal({ err: error }, `${kind}: exiting`);
   process.exit(1);
