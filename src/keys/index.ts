@@ -47,9 +47,16 @@ export async function createKeyManager(config: Config['keys'], logger: Logger, o
       logger.error({ dir: source.dir, err: { code: (outcome.error as { code?: string }).code, message: outcome.error.message } }, 'key reload failed; keeping the last good keyring');
     }
   };
-  // Serialise reloads: a file event during a reload queues exactly one more.
-  const reload = async (): Promise<void> => {
-    if (running) return running.then(() => reload());
+  // Serialise reloads: requests during a reload coalesce into exactly one more.
+  let queued: Promise<void> | undefined;
+  const reload = (): Promise<void> => {
+    if (running) {
+      queued ??= running.then(() => {
+        queued = undefined;
+        return reload();
+      });
+      return queued;
+    }
     running = reloadOnce().finally(() => (running = undefined));
     return running;
   };

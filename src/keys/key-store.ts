@@ -110,6 +110,9 @@ export class KeyStore implements SigningKeyProvider {
   recordUse(kid: string, expiresAt: number): void {
     const prev = this.#lastUse.get(kid);
     if (prev === undefined || prev < expiresAt) this.#lastUse.set(kid, expiresAt);
+    // A retired key still signs as the fallback above: keep it published for its newest token too.
+    const retired = this.#retired.get(kid);
+    if (retired && retired.until < expiresAt) retired.until = expiresAt;
   }
 
   /** The published key set; drops retired keys whose tokens have all expired. */
@@ -129,10 +132,12 @@ export class KeyStore implements SigningKeyProvider {
 
   status(now = this.#clock()): KeyStoreStatus {
     const signing = this.#sorted.find((e) => e.activeFrom <= now);
+    // Falls back to a retired key still signing while its in-place replacement waits (see currentSigningKey).
+    const signingKid = this.currentSigningKey(now)?.kid;
     return {
       publishedKeys: this.jwks().keys.length,
-      signingKeys: this.#sorted.filter((e) => e.activeFrom <= now).length,
-      signingKid: signing?.key.kid,
+      signingKeys: this.#sorted.filter((e) => e.activeFrom <= now).length || (signingKid ? 1 : 0),
+      signingKid,
       signingSince: signing ? (Number.isFinite(signing.activeFrom) ? signing.activeFrom : signing.firstSeen) : undefined,
       lastReloadAt: this.#lastReloadAt,
       lastReloadError: this.#lastReloadError,

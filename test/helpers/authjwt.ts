@@ -3,7 +3,7 @@ import { credentials, Metadata, status as GrpcStatus, type ServiceError } from '
 import { Writable } from 'node:stream';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import { startApp, type App, type AppOptions } from '../../src/app.ts';
-import { buildConfig, type Config } from '../../src/config/load.ts';
+import { buildConfig, loadConfigFile, type Config } from '../../src/config/load.ts';
 import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts';
 import { loadAuthProto } from '../../src/grpc/proto.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
@@ -31,6 +31,7 @@ export interface RunningAuthJwt {
   stop(): Promise<void>;
 }
 
+/** Starts authjwt from a raw config object (loopback listeners and an ephemeral key by default). */
 export async function startAuthJwt(raw: Record<string, unknown>, options: Partial<AppOptions> = {}): Promise<RunningAuthJwt> {
   const httpPort = await freePort();
   const issuer = (raw.issuer as string | undefined) ?? `http://127.0.0.1:${httpPort}`;
@@ -42,6 +43,15 @@ export async function startAuthJwt(raw: Record<string, unknown>, options: Partia
     grpc: { listen: '127.0.0.1:0', ...(raw.grpc as object) },
     http: { listen: `127.0.0.1:${httpPort}`, ...(raw.http as object) },
   });
+  return startAuthJwtWithConfig(config, options);
+}
+
+/** Starts authjwt from a YAML config file, exactly as `npm start -- --config FILE` would load it. */
+export async function startAuthJwtFromFile(file: string, options: Partial<AppOptions> = {}): Promise<RunningAuthJwt> {
+  return startAuthJwtWithConfig(loadConfigFile(file), options);
+}
+
+export async function startAuthJwtWithConfig(config: Config, options: Partial<AppOptions> = {}): Promise<RunningAuthJwt> {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {

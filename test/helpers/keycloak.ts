@@ -1,0 +1,127 @@
+/**
+ * A real Keycloak in a container (testcontainers), with the realm from test/fixtures. Image from
+ * KEYCLOAK_IMAGE (default: the official image, pulled by Docker; offline machines build a local one
+ * with scripts/prepare-images.sh, see docs/testing.md).
+ */
+import { fileURLToPath } from 'node:url';
+import { GenericContainer, getContainerRuntimeClient, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
+import { freePort } from './net.ts';
+
+export const KEYCLOAK_VERSION = '26.7.3';
+export const KEYCLOAK_IMAGE = process.env.KEYCLOAK_IMAGE ?? `quay.io/keycloak/keycloak:${KEYCLOAK_VERSION}`;
+export const REALM = 'authjwt-test';
+export const REALM_FILE = fileURLToPath(new URL('../fixtures/keycloak-realm.json', import.meta.url));
+/** The confidential client authjwt uses for introspection (secret from the realm fixture). */
+export const KC_INTROSPECTION = { clientId: 'authjwt', secret: 'authjwt-test-secret' };
+
+export interface RunningKeycloak {
+  container: StartedTestContainer;
+  baseUrl: string;
+  issuer: string;
+  startupMs: number;
+  /** Password grant for a realm user through a public client with direct access grants. */
+  userToken(username: string, password: string, clientId?: string): Promise<TokenSet>;
+  /** Admin REST API call (master realm admin, token refreshed per call). */
+  admin(method: string, path: string, body?: unknown): Promise<Response>;
+  /** Stops the container (kept, not removed) and starts it again later on the same host port. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TokenSet {
+  access_token: string;
+  refresh_token?: string;
+  expires_in: number;
+}
+
+/**
+ * Thrown when no container runtime is reachable. Callers skip locally, but must FAIL when CI is set
+ * (a skipped container suite is never counted as passing in CI).
+ */
+export class NoContainerRuntimeError extends Error {}
+
+export async function containerRuntimeAvailable(): Promise<boolean> {
+  try {
+    await getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startKeycloak(options: { network?: StartedNetwork; alias?: string } = {}): Promise<RunningKeycloak> {
+  if (!(await containerRuntimeAvailable())) {
+    throw new NoContainerRuntimeError('no container runtime (Docker, or podman via DOCKER_HOST) is reachable; see docs/testing.md');
+  }
+  // A fixed host port: the issuer (and so every token's iss) must survive a stop/start.
+  const hostPort = await freePort();
+  const started = Date.now();
+  let builder = new GenericContainer(KEYCLOAK_IMAGE)
+    .withEnvironment({
+      KC_BOOTSTRAP_ADMIN_USERNAME: 'admin',
+      KC_BOOTSTRAP_ADMIN_PASSWORD: 'admin',
+      KC_HEALTH_ENABLED: 'true',
+      JAVA_OPTS_KC_HEAP: '-XX:MaxRAMPercentage=50 -XX:InitialRAMPercentage=10',
+    })
+    .withCopyFilesToContainer([{ source: REALM_FILE, target: '/opt/keycloak/data/import/realm.json', mode: 0o644 }])
+    .withCommand(['start-dev', '--import-realm'])
+    .withExposedPorts({ container: 8080, host: hostPort })
+    .withWaitStrategy(Wait.forHttp(`/realms/${REALM}/.well-known/openid-configuration`, 8080).forStatusCode(200))
+    .withStartupTimeout(300_000);
+  if (options.network) builder = builder.withNetwork(options.network).withNetworkAliases(options.alias ?? 'keycloak');
+  const container = await builder.start();
+  const startupMs = Date.now() - started;
+  const baseUrl = `http://127.0.0.1:${hostPort}`;
+  const issuer = `${baseUrl}/realms/${REALM}`;
+
+  const form = (data: Record<string, string>) => new URLSearchParams(data).toString();
+  const tokenRequest = async (realm: string, data: Record<string, string>): Promise<TokenSet> => {
+    const res = await fetch(`${baseUrl}/realms/${realm}/protocol/openid-connect/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form(data),
+    });
+    if (!res.ok) throw new Error(`token request failed: ${res.status} ${await res.text()}`);
+    return (await res.json()) as TokenSet;
+  };
+  const waitReady = async () => {
+    const end = Date.now() + 180_000;
+    for (;;) {
+      try {
+        const r = await fetch(`${issuer}/.well-known/openid-configuration`);
+        if (r.ok) return;
+      } catch {
+        /* not yet */
+      }
+      if (Date.now() > end) throw new Error('Keycloak did not come back');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const runtime = await getContainerRuntimeClient();
+  const raw = runtime.container.getById(container.getId());
+
+  return {
+    container,
+    baseUrl,
+    issuer,
+    startupMs,
+    userToken: (username, password, clientId = 'frontend') => tokenRequest(REALM, { grant_type: 'password', client_id: clientId, username, password, scope: 'openid email profile' }),
+    async admin(method, path, body) {
+      const { access_token } = await tokenRequest('master', { grant_type: 'password', client_id: 'admin-cli', username: 'admin', password: 'admin' });
+      return fetch(`${baseUrl}/admin/realms/${REALM}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${access_token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    },
+    stop: () => runtime.container.stop(raw, { timeout: 10 }),
+    async start() {
+      await runtime.container.start(raw);
+      await waitReady();
+    },
+    close: async () => {
+      await container.stop({ timeout: 5 });
+    },
+  };
+}

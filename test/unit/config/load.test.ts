@@ -1,0 +1,461 @@
+/**
+ * Config loading: the issue's example is accepted with presets and defaults filled, frozen, with the
+ * client secret hidden; every invalid config fails with a ConfigError naming the field path.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { buildConfig, loadConfigFile, Secret, type Config, type LoadOptions } from '../../../src/config/load.ts';
+import { OIDC_DEFAULT_CLAIMS, PRESETS } from '../../../src/config/presets.ts';
+import { ConfigError } from '../../../src/errors.ts';
+
+const SECRET = 'kc-s3cret-value-3f9a';
+
+let dir: string;
+let secretFile: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'authjwt-config-'));
+  secretFile = join(dir, 'keycloak-secret');
+  writeFileSync(secretFile, `${SECRET}\n`);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The example config from the issue; the secret file path points at a temp file. */
+const exampleYaml = (secretPath: string) => `
+issuer: https://authjwt.example
+audience: [internal-services]
+tokenTtl: 15m
+subjectTemplate: "{provider}:{accountId}"
+grpc: { listen: "0.0.0.0:50051" }
+http: { listen: "0.0.0.0:8080" }
+keys: { dir: /var/run/secrets/authjwt/keys }
+providers:
+  - id: keycloak
+    type: oidc
+    issuer: https://sso.example/realms/main
+    audiences: [frontend]
+    verification: auto
+    clientId: authjwt
+    clientSecretFile: ${secretPath}
+  - id: github
+    type: oauth
+    preset: github
+  - id: forge
+    type: oauth
+    userinfoUrl: https://forge.example/api/user
+    accountIdField: id
+`;
+
+function writeTemp(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** A minimal valid config; each case changes one thing. */
+const base = (): Record<string, unknown> => ({
+  issuer: 'https://authjwt.example',
+  audience: ['internal-services'],
+  keys: { dir: '/var/run/secrets/authjwt/keys' },
+  providers: [{ id: 'forge', type: 'oauth', userinfoUrl: 'https://forge.example/api/user', accountIdField: 'id' }],
+});
+const oidc = (extra: Record<string, unknown> = {}) => ({ id: 'keycloak', type: 'oidc', issuer: 'https://sso.example/realms/main', audiences: ['frontend'], ...extra });
+const withProviders = (...providers: unknown[]) => ({ ...base(), providers });
+
+/** Asserts a ConfigError with an issue at exactly `path` whose message matches `problem`, also shown in the error text. */
+function assertConfigError(fn: () => unknown, path: string, problem: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+    assert.equal(e.code, 'ERR_AUTHJWT_CONFIG_INVALID');
+    const issue = e.issues.find((i) => i.path === path);
+    assert.ok(issue, `no issue at path "${path}"; issues: ${JSON.stringify(e.issues)}`);
+    assert.match(issue.message, problem);
+    assert.ok(e.message.includes(`  - ${path || '(root)'}: ${issue.message}`), e.message);
+    return true;
+  });
+}
+
+describe('buildConfig rejects invalid configs, naming the field and the problem', () => {
+  it('accepts the base config used by the cases below', () => {
+    assert.doesNotThrow(() => buildConfig(base()));
+  });
+
+  const cases: { name: string; raw: () => unknown; options?: LoadOptions; path: string; problem: RegExp }[] = [
+    { name: 'missing issuer', raw: () => ({ ...base(), issuer: undefined }), path: 'issuer', problem: /^is required$/ },
+    { name: 'issuer not a URL', raw: () => ({ ...base(), issuer: 'authjwt.example' }), path: 'issuer', problem: /must be an absolute URL/ },
+    { name: 'issuer with a query', raw: () => ({ ...base(), issuer: 'https://authjwt.example/?a=1' }), path: 'issuer', problem: /must not have a query or fragment/ },
+    { name: 'empty audience list', raw: () => ({ ...base(), audience: [] }), path: 'audience', problem: /expected array to have >=1 items/ },
+    { name: 'tokenTtl "15 minutes"', raw: () => ({ ...base(), tokenTtl: '15 minutes' }), path: 'tokenTtl', problem: /"15 minutes" is not a duration/ },
+    { name: 'tokenTtl below the minimum', raw: () => ({ ...base(), tokenTtl: '1s' }), path: 'tokenTtl', problem: /must be at least 10000ms/ },
+    { name: 'tokenTtl above the maximum', raw: () => ({ ...base(), tokenTtl: '25h' }), path: 'tokenTtl', problem: /must be at most 86400000ms/ },
+    { name: 'unknown top-level field (typo tokenTTL)', raw: () => ({ ...base(), tokenTTL: '15m' }), path: '', problem: /unknown field\(s\): tokenTTL/ },
+    { name: 'unknown nested field', raw: () => ({ ...base(), grpc: { listn: '0.0.0.0:50051' } }), path: 'grpc', problem: /unknown field\(s\): listn/ },
+    { name: 'unknown provider field', raw: () => withProviders(oidc({ clientSecretFiel: '/x' })), path: 'providers[0]', problem: /unknown field\(s\): clientSecretFiel/ },
+    { name: 'providers empty', raw: () => withProviders(), path: 'providers', problem: /at least one provider is required/ },
+    { name: 'providers missing', raw: () => ({ ...base(), providers: undefined }), path: 'providers', problem: /^is required$/ },
+    {
+      name: 'duplicate provider ids',
+      raw: () => withProviders(oidc({ id: 'sso' }), { id: 'sso', type: 'oauth', preset: 'gitlab' }),
+      path: 'providers[1].id',
+      problem: /duplicate provider id "sso"/,
+    },
+    { name: 'invalid provider id', raw: () => withProviders(oidc({ id: 'has space' })), path: 'providers[0].id', problem: /must be 1-63 characters/ },
+    {
+      name: 'http issuer on a non-loopback host without allowHttp',
+      raw: () => withProviders(oidc({ issuer: 'http://sso.example/realms/main' })),
+      path: 'providers[0].issuer',
+      problem: /must be https/,
+    },
+    {
+      name: 'http userinfoUrl on a non-loopback host without allowHttp',
+      raw: () => withProviders({ id: 'forge', type: 'oauth', userinfoUrl: 'http://forge.example/api/user', accountIdField: 'id' }),
+      path: 'providers[0].userinfoUrl',
+      problem: /must be https/,
+    },
+    {
+      name: 'introspection without clientId and secret',
+      raw: () => withProviders(oidc({ verification: 'introspection' })),
+      path: 'providers[0].verification',
+      problem: /introspection needs clientId and a client secret/,
+    },
+    {
+      name: 'introspection with clientId but no secret',
+      raw: () => withProviders(oidc({ verification: 'introspection', clientId: 'authjwt' })),
+      path: 'providers[0].verification',
+      problem: /introspection needs clientId and a client secret/,
+    },
+    {
+      name: 'client secret without clientId',
+      raw: () => withProviders(oidc({ clientSecret: 'x' })),
+      path: 'providers[0].clientId',
+      problem: /is required when a client secret is set/,
+    },
+    {
+      name: 'clientSecretFile that does not exist',
+      raw: () => withProviders(oidc({ clientId: 'authjwt', clientSecretFile: join(tmpdir(), 'authjwt-no-such-secret-file') })),
+      path: 'providers[0].clientSecretFile',
+      problem: /cannot read: ENOENT/,
+    },
+    {
+      name: 'clientSecretEnv naming an unset variable',
+      raw: () => withProviders(oidc({ clientId: 'authjwt', clientSecretEnv: 'KEYCLOAK_SECRET' })),
+      options: { env: { OTHER: 'x' } },
+      path: 'providers[0].clientSecretEnv',
+      problem: /environment variable KEYCLOAK_SECRET is not set or empty/,
+    },
+    {
+      name: 'clientSecretEnv naming an empty variable',
+      raw: () => withProviders(oidc({ clientId: 'authjwt', clientSecretEnv: 'KEYCLOAK_SECRET' })),
+      options: { env: { KEYCLOAK_SECRET: '' } },
+      path: 'providers[0].clientSecretEnv',
+      problem: /is not set or empty/,
+    },
+    {
+      name: 'two secret sources at once',
+      raw: () => withProviders(oidc({ clientId: 'authjwt', clientSecret: 'x', clientSecretEnv: 'KEYCLOAK_SECRET' })),
+      options: { env: { KEYCLOAK_SECRET: 'y' } },
+      path: 'providers[0].clientSecret',
+      problem: /set only one of clientSecret, clientSecretFile, clientSecretEnv/,
+    },
+    {
+      name: 'issuer and preset together',
+      raw: () => withProviders(oidc({ preset: 'google' })),
+      path: 'providers[0].issuer',
+      problem: /set either issuer .* or userinfoUrl\/preset .*, not both/,
+    },
+    {
+      name: 'issuer and userinfoUrl together',
+      raw: () => withProviders(oidc({ userinfoUrl: 'https://sso.example/userinfo' })),
+      path: 'providers[0].issuer',
+      problem: /not both/,
+    },
+    {
+      name: 'neither issuer, userinfoUrl nor preset',
+      raw: () => withProviders({ id: 'nothing', type: 'oauth' }),
+      path: 'providers[0].issuer',
+      problem: /one of issuer, userinfoUrl or preset is required/,
+    },
+    {
+      name: 'issuer with type oauth',
+      raw: () => withProviders(oidc({ type: 'oauth' })),
+      path: 'providers[0].type',
+      problem: /must have type oidc/,
+    },
+    { name: 'unknown preset', raw: () => withProviders({ id: 'bb', preset: 'bitbucket' }), path: 'providers[0].preset', problem: /github.*gitlab.*google.*microsoft/ },
+    {
+      name: 'oauth provider with userinfoUrl but no accountIdField',
+      raw: () => withProviders({ id: 'forge', type: 'oauth', userinfoUrl: 'https://forge.example/api/user' }),
+      path: 'providers[0].accountIdField',
+      problem: /is required with userinfoUrl/,
+    },
+    {
+      name: 'verification on a user-API provider',
+      raw: () => withProviders({ id: 'gh', preset: 'github', verification: 'jwt' }),
+      path: 'providers[0].verification',
+      problem: /only applies to providers with an issuer/,
+    },
+    {
+      name: 'apiBaseUrl outside the github preset',
+      raw: () => withProviders({ id: 'gl', preset: 'gitlab', apiBaseUrl: 'https://gitlab.example' }),
+      path: 'providers[0].apiBaseUrl',
+      problem: /only applies to the github preset/,
+    },
+    { name: 'subjectTemplate without {accountId}', raw: () => ({ ...base(), subjectTemplate: '{provider}' }), path: 'subjectTemplate', problem: /must contain \{accountId\}/ },
+    { name: 'claim mapped to sub', raw: () => withProviders(oidc({ claims: { sub: 'email' } })), path: 'providers[0].claims.sub', problem: /is reserved and cannot be mapped/ },
+    { name: 'claim mapped to iss', raw: () => withProviders(oidc({ claims: { iss: 'email' } })), path: 'providers[0].claims.iss', problem: /is reserved and cannot be mapped/ },
+    { name: 'claim mapped to constructor', raw: () => withProviders(oidc({ claims: { constructor: 'email' } })), path: 'providers[0].claims.constructor', problem: /is reserved/ },
+    {
+      // Regression: zod strips a `__proto__` record key silently, so the mapping used to vanish unreported.
+      name: 'claim mapped to __proto__ (own key, as JSON/YAML produce it)',
+      raw: () => withProviders(oidc({ claims: JSON.parse('{"__proto__": "email", "mail": "email"}') })),
+      path: 'providers[0].claims.__proto__',
+      problem: /is reserved and cannot be mapped/,
+    },
+    { name: 'claim name that is not a name', raw: () => withProviders(oidc({ claims: { 'a b': 'email' } })), path: 'providers[0].claims.a b', problem: /must be a claim name/ },
+    { name: 'keys with neither dir nor ephemeral', raw: () => ({ ...base(), keys: {} }), path: 'keys.dir', problem: /set keys.dir \(or keys.ephemeral: true/ },
+    { name: 'keys with both dir and ephemeral', raw: () => ({ ...base(), keys: { dir: '/keys', ephemeral: true } }), path: 'keys.ephemeral', problem: /either keys.dir or keys.ephemeral, not both/ },
+    {
+      name: 'keys.jwksMaxAge greater than publishLeadTime',
+      raw: () => ({ ...base(), keys: { dir: '/keys', publishLeadTime: '1m', jwksMaxAge: '2m' } }),
+      path: 'keys.jwksMaxAge',
+      problem: /must not exceed keys.publishLeadTime/,
+    },
+    { name: 'keys.reloadInterval below the minimum', raw: () => ({ ...base(), keys: { dir: '/keys', reloadInterval: '10ms' } }), path: 'keys.reloadInterval', problem: /must be at least 100ms/ },
+    { name: 'grpc.listen without host', raw: () => ({ ...base(), grpc: { listen: '50051' } }), path: 'grpc.listen', problem: /must be host:port/ },
+    { name: 'http.listen without port', raw: () => ({ ...base(), http: { listen: '0.0.0.0' } }), path: 'http.listen', problem: /must be host:port/ },
+    { name: 'unknown logging level', raw: () => ({ ...base(), logging: { level: 'verbose' } }), path: 'logging.level', problem: /expected one of .*"info"/ },
+    { name: 'not an object at all', raw: () => 'issuer: x', path: '', problem: /expected object, received string/ },
+  ];
+  for (const c of cases) {
+    it(`rejects: ${c.name}`, () => assertConfigError(() => buildConfig(c.raw(), c.options), c.path, c.problem));
+  }
+});
+
+describe('loadConfigFile', () => {
+  it('rejects invalid YAML, naming the file', () => {
+    const file = writeTemp('broken.yaml', 'issuer: https://authjwt.example\nproviders: [ { id: a\n');
+    assertConfigError(() => loadConfigFile(file), '', /^not valid YAML/);
+    assert.throws(() => loadConfigFile(file), (e: Error) => e.message.startsWith(`invalid configuration in ${file}:`));
+  });
+
+  it('rejects a file that cannot be read', () => {
+    assertConfigError(() => loadConfigFile(join(dir, 'missing.yaml')), '', /^cannot read config file/);
+  });
+
+  it('rejects an empty file as a config missing its required fields', () => {
+    assertConfigError(() => loadConfigFile(writeTemp('empty.yaml', '')), 'issuer', /^is required$/);
+  });
+
+  it('names the file in field errors', () => {
+    const file = writeTemp('typo.yaml', exampleYaml(secretFile).replace('tokenTtl: 15m', 'tokenTTL: 15m'));
+    assert.throws(() => loadConfigFile(file), (e: Error) => e instanceof ConfigError && e.message.includes(`in ${file}`) && e.message.includes('tokenTTL'));
+  });
+});
+
+describe("the issue's example config", () => {
+  let config: Config;
+  before(() => {
+    config = loadConfigFile(writeTemp('example.yaml', exampleYaml(secretFile)), { env: {} });
+  });
+
+  it('is accepted with top-level values and defaults in milliseconds', () => {
+    assert.equal(config.issuer, 'https://authjwt.example');
+    assert.deepEqual(config.audience, ['internal-services']);
+    assert.equal(config.tokenTtl, 900_000);
+    assert.equal(config.subjectTemplate, '{provider}:{accountId}');
+    assert.equal(config.clockTolerance, 30_000);
+    assert.equal(config.grpc.listen, '0.0.0.0:50051');
+    assert.equal(config.http.listen, '0.0.0.0:8080');
+    assert.deepEqual(config.keys, {
+      dir: '/var/run/secrets/authjwt/keys',
+      ephemeral: false,
+      ephemeralAlgorithm: 'ES256',
+      publishLeadTime: 600_000,
+      reloadInterval: 5_000,
+      jwksMaxAge: 300_000,
+    });
+    assert.equal(config.shutdownGrace, 20_000);
+  });
+
+  it('resolves the OIDC provider with its secret from the file (trailing newline trimmed)', () => {
+    const kc = config.providers[0]!;
+    assert.equal(kc.id, 'keycloak');
+    assert.equal(kc.type, 'oidc');
+    assert.deepEqual(kc.audiences, ['frontend']);
+    assert.equal(kc.clientId, 'authjwt');
+    assert.ok(kc.clientSecret instanceof Secret);
+    assert.equal(kc.clientSecret.reveal(), SECRET);
+    assert.deepEqual(kc.strategy, {
+      kind: 'oidc',
+      issuer: 'https://sso.example/realms/main',
+      verification: 'auto',
+      accountIdClaim: 'sub',
+      algorithms: undefined,
+      jwksCooldown: 5_000,
+    });
+    assert.deepEqual(kc.claims, OIDC_DEFAULT_CLAIMS);
+    assert.equal(kc.timeout, 5_000);
+    assert.equal(kc.cacheTtl, 0);
+  });
+
+  it('fills the github preset', () => {
+    const gh = config.providers[1]!;
+    assert.equal(gh.type, 'oauth');
+    assert.equal(gh.clientSecret, undefined);
+    assert.equal(gh.strategy.kind, 'user-api');
+    assert.ok(gh.strategy.kind === 'user-api');
+    assert.equal(gh.strategy.userinfoUrl, 'https://api.github.com/user');
+    assert.equal(gh.strategy.accountIdField, 'id');
+    assert.equal(gh.strategy.apiBaseUrl, 'https://api.github.com');
+    assert.equal(gh.strategy.preset, 'github');
+    assert.equal(gh.strategy.headers['user-agent'], 'authjwt');
+    assert.deepEqual(gh.claims, PRESETS.github!.claims);
+  });
+
+  it('keeps the custom user-API provider as written, without profile claims', () => {
+    const forge = config.providers[2]!;
+    assert.deepEqual(forge.strategy, {
+      kind: 'user-api',
+      userinfoUrl: 'https://forge.example/api/user',
+      accountIdField: 'id',
+      headers: {},
+      preset: undefined,
+      apiBaseUrl: undefined,
+    });
+    assert.deepEqual(forge.claims, {});
+  });
+
+  it('warns only that the github provider is not bound to an OAuth app', () => {
+    assert.equal(config.warnings.length, 1, config.warnings.join('\n'));
+    assert.match(config.warnings[0]!, /provider github: github preset without clientId\/client secret/);
+  });
+
+  it('is deep-frozen', () => {
+    const unfrozen: string[] = [];
+    const walk = (v: unknown, path: string) => {
+      if (!v || typeof v !== 'object' || v instanceof Secret) return;
+      if (!Object.isFrozen(v)) unfrozen.push(path);
+      for (const [k, child] of Object.entries(v)) walk(child, `${path}.${k}`);
+    };
+    walk(config, 'config');
+    assert.deepEqual(unfrozen, []);
+    assert.throws(() => {
+      (config.providers[1]!.strategy as { userinfoUrl: string }).userinfoUrl = 'https://evil.example/user';
+    }, TypeError);
+    assert.throws(() => {
+      (config.audience as string[]).push('more');
+    }, TypeError);
+  });
+
+  it('never shows the client secret in JSON.stringify or util.inspect', () => {
+    const json = JSON.stringify(config);
+    assert.ok(!json.includes(SECRET));
+    assert.ok(json.includes('"clientSecret":"[redacted]"'));
+    const dump = inspect(config, { depth: Number.POSITIVE_INFINITY, showHidden: true, getters: true });
+    assert.ok(!dump.includes(SECRET));
+    assert.ok(dump.includes('Secret([redacted])'));
+    assert.equal(String(config.providers[0]!.clientSecret), '[redacted]');
+    assert.ok(!`${config.providers[0]!.clientSecret}`.includes(SECRET));
+  });
+});
+
+describe('defaults and normalisation', () => {
+  it('fills tokenTtl 15m and subjectTemplate "{provider}:{accountId}" when omitted', () => {
+    const c = buildConfig(base());
+    assert.equal(c.tokenTtl, 900_000);
+    assert.equal(c.subjectTemplate, '{provider}:{accountId}');
+  });
+
+  it('fills the defaults inside omitted sections (regression: .default({}) skipped inner defaults)', () => {
+    const c = buildConfig(base());
+    assert.deepEqual(c.grpc, {
+      listen: '0.0.0.0:50051',
+      maxReceiveMessageBytes: 16 * 1024,
+      maxConcurrentCalls: 512,
+      defaultDeadline: 10_000,
+      maxConnectionAge: 300_000,
+      maxConnectionAgeGrace: 30_000,
+      maxConcurrentStreams: 1_000,
+    });
+    assert.deepEqual(c.http, { listen: '0.0.0.0:8080' });
+    assert.deepEqual(c.cache, { maxEntries: 10_000, maxTtl: 300_000 });
+    assert.deepEqual(c.limits, { maxAccessTokenBytes: 8 * 1024, maxAccountIdBytes: 256 });
+    assert.deepEqual(c.logging, { level: 'info' });
+  });
+
+  it('turns an audience string into an array', () => {
+    assert.deepEqual(buildConfig({ ...base(), audience: 'internal-services' }).audience, ['internal-services']);
+  });
+
+  it('accepts a number of seconds for a duration', () => {
+    assert.equal(buildConfig({ ...base(), tokenTtl: 600 }).tokenTtl, 600_000);
+  });
+
+  const maxAge: { name: string; keys: Record<string, unknown>; jwksMaxAge: number }[] = [
+    { name: 'default lead 10m → 5m', keys: {}, jwksMaxAge: 300_000 },
+    { name: 'lead 4m → 2m (half the lead time)', keys: { publishLeadTime: '4m' }, jwksMaxAge: 120_000 },
+    { name: 'lead 1h → 5m (capped)', keys: { publishLeadTime: '1h' }, jwksMaxAge: 300_000 },
+    { name: 'lead 0 → 0', keys: { publishLeadTime: 0 }, jwksMaxAge: 0 },
+    { name: 'explicit value kept', keys: { publishLeadTime: '10m', jwksMaxAge: '10m' }, jwksMaxAge: 600_000 },
+  ];
+  for (const c of maxAge) {
+    it(`keys.jwksMaxAge = min(publishLeadTime / 2, 5m): ${c.name}`, () => {
+      assert.equal(buildConfig({ ...base(), keys: { dir: '/keys', ...c.keys } }).keys.jwksMaxAge, c.jwksMaxAge);
+    });
+  }
+
+  it('takes the secret from clientSecretEnv through the env option', () => {
+    const c = buildConfig(withProviders(oidc({ clientId: 'authjwt', clientSecretEnv: 'KC_SECRET' })), { env: { KC_SECRET: 'from-env' } });
+    assert.equal(c.providers[0]!.clientSecret?.reveal(), 'from-env');
+  });
+
+  it('lets a provider override preset claims and adds its own', () => {
+    const c = buildConfig(withProviders({ id: 'gh', preset: 'github', claims: { name: 'login', org: 'company' } }));
+    assert.deepEqual(c.providers[0]!.claims, { preferred_username: 'login', name: 'login', email: 'email', org: 'company' });
+  });
+});
+
+describe('URL policy', () => {
+  const httpWarning = /plain http/;
+
+  it('accepts an http issuer on a non-loopback host with allowHttp: true, with a warning', () => {
+    const c = buildConfig(withProviders(oidc({ issuer: 'http://keycloak.auth.svc:8080/realms/main', allowHttp: true })));
+    assert.equal(c.providers[0]!.allowHttp, true);
+    const warnings = c.warnings.filter((w) => httpWarning.test(w));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /provider keycloak: issuer uses plain http \(allowHttp: true\)/);
+  });
+
+  for (const issuer of ['http://127.0.0.1:8081/realms/main', 'http://localhost:8081/realms/main', 'http://[::1]:8081/']) {
+    it(`accepts loopback ${issuer} without allowHttp and without a warning`, () => {
+      const c = buildConfig(withProviders(oidc({ issuer })));
+      assert.deepEqual(c.warnings, []);
+    });
+  }
+
+  it('warns when our own issuer is plain http on a non-loopback host', () => {
+    const c = buildConfig({ ...base(), issuer: 'http://authjwt.example' });
+    assert.ok(c.warnings.some((w) => /issuer http:\/\/authjwt.example is not https/.test(w)), c.warnings.join('\n'));
+  });
+
+  it('warns about an OIDC provider without audiences', () => {
+    const c = buildConfig(withProviders(oidc({ audiences: undefined })));
+    assert.ok(c.warnings.some((w) => /provider keycloak: no audiences configured/.test(w)), c.warnings.join('\n'));
+  });
+});
+
+describe('docs/configuration.md', () => {
+  it('its full example is a valid config without warnings', () => {
+    const md = readFileSync(fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url)), 'utf8');
+    const example = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].at(-1)?.[1];
+    assert.ok(example?.includes('providers:'), 'the last yaml block is the full example');
+    const c = buildConfig(parseYaml(example!), { env: { GITHUB_CLIENT_SECRET: 'x' }, readFile: () => 'keycloak-secret\n' });
+    assert.deepEqual(c.providers.map((p) => p.id), ['keycloak', 'github', 'forge']);
+    assert.deepEqual(c.warnings, []);
+  });
+});
