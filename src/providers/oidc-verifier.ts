@@ -187,7 +187,8 @@ export class OidcVerifier implements TokenVerifier {
       if (typeof tokenClaims.exp === 'number' && tokenClaims.exp * 1000 + this.#options.clockTolerance < this.#clock()) throw tokenRejected('EXPIRED', 'access token expired');
       assertAudience(this.providerId, tokenClaims, this.#provider.audiences);
     }
-    const identity = this.#identity(info, 'userinfo', tokenClaims?.exp, tokenClaims ? false : true);
+    // The audience was checked on the token's own claims above; the userinfo answer has none.
+    const identity = this.#identity(info, 'userinfo', tokenClaims?.exp, true);
     return { ...identity, clientId: tokenClaims ? issuedToClient(tokenClaims) : undefined };
   }
 

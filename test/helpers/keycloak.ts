@@ -70,7 +70,15 @@ export async function startKeycloak(options: { network?: StartedNetwork; alias?:
     .withWaitStrategy(Wait.forHttp(`/realms/${REALM}/.well-known/openid-configuration`, 8080).forStatusCode(200))
     .withStartupTimeout(300_000);
   if (options.network) builder = builder.withNetwork(options.network).withNetworkAliases(options.alias ?? 'keycloak');
-  const container = await builder.start();
+  let container: StartedTestContainer;
+  try {
+    container = await builder.start();
+  } catch (error) {
+    // Seen once on a loaded 2-core machine: podman reported the port binding late. One retry.
+    if (!/ports to be bound/.test(String(error))) throw error;
+    console.warn(`# Keycloak start: ${(error as Error).message}; retrying once`);
+    container = await builder.start();
+  }
   const startupMs = Date.now() - started;
   const baseUrl = `http://127.0.0.1:${hostPort}`;
   const issuer = `${baseUrl}/realms/${REALM}`;
