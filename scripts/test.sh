@@ -8,6 +8,14 @@ node_bin=$(sh scripts/node24.sh)
 PATH="$(dirname "$node_bin"):$PATH"
 export PATH
 suite="${1:-all}"
+# No Docker but a podman API socket (scripts/setup-podman.sh): point testcontainers at it, and use the
+# locally built Keycloak image when there is one (scripts/prepare-images.sh).
+if [ -z "${DOCKER_HOST:-}" ] && [ ! -S /var/run/docker.sock ] && [ -S /run/podman/podman.sock ]; then
+  export DOCKER_HOST=unix:///run/podman/podman.sock TESTCONTAINERS_RYUK_DISABLED=true
+fi
+if [ -z "${KEYCLOAK_IMAGE:-}" ] && command -v podman >/dev/null 2>&1 && podman image exists localhost/authjwt/keycloak:26.7.3 2>/dev/null; then
+  export KEYCLOAK_IMAGE=localhost/authjwt/keycloak:26.7.3
+fi
 run() {
   echo "== $1 tests"
   start=$(date +%s)
