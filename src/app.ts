@@ -9,14 +9,15 @@ import { createProviderRegistry, type ProviderRegistry } from './providers/index
 import type { ProviderCallObserver } from './providers/types.ts';
 import type { CacheObserver } from './providers/caching-verifier.ts';
 import type { Logger } from './telemetry/logger.ts';
+import { createMetrics, type Metrics } from './telemetry/metrics.ts';
+import pkg from '../package.json' with { type: 'json' };
 
 export type AppObserver = GetJwtObserver & ProviderCallObserver & CacheObserver & KeyReloadObserver;
 
 export interface AppOptions {
   logger: Logger;
+  /** Extra observer (tests); metrics are always collected. */
   observer?: AppObserver | undefined;
-  /** Prometheus exposition for GET /metrics. */
-  metrics?: (() => Promise<{ contentType: string; body: string }>) | undefined;
   grpc?: GrpcServerOptions | undefined;
   /** Injectable outbound fetch (tests). */
   fetch?: FetchFn | undefined;
@@ -27,6 +28,7 @@ export interface App {
   httpPort: number;
   keys: KeyManager;
   providers: ProviderRegistry;
+  metrics: Metrics;
   grpc: GrpcServerHandle;
   http: HttpServerHandle;
   /** True when config is valid, a signing key is loaded and listeners are up. */
@@ -37,12 +39,16 @@ export interface App {
 
 /** Wires keys → providers → exchange → gRPC/HTTP adapters and starts listening. */
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
-  const { logger, observer } = options;
+  const { logger } = options;
   for (const warning of config.warnings) logger.warn({ warning }, `CONFIG WARNING: ${warning}`);
+  const metrics = createMetrics({ providerIds: config.providers.map((p) => p.id), version: pkg.version });
+  const observer = combineObservers(metrics.observer, options.observer);
 
   const keys = await createKeyManager(config.keys, logger, observer);
   const providers = createProviderRegistry(config, { observer, fetch: options.fetch });
   void providers.warmUp();
+  metrics.watchKeys(keys.store);
+  metrics.watchProviders(providers.all().map((p) => ({ id: p.config.id, ready: p.ready, cacheSize: p.cacheSize })));
   const exchange = new TokenExchange({
     providers,
     signer: new JoseSigner(keys.store),
@@ -60,7 +66,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     observer,
     isAccepting: () => accepting,
   });
-  const grpc = await startGrpcServer(config.grpc, api, options.grpc);
+  const grpc = await startGrpcServer(config.grpc, api, { ...options.grpc, interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? [])] });
   const issuer = config.issuer.replace(/\/$/, '');
   const http = await startHttpServer(config.http.listen, {
     issuer: config.issuer,
@@ -84,7 +90,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         },
       };
     },
-    metrics: options.metrics,
+    metrics: () => metrics.exposition(),
   });
   listening = true;
 
@@ -104,6 +110,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     httpPort: http.port,
     keys,
     providers,
+    metrics,
     grpc,
     http,
     isReady,
@@ -121,5 +128,16 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       })();
       return stopping;
     },
+  };
+}
+
+/** Calls each observer's hooks in turn. */
+function combineObservers(...observers: (AppObserver | undefined)[]): AppObserver {
+  const list = observers.filter((o): o is AppObserver => o !== undefined);
+  return {
+    onGetJwt: (e) => list.forEach((o) => o.onGetJwt?.(e)),
+    onProviderCall: (e) => list.forEach((o) => o.onProviderCall?.(e)),
+    onCacheLookup: (p, r) => list.forEach((o) => o.onCacheLookup?.(p, r)),
+    onReload: (r) => list.forEach((o) => o.onReload?.(r)),
   };
 }

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Config } from '../config/load.ts';
 import { AUTH_SERVICE_NAME, loadAuthProto } from './proto.ts';
@@ -17,6 +17,8 @@ export interface GrpcServerHandle {
 
 export interface GrpcServerOptions {
   credentials?: ServerCredentials;
+  /** Server interceptors (metrics) applied to every service, health included. */
+  interceptors?: ServerInterceptor[];
   /** Wrap the service (metrics/tracing interceptors live outside the handler). */
   wrapService?: (definition: ServiceDefinition, handlers: UntypedServiceImplementation) => UntypedServiceImplementation;
 }
@@ -32,6 +34,7 @@ export async function startGrpcServer(config: Config['grpc'], api: AuthApi, opti
     'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGrace,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
+    interceptors: options.interceptors ?? [],
   });
   const definition = proto.auth.v1alpha1.AuthAPI.service;
   const handlers = options.wrapService ? options.wrapService(definition, api.handlers as unknown as UntypedServiceImplementation) : (api.handlers as unknown as UntypedServiceImplementation);

@@ -10,8 +10,10 @@ export type { TokenVerifier, VerifiedIdentity, Strategy } from './types.ts';
 export interface RegisteredProvider {
   config: ProviderConfig;
   verifier: TokenVerifier;
-  /** Provider reachability as last observed (OIDC: discovery succeeded); user-API providers: true. */
+  /** Provider reachability as last observed: OIDC discovery succeeded and the last call did not fail (timeout, network, 5xx). */
   ready(): boolean;
+  /** Entries in its verification cache. */
+  cacheSize(): number;
 }
 
 export interface ProviderRegistry {
@@ -29,27 +31,36 @@ export interface ProviderRegistryOptions {
 /** Builds one verifier per configured provider, each behind a verification cache. */
 export function createProviderRegistry(config: Pick<Config, 'providers' | 'cache' | 'clockTolerance'>, options: ProviderRegistryOptions = {}): ProviderRegistry {
   const entries = new Map<string, RegisteredProvider>();
+  // Last observed call result per provider: reported as provider state, never gates readiness.
+  const lastCallFailed = new Map<string, boolean>();
+  const observer: ProviderRegistryOptions['observer'] = {
+    ...options.observer,
+    onProviderCall(event) {
+      lastCallFailed.set(event.provider, event.result === 'timeout' || event.result === 'error' || event.result === '5xx');
+      options.observer?.onProviderCall?.(event);
+    },
+  };
   const oidcVerifiers: OidcVerifier[] = [];
   for (const p of config.providers) {
     let inner: TokenVerifier;
     let ready: () => boolean;
     if (p.strategy.kind === 'oidc') {
-      const v = new OidcVerifier(p, { clockTolerance: config.clockTolerance, observer: options.observer, fetch: options.fetch });
+      const v = new OidcVerifier(p, { clockTolerance: config.clockTolerance, observer, fetch: options.fetch });
       oidcVerifiers.push(v);
       inner = v;
-      ready = () => v.ready;
+      ready = () => v.ready && !lastCallFailed.get(p.id);
     } else {
-      inner = new UserApiVerifier(p, { observer: options.observer, fetch: options.fetch });
-      ready = () => true;
+      inner = new UserApiVerifier(p, { observer, fetch: options.fetch });
+      ready = () => !lastCallFailed.get(p.id);
     }
     const verifier = new CachingVerifier(inner, {
       maxEntries: config.cache.maxEntries,
       maxTtl: config.cache.maxTtl,
       remoteTtl: p.cacheTtl,
-      observer: options.observer,
+      observer,
     });
     // Map keys come only from config; lookups with attacker-chosen ids use Map.get (no prototype walk).
-    entries.set(p.id, { config: p, verifier, ready });
+    entries.set(p.id, { config: p, verifier, ready, cacheSize: () => verifier.size });
   }
   return {
     get: (id) => entries.get(id),

@@ -1,0 +1,147 @@
+import { ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AppObserver } from '../app.ts';
+import type { KeyStore } from '../keys/key-store.ts';
+
+/** Latency buckets (seconds) for GetJWT and gRPC handling: cache hits are sub-millisecond. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const OUTCOMES = ['ok', 'invalid_argument', 'unauthenticated', 'permission_denied', 'unavailable', 'resource_exhausted', 'deadline_exceeded', 'internal'] as const;
+const GRPC_CODE_NAMES = Object.fromEntries(Object.entries(GrpcStatus).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k])) as Record<number, string>;
+
+export interface Metrics {
+  registry: Registry;
+  observer: AppObserver;
+  /** go-grpc-prometheus compatible server metrics for every service on the server. */
+  grpcInterceptor: ServerInterceptor;
+  /** Publishes keyring state (gauges computed at scrape time). */
+  watchKeys(store: KeyStore): void;
+  /** Publishes provider reachability and cache sizes at scrape time. */
+  watchProviders(providers: readonly { id: string; ready: () => boolean; cacheSize: () => number }[]): void;
+  exposition(): Promise<{ contentType: string; body: string }>;
+}
+
+/**
+ * Prometheus metrics. Label values come only from configuration and fixed sets (outcomes, endpoints,
+ * gRPC codes): a request cannot create a series.
+ */
+export function createMetrics(options: { providerIds: readonly string[]; version: string }): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+
+  new Gauge({ name: 'authjwt_build_info', help: 'Build information; value is always 1.', labelNames: ['version', 'node_version'], registers: [registry] })
+    .labels(options.version, process.versions.node)
+    .set(1);
+
+  const requests = new Counter({ name: 'authjwt_getjwt_requests_total', help: 'GetJWT calls by provider and outcome.', labelNames: ['provider', 'outcome'], registers: [registry] });
+  const duration = new Histogram({ name: 'authjwt_getjwt_duration_seconds', help: 'GetJWT handling time by provider and outcome.', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const providerRequests = new Counter({ name: 'authjwt_provider_requests_total', help: 'HTTP calls to providers by endpoint and result (2xx, 3xx, 4xx, 5xx, timeout, error).', labelNames: ['provider', 'endpoint', 'result'], registers: [registry] });
+  const providerDuration = new Histogram({ name: 'authjwt_provider_request_duration_seconds', help: 'Duration of HTTP calls to providers.', labelNames: ['provider', 'endpoint'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const metadataFetches = new Counter({ name: 'authjwt_provider_metadata_fetches_total', help: 'Fetches of provider discovery documents and JWKS by result.', labelNames: ['provider', 'document', 'result'], registers: [registry] });
+  const cacheRequests = new Counter({ name: 'authjwt_verification_cache_requests_total', help: 'Verification cache lookups: hit, miss, or shared (joined an in-flight verification).', labelNames: ['provider', 'result'], registers: [registry] });
+  const keyReloads = new Counter({ name: 'authjwt_key_reloads_total', help: 'Key directory reload attempts by result (success, failure, unchanged).', labelNames: ['result'], registers: [registry] });
+  const lastReload = new Gauge({ name: 'authjwt_key_last_successful_reload_timestamp_seconds', help: 'Unix time of the last successful key reload.', registers: [registry] });
+
+  const serverLabels = ['grpc_type', 'grpc_service', 'grpc_method'];
+  const started = new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: serverLabels, registers: [registry] });
+  const handled = new Counter({ name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...serverLabels, 'grpc_code'], registers: [registry] });
+  const handling = new Histogram({ name: 'grpc_server_handling_seconds', help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.', labelNames: serverLabels, buckets: LATENCY_BUCKETS, registers: [registry] });
+  const msgReceived = new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: serverLabels, registers: [registry] });
+  const msgSent = new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: serverLabels, registers: [registry] });
+
+  // Pre-create every series with value 0 so rates and ratios have data from the first scrape.
+  for (const provider of options.providerIds) {
+    for (const outcome of OUTCOMES) requests.labels(provider, outcome).inc(0);
+    for (const result of ['hit', 'miss', 'shared']) cacheRequests.labels(provider, result).inc(0);
+  }
+  for (const result of ['success', 'failure', 'unchanged']) keyReloads.labels(result).inc(0);
+
+  const observer: AppObserver = {
+    onGetJwt({ provider, outcome, durationSeconds }) {
+      requests.labels(provider, outcome).inc();
+      duration.labels(provider, outcome).observe(durationSeconds);
+    },
+    onProviderCall({ provider, endpoint, result, durationSeconds }) {
+      providerRequests.labels(provider, endpoint, result).inc();
+      providerDuration.labels(provider, endpoint).observe(durationSeconds);
+      if (endpoint === 'jwks' || endpoint === 'discovery') metadataFetches.labels(provider, endpoint, result === '2xx' ? 'success' : 'failure').inc();
+    },
+    onCacheLookup(provider, result) {
+      cacheRequests.labels(provider, result).inc();
+    },
+    onReload(result) {
+      keyReloads.labels(result).inc();
+      if (result === 'success') lastReload.set(Date.now() / 1000);
+    },
+  };
+
+  const grpcInterceptor: ServerInterceptor = (method, call) => {
+    const [, service = 'unknown', name = 'unknown'] = /^\/([^/]+)\/([^/]+)$/.exec(method.path) ?? [];
+    const type = method.requestStream ? (method.responseStream ? 'bidi_stream' : 'client_stream') : method.responseStream ? 'server_stream' : 'unary';
+    const labels = [type, service, name];
+    const begin = performance.now();
+    started.labels(...labels).inc();
+    return new ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMessage(message, nextMessage) {
+            msgReceived.labels(...labels).inc();
+            nextMessage(message);
+          },
+        });
+      },
+      sendMessage(message, next) {
+        msgSent.labels(...labels).inc();
+        next(message);
+      },
+      sendStatus(status, next) {
+        handled.labels(...labels, GRPC_CODE_NAMES[status.code] ?? 'Unknown').inc();
+        handling.labels(...labels).observe((performance.now() - begin) / 1000);
+        next(status);
+      },
+    });
+  };
+
+  return {
+    registry,
+    observer,
+    grpcInterceptor,
+    watchKeys(store) {
+      const s = () => store.status();
+      new Gauge({ name: 'authjwt_keys_published', help: 'Keys published in the JWKS.', registers: [registry], collect() { this.set(s().publishedKeys); } });
+      new Gauge({ name: 'authjwt_keys_signing', help: 'Keys allowed to sign now (0 = cannot mint tokens).', registers: [registry], collect() { this.set(s().signingKeys); } });
+      new Gauge({
+        name: 'authjwt_signing_key_age_seconds',
+        help: 'Time since the current signing key became active (or was first loaded).',
+        registers: [registry],
+        collect() {
+          const since = s().signingSince;
+          this.set(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+        },
+      });
+      new Gauge({ name: 'authjwt_key_reload_failing', help: '1 while the last key reload failed (the last good keyring is in use).', registers: [registry], collect() { this.set(s().lastReloadError ? 1 : 0); } });
+    },
+    watchProviders(providers) {
+      new Gauge({
+        name: 'authjwt_provider_up',
+        help: 'Provider reachability as last observed (OIDC: discovery succeeded). Does not affect readiness.',
+        labelNames: ['provider'],
+        registers: [registry],
+        collect() {
+          for (const p of providers) this.labels(p.id).set(p.ready() ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'authjwt_verification_cache_entries',
+        help: 'Entries in the verification cache.',
+        labelNames: ['provider'],
+        registers: [registry],
+        collect() {
+          for (const p of providers) this.labels(p.id).set(p.cacheSize());
+        },
+      });
+    },
+    async exposition() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
