@@ -10,6 +10,7 @@ import type { ProviderCallObserver } from './providers/types.ts';
 import type { CacheObserver } from './providers/caching-verifier.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
+import { traceUnaryService } from './telemetry/grpc-tracing.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 export type AppObserver = GetJwtObserver & ProviderCallObserver & CacheObserver & KeyReloadObserver;
@@ -66,7 +67,11 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     observer,
     isAccepting: () => accepting,
   });
-  const grpc = await startGrpcServer(config.grpc, api, { ...options.grpc, interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? [])] });
+  const grpc = await startGrpcServer(config.grpc, api, {
+    wrapService: traceUnaryService,
+    ...options.grpc,
+    interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? [])],
+  });
   const issuer = config.issuer.replace(/\/$/, '');
   const http = await startHttpServer(config.http.listen, {
     issuer: config.issuer,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { ProviderConfig } from '../config/load.ts';
 import { invalidArgument, tokenRejected } from '../errors.ts';
 import type { Signer } from '../keys/jwt-signer.ts';
@@ -102,7 +103,11 @@ export class TokenExchange {
 
   async verifyUpstream(verifier: TokenVerifier, accessToken: string, options: ExchangeOptions): Promise<VerifiedIdentity> {
     options.signal?.throwIfAborted();
-    return verifier.verify(accessToken, { signal: options.signal });
+    return inSpan('authjwt.verify', { 'authjwt.provider': verifier.providerId }, async (span) => {
+      const identity = await verifier.verify(accessToken, { signal: options.signal });
+      span.setAttribute('authjwt.strategy', identity.strategy);
+      return identity;
+    });
   }
 
   /** The provider's account id must equal provider_account_id exactly (no case or Unicode folding). */
@@ -137,9 +142,30 @@ export class TokenExchange {
       provider: provider.id,
       ...(identity.clientId !== undefined ? { client_id: identity.clientId } : {}),
     };
-    const { token, kid } = await this.#signer.sign(claims);
+    const { token, kid } = await inSpan('authjwt.sign', { 'authjwt.provider': provider.id }, async (span) => {
+      const signed = await this.#signer.sign(claims);
+      span.setAttributes({ 'authjwt.kid': signed.kid, 'authjwt.alg': signed.alg });
+      return signed;
+    });
     return { token, provider: provider.id, strategy: identity.strategy, kid, expiresAt: exp * 1000 };
   }
+}
+
+const tracer = trace.getTracer('authjwt');
+
+/** Runs `fn` in a child span; records the error code (never a token) on failure. */
+function inSpan<T>(name: string, attributes: Record<string, string>, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: typeof code === 'string' ? code : 'error' });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
 }
 
 /** Only plain strings, booleans, finite numbers and short string arrays are copied into our tokens. */

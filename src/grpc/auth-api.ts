@@ -1,4 +1,5 @@
 import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { trace } from '@opentelemetry/api';
 import { AuthJwtError } from '../errors.ts';
 import type { TokenExchange } from '../exchange/get-jwt.ts';
 import type { AuthAPIHandlers } from '../generated/auth/v1alpha1/AuthAPI.ts';
@@ -52,6 +53,7 @@ export function createAuthApi(options: AuthApiOptions): AuthApi {
     const finish = (outcome: Outcome, fields: Record<string, unknown>, level: 'debug' | 'info' | 'warn' | 'error') => {
       const durationSeconds = (performance.now() - started) / 1000;
       options.observer?.onGetJwt?.({ provider, outcome, durationSeconds });
+      trace.getActiveSpan()?.setAttributes({ 'authjwt.provider': provider, 'authjwt.outcome': outcome, ...(typeof fields.strategy === 'string' ? { 'authjwt.strategy': fields.strategy } : {}) });
       options.logger[level]({ rpc: 'GetJWT', provider, outcome, durationMs: Math.round(durationSeconds * 1e4) / 10, ...fields }, 'GetJWT');
     };
 
