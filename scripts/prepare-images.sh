@@ -14,6 +14,8 @@
 #
 # Env knobs:
 #   KEYCLOAK_VERSION     default 26.7.3
+#   KC_DEV_WARMUP        build-time options to pre-augment start-dev with (Containerfile default
+#                        "KC_HEALTH_ENABLED=true", must match what the tests pass); "none" disables
 #   NODE_MAJOR           default 24 (npm `node@$NODE_MAJOR`)
 #   DEBIAN_MIRROR        default: the Debian mirror from this machine's apt sources
 #   AUTHJWT_IMAGE_CACHE  default /var/cache/authjwt-images
@@ -50,7 +52,7 @@ safe_rm() {
   for d in "$@"; do
     [ -e "$d" ] || continue
     d="$(readlink -f "$d")"
-    for m in $(awk -v p="$d/" 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r); do umount -l "$m" || true; done
+    awk -v p="$d/" 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r | while IFS= read -r m; do umount -l "$m" || true; done
     rm -rf "$d"
   done
 }
@@ -60,6 +62,13 @@ trap 'safe_rm "$RUN_TMP"' EXIT
 mktmp() { mktemp -d "$RUN_TMP/$1.XXXXXX"; }
 
 image_exists() { [ "$FORCE" != 1 ] && podman image exists "$1"; }
+image_id() { podman image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+# after a FORCE rebuild: drop the image the tag pointed to before, unless a container still uses it
+drop_old() {
+  local old="$1" tag="$2"
+  [ -n "$old" ] && [ "$old" != "$(image_id "$tag")" ] || return 0
+  if podman rmi "$old" >/dev/null 2>&1; then log "removed previous image ${old:0:12}"; else log "kept previous image ${old:0:12} (in use)"; fi
+}
 image_size() { podman image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1000000 }'; }
 
 debian_mirror() {
@@ -122,7 +131,7 @@ EOF
 
 build_base() {
   if image_exists "$BASE_IMAGE"; then log "$BASE_IMAGE exists, skipping"; return; fi
-  local t0 tarball arch; t0="$(now)"
+  local t0 tarball arch old; t0="$(now)"; old="$(image_id "$BASE_IMAGE")"
   arch="$(dpkg --print-architecture)"
   tarball="$(make_rootfs debian-jre17 openjdk-17-jre-headless,ca-certificates)"
   podman import --quiet \
@@ -133,6 +142,7 @@ build_base() {
     --message "debootstrap minbase $SUITE + openjdk-17-jre-headless" \
     "$tarball" "$BASE_IMAGE" >/dev/null
   podman run --rm "$BASE_IMAGE" java -version 2>&1 | head -n1 | sed 's/^/[prepare-images]   /' >&2
+  drop_old "$old" "$BASE_IMAGE"
   log "built $BASE_IMAGE ($(image_size "$BASE_IMAGE")) in $(elapsed "$t0")"
 }
 
@@ -156,21 +166,22 @@ fetch_keycloak_zip() {
 build_keycloak() {
   if image_exists "$KEYCLOAK_IMAGE"; then log "$KEYCLOAK_IMAGE exists, skipping"; return; fi
   podman image exists "$BASE_IMAGE" || build_base
-  local t0 zip ctx; t0="$(now)"
+  local t0 zip ctx old; t0="$(now)"; old="$(image_id "$KEYCLOAK_IMAGE")"
   zip="$(fetch_keycloak_zip)"
   command -v unzip >/dev/null || die "unzip missing: run scripts/setup-podman.sh"
   ctx="$(mktmp kc-context)"
   unzip -q "$zip" -d "$ctx"
   [ -d "$ctx/keycloak-${KEYCLOAK_VERSION}" ] || die "zip did not contain keycloak-${KEYCLOAK_VERSION}/"
-  # official image layout: group 0 may write everything (done here, not in a RUN layer: see Containerfile)
-  chmod -R g+rwX "$ctx/keycloak-${KEYCLOAK_VERSION}"
   log "podman build $KEYCLOAK_IMAGE ..."
   podman build --quiet \
     -f "$REPO_ROOT/test/e2e/images/keycloak/Containerfile" \
     --build-arg "BASE_IMAGE=$BASE_IMAGE" \
     --build-arg "KEYCLOAK_VERSION=$KEYCLOAK_VERSION" \
+    ${KC_DEV_WARMUP+--build-arg "KC_DEV_WARMUP=$KC_DEV_WARMUP"} \
+    --layers=false \
     -t "$KEYCLOAK_IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"
+  drop_old "$old" "$KEYCLOAK_IMAGE"
   log "built $KEYCLOAK_IMAGE ($(image_size "$KEYCLOAK_IMAGE")) in $(elapsed "$t0")"
 }
 
@@ -202,7 +213,7 @@ fetch_node_binary() {
 
 build_node() {
   if image_exists "$NODE_IMAGE"; then log "$NODE_IMAGE exists, skipping"; return; fi
-  local t0 tarball nodedir ver r; t0="$(now)"
+  local t0 tarball nodedir ver r old; t0="$(now)"; old="$(image_id "$NODE_IMAGE")"
   tarball="$(make_rootfs debian-slim ca-certificates)"
   nodedir="$(fetch_node_binary)"
   ver="$(cat "$nodedir/version")"
@@ -236,6 +247,7 @@ EOF
   rm -rf "$r"
   local got; got="$(podman run --rm "$NODE_IMAGE" node --version)"
   [ "$got" = "$ver" ] || die "node --version in $NODE_IMAGE printed '$got', expected $ver"
+  drop_old "$old" "$NODE_IMAGE"
   log "built $NODE_IMAGE (node $got, $(image_size "$NODE_IMAGE")) in $(elapsed "$t0")"
 }
 

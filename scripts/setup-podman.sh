@@ -7,8 +7,10 @@
 #
 # After it succeeds the caller must export (the script prints these lines too):
 #   export DOCKER_HOST=unix:///run/podman/podman.sock
-#   export TESTCONTAINERS_RYUK_DISABLED=true
-# Only those two lines go to stdout (all logging is on stderr), so   eval "$(scripts/setup-podman.sh)"
+#   export TESTCONTAINERS_RYUK_DISABLED=true        (Ryuk's own image can't be pulled here)
+#   export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1   (this machine has /.dockerenv, so testcontainers would
+#                                                    otherwise reach ports via the podman bridge gateway)
+# Only those lines go to stdout (all logging is on stderr), so   eval "$(scripts/setup-podman.sh)"
 # sets them in the calling shell.
 #
 # Env knobs:
@@ -39,7 +41,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # apt-get update when lists are absent or the first install attempt fails (stale lists)
-  if [ -z "$(ls -A /var/lib/apt/lists/ 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ]; then
+  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -print -quit 2>/dev/null)" ]; then
     log "apt-get update"
     apt-get update -qq
   fi
@@ -203,3 +205,4 @@ log "Docker API version: $(curl -fsS --unix-socket "$SOCKET" http://d/version | 
 log "callers need:"
 echo "export DOCKER_HOST=unix://$SOCKET"
 echo "export TESTCONTAINERS_RYUK_DISABLED=true"
+echo "export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1"

@@ -12,6 +12,7 @@ suite="${1:-all}"
 # locally built Keycloak image when there is one (scripts/prepare-images.sh).
 if [ -z "${DOCKER_HOST:-}" ] && [ ! -S /var/run/docker.sock ] && [ -S /run/podman/podman.sock ]; then
   export DOCKER_HOST=unix:///run/podman/podman.sock TESTCONTAINERS_RYUK_DISABLED=true
+  export TESTCONTAINERS_HOST_OVERRIDE="${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}"
 fi
 if [ -z "${KEYCLOAK_IMAGE:-}" ] && command -v podman >/dev/null 2>&1 && podman image exists localhost/authjwt/keycloak:26.7.3 2>/dev/null; then
   export KEYCLOAK_IMAGE=localhost/authjwt/keycloak:26.7.3
