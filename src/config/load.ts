@@ -57,6 +57,8 @@ export interface ProviderConfig {
   timeout: number;
   /** Cache lifetime (ms) of results proven by a provider call. */
   cacheTtl: number;
+  retries: number;
+  circuitBreaker: ParsedProvider['circuitBreaker'];
   claims: Readonly<Record<string, string>>;
   strategy: OidcStrategyConfig | UserApiStrategyConfig;
 }
@@ -192,6 +194,8 @@ function resolveProvider(
     allowHttp: p.allowHttp,
     timeout: p.timeout,
     cacheTtl: p.cacheTtl,
+    retries: p.retries,
+    circuitBreaker: p.circuitBreaker,
     claims,
     strategy,
   };

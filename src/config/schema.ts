@@ -88,6 +88,22 @@ export const providerSchema = z
     apiBaseUrl: url.optional(),
     /** Allow plain-http provider URLs on non-loopback hosts (e.g. an in-cluster IdP); warns at start. */
     allowHttp: z.boolean().default(false),
+    /** Retries of idempotent provider calls (GET: discovery, JWKS, userinfo, user API) after a network error, timeout or 5xx, with jittered backoff. */
+    retries: z.number().int().min(0).max(3).default(1),
+    /** Per-provider circuit breaker: while open, calls fail fast with UNAVAILABLE instead of waiting on a sick provider. */
+    circuitBreaker: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Share of failed provider calls (network, timeout, 5xx) in the rolling window that opens the circuit. */
+        errorRatio: z.number().gt(0).max(1).default(0.5),
+        /** Calls needed in the window before the ratio counts. */
+        minimumCalls: z.number().int().min(1).default(10),
+        /** How long the circuit stays open before one trial call. */
+        openFor: duration({ min: 100, max: 600_000 }).default(10_000),
+        /** Rolling window length. */
+        window: duration({ min: 1_000, max: 600_000 }).default(10_000),
+      })
+      .prefault({}),
     /** Minimum time between JWKS refetches triggered by an unknown kid (rate limit). */
     jwksCooldown: duration({ min: 0, max: 600_000 }).default(5_000),
     /** Timeout of each provider HTTP call. */

@@ -63,6 +63,8 @@ export class OidcVerifier implements TokenVerifier {
     this.#fetch = createProviderFetch({
       provider: provider.id,
       timeoutMs: provider.timeout,
+      retries: provider.retries,
+      circuitBreaker: provider.circuitBreaker,
       observer: options.observer,
       fetch: options.fetch,
       endpointOf: (url) => this.#endpointOf(url),

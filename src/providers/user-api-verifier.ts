@@ -29,6 +29,8 @@ export class UserApiVerifier implements TokenVerifier {
     this.#fetch = createProviderFetch({
       provider: provider.id,
       timeoutMs: provider.timeout,
+      retries: provider.retries,
+      circuitBreaker: provider.circuitBreaker,
       observer: options.observer,
       fetch: options.fetch,
       endpointOf: (url) => (url.pathname.includes('/applications/') ? 'token_binding' : 'user_api'),
