@@ -2,6 +2,7 @@ import type { Config } from './config/load.ts';
 import { TokenExchange } from './exchange/get-jwt.ts';
 import { createAuthApi, type GetJwtObserver } from './grpc/auth-api.ts';
 import { startGrpcServer, type GrpcServerHandle, type GrpcServerOptions } from './grpc/server.ts';
+import { createGrpcCredentials } from './grpc/credentials.ts';
 import { startHttpServer, type HttpServerHandle } from './http/server.ts';
 import { createKeyManager, JoseSigner, type KeyManager, type KeyReloadObserver } from './keys/index.ts';
 import type { FetchFn } from './providers/provider-fetch.ts';
@@ -69,6 +70,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   });
   const grpc = await startGrpcServer(config.grpc, api, {
     wrapService: traceUnaryService,
+    credentials: createGrpcCredentials(config.grpc.tls),
     ...options.grpc,
     interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? [])],
   });
@@ -96,7 +98,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       };
     },
     metrics: () => metrics.exposition(),
-  });
+  }, config.http.tls);
   listening = true;
 
   const isReady = () => listening && accepting && keys.store.currentSigningKey() !== undefined;

@@ -114,6 +114,10 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}): Config {
     warnings.push(`issuer ${c.issuer} is not https: gateways should fetch discovery and JWKS over TLS`);
   }
   if (issuerUrl.search || issuerUrl.hash) issues.push({ path: 'issuer', message: 'must not have a query or fragment' });
+  const grpcHost = c.grpc.listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (!c.grpc.tls && !c.grpc.plaintext && !isLoopbackHost(grpcHost)) {
+    warnings.push(`gRPC on ${c.grpc.listen} is plaintext: set grpc.tls (certFile, keyFile, clientCaFile for mTLS), or grpc.plaintext: true when a mesh provides mTLS`);
+  }
   if (c.keys.ephemeral) {
     warnings.push('keys.ephemeral is on: signing with a throwaway key generated at start. DEVELOPMENT ONLY — tokens do not survive a restart and replicas do not share keys.');
   }

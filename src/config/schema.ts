@@ -144,6 +144,8 @@ const tlsSchema = z.strictObject({
   keyFile: z.string().min(1),
   /** CA bundle for client certificates: when set, clients must present a certificate (mTLS). */
   clientCaFile: z.string().min(1).optional(),
+  /** How often the files are re-read; a rotated certificate is used for new connections, open ones stay. */
+  reloadInterval: duration({ min: 100, max: 3_600_000 }).default(30_000),
 });
 
 export const configSchema = z
@@ -164,6 +166,8 @@ export const configSchema = z
       .strictObject({
         listen: listen.default('0.0.0.0:50051'),
         tls: tlsSchema.optional(),
+        /** Acknowledge serving gRPC without TLS (e.g. inside a service mesh that adds mTLS); silences the warning. */
+        plaintext: z.boolean().default(false),
         /** Largest accepted request message. */
         maxReceiveMessageBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(16 * 1024),
         /** Calls handled at once; more fail fast with RESOURCE_EXHAUSTED. */
@@ -174,6 +178,11 @@ export const configSchema = z
         maxConnectionAge: duration({ min: 1_000 }).default(300_000),
         maxConnectionAgeGrace: duration().default(30_000),
         maxConcurrentStreams: z.number().int().min(1).max(10_000).default(1_000),
+        /** Idle connections are closed after this long. */
+        maxConnectionIdle: duration({ min: 1_000 }).default(600_000),
+      })
+      .superRefine((g, ctx) => {
+        if (g.tls && g.plaintext) ctx.addIssue({ code: 'custom', path: ['plaintext'], message: 'set either grpc.tls or grpc.plaintext, not both' });
       })
       .prefault({}),
     http: z

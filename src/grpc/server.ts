@@ -34,6 +34,9 @@ export async function startGrpcServer(config: Config['grpc'], api: AuthApi, opti
     'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGrace,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
+    'grpc.max_connection_idle_ms': config.maxConnectionIdle,
+    // Bounds HTTP/2 session memory per connection (nghttp2 also limits outstanding pings/settings).
+    'grpc-node.max_session_memory': 10,
     interceptors: options.interceptors ?? [],
   });
   const definition = proto.auth.v1alpha1.AuthAPI.service;

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { PublishedJwks } from '../keys/key-store.ts';
 
@@ -81,9 +82,37 @@ export function createHttpHandler(routes: HttpRoutes) {
   };
 }
 
-export async function startHttpServer(listen: string, routes: HttpRoutes, tls?: { cert: string; key: string }): Promise<HttpServerHandle> {
+export interface HttpTls {
+  certFile: string;
+  keyFile: string;
+  /** Files are re-read this often (ms); a changed certificate applies to new connections. */
+  reloadInterval: number;
+}
+
+export async function startHttpServer(listen: string, routes: HttpRoutes, tls?: HttpTls): Promise<HttpServerHandle> {
   const handler = createHttpHandler(routes);
-  const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, (q, s) => void handler(q, s)) : createServer((q, s) => void handler(q, s));
+  let reloadTimer: NodeJS.Timeout | undefined;
+  let server: Server;
+  if (tls) {
+    const read = () => ({ cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8') });
+    let current = read();
+    const https: HttpsServer = createHttpsServer(current, (q, s) => void handler(q, s));
+    reloadTimer = setInterval(() => {
+      try {
+        const next = read();
+        if (next.cert !== current.cert || next.key !== current.key) {
+          https.setSecureContext(next);
+          current = next;
+        }
+      } catch {
+        // Mid-update or unreadable: keep serving with the current certificate and retry next tick.
+      }
+    }, tls.reloadInterval);
+    reloadTimer.unref();
+    server = https as unknown as Server;
+  } else {
+    server = createServer((q, s) => void handler(q, s));
+  }
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
   server.keepAliveTimeout = 65_000;
@@ -100,6 +129,7 @@ export async function startHttpServer(listen: string, routes: HttpRoutes, tls?: 
     port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
+        clearInterval(reloadTimer);
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
