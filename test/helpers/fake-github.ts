@@ -20,6 +20,8 @@ export interface FakeGitHub {
   apps: Map<string, string>;
   /** Switch failure modes: 'ok' | '500' | 'garbage' | 'slow' | 'ratelimit'. */
   mode: 'ok' | '500' | 'garbage' | 'slow' | 'ratelimit';
+  /** Extra latency for every answer (ms), e.g. to keep calls in flight. */
+  delayMs: number;
   requests: { method: string; path: string }[];
   close(): Promise<void>;
 }
@@ -30,6 +32,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     url: '',
     apps: new Map(),
     mode: 'ok',
+    delayMs: 0,
     requests: [],
     issue: (token, user, clientId) => void tokens.set(token, { user, clientId }),
     close: async () => {},
@@ -46,6 +49,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     });
   const server: Server = createServer(async (req, res) => {
     state.requests.push({ method: req.method ?? '', path: req.url ?? '' });
+    if (state.delayMs) await new Promise((r) => setTimeout(r, state.delayMs));
     if (state.mode === 'slow') await new Promise((r) => setTimeout(r, 3_000));
     if (state.mode === '500') return json(res, 500, { message: 'Server Error' });
     if (state.mode === 'garbage') {

@@ -5,32 +5,14 @@
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-
-/** Writes `files` as a new Secret revision and swaps `..data` atomically, like the kubelet. */
-export function writeSecretRevision(dir: string, files: Record<string, string>, revision: number): void {
-  const rev = `..2026_11_27_10_00_${String(revision).padStart(2, '0')}.${revision}`;
-  mkdirSync(join(dir, rev));
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, rev, name), content, { mode: 0o400 });
-  symlinkSync(rev, join(dir, '..data_tmp'));
-  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-  for (const name of readdirSync(dir)) {
-    if (!name.startsWith('.') && !(name in files)) rmSync(join(dir, name));
-  }
-  for (const name of Object.keys(files)) {
-    try {
-      symlinkSync(join('..data', name), join(dir, name));
-    } catch {
-      /* link exists */
-    }
-  }
-}
+import { writeSecretRevision } from '../helpers/secret-dir.ts';
 
 const ecKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 let lastEdPem = '';

@@ -1,0 +1,336 @@
+/**
+ * Fault suite: provider faults, circuit breaking, single-flight, JWKS refetch rate limit, load
+ * shedding, key rotation and corruption under load, and SIGTERM under load. Every test prints its
+ * figures ("# fault …") for the record. Traffic goes to loopback only, bounded in count and time.
+ */
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
+import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts';
+import { loadAuthProto } from '../../src/grpc/proto.ts';
+import { startAuthJwt, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
+import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { freePort } from '../helpers/net.ts';
+import { INTROSPECTION_CLIENT, startOidcProvider, USERS } from '../helpers/oidc.ts';
+import { writeSecretRevision } from '../helpers/secret-dir.ts';
+
+const codeName = (c: number) => Object.entries(status).find(([, v]) => v === c)?.[0] ?? String(c);
+const tally = (results: CallResult[]) => results.reduce<Record<string, number>>((acc, r) => ((acc[codeName(r.code)] = (acc[codeName(r.code)] ?? 0) + 1), acc), {});
+const figures = (name: string, data: Record<string, unknown>) => console.log(`# fault ${name}: ${JSON.stringify(data)}`);
+const ghAccount = { provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_seven' };
+
+/** Runs `worker` from `concurrency` loops until `durationMs` passed or `maxCalls` were made. */
+async function drive(concurrency: number, durationMs: number, maxCalls: number, worker: (i: number) => Promise<CallResult>): Promise<CallResult[]> {
+  const results: CallResult[] = [];
+  const end = Date.now() + durationMs;
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < end && n < maxCalls) results.push(await worker(n++));
+    }),
+  );
+  return results;
+}
+
+describe('provider faults → UNAVAILABLE, never a wrong answer', () => {
+  it('down, slow beyond the timeout, 500, garbage JSON (user API and introspection)', async () => {
+    const gh = await startFakeGitHub();
+    gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
+    const op = await startOidcProvider();
+    const token = await op.opaqueToken(USERS.alice!);
+    const svc = await startAuthJwt({
+      providers: [
+        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, timeout: '500ms', retries: 1, circuitBreaker: { enabled: false } },
+        { id: 'op', type: 'oidc', issuer: op.issuer, verification: 'introspection', clientId: INTROSPECTION_CLIENT.id, clientSecret: INTROSPECTION_CLIENT.secret, timeout: '500ms', circuitBreaker: { enabled: false } },
+      ],
+    });
+    const opAccount = { provider: 'op', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: token };
+    const perFault: Record<string, Record<string, number>> = {};
+    try {
+      assert.equal((await svc.getJwt(opAccount)).code, status.OK, 'discovery done while the provider is healthy');
+      for (const mode of ['500', 'garbage', 'slow'] as const) {
+        gh.mode = mode;
+        const results = await Promise.all(Array.from({ length: 5 }, () => svc.getJwt(ghAccount)));
+        perFault[`github-${mode}`] = tally(results);
+        assert.ok(results.every((r) => r.code === status.UNAVAILABLE), `${mode}: ${JSON.stringify(tally(results))}`);
+      }
+      gh.mode = 'ok';
+      await gh.close();
+      const down = await Promise.all(Array.from({ length: 5 }, () => svc.getJwt(ghAccount)));
+      perFault['github-down'] = tally(down);
+      assert.ok(down.every((r) => r.code === status.UNAVAILABLE));
+      await op.close();
+      const opDown = await Promise.all(Array.from({ length: 5 }, () => svc.getJwt(opAccount)));
+      perFault['oidc-introspection-down'] = tally(opDown);
+      assert.ok(opDown.every((r) => r.code === status.UNAVAILABLE));
+      figures('provider-faults', perFault);
+    } finally {
+      await svc.stop();
+      await gh.close();
+      await op.close();
+    }
+  });
+
+  it('JWKS with no usable key → UNAVAILABLE (the provider is broken, not the token)', async () => {
+    // A misbehaving OIDC provider (test fake): valid discovery, JWKS holding only a symmetric key.
+    const { privateKey } = await generateKeyPair('ES256');
+    let server!: Server;
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}`;
+    server = createServer((req, res) => {
+      if (req.url === '/.well-known/openid-configuration') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['ES256'], response_types_supported: ['code'], subject_types_supported: ['public'], authorization_endpoint: `${issuer}/auth` }));
+      } else if (req.url === '/jwks') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0', kid: 'k1' }] }));
+      } else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    const svc = await startAuthJwt({ providers: [{ id: 'broken', type: 'oidc', issuer, verification: 'jwt', jwksCooldown: '0s' }] });
+    try {
+      const token = await new SignJWT({ sub: 'u1' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+      const results = await Promise.all(Array.from({ length: 5 }, () => svc.getJwt({ provider: 'broken', type: 'oidc', providerAccountId: 'u1', accessToken: token })));
+      figures('jwks-no-usable-key', tally(results));
+      assert.ok(results.every((r) => r.code === status.UNAVAILABLE), JSON.stringify(results.map((r) => r.details)));
+    } finally {
+      await svc.stop();
+      server.close();
+    }
+  });
+
+  it('circuit breaker: a failing provider is failed fast, then probed and closed again', async () => {
+    const gh = await startFakeGitHub();
+    gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
+    const svc = await startAuthJwt({
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, timeout: '1s', retries: 0, circuitBreaker: { minimumCalls: 5, errorRatio: 0.5, openFor: '500ms', window: '5s' } }],
+    });
+    try {
+      gh.mode = '500';
+      // Distinct tokens: identical ones would share one provider call (single-flight).
+      const distinct = (i: number) => ({ ...ghAccount, accessToken: `gho_distinct_${i}` });
+      const failing = await Promise.all(Array.from({ length: 8 }, (_, i) => svc.getJwt(distinct(i))));
+      const before = gh.requests.length;
+      const t0 = performance.now();
+      const open = await Promise.all(Array.from({ length: 20 }, (_, i) => svc.getJwt(distinct(100 + i))));
+      const openMs = performance.now() - t0;
+      const reachedProvider = gh.requests.length - before;
+      assert.ok(open.every((r) => r.code === status.UNAVAILABLE));
+      assert.ok(open.some((r) => /CIRCUIT_OPEN/.test(r.details ?? '')), 'circuit opened');
+      assert.equal(reachedProvider, 0, 'no call reaches the provider while the circuit is open');
+      gh.mode = 'ok';
+      await new Promise((r) => setTimeout(r, 600));
+      const recovered = await svc.getJwt(ghAccount);
+      assert.equal(recovered.code, status.OK, recovered.details);
+      figures('circuit-breaker', { failing: tally(failing), whileOpen: tally(open), openCallsMs: Math.round(openMs), providerCallsWhileOpen: reachedProvider, afterRecovery: codeName(recovered.code) });
+    } finally {
+      await svc.stop();
+      await gh.close();
+    }
+  });
+});
+
+describe('sharing and rate limits', () => {
+  it('single-flight: 50 concurrent identical verifications share one provider call', async () => {
+    const gh = await startFakeGitHub();
+    gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
+    gh.delayMs = 200;
+    const svc = await startAuthJwt({ providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }] });
+    try {
+      const results = await Promise.all(Array.from({ length: 50 }, () => svc.getJwt(ghAccount)));
+      figures('single-flight', { calls: results.length, outcomes: tally(results), providerCalls: gh.requests.length });
+      assert.ok(results.every((r) => r.code === status.OK));
+      assert.equal(gh.requests.length, 1);
+      // Remote results are not cached by default (cacheTtl 0): the next call asks again.
+      await svc.getJwt(ghAccount);
+      assert.equal(gh.requests.length, 2);
+    } finally {
+      await svc.stop();
+      await gh.close();
+    }
+  });
+
+  it('unknown kids cannot make authjwt hammer the provider JWKS (refetch cooldown)', async () => {
+    const op = await startOidcProvider();
+    let jwksFetches = 0;
+    const svc = await startAuthJwt(
+      { providers: [{ id: 'op', type: 'oidc', issuer: op.issuer, verification: 'jwt', jwksCooldown: '1s' }] },
+      { observer: { onProviderCall: (e) => void (e.endpoint === 'jwks' && jwksFetches++) } },
+    );
+    try {
+      assert.equal((await svc.getJwt({ provider: 'op', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: await op.jwtToken(USERS.alice!) })).code, status.OK);
+      const signer = await generateKeyPair('ES256');
+      const started = Date.now();
+      const forged = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES256', kid: `unknown-${i}` }).setIssuer(op.issuer).setIssuedAt().setExpirationTime('5m').sign(signer.privateKey),
+        ),
+      );
+      const results: CallResult[] = [];
+      for (const t of forged) results.push(await svc.getJwt({ provider: 'op', type: 'oidc', providerAccountId: 'x', accessToken: t }));
+      const elapsedS = (Date.now() - started) / 1000;
+      figures('jwks-refetch-rate-limit', { forgedTokens: forged.length, outcomes: tally(results), jwksFetches, elapsedS });
+      assert.ok(results.every((r) => r.code === status.UNAUTHENTICATED));
+      assert.ok(jwksFetches <= 2 + Math.ceil(elapsedS), `JWKS fetched ${jwksFetches} times in ${elapsedS}s`);
+    } finally {
+      await svc.stop();
+      await op.close();
+    }
+  });
+
+  it('load shedding: over maxConcurrentCalls, calls fail fast with RESOURCE_EXHAUSTED instead of queueing', async () => {
+    const gh = await startFakeGitHub();
+    gh.delayMs = 500;
+    for (let i = 0; i < 40; i++) gh.issue(`gho_${i}`, { id: i, login: `u${i}`, name: null, email: null }, 'app');
+    const svc = await startAuthJwt({ grpc: { maxConcurrentCalls: 4 }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }] });
+    try {
+      const timed = async (i: number) => {
+        const t = performance.now();
+        const r = await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: String(i), accessToken: `gho_${i}` });
+        return { ...r, ms: performance.now() - t };
+      };
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => timed(i)));
+      const shed = results.filter((r) => r.code === status.RESOURCE_EXHAUSTED);
+      const ok = results.filter((r) => r.code === status.OK);
+      figures('load-shedding', { calls: 40, limit: 4, outcomes: tally(results), shedMaxMs: Math.round(Math.max(...shed.map((r) => r.ms))) });
+      assert.equal(ok.length + shed.length, 40);
+      assert.ok(ok.length >= 4 && shed.length >= 30, JSON.stringify(tally(results)));
+      assert.ok(Math.max(...shed.map((r) => r.ms)) < 400, 'shed calls do not wait for the slow ones');
+    } finally {
+      await svc.stop();
+      await gh.close();
+    }
+  });
+});
+
+describe('keys under load', () => {
+  const pem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+
+  it('Secret rotated under load: zero failed calls; every minted token verifies against the JWKS fetched right after', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'authjwt-rot-'));
+    const gh = await startFakeGitHub();
+    gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
+    const keyA = pem();
+    const keyB = pem();
+    writeSecretRevision(dir, { 'a.pem': keyA }, 1);
+    const svc: RunningAuthJwt = await startAuthJwt({
+      keys: { dir, reloadInterval: '100ms', publishLeadTime: '300ms' },
+      cache: { maxEntries: 100 },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, cacheTtl: '1m' }],
+    });
+    try {
+      const rotation = (async () => {
+        await new Promise((r) => setTimeout(r, 500));
+        writeSecretRevision(dir, { 'a.pem': keyA, 'b.pem': keyB }, 2); // add B
+        await new Promise((r) => setTimeout(r, 1_000));
+        writeSecretRevision(dir, { 'b.pem': keyB }, 3); // retire A
+      })();
+      const results = await drive(8, 2_500, 20_000, () => svc.getJwt(ghAccount));
+      await rotation;
+      const jwks = (await (await fetch(`${svc.httpUrl}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+      const keyset = createLocalJWKSet(jwks);
+      let verified = 0;
+      const kids = new Set<string>();
+      for (const r of results) {
+        if (!r.token) continue;
+        const { protectedHeader } = await jwtVerify(r.token, keyset, { issuer: svc.config.issuer });
+        kids.add(protectedHeader.kid!);
+        verified++;
+      }
+      figures('key-rotation-under-load', { calls: results.length, outcomes: tally(results), verifiedAgainstJwksAfter: verified, signingKids: kids.size, publishedAfter: jwks.keys.length });
+      assert.ok(results.every((r) => r.code === status.OK), JSON.stringify(tally(results)));
+      assert.equal(verified, results.length);
+      assert.equal(kids.size, 2, 'both keys signed during the run');
+    } finally {
+      await svc.stop();
+      await gh.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a corrupt key file written mid-load: keeps serving with the last good keyring', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'authjwt-corrupt-'));
+    const gh = await startFakeGitHub();
+    gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
+    writeSecretRevision(dir, { 'a.pem': pem() }, 1);
+    const svc = await startAuthJwt({ keys: { dir, reloadInterval: '100ms' }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, cacheTtl: '1m' }] });
+    try {
+      const corrupt = (async () => {
+        await new Promise((r) => setTimeout(r, 300));
+        writeFileSync(join(dir, 'half-written.pem'), '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n'); // truncated
+      })();
+      const results = await drive(8, 1_500, 20_000, () => svc.getJwt(ghAccount));
+      await corrupt;
+      const status_ = svc.app.keys.store.status();
+      figures('corrupt-key-under-load', { calls: results.length, outcomes: tally(results), reloadError: Boolean(status_.lastReloadError) });
+      assert.ok(results.every((r) => r.code === status.OK));
+      assert.ok(status_.lastReloadError, 'the bad file was seen and reported');
+    } finally {
+      await svc.stop();
+      await gh.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('graceful drain', () => {
+  it('SIGTERM under load: in-flight calls complete, new calls are refused, exit 0, no hang', async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const gh = await startFakeGitHub();
+    gh.delayMs = 400; // keeps calls in flight when the signal arrives
+    for (let i = 0; i < 30; i++) gh.issue(`gho_${i}`, { id: i, login: `u${i}`, name: null, email: null }, 'app');
+    const dir = mkdtempSync(join(tmpdir(), 'authjwt-drain-'));
+    const [grpcPort, httpPort] = [await freePort(), await freePort()];
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      `issuer: http://127.0.0.1:${httpPort}\naudience: [internal-services]\nshutdownGrace: 10s\ngrpc: { listen: "127.0.0.1:${grpcPort}" }\nhttp: { listen: "127.0.0.1:${httpPort}" }\nkeys: { ephemeral: true }\nproviders:\n  - { id: github, type: oauth, preset: github, userinfoUrl: "${gh.url}/user" }\n`,
+    );
+    const child = spawn(process.execPath, ['src/main.ts', '--config', join(dir, 'config.yaml')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let logs = '';
+    child.stdout.on('data', (c) => (logs += c));
+    child.stderr.on('data', (c) => (logs += c));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const client = new (loadAuthProto().auth.v1alpha1.AuthAPI)(`127.0.0.1:${grpcPort}`, credentials.createInsecure()) as AuthAPIClient;
+    const call = (i: number) =>
+      new Promise<CallResult & { sentAt: number }>((resolve) => {
+        const sentAt = Date.now();
+        client.GetJWT({ account: { provider: 'github', type: 'oauth', providerAccountId: String(i), accessToken: `gho_${i}` } }, new Metadata(), { deadline: Date.now() + 8_000 }, (e: ServiceError | null, r) =>
+          resolve(e ? { code: e.code, details: e.details, sentAt } : { code: status.OK, token: r!.token, sentAt }),
+        );
+      });
+    try {
+      await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 15_000, (e) => (e ? reject(e) : resolve())));
+      const inFlight = Array.from({ length: 20 }, (_, i) => call(i));
+      await new Promise((r) => setTimeout(r, 150)); // all 20 reached the provider
+      const signalAt = Date.now();
+      child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 100));
+      const late = await Promise.all(Array.from({ length: 10 }, (_, i) => call(20 + i)));
+      const inFlightResults = await Promise.all(inFlight);
+      const code = await Promise.race([exited, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 12_000))]);
+      figures('sigterm-under-load', {
+        inFlight: inFlightResults.length,
+        inFlightOutcomes: tally(inFlightResults),
+        afterSignal: tally(late),
+        exitCode: code,
+        exitAfterMs: Date.now() - signalAt,
+      });
+      assert.ok(inFlightResults.every((r) => r.code === status.OK), `in-flight: ${JSON.stringify(tally(inFlightResults))}`);
+      assert.ok(late.every((r) => r.code === status.UNAVAILABLE), `after SIGTERM: ${JSON.stringify(tally(late))}`);
+      assert.equal(code, 0, logs.slice(-2000));
+      assert.match(logs, /shutting down: health NOT_SERVING/);
+    } finally {
+      client.close();
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await gh.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
