@@ -61,6 +61,7 @@ audience: [internal-services]
 grpc: { listen: "127.0.0.1:${grpcPort}" }
 http: { listen: "127.0.0.1:${httpPort}" }
 keys: { ephemeral: true }
+logging: { level: debug }
 providers:
   - { id: op, type: oidc, issuer: "${op.issuer}", audiences: [frontend], verification: introspection, clientId: ${INTROSPECTION_CLIENT.id}, clientSecret: ${INTROSPECTION_CLIENT.secret} }
 `,
