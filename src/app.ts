@@ -4,7 +4,7 @@ import { createAuthApi, type GetJwtObserver } from './grpc/auth-api.ts';
 import { startGrpcServer, type GrpcServerHandle, type GrpcServerOptions } from './grpc/server.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { startHttpServer, type HttpServerHandle } from './http/server.ts';
-import { createKeyManager, JoseSigner, type KeyManager, type KeyReloadObserver } from './keys/index.ts';
+import { createKeyManager, CompactJwtSigner, type KeyManager, type KeyReloadObserver } from './keys/index.ts';
 import type { FetchFn } from './providers/provider-fetch.ts';
 import { createProviderRegistry, type ProviderRegistry } from './providers/index.ts';
 import type { ProviderCallObserver } from './providers/types.ts';
@@ -53,7 +53,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   metrics.watchProviders(providers.all().map((p) => ({ id: p.config.id, ready: p.ready, cacheSize: p.cacheSize })));
   const exchange = new TokenExchange({
     providers,
-    signer: new JoseSigner(keys.store),
+    signer: new CompactJwtSigner(keys.store),
     settings: { issuer: config.issuer, audience: config.audience, tokenTtl: config.tokenTtl, subjectTemplate: config.subjectTemplate, limits: config.limits },
   });
 

@@ -6,7 +6,7 @@ import { KeyStore } from './key-store.ts';
 import { SecretDirKeySource } from './secret-dir-key-source.ts';
 
 export { KeyStore } from './key-store.ts';
-export { JoseSigner, type Signer } from './jwt-signer.ts';
+export { CompactJwtSigner, type Signer } from './jwt-signer.ts';
 
 export interface KeyReloadObserver {
   onReload?(result: 'success' | 'failure' | 'unchanged'): void;

@@ -1,6 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject, type webcrypto } from 'node:crypto';
-
-type CryptoKey = webcrypto.CryptoKey;
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
 
 /** JWS algorithms authjwt signs with. */
@@ -11,8 +9,8 @@ const ALLOWED_ALGS: ReadonlySet<string> = new Set<SigningAlgorithm>(['RS256', 'P
 export interface SigningKey {
   kid: string;
   alg: SigningAlgorithm;
-  /** WebCrypto key for jose. */
-  privateKey: CryptoKey;
+  /** Node.js private key (node:crypto signs; jose accepts it too). */
+  privateKey: KeyObject;
   /** Public members only, with kid, alg and use: sig. */
   publicJwk: Readonly<JWK>;
   /** Explicit activation time (ms since epoch) from the key file, if any. */
@@ -91,11 +89,14 @@ async function fromJwk(name: string, input: unknown, options: { rsaAlgorithm?: '
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, nbf: _nbf, key_ops: _ops, ext: _ext, ...rest } = jwk as JWK & { nbf?: unknown; oth?: unknown };
   const publicMembers = publicOnly(rest);
   // Check the private and public parts belong together and the key is usable before accepting it.
-  let privateKey: CryptoKey;
+  let privateKey: KeyObject;
   try {
     const { nbf: _n, ...importable } = jwk;
-    privateKey = (await importJWK({ ...importable, alg }, alg)) as CryptoKey;
-    createPublicKey({ key: publicMembers as never, format: 'jwk' });
+    privateKey = createPrivateKey({ key: importable as never, format: 'jwk' });
+    // Refuse a key whose private part does not belong to its public part (a corrupt JWK).
+    await importJWK({ ...importable, alg }, alg);
+    const derived = createPublicKey(privateKey).export({ format: 'jwk' }) as JWK;
+    if (derived.x !== publicMembers.x || derived.y !== publicMembers.y || derived.n !== publicMembers.n) throw new Error('public and private parts do not match');
   } catch (e) {
     throw new KeyFileError('FILE_INVALID', `${name}: unusable key (${(e as Error).message})`);
   }

@@ -39,7 +39,7 @@ export interface OidcTestProvider {
   close(): Promise<void>;
 }
 
-export async function startOidcProvider(options: { port?: number; signingKeys?: JWK[] } = {}): Promise<OidcTestProvider> {
+export async function startOidcProvider(options: { port?: number; signingKeys?: JWK[]; introspectionLatencyMs?: number } = {}): Promise<OidcTestProvider> {
   const signingKeys = options.signingKeys ?? [await newSigningKey('ES256')];
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
@@ -78,7 +78,13 @@ export async function startOidcProvider(options: { port?: number; signingKeys?: 
     },
   });
   provider.on('server_error', () => {});
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+  const latency = options.introspectionLatencyMs ?? 0;
+  server.on('request', (req, res) => {
+    // Optional simulated network/IdP latency on introspection (benchmarks).
+    if (latency > 0 && req.url?.includes('/token/introspection')) setTimeout(() => callback(req, res), latency);
+    else callback(req, res);
+  });
 
   const client = (id: string) => provider.Client.find(id);
   const grantFor = async (user: TestUser, clientId: string) => {

@@ -330,9 +330,16 @@ describe("the issue's example config", () => {
     assert.deepEqual(forge.claims, {});
   });
 
-  it('warns only that the github provider is not bound to an OAuth app', () => {
-    assert.equal(config.warnings.length, 1, config.warnings.join('\n'));
-    assert.match(config.warnings[0]!, /provider github: github preset without clientId\/client secret/);
+  it('warns that gRPC is plaintext and that the github provider is not bound to an OAuth app', () => {
+    assert.equal(config.warnings.length, 2, config.warnings.join('\n'));
+    assert.match(config.warnings[0]!, /gRPC on 0\.0\.0\.0:50051 is plaintext/);
+    assert.match(config.warnings[1]!, /provider github: github preset without clientId\/client secret/);
+  });
+
+  it('grpc.plaintext: true acknowledges plaintext gRPC (no warning); tls and plaintext together are refused', () => {
+    const ok = buildConfig({ ...base(), grpc: { listen: '0.0.0.0:50051', plaintext: true } });
+    assert.ok(!ok.warnings.some((w) => /plaintext/.test(w)));
+    assertConfigError(() => buildConfig({ ...base(), grpc: { plaintext: true, tls: { certFile: '/c', keyFile: '/k' } } }), 'grpc.plaintext', /either grpc.tls or grpc.plaintext/);
   });
 
   it('is deep-frozen', () => {
@@ -381,6 +388,8 @@ describe('defaults and normalisation', () => {
       maxConnectionAge: 300_000,
       maxConnectionAgeGrace: 30_000,
       maxConcurrentStreams: 1_000,
+      maxConnectionIdle: 600_000,
+      plaintext: false,
     });
     assert.deepEqual(c.http, { listen: '0.0.0.0:8080' });
     assert.deepEqual(c.cache, { maxEntries: 10_000, maxTtl: 300_000 });
@@ -434,7 +443,7 @@ describe('URL policy', () => {
   for (const issuer of ['http://127.0.0.1:8081/realms/main', 'http://localhost:8081/realms/main', 'http://[::1]:8081/']) {
     it(`accepts loopback ${issuer} without allowHttp and without a warning`, () => {
       const c = buildConfig(withProviders(oidc({ issuer })));
-      assert.deepEqual(c.warnings, []);
+      assert.deepEqual(c.warnings.filter((w) => !/gRPC on .* is plaintext/.test(w)), []);
     });
   }
 

@@ -5,7 +5,7 @@ import { buildConfig } from '../../../src/config/load.ts';
 import { AuthJwtError, tokenRejected } from '../../../src/errors.ts';
 import { TokenExchange, type AccountInput } from '../../../src/exchange/get-jwt.ts';
 import { parseKeyFile } from '../../../src/keys/key-file.ts';
-import { JoseSigner } from '../../../src/keys/jwt-signer.ts';
+import { CompactJwtSigner } from '../../../src/keys/jwt-signer.ts';
 import { KeyStore } from '../../../src/keys/key-store.ts';
 import type { TokenVerifier, VerifiedIdentity } from '../../../src/providers/types.ts';
 
@@ -66,7 +66,7 @@ async function setup() {
   const lookup = new Map(config.providers.map((p) => [p.id, { config: p, verifier: verifiers[p.id as keyof typeof verifiers] }]));
   const exchange = new TokenExchange({
     providers: { get: (id) => lookup.get(id) },
-    signer: new JoseSigner(store),
+    signer: new CompactJwtSigner(store),
     settings: { issuer: config.issuer, audience: config.audience, tokenTtl: config.tokenTtl, subjectTemplate: config.subjectTemplate, limits: config.limits },
     clock: () => NOW,
   });
@@ -142,7 +142,7 @@ describe('TokenExchange', () => {
     const empty = new KeyStore({ publishLeadTime: 0 });
     const ex2 = new TokenExchange({
       providers: { get: () => undefined },
-      signer: new JoseSigner(empty),
+      signer: new CompactJwtSigner(empty),
       settings: { issuer: 'https://a.example', audience: ['x'], tokenTtl: 60_000, subjectTemplate: '{accountId}', limits: { maxAccessTokenBytes: 100, maxAccountIdBytes: 100 } },
     });
     await assert.rejects(ex2.mint({ id: 'kc' } as never, { accountId: 'a', profile: {}, expiresAt: undefined, clientId: undefined, strategy: 'jwt' }, {}), (e: AuthJwtError) => e.kind === 'unavailable');

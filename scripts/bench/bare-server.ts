@@ -1,0 +1,33 @@
+/**
+ * The floor for GetJWT: a bare grpc-js server with the same proto whose handler only signs a JWT
+ * (same claims, same key, same signing function as authjwt) — no validation, no provider, no cache, no
+ * metrics. authjwt's overhead is measured against this.
+ * Usage: node scripts/bench/bare-server.ts --port P --key FILE.pem --issuer URL
+ */
+import { Server, ServerCredentials, loadPackageDefinition } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parseKeyFile } from '../../src/keys/key-file.ts';
+import { signCompactJwt } from '../../src/keys/jwt-signer.ts';
+
+const { values } = parseArgs({ options: { port: { type: 'string' }, key: { type: 'string' }, issuer: { type: 'string' } } });
+const [key] = await parseKeyFile('bench', readFileSync(values.key!, 'utf8'));
+const proto = loadPackageDefinition(
+  loadSync(new URL('../../proto/auth/v1alpha1/auth.proto', import.meta.url).pathname, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true }),
+) as any;
+const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 });
+server.addService(proto.auth.v1alpha1.AuthAPI.service, {
+  GetJWT(call: any, callback: any) {
+    const a = call.request.account;
+    const now = Math.floor(Date.now() / 1000);
+    signCompactJwt(key!, { kid: key!.kid, typ: 'JWT' }, { iss: values.issuer, aud: 'internal-services', sub: `${a.provider}:${a.providerAccountId}`, iat: now, nbf: now, exp: now + 900, jti: randomUUID(), provider: a.provider })
+      .then((token) => callback(null, { token }), (e) => callback(e));
+  },
+});
+server.bindAsync(`127.0.0.1:${values.port}`, ServerCredentials.createInsecure(), (err) => {
+  if (err) throw err;
+  console.log('bare server ready');
+});
+process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
