@@ -12,6 +12,7 @@ import type { CacheObserver } from './providers/caching-verifier.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 import { traceUnaryService } from './telemetry/grpc-tracing.ts';
+import { tracingActive } from './telemetry/tracing.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 export type AppObserver = GetJwtObserver & ProviderCallObserver & CacheObserver & KeyReloadObserver;
@@ -69,7 +70,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     isAccepting: () => accepting,
   });
   const grpc = await startGrpcServer(config.grpc, api, {
-    wrapService: traceUnaryService,
+    ...(tracingActive() ? { wrapService: traceUnaryService } : {}),
     credentials: createGrpcCredentials(config.grpc.tls),
     ...options.grpc,
     interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? [])],

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { tracingActive } from '../telemetry/tracing.ts';
 import type { ProviderConfig } from '../config/load.ts';
 import { invalidArgument, tokenRejected } from '../errors.ts';
 import type { Signer } from '../keys/jwt-signer.ts';
@@ -134,7 +135,8 @@ export class TokenExchange {
       ...profileClaims,
       iss: this.#settings.issuer,
       aud: audience.length === 1 ? audience[0]! : [...audience],
-      sub: this.#settings.subjectTemplate.replaceAll('{provider}', provider.id).replaceAll('{accountId}', identity.accountId),
+      // Replacement functions, not strings: "$&", "$$"… in an account id must be copied verbatim.
+      sub: this.#settings.subjectTemplate.replaceAll('{provider}', () => provider.id).replaceAll('{accountId}', () => identity.accountId),
       iat: now,
       nbf: now,
       exp,
@@ -152,9 +154,11 @@ export class TokenExchange {
 }
 
 const tracer = trace.getTracer('authjwt');
+const NO_SPAN = trace.wrapSpanContext({ traceId: '', spanId: '', traceFlags: 0 });
 
-/** Runs `fn` in a child span; records the error code (never a token) on failure. */
+/** Runs `fn` in a child span (when tracing is on); records the error code (never a token) on failure. */
 function inSpan<T>(name: string, attributes: Record<string, string>, fn: (span: Span) => Promise<T>): Promise<T> {
+  if (!tracingActive()) return fn(NO_SPAN);
   return tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {
       return await fn(span);

@@ -53,8 +53,11 @@ export function createAuthApi(options: AuthApiOptions): AuthApi {
     const finish = (outcome: Outcome, fields: Record<string, unknown>, level: 'debug' | 'info' | 'warn' | 'error') => {
       const durationSeconds = (performance.now() - started) / 1000;
       options.observer?.onGetJwt?.({ provider, outcome, durationSeconds });
-      trace.getActiveSpan()?.setAttributes({ 'authjwt.provider': provider, 'authjwt.outcome': outcome, ...(typeof fields.strategy === 'string' ? { 'authjwt.strategy': fields.strategy } : {}) });
-      options.logger[level]({ rpc: 'GetJWT', provider, outcome, durationMs: Math.round(durationSeconds * 1e4) / 10, ...fields }, 'GetJWT');
+      const span = trace.getActiveSpan();
+      if (span) span.setAttributes({ 'authjwt.provider': provider, 'authjwt.outcome': outcome, ...(typeof fields.strategy === 'string' ? { 'authjwt.strategy': fields.strategy } : {}) });
+      if (options.logger.isLevelEnabled(level)) {
+        options.logger[level]({ rpc: 'GetJWT', provider, outcome, durationMs: Math.round(durationSeconds * 1e4) / 10, ...fields }, 'GetJWT');
+      }
     };
 
     if (options.isAccepting && !options.isAccepting()) {

@@ -120,14 +120,33 @@ export function createProviderFetch(options: ProviderFetchOptions): ProviderFetc
   return fetchFn;
 }
 
-/** Reads a JSON body of at most `maxBytes`; garbage or oversize is a provider fault (UNAVAILABLE). */
+/**
+ * Reads a JSON body of at most `maxBytes`, streaming: a provider cannot make us buffer more than the
+ * limit (no content-length, chunked). Garbage or oversize is a provider fault (UNAVAILABLE).
+ */
 export async function readJsonBody(response: Response, provider: string, maxBytes = 1024 * 1024): Promise<unknown> {
-  const length = Number(response.headers.get('content-length') ?? '0');
-  if (length > maxBytes) throw providerUnavailable('BAD_RESPONSE', `provider ${provider} answered with an oversized body`);
-  const text = await response.text();
-  if (text.length > maxBytes) throw providerUnavailable('BAD_RESPONSE', `provider ${provider} answered with an oversized body`);
+  const tooLarge = () => providerUnavailable('BAD_RESPONSE', `provider ${provider} answered with an oversized body`);
+  if (Number(response.headers.get('content-length') ?? '0') > maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (response.body) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel();
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  }
   try {
-    return JSON.parse(text);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw providerUnavailable('BAD_RESPONSE', `provider ${provider} answered with invalid JSON`);
   }

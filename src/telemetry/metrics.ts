@@ -55,10 +55,16 @@ export function createMetrics(options: { providerIds: readonly string[]; version
   }
   for (const result of ['success', 'failure', 'unchanged']) keyReloads.labels(result).inc(0);
 
+  // Labeled children are looked up once per label set (label values are bounded, so is the map):
+  // prom-client's labels() hashes its arguments on every call, which shows on the hot path.
+  const getJwtChildren = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
   const observer: AppObserver = {
     onGetJwt({ provider, outcome, durationSeconds }) {
-      requests.labels(provider, outcome).inc();
-      duration.labels(provider, outcome).observe(durationSeconds);
+      const key = `${provider}\0${outcome}`;
+      let child = getJwtChildren.get(key);
+      if (!child) getJwtChildren.set(key, (child = { count: requests.labels(provider, outcome), time: duration.labels(provider, outcome) }));
+      child.count.inc();
+      child.time.observe(durationSeconds);
     },
     onProviderCall({ provider, endpoint, result, durationSeconds }) {
       providerRequests.labels(provider, endpoint, result).inc();
@@ -74,28 +80,41 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     },
   };
 
+  // Per method (a fixed set: the services on this server), children resolved once.
+  const methodChildren = new Map<string, { started: Counter.Internal; received: Counter.Internal; sent: Counter.Internal; handling: Histogram.Internal<string>; labels: string[]; handled: Map<number, Counter.Internal> }>();
+  const childrenFor = (path: string, requestStream: boolean, responseStream: boolean) => {
+    let c = methodChildren.get(path);
+    if (!c) {
+      const [, service = 'unknown', name = 'unknown'] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
+      const type = requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary';
+      const labels = [type, service, name];
+      c = { started: started.labels(...labels), received: msgReceived.labels(...labels), sent: msgSent.labels(...labels), handling: handling.labels(...labels), labels, handled: new Map() };
+      methodChildren.set(path, c);
+    }
+    return c;
+  };
   const grpcInterceptor: ServerInterceptor = (method, call) => {
-    const [, service = 'unknown', name = 'unknown'] = /^\/([^/]+)\/([^/]+)$/.exec(method.path) ?? [];
-    const type = method.requestStream ? (method.responseStream ? 'bidi_stream' : 'client_stream') : method.responseStream ? 'server_stream' : 'unary';
-    const labels = [type, service, name];
+    const c = childrenFor(method.path, method.requestStream, method.responseStream);
     const begin = performance.now();
-    started.labels(...labels).inc();
+    c.started.inc();
     return new ServerInterceptingCall(call, {
       start(next) {
         next({
           onReceiveMessage(message, nextMessage) {
-            msgReceived.labels(...labels).inc();
+            c.received.inc();
             nextMessage(message);
           },
         });
       },
       sendMessage(message, next) {
-        msgSent.labels(...labels).inc();
+        c.sent.inc();
         next(message);
       },
       sendStatus(status, next) {
-        handled.labels(...labels, GRPC_CODE_NAMES[status.code] ?? 'Unknown').inc();
-        handling.labels(...labels).observe((performance.now() - begin) / 1000);
+        let h = c.handled.get(status.code);
+        if (!h) c.handled.set(status.code, (h = handled.labels(...c.labels, GRPC_CODE_NAMES[status.code] ?? 'Unknown')));
+        h.inc();
+        c.handling.observe((performance.now() - begin) / 1000);
         next(status);
       },
     });

@@ -16,6 +16,11 @@ export function isTracingEnabled(env: NodeJS.ProcessEnv): boolean {
 /** Set by the preload when tracing is on; main.ts calls it on shutdown to flush spans. */
 export const TRACING_SHUTDOWN = Symbol.for('authjwt.tracing.shutdown');
 
+/** True when the preload started the SDK: callers skip span work entirely otherwise (hot path). */
+export function tracingActive(): boolean {
+  return typeof (globalThis as Record<symbol, unknown>)[TRACING_SHUTDOWN] === 'function';
+}
+
 if (isTracingEnabled(process.env)) {
   process.env.OTEL_SERVICE_NAME ??= 'authjwt';
   const [{ NodeSDK }, { UndiciInstrumentation }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/instrumentation-undici')]);

@@ -1,0 +1,653 @@
+/**
+ * Property-based tests (fast-check) of GetJWT through the real gRPC server, against a real OIDC
+ * provider (oidc-provider) and the fake GitHub. Requests are random and adversarial: empty, oversized,
+ * unicode and control-character fields; malformed JWTs; JWTs validly signed with the provider's own
+ * private key but carrying wrong claims; alg confusion (none, HS256 keyed with the provider's public
+ * key); kid / jku / x5u / embedded-jwk injection; duplicated claims; unknown providers; wrong types;
+ * genuine tokens sent to the wrong provider or with the wrong account id.
+ *
+ * For every request a small oracle, written from the documented contract (README status table,
+ * docs/configuration.md limits, docs/strategies.md checks) and not from the code, says which status
+ * must come back:
+ *   RESOURCE_EXHAUSTED  the serialized request is larger than grpc.maxReceiveMessageBytes (16 KiB);
+ *   INVALID_ARGUMENT    a malformed field, an unknown provider, or a type that is not the provider's;
+ *   OK                  the token proves exactly provider_account_id at that provider;
+ *   UNAUTHENTICATED     everything else.
+ * The service must answer exactly that — never INTERNAL/UNKNOWN; no error detail and no log line may
+ * contain the access token; every OK token must verify and name exactly provider:provider_account_id.
+ * Also: the SSRF canary (a URL put into iss / kid / jku / x5u) is never called, metric labels stay
+ * within config and fixed sets, no unhandled rejection, bounded heap. Figures print as "# property …".
+ * A regression test at the end pins the $-sequence bug this suite found in mint().
+ */
+import { status } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import assert from 'node:assert/strict';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import fc from 'fast-check';
+import { CompactSign, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS } from '../../src/grpc/proto.ts';
+import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
+import { startFakeGitHub, type FakeGitHub, type FakeGitHubUser } from '../helpers/fake-github.ts';
+import { API_RESOURCE, INTROSPECTION_CLIENT, newSigningKey, startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
+
+// ---------------------------------------------------------------------------------------------
+// The contract the oracle is written from.
+
+const MAX_MESSAGE_BYTES = 16 * 1024; // grpc.maxReceiveMessageBytes default
+const MAX_ACCESS_TOKEN_BYTES = 8192; // limits.maxAccessTokenBytes default
+const MAX_ACCOUNT_ID_BYTES = 256; // limits.maxAccountIdBytes default
+const MAX_PROVIDER_BYTES = 64;
+const CLOCK_TOLERANCE_S = 5;
+/** C0/C1 controls, DEL, U+2028/U+2029: never part of a provider id or an account id. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** RFC 6750 b64token and friends: visible ASCII only. */
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
+/** JWT access-token header `typ` values accepted (RFC 9068 / RFC 8725), compared case-insensitively; absent is fine. */
+const ACCEPTED_TYP = ['jwt', 'at+jwt', 'application/at+jwt'];
+/** Payload `typ` values (Keycloak) of tokens that are not access tokens. */
+const NOT_ACCESS_TOKEN_TYP = ['id', 'refresh', 'offline', 'logout'];
+const AUDIENCE = 'frontend';
+/** Runs of the adversarial property; AUTHJWT_PROPERTY_RUNS=20000 for a soak. */
+const RUNS = Number(process.env.AUTHJWT_PROPERTY_RUNS ?? 1000);
+
+const PROVIDERS = new Map<string, 'oidc' | 'oauth'>([
+  ['op-jwt', 'oidc'],
+  ['op-intro', 'oidc'],
+  ['github', 'oauth'],
+  ['github-bound', 'oauth'],
+]);
+const PROVIDER_IDS = [...PROVIDERS.keys()];
+type ProviderId = 'op-jwt' | 'op-intro' | 'github' | 'github-bound';
+
+
+const serializeRequest = (() => {
+  const definition = loadSync(AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS) as unknown as Record<string, Record<string, { requestSerialize: (v: unknown) => Buffer }>>;
+  const method = definition['auth.v1alpha1.AuthAPI']!.GetJWT!;
+  return (account: Account) => method.requestSerialize({ account }).length;
+})();
+
+/** What a token proves at each provider: the account id, or null when that provider must reject it. */
+type Truth = Partial<Record<ProviderId, string>>;
+
+function expectedStatus(account: Account, truth: Truth): status {
+  if (serializeRequest(account) > MAX_MESSAGE_BYTES) return status.RESOURCE_EXHAUSTED;
+  const { provider, type, providerAccountId: id, accessToken: token } = account;
+  if (provider === '' || Buffer.byteLength(provider) > MAX_PROVIDER_BYTES || CONTROL.test(provider)) return status.INVALID_ARGUMENT;
+  if (type !== 'oauth' && type !== 'oidc') return status.INVALID_ARGUMENT;
+  if (id === '' || Buffer.byteLength(id) > MAX_ACCOUNT_ID_BYTES || CONTROL.test(id)) return status.INVALID_ARGUMENT;
+  if (token === '' || Buffer.byteLength(token) > MAX_ACCESS_TOKEN_BYTES || !VISIBLE_ASCII.test(token)) return status.INVALID_ARGUMENT;
+  const providerType = PROVIDERS.get(provider);
+  if (providerType === undefined || providerType !== type) return status.INVALID_ARGUMENT;
+  return truth[provider as ProviderId] === id ? status.OK : status.UNAUTHENTICATED;
+}
+
+const own = (o: Record<string, unknown>, k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
+/** An account id as the contract reads it: a non-empty string, or an integer in decimal. */
+const accountIdOf = (v: unknown): string | undefined =>
+  typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : undefined;
+
+/**
+ * What a JWT signed with the provider's own key proves at the `jwt` strategy (docs/strategies.md):
+ * a known key, an accepted header typ, exact iss, a numeric exp in the future, nbf (if any) not in the
+ * future, a numeric iat (if any), aud/azp/client_id naming an accepted audience, not an ID/refresh
+ * token, and an account id in `sub`. Duplicate members: the last one counts (RFC 7519 §4, JSON.parse).
+ */
+function jwtTruth(header: Record<string, unknown>, payloadText: string, keyKnown: boolean, issuer: string, now: number): string | undefined {
+  if (!keyKnown) return undefined;
+  if (typeof header.typ === 'string' && !ACCEPTED_TYP.includes(header.typ.toLowerCase())) return undefined;
+  if (header.crit !== undefined) return undefined;
+  let p: unknown;
+  try {
+    p = JSON.parse(payloadText);
+  } catch {
+    return undefined;
+  }
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return undefined;
+  const c = p as Record<string, unknown>;
+  if (own(c, 'iss') !== issuer) return undefined;
+  const exp = own(c, 'exp');
+  if (typeof exp !== 'number' || exp <= now - CLOCK_TOLERANCE_S) return undefined;
+  const nbf = own(c, 'nbf');
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + CLOCK_TOLERANCE_S)) return undefined;
+  const iat = own(c, 'iat');
+  if (iat !== undefined && typeof iat !== 'number') return undefined;
+  const aud = own(c, 'aud');
+  const named = [...(typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a) => typeof a === 'string') : []), own(c, 'azp'), own(c, 'client_id')];
+  if (!named.includes(AUDIENCE)) return undefined;
+  const typ = own(c, 'typ');
+  if (typeof typ === 'string' && NOT_ACCESS_TOKEN_TYP.includes(typ.toLowerCase())) return undefined;
+  return accountIdOf(own(c, 'sub'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries: plain data; tokens are materialized (signed) in the property body.
+
+const ABSENT = 'ABSENT' as const; // remove the claim / header member
+type Abs = typeof ABSENT;
+type Time = { rel: number } | { raw: unknown } | Abs;
+
+const wellFormed = (arb: fc.Arbitrary<string>) => arb.map((s) => s.toWellFormed());
+/** Keep the base value most of the time, so that some synthetic tokens are fully valid. */
+const mutate = <T>(arb: fc.Arbitrary<T>, keep = 9): fc.Arbitrary<T | undefined> => fc.oneof({ arbitrary: fc.constant(undefined), weight: keep }, { arbitrary: arb, weight: 1 });
+
+const OIDC_USERS = ['alice', 'bob'] as const;
+const GH_USERS: Record<'octocat' | 'hubot', FakeGitHubUser> = {
+  octocat: { id: 583231, login: 'octocat', name: 'The Octocat', email: 'octocat@github.example' },
+  hubot: { id: 1024, login: 'hubot', name: null, email: null },
+};
+const POOL = 3;
+
+const audValue = fc.constantFrom<unknown>(ABSENT, AUDIENCE, 'other-app', ['other-app'], ['x', AUDIENCE], [], 123, null, 'FRONTEND', ` ${AUDIENCE}`, API_RESOURCE, { aud: AUDIENCE });
+const randomSub = wellFormed(fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }));
+
+const forgedArb = fc.record({
+  kind: fc.constant('forged' as const),
+  user: fc.constantFrom(...OIDC_USERS),
+  signer: fc.oneof(
+    { weight: 8, arbitrary: fc.constant('provider' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('attacker-es256' as const, 'attacker-rs256' as const, 'embedded-jwk' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('none' as const, 'hs256-public-pem' as const, 'hs256-public-jwk' as const) },
+  ),
+  noneAlg: fc.constantFrom('none', 'None', 'NONE'),
+  kid: mutate(fc.constantFrom('absent', 'path', 'url', 'number', 'other', 'sql') as fc.Arbitrary<string>, 6),
+  typ: mutate(fc.constantFrom<unknown>(ABSENT, 'JWT', 'jwt', 'AT+JWT', 'application/at+jwt', 'JWT+ID', 'id+jwt', 'ID', 'refresh+jwt', 'dpop+jwt', '', 'application/jwt'), 5),
+  extraHeader: mutate(fc.constantFrom('jku', 'x5u', 'crit', 'jwk-attacker', 'b64-false'), 6),
+  iss: mutate(fc.constantFrom<unknown>(ABSENT, 'CANARY', 'ISSUER/', 'ISSUER_UPPER', 'https://evil.example', '', 42, ['ISSUER'])),
+  sub: mutate(fc.oneof(fc.constantFrom<unknown>(ABSENT, '', 'OTHER_USER', 12345, 1.5, 2 ** 60, null, ['SUB'], { id: 'SUB' }), randomSub)),
+  aud: mutate(audValue),
+  azp: mutate(audValue),
+  client_id: mutate(audValue),
+  exp: mutate<Time>(fc.oneof(fc.constant(ABSENT), fc.integer({ min: -86_400, max: -60 }).map((rel) => ({ rel })), fc.integer({ min: 60, max: 86_400 }).map((rel) => ({ rel })), fc.constantFrom<unknown>('9999999999', null, 1e300, -1, 0, true).map((raw) => ({ raw })))),
+  nbf: mutate<Time>(fc.oneof(fc.integer({ min: -3_600, max: -60 }).map((rel) => ({ rel })), fc.integer({ min: 60, max: 86_400 }).map((rel) => ({ rel })), fc.constantFrom<unknown>('0', null).map((raw) => ({ raw })))),
+  iat: mutate<Time>(fc.oneof(fc.constant(ABSENT), fc.integer({ min: -3_600, max: 3_600 }).map((rel) => ({ rel })), fc.constantFrom<unknown>('now', null).map((raw) => ({ raw })))),
+  ptyp: mutate(fc.constantFrom<unknown>('Bearer', 'ID', 'id', 'Refresh', 'Offline', 'Logout', 'at+jwt', 'IDToken', 7)),
+  duplicateSub: mutate(fc.record({ first: fc.constantFrom('SUB', 'OTHER_USER'), last: fc.constantFrom('SUB', 'OTHER_USER') }), 5),
+  protoMember: fc.boolean(),
+});
+type ForgedSpec = typeof forgedArb extends fc.Arbitrary<infer T> ? T : never;
+
+const MALFORMED_SHAPES = [
+  '1-segment', '2-segments', '4-segments', '5-segments', 'bad-base64', 'standard-base64', 'padded', 'header-not-json', 'header-array', 'header-no-alg',
+  'header-alg-number', 'payload-not-json-signed', 'payload-array-signed', 'payload-invalid-utf8-signed', 'empty-segments', 'dots', 'signature-tampered',
+  'payload-swapped', 'unicode-segment', 'whitespace-inside',
+] as const;
+const homeArb = fc.constantFrom(...(PROVIDER_IDS as ProviderId[]));
+
+const tokenArb = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('oidc-jwt' as const), user: fc.constantFrom(...OIDC_USERS), client: fc.constantFrom('frontend', 'other-app'), i: fc.nat(POOL - 1) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('oidc-opaque' as const), user: fc.constantFrom(...OIDC_USERS), client: fc.constantFrom('frontend', 'other-app'), i: fc.nat(POOL - 1) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('github' as const), user: fc.constantFrom('octocat' as const, 'hubot' as const), app: fc.constantFrom('ours', 'other'), i: fc.nat(POOL - 1) }) },
+  { weight: 7, arbitrary: forgedArb },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('malformed' as const), shape: fc.constantFrom(...MALFORMED_SHAPES), home: homeArb }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('random' as const),
+      home: homeArb,
+      value: fc.oneof(
+        fc.string({ unit: 'binary-ascii', maxLength: 100 }),
+        fc.stringMatching(/^[\x21-\x7e]{1,120}$/),
+        wellFormed(fc.string({ unit: 'binary', maxLength: 60 })),
+        fc.json({ maxDepth: 2 }),
+        fc.constantFrom('', ' ', 'null', '{}', '[]', '{"sub":"alice-7d1c","aud":"frontend"}', 'Bearer x', 'gho_', '\u0000', 'tok\nen', '\u007f', 'a'.repeat(9), 'ey', 'eyJ.eyJ.', '%00', '../../etc/passwd', 'http://169.254.169.254/latest/meta-data/'),
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('huge' as const),
+      home: homeArb,
+      char: fc.constantFrom('a', '.', 'Z', '~', 'é'),
+      zone: fc.oneof(
+        fc.record({ z: fc.constant('token-limit' as const), n: fc.constantFrom(8191, 8192, 8193) }),
+        fc.record({ z: fc.constant('over-token-limit' as const), n: fc.integer({ min: 8193, max: 15_000 }) }),
+        fc.record({ z: fc.constant('over-message-limit' as const), n: fc.integer({ min: 16_500, max: 40_000 }) }),
+        fc.record({ z: fc.constant('message-boundary' as const), n: fc.integer({ min: -3, max: 3 }) }),
+      ),
+    }),
+  },
+);
+type TokenSpec = typeof tokenArb extends fc.Arbitrary<infer T> ? T : never;
+
+const UNKNOWN_PROVIDERS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype', 'GITHUB', 'Op-Jwt', 'op-jwt ', ' op-jwt', 'op_jwt', 'github\u0000', '', 'x'.repeat(65), 'é'.repeat(33), 'op-jwt\n', 'gïthub', 'op-jwt/../github', 'https://evil.example'];
+const providerArb = fc.oneof(
+  { weight: 10, arbitrary: fc.constant({ p: 'home' as const }) },
+  { weight: 3, arbitrary: fc.constantFrom(...PROVIDER_IDS).map((id) => ({ p: 'id' as const, id })) },
+  { weight: 2, arbitrary: fc.oneof(fc.constantFrom(...UNKNOWN_PROVIDERS), wellFormed(fc.string({ unit: 'binary', maxLength: 80 }))).map((id) => ({ p: 'id' as const, id })) },
+);
+const typeArb = fc.oneof(
+  { weight: 12, arbitrary: fc.constant({ t: 'match' as const }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'other' as const }) },
+  { weight: 1, arbitrary: fc.oneof(fc.constantFrom('', 'OIDC', 'OAuth', 'oauth2', 'credentials', 'email', ' oidc', 'oidc\u0000', 'webauthn'), fc.string({ maxLength: 10 })).map((value) => ({ t: 'literal' as const, value })) },
+);
+const VARIANTS = ['upper', 'trailing-space', 'leading-space', 'leading-zero', 'zero-width', 'rtl-override', 'newline', 'nul', 'nfd', 'fullwidth'] as const;
+const accountIdArb = fc.oneof(
+  { weight: 10, arbitrary: fc.constant({ a: 'exact' as const }) },
+  { weight: 2, arbitrary: fc.constant({ a: 'other-user' as const }) },
+  { weight: 3, arbitrary: fc.constantFrom(...VARIANTS).map((v) => ({ a: 'variant' as const, v })) },
+  { weight: 1, arbitrary: wellFormed(fc.string({ unit: 'binary', maxLength: 120 })).map((value) => ({ a: 'literal' as const, value })) },
+  { weight: 1, arbitrary: fc.constantFrom('', 'é'.repeat(129), '1'.repeat(257), 'a'.repeat(20_000), '\u2028', '{"sub":"alice-7d1c"}', '__proto__').map((value) => ({ a: 'literal' as const, value })) },
+);
+const requestArb = fc.record({ token: tokenArb, provider: providerArb, type: typeArb, accountId: accountIdArb });
+type RequestSpec = typeof requestArb extends fc.Arbitrary<infer T> ? T : never;
+
+function variant(id: string, v: (typeof VARIANTS)[number]): string {
+  switch (v) {
+    case 'upper': return id.toUpperCase();
+    case 'trailing-space': return `${id} `;
+    case 'leading-space': return ` ${id}`;
+    case 'leading-zero': return `0${id}`;
+    case 'zero-width': return `${id}\u200b`;
+    case 'rtl-override': return `\u202e${id}`;
+    case 'newline': return `${id}\n`;
+    case 'nul': return `${id}\u0000`;
+    case 'nfd': return `${id}e\u0301`;
+    case 'fullwidth': return id.replace(/[a-z0-9]/g, (c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A real GC for the heap figures: the shared runner cannot pass --expose-gc, so expose it at run time. */
+const forceGc: (() => void) | undefined = (() => {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed) return exposed;
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+})();
+const heapMb = () => {
+  forceGc?.();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+};
+
+const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64url');
+
+describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, fake GitHub)', () => {
+  let op: OidcTestProvider;
+  let gh: FakeGitHub;
+  let svc: RunningAuthJwt;
+  let canary: Server;
+  let canaryUrl: string;
+  let canaryHits = 0;
+  let providerKey: CryptoKey;
+  let providerKid: string;
+  let publicPem: string;
+  let publicJwkJson: string;
+  let attackerEs: CryptoKey;
+  let attackerEsPublic: JWK;
+  let attackerRs: CryptoKey;
+  const pool = { jwt: new Map<string, string>(), opaque: new Map<string, string>(), github: new Map<string, string>() };
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  const figures = { runs: 0, byStatus: {} as Record<string, number>, byKind: {} as Record<string, number>, okByKind: {} as Record<string, number>, okVerified: 0, positiveRuns: 0, heapBaselineMb: 0, rssBaselineMb: 0, started: 0 };
+
+  before(async () => {
+    process.on('unhandledRejection', onUnhandled);
+    canary = createServer((_req, res) => {
+      canaryHits++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[]}');
+    });
+    await new Promise<void>((r) => canary.listen(0, '127.0.0.1', r));
+    canaryUrl = `http://127.0.0.1:${(canary.address() as AddressInfo).port}`;
+
+    op = await startOidcProvider({ signingKeys: [await newSigningKey('ES256')] });
+    const signing = op.signingKeys[0]!;
+    providerKid = signing.kid!;
+    providerKey = (await importJWK(signing, 'ES256')) as CryptoKey;
+    const { d: _d, ...publicJwk } = signing;
+    publicJwkJson = JSON.stringify(publicJwk);
+    publicPem = createPublicKey({ key: signing as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+    const es = await generateKeyPair('ES256', { extractable: true });
+    attackerEs = es.privateKey;
+    attackerEsPublic = await exportJWK(es.publicKey);
+    attackerRs = (await generateKeyPair('RS256')).privateKey;
+
+    gh = await startFakeGitHub();
+    gh.apps.set('Iv1.ours', 'ours-secret');
+    gh.apps.set('Iv1.other', 'other-secret');
+
+    for (const user of OIDC_USERS) {
+      for (const client of ['frontend', 'other-app']) {
+        for (let i = 0; i < POOL; i++) {
+          pool.jwt.set(`${user}/${client}/${i}`, await op.jwtToken(USERS[user]!, { clientId: client }));
+          pool.opaque.set(`${user}/${client}/${i}`, await op.opaqueToken(USERS[user]!, { clientId: client }));
+        }
+      }
+    }
+    for (const user of ['octocat', 'hubot'] as const) {
+      for (const app of ['ours', 'other']) {
+        for (let i = 0; i < POOL; i++) {
+          const token = `gho_${randomBytes(18).toString('base64url')}`;
+          gh.issue(token, GH_USERS[user], app === 'ours' ? 'Iv1.ours' : 'Iv1.other');
+          pool.github.set(`${user}/${app}/${i}`, token);
+        }
+      }
+    }
+
+    svc = await startAuthJwt({
+      clockTolerance: `${CLOCK_TOLERANCE_S}s`,
+      providers: [
+        { id: 'op-jwt', type: 'oidc', issuer: op.issuer, verification: 'jwt', audiences: [AUDIENCE] },
+        { id: 'op-intro', type: 'oidc', issuer: op.issuer, verification: 'introspection', audiences: [AUDIENCE], clientId: INTROSPECTION_CLIENT.id, clientSecret: INTROSPECTION_CLIENT.secret },
+        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '2s' },
+        { id: 'github-bound', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, clientId: 'Iv1.ours', clientSecret: 'ours-secret', timeout: '2s' },
+      ],
+    });
+
+    // Warm-up (discovery, JWKS, connections, JIT), then the memory baseline.
+    for (let i = 0; i < 10; i++) {
+      await svc.getJwt({ provider: 'op-jwt', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: pool.jwt.get(`alice/frontend/${i % POOL}`)! });
+      await svc.getJwt({ provider: 'op-intro', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: pool.opaque.get(`alice/frontend/${i % POOL}`)! });
+      await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '1', accessToken: `gho_warmup_${i}` });
+    }
+    svc.logs.length = 0; // the helper keeps every log line: not the service's memory
+    figures.heapBaselineMb = heapMb();
+    figures.rssBaselineMb = process.memoryUsage().rss / 2 ** 20;
+    figures.started = performance.now();
+  });
+
+  after(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await svc?.stop();
+    await gh?.close();
+    await op?.close();
+    canary?.close();
+  });
+
+  /** Signs `payloadText` as the spec says; returns the token and whether the provider's key verifies it. */
+  async function forge(spec: ForgedSpec, now: number): Promise<{ token: string; header: Record<string, unknown>; payloadText: string; keyKnown: boolean }> {
+    const user = USERS[spec.user]!;
+    const other = USERS[spec.user === 'alice' ? 'bob' : 'alice']!;
+    const resolve = (v: unknown): unknown => {
+      if (v === 'CANARY') return `${canaryUrl}/`;
+      if (v === 'ISSUER/') return `${op.issuer}/`;
+      if (v === 'ISSUER_UPPER') return op.issuer.toUpperCase();
+      if (v === 'SUB') return user.sub;
+      if (v === 'OTHER_USER') return other.sub;
+      if (Array.isArray(v)) return v.map(resolve);
+      if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]));
+      return v;
+    };
+    const time = (t: Time): unknown => (t === ABSENT ? ABSENT : 'rel' in t ? now + t.rel : t.raw);
+    const claims: Record<string, unknown> = { iss: op.issuer, sub: user.sub, aud: API_RESOURCE, client_id: AUDIENCE, exp: now + 600, iat: now, jti: randomBytes(12).toString('base64url'), scope: 'api' };
+    const set = (name: string, value: unknown) => {
+      if (value === undefined) return;
+      if (value === ABSENT) delete claims[name];
+      else claims[name] = value;
+    };
+    set('iss', resolve(spec.iss));
+    set('sub', resolve(spec.sub));
+    set('aud', resolve(spec.aud));
+    set('azp', resolve(spec.azp));
+    set('client_id', resolve(spec.client_id));
+    set('exp', spec.exp === undefined ? undefined : time(spec.exp));
+    set('nbf', spec.nbf === undefined ? undefined : time(spec.nbf));
+    set('iat', spec.iat === undefined ? undefined : time(spec.iat));
+    set('typ', spec.ptyp);
+    // Hand-built JSON: duplicated "sub" members and an own "__proto__" member are not expressible as objects.
+    const members = Object.entries(claims).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+    if (spec.duplicateSub) {
+      const i = members.findIndex((m) => m.startsWith('"sub":'));
+      if (i >= 0) members.splice(i, 1);
+      members.unshift(`"sub":${JSON.stringify(resolve(spec.duplicateSub.first))}`);
+      members.push(`"sub":${JSON.stringify(resolve(spec.duplicateSub.last))}`);
+    }
+    if (spec.protoMember) members.splice(1, 0, `"__proto__":${JSON.stringify({ sub: other.sub, aud: AUDIENCE, iss: op.issuer, admin: true })}`);
+    const payloadText = `{${members.join(',')}}`;
+
+    const alg = spec.signer === 'provider' || spec.signer === 'attacker-es256' || spec.signer === 'embedded-jwk' ? 'ES256' : spec.signer === 'attacker-rs256' ? 'RS256' : spec.signer === 'none' ? spec.noneAlg : 'HS256';
+    const header: Record<string, unknown> = { alg, typ: 'at+jwt', kid: providerKid };
+    const kids: Record<string, unknown> = { path: '../../../../etc/passwd', url: `${canaryUrl}/keys/${providerKid}`, number: 42, other: 'es256-notakey', sql: "' OR '1'='1" };
+    if (spec.kid === 'absent') delete header.kid;
+    else if (spec.kid !== undefined) header.kid = kids[spec.kid];
+    if (spec.typ === ABSENT) delete header.typ;
+    else if (spec.typ !== undefined) header.typ = spec.typ;
+    if (spec.extraHeader === 'jku') header.jku = `${canaryUrl}/jwks.json`;
+    if (spec.extraHeader === 'x5u') header.x5u = `${canaryUrl}/cert.pem`;
+    if (spec.extraHeader === 'crit') Object.assign(header, { crit: ['x-authjwt'], 'x-authjwt': true });
+    if (spec.extraHeader === 'jwk-attacker') header.jwk = attackerEsPublic;
+    if (spec.extraHeader === 'b64-false') Object.assign(header, { b64: false, crit: ['b64'] });
+    if (spec.signer === 'embedded-jwk') header.jwk = attackerEsPublic;
+
+    const payload = new TextEncoder().encode(payloadText);
+    let token: string;
+    if (spec.signer === 'none') {
+      token = `${b64(JSON.stringify(header))}.${b64(payload)}.`;
+    } else if (header.b64 === false) {
+      // jose refuses to produce an unencoded-payload JWT; hand-build it (the signature is not even needed).
+      token = `${b64(JSON.stringify(header))}.${b64(payload)}.${b64(randomBytes(64))}`;
+    } else {
+      const key = spec.signer === 'provider' ? providerKey : spec.signer === 'attacker-rs256' ? attackerRs : spec.signer === 'attacker-es256' || spec.signer === 'embedded-jwk' ? attackerEs : new TextEncoder().encode(spec.signer === 'hs256-public-pem' ? publicPem : publicJwkJson);
+      // `crit` option: let jose produce a token with the extension the verifier must refuse.
+      token = await new CompactSign(payload).setProtectedHeader(header as never).sign(key, { crit: { 'x-authjwt': true } });
+    }
+    const keyKnown = spec.signer === 'provider' && header.b64 !== false && (header.kid === undefined || header.kid === providerKid);
+    return { token, header, payloadText, keyKnown };
+  }
+
+  async function malformed(shape: (typeof MALFORMED_SHAPES)[number]): Promise<string> {
+    const jwt = pool.jwt.get('alice/frontend/0')!;
+    const [h, p, s] = jwt.split('.') as [string, string, string];
+    const signed = async (payload: Uint8Array) => new CompactSign(payload).setProtectedHeader({ alg: 'ES256', kid: providerKid, typ: 'at+jwt' }).sign(providerKey);
+    switch (shape) {
+      case '1-segment': return h;
+      case '2-segments': return `${h}.${p}`;
+      case '4-segments': return `${h}.${p}.${s}.${s}`;
+      case '5-segments': return `${h}.${p}.${s}.${p}.${s}`;
+      case 'bad-base64': return `${h}.${p}!.${s}`;
+      case 'standard-base64': return `${h}.${p}.${s}+/`;
+      case 'padded': return `${h}==.${p}.${s}`;
+      case 'header-not-json': return `${b64('not json')}.${p}.${s}`;
+      case 'header-array': return `${b64('[{"alg":"ES256"}]')}.${p}.${s}`;
+      case 'header-no-alg': return `${b64('{"typ":"at+jwt"}')}.${p}.${s}`;
+      case 'header-alg-number': return `${b64('{"alg":256}')}.${p}.${s}`;
+      case 'payload-not-json-signed': return signed(new TextEncoder().encode('not json'));
+      case 'payload-array-signed': return signed(new TextEncoder().encode('[{"sub":"alice-7d1c"}]'));
+      case 'payload-invalid-utf8-signed': return signed(Uint8Array.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]));
+      case 'empty-segments': return '..';
+      case 'dots': return '.'.repeat(20);
+      case 'signature-tampered': return `${h}.${p}.${s.slice(0, -2)}${s.endsWith('AA') ? 'BA' : 'AA'}`;
+      case 'payload-swapped': return `${h}.${pool.jwt.get('bob/frontend/0')!.split('.')[1]}.${s}`;
+      case 'unicode-segment': return `${h}.${p}é.${s}`;
+      case 'whitespace-inside': return `${h}. ${p}.${s}`;
+    }
+  }
+
+  /** The access token of a spec and what it proves at each provider. */
+  async function materialize(spec: TokenSpec, account: () => Omit<Account, 'accessToken'>): Promise<{ token: string; truth: Truth; nominal: string; other: string; home: ProviderId }> {
+    const alice = USERS.alice!.sub;
+    switch (spec.kind) {
+      case 'oidc-jwt': {
+        const sub = USERS[spec.user]!.sub;
+        const token = pool.jwt.get(`${spec.user}/${spec.client}/${spec.i}`)!;
+        // JWT access tokens are not introspectable at this provider (unsupported_token_type → rejected).
+        return { token, truth: spec.client === AUDIENCE ? { 'op-jwt': sub } : {}, nominal: sub, other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub, home: 'op-jwt' };
+      }
+      case 'oidc-opaque': {
+        const sub = USERS[spec.user]!.sub;
+        const token = pool.opaque.get(`${spec.user}/${spec.client}/${spec.i}`)!;
+        return { token, truth: spec.client === AUDIENCE ? { 'op-intro': sub } : {}, nominal: sub, other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub, home: 'op-intro' };
+      }
+      case 'github': {
+        const id = String(GH_USERS[spec.user].id);
+        const token = pool.github.get(`${spec.user}/${spec.app}/${spec.i}`)!;
+        const truth: Truth = spec.app === 'ours' ? { github: id, 'github-bound': id } : { github: id };
+        return { token, truth, nominal: id, other: String(GH_USERS[spec.user === 'octocat' ? 'hubot' : 'octocat'].id), home: spec.app === 'ours' ? 'github-bound' : 'github' };
+      }
+      case 'forged': {
+        const now = Math.floor(Date.now() / 1000);
+        const f = await forge(spec, now);
+        const proven = jwtTruth(f.header, f.payloadText, f.keyKnown, op.issuer, now);
+        let claimed: string | undefined;
+        try {
+          claimed = accountIdOf((JSON.parse(f.payloadText) as Record<string, unknown>).sub);
+        } catch {
+          claimed = undefined;
+        }
+        const user = USERS[spec.user]!;
+        return { token: f.token, truth: proven === undefined ? {} : { 'op-jwt': proven }, nominal: claimed ?? user.sub, other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub, home: 'op-jwt' };
+      }
+      case 'malformed':
+        return { token: await malformed(spec.shape), truth: {}, nominal: alice, other: USERS.bob!.sub, home: spec.home };
+      case 'random':
+        return { token: spec.value, truth: {}, nominal: alice, other: USERS.bob!.sub, home: spec.home };
+      case 'huge': {
+        if (spec.zone.z !== 'message-boundary') return { token: spec.char.repeat(spec.zone.n), truth: {}, nominal: alice, other: USERS.bob!.sub, home: spec.home };
+        // A token making the whole serialized request exactly MAX_MESSAGE_BYTES + delta bytes (when the other fields allow).
+        const rest = account();
+        const target = MAX_MESSAGE_BYTES + spec.zone.n;
+        let lo = 0;
+        let hi = target;
+        while (lo < hi) {
+          const mid = Math.ceil((lo + hi) / 2);
+          if (serializeRequest({ ...rest, accessToken: 'a'.repeat(mid) }) <= target) lo = mid;
+          else hi = mid - 1;
+        }
+        return { token: 'a'.repeat(lo), truth: {}, nominal: alice, other: USERS.bob!.sub, home: spec.home };
+      }
+    }
+  }
+
+  async function buildRequest(spec: RequestSpec): Promise<{ account: Account; truth: Truth }> {
+    // The huge/boundary token needs the other fields first; they depend only on the token's home and
+    // nominal account, which do not depend on the token bytes.
+    let provider = '';
+    let type = '';
+    let providerAccountId = '';
+    const decide = (home: ProviderId, nominal: string, other: string) => {
+      provider = spec.provider.p === 'home' ? home : spec.provider.id;
+      const providerType = PROVIDERS.get(provider) ?? 'oidc';
+      type = spec.type.t === 'match' ? providerType : spec.type.t === 'other' ? (providerType === 'oidc' ? 'oauth' : 'oidc') : spec.type.value;
+      const a = spec.accountId;
+      providerAccountId = a.a === 'exact' ? nominal : a.a === 'other-user' ? other : a.a === 'variant' ? variant(nominal, a.v) : a.value;
+    };
+    if (spec.token.kind === 'huge') decide(spec.token.home, USERS.alice!.sub, USERS.bob!.sub);
+    const m = await materialize(spec.token, () => ({ provider, type, providerAccountId }));
+    decide(m.home, m.nominal, m.other);
+    return { account: { provider, type, providerAccountId, accessToken: m.token }, truth: m.truth };
+  }
+
+  const statusName = (code: number) => status[code] ?? String(code);
+
+  async function checkCall(account: Account, expected: status, res: CallResult, logsFrom: number, secretToken: boolean): Promise<void> {
+    const newLogs = svc.logs.slice(logsFrom).join('');
+    if (secretToken) assert.ok(!newLogs.includes(account.accessToken), 'a log line contains the access token');
+    if (res.token) assert.ok(!newLogs.includes(res.token.split('.')[2]!), 'a log line contains the minted token');
+    assert.ok(res.code !== status.INTERNAL && res.code !== status.UNKNOWN, `never INTERNAL/UNKNOWN: got ${statusName(res.code)} (${res.details})`);
+    assert.equal(statusName(res.code), statusName(expected), `details: ${res.details}`);
+    if (account.accessToken.length > 8) assert.ok(!(res.details ?? '').includes(account.accessToken), 'error details contain the access token');
+    if (res.code === status.OK) {
+      const { payload } = await svc.verify(res.token!);
+      assert.equal(payload.sub, `${account.provider}:${account.providerAccountId}`);
+      assert.equal(payload.provider, account.provider);
+      figures.okVerified++;
+    }
+  }
+
+  it('adversarial requests get exactly the status of the oracle, never INTERNAL/UNKNOWN, never echo the token', async () => {
+    await fc.assert(
+      fc.asyncProperty(requestArb, async (spec) => {
+        const { account, truth } = await buildRequest(spec);
+        const expected = expectedStatus(account, truth);
+        const logsFrom = svc.logs.length;
+        const res = await svc.getJwt(account);
+        figures.runs++;
+        figures.byStatus[statusName(res.code)] = (figures.byStatus[statusName(res.code)] ?? 0) + 1;
+        figures.byKind[spec.token.kind] = (figures.byKind[spec.token.kind] ?? 0) + 1;
+        if (res.code === status.OK) figures.okByKind[spec.token.kind] = (figures.okByKind[spec.token.kind] ?? 0) + 1;
+        // Tokens long and random enough that finding them in a log line cannot be a coincidence.
+        const secretToken = ['oidc-jwt', 'oidc-opaque', 'github', 'forged'].includes(spec.token.kind);
+        await checkCall(account, expected, res, logsFrom, secretToken);
+      }),
+      { numRuns: RUNS },
+    );
+    for (const s of ['OK', 'INVALID_ARGUMENT', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED']) assert.ok((figures.byStatus[s] ?? 0) > 0, `the run produced no ${s} (generators too narrow)`);
+    assert.equal(canaryHits, 0, 'a URL from a token (iss, kid, jku, x5u) was fetched');
+  });
+
+  it('after the adversarial runs, metric label values come only from config and fixed sets (bounded cardinality)', async () => {
+    const text = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+    const values = new Map<string, Set<string>>();
+    for (const [, labels] of text.matchAll(/^[a-z_:]+\{([^}]*)\}/gm)) {
+      for (const [, name, value] of labels!.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g)) {
+        if (!values.has(name!)) values.set(name!, new Set());
+        values.get(name!)!.add(value!);
+      }
+    }
+    const allowed = new Set([...PROVIDER_IDS, '_unknown']);
+    const providers = [...(values.get('provider') ?? [])];
+    assert.ok(providers.length > 0, 'no provider label found in /metrics');
+    assert.deepEqual(providers.filter((p) => !allowed.has(p)), [], 'provider label values outside the configured ids');
+    assert.deepEqual([...(values.get('outcome') ?? [])].filter((o) => !['ok', 'invalid_argument', 'unauthenticated', 'permission_denied', 'unavailable', 'resource_exhausted', 'deadline_exceeded', 'internal'].includes(o)), []);
+    const series = text.split('\n').filter((l) => l && !l.startsWith('#')).length;
+    console.log(`# property: /metrics after ${figures.runs} adversarial calls: ${series} series, label values: ${JSON.stringify(Object.fromEntries([...values].filter(([k]) => ['provider', 'outcome', 'endpoint', 'result', 'grpc_code'].includes(k)).map(([k, v]) => [k, [...v]])))}`);
+  });
+
+  it('genuine tokens (positive control): OK, and the minted token verifies through discovery + JWKS', async () => {
+    const genuine = fc.record({ provider: fc.constantFrom<ProviderId>('op-jwt', 'op-intro', 'github', 'github-bound'), oidcUser: fc.constantFrom(...OIDC_USERS), ghUser: fc.constantFrom('octocat' as const, 'hubot' as const) });
+    await fc.assert(
+      fc.asyncProperty(genuine, async ({ provider, oidcUser, ghUser }) => {
+        let account: Account;
+        if (provider === 'op-jwt' || provider === 'op-intro') {
+          const user = USERS[oidcUser]!;
+          const accessToken = provider === 'op-jwt' ? await op.jwtToken(user) : await op.opaqueToken(user);
+          account = { provider, type: 'oidc', providerAccountId: user.sub, accessToken };
+        } else {
+          const accessToken = `gho_${randomBytes(18).toString('base64url')}`;
+          gh.issue(accessToken, GH_USERS[ghUser], 'Iv1.ours');
+          account = { provider, type: 'oauth', providerAccountId: String(GH_USERS[ghUser].id), accessToken };
+        }
+        const logsFrom = svc.logs.length;
+        const res = await svc.getJwt(account);
+        figures.positiveRuns++;
+        await checkCall(account, status.OK, res, logsFrom, true);
+        const { payload } = await svc.verify(res.token!);
+        assert.equal(payload.iss, svc.config.issuer);
+        assert.equal(payload.aud, 'internal-services');
+        assert.equal(typeof payload.jti, 'string');
+      }),
+      { numRuns: Math.max(20, Math.round(RUNS / 10)) },
+    );
+  });
+
+  it('no unhandled rejection during the runs; heap stays bounded', () => {
+    svc.logs.length = 0;
+    const heap = heapMb();
+    const rssMb = process.memoryUsage().rss / 2 ** 20;
+    const seconds = (performance.now() - figures.started) / 1000;
+    console.log(
+      `# property: runs=${figures.runs} (+${figures.positiveRuns} positive), by status: ${JSON.stringify(figures.byStatus)}, by token kind: ${JSON.stringify(figures.byKind)}, OK by token kind: ${JSON.stringify(figures.okByKind)}, ` +
+        `OK minted tokens verified=${figures.okVerified}, canary hits=${canaryHits}, unhandled rejections=${unhandled.length}, ${seconds.toFixed(1)} s`,
+    );
+    console.log(
+      `# property: heapUsed ${figures.heapBaselineMb.toFixed(1)} MB after warm-up → ${heap.toFixed(1)} MB after the runs (${(heap - figures.heapBaselineMb).toFixed(1)} MB), ` +
+        `rss ${figures.rssBaselineMb.toFixed(1)} → ${rssMb.toFixed(1)} MB, ${forceGc ? 'after a forced GC' : 'GC not available (loose bound)'}`,
+    );
+    assert.deepEqual(unhandled, []);
+    assert.ok(heap - figures.heapBaselineMb < 100, `heap grew by ${(heap - figures.heapBaselineMb).toFixed(1)} MB`);
+  });
+
+  it(
+    'regression: an account id with $-sequences is minted verbatim into sub (replaceAll expanded $$, $& …)',
+    async () => {
+      for (const sub of ['$$', 'a$&b', 'x$`y', "x$'y"]) {
+        const now = Math.floor(Date.now() / 1000);
+        const payload = JSON.stringify({ iss: op.issuer, sub, client_id: AUDIENCE, exp: now + 600, iat: now });
+        const token = await new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: 'ES256', kid: providerKid, typ: 'at+jwt' }).sign(providerKey);
+        const res = await svc.getJwt({ provider: 'op-jwt', type: 'oidc', providerAccountId: sub, accessToken: token });
+        assert.equal(res.code, status.OK, res.details);
+        assert.equal((await svc.verify(res.token!)).payload.sub, `op-jwt:${sub}`);
+      }
+    },
+  );
+});
