@@ -1,0 +1,276 @@
+/**
+ * The Helm chart (helm/authjwt): lint, render every values file of helm/authjwt/ci/, validate every
+ * rendered object offline (scripts/k8s-validate.ts: Kubernetes schemas strict + CRD validators),
+ * assert the security settings and probes, run the rendered config through authjwt's own validator,
+ * and check that values.schema.json rejects bad values with clear messages.
+ *
+ * Needs helm (and kubernetes-validate): `bash scripts/setup-helm.sh`. Missing tools FAIL with CI set,
+ * and skip loudly otherwise. The generated files (README table, values.schema.json, files/ copies)
+ * are checked without helm.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, createPrivateKey } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { expectedFiles, README_FILE, SCHEMA_FILE } from '../../scripts/gen-chart-docs.ts';
+import { helmBin, kubernetesValidateBin, parseManifests, validateObjects, type K8sObject } from '../../scripts/k8s-validate.ts';
+import { buildConfig } from '../../src/config/load.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CHART = join(ROOT, 'helm/authjwt');
+const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('.yaml')).sort();
+const RELEASE = 'authjwt';
+const NAMESPACE = 'auth';
+
+const HELM = helmBin();
+const STRICT = kubernetesValidateBin();
+const missing = [!HELM && 'helm', !STRICT && 'kubernetes-validate'].filter(Boolean);
+const skipReason = missing.length ? `${missing.join(' and ')} not found: run bash scripts/setup-helm.sh` : undefined;
+if (skipReason && process.env.CI) throw new Error(`${skipReason} (CI is set: the chart tests may not be skipped)`);
+if (skipReason) console.warn(`\n!!! Helm chart rendering tests SKIPPED: ${skipReason} (set CI=true to make this a failure)\n`);
+
+const helm = (...args: string[]) => execFileSync(HELM!, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const render = (...args: string[]) => parseManifests(helm('template', RELEASE, CHART, '--namespace', NAMESPACE, ...args), 'helm template');
+/** Runs helm template expecting a failure; returns its stderr. */
+const renderError = (...args: string[]): string => {
+  try {
+    helm('template', RELEASE, CHART, '--namespace', NAMESPACE, ...args);
+  } catch (e) {
+    return String((e as { stderr?: string }).stderr ?? e);
+  }
+  assert.fail(`helm template ${args.join(' ')} succeeded, expected an error`);
+};
+
+type Container = {
+  name: string;
+  image: string;
+  ports?: { name: string; containerPort: number }[];
+  env?: { name: string; value?: string; valueFrom?: unknown }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  securityContext?: Record<string, unknown>;
+  readinessProbe?: Record<string, unknown>;
+  livenessProbe?: Record<string, unknown>;
+  startupProbe?: Record<string, unknown>;
+  restartPolicy?: string;
+};
+type PodSpec = {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[];
+  securityContext?: Record<string, unknown>;
+  automountServiceAccountToken?: boolean;
+  serviceAccountName?: string;
+};
+const find = (objects: K8sObject[], kind: string, name?: string) => objects.find((o) => o.kind === kind && (!name || o.metadata?.name === name));
+const podSpecOf = (deployment: K8sObject) => (deployment as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+const authjwtContainer = (spec: PodSpec) => [...(spec.initContainers ?? []), ...spec.containers].find((c) => c.name === 'authjwt')!;
+
+/** authjwt's own validator over the rendered config, with secrets as the pod would see them. */
+function validateRenderedConfig(objects: K8sObject[]) {
+  const cm = find(objects, 'ConfigMap', RELEASE) as unknown as { data: Record<string, string> };
+  const spec = podSpecOf(find(objects, 'Deployment')!);
+  const container = authjwtContainer(spec);
+  const mounts = container.volumeMounts ?? [];
+  const secretMounts = mounts.filter((m) => spec.volumes?.find((v) => v.name === m.name)?.secret);
+  const read = (path: string) => {
+    // clientSecretFile must live in a mounted Secret volume; its content is not knowable here
+    if (secretMounts.some((m) => path.startsWith(`${m.mountPath}/`))) return 'secret-from-mounted-volume\n';
+    throw Object.assign(new Error(`ENOENT: ${path} is not inside any Secret volume of the pod`), { code: 'ENOENT' });
+  };
+  const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? 'value-from-secretKeyRef']));
+  const config = buildConfig(parseYaml(cm.data['config.yaml']!), { readFile: read, env, source: 'rendered ConfigMap' });
+  return { config, container, spec, mounts };
+}
+
+describe('Helm chart: generated files', () => {
+  it('files/ hold identical copies of deploy/prometheus and deploy/grafana (scripts/sync-chart-files.sh)', () => {
+    for (const [src, copy] of [
+      ['deploy/prometheus/authjwt-rules.yaml', 'helm/authjwt/files/authjwt-rules.yaml'],
+      ['deploy/grafana/authjwt-dashboard.json', 'helm/authjwt/files/authjwt-dashboard.json'],
+    ] as const) {
+      assert.equal(readFileSync(join(ROOT, copy), 'utf8'), readFileSync(join(ROOT, src), 'utf8'), `${copy} differs from ${src}: run sh scripts/sync-chart-files.sh`);
+    }
+  });
+
+  it('every values.yaml key is documented, README table and values.schema.json are up to date (scripts/gen-chart-docs.ts)', () => {
+    const expected = expectedFiles();
+    assert.deepEqual(expected.undocumented, [], 'values.yaml keys without a "# --" comment');
+    assert.equal(readFileSync(SCHEMA_FILE, 'utf8'), expected.schema, 'values.schema.json is stale: run node scripts/gen-chart-docs.ts');
+    assert.equal(readFileSync(README_FILE, 'utf8'), expected.readme, 'helm/authjwt/README.md values table is stale: run node scripts/gen-chart-docs.ts');
+  });
+});
+
+describe('Helm chart: lint and render', { skip: skipReason }, () => {
+  for (const file of CI_VALUES) {
+    describe(`ci/${file}`, () => {
+      const values = ['-f', join(CHART, 'ci', file)];
+      const objects = HELM ? render(...values) : [];
+
+      it('helm lint --strict', () => {
+        const out = helm('lint', '--strict', CHART, '--namespace', NAMESPACE, ...values);
+        assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      });
+
+      it('every rendered object validates (Kubernetes 1.37 schemas strict; CRDs)', async () => {
+        assert.ok(objects.length >= 5, `${objects.length} objects`);
+        const problems = await validateObjects(objects, { strictBin: STRICT });
+        assert.deepEqual(problems, []);
+        for (const o of objects) assert.equal(o.metadata?.namespace ?? NAMESPACE, o.kind === 'ConfigMap' && o.metadata?.name?.endsWith('-dashboard') ? o.metadata.namespace : NAMESPACE);
+      });
+
+      it('hardened pod: non-root 10001, read-only rootfs, drop ALL, no escalation, seccomp, no SA token', () => {
+        const spec = podSpecOf(find(objects, 'Deployment')!);
+        assert.equal(spec.automountServiceAccountToken, false);
+        assert.deepEqual(spec.securityContext, {
+          runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' },
+        });
+        const c = authjwtContainer(spec);
+        assert.equal(c.securityContext?.runAsNonRoot, true);
+        assert.equal(c.securityContext?.runAsUser, 10001);
+        assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
+        assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
+        assert.deepEqual(c.securityContext?.capabilities, { drop: ['ALL'] });
+        assert.deepEqual(c.securityContext?.seccompProfile, { type: 'RuntimeDefault' });
+        assert.ok((c.volumeMounts ?? []).every((m) => m.readOnly === true), 'every authjwt mount is read-only');
+        assert.ok(!spec.volumes?.some((v) => 'emptyDir' in v), 'no emptyDir: authjwt writes nothing');
+        const sa = find(objects, 'ServiceAccount');
+        if (sa) assert.equal((sa as { automountServiceAccountToken?: boolean }).automountServiceAccountToken, false);
+        const test = find(objects, 'Pod');
+        if (test) {
+          const ts = (test as unknown as { spec: PodSpec }).spec;
+          assert.equal(ts.automountServiceAccountToken, false);
+          assert.equal(ts.containers[0]!.securityContext?.readOnlyRootFilesystem, true);
+        }
+      });
+
+      it('probes: readiness is the native gRPC health check (HTTP(S) /readyz when gRPC is TLS or loopback), liveness /livez', () => {
+        const { config, container } = validateRenderedConfig(objects);
+        const grpcReachable = !config.grpc.tls && !/^(127\.0\.0\.1|\[::1\]):/.test(config.grpc.listen);
+        if (grpcReachable) {
+          assert.deepEqual(container.readinessProbe?.grpc, { port: 50051, service: 'auth.v1alpha1.AuthAPI' });
+        } else {
+          assert.equal((container.readinessProbe?.httpGet as { path: string }).path, '/readyz');
+          assert.equal((container.readinessProbe?.httpGet as { scheme: string }).scheme, config.http.tls ? 'HTTPS' : 'HTTP');
+        }
+        assert.equal((container.livenessProbe?.httpGet as { path: string }).path, '/livez');
+        assert.deepEqual(container.startupProbe?.httpGet, container.livenessProbe?.httpGet);
+        const svc = find(objects, 'Service') as unknown as { spec: { ports: { name: string; appProtocol?: string; targetPort: string }[] } };
+        const grpcPort = svc.spec.ports.find((p) => p.name === 'grpc');
+        if (grpcReachable || config.grpc.tls) assert.equal(grpcPort?.appProtocol, 'grpc');
+        else assert.equal(grpcPort, undefined, 'a loopback gRPC listener is not exposed by the Service');
+      });
+
+      it("the rendered ConfigMap is accepted by authjwt's validator and matches the pod", () => {
+        const { config, container, mounts } = validateRenderedConfig(objects);
+        const mountOf = (volume: string) => mounts.find((m) => m.name === volume)?.mountPath;
+        assert.equal(config.keys.dir, mountOf('keys'));
+        assert.equal(config.keys.ephemeral, false);
+        assert.equal(mountOf('config'), '/etc/authjwt');
+        assert.equal(container.env?.find((e) => e.name === 'AUTHJWT_CONFIG')?.value, '/etc/authjwt/config.yaml');
+        const portOf = (name: string) => container.ports?.find((p) => p.name === name)?.containerPort;
+        assert.equal(Number(config.grpc.listen.split(':').pop()), portOf('grpc'));
+        assert.equal(config.http.listen, `0.0.0.0:${portOf('http')}`);
+        for (const f of [config.grpc.tls?.certFile, config.grpc.tls?.keyFile, config.grpc.tls?.clientCaFile, config.http.tls?.certFile]) {
+          if (f) assert.ok(f.startsWith(`${mountOf('tls')}/`), `${f} is in the TLS Secret volume`);
+        }
+      });
+
+      it('checksum/config annotation is the hash of the rendered config', () => {
+        const deployment = find(objects, 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } };
+        const cm = find(objects, 'ConfigMap', RELEASE) as unknown as { data: Record<string, string> };
+        const rendered = cm.data['config.yaml']!.split('\n').slice(1).join('\n').trimEnd();
+        const sum = createHash('sha256').update(rendered).digest('hex');
+        assert.equal(deployment.spec.template.metadata.annotations['checksum/config'], sum);
+      });
+    });
+  }
+});
+
+describe('Helm chart: behaviour', { skip: skipReason }, () => {
+  const minimal = ['-f', join(CHART, 'ci/minimal-values.yaml')];
+
+  it('a config change changes checksum/config (pods roll); an unrelated change does not', () => {
+    const sum = (...args: string[]) =>
+      (find(render(...minimal, ...args), 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations['checksum/config'];
+    const base = sum();
+    assert.notEqual(sum('--set', 'config.tokenTtl=5m'), base);
+    assert.equal(sum('--set', 'replicaCount=3'), base);
+  });
+
+  it('keys.generate (DEV ONLY): a Secret with a private key authjwt can load, checksum/keys, loud warnings', () => {
+    const objects = render('-f', join(CHART, 'ci/dev-values.yaml'));
+    const secret = find(objects, 'Secret') as unknown as { metadata: { name: string; annotations: Record<string, string> }; data: Record<string, string> };
+    assert.equal(secret.metadata.name, `${RELEASE}-keys`);
+    assert.match(secret.metadata.annotations['authjwt.dev/warning']!, /DEV ONLY/);
+    const pem = Buffer.from(secret.data['dev-signing-key.pem']!, 'base64').toString();
+    assert.equal(createPrivateKey(pem).asymmetricKeyType, 'ec');
+    const spec = podSpecOf(find(objects, 'Deployment')!);
+    assert.equal(spec.volumes?.find((v) => v.name === 'keys')?.secret?.secretName, `${RELEASE}-keys`);
+    const annotations = (find(objects, 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations;
+    assert.match(annotations['checksum/keys'] ?? '', /^[a-f0-9]{64}$/);
+    // NOTES.txt only renders on install (needs a cluster): check the banner is guarded by keys.generate
+    assert.match(readFileSync(join(CHART, 'templates/NOTES.txt'), 'utf8'), /\{\{ if \.Values\.keys\.generate \}\}\s*\n\*+\n\*  DEV ONLY: keys\.generate=true/);
+  });
+
+  it('sidecar: authjwt is a native sidecar bound to loopback next to the app; the Service has no grpc port', () => {
+    const objects = render('-f', join(CHART, 'ci/sidecar-values.yaml'));
+    const spec = podSpecOf(find(objects, 'Deployment')!);
+    assert.equal(spec.initContainers?.[0]?.name, 'authjwt');
+    assert.equal(spec.initContainers?.[0]?.restartPolicy, 'Always');
+    assert.deepEqual(spec.containers.map((c) => c.name), ['app']);
+    assert.equal(spec.containers[0]!.env?.find((e) => e.name === 'RELEASE')?.value, RELEASE, 'extraContainers go through tpl');
+  });
+
+  it('production: mTLS files, HPA instead of replicas, PDB, NetworkPolicy, monitoring objects from deploy/', () => {
+    const objects = render('-f', join(CHART, 'ci/production-values.yaml'));
+    const kinds = objects.map((o) => o.kind).sort();
+    for (const k of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'PrometheusRule']) assert.ok(kinds.includes(k), k);
+    const deployment = find(objects, 'Deployment') as unknown as { spec: { replicas?: number } };
+    assert.equal(deployment.spec.replicas, undefined, 'the HPA owns replicas');
+    const rule = find(objects, 'PrometheusRule') as unknown as { spec: unknown };
+    const source = parseYaml(readFileSync(join(ROOT, 'deploy/prometheus/authjwt-rules.yaml'), 'utf8')) as unknown;
+    assert.deepEqual(rule.spec, source, 'PrometheusRule spec = deploy/prometheus/authjwt-rules.yaml, templates untouched');
+    const dashboard = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === `${RELEASE}-dashboard`) as unknown as { metadata: { labels: Record<string, string>; namespace: string }; data: Record<string, string> };
+    assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
+    assert.equal(dashboard.metadata.namespace, 'monitoring');
+    assert.deepEqual(JSON.parse(dashboard.data['authjwt-dashboard.json']!), JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/authjwt-dashboard.json'), 'utf8')));
+    const sm = find(objects, 'ServiceMonitor') as unknown as { spec: { endpoints: { scheme: string; port: string }[] } };
+    assert.equal(sm.spec.endpoints[0]!.scheme, 'https');
+    const { config } = validateRenderedConfig(objects);
+    assert.equal(config.grpc.tls?.clientCaFile, '/var/run/secrets/authjwt/tls/ca.crt');
+  });
+
+  // values.schema.json and the templates reject mistakes with a message naming the field
+  // (with ci/minimal-values.yaml underneath, unless the arguments start with '--no-base')
+  const rejections: [string, string[], RegExp][] = [
+    ['no signing keys configured', ['--set', 'keys.existingSecret='], /keys: set keys\.existingSecret .* or keys\.generate=true for a DEV ONLY/],
+    ['both key sources', ['--set', 'keys.generate=true'], /set either keys\.existingSecret or keys\.generate/],
+    ['unknown config field (typo)', ['--set', 'config.tokenTTL=5m'], /at '\/config': additional properties 'tokenTTL' not allowed/],
+    ['chart-owned config.keys.dir', ['--set', 'config.keys.dir=/x'], /at '\/config\/keys': additional properties 'dir' not allowed/],
+    ['chart-owned config.grpc.listen', ['--set', 'config.grpc.listen=0.0.0.0:1'], /at '\/config\/grpc': additional properties 'listen' not allowed/],
+    ['config without issuer, audience, providers', ['--no-base', '--set', 'keys.existingSecret=k'], /at '\/config': missing properties 'issuer', 'audience', 'providers'/],
+    ['issuer of the wrong type', ['--set', 'config.issuer=null'], /at '\/config\/issuer': got null, want string/],
+    ['duration that authjwt cannot parse', ['--set', 'config.tokenTtl=15 minutes'], /at '\/config\/tokenTtl': '15 minutes' does not match pattern/],
+    ['unknown provider field', ['--set', 'config.providers[0].clientSecrett=x'], /at '\/config\/providers\/0': additional properties 'clientSecrett' not allowed/],
+    ['replicaCount of the wrong type', ['--set', 'replicaCount=two'], /at '\/replicaCount': got string, want integer/],
+    ['unknown top-level key', ['--set', 'replicas=3'], /additional properties 'replicas' not allowed/],
+    ['TLS without a Secret', ['--set', 'tls.enabled=true'], /at '\/tls\/secretName': minLength/],
+    ['TLS and plaintext together', ['--set', 'tls.enabled=true,tls.secretName=t,config.grpc.plaintext=true'], /tls\.enabled and config\.grpc\.plaintext cannot both be set/],
+    ['mTLS without TLS', ['--set', 'tls.clientAuth=true'], /tls\.clientAuth and tls\.http need tls\.enabled/],
+    ['bad pull policy', ['--set', 'image.pullPolicy=Sometimes'], /at '\/image\/pullPolicy': value must be one of/],
+    ['bad digest', ['--set', 'image.digest=latest'], /at '\/image\/digest': 'latest' does not match pattern/],
+    ['nativeSidecar without app containers', ['--set', 'nativeSidecar=true'], /nativeSidecar: true needs extraContainers/],
+    ['PDB with both bounds', ['--set', 'podDisruptionBudget.enabled=true,podDisruptionBudget.minAvailable=1'], /set either minAvailable or maxUnavailable/],
+    ['provider secret without secretName', ['--set', 'providerSecrets[0].name=kc'], /missing propert(y|ies) 'secretName'/],
+    ['grpcListenAddress not an address the chart knows', ['--set', 'grpcListenAddress=10.0.0.1'], /at '\/grpcListenAddress': value must be one of/],
+  ];
+  for (const [name, args, message] of rejections) {
+    it(`rejects: ${name}`, () => {
+      assert.match(args[0] === '--no-base' ? renderError(...args.slice(1)) : renderError(...minimal, ...args), message);
+    });
+  }
+});
