@@ -45,8 +45,6 @@ export function createMetrics(options: { providerIds: readonly string[]; version
   const started = new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: serverLabels, registers: [registry] });
   const handled = new Counter({ name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...serverLabels, 'grpc_code'], registers: [registry] });
   const handling = new Histogram({ name: 'grpc_server_handling_seconds', help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.', labelNames: serverLabels, buckets: LATENCY_BUCKETS, registers: [registry] });
-  const msgReceived = new Counter({ name: 'grpc_server_msg_received_total', help: 'Total number of RPC stream messages received on the server.', labelNames: serverLabels, registers: [registry] });
-  const msgSent = new Counter({ name: 'grpc_server_msg_sent_total', help: 'Total number of gRPC stream messages sent by the server.', labelNames: serverLabels, registers: [registry] });
 
   // Pre-create every series with value 0 so rates and ratios have data from the first scrape.
   for (const provider of options.providerIds) {
@@ -80,15 +78,16 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     },
   };
 
-  // Per method (a fixed set: the services on this server), children resolved once.
-  const methodChildren = new Map<string, { started: Counter.Internal; received: Counter.Internal; sent: Counter.Internal; handling: Histogram.Internal<string>; labels: string[]; handled: Map<number, Counter.Internal> }>();
+  // Per method (a fixed set: the services on this server), children resolved once. Only the status
+  // hook is installed: each interceptor hook is a per-call layer in grpc-js, visible on the hot path.
+  const methodChildren = new Map<string, { started: Counter.Internal; handling: Histogram.Internal<string>; labels: string[]; handled: Map<number, Counter.Internal> }>();
   const childrenFor = (path: string, requestStream: boolean, responseStream: boolean) => {
     let c = methodChildren.get(path);
     if (!c) {
       const [, service = 'unknown', name = 'unknown'] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
       const type = requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary';
       const labels = [type, service, name];
-      c = { started: started.labels(...labels), received: msgReceived.labels(...labels), sent: msgSent.labels(...labels), handling: handling.labels(...labels), labels, handled: new Map() };
+      c = { started: started.labels(...labels), handling: handling.labels(...labels), labels, handled: new Map() };
       methodChildren.set(path, c);
     }
     return c;
@@ -98,18 +97,6 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     const begin = performance.now();
     c.started.inc();
     return new ServerInterceptingCall(call, {
-      start(next) {
-        next({
-          onReceiveMessage(message, nextMessage) {
-            c.received.inc();
-            nextMessage(message);
-          },
-        });
-      },
-      sendMessage(message, next) {
-        c.sent.inc();
-        next(message);
-      },
       sendStatus(status, next) {
         let h = c.handled.get(status.code);
         if (!h) c.handled.set(status.code, (h = handled.labels(...c.labels, GRPC_CODE_NAMES[status.code] ?? 'Unknown')));
