@@ -73,7 +73,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     ...(tracingActive() ? { wrapService: traceUnaryService } : {}),
     credentials: createGrpcCredentials(config.grpc.tls),
     ...options.grpc,
-    interceptors: [...(process.env.AB_NO_INTERCEPTOR ? [] : [metrics.grpcInterceptor]), ...(options.grpc?.interceptors ?? [])],
+    interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? [])],
   });
   const issuer = config.issuer.replace(/\/$/, '');
   const http = await startHttpServer(config.http.listen, {
