@@ -12,7 +12,7 @@ import type { CacheObserver } from './providers/caching-verifier.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 import { traceUnaryService } from './telemetry/grpc-tracing.ts';
-import { tracingActive } from './telemetry/tracing.ts';
+import { tracingActive } from './telemetry/tracing-state.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 export type AppObserver = GetJwtObserver & ProviderCallObserver & CacheObserver & KeyReloadObserver;

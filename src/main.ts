@@ -8,7 +8,7 @@ import { loadConfigFile } from './config/load.ts';
 import { ConfigError } from './errors.ts';
 import { startApp } from './app.ts';
 import { createLogger } from './telemetry/logger.ts';
-import { TRACING_SHUTDOWN } from './telemetry/tracing.ts';
+import { tracingShutdown } from './telemetry/tracing-state.ts';
 
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
 const configPath = values.config ?? process.env.AUTHJWT_CONFIG ?? fileURLToPath(new URL('../config/dev.yaml', import.meta.url));
@@ -42,7 +42,7 @@ const app = await startApp(config, { logger });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     logger.info({ signal }, 'signal received');
-    const flushTraces = (globalThis as Record<symbol, (() => Promise<void>) | undefined>)[TRACING_SHUTDOWN];
+    const flushTraces = tracingShutdown();
     app
       .stop()
       .then(() => flushTraces?.().catch(() => undefined))

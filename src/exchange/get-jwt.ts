@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { tracingActive } from '../telemetry/tracing.ts';
+import { tracingActive } from '../telemetry/tracing-state.ts';
 import type { ProviderConfig } from '../config/load.ts';
 import { invalidArgument, tokenRejected } from '../errors.ts';
 import type { Signer } from '../keys/jwt-signer.ts';

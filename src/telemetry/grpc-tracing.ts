@@ -12,7 +12,7 @@ const metadataGetter: TextMapGetter<Metadata> = {
 /**
  * Wraps unary handlers in a SERVER span that continues the caller's W3C trace context (traceparent
  * in the gRPC metadata) and runs the handler inside it, so provider-call and signing spans and log
- * lines join the trace. No-op (cheap) when no tracer provider is registered.
+ * lines join the trace. Installed only when tracing is on (src/app.ts).
  */
 export function traceUnaryService(definition: ServiceDefinition, handlers: UntypedServiceImplementation): UntypedServiceImplementation {
   const tracer = trace.getTracer('authjwt');

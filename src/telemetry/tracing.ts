@@ -6,19 +6,13 @@
  * wins. Exporter, protocol, sampler and resource come from the usual OTEL_* variables; the service
  * name defaults to "authjwt". When off, nothing but this check is loaded.
  */
+import { TRACING_SHUTDOWN } from './tracing-state.ts';
+
 export function isTracingEnabled(env: NodeJS.ProcessEnv): boolean {
   if (env.OTEL_SDK_DISABLED === 'true') return false;
   const exporters = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (exporters.length > 0) return !exporters.every((e) => e === 'none');
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-}
-
-/** Set by the preload when tracing is on; main.ts calls it on shutdown to flush spans. */
-export const TRACING_SHUTDOWN = Symbol.for('authjwt.tracing.shutdown');
-
-/** True when the preload started the SDK: callers skip span work entirely otherwise (hot path). */
-export function tracingActive(): boolean {
-  return typeof (globalThis as Record<symbol, unknown>)[TRACING_SHUTDOWN] === 'function';
 }
 
 if (isTracingEnabled(process.env)) {
