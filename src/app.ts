@@ -69,9 +69,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     observer,
     isAccepting: () => accepting,
   });
+  const grpcCredentials = createGrpcCredentials(config.grpc.tls);
   const grpc = await startGrpcServer(config.grpc, api, {
     ...(tracingActive() ? { wrapService: traceUnaryService } : {}),
-    credentials: createGrpcCredentials(config.grpc.tls),
+    credentials: grpcCredentials.credentials,
     ...options.grpc,
     interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? [])],
   });
@@ -129,6 +130,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         grpc.setServing(false);
         logger.info({ inFlight: api.inFlight(), graceMs }, 'shutting down: health NOT_SERVING, draining in-flight calls');
         await grpc.stop(graceMs);
+        grpcCredentials.close();
         await http.close();
         keys.close();
         listening = false;

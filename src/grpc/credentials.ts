@@ -1,84 +1,25 @@
 import { experimental, ServerCredentials } from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
 import type { Config } from '../config/load.ts';
+import { FileCertificateProvider } from '../tls/file-certificate-provider.ts';
 
 type GrpcTls = NonNullable<Config['grpc']['tls']>;
-type CaListener = experimental.CaCertificateUpdateListener;
-type IdentityListener = experimental.IdentityCertificateUpdateListener;
-
-/**
- * Certificate files (a Kubernetes TLS Secret) read synchronously at start — so a missing file fails
- * the start and the first handshake never races a slow first read — and re-read every `intervalMs`;
- * listeners hear only real changes. A
- * failed read keeps the last good material.
- */
-export class FileCertificateProvider implements experimental.CertificateProvider {
-  readonly #files: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined };
-  #identity: experimental.IdentityCertificateUpdate | null = null;
-  #ca: experimental.CaCertificateUpdate | null = null;
-  readonly #caListeners = new Set<CaListener>();
-  readonly #identityListeners = new Set<IdentityListener>();
-  readonly #timer: NodeJS.Timeout;
-
-  constructor(files: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined }, intervalMs: number) {
-    this.#files = files;
-    this.#read(true);
-    this.#timer = setInterval(() => this.#read(false), intervalMs);
-    this.#timer.unref();
-  }
-
-  #read(initial: boolean): void {
-    try {
-      const { cert, key, ca } = this.#files;
-      if (cert && key) {
-        const next = { certificate: readFileSync(cert), privateKey: readFileSync(key) };
-        if (!this.#identity || !next.certificate.equals(this.#identity.certificate) || !next.privateKey.equals(this.#identity.privateKey)) {
-          this.#identity = next;
-          for (const l of this.#identityListeners) l(next);
-        }
-      }
-      if (ca) {
-        const next = { caCertificate: readFileSync(ca) };
-        if (!this.#ca || !next.caCertificate.equals(this.#ca.caCertificate)) {
-          this.#ca = next;
-          for (const l of this.#caListeners) l(next);
-        }
-      }
-    } catch (error) {
-      if (initial) throw error; // a missing file at start is a configuration error
-    }
-  }
-
-  addCaCertificateListener(listener: CaListener): void {
-    this.#caListeners.add(listener);
-    // Deferred: grpc-js registers its own watcher right after adding this listener.
-    queueMicrotask(() => this.#caListeners.has(listener) && listener(this.#ca));
-  }
-  removeCaCertificateListener(listener: CaListener): void {
-    this.#caListeners.delete(listener);
-  }
-  addIdentityCertificateListener(listener: IdentityListener): void {
-    this.#identityListeners.add(listener);
-    queueMicrotask(() => this.#identityListeners.has(listener) && listener(this.#identity));
-  }
-  removeIdentityCertificateListener(listener: IdentityListener): void {
-    this.#identityListeners.delete(listener);
-  }
-  close(): void {
-    clearInterval(this.#timer);
-  }
-}
 
 /**
  * gRPC server credentials. With `tls`: certificate and key (and the client CA for mTLS: clients must
  * then present a certificate it signed) come from files and are re-read every `reloadInterval`, so a
  * rotated certificate is used for new connections without dropping open ones. Without: plaintext.
  */
-export function createGrpcCredentials(tls: GrpcTls | undefined): ServerCredentials {
-  if (!tls) return ServerCredentials.createInsecure();
+export function createGrpcCredentials(tls: GrpcTls | undefined): { credentials: ServerCredentials; close(): void } {
+  if (!tls) return { credentials: ServerCredentials.createInsecure(), close: () => {} };
   const identity = new FileCertificateProvider({ cert: tls.certFile, key: tls.keyFile }, tls.reloadInterval);
   const clientCa = tls.clientCaFile ? new FileCertificateProvider({ ca: tls.clientCaFile }, tls.reloadInterval) : null;
   // grpc-js 1.14 names these parameters (caProvider, identityProvider) but passes the first as the
   // identity and the second as the CA to the constructor; the call below follows the implementation.
-  return experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null);
+  return {
+    credentials: experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null),
+    close: () => {
+      identity.close();
+      clientCa?.close();
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { FileCertificateProvider } from '../tls/file-certificate-provider.ts';
 import type { AddressInfo } from 'node:net';
 import type { PublishedJwks } from '../keys/key-store.ts';
 
@@ -91,24 +91,16 @@ export interface HttpTls {
 
 export async function startHttpServer(listen: string, routes: HttpRoutes, tls?: HttpTls): Promise<HttpServerHandle> {
   const handler = createHttpHandler(routes);
-  let reloadTimer: NodeJS.Timeout | undefined;
+  let certificates: FileCertificateProvider | undefined;
   let server: Server;
   if (tls) {
-    const read = () => ({ cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8') });
-    let current = read();
-    const https: HttpsServer = createHttpsServer(current, (q, s) => void handler(q, s));
-    reloadTimer = setInterval(() => {
-      try {
-        const next = read();
-        if (next.cert !== current.cert || next.key !== current.key) {
-          https.setSecureContext(next);
-          current = next;
-        }
-      } catch {
-        // Mid-update or unreadable: keep serving with the current certificate and retry next tick.
-      }
-    }, tls.reloadInterval);
-    reloadTimer.unref();
+    // The same reload mechanism as gRPC: new connections get a rotated certificate, open ones stay.
+    certificates = new FileCertificateProvider({ cert: tls.certFile, key: tls.keyFile }, tls.reloadInterval);
+    const initial = certificates.identity!;
+    const https: HttpsServer = createHttpsServer({ cert: initial.certificate, key: initial.privateKey }, (q, s) => void handler(q, s));
+    certificates.addIdentityCertificateListener((update) => {
+      if (update) https.setSecureContext({ cert: update.certificate, key: update.privateKey });
+    });
     server = https as unknown as Server;
   } else {
     server = createServer((q, s) => void handler(q, s));
@@ -129,7 +121,7 @@ export async function startHttpServer(listen: string, routes: HttpRoutes, tls?: 
     port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
-        clearInterval(reloadTimer);
+        certificates?.close();
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
