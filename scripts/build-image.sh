@@ -36,11 +36,8 @@ FORCE="${FORCE:-0}"
 log() { printf '[build-image] %s\n' "$*" >&2; }
 die() { printf '[build-image] ERROR: %s\n' "$*" >&2; exit 1; }
 
-if command -v podman >/dev/null 2>&1; then CLI=podman
-elif command -v docker >/dev/null 2>&1; then CLI=docker
-else die "neither podman nor docker found (run scripts/setup-podman.sh)"; fi
-exists() { "$CLI" image inspect "$1" >/dev/null 2>&1; }
-image_id() { "$CLI" image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+# shellcheck source=container-cli.sh
+source "$REPO_ROOT/scripts/container-cli.sh"
 
 # Offline bases: build them when missing (each script is idempotent).
 [ "$NODE_IMAGE" != "$LOCAL_NODE" ] || exists "$LOCAL_NODE" || bash scripts/prepare-images.sh node

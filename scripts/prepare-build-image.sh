@@ -33,11 +33,8 @@ FORCE="${FORCE:-0}"
 log() { printf '[prepare-build-image] %s\n' "$*" >&2; }
 die() { printf '[prepare-build-image] ERROR: %s\n' "$*" >&2; exit 1; }
 
-if command -v podman >/dev/null 2>&1; then CLI=podman
-elif command -v docker >/dev/null 2>&1; then CLI=docker
-else die "neither podman nor docker found (run scripts/setup-podman.sh)"; fi
-exists() { "$CLI" image inspect "$1" >/dev/null 2>&1; }
-label() { "$CLI" image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true; }
+# shellcheck source=container-cli.sh
+source "$REPO_ROOT/scripts/container-cli.sh"
 
 if ! exists "$NODE_BASE_IMAGE"; then
   case "$NODE_BASE_IMAGE" in
