@@ -82,9 +82,10 @@ else
 fi
 for t in "${STABLE_TAGS[@]}"; do "$CLI" tag "$CONTENT_TAG" "$t"; done
 if [ "${KEEP_OLD:-0}" != 1 ]; then
-  # earlier content tags (<version>-<12 hex>) of this repository: the layer cache keeps rebuilds fast anyway
+  # earlier content tags (<version>-<12 hex>) of this repository: the layer cache keeps rebuilds fast anyway.
+  # No earlier tag (a first build) makes grep exit 1: not an error under pipefail.
   "$CLI" images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" 2>/dev/null \
-    | grep -E ":[^:]+-[0-9a-f]{12}$" | grep -vxF "$CONTENT_TAG" \
+    | { grep -E ":[^:]+-[0-9a-f]{12}$" | grep -vxF "$CONTENT_TAG" || true; } \
     | while IFS= read -r old; do "$CLI" rmi "$old" >/dev/null 2>&1 && log "removed old $old" || true; done
 fi
 log "image:      $CONTENT_TAG (also ${STABLE_TAGS[*]})"
