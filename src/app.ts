@@ -1,27 +1,41 @@
-import type { Config } from './config/load.ts';
-import { TokenExchange } from './exchange/get-jwt.ts';
-import { createAuthApi, type GetJwtObserver } from './grpc/auth-api.ts';
-import { startGrpcServer, type GrpcServerHandle, type GrpcServerOptions } from './grpc/server.ts';
+/**
+ * The composition root: builds every module from the config, wires ports to implementations and
+ * telemetry around them, starts the listeners and owns the lifecycle. No business logic lives here.
+ */
+import { ReflectionService } from '@grpc/reflection';
+import type { Config } from './config/types.ts';
+import { formatHostPort, parseHostPort } from './config/host-port.ts';
+import { MINTED_CLAIMS, DEFAULT_PROFILE_CLAIMS } from './exchange/claims.ts';
+import { TokenExchange } from './exchange/token-exchange.ts';
+import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
+import { createAuthApi } from './grpc/auth-api.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
-import { startHttpServer, type HttpServerHandle } from './http/server.ts';
-import { createKeyManager, CompactJwtSigner, type KeyManager, type KeyReloadObserver } from './keys/index.ts';
-import type { FetchFn } from './providers/provider-fetch.ts';
-import { createProviderRegistry, type ProviderRegistry } from './providers/index.ts';
-import type { ProviderCallObserver } from './providers/types.ts';
-import type { CacheObserver } from './providers/caching-verifier.ts';
-import type { Logger } from './telemetry/logger.ts';
-import { createMetrics, type Metrics } from './telemetry/metrics.ts';
+import { HealthService } from './grpc/health.ts';
+import { AUTH_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthPackage, loadAuthProto, loadHealthPackage } from './grpc/proto.ts';
+import { startGrpcServer, type GrpcServerOptions } from './grpc/server.ts';
+import { createProbeRoutes } from './http/probe-routes.ts';
+import { createPublicRoutes } from './http/public-routes.ts';
+import { createRouter } from './http/router.ts';
+import { startHttpServer } from './http/server.ts';
+import { CompactJwtSigner } from './keys/jwt-signer.ts';
+import { createKeyManager, type KeyManager } from './keys/key-manager.ts';
+import type { FetchFn } from './providers/http/provider-fetch.ts';
+import { createProviderRegistry } from './providers/registry.ts';
+import { createReadiness } from './readiness.ts';
+import { createExchangeReporter } from './telemetry/exchange-events.ts';
 import { traceUnaryService } from './telemetry/grpc-tracing.ts';
+import type { Logger } from './telemetry/logger.ts';
+import { createMetrics } from './telemetry/metrics.ts';
+import { combineObservers, type TelemetryObserver } from './telemetry/observers.ts';
+import { traceSigner, traceVerifier } from './telemetry/traced-ports.ts';
 import { tracingActive } from './telemetry/tracing-state.ts';
 import pkg from '../package.json' with { type: 'json' };
-
-export type AppObserver = GetJwtObserver & ProviderCallObserver & CacheObserver & KeyReloadObserver;
 
 export interface AppOptions {
   logger: Logger;
   /** Extra observer (tests); metrics are always collected. */
-  observer?: AppObserver | undefined;
-  grpc?: GrpcServerOptions | undefined;
+  observer?: TelemetryObserver | undefined;
+  grpc?: Pick<GrpcServerOptions, 'interceptors'> | undefined;
   /** Injectable outbound fetch (tests). */
   fetch?: FetchFn | undefined;
 }
@@ -30,110 +44,117 @@ export interface App {
   grpcPort: number;
   httpPort: number;
   keys: KeyManager;
-  providers: ProviderRegistry;
-  metrics: Metrics;
-  grpc: GrpcServerHandle;
-  http: HttpServerHandle;
-  /** True when config is valid, a signing key is loaded and listeners are up. */
+  /** True when listeners are up, the service is not draining and a key can sign. */
   isReady(): boolean;
   /** Graceful stop: NOT_SERVING, refuse new calls, let in-flight ones finish within `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Wires keys → providers → exchange → gRPC/HTTP adapters and starts listening. */
+/** Admission per method: health answers during drain and is never shed (probes); Watch and reflection streams count. */
+function admissionRuleFor(path: string): AdmissionRule {
+  if (path.startsWith(`/${HEALTH_SERVICE_NAME}/`)) return path.endsWith('/Watch') ? { drain: true, shed: true, deadline: false } : { drain: false, shed: false, deadline: false };
+  if (path.startsWith('/grpc.reflection.')) return { drain: true, shed: true, deadline: false };
+  return { drain: true, shed: true, deadline: true };
+}
+
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
   for (const warning of config.warnings) logger.warn({ warning }, `CONFIG WARNING: ${warning}`);
+  const tracing = tracingActive();
+  let accepting = true;
   const metrics = createMetrics({ providerIds: config.providers.map((p) => p.id), version: pkg.version });
   const observer = combineObservers(metrics.observer, options.observer);
 
   const keys = await createKeyManager(config.keys, logger, observer);
-  const providers = createProviderRegistry(config, { observer, fetch: options.fetch });
+  const providers = createProviderRegistry(config, { observer, fetch: options.fetch, wrapVerifier: tracing ? traceVerifier : undefined });
   void providers.warmUp();
   metrics.watchKeys(keys.store);
-  metrics.watchProviders(providers.all().map((p) => ({ id: p.config.id, ready: p.ready, cacheSize: p.cacheSize })));
+  metrics.watchProviders(providers.all());
+
+  const signer = new CompactJwtSigner(keys.store);
   const exchange = new TokenExchange({
     providers,
-    signer: new CompactJwtSigner(keys.store),
-    settings: { issuer: config.issuer, audience: config.audience, tokenTtl: config.tokenTtl, subjectTemplate: config.subjectTemplate, limits: config.limits },
+    signer: tracing ? traceSigner(signer) : signer,
+    settings: { issuer: config.issuer, subjectTemplate: config.subjectTemplate, tokenType: config.tokenType, limits: config.limits },
+  });
+  const report = createExchangeReporter(logger, observer);
+  const readiness = createReadiness({
+    signing: () => keys.store.status(),
+    onKeysChange: (listener) => keys.store.onChange(listener),
+    providers: () => providers.all(),
   });
 
-  let accepting = true;
-  let listening = false;
-  const api = createAuthApi({
-    exchange,
-    logger,
-    providerIds: new Set(config.providers.map((p) => p.id)),
+  // gRPC: AuthAPI, health, reflection; admission for all of them.
+  const refused = throttledCounter((count, path, code) => logger.warn({ refused: count, lastMethod: path, reason: code }, 'calls refused by admission (draining or overloaded)'));
+  const admission = createAdmission({
     maxConcurrentCalls: config.grpc.maxConcurrentCalls,
     defaultDeadline: config.grpc.defaultDeadline,
-    observer,
     isAccepting: () => accepting,
+    ruleFor: admissionRuleFor,
+    onRefused: (path, error) => refused(path, error.code),
   });
+  const health = new HealthService(['', AUTH_SERVICE_NAME]);
+  const authApiDefinition = loadAuthProto().auth.v1alpha1.AuthAPI.service;
+  const authApi = createAuthApi({ exchange, providerIds: new Set(config.providers.map((p) => p.id)), report });
   const grpcCredentials = createGrpcCredentials(config.grpc.tls);
-  const grpc = await startGrpcServer(config.grpc, api, {
-    ...(tracingActive() ? { wrapService: traceUnaryService } : {}),
+  const grpc = await startGrpcServer(config.grpc, [{ definition: authApiDefinition, implementation: tracing ? traceUnaryService(authApiDefinition, authApi) : authApi }], {
     credentials: grpcCredentials.credentials,
-    ...options.grpc,
-    interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? [])],
+    // Metrics outermost (they see every status, admission's included), admission closest to the handlers.
+    interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? []), admission.interceptor],
+    register: [
+      (server) => health.addToServer(server),
+      ...(config.grpc.reflection ? [(server: Parameters<typeof health.addToServer>[0]) => new ReflectionService({ ...loadAuthPackage(), ...loadHealthPackage() }).addToServer(server)] : []),
+    ],
   });
+
   const issuer = config.issuer.replace(/\/$/, '');
-  const http = await startHttpServer(config.http.listen, {
-    issuer: config.issuer,
-    jwksUri: config.jwksUri ?? `${issuer}/.well-known/jwks.json`,
-    jwks: () => keys.store.jwks(),
-    jwksMaxAge: config.keys.jwksMaxAge,
-    signingAlgorithms: () => [...new Set(keys.store.jwks().keys.map((k) => k.alg!))],
-    live: () => true,
-    ready: () => {
-      const status = keys.store.status();
-      return {
-        ready: isReady(),
-        checks: {
-          signingKey: status.signingKid !== undefined,
-          publishedKeys: status.publishedKeys,
-          lastKeyReloadError: status.lastReloadError ?? null,
-          accepting,
-          // Informational: provider reachability does not gate readiness (an IdP outage must not
-          // empty the Service); it is reported per provider instead.
-          providers: Object.fromEntries(providers.all().map((p) => [p.config.id, p.ready() ? 'reachable' : 'unknown_or_unreachable'])),
+  const http = await startHttpServer(
+    config.http.listen,
+    createRouter([
+      ...createPublicRoutes({
+        issuer: config.issuer,
+        jwksUri: config.jwksUri ?? `${issuer}/.well-known/jwks.json`,
+        keys: {
+          jwks: () => keys.store.jwks(),
+          algorithms: () => [...new Set([...keys.store.jwks().keys.map((k) => k.alg!), ...(config.keys.advertisedAlgorithms ?? [])])],
         },
-      };
-    },
-    metrics: () => metrics.exposition(),
-  }, config.http.tls);
-  listening = true;
+        jwksMaxAge: config.keys.jwksMaxAge,
+        claims: [...MINTED_CLAIMS, ...new Set([...DEFAULT_PROFILE_CLAIMS, ...config.providers.flatMap((p) => Object.keys(p.claims))])],
+        corsOrigins: config.http.cors.allowOrigins,
+      }),
+      ...createProbeRoutes({ ready: () => readiness.report(), metrics: () => metrics.exposition() }),
+    ]),
+    config.http.tls,
+  );
 
-  const isReady = () => listening && accepting && keys.store.currentSigningKey() !== undefined;
-  const syncHealth = () => grpc.setServing(isReady());
-  syncHealth();
-  keys.store.onChange(syncHealth);
-  // Signing keys may become usable later (publish lead time): re-evaluate periodically.
-  const healthTimer = setInterval(syncHealth, 1_000);
-  healthTimer.unref();
+  readiness.setListening(true);
+  readiness.onChange((ready) => health.setServing(ready));
 
-  logger.info({ grpc: `${config.grpc.listen.replace(/:\d+$/, '')}:${grpc.port}`, http: `${config.http.listen.replace(/:\d+$/, '')}:${http.port}`, providers: config.providers.map((p) => p.id), issuer: config.issuer }, 'authjwt started');
+  const grpcAddress = parseHostPort(config.grpc.listen);
+  const httpAddress = parseHostPort(config.http.listen);
+  logger.info(
+    { grpc: formatHostPort(grpcAddress.host, grpc.port), http: formatHostPort(httpAddress.host, http.port), providers: config.providers.map((p) => p.id), issuer: config.issuer },
+    'authjwt started',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
     grpcPort: grpc.port,
     httpPort: http.port,
     keys,
-    providers,
-    metrics,
-    grpc,
-    http,
-    isReady,
+    isReady: () => readiness.isReady(),
     stop(graceMs = config.shutdownGrace) {
       stopping ??= (async () => {
         accepting = false;
-        clearInterval(healthTimer);
-        grpc.setServing(false);
-        logger.info({ inFlight: api.inFlight(), graceMs }, 'shutting down: health NOT_SERVING, draining in-flight calls');
+        readiness.setAccepting(false); // health NOT_SERVING, streamed to watchers
+        health.close();
+        logger.info({ inFlight: admission.inFlight(), graceMs }, 'shutting down: health NOT_SERVING, draining in-flight calls');
         await grpc.stop(graceMs);
         grpcCredentials.close();
         await http.close();
         keys.close();
-        listening = false;
+        readiness.setListening(false);
+        readiness.close();
         logger.info('authjwt stopped');
       })();
       return stopping;
@@ -141,13 +162,22 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   };
 }
 
-/** Calls each observer's hooks in turn. */
-function combineObservers(...observers: (AppObserver | undefined)[]): AppObserver {
-  const list = observers.filter((o): o is AppObserver => o !== undefined);
-  return {
-    onGetJwt: (e) => list.forEach((o) => o.onGetJwt?.(e)),
-    onProviderCall: (e) => list.forEach((o) => o.onProviderCall?.(e)),
-    onCacheLookup: (p, r) => list.forEach((o) => o.onCacheLookup?.(p, r)),
-    onReload: (r) => list.forEach((o) => o.onReload?.(r)),
+/** Counts events and reports at most once per second (a flood of refused calls must not flood the log). */
+function throttledCounter(report: (count: number, path: string, code: string) => void): (path: string, code: string) => void {
+  let count = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let last = { path: '', code: '' };
+  return (path, code) => {
+    count++;
+    last = { path, code };
+    if (timer) return;
+    report(count, path, code);
+    count = 0;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (count > 0) report(count, last.path, last.code);
+      count = 0;
+    }, 1_000);
+    timer.unref();
   };
 }

@@ -17,10 +17,3 @@ export function parseDuration(input: string | number): number | undefined {
   }
   return consumed === text.length && consumed > 0 ? Math.round(total) : undefined;
 }
-
-export function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
+import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
+import { HOST_PORT_PATTERN } from './host-port.ts';
 import { PRESET_NAMES } from './presets.ts';
 
 /** Duration field: `15m`, `30s`, `1h`, `250ms` or a number of seconds; parsed to milliseconds. */
@@ -7,7 +9,8 @@ const duration = (bounds: { min?: number; max?: number } = {}) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
     const ms = parseDuration(value);
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use e.g. 30s, 15m, 1h)` });
+      // The value is not echoed: a misplaced secret must not reach an error message.
+      ctx.addIssue({ code: 'custom', message: 'is not a duration (use e.g. 30s, 15m, 1h)' });
       return z.NEVER;
     }
     if (bounds.min !== undefined && ms < bounds.min) {
@@ -24,9 +27,7 @@ const duration = (bounds: { min?: number; max?: number } = {}) =>
 const url = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
 
 /** host:port; host may be an IPv4/IPv6 address or a name; port 0 picks a free port. */
-const listen = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:50051 or [::]:50051');
+const listen = z.string().regex(HOST_PORT_PATTERN, 'must be host:port, e.g. 0.0.0.0:50051 or [::]:50051');
 
 const secretSources = {
   /** Inline secret (discouraged outside development: prefer clientSecretFile or clientSecretEnv). */
@@ -37,11 +38,10 @@ const secretSources = {
   clientSecretEnv: z.string().min(1).optional(),
 };
 
-const RESERVED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'provider', 'client_id', 'scope', 'cnf', 'typ']);
 const claimName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, 'must be a claim name')
-  .refine((v) => !RESERVED_CLAIMS.has(v) && v !== '__proto__' && v !== 'constructor' && v !== 'prototype', {
+  .refine((v) => !RESERVED_CLAIM_NAMES.has(v) && v !== '__proto__' && v !== 'constructor' && v !== 'prototype', {
     message: 'is reserved and cannot be mapped',
   });
 
@@ -51,40 +51,50 @@ const claimsMap = z.preprocess((value, ctx) => {
     ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'is reserved and cannot be mapped', input: value });
   }
   return value;
-}, z.record(claimName, z.string().min(1)));
+}, z.record(claimName, z.string().min(1).max(2048)));
 
-export const ASYMMETRIC_JWS_ALGORITHMS = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-] as const;
+export const ASYMMETRIC_JWS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+/** What Auth.js reports in `account.type`: Auth.js v5 `oidc` for OIDC providers, next-auth v4 `oauth` for all. */
+export const ACCOUNT_TYPES = ['oidc', 'oauth'] as const;
+/** How a provider proves an access token (docs/strategies.md). */
+export const OIDC_STRATEGIES = ['auto', 'jwt', 'introspection', 'userinfo'] as const;
+export const STRATEGIES = [...OIDC_STRATEGIES, 'user-api'] as const;
 
 export const providerSchema = z
   .strictObject({
     /** Provider id as sent by the frontend in `account.provider` (Auth.js provider id). */
     id: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'must be 1-63 characters of letters, digits, _ . -'),
-    /** Must equal `account.type` in requests: `oidc` or `oauth`. Defaults from the preset. */
-    type: z.enum(['oidc', 'oauth']).optional(),
-    /** Well-known provider defaults (user-API verification). */
+    /** The `account.type` Auth.js v5 reports for this provider. Default: the preset's, else `oidc` with an issuer, else `oauth`. */
+    type: z.enum(ACCOUNT_TYPES).optional(),
+    /** `account.type` values accepted in requests. Default: `type` plus `oauth` (what next-auth v4 sends for every provider). */
+    accountTypes: z.array(z.enum(ACCOUNT_TYPES)).min(1).optional(),
+    /** Well-known provider defaults (user-API strategy). */
     preset: z.enum(PRESET_NAMES).optional(),
     /** OIDC issuer; enables discovery and the jwt / introspection / userinfo strategies. */
     issuer: url.optional(),
-    /** Accepted `aud` / `azp` / `client_id` of upstream tokens: binds tokens to our clients. */
+    /** Accepted clients of upstream tokens (`aud`, `azp`, `client_id`): binds tokens to our clients. OIDC only. */
     audiences: z.array(z.string().min(1)).optional(),
-    /** How OIDC access tokens are proven. */
-    verification: z.enum(['auto', 'jwt', 'introspection', 'userinfo']).default('auto'),
-    /** Claim holding the account id in OIDC tokens / introspection / userinfo. */
-    accountIdClaim: z.string().min(1).default('sub'),
+    /** How access tokens are proven: auto, jwt, introspection, userinfo (OIDC), user-api (implied by userApiUrl/preset). */
+    strategy: z.enum(STRATEGIES).optional(),
+    /** @deprecated since 0.2: use `strategy`. */
+    verification: z.enum(OIDC_STRATEGIES).optional(),
+    /** Dotted path of the account id in the verified data (token claims, introspection, userinfo or user API answer). */
+    accountIdClaim: z.string().min(1).optional(),
+    /** @deprecated since 0.2: use `accountIdClaim`. */
+    accountIdField: z.string().min(1).optional(),
     /** Restrict accepted JWS algorithms (asymmetric only); default: what the provider advertises. */
     algorithms: z.array(z.enum(ASYMMETRIC_JWS_ALGORITHMS)).min(1).optional(),
-    /** OAuth client id: introspection client, or the GitHub OAuth app a token must belong to. */
+    /** OAuth client id: introspection client, the GitHub OAuth app a token must belong to, and `client_id` of minted tokens for user-API providers. */
     clientId: z.string().min(1).optional(),
     ...secretSources,
-    /** User API URL (oauth-user-api strategy): called with the token as a Bearer credential. */
+    /** User API URL (user-api strategy): called with the token as a Bearer credential. */
+    userApiUrl: url.optional(),
+    /** @deprecated since 0.2: use `userApiUrl`. */
     userinfoUrl: url.optional(),
-    /** Dotted path of the account id in the user API answer (numbers compared as strings). */
-    accountIdField: z.string().min(1).optional(),
     /** Extra request headers for the user API. */
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), z.string()).optional(),
-    /** GitHub preset: REST API base used for the token-to-app binding check. */
+    /** GitHub preset: REST API base used for the token-to-app binding check and org/team lookups. */
     apiBaseUrl: url.optional(),
     /** Allow plain-http provider URLs on non-loopback hosts (e.g. an in-cluster IdP); warns at start. */
     allowHttp: z.boolean().default(false),
@@ -104,8 +114,8 @@ export const providerSchema = z
         window: duration({ min: 1_000, max: 600_000 }).default(10_000),
       })
       .prefault({}),
-    /** Minimum time between JWKS refetches triggered by an unknown kid (rate limit). */
-    jwksCooldown: duration({ min: 0, max: 600_000 }).default(5_000),
+    /** Minimum time between JWKS refetches (and rediscoveries) triggered by an unknown kid or algorithm (rate limit). Default 5s. */
+    jwksCooldown: duration({ min: 0, max: 600_000 }).optional(),
     /** Timeout of each provider HTTP call. */
     timeout: duration({ min: 10, max: 60_000 }).default(5_000),
     /**
@@ -116,27 +126,44 @@ export const providerSchema = z
     cacheTtl: duration({ max: 3_600_000 }).default(0),
     /** Minted claim name → source field (dotted path) in the verified token/introspection/user data. */
     claims: claimsMap.optional(),
+    /** `aud` of tokens minted for this provider's users (default: the top-level `audience`). */
+    audience: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .optional(),
+    /** Lifetime of tokens minted for this provider's users (default: the top-level `tokenTtl`). */
+    tokenTtl: duration({ min: 10_000, max: 86_400_000 }).optional(),
+    /** Never mint a token that outlives the provider token it was exchanged for, where its expiry is known (default: the top-level setting). */
+    capToUpstreamExpiry: z.boolean().optional(),
   })
   .superRefine((p, ctx) => {
+    const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
     const secretCount = [p.clientSecret, p.clientSecretFile, p.clientSecretEnv].filter((v) => v !== undefined).length;
-    if (secretCount > 1) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: 'set only one of clientSecret, clientSecretFile, clientSecretEnv' });
-    if (p.issuer && (p.userinfoUrl || p.preset)) {
-      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'set either issuer (OIDC discovery) or userinfoUrl/preset (user API), not both' });
+    if (secretCount > 1) issue('clientSecret', 'set only one of clientSecret, clientSecretFile, clientSecretEnv');
+    for (const [current, deprecated] of [['strategy', 'verification'], ['accountIdClaim', 'accountIdField'], ['userApiUrl', 'userinfoUrl']] as const) {
+      if (p[current] !== undefined && p[deprecated] !== undefined) issue(deprecated, `set ${current} only (${deprecated} is its deprecated name)`);
     }
-    if (!p.issuer && !p.userinfoUrl && !p.preset) {
-      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'one of issuer, userinfoUrl or preset is required' });
+    const userApiUrl = p.userApiUrl ?? p.userinfoUrl;
+    const userApiField = p.userinfoUrl !== undefined && p.userApiUrl === undefined ? 'userinfoUrl' : 'userApiUrl';
+    const strategy = p.strategy ?? p.verification;
+    const strategyField = p.strategy !== undefined ? 'strategy' : 'verification';
+    if (p.issuer && (userApiUrl || p.preset)) issue('issuer', `set either issuer (OIDC discovery) or ${userApiField}/preset (user API), not both`);
+    if (!p.issuer && !userApiUrl && !p.preset) issue('issuer', 'one of issuer, userApiUrl or preset is required');
+    if (userApiUrl && !p.preset && !(p.accountIdClaim ?? p.accountIdField)) issue('accountIdClaim', `is required with ${userApiField}`);
+    if (strategy === 'introspection' && (!p.clientId || secretCount === 0)) issue(strategyField, 'introspection needs clientId and a client secret');
+    if (p.issuer && strategy === 'user-api') issue(strategyField, 'user-api applies to providers with userApiUrl or a preset, not an issuer');
+    if (!p.issuer && strategy !== undefined && strategy !== 'user-api') issue(strategyField, 'only applies to providers with an issuer');
+    // Options that would be silently ignored are errors: the operator believes they restrict something.
+    if (!p.issuer) {
+      if (p.audiences) {
+        issue('audiences', 'does not apply to user-API providers: a user API does not say which client a token was issued to (github: set clientId and a client secret to bind tokens to your OAuth app)');
+      }
+      if (p.algorithms) issue('algorithms', 'only applies to providers with an issuer');
+      if (p.jwksCooldown !== undefined) issue('jwksCooldown', 'only applies to providers with an issuer');
+    } else if (p.headers) {
+      issue('headers', 'only applies to user-API providers');
     }
-    if (p.issuer && p.type === 'oauth') {
-      ctx.addIssue({ code: 'custom', path: ['type'], message: 'a provider with an issuer (OIDC discovery) must have type oidc' });
-    }
-    if (!p.issuer && !p.preset && !p.type) ctx.addIssue({ code: 'custom', path: ['type'], message: 'is required (oidc or oauth)' });
-    if (p.userinfoUrl && !p.preset && !p.accountIdField) {
-      ctx.addIssue({ code: 'custom', path: ['accountIdField'], message: 'is required with userinfoUrl' });
-    }
-    if (p.verification === 'introspection' && (!p.clientId || secretCount === 0)) {
-      ctx.addIssue({ code: 'custom', path: ['verification'], message: 'introspection needs clientId and a client secret' });
-    }
-    if (p.apiBaseUrl && p.preset !== 'github') ctx.addIssue({ code: 'custom', path: ['apiBaseUrl'], message: 'only applies to the github preset' });
+    if (p.apiBaseUrl && p.preset !== 'github' && p.preset !== 'gitlab') issue('apiBaseUrl', 'only applies to the github and gitlab presets');
   });
 
 const tlsSchema = z.strictObject({
@@ -156,6 +183,10 @@ export const configSchema = z
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (Array.isArray(v) ? v : [v])),
     /** Lifetime of minted tokens. */
     tokenTtl: duration({ min: 10_000, max: 86_400_000 }).default(900_000),
+    /** Never mint a token that outlives the provider token it was exchanged for, where its expiry is known. */
+    capToUpstreamExpiry: z.boolean().default(false),
+    /** JWS header `typ` of minted tokens: `at+jwt` (RFC 9068 access tokens) or `JWT` (for verifiers that insist on it). */
+    tokenType: z.enum(['at+jwt', 'JWT']).default('at+jwt'),
     /** `sub` of minted tokens; placeholders {provider} and {accountId}. */
     subjectTemplate: z.string().includes('{accountId}', { message: 'must contain {accountId}' }).default('{provider}:{accountId}'),
     /** Clock skew tolerated when checking upstream exp/nbf/iat. */
@@ -178,8 +209,10 @@ export const configSchema = z
         maxConnectionAge: duration({ min: 1_000 }).default(300_000),
         maxConnectionAgeGrace: duration().default(30_000),
         maxConcurrentStreams: z.number().int().min(1).max(10_000).default(1_000),
-        /** Idle connections are closed after this long. */
-        maxConnectionIdle: duration({ min: 1_000 }).default(600_000),
+        /** gRPC server reflection (grpcurl list/describe); the API is public (proto/), so on by default. */
+        reflection: z.boolean().default(true),
+        /** Connections without a call in progress are closed after this long (they cost a socket and HTTP/2 session memory; clients reconnect transparently). */
+        maxConnectionIdle: duration({ min: 1_000 }).default(60_000),
       })
       .superRefine((g, ctx) => {
         if (g.tls && g.plaintext) ctx.addIssue({ code: 'custom', path: ['plaintext'], message: 'set either grpc.tls or grpc.plaintext, not both' });
@@ -189,6 +222,8 @@ export const configSchema = z
       .strictObject({
         listen: listen.default('0.0.0.0:8080'),
         tls: tlsSchema.omit({ clientCaFile: true }).optional(),
+        /** Browsers on these origins may read JWKS and discovery (`*`: any; the keys are public). Empty list: no CORS headers. */
+        cors: z.strictObject({ allowOrigins: z.array(z.string().min(1)).default(['*']) }).prefault({}),
       })
       .prefault({}),
     keys: z
@@ -204,6 +239,12 @@ export const configSchema = z
         reloadInterval: duration({ min: 100, max: 3_600_000 }).default(5_000),
         /** Cache-Control max-age of the JWKS; must not exceed publishLeadTime. Default: min(lead/2, 5m). */
         jwksMaxAge: duration().optional(),
+        /**
+         * Algorithms announced in discovery besides those of the published keys: list the algorithm of a
+         * planned key *before* rotating to it, so verifiers that read discovery once (go-oidc, nimbus)
+         * accept it when it starts signing.
+         */
+        advertisedAlgorithms: z.array(z.enum(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'])).optional(),
       })
       .superRefine((k, ctx) => {
         if (!k.dir && !k.ephemeral) ctx.addIssue({ code: 'custom', path: ['dir'], message: 'set keys.dir (or keys.ephemeral: true for development)' });
@@ -241,6 +282,5 @@ export const configSchema = z
     });
   });
 
-export type RawConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedProvider = z.output<typeof providerSchema>;

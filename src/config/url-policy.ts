@@ -13,3 +13,12 @@ export function isHttpAllowed(url: URL, allowHttp: boolean): boolean {
   if (url.protocol === 'https:') return true;
   return url.protocol === 'http:' && (allowHttp || isLoopbackHost(url.hostname));
 }
+
+/** A URL as it may appear in messages: never its user name or password. */
+export function displayUrl(value: string): string {
+  const url = new URL(value);
+  if (!url.username && !url.password) return value;
+  url.username = '';
+  url.password = '';
+  return url.href;
+}

@@ -1,16 +1,38 @@
 import { loadPackageDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtoGrpcType } from '../generated/auth.ts';
 
 /** Path of the public API definition (shipped with the package). */
 export const AUTH_PROTO_PATH = fileURLToPath(new URL('../../proto/auth/v1alpha1/auth.proto', import.meta.url));
 
+/**
+ * Third-party protos come from their packages, never copied here: the gRPC health service from
+ * grpc-health-check, and Envoy's data-plane API with googleapis, xds, udpa and validate from
+ * @grpc/grpc-js-xds (grpc-node's own xDS package ships them under deps/).
+ */
+const require = createRequire(import.meta.url);
+const XDS_DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds')), '..', '..', 'deps');
+export const GOOGLE_APIS_PROTO_DIR = join(XDS_DEPS, 'googleapis');
+export const HEALTH_PROTO_PATH = join(dirname(require.resolve('grpc-health-check')), '..', '..', 'proto', 'health', 'v1', 'health.proto');
+export const ENVOY_PROTO_INCLUDE_DIRS = ['envoy-api', 'googleapis', 'xds', 'protoc-gen-validate'].map((d) => join(XDS_DEPS, d));
+
 /** Loader options must match those used by `npm run gen:types` (camelCase fields, defaults on). */
 export const PROTO_LOADER_OPTIONS = { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true } as const;
 
-export function loadAuthProto(): ProtoGrpcType {
-  return loadPackageDefinition(loadSync(AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS)) as unknown as ProtoGrpcType;
+export const AUTH_SERVICE_NAME = 'auth.v1alpha1.AuthAPI';
+export const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
+
+export function loadAuthPackage(): PackageDefinition {
+  return loadSync(AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS);
 }
 
-export const AUTH_SERVICE_NAME = 'auth.v1alpha1.AuthAPI';
+export function loadAuthProto(): ProtoGrpcType {
+  return loadPackageDefinition(loadAuthPackage()) as unknown as ProtoGrpcType;
+}
+
+export function loadHealthPackage(): PackageDefinition {
+  return loadSync(HEALTH_PROTO_PATH, { ...PROTO_LOADER_OPTIONS, keepCase: true });
+}

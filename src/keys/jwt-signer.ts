@@ -1,14 +1,9 @@
 import { constants, sign as nodeSign } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import { AuthJwtError } from '../errors.ts';
+import { authJwtError } from '../errors.ts';
+import type { MintedClaims, Signer } from '../exchange/ports.ts';
 import type { SigningKey } from './key-file.ts';
 import type { SigningKeyProvider } from './key-store.ts';
-
-/** Port used by the exchange: signs a claim set with the current key. */
-export interface Signer {
-  /** Signs `claims` (which must carry `exp` in seconds); throws UNAVAILABLE when no key can sign. */
-  sign(claims: JWTPayload & { exp: number }): Promise<{ token: string; kid: string; alg: string }>;
-}
 
 /**
  * JWS Compact Serialization (RFC 7515 §7.1) of a JWT with node:crypto. This is the hot path of
@@ -37,18 +32,19 @@ export function signCompactJwt(key: SigningKey, header: Record<string, unknown>,
 
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
 
+/** The exchange's {@link Signer}: the key store's current key, compact JWS with `kid` and `typ` in the header. */
 export class CompactJwtSigner implements Signer {
   readonly #keys: SigningKeyProvider;
   constructor(keys: SigningKeyProvider) {
     this.#keys = keys;
   }
 
-  async sign(claims: JWTPayload & { exp: number }): Promise<{ token: string; kid: string; alg: string }> {
+  async sign(claims: MintedClaims, options: { typ: string }): Promise<{ token: string; kid: string; alg: string }> {
     const key = this.#keys.currentSigningKey();
-    if (!key) throw new AuthJwtError('unavailable', 'ERR_AUTHJWT_KEYS_NO_SIGNING_KEY', 'no signing key is available');
+    if (!key) throw authJwtError('KEYS_NO_SIGNING_KEY');
     // Record before signing so the key is kept published for as long as this token may be presented.
     this.#keys.recordUse(key.kid, claims.exp * 1000);
-    const token = await signCompactJwt(key, { kid: key.kid, typ: 'JWT' }, claims);
+    const token = await signCompactJwt(key, { kid: key.kid, typ: options.typ }, claims);
     return { token, kid: key.kid, alg: key.alg };
   }
 }

@@ -1,5 +1,8 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+import type { ErrorCode, ErrorName } from '../errors.ts';
+
+type KeyFileCondition = { [K in ErrorName]: K extends `KEYS_${infer C}` ? C : never }[ErrorName];
 
 /** JWS algorithms authjwt signs with. */
 export type SigningAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA';
@@ -19,9 +22,10 @@ export interface SigningKey {
   source: string;
 }
 
+/** A key file that cannot be used. `message` names the file (for logs); `code` is a catalogue code. */
 export class KeyFileError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly code: ErrorCode;
+  constructor(code: KeyFileCondition, message: string) {
     super(message);
     this.name = 'KeyFileError';
     this.code = `ERR_AUTHJWT_KEYS_${code}`;
@@ -42,7 +46,7 @@ export function isIgnorableKeyFile(name: string, content: string): boolean {
  * `Not-Before: 2026-12-01T10:00:00Z`; a JWK may carry `"nbf": <seconds since epoch>`.
  * kid is the JWK's own `kid`, else its RFC 7638 thumbprint.
  */
-export async function parseKeyFile(name: string, content: string, options: { rsaAlgorithm?: 'RS256' | 'PS256' } = {}): Promise<SigningKey[]> {
+export async function parseKeyFile(name: string, content: string): Promise<SigningKey[]> {
   const text = content.trim();
   if (text.startsWith('{')) {
     let json: unknown;
@@ -52,7 +56,7 @@ export async function parseKeyFile(name: string, content: string, options: { rsa
       throw new KeyFileError('FILE_INVALID', `${name}: not valid JSON`);
     }
     const jwks = isObject(json) && Array.isArray(json.keys) ? json.keys : [json];
-    return Promise.all(jwks.map((jwk, i) => fromJwk(jwks.length > 1 ? `${name}#${i}` : name, jwk, options)));
+    return Promise.all(jwks.map((jwk, i) => fromJwk(jwks.length > 1 ? `${name}#${i}` : name, jwk)));
   }
   if (!text.includes('-----BEGIN')) throw new KeyFileError('FILE_INVALID', `${name}: neither PEM nor JWK JSON`);
   const notBefore = parsePemNotBefore(name, text);
@@ -68,15 +72,15 @@ export async function parseKeyFile(name: string, content: string, options: { rsa
     throw new KeyFileError('FILE_INVALID', `${name}: cannot parse private key (${(e as Error).message})`);
   }
   const jwk = keyObject.export({ format: 'jwk' }) as JWK;
-  return [await fromJwk(name, { ...jwk, ...(notBefore !== undefined ? { nbf: notBefore / 1000 } : {}) }, options)];
+  return [await fromJwk(name, { ...jwk, ...(notBefore !== undefined ? { nbf: notBefore / 1000 } : {}) })];
 }
 
-async function fromJwk(name: string, input: unknown, options: { rsaAlgorithm?: 'RS256' | 'PS256' }): Promise<SigningKey> {
+async function fromJwk(name: string, input: unknown): Promise<SigningKey> {
   if (!isObject(input) || typeof input.kty !== 'string') throw new KeyFileError('FILE_INVALID', `${name}: not a JWK`);
   const jwk = input as JWK & { nbf?: unknown };
   if (typeof jwk.d !== 'string') throw new KeyFileError('NOT_PRIVATE', `${name}: JWK has no private part ("d")`);
   if (jwk.use !== undefined && jwk.use !== 'sig') throw new KeyFileError('WRONG_USE', `${name}: JWK use must be "sig"`);
-  const alg = algorithmFor(name, jwk, options.rsaAlgorithm ?? 'RS256');
+  const alg = algorithmFor(name, jwk);
   if (jwk.kty === 'RSA') {
     const bits = Buffer.from(jwk.n ?? '', 'base64url').length * 8;
     if (bits < 2048) throw new KeyFileError('KEY_TOO_SMALL', `${name}: RSA keys must be at least 2048 bits (got ${bits})`);
@@ -123,9 +127,9 @@ function publicOnly(jwk: JWK): JWK {
   }
 }
 
-function algorithmFor(name: string, jwk: JWK, rsaDefault: 'RS256' | 'PS256'): SigningAlgorithm {
+function algorithmFor(name: string, jwk: JWK): SigningAlgorithm {
   let derived: SigningAlgorithm;
-  if (jwk.kty === 'RSA') derived = jwk.alg === 'PS256' ? 'PS256' : jwk.alg === 'RS256' ? 'RS256' : rsaDefault;
+  if (jwk.kty === 'RSA') derived = jwk.alg === 'PS256' ? 'PS256' : 'RS256';
   else if (jwk.kty === 'EC' && jwk.crv === 'P-256') derived = 'ES256';
   else if (jwk.kty === 'EC' && jwk.crv === 'P-384') derived = 'ES384';
   else if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') derived = 'EdDSA';

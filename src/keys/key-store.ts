@@ -24,7 +24,10 @@ export interface KeyStoreStatus {
   /** When the current signing key became active (ms since epoch). */
   signingSince: number | undefined;
   lastReloadAt: number | undefined;
+  /** Catalogue code of the last failed reload (shown in /readyz), cleared by a successful one. */
   lastReloadError: string | undefined;
+  /** Its message, naming the file (logs and tests only: may contain paths). */
+  lastReloadDetail: string | undefined;
 }
 
 interface Entry {
@@ -59,7 +62,10 @@ export class KeyStore implements SigningKeyProvider {
   #sorted: Entry[] = [];
   #lastReloadAt: number | undefined;
   #lastReloadError: string | undefined;
+  #lastReloadDetail: string | undefined;
   readonly #listeners = new Set<() => void>();
+  /** Signing kid as of the last change event: {@link advance} emits when time changes it. */
+  #announcedSigningKid: string | undefined;
 
   constructor(options: { publishLeadTime: number; clock?: () => number }) {
     this.#leadTime = options.publishLeadTime;
@@ -89,12 +95,14 @@ export class KeyStore implements SigningKeyProvider {
     this.#loadedOnce = true;
     this.#lastReloadAt = now;
     this.#lastReloadError = undefined;
+    this.#lastReloadDetail = undefined;
     this.#rebuild();
   }
 
   /** Records a failed reload (the last good keyring stays in use). */
-  recordReloadFailure(message: string): void {
-    this.#lastReloadError = message;
+  recordReloadFailure(code: string, detail: string): void {
+    this.#lastReloadError = code;
+    this.#lastReloadDetail = detail;
     this.#emit();
   }
 
@@ -115,9 +123,32 @@ export class KeyStore implements SigningKeyProvider {
     if (retired && retired.until < expiresAt) retired.until = expiresAt;
   }
 
-  /** The published key set; drops retired keys whose tokens have all expired. */
+  /** The published key set (a query: see {@link advance} for what changes it over time). */
   jwks(): PublishedJwks {
-    const now = this.#clock();
+    return this.#jwks;
+  }
+
+  status(now = this.#clock()): KeyStoreStatus {
+    const signing = this.#sorted.find((e) => e.activeFrom <= now);
+    // Falls back to a retired key still signing while its in-place replacement waits (see currentSigningKey).
+    const signingKid = this.currentSigningKey(now)?.kid;
+    return {
+      publishedKeys: this.#jwks.keys.length,
+      signingKeys: this.#sorted.filter((e) => e.activeFrom <= now).length || (signingKid ? 1 : 0),
+      signingKid,
+      signingSince: signing ? (Number.isFinite(signing.activeFrom) ? signing.activeFrom : signing.firstSeen) : undefined,
+      lastReloadAt: this.#lastReloadAt,
+      lastReloadError: this.#lastReloadError,
+      lastReloadDetail: this.#lastReloadDetail,
+    };
+  }
+
+  /**
+   * Applies what time changes: retired keys whose tokens have all expired leave the JWKS, and keys
+   * waiting for their lead time or Not-Before start signing. Listeners are told when the signing key
+   * or the published set changed. The key manager calls this at {@link nextChangeAt}.
+   */
+  advance(now = this.#clock()): void {
     let expired = false;
     for (const [kid, r] of this.#retired) {
       if (r.until <= now) {
@@ -127,24 +158,18 @@ export class KeyStore implements SigningKeyProvider {
       }
     }
     if (expired) this.#rebuild();
-    return this.#jwks;
+    else if (this.currentSigningKey(now)?.kid !== this.#announcedSigningKid) this.#emit();
   }
 
-  status(now = this.#clock()): KeyStoreStatus {
-    const signing = this.#sorted.find((e) => e.activeFrom <= now);
-    // Falls back to a retired key still signing while its in-place replacement waits (see currentSigningKey).
-    const signingKid = this.currentSigningKey(now)?.kid;
-    return {
-      publishedKeys: this.jwks().keys.length,
-      signingKeys: this.#sorted.filter((e) => e.activeFrom <= now).length || (signingKid ? 1 : 0),
-      signingKid,
-      signingSince: signing ? (Number.isFinite(signing.activeFrom) ? signing.activeFrom : signing.firstSeen) : undefined,
-      lastReloadAt: this.#lastReloadAt,
-      lastReloadError: this.#lastReloadError,
-    };
+  /** The next time {@link advance} has something to do (a key activates, a retired key expires), if any. */
+  nextChangeAt(now = this.#clock()): number | undefined {
+    let next = Number.POSITIVE_INFINITY;
+    for (const e of this.#entries.values()) if (e.activeFrom > now && e.activeFrom < next) next = e.activeFrom;
+    for (const r of this.#retired.values()) if (r.until > now && r.until < next) next = r.until;
+    return Number.isFinite(next) ? next : undefined;
   }
 
-  /** Calls `listener` after every reload attempt (success or failure). */
+  /** Calls `listener` after every reload attempt (success or failure) and when {@link advance} changed something. */
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -158,6 +183,7 @@ export class KeyStore implements SigningKeyProvider {
   }
 
   #emit(): void {
+    this.#announcedSigningKid = this.currentSigningKey()?.kid;
     for (const l of this.#listeners) l();
   }
 }

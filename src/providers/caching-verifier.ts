@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { TokenVerifier, VerifiedIdentity, VerifyOptions } from './types.ts';
+import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../exchange/ports.ts';
 
 export interface CacheObserver {
   onCacheLookup?(provider: string, result: 'hit' | 'miss' | 'shared'): void;
 }
 
 export interface CachingVerifierOptions {
+  /** Provider id (metric label). */
+  provider: string;
   maxEntries: number;
   /** Upper bound (ms) for any entry. */
   maxTtl: number;
@@ -16,23 +18,32 @@ export interface CachingVerifierOptions {
   clock?: () => number;
 }
 
+/** One verification shared by every caller presenting the same token at the same time. */
+interface Flight {
+  promise: Promise<VerifiedIdentity>;
+  /** Aborted when the last waiting caller leaves: nobody wants the answer any more. */
+  controller: AbortController;
+  waiters: number;
+  settled: boolean;
+}
+
 /**
  * Decorates a verifier with a bounded verification cache and single-flight:
  * - entries are keyed by SHA-256 of the token (the token itself is never stored);
  * - an entry never outlives the upstream token's expiry, nor `maxTtl`; results of remote strategies
  *   live `remoteTtl` (default 0: revocation is seen at once);
- * - only successes are cached; concurrent verifications of the same token share one provider call.
+ * - only successes are cached;
+ * - concurrent verifications of the same token share one provider call, which runs until it settles
+ *   or the *last* waiter leaves: each caller's deadline or cancellation aborts only that caller.
  */
 export class CachingVerifier implements TokenVerifier {
-  readonly providerId: string;
   readonly #inner: TokenVerifier;
   readonly #options: CachingVerifierOptions;
   readonly #clock: () => number;
   readonly #cache: LRUCache<string, VerifiedIdentity> | undefined;
-  readonly #inflight = new Map<string, Promise<VerifiedIdentity>>();
+  readonly #inflight = new Map<string, Flight>();
 
   constructor(inner: TokenVerifier, options: CachingVerifierOptions) {
-    this.providerId = inner.providerId;
     this.#inner = inner;
     this.#options = options;
     this.#clock = options.clock ?? Date.now;
@@ -43,28 +54,69 @@ export class CachingVerifier implements TokenVerifier {
     return this.#cache?.size ?? 0;
   }
 
-  verify(token: string, options?: VerifyOptions): Promise<VerifiedIdentity> {
+  verify(token: string, options: CallOptions = {}): Promise<VerifiedIdentity> {
     const key = createHash('sha256').update(token).digest('base64url');
     const cached = this.#cache?.get(key);
     if (cached && (cached.expiresAt === undefined || cached.expiresAt > this.#clock())) {
-      this.#options.observer?.onCacheLookup?.(this.providerId, 'hit');
+      this.#options.observer?.onCacheLookup?.(this.#options.provider, 'hit');
       return Promise.resolve(cached);
     }
-    const pending = this.#inflight.get(key);
-    if (pending) {
-      this.#options.observer?.onCacheLookup?.(this.providerId, 'shared');
-      return pending;
-    }
-    this.#options.observer?.onCacheLookup?.(this.providerId, 'miss');
-    const call = this.#inner.verify(token, options).then((identity) => {
-      const ttl = this.#ttlFor(identity);
-      if (this.#cache && ttl > 0) this.#cache.set(key, identity, { ttl });
-      return identity;
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    let flight = this.#inflight.get(key);
+    this.#options.observer?.onCacheLookup?.(this.#options.provider, flight ? 'shared' : 'miss');
+    if (!flight) flight = this.#start(key, token);
+    return this.#wait(key, flight, options.signal);
+  }
+
+  #start(key: string, token: string): Flight {
+    const controller = new AbortController();
+    const flight: Flight = { controller, waiters: 0, settled: false, promise: undefined as never };
+    flight.promise = this.#inner.verify(token, { signal: controller.signal }).then(
+      (identity) => {
+        flight.settled = true;
+        if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
+        const ttl = this.#ttlFor(identity);
+        if (this.#cache && ttl > 0) this.#cache.set(key, identity, { ttl });
+        return identity;
+      },
+      (error: unknown) => {
+        flight.settled = true;
+        if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
+        throw error;
+      },
+    );
+    // Nobody may be waiting when it fails (all left): never an unhandled rejection.
+    flight.promise.catch(() => undefined);
+    this.#inflight.set(key, flight);
+    return flight;
+  }
+
+  #wait(key: string, flight: Flight, signal: AbortSignal | undefined): Promise<VerifiedIdentity> {
+    flight.waiters++;
+    return new Promise<VerifiedIdentity>((resolve, reject) => {
+      let left = false;
+      const leave = () => {
+        if (left) return false;
+        left = true;
+        signal?.removeEventListener('abort', onAbort);
+        flight.waiters--;
+        return true;
+      };
+      const onAbort = () => {
+        if (!leave()) return;
+        reject(signal!.reason);
+        if (flight.waiters === 0 && !flight.settled) {
+          // The last interested caller left: stop the provider call and let the next caller start afresh.
+          if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
+          flight.controller.abort(signal!.reason);
+        }
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      flight.promise.then(
+        (identity) => leave() && resolve(identity),
+        (error: unknown) => leave() && reject(error),
+      );
     });
-    this.#inflight.set(key, call);
-    const cleanup = () => this.#inflight.delete(key);
-    call.then(cleanup, cleanup);
-    return call;
   }
 
   #ttlFor(identity: VerifiedIdentity): number {

@@ -1,22 +1,26 @@
 import { ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AppObserver } from '../app.ts';
-import type { KeyStore } from '../keys/key-store.ts';
+import { OUTCOMES } from '../errors.ts';
+import type { TelemetryObserver } from './observers.ts';
 
 /** Latency buckets (seconds) for GetJWT and gRPC handling: cache hits are sub-millisecond. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const OUTCOMES = ['ok', 'invalid_argument', 'unauthenticated', 'permission_denied', 'unavailable', 'resource_exhausted', 'deadline_exceeded', 'internal'] as const;
 const GRPC_CODE_NAMES = Object.fromEntries(Object.entries(GrpcStatus).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k])) as Record<number, string>;
+
+/** What the key gauges read at scrape time. */
+export interface KeyStatusSource {
+  status(): { publishedKeys: number; signingKeys: number; signingSince: number | undefined; lastReloadError: string | undefined };
+}
 
 export interface Metrics {
   registry: Registry;
-  observer: AppObserver;
+  observer: TelemetryObserver;
   /** go-grpc-prometheus compatible server metrics for every service on the server. */
   grpcInterceptor: ServerInterceptor;
   /** Publishes keyring state (gauges computed at scrape time). */
-  watchKeys(store: KeyStore): void;
+  watchKeys(keys: KeyStatusSource): void;
   /** Publishes provider reachability and cache sizes at scrape time. */
-  watchProviders(providers: readonly { id: string; ready: () => boolean; cacheSize: () => number }[]): void;
+  watchProviders(providers: readonly { id: string; reachable: () => boolean; cacheSize: () => number }[]): void;
   exposition(): Promise<{ contentType: string; body: string }>;
 }
 
@@ -33,6 +37,12 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     .set(1);
 
   const requests = new Counter({ name: 'authjwt_getjwt_requests_total', help: 'GetJWT calls by provider and outcome.', labelNames: ['provider', 'outcome'], registers: [registry] });
+  const exchanges = new Counter({
+    name: 'authjwt_exchange_requests_total',
+    help: 'Exchanges by front door (getjwt, ext_authz, forward_auth, token_endpoint), provider and outcome; reused counts minted-token cache hits.',
+    labelNames: ['door', 'provider', 'outcome', 'reused'],
+    registers: [registry],
+  });
   const duration = new Histogram({ name: 'authjwt_getjwt_duration_seconds', help: 'GetJWT handling time by provider and outcome.', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const providerRequests = new Counter({ name: 'authjwt_provider_requests_total', help: 'HTTP calls to providers by endpoint and result (2xx, 3xx, 4xx, 5xx, timeout, error).', labelNames: ['provider', 'endpoint', 'result'], registers: [registry] });
   const providerDuration = new Histogram({ name: 'authjwt_provider_request_duration_seconds', help: 'Duration of HTTP calls to providers.', labelNames: ['provider', 'endpoint'], buckets: LATENCY_BUCKETS, registers: [registry] });
@@ -56,8 +66,14 @@ export function createMetrics(options: { providerIds: readonly string[]; version
   // Labeled children are looked up once per label set (label values are bounded, so is the map):
   // prom-client's labels() hashes its arguments on every call, which shows on the hot path.
   const getJwtChildren = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
-  const observer: AppObserver = {
-    onGetJwt({ provider, outcome, durationSeconds }) {
+  const exchangeChildren = new Map<string, Counter.Internal>();
+  const observer: TelemetryObserver = {
+    onExchange({ door, provider, outcome, durationSeconds, reused }) {
+      const exchangeKey = `${door}\0${provider}\0${outcome}\0${reused === true}`;
+      let exchange = exchangeChildren.get(exchangeKey);
+      if (!exchange) exchangeChildren.set(exchangeKey, (exchange = exchanges.labels(door, provider, outcome, String(reused === true))));
+      exchange.inc();
+      if (door !== 'getjwt') return;
       const key = `${provider}\0${outcome}`;
       let child = getJwtChildren.get(key);
       if (!child) getJwtChildren.set(key, (child = { count: requests.labels(provider, outcome), time: duration.labels(provider, outcome) }));
@@ -72,7 +88,7 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     onCacheLookup(provider, result) {
       cacheRequests.labels(provider, result).inc();
     },
-    onReload(result) {
+    onKeyReload(result) {
       keyReloads.labels(result).inc();
       if (result === 'success') lastReload.set(Date.now() / 1000);
     },
@@ -111,8 +127,8 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     registry,
     observer,
     grpcInterceptor,
-    watchKeys(store) {
-      const s = () => store.status();
+    watchKeys(keys) {
+      const s = () => keys.status();
       new Gauge({ name: 'authjwt_keys_published', help: 'Keys published in the JWKS.', registers: [registry], collect() { this.set(s().publishedKeys); } });
       new Gauge({ name: 'authjwt_keys_signing', help: 'Keys allowed to sign now (0 = cannot mint tokens).', registers: [registry], collect() { this.set(s().signingKeys); } });
       new Gauge({
@@ -133,7 +149,7 @@ export function createMetrics(options: { providerIds: readonly string[]; version
         labelNames: ['provider'],
         registers: [registry],
         collect() {
-          for (const p of providers) this.labels(p.id).set(p.ready() ? 1 : 0);
+          for (const p of providers) this.labels(p.id).set(p.reachable() ? 1 : 0);
         },
       });
       new Gauge({

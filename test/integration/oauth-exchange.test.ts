@@ -49,7 +49,7 @@ describe('oauth user-API providers (fake GitHub)', () => {
     assert.equal(payload.preferred_username, 'octocat');
     assert.equal(payload.name, 'The Octocat');
     assert.equal(payload.email, 'octocat@github.example');
-    assert.equal(payload.client_id, undefined);
+    assert.equal(payload.client_id, 'github', 'RFC 9068: always a client_id; the provider id when the token names no client');
   });
 
   it('null profile fields are left out of the minted token', async () => {

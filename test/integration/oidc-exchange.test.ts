@@ -72,7 +72,7 @@ describe('OIDC providers (real oidc-provider)', () => {
         assert.equal(payload.exp! - payload.iat!, 900);
         assert.equal(payload.nbf, payload.iat);
         assert.match(String(payload.jti), /^[0-9a-f-]{36}$/);
-        assert.equal(protectedHeader.typ, 'JWT');
+        assert.equal(protectedHeader.typ, 'at+jwt', 'RFC 9068 access token');
         assert.equal(protectedHeader.alg, 'ES256');
         assert.ok(protectedHeader.kid);
       });

@@ -50,7 +50,8 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 /** JWT access-token header `typ` values accepted (RFC 9068 / RFC 8725), compared case-insensitively; absent is fine. */
 const ACCEPTED_TYP = ['jwt', 'at+jwt', 'application/at+jwt'];
 /** Payload `typ` values (Keycloak) of tokens that are not access tokens. */
-const NOT_ACCESS_TOKEN_TYP = ['id', 'refresh', 'offline', 'logout'];
+/** typ / token_use / token_type values (last URN segment) that mark an ID, refresh, offline or logout token. */
+const NOT_ACCESS_TOKEN = /^(id|id[_-]?token|refresh|refresh[_-]?token|offline|offline[_-]?token|logout|logout[_-]?token)$/i;
 const AUDIENCE = 'frontend';
 /** Runs of the adversarial property; AUTHJWT_PROPERTY_RUNS=20000 for a soak. */
 const RUNS = Number(process.env.AUTHJWT_PROPERTY_RUNS ?? 1000);
@@ -82,7 +83,8 @@ function expectedStatus(account: Account, truth: Truth): status {
   if (id === '' || Buffer.byteLength(id) > MAX_ACCOUNT_ID_BYTES || CONTROL.test(id)) return status.INVALID_ARGUMENT;
   if (token === '' || Buffer.byteLength(token) > MAX_ACCESS_TOKEN_BYTES || !VISIBLE_ASCII.test(token)) return status.INVALID_ARGUMENT;
   const providerType = PROVIDERS.get(provider);
-  if (providerType === undefined || providerType !== type) return status.INVALID_ARGUMENT;
+  // Every provider also accepts "oauth" (next-auth v4 reports it for OIDC providers too).
+  if (providerType === undefined || (providerType !== type && type !== 'oauth')) return status.INVALID_ARGUMENT;
   return truth[provider as ProviderId] === id ? status.OK : status.UNAUTHENTICATED;
 }
 
@@ -115,12 +117,20 @@ function jwtTruth(header: Record<string, unknown>, payloadText: string, keyKnown
   const nbf = own(c, 'nbf');
   if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + CLOCK_TOLERANCE_S)) return undefined;
   const iat = own(c, 'iat');
-  if (iat !== undefined && typeof iat !== 'number') return undefined;
-  const aud = own(c, 'aud');
-  const named = [...(typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a) => typeof a === 'string') : []), own(c, 'azp'), own(c, 'client_id')];
-  if (!named.includes(AUDIENCE)) return undefined;
-  const typ = own(c, 'typ');
-  if (typeof typ === 'string' && NOT_ACCESS_TOKEN_TYP.includes(typ.toLowerCase())) return undefined;
+  if (iat !== undefined && (typeof iat !== 'number' || iat > now + CLOCK_TOLERANCE_S)) return undefined;
+  // Client binding: azp / client_id, when present, must each be accepted; otherwise one aud must be.
+  const clients = (['azp', 'client_id'] as const).filter((f) => own(c, f) !== undefined).map((f) => own(c, f));
+  if (clients.length) {
+    if (!clients.every((v) => v === AUDIENCE)) return undefined;
+  } else {
+    const aud = own(c, 'aud');
+    const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a) => typeof a === 'string') : [];
+    if (!auds.includes(AUDIENCE)) return undefined;
+  }
+  for (const field of ['typ', 'token_use', 'token_type']) {
+    const value = own(c, field);
+    if (value !== undefined && (typeof value !== 'string' || NOT_ACCESS_TOKEN.test(value.trim().split(':').pop()!))) return undefined;
+  }
   return accountIdOf(own(c, 'sub'));
 }
 

@@ -1,8 +1,7 @@
 /** Duration fields of the config: `15m`, `30s`, `1h30m`, `250ms` or a number of seconds → milliseconds. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
-import { formatDuration, parseDuration } from '../../../src/config/duration.ts';
+import { parseDuration } from '../../../src/config/duration.ts';
 
 describe('parseDuration', () => {
   const invalid: { input: string | number; why: string }[] = [
@@ -47,22 +46,4 @@ describe('parseDuration', () => {
       assert.equal(parseDuration(input), ms);
     });
   }
-});
-
-describe('formatDuration', () => {
-  const cases: [number, string][] = [
-    [3_600_000, '1h'],
-    [900_000, '15m'],
-    [90_000, '90s'],
-    [30_000, '30s'],
-    [250, '250ms'],
-    [1_500, '1500ms'],
-  ];
-  for (const [ms, text] of cases) {
-    it(`formats ${ms} ms as ${text}`, () => assert.equal(formatDuration(ms), text));
-  }
-
-  it('round-trips through parseDuration for any whole number of milliseconds', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 30 * 86_400_000 }), (ms) => parseDuration(formatDuration(ms)) === ms));
-  });
 });

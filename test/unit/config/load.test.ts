@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { buildConfig, loadConfigFile, Secret, type Config, type LoadOptions } from '../../../src/config/load.ts';
+import { buildConfig, loadConfigFile, type Config, type LoadOptions } from '../../../src/config/load.ts';
+import { Secret } from '../../../src/config/secret.ts';
 import { OIDC_DEFAULT_CLAIMS, PRESETS } from '../../../src/config/presets.ts';
 import { ConfigError } from '../../../src/errors.ts';
 
@@ -39,7 +40,7 @@ providers:
     type: oidc
     issuer: https://sso.example/realms/main
     audiences: [frontend]
-    verification: auto
+    strategy: auto
     clientId: authjwt
     clientSecretFile: ${secretPath}
   - id: github
@@ -47,8 +48,8 @@ providers:
     preset: github
   - id: forge
     type: oauth
-    userinfoUrl: https://forge.example/api/user
-    accountIdField: id
+    userApiUrl: https://forge.example/api/user
+    accountIdClaim: id
 `;
 
 function writeTemp(name: string, text: string): string {
@@ -62,7 +63,7 @@ const base = (): Record<string, unknown> => ({
   issuer: 'https://authjwt.example',
   audience: ['internal-services'],
   keys: { dir: '/var/run/secrets/authjwt/keys' },
-  providers: [{ id: 'forge', type: 'oauth', userinfoUrl: 'https://forge.example/api/user', accountIdField: 'id' }],
+  providers: [{ id: 'forge', type: 'oauth', userApiUrl: 'https://forge.example/api/user', accountIdClaim: 'id' }],
 });
 const oidc = (extra: Record<string, unknown> = {}) => ({ id: 'keycloak', type: 'oidc', issuer: 'https://sso.example/realms/main', audiences: ['frontend'], ...extra });
 const withProviders = (...providers: unknown[]) => ({ ...base(), providers });
@@ -90,7 +91,7 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
     { name: 'issuer not a URL', raw: () => ({ ...base(), issuer: 'authjwt.example' }), path: 'issuer', problem: /must be an absolute URL/ },
     { name: 'issuer with a query', raw: () => ({ ...base(), issuer: 'https://authjwt.example/?a=1' }), path: 'issuer', problem: /must not have a query or fragment/ },
     { name: 'empty audience list', raw: () => ({ ...base(), audience: [] }), path: 'audience', problem: /expected array to have >=1 items/ },
-    { name: 'tokenTtl "15 minutes"', raw: () => ({ ...base(), tokenTtl: '15 minutes' }), path: 'tokenTtl', problem: /"15 minutes" is not a duration/ },
+    { name: 'tokenTtl "15 minutes"', raw: () => ({ ...base(), tokenTtl: '15 minutes' }), path: 'tokenTtl', problem: /^is not a duration/ },
     { name: 'tokenTtl below the minimum', raw: () => ({ ...base(), tokenTtl: '1s' }), path: 'tokenTtl', problem: /must be at least 10000ms/ },
     { name: 'tokenTtl above the maximum', raw: () => ({ ...base(), tokenTtl: '25h' }), path: 'tokenTtl', problem: /must be at most 86400000ms/ },
     { name: 'unknown top-level field (typo tokenTTL)', raw: () => ({ ...base(), tokenTTL: '15m' }), path: '', problem: /unknown field\(s\): tokenTTL/ },
@@ -166,7 +167,7 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
       name: 'issuer and preset together',
       raw: () => withProviders(oidc({ preset: 'google' })),
       path: 'providers[0].issuer',
-      problem: /set either issuer .* or userinfoUrl\/preset .*, not both/,
+      problem: /set either issuer .* or userApiUrl\/preset .*, not both/,
     },
     {
       name: 'issuer and userinfoUrl together',
@@ -178,19 +179,13 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
       name: 'neither issuer, userinfoUrl nor preset',
       raw: () => withProviders({ id: 'nothing', type: 'oauth' }),
       path: 'providers[0].issuer',
-      problem: /one of issuer, userinfoUrl or preset is required/,
-    },
-    {
-      name: 'issuer with type oauth',
-      raw: () => withProviders(oidc({ type: 'oauth' })),
-      path: 'providers[0].type',
-      problem: /must have type oidc/,
+      problem: /one of issuer, userApiUrl or preset is required/,
     },
     { name: 'unknown preset', raw: () => withProviders({ id: 'bb', preset: 'bitbucket' }), path: 'providers[0].preset', problem: /github.*gitlab.*google.*microsoft/ },
     {
       name: 'oauth provider with userinfoUrl but no accountIdField',
       raw: () => withProviders({ id: 'forge', type: 'oauth', userinfoUrl: 'https://forge.example/api/user' }),
-      path: 'providers[0].accountIdField',
+      path: 'providers[0].accountIdClaim',
       problem: /is required with userinfoUrl/,
     },
     {
@@ -200,10 +195,10 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
       problem: /only applies to providers with an issuer/,
     },
     {
-      name: 'apiBaseUrl outside the github preset',
-      raw: () => withProviders({ id: 'gl', preset: 'gitlab', apiBaseUrl: 'https://gitlab.example' }),
+      name: 'apiBaseUrl outside the github and gitlab presets',
+      raw: () => withProviders({ id: 'g', preset: 'google', apiBaseUrl: 'https://google.example' }),
       path: 'providers[0].apiBaseUrl',
-      problem: /only applies to the github preset/,
+      problem: /only applies to the github and gitlab presets/,
     },
     { name: 'subjectTemplate without {accountId}', raw: () => ({ ...base(), subjectTemplate: '{provider}' }), path: 'subjectTemplate', problem: /must contain \{accountId\}/ },
     { name: 'claim mapped to sub', raw: () => withProviders(oidc({ claims: { sub: 'email' } })), path: 'providers[0].claims.sub', problem: /is reserved and cannot be mapped/ },
@@ -234,6 +229,63 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
   for (const c of cases) {
     it(`rejects: ${c.name}`, () => assertConfigError(() => buildConfig(c.raw(), c.options), c.path, c.problem));
   }
+});
+
+describe('deprecated names (accepted until 1.0, with a warning naming the new one)', () => {
+  const cases: [string, Record<string, unknown>, (c: Config) => void][] = [
+    ['verification → strategy', oidc({ verification: 'jwt' }), (c) => assert.equal(c.providers[0]!.strategy, 'jwt')],
+    ['userinfoUrl → userApiUrl, accountIdField → accountIdClaim', { id: 'forge', type: 'oauth', userinfoUrl: 'https://forge.example/u', accountIdField: 'user.id' }, (c) => {
+      assert.equal(c.providers[0]!.userApi?.url, 'https://forge.example/u');
+      assert.equal(c.providers[0]!.accountIdClaim, 'user.id');
+    }],
+  ];
+  for (const [name, provider, check] of cases) {
+    it(name, () => {
+      const c = buildConfig(withProviders(provider));
+      check(c);
+      const deprecated = Object.keys(provider).filter((k) => ['verification', 'userinfoUrl', 'accountIdField'].includes(k));
+      for (const field of deprecated) assert.ok(c.warnings.some((w) => w.startsWith(`providers[0].${field} is deprecated: write `)), `warning for ${field}: ${c.warnings.join(' | ')}`);
+    });
+  }
+  it('the old and the new name together are an error', () => {
+    assertConfigError(() => buildConfig(withProviders(oidc({ verification: 'jwt', strategy: 'jwt' }))), 'providers[0].verification', /set strategy only/);
+  });
+});
+
+describe('options that would be silently ignored are errors; Auth.js account types', () => {
+  it('audiences on a user-API provider (the user API cannot bind a token to a client)', () => {
+    assertConfigError(() => buildConfig(withProviders({ id: 'gh', preset: 'github', audiences: ['frontend'] })), 'providers[0].audiences', /does not apply to user-API providers/);
+  });
+  it('algorithms or jwksCooldown without an issuer; headers with an issuer', () => {
+    assertConfigError(() => buildConfig(withProviders({ id: 'gh', preset: 'github', algorithms: ['RS256'] })), 'providers[0].algorithms', /only applies to providers with an issuer/);
+    assertConfigError(() => buildConfig(withProviders({ id: 'gh', preset: 'github', jwksCooldown: '1s' })), 'providers[0].jwksCooldown', /only applies to providers with an issuer/);
+    assertConfigError(() => buildConfig(withProviders(oidc({ headers: { 'x-a': 'b' } }))), 'providers[0].headers', /only applies to user-API providers/);
+  });
+  it('type oauth with an issuer is accepted (next-auth v4 reports oauth for OIDC providers); both types accepted by default', () => {
+    const c = buildConfig(withProviders(oidc({ type: 'oauth' })));
+    assert.deepEqual(c.providers[0]!.accountTypes, ['oauth']);
+    assert.deepEqual(buildConfig(withProviders(oidc())).providers[0]!.accountTypes, ['oidc', 'oauth']);
+    assert.deepEqual(buildConfig(withProviders(oidc({ accountTypes: ['oidc'] }))).providers[0]!.accountTypes, ['oidc']);
+  });
+});
+
+describe('config errors and warnings never show secrets or URL credentials', () => {
+  it('a duration field holding a secret is not echoed', () => {
+    assert.throws(() => buildConfig({ ...base(), tokenTtl: 'hunter2-s3cr3t' }), (e: Error) => !e.message.includes('hunter2') && /tokenTtl: is not a duration/.test(e.message));
+  });
+  it('credentials in an issuer URL are refused without being printed', () => {
+    for (const raw of [{ ...base(), issuer: 'https://user:pa55word@authjwt.example' }, withProviders(oidc({ issuer: 'https://user:pa55word@sso.example/realms/x' }))]) {
+      assert.throws(() => buildConfig(raw), (e: Error) => !e.message.includes('pa55word') && /must not contain a user name or password/.test(e.message));
+    }
+  });
+  it('a YAML syntax error on a line holding a secret shows the position, not the line', () => {
+    const file = writeTemp('leaky.yaml', 'issuer: https://authjwt.example\nproviders:\n  - id: kc\n    clientSecret: s3cr3t-value: oops\n');
+    assert.throws(() => loadConfigFile(file), (e: Error) => !e.message.includes('s3cr3t') && /not valid YAML at line \d+, column \d+/.test(e.message));
+  });
+  it('an issuer with a trailing slash is accepted with a warning (verifiers compare iss byte for byte)', () => {
+    assert.ok(buildConfig({ ...base(), issuer: 'https://authjwt.example/' }).warnings.some((w) => /issuer ends with "\/"/.test(w)));
+    assert.ok(!buildConfig(base()).warnings.some((w) => /ends with/.test(w)));
+  });
 });
 
 describe('loadConfigFile', () => {
@@ -289,15 +341,12 @@ describe("the issue's example config", () => {
     assert.deepEqual(kc.audiences, ['frontend']);
     assert.equal(kc.clientId, 'authjwt');
     assert.ok(kc.clientSecret instanceof Secret);
-    assert.equal(kc.clientSecret.reveal(), SECRET);
-    assert.deepEqual(kc.strategy, {
-      kind: 'oidc',
-      issuer: 'https://sso.example/realms/main',
-      verification: 'auto',
-      accountIdClaim: 'sub',
-      algorithms: undefined,
-      jwksCooldown: 5_000,
-    });
+    assert.equal(kc.clientSecret?.reveal(), SECRET);
+    assert.equal(kc.strategy, 'auto');
+    assert.equal(kc.accountIdClaim, 'sub');
+    assert.deepEqual(kc.accountTypes, ['oidc', 'oauth']);
+    assert.deepEqual(kc.oidc, { issuer: 'https://sso.example/realms/main', algorithms: undefined, jwksCooldown: 5_000 });
+    assert.equal(kc.userApi, undefined);
     assert.deepEqual(kc.claims, OIDC_DEFAULT_CLAIMS);
     assert.equal(kc.timeout, 5_000);
     assert.equal(kc.cacheTtl, 0);
@@ -307,26 +356,21 @@ describe("the issue's example config", () => {
     const gh = config.providers[1]!;
     assert.equal(gh.type, 'oauth');
     assert.equal(gh.clientSecret, undefined);
-    assert.equal(gh.strategy.kind, 'user-api');
-    assert.ok(gh.strategy.kind === 'user-api');
-    assert.equal(gh.strategy.userinfoUrl, 'https://api.github.com/user');
-    assert.equal(gh.strategy.accountIdField, 'id');
-    assert.equal(gh.strategy.apiBaseUrl, 'https://api.github.com');
-    assert.equal(gh.strategy.preset, 'github');
-    assert.equal(gh.strategy.headers['user-agent'], 'authjwt');
+    assert.equal(gh.strategy, 'user-api');
+    assert.equal(gh.accountIdClaim, 'id');
+    assert.deepEqual(gh.accountTypes, ['oauth']);
+    assert.equal(gh.userApi?.url, 'https://api.github.com/user');
+    assert.equal(gh.userApi?.apiBaseUrl, 'https://api.github.com');
+    assert.equal(gh.userApi?.preset, 'github');
+    assert.equal(gh.userApi?.headers['user-agent'], 'authjwt');
     assert.deepEqual(gh.claims, PRESETS.github!.claims);
   });
 
   it('keeps the custom user-API provider as written, without profile claims', () => {
     const forge = config.providers[2]!;
-    assert.deepEqual(forge.strategy, {
-      kind: 'user-api',
-      userinfoUrl: 'https://forge.example/api/user',
-      accountIdField: 'id',
-      headers: {},
-      preset: undefined,
-      apiBaseUrl: undefined,
-    });
+    assert.equal(forge.strategy, 'user-api');
+    assert.equal(forge.accountIdClaim, 'id');
+    assert.deepEqual(forge.userApi, { url: 'https://forge.example/api/user', headers: {}, preset: undefined, apiBaseUrl: undefined });
     assert.deepEqual(forge.claims, {});
   });
 
@@ -352,7 +396,7 @@ describe("the issue's example config", () => {
     walk(config, 'config');
     assert.deepEqual(unfrozen, []);
     assert.throws(() => {
-      (config.providers[1]!.strategy as { userinfoUrl: string }).userinfoUrl = 'https://evil.example/user';
+      (config.providers[1]!.userApi as { url: string }).url = 'https://evil.example/user';
     }, TypeError);
     assert.throws(() => {
       (config.audience as string[]).push('more');
@@ -388,10 +432,11 @@ describe('defaults and normalisation', () => {
       maxConnectionAge: 300_000,
       maxConnectionAgeGrace: 30_000,
       maxConcurrentStreams: 1_000,
-      maxConnectionIdle: 600_000,
+      maxConnectionIdle: 60_000,
       plaintext: false,
+      reflection: true,
     });
-    assert.deepEqual(c.http, { listen: '0.0.0.0:8080' });
+    assert.deepEqual(c.http, { listen: '0.0.0.0:8080', cors: { allowOrigins: ['*'] } });
     assert.deepEqual(c.cache, { maxEntries: 10_000, maxTtl: 300_000 });
     assert.deepEqual(c.limits, { maxAccessTokenBytes: 8 * 1024, maxAccountIdBytes: 256 });
     assert.deepEqual(c.logging, { level: 'info' });

@@ -170,9 +170,14 @@ describe('KeyStore', () => {
       assert.equal(signingKid(store), 'b', 'the remaining key was present at the first load: signs at once');
       assert.deepEqual(publishedKids(store), ['a', 'b']);
       clock.set(T0 + 15 * MIN - 1);
+      assert.equal(store.nextChangeAt(), T0 + 15 * MIN, 'the key manager wakes the store exactly then');
+      store.advance();
       assert.deepEqual(publishedKids(store), ['a', 'b']);
       clock.set(T0 + 15 * MIN);
+      assert.deepEqual(publishedKids(store), ['a', 'b'], 'jwks() is a query: nothing changes until advance()');
+      store.advance();
       assert.deepEqual(publishedKids(store), ['b']);
+      assert.equal(store.nextChangeAt(), undefined);
     });
 
     it('a removed key whose tokens already expired disappears at once', () => {
@@ -209,8 +214,10 @@ describe('KeyStore', () => {
       clock.set(T0 + MIN + LEAD);
       assert.equal(signingKid(store), 'b');
       clock.set(T0 + 15 * MIN);
+      store.advance();
       assert.deepEqual(publishedKids(store), ['a', 'b'], 'the token signed at T0+5m is valid until T0+20m');
       clock.set(T0 + 20 * MIN);
+      store.advance();
       assert.deepEqual(publishedKids(store), ['b']);
     });
   });
@@ -242,7 +249,7 @@ describe('KeyStore', () => {
       clock.advance(LEAD * 3);
       assert.equal(store.jwks().etag, first.etag, 'same keys in another order, time passing');
       assert.equal(store.jwks().body, first.body);
-      store.recordReloadFailure('boom');
+      store.recordReloadFailure('ERR_AUTHJWT_KEYS_FILE_INVALID', 'boom');
       assert.equal(store.jwks().etag, first.etag, 'a failed reload');
 
       store.replaceKeys([a, b, c]);
@@ -261,6 +268,7 @@ describe('KeyStore', () => {
       store.replaceKeys([b]);
       const withRetired = store.jwks().etag;
       clock.set(T0 + MIN);
+      store.advance();
       assert.notEqual(store.jwks().etag, withRetired);
     });
   });
@@ -269,28 +277,29 @@ describe('KeyStore', () => {
     it('reports published and signing keys, the signing kid and since when, and reloads', async () => {
       const { store, clock } = newStore();
       const before = store.status();
-      assert.deepEqual(before, { publishedKeys: 0, signingKeys: 0, signingKid: undefined, signingSince: undefined, lastReloadAt: undefined, lastReloadError: undefined });
+      assert.deepEqual(before, { publishedKeys: 0, signingKeys: 0, signingKid: undefined, signingSince: undefined, lastReloadAt: undefined, lastReloadError: undefined, lastReloadDetail: undefined });
 
       store.replaceKeys([a, await key('b-future', T0 + 30 * MIN)]);
-      assert.deepEqual(store.status(), { publishedKeys: 2, signingKeys: 1, signingKid: 'a', signingSince: T0, lastReloadAt: T0, lastReloadError: undefined });
+      assert.deepEqual(store.status(), { publishedKeys: 2, signingKeys: 1, signingKid: 'a', signingSince: T0, lastReloadAt: T0, lastReloadError: undefined, lastReloadDetail: undefined });
 
       clock.set(T0 + 2 * MIN);
       store.replaceKeys([a]); // the future key withdrawn before it ever signed
       assert.equal(store.status().publishedKeys, 1);
 
-      store.recordReloadFailure('key.pem: cannot parse private key');
+      store.recordReloadFailure('ERR_AUTHJWT_KEYS_FILE_INVALID', 'key.pem: cannot parse private key');
       assert.deepEqual(store.status(), {
         publishedKeys: 1,
         signingKeys: 1,
         signingKid: 'a',
         signingSince: T0,
         lastReloadAt: T0 + 2 * MIN,
-        lastReloadError: 'key.pem: cannot parse private key',
+        lastReloadError: 'ERR_AUTHJWT_KEYS_FILE_INVALID',
+        lastReloadDetail: 'key.pem: cannot parse private key',
       });
 
       clock.set(T0 + 3 * MIN);
       store.replaceKeys([a, c]);
-      assert.deepEqual(store.status(), { publishedKeys: 2, signingKeys: 1, signingKid: 'a', signingSince: T0, lastReloadAt: T0 + 3 * MIN, lastReloadError: undefined });
+      assert.deepEqual(store.status(), { publishedKeys: 2, signingKeys: 1, signingKid: 'a', signingSince: T0, lastReloadAt: T0 + 3 * MIN, lastReloadError: undefined, lastReloadDetail: undefined });
       clock.set(T0 + 3 * MIN + LEAD);
       assert.deepEqual(store.status(), {
         publishedKeys: 2,
@@ -299,6 +308,7 @@ describe('KeyStore', () => {
         signingSince: T0 + 3 * MIN + LEAD,
         lastReloadAt: T0 + 3 * MIN,
         lastReloadError: undefined,
+        lastReloadDetail: undefined,
       });
     });
 

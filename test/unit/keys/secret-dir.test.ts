@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { buildConfig, type Config } from '../../../src/config/load.ts';
-import { createKeyManager, type KeyManager } from '../../../src/keys/index.ts';
+import { createKeyManager, type KeyManager } from '../../../src/keys/key-manager.ts';
 import { parseKeyFile } from '../../../src/keys/key-file.ts';
 import { SecretDirKeySource } from '../../../src/keys/secret-dir-key-source.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
@@ -186,7 +186,7 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
     volume = new SecretVolume();
     volume.write({ 'key-1.pem': pem1, 'tls.crt': CERT });
     writeFileSync(join(volume.dir, '.keep'), 'not a key');
-    manager = await createKeyManager(keysConfig(volume.dir), sink.logger, { onReload: (r) => outcomes.push(r) });
+    manager = await createKeyManager(keysConfig(volume.dir), sink.logger, { onKeyReload: (r) => outcomes.push(r) });
   });
   after(() => {
     manager?.close();
@@ -219,7 +219,8 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
     // broken.pem first: its link is created before key-3's, so no reload can see key-3 without it.
     volume.write({ 'broken.pem': pem3.slice(0, 90), 'key-1.pem': pem1, 'key-2.pem': pem2, 'key-3.pem': pem3, 'tls.crt': CERT });
     await until(() => failures() > failuresBefore && manager.store.status().lastReloadError !== undefined, 'a failed reload');
-    assert.match(manager.store.status().lastReloadError!, /^broken\.pem: /);
+    assert.match(manager.store.status().lastReloadDetail!, /^broken\.pem: /);
+    assert.equal(manager.store.status().lastReloadError, 'ERR_AUTHJWT_KEYS_FILE_INVALID', '/readyz shows the code only');
     assert.equal(manager.store.jwks().etag, before.jwks.etag);
     assert.deepEqual(kids(), [kid1, kid2].sort(), 'key-3 from the rejected update is not published');
     assert.equal(manager.store.currentSigningKey()?.kid, before.signing);
@@ -241,7 +242,7 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
     assert.equal(before.signing, kid1);
     const failuresBefore = failures();
     volume.write({ 'tls.crt': CERT });
-    await until(() => failures() > failuresBefore && /no private key found/.test(manager.store.status().lastReloadError ?? ''), 'the NO_KEYS failure');
+    await until(() => failures() > failuresBefore && /no private key found/.test(manager.store.status().lastReloadDetail ?? ''), 'the NO_KEYS failure');
     assert.equal(manager.store.jwks().etag, before.etag);
     assert.equal(manager.store.currentSigningKey()?.kid, before.signing);
     const failed = sink.lines.map((l) => JSON.parse(l) as { msg: string; err?: { code?: string } }).filter((l) => l.msg === 'key reload failed; keeping the last good keyring');
@@ -288,7 +289,7 @@ describe('key reload logs', () => {
     };
     for (const [name, content] of Object.entries(badFiles)) {
       volume.write({ 'a.pem': pem, [name]: content });
-      await until(() => manager.store.status().lastReloadError?.startsWith(`${name}: `) === true, `the failure for ${name}`);
+      await until(() => manager.store.status().lastReloadDetail?.startsWith(`${name}: `) === true, `the failure for ${name}`);
     }
     volume.write({ 'a.pem': pem });
     await until(() => manager.store.jwks().keys.length === 1, 'the final good update');

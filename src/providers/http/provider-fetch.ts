@@ -1,8 +1,14 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import CircuitBreaker from 'opossum';
-import { providerUnavailable } from '../errors.ts';
-import type { ProviderCallObserver } from './types.ts';
+import { authJwtError } from '../../errors.ts';
+import { limitResponseBody, MAX_PROVIDER_BODY_BYTES } from './response-body.ts';
 
 export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** Outbound HTTP call observer (metrics). `result`: 2xx, 3xx, 4xx, 5xx, timeout, error, aborted. */
+export interface ProviderCallObserver {
+  onProviderCall?(event: { provider: string; endpoint: string; result: string; durationSeconds: number }): void;
+}
 
 export interface ProviderFetchOptions {
   provider: string;
@@ -13,8 +19,21 @@ export interface ProviderFetchOptions {
   /** Retries of idempotent (GET) calls after a network error, timeout or 5xx. */
   retries?: number;
   circuitBreaker?: { enabled: boolean; errorRatio: number; minimumCalls: number; openFor: number; window: number } | undefined;
+  /** Largest response body read (bytes); default 1 MiB. */
+  maxBodyBytes?: number;
   /** Injectable for tests. */
   fetch?: FetchFn | undefined;
+}
+
+/**
+ * The caller's abort signal for provider calls made by libraries that take none per call
+ * (openid-client's introspection and userinfo): set around such a call with {@link withCallSignal}.
+ * Shared fetches (discovery, JWKS) run outside it, so one caller leaving never aborts them for others.
+ */
+const callSignal = new AsyncLocalStorage<AbortSignal>();
+
+export function withCallSignal<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  return signal ? callSignal.run(signal, fn) : fn();
 }
 
 /** A 5xx answer, thrown inside the breaker so it counts as a failure, then unwrapped for the caller. */
@@ -33,23 +52,20 @@ class CallerAborted extends Error {
   }
 }
 
-export interface ProviderFetch extends FetchFn {
-  /** Circuit state for status pages and tests. */
-  readonly circuit: () => 'closed' | 'open' | 'half_open';
-}
-
 /**
  * fetch for provider calls:
- * - a timeout on every attempt; redirects never followed (a 3xx is an error, so a provider cannot
- *   bounce us to another host);
+ * - a timeout on every attempt, and the caller's signal (explicit, or from {@link withCallSignal});
+ * - redirects never followed (a 3xx is an error, so a provider cannot bounce us to another host);
+ * - every response body capped (default 1 MiB), streamed: a provider cannot make us buffer more;
  * - bounded retries with full jitter for idempotent (GET) calls after network errors, timeouts and 5xx;
  * - a circuit breaker per provider: when most recent calls failed, calls fail fast with UNAVAILABLE
  *   for `openFor`, then one trial call decides;
  * - one observation per attempt (metrics).
  */
-export function createProviderFetch(options: ProviderFetchOptions): ProviderFetch {
+export function createProviderFetch(options: ProviderFetchOptions): FetchFn {
   const baseFetch = options.fetch ?? globalThis.fetch;
   const retries = options.retries ?? 0;
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_PROVIDER_BODY_BYTES;
 
   const attempt = async (input: string | URL | Request, init: RequestInit): Promise<Response> => {
     const url = new URL(input instanceof Request ? input.url : input);
@@ -57,14 +73,15 @@ export function createProviderFetch(options: ProviderFetchOptions): ProviderFetc
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     const started = performance.now();
-    let result = 'error';
+    let result: string | undefined;
     try {
       const response = await baseFetch(input, { ...init, signal, redirect: 'manual' });
       result = response.status >= 500 ? '5xx' : response.status >= 400 ? '4xx' : response.status >= 300 ? '3xx' : '2xx';
-      if (response.status >= 500) throw new ServerErrorResponse(response);
-      return response;
+      const limited = limitResponseBody(response, maxBodyBytes);
+      if (response.status >= 500) throw new ServerErrorResponse(limited);
+      return limited;
     } catch (error) {
-      if (error instanceof ServerErrorResponse) throw error;
+      if (result !== undefined) throw error; // answered: a 5xx or an oversized body
       if (init.signal?.aborted) {
         result = 'aborted';
         throw new CallerAborted(error);
@@ -72,7 +89,7 @@ export function createProviderFetch(options: ProviderFetchOptions): ProviderFetc
       result = timeout.aborted ? 'timeout' : 'error';
       throw error;
     } finally {
-      options.observer?.onProviderCall?.({ provider: options.provider, endpoint, result, durationSeconds: (performance.now() - started) / 1000 });
+      options.observer?.onProviderCall?.({ provider: options.provider, endpoint, result: result ?? 'error', durationSeconds: (performance.now() - started) / 1000 });
     }
   };
 
@@ -82,9 +99,10 @@ export function createProviderFetch(options: ProviderFetchOptions): ProviderFetc
       try {
         return await attempt(input, init);
       } catch (error) {
-        if (!idempotent || n >= retries || error instanceof CallerAborted) throw error;
+        if (!idempotent || n >= retries || error instanceof CallerAborted || (error as { code?: string }).code === 'ERR_AUTHJWT_PROVIDER_RESPONSE_TOO_LARGE') throw error;
         // Full jitter: spread retries of many replicas over time instead of synchronising them.
         await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** n));
+        init.signal?.throwIfAborted();
       }
     }
   };
@@ -102,58 +120,30 @@ export function createProviderFetch(options: ProviderFetchOptions): ProviderFetc
       })
     : undefined;
 
-  const fetchFn = (async (input: string | URL | Request, init: RequestInit = {}) => {
+  return async (input: string | URL | Request, init: RequestInit = {}) => {
+    const signal = init.signal ?? callSignal.getStore();
+    const request = signal === init.signal ? init : { ...init, signal };
     try {
-      return breaker ? await breaker.fire(input, init) : await withRetries(input, init);
+      return breaker ? await breaker.fire(input, request) : await withRetries(input, request);
     } catch (error) {
       if (error instanceof ServerErrorResponse) return error.response;
       if (error instanceof CallerAborted) throw error.cause;
       if (breaker && (error as { code?: string }).code === 'EOPENBREAKER') {
-        throw providerUnavailable('CIRCUIT_OPEN', `provider ${options.provider} is failing; calls are paused briefly`);
+        throw authJwtError('PROVIDER_CIRCUIT_OPEN', { metadata: { provider: options.provider } });
       }
       throw error;
     }
-  }) as ProviderFetch;
-  Object.defineProperty(fetchFn, 'circuit', {
-    value: () => (!breaker ? 'closed' : breaker.opened ? 'open' : breaker.halfOpen ? 'half_open' : 'closed'),
-  });
-  return fetchFn;
-}
-
-/**
- * Reads a JSON body of at most `maxBytes`, streaming: a provider cannot make us buffer more than the
- * limit (no content-length, chunked). Garbage or oversize is a provider fault (UNAVAILABLE).
- */
-export async function readJsonBody(response: Response, provider: string, maxBytes = 1024 * 1024): Promise<unknown> {
-  const tooLarge = () => providerUnavailable('BAD_RESPONSE', `provider ${provider} answered with an oversized body`);
-  if (Number(response.headers.get('content-length') ?? '0') > maxBytes) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (response.body) {
-    const reader = response.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel();
-        throw tooLarge();
-      }
-      chunks.push(value);
-    }
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw providerUnavailable('BAD_RESPONSE', `provider ${provider} answered with invalid JSON`);
-  }
+  };
 }
 
 /** Network failures and timeouts: the provider could not be asked. */
 export function isTransportError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  return error.name === 'TimeoutError' || error.name === 'AbortError' || (error.name === 'TypeError' && /fetch failed|network|terminated/i.test(error.message)) || 'errno' in error || (error.cause instanceof Error && isTransportError(error.cause));
+  return (
+    error.name === 'TimeoutError' ||
+    error.name === 'AbortError' ||
+    (error.name === 'TypeError' && /fetch failed|network|terminated/i.test(error.message)) ||
+    'errno' in error ||
+    (error.cause instanceof Error && isTransportError(error.cause))
+  );
 }

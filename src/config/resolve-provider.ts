@@ -1,0 +1,103 @@
+import { OIDC_DEFAULT_CLAIMS, PRESETS } from './presets.ts';
+import type { ParsedProvider } from './schema.ts';
+import { Secret } from './secret.ts';
+import type { AccountType, ProviderConfig, Strategy } from './types.ts';
+import { displayUrl, isHttpAllowed, isLoopbackHost } from './url-policy.ts';
+
+export interface ResolveContext {
+  env: NodeJS.ProcessEnv;
+  read: (path: string) => string;
+  issues: { path: string; message: string }[];
+  warnings: string[];
+}
+
+const DEFAULT_JWKS_COOLDOWN = 5_000;
+
+/** Applies the preset, deprecated names, secrets and the URL policy to one validated provider entry. */
+export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveContext): ProviderConfig {
+  const preset = p.preset ? PRESETS[p.preset] : undefined;
+  const type: AccountType = p.type ?? preset?.type ?? (p.issuer ? 'oidc' : 'oauth');
+  // next-auth v4 reports "oauth" for every provider, Auth.js v5 the provider's type: accept both by default.
+  const accountTypes = p.accountTypes ?? [...new Set<AccountType>([type, 'oauth'])];
+
+  for (const [current, deprecated] of [['strategy', 'verification'], ['accountIdClaim', 'accountIdField'], ['userApiUrl', 'userinfoUrl']] as const) {
+    if (p[deprecated] !== undefined) ctx.warnings.push(`${path}.${deprecated} is deprecated: write ${current} (the old name is accepted until 1.0)`);
+  }
+
+  const checkUrl = (field: string, value: string) => {
+    const u = new URL(value);
+    if (u.username || u.password) {
+      ctx.issues.push({ path: `${path}.${field}`, message: 'must not contain a user name or password' });
+    } else if (!isHttpAllowed(u, p.allowHttp)) {
+      ctx.issues.push({ path: `${path}.${field}`, message: `must be https (plain http only for loopback hosts or with allowHttp: true), got ${u.protocol}//${u.host}` });
+    } else if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
+      ctx.warnings.push(`provider ${p.id}: ${field} uses plain http (allowHttp: true); tokens cross the network unencrypted`);
+    }
+  };
+
+  let clientSecret: Secret | undefined;
+  if (p.clientSecret !== undefined) clientSecret = new Secret(p.clientSecret);
+  if (p.clientSecretFile !== undefined) {
+    try {
+      clientSecret = new Secret(ctx.read(p.clientSecretFile).replace(/\r?\n$/, ''));
+    } catch (e) {
+      ctx.issues.push({ path: `${path}.clientSecretFile`, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'}` });
+    }
+  }
+  if (p.clientSecretEnv !== undefined) {
+    const v = ctx.env[p.clientSecretEnv];
+    if (!v) ctx.issues.push({ path: `${path}.clientSecretEnv`, message: `environment variable ${p.clientSecretEnv} is not set or empty` });
+    else clientSecret = new Secret(v);
+  }
+  if (clientSecret && !p.clientId) ctx.issues.push({ path: `${path}.clientId`, message: 'is required when a client secret is set' });
+
+  const common = {
+    id: p.id,
+    type,
+    accountTypes,
+    audiences: p.audiences,
+    clientId: p.clientId,
+    clientSecret,
+    allowHttp: p.allowHttp,
+    timeout: p.timeout,
+    cacheTtl: p.cacheTtl,
+    retries: p.retries,
+    circuitBreaker: p.circuitBreaker,
+    claims: { ...(preset?.claims ?? (p.issuer ? OIDC_DEFAULT_CLAIMS : {})), ...(p.claims ?? {}) },
+    audience: p.audience,
+    tokenTtl: p.tokenTtl,
+    capToUpstreamExpiry: p.capToUpstreamExpiry,
+  };
+
+  if (p.issuer) {
+    checkUrl('issuer', p.issuer);
+    if (!p.audiences?.length) {
+      ctx.warnings.push(`provider ${p.id}: no audiences configured — tokens issued to ANY client of ${displayUrl(p.issuer)} are accepted; set audiences to your client ids`);
+    }
+    const strategy: Strategy = p.strategy ?? p.verification ?? 'auto';
+    return {
+      ...common,
+      strategy,
+      accountIdClaim: p.accountIdClaim ?? p.accountIdField ?? 'sub',
+      oidc: { issuer: p.issuer, algorithms: p.algorithms, jwksCooldown: p.jwksCooldown ?? DEFAULT_JWKS_COOLDOWN },
+      userApi: undefined,
+    };
+  }
+
+  const url = p.userApiUrl ?? p.userinfoUrl ?? preset!.userApiUrl;
+  checkUrl(p.userApiUrl ? 'userApiUrl' : p.userinfoUrl ? 'userinfoUrl' : 'preset', url);
+  const apiBaseUrl = p.apiBaseUrl ?? preset?.apiBaseUrl;
+  if (apiBaseUrl) checkUrl('apiBaseUrl', apiBaseUrl);
+  if (p.preset === 'github' && !(p.clientId && clientSecret)) {
+    ctx.warnings.push(`provider ${p.id}: github preset without clientId/client secret — tokens of ANY GitHub OAuth app are accepted; configure them to bind tokens to your app`);
+  }
+  return {
+    ...common,
+    strategy: 'user-api',
+    accountIdClaim: p.accountIdClaim ?? p.accountIdField ?? preset!.accountIdClaim,
+    oidc: undefined,
+    userApi: { url, headers: { ...preset?.headers, ...lowerCaseKeys(p.headers ?? {}) }, preset: p.preset, apiBaseUrl },
+  };
+}
+
+const lowerCaseKeys = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));

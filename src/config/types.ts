@@ -1,0 +1,63 @@
+import type { Secret } from './secret.ts';
+import type { ParsedConfig, ParsedProvider } from './schema.ts';
+
+export type AccountType = 'oidc' | 'oauth';
+export type OidcStrategy = 'auto' | 'jwt' | 'introspection' | 'userinfo';
+/** How a provider proves an access token (docs/strategies.md). */
+export type Strategy = OidcStrategy | 'user-api';
+
+/** OIDC discovery settings (providers with an `issuer`). */
+export interface OidcSettings {
+  issuer: string;
+  /** Accepted JWS algorithms; undefined: what the provider advertises (asymmetric only). */
+  algorithms: readonly string[] | undefined;
+  /** Minimum ms between JWKS refetches / rediscoveries triggered by a token. */
+  jwksCooldown: number;
+}
+
+/** User-API settings (providers with `userApiUrl` or a preset). */
+export interface UserApiSettings {
+  url: string;
+  headers: Readonly<Record<string, string>>;
+  preset: string | undefined;
+  /** GitHub: REST API base for POST /applications/{client_id}/token and the org/team lookups. */
+  apiBaseUrl: string | undefined;
+}
+
+/** A provider after presets, deprecated names, secrets and URL policy were applied. Durations are milliseconds. */
+export interface ProviderConfig {
+  id: string;
+  /** The `account.type` Auth.js v5 reports for this provider. */
+  type: AccountType;
+  /** `account.type` values accepted in requests. */
+  accountTypes: readonly AccountType[];
+  strategy: Strategy;
+  /** Dotted path of the account id in the verified data. */
+  accountIdClaim: string;
+  /** Accepted clients (aud / azp / client_id) of upstream tokens; undefined: any client. */
+  audiences: readonly string[] | undefined;
+  clientId: string | undefined;
+  clientSecret: Secret | undefined;
+  allowHttp: boolean;
+  timeout: number;
+  /** Cache lifetime (ms) of results proven by a provider call. */
+  cacheTtl: number;
+  retries: number;
+  circuitBreaker: ParsedProvider['circuitBreaker'];
+  /** Minted claim name → dotted path in the verified data. */
+  claims: Readonly<Record<string, string>>;
+  /** Overrides of the top-level audience / tokenTtl for tokens minted for this provider. */
+  audience: readonly string[] | undefined;
+  tokenTtl: number | undefined;
+  capToUpstreamExpiry: boolean | undefined;
+  oidc: OidcSettings | undefined;
+  userApi: UserApiSettings | undefined;
+}
+
+/** The validated, frozen configuration. Durations are milliseconds. */
+export type Config = Omit<ParsedConfig, 'providers'> & {
+  providers: readonly ProviderConfig[];
+  keys: ParsedConfig['keys'] & { jwksMaxAge: number };
+  /** Non-fatal findings to log loudly at start (dev key, plain http, unbound tokens, deprecated names…). */
+  warnings: readonly string[];
+};

@@ -1,0 +1,31 @@
+import type { z } from 'zod';
+
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+const pathOf = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), '');
+
+/**
+ * zod issues as `path: message` lines. Messages name the problem, never the value: a secret written
+ * into the wrong field must not be printed.
+ */
+export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
+  return issues.flatMap((i) => {
+    if (i.code === 'invalid_union' && 'errors' in i && Array.isArray(i.errors) && i.errors.length) {
+      // Report the first branch's problems rather than a generic "invalid input".
+      return (i.errors[0] as z.core.$ZodIssue[]).map((sub) => ({ path: pathOf([...i.path, ...sub.path]), message: describe(sub) }));
+    }
+    return [{ path: pathOf(i.path), message: describe(i) }];
+  });
+}
+
+function describe(i: z.core.$ZodIssue): string {
+  if (i.code === 'unrecognized_keys') return `unknown field(s): ${i.keys.join(', ')}`;
+  // A rejected record key (e.g. a reserved claim name): report why, not zod's generic "Invalid key in record".
+  if (i.code === 'invalid_key' && i.issues.length) return i.issues.map((sub) => sub.message).join('; ');
+  if (i.code === 'invalid_type' && i.message.includes('received undefined')) return 'is required';
+  return i.message;
+}

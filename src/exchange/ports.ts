@@ -1,0 +1,110 @@
+/**
+ * What the exchange use case needs from the outside, declared here so that the use case depends on
+ * nothing else: providers implement {@link TokenVerifier}, the keys implement {@link Signer}, the
+ * policy module implements {@link AccessPolicy}; the composition root (src/app.ts) wires them and
+ * wraps them for tracing and metrics.
+ */
+
+/** How a token was proven. */
+export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api';
+
+/** Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them. */
+export type LookupName = 'github.orgs' | 'github.teams' | 'gitlab.groups';
+
+/** A lookup the provider refused (token without the scope it needs): policy denies when it needs it. */
+export const LOOKUP_FORBIDDEN = 'forbidden';
+export type LookupResult = readonly string[] | typeof LOOKUP_FORBIDDEN;
+
+/** The account a provider vouched for. */
+export interface VerifiedIdentity {
+  /** The provider's account id (OIDC `sub` or the `accountIdClaim`), as a string. */
+  accountId: string;
+  /**
+   * The provider's verified data as returned: the JWT access-token payload; the introspection answer
+   * (merged with userinfo where fetched); the user API's JSON. Untrusted shape.
+   */
+  claims: Readonly<Record<string, unknown>>;
+  /** Upstream token expiry (ms since epoch) when known: bounds caching and optionally the minted exp. */
+  expiresAt: number | undefined;
+  /** The client the upstream token was issued to, when known (azp / client_id / the OAuth app). */
+  clientId: string | undefined;
+  strategy: ProofStrategy;
+  /** Lookups the verifier was asked to fetch (see {@link LookupName}). */
+  lookups?: Readonly<Partial<Record<LookupName, LookupResult>>>;
+}
+
+export interface CallOptions {
+  /** Aborts provider calls (caller deadline, cancellation, shutdown). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Port: proves an access token with one provider. Throws AuthJwtError: `unauthenticated` when the
+ * token does not prove an account, `unavailable` when the provider cannot be asked.
+ */
+export interface TokenVerifier {
+  verify(token: string, options?: CallOptions): Promise<VerifiedIdentity>;
+}
+
+export interface PolicyInput {
+  claims: Readonly<Record<string, unknown>>;
+  account: { provider: string; id: string };
+  lookups: Readonly<Partial<Record<LookupName, readonly string[]>>>;
+}
+
+export type PolicyDecision =
+  | { allowed: true; claims: Record<string, unknown> }
+  /** `detail` is safe for logs (an error kind or a rule name), never a value from the identity. */
+  | { allowed: false; rule: string; reason: 'denied' | 'error'; detail?: string | undefined };
+
+/** Port: who may get a token and what it says beyond the registered claims (src/policy). */
+export interface AccessPolicy {
+  /** Lookups some expression references. */
+  readonly needs: ReadonlySet<LookupName>;
+  evaluate(input: PolicyInput): PolicyDecision;
+}
+
+/** The claims of a minted token (registered claims plus profile claims). */
+export type MintedClaims = Record<string, unknown> & { iss: string; sub: string; exp: number; iat: number; jti: string };
+
+/** Port: signs a claim set with the current key. Throws `unavailable` when no key can sign. */
+export interface Signer {
+  sign(claims: MintedClaims, options: { typ: string }): Promise<{ token: string; kid: string; alg: string }>;
+}
+
+/** Port: remembers minted tokens (keyed by a SHA-256 digest, never by a token) so the edge does not sign per request. */
+export interface MintedTokenCache {
+  get(key: string, now: number): { token: string; kid: string; expiresAt: number; claims: MintedClaims } | undefined;
+  set(key: string, value: { token: string; kid: string; expiresAt: number; claims: MintedClaims }): void;
+}
+
+/** Milliseconds since the epoch. */
+export type Clock = () => number;
+
+/** A provider as the use case sees it: its exchange policy and its verifier. */
+export interface ExchangeProvider {
+  id: string;
+  /** `account.type` values accepted from GetJWT callers. */
+  accountTypes: readonly string[];
+  /** The OIDC issuer, for choosing a provider by a JWT's `iss` (edge and token endpoint). */
+  issuer: string | undefined;
+  verifier: TokenVerifier;
+  policy: AccessPolicy | undefined;
+  /** Minted claim name → dotted path in the verified claims (copied, sanitized). */
+  claimPaths: Readonly<Record<string, string>>;
+  /** `aud` of tokens minted for this provider's users. */
+  audience: readonly string[];
+  /** Lifetime (ms) of minted tokens. */
+  tokenTtl: number;
+  /** Never mint past the upstream token's expiry, where known. */
+  capToUpstreamExpiry: boolean;
+  /** `client_id` of minted tokens when the upstream token names no client (RFC 9068 requires one). */
+  defaultClientId: string;
+}
+
+export interface ProviderDirectory {
+  /** By configured id (attacker-chosen input: no prototype walk). */
+  get(id: string): ExchangeProvider | undefined;
+  /** By OIDC issuer, exact match. */
+  byIssuer(issuer: string): ExchangeProvider | undefined;
+}

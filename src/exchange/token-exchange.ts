@@ -1,0 +1,278 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { authJwtError, isAuthJwtError } from '../errors.ts';
+import { readPath, sanitizeClaimValue } from './claims.ts';
+import {
+  LOOKUP_FORBIDDEN,
+  type CallOptions,
+  type Clock,
+  type ExchangeProvider,
+  type LookupName,
+  type MintedClaims,
+  type MintedTokenCache,
+  type ProofStrategy,
+  type ProviderDirectory,
+  type Signer,
+  type VerifiedIdentity,
+} from './ports.ts';
+
+/** The `Account` of a GetJWT request, as received (untrusted). */
+export interface AccountInput {
+  provider: string;
+  type: string;
+  providerAccountId: string;
+  accessToken: string;
+}
+
+/** A bearer token presented at the edge or to the token endpoint (untrusted). */
+export interface BearerInput {
+  token: string;
+  /** A provider the caller named explicitly (RFC 8693 `subject_issuer`): must exist. */
+  provider?: string | undefined;
+  /** A provider a gateway header or route names: used when the token's `iss` names none. */
+  providerHint?: string | undefined;
+  /** Used when nothing else names a provider. */
+  defaultProvider?: string | undefined;
+  /** Requested audience (RFC 8693 downscoping): a non-empty subset of the provider's audience. */
+  audience?: readonly string[] | undefined;
+}
+
+export interface ExchangeSettings {
+  issuer: string;
+  subjectTemplate: string;
+  /** JWS header `typ` of minted tokens: `at+jwt` (RFC 9068) or `JWT`. */
+  tokenType: string;
+  limits: { maxAccessTokenBytes: number; maxAccountIdBytes: number };
+}
+
+export interface ExchangeOptions extends CallOptions {
+  /** Reuse a minted token for the same subject token and policy result (edge doors; GetJWT when configured). */
+  reuseMinted?: boolean;
+}
+
+export interface ExchangeResult {
+  token: string;
+  provider: string;
+  strategy: ProofStrategy;
+  kid: string;
+  /** ms since epoch. */
+  expiresAt: number;
+  claims: MintedClaims;
+  /** True when a minted token was reused from the minted-token cache. */
+  reused: boolean;
+}
+
+export interface TokenExchangeDeps {
+  providers: ProviderDirectory;
+  signer: Signer;
+  settings: ExchangeSettings;
+  clock?: Clock;
+  mintedTokens?: MintedTokenCache | undefined;
+}
+
+const MAX_PROVIDER_ID_BYTES = 64;
+// C0/C1 controls, DEL, and Unicode line/paragraph separators: never part of an account id.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// RFC 6750 b64token and the other token formats seen in practice use visible ASCII only.
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+
+/**
+ * The exchange use case: selectProvider → verifyUpstream → bindAccount → checkPolicy → mapClaims →
+ * mint. Transport-free: every front door (gRPC GetJWT, ext_authz, forward-auth, the RFC 8693 token
+ * endpoint) calls it and maps its {@link AuthJwtError}s to its own statuses.
+ */
+export class TokenExchange {
+  readonly #providers: ProviderDirectory;
+  readonly #signer: Signer;
+  readonly #settings: ExchangeSettings;
+  readonly #clock: Clock;
+  readonly #minted: MintedTokenCache | undefined;
+
+  constructor(deps: TokenExchangeDeps) {
+    this.#providers = deps.providers;
+    this.#signer = deps.signer;
+    this.#settings = deps.settings;
+    this.#clock = deps.clock ?? Date.now;
+    this.#minted = deps.mintedTokens;
+  }
+
+  /** GetJWT: the account names the provider, and the proven account must equal `providerAccountId`. */
+  async exchangeAccount(account: AccountInput | null | undefined, options: ExchangeOptions = {}): Promise<ExchangeResult> {
+    const input = this.validateAccount(account);
+    const provider = this.#providers.get(input.provider);
+    if (!provider) throw authJwtError('REQUEST_UNKNOWN_PROVIDER');
+    if (!provider.accountTypes.includes(input.type)) throw authJwtError('REQUEST_TYPE_MISMATCH', { metadata: { provider: provider.id } });
+    return this.#run(provider, input.accessToken, input.providerAccountId, provider.audience, options);
+  }
+
+  /** Edge and token endpoint: the token names the account; the provider comes from its `iss`, the caller or config. */
+  async exchangeBearer(input: BearerInput, options: ExchangeOptions = {}): Promise<ExchangeResult> {
+    this.validateToken(input.token);
+    const provider = this.selectProvider(input);
+    let audience = provider.audience;
+    if (input.audience?.length) {
+      if (!input.audience.every((a) => provider.audience.includes(a))) throw authJwtError('REQUEST_INVALID_AUDIENCE', { metadata: { provider: provider.id } });
+      audience = [...new Set(input.audience)];
+    }
+    return this.#run(provider, input.token, undefined, audience, options);
+  }
+
+  async #run(provider: ExchangeProvider, token: string, boundAccountId: string | undefined, audience: readonly string[], options: ExchangeOptions): Promise<ExchangeResult> {
+    try {
+      options.signal?.throwIfAborted();
+      const identity = await provider.verifier.verify(token, { signal: options.signal });
+      if (boundAccountId !== undefined) this.bindAccount(identity, boundAccountId);
+      const computed = this.checkPolicy(provider, identity);
+      const claims = { ...this.mapClaims(provider, identity), ...computed };
+      return await this.mint(provider, identity, claims, audience, options.reuseMinted ? token : undefined);
+    } catch (error) {
+      // Every failure after selection names the provider (a configured id) for metrics and ErrorInfo.
+      if (isAuthJwtError(error) && error.metadata.provider === undefined) throw error.withMetadata({ provider: provider.id });
+      throw error;
+    }
+  }
+
+  validateAccount(account: AccountInput | null | undefined): AccountInput {
+    if (!account) throw authJwtError('REQUEST_MISSING_ACCOUNT');
+    const { provider, type, providerAccountId, accessToken } = account;
+    if (typeof provider !== 'string' || provider.length === 0) throw authJwtError('REQUEST_MISSING_PROVIDER');
+    if (Buffer.byteLength(provider) > MAX_PROVIDER_ID_BYTES || CONTROL_CHARS.test(provider)) throw authJwtError('REQUEST_INVALID_PROVIDER');
+    if (typeof type !== 'string' || type.length === 0) throw authJwtError('REQUEST_MISSING_TYPE');
+    if (type !== 'oauth' && type !== 'oidc') throw authJwtError('REQUEST_INVALID_TYPE');
+    if (typeof providerAccountId !== 'string' || providerAccountId.length === 0) throw authJwtError('REQUEST_MISSING_ACCOUNT_ID');
+    const maxId = this.#settings.limits.maxAccountIdBytes;
+    if (Buffer.byteLength(providerAccountId) > maxId) throw authJwtError('REQUEST_ACCOUNT_ID_TOO_LONG', { metadata: { limit: String(maxId) } });
+    if (CONTROL_CHARS.test(providerAccountId)) throw authJwtError('REQUEST_INVALID_ACCOUNT_ID');
+    if (typeof accessToken !== 'string' || accessToken.length === 0) throw authJwtError('REQUEST_MISSING_ACCESS_TOKEN');
+    this.validateToken(accessToken);
+    return { provider, type, providerAccountId, accessToken };
+  }
+
+  validateToken(token: string): void {
+    if (typeof token !== 'string' || token.length === 0) throw authJwtError('REQUEST_MISSING_TOKEN');
+    const max = this.#settings.limits.maxAccessTokenBytes;
+    if (token.length > max) throw authJwtError('REQUEST_ACCESS_TOKEN_TOO_LONG', { metadata: { limit: String(max) } });
+    if (!TOKEN_CHARS.test(token)) throw authJwtError('REQUEST_INVALID_ACCESS_TOKEN');
+  }
+
+  /** Explicit provider, else the configured provider whose issuer the JWT names, else the hint, else the default. */
+  selectProvider(input: BearerInput): ExchangeProvider {
+    const byId = (id: string) => {
+      if (Buffer.byteLength(id) > MAX_PROVIDER_ID_BYTES || CONTROL_CHARS.test(id)) throw authJwtError('REQUEST_INVALID_PROVIDER');
+      const provider = this.#providers.get(id);
+      if (!provider) throw authJwtError('REQUEST_UNKNOWN_PROVIDER');
+      return provider;
+    };
+    if (input.provider) return byId(input.provider);
+    const iss = unverifiedIssuer(input.token);
+    const byIssuer = iss === undefined ? undefined : this.#providers.byIssuer(iss);
+    if (byIssuer) return byIssuer;
+    if (input.providerHint) return byId(input.providerHint);
+    if (input.defaultProvider) return byId(input.defaultProvider);
+    throw authJwtError('REQUEST_NO_PROVIDER');
+  }
+
+  /** The provider's account id must equal provider_account_id exactly (no case or Unicode folding). */
+  bindAccount(identity: VerifiedIdentity, providerAccountId: string): void {
+    if (identity.accountId !== providerAccountId) throw authJwtError('UPSTREAM_ACCOUNT_MISMATCH');
+  }
+
+  /** Applies the provider's access policy (when it has one); returns its computed claims. */
+  checkPolicy(provider: ExchangeProvider, identity: VerifiedIdentity): Record<string, unknown> {
+    const policy = provider.policy;
+    if (!policy) return {};
+    const lookups: Partial<Record<LookupName, readonly string[]>> = {};
+    for (const name of policy.needs) {
+      const found = identity.lookups?.[name];
+      if (found === LOOKUP_FORBIDDEN) throw authJwtError('POLICY_LOOKUP_FORBIDDEN', { detail: `${name}: the provider refused the lookup (token scope)`, metadata: { lookup: name } });
+      // The verifier was built to fetch what the policy needs; an absent lookup is a wiring bug: fail closed.
+      if (found === undefined) throw authJwtError('POLICY_ERROR', { detail: `${name}: lookup missing`, metadata: { lookup: name } });
+      lookups[name] = found;
+    }
+    const decision = policy.evaluate({ claims: identity.claims, account: { provider: provider.id, id: identity.accountId }, lookups });
+    if (decision.allowed) return decision.claims;
+    throw authJwtError(decision.reason === 'error' ? 'POLICY_ERROR' : 'POLICY_DENIED', {
+      detail: decision.detail ? `rule ${decision.rule}: ${decision.detail}` : `rule ${decision.rule}`,
+      metadata: { rule: decision.rule },
+    });
+  }
+
+  mapClaims(provider: ExchangeProvider, identity: VerifiedIdentity): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [claim, path] of Object.entries(provider.claimPaths)) {
+      const value = sanitizeClaimValue(readPath(identity.claims, path));
+      if (value !== undefined) out[claim] = value;
+    }
+    return out;
+  }
+
+  async mint(
+    provider: ExchangeProvider,
+    identity: VerifiedIdentity,
+    profileClaims: Record<string, unknown>,
+    audience: readonly string[] = provider.audience,
+    reuseFor?: string,
+  ): Promise<ExchangeResult> {
+    const now = this.#clock();
+    const subject = this.#settings.subjectTemplate
+      // Replacement functions, not strings: "$&", "$$"… in an account id must be copied verbatim.
+      .replaceAll('{provider}', () => provider.id)
+      .replaceAll('{accountId}', () => identity.accountId);
+    const aud = audience.length === 1 ? audience[0]! : [...audience];
+    const clientId = identity.clientId ?? provider.defaultClientId;
+
+    let cacheKey: string | undefined;
+    if (reuseFor !== undefined && this.#minted) {
+      cacheKey = mintedCacheKey(provider.id, reuseFor, subject, aud, clientId, profileClaims);
+      const hit = this.#minted.get(cacheKey, now);
+      if (hit) return { token: hit.token, provider: provider.id, strategy: identity.strategy, kid: hit.kid, expiresAt: hit.expiresAt, claims: hit.claims, reused: true };
+    }
+
+    const iat = Math.floor(now / 1000);
+    let exp = iat + Math.floor(provider.tokenTtl / 1000);
+    if (provider.capToUpstreamExpiry && identity.expiresAt !== undefined) {
+      exp = Math.min(exp, Math.floor(identity.expiresAt / 1000));
+      // Within the clock tolerance an upstream token may be a little past its exp: do not mint a dead token.
+      if (exp <= iat) throw authJwtError('UPSTREAM_EXPIRED', { detail: 'upstream token expires before a minted token could be used' });
+    }
+    const claims: MintedClaims = {
+      ...profileClaims,
+      iss: this.#settings.issuer,
+      aud,
+      sub: subject,
+      iat,
+      nbf: iat,
+      exp,
+      jti: randomUUID(),
+      provider: provider.id,
+      client_id: clientId,
+    };
+    const { token, kid } = await this.#signer.sign(claims, { typ: this.#settings.tokenType });
+    const result = { token, provider: provider.id, strategy: identity.strategy, kid, expiresAt: exp * 1000, claims, reused: false };
+    if (cacheKey !== undefined) this.#minted!.set(cacheKey, { token, kid, expiresAt: result.expiresAt, claims });
+    return result;
+  }
+}
+
+/** The issuer a JWT claims (unverified: only used to choose which provider verifies it). */
+function unverifiedIssuer(token: string): string | undefined {
+  if (token.split('.').length !== 3) return undefined;
+  try {
+    const { iss } = decodeJwt(token);
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SHA-256 over everything the minted token depends on: never the token itself as a key. */
+function mintedCacheKey(provider: string, token: string, subject: string, aud: unknown, clientId: string, claims: Record<string, unknown>): string {
+  return createHash('sha256')
+    .update(provider)
+    .update('\0')
+    .update(token)
+    .update('\0')
+    .update(JSON.stringify([subject, aud, clientId, claims]))
+    .digest('base64url');
+}
+

@@ -1,0 +1,62 @@
+import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+import * as oidc from 'openid-client';
+import { authJwtError } from '../../errors.ts';
+import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
+import { classifyProviderError } from '../classify-error.ts';
+import { withCallSignal } from '../http/provider-fetch.ts';
+import { accountIdOf, checkClientBinding, checkHeaderType, checkIssuer, checkTimes, checkTokenType, issuedToClient } from '../token-rules.ts';
+import type { OidcDiscovery } from './discovery.ts';
+import { isJwtShaped, type OidcTokenSettings } from './jwt-verifier.ts';
+
+/**
+ * Strategy `userinfo`: the provider's userinfo endpoint accepts the token and names the account.
+ * Userinfo says nothing about the client a token was issued to: for a JWT-shaped token the provider's
+ * acceptance vouches for its payload, so type, issuer, times and client binding are read from it; an
+ * opaque token cannot be bound to our audiences and is refused when audiences are configured.
+ */
+export class UserinfoVerifier implements TokenVerifier {
+  readonly #discovery: OidcDiscovery;
+  readonly #settings: OidcTokenSettings;
+  readonly #clock: () => number;
+
+  constructor(discovery: OidcDiscovery, settings: OidcTokenSettings) {
+    this.#discovery = discovery;
+    this.#settings = settings;
+    this.#clock = settings.clock ?? Date.now;
+  }
+
+  async verify(token: string, options: CallOptions = {}): Promise<VerifiedIdentity> {
+    try {
+      const provider = await this.#discovery.current();
+      if (!provider.metadata.userinfo_endpoint) throw authJwtError('PROVIDER_NO_USERINFO');
+      let tokenClaims: JWTPayload | undefined;
+      if (isJwtShaped(token)) {
+        try {
+          tokenClaims = decodeJwt(token);
+        } catch {
+          tokenClaims = undefined;
+        }
+      }
+      if (this.#settings.audiences?.length && !tokenClaims) throw authJwtError('UPSTREAM_AUDIENCE_UNVERIFIABLE');
+      if (tokenClaims) {
+        checkHeaderType(decodeProtectedHeader(token));
+        checkIssuer(tokenClaims, this.#settings.issuer);
+        checkTokenType(tokenClaims);
+        checkTimes(tokenClaims, this.#clock(), this.#settings.clockTolerance);
+        checkClientBinding(tokenClaims, this.#settings.audiences);
+      }
+      options.signal?.throwIfAborted();
+      const info = (await withCallSignal(options.signal, () => oidc.fetchUserInfo(provider.configuration, token, oidc.skipSubjectCheck))) as Record<string, unknown>;
+      if (tokenClaims?.sub !== undefined && info.sub !== tokenClaims.sub) throw authJwtError('UPSTREAM_SUBJECT_MISMATCH');
+      return {
+        accountId: accountIdOf(info, this.#settings.accountIdClaim),
+        claims: info,
+        expiresAt: typeof tokenClaims?.exp === 'number' ? tokenClaims.exp * 1000 : undefined,
+        clientId: tokenClaims ? issuedToClient(tokenClaims) : undefined,
+        strategy: 'userinfo',
+      };
+    } catch (error) {
+      throw classifyProviderError(error, { endpoint: 'userinfo' });
+    }
+  }
+}

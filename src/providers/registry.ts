@@ -1,0 +1,180 @@
+import type { Config, ProviderConfig } from '../config/types.ts';
+import type { AccessPolicy, ExchangeProvider, LookupName, ProviderDirectory, TokenVerifier } from '../exchange/ports.ts';
+import { CachingVerifier, type CacheObserver } from './caching-verifier.ts';
+import { createProviderFetch, type FetchFn, type ProviderCallObserver } from './http/provider-fetch.ts';
+import { AutoVerifier } from './oidc/auto-verifier.ts';
+import { OidcDiscovery } from './oidc/discovery.ts';
+import { IntrospectionVerifier } from './oidc/introspection-verifier.ts';
+import { OidcJwtVerifier, type OidcTokenSettings } from './oidc/jwt-verifier.ts';
+import { UserinfoVerifier } from './oidc/userinfo-verifier.ts';
+import { lookupsFor } from './user-api/lookups.ts';
+import { UserApiVerifier } from './user-api/user-api-verifier.ts';
+
+export interface RegisteredProvider {
+  id: string;
+  /** What the exchange use case sees. */
+  exchange: ExchangeProvider;
+  /** Reachability as last observed: OIDC discovery succeeded and the last call did not fail (timeout, network, 5xx). Reported, never gates readiness. */
+  reachable(): boolean;
+  /** Entries in its verification cache. */
+  cacheSize(): number;
+}
+
+export interface ProviderRegistry extends ProviderDirectory {
+  all(): readonly RegisteredProvider[];
+  /** Starts OIDC discovery in the background so the first calls are fast. */
+  warmUp(): Promise<void>;
+}
+
+export interface ProviderRegistryOptions {
+  observer?: (ProviderCallObserver & CacheObserver) | undefined;
+  fetch?: FetchFn | undefined;
+  /** Compiled access policies by provider id (src/policy); a provider without one mints for any proven account. */
+  policies?: ReadonlyMap<string, AccessPolicy> | undefined;
+  /** Wraps each provider's verifier (tracing). */
+  wrapVerifier?: ((verifier: TokenVerifier, providerId: string) => TokenVerifier) | undefined;
+  clock?: () => number;
+}
+
+/** Lookups a provider can offer for policies (GitHub orgs and teams, GitLab groups). */
+export function availableLookups(provider: ProviderConfig): LookupName[] {
+  return provider.userApi ? [...lookupsFor(provider.userApi.preset, lookupBase(provider)).keys()] : [];
+}
+
+/**
+ * Builds one verifier per configured provider — discovery shared by its strategies, behind a
+ * verification cache — and answers the exchange's provider lookups.
+ */
+export function createProviderRegistry(
+  config: Pick<Config, 'providers' | 'cache' | 'clockTolerance' | 'audience' | 'tokenTtl' | 'capToUpstreamExpiry'>,
+  options: ProviderRegistryOptions = {},
+): ProviderRegistry {
+  const entries = new Map<string, RegisteredProvider>();
+  const byIssuer = new Map<string, RegisteredProvider>();
+  const discoveries: OidcDiscovery[] = [];
+  // Last observed call result per provider: reported as provider state, never gates readiness.
+  const lastCallFailed = new Map<string, boolean>();
+  const observer: ProviderCallObserver & CacheObserver = {
+    ...options.observer,
+    onProviderCall(event) {
+      lastCallFailed.set(event.provider, event.result === 'timeout' || event.result === 'error' || event.result === '5xx');
+      options.observer?.onProviderCall?.(event);
+    },
+  };
+
+  for (const p of config.providers) {
+    const policy = options.policies?.get(p.id);
+    let discovery: OidcDiscovery | undefined;
+    const fetch = createProviderFetch({
+      provider: p.id,
+      timeoutMs: p.timeout,
+      retries: p.retries,
+      circuitBreaker: p.circuitBreaker,
+      observer,
+      fetch: options.fetch,
+      endpointOf: (url) => (discovery ? oidcEndpointOf(url, discovery) : userApiEndpointOf(url)),
+    });
+    let inner: TokenVerifier;
+    if (p.oidc) {
+      discovery = new OidcDiscovery({
+        issuer: p.oidc.issuer,
+        clientId: p.clientId,
+        clientSecret: p.clientSecret?.reveal(),
+        algorithms: p.oidc.algorithms,
+        jwksCooldown: p.oidc.jwksCooldown,
+        timeout: p.timeout,
+        fetch,
+        clock: options.clock,
+      });
+      discoveries.push(discovery);
+      inner = oidcVerifier(p, discovery, { issuer: p.oidc.issuer, audiences: p.audiences, accountIdClaim: p.accountIdClaim, clockTolerance: config.clockTolerance, clock: options.clock });
+    } else {
+      const userApi = p.userApi!;
+      const offered = lookupsFor(userApi.preset, lookupBase(p));
+      inner = new UserApiVerifier({
+        url: userApi.url,
+        headers: userApi.headers,
+        accountIdClaim: p.accountIdClaim,
+        githubApp:
+          userApi.preset === 'github' && p.clientId && p.clientSecret && userApi.apiBaseUrl
+            ? { apiBaseUrl: userApi.apiBaseUrl, clientId: p.clientId, clientSecret: p.clientSecret.reveal() }
+            : undefined,
+        // Only what some expression needs is fetched (each lookup is a provider call per verification).
+        lookups: [...(policy?.needs ?? [])].filter((n) => offered.has(n)).map((name) => ({ name, url: offered.get(name)! })),
+        fetch,
+      });
+    }
+    const cached = new CachingVerifier(inner, { provider: p.id, maxEntries: config.cache.maxEntries, maxTtl: config.cache.maxTtl, remoteTtl: p.cacheTtl, observer, clock: options.clock });
+    const verifier = options.wrapVerifier ? options.wrapVerifier(cached, p.id) : cached;
+    const d = discovery;
+    const entry: RegisteredProvider = {
+      id: p.id,
+      exchange: {
+        id: p.id,
+        accountTypes: p.accountTypes,
+        issuer: p.oidc?.issuer,
+        verifier,
+        policy,
+        claimPaths: p.claims,
+        audience: p.audience ?? config.audience,
+        tokenTtl: p.tokenTtl ?? config.tokenTtl,
+        capToUpstreamExpiry: p.capToUpstreamExpiry ?? config.capToUpstreamExpiry,
+        defaultClientId: p.clientId ?? p.id,
+      },
+      reachable: () => (d ? d.discovered : true) && !lastCallFailed.get(p.id),
+      cacheSize: () => cached.size,
+    };
+    // Map keys come only from config; lookups with attacker-chosen ids use Map.get (no prototype walk).
+    entries.set(p.id, entry);
+    if (p.oidc && !byIssuer.has(p.oidc.issuer)) byIssuer.set(p.oidc.issuer, entry);
+  }
+  return {
+    get: (id) => entries.get(id)?.exchange,
+    byIssuer: (issuer) => byIssuer.get(issuer)?.exchange,
+    all: () => [...entries.values()],
+    warmUp: async () => {
+      await Promise.all(discoveries.map((d) => d.current().then(() => undefined, () => undefined)));
+    },
+  };
+}
+
+function oidcVerifier(p: ProviderConfig, discovery: OidcDiscovery, settings: OidcTokenSettings): TokenVerifier {
+  const jwt = () => new OidcJwtVerifier(discovery, settings);
+  const introspection = () => new IntrospectionVerifier(discovery, { ...settings, hasClientCredentials: Boolean(p.clientId && p.clientSecret) });
+  const userinfo = () => new UserinfoVerifier(discovery, settings);
+  switch (p.strategy) {
+    case 'jwt':
+      return jwt();
+    case 'introspection':
+      return introspection();
+    case 'userinfo':
+      return userinfo();
+    default:
+      return new AutoVerifier(discovery, { jwt: jwt(), introspection: p.clientSecret ? introspection() : undefined, userinfo: userinfo() });
+  }
+}
+
+/** REST API base for lookups: the configured/preset apiBaseUrl, else (GitLab) the user API URL without `/user`. */
+function lookupBase(p: ProviderConfig): string | undefined {
+  const api = p.userApi;
+  if (!api) return undefined;
+  return api.apiBaseUrl ?? (api.url.endsWith('/user') ? api.url.slice(0, -'/user'.length) : undefined);
+}
+
+function oidcEndpointOf(url: URL, discovery: OidcDiscovery): string {
+  if (url.pathname.endsWith('/.well-known/openid-configuration')) return 'discovery';
+  const meta = discovery.metadata;
+  if (meta) {
+    const href = url.href;
+    if (href === meta.jwks_uri) return 'jwks';
+    if (href === meta.introspection_endpoint) return 'introspection';
+    if (href === meta.userinfo_endpoint) return 'userinfo';
+  }
+  return 'other';
+}
+
+function userApiEndpointOf(url: URL): string {
+  if (url.pathname.includes('/applications/')) return 'token_binding';
+  if (/\/(user\/orgs|user\/teams|groups)$/.test(url.pathname)) return 'lookup';
+  return 'user_api';
+}

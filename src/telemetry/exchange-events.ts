@@ -1,0 +1,50 @@
+import { trace } from '@opentelemetry/api';
+import type { Outcome } from '../errors.ts';
+import type { Logger } from './logger.ts';
+
+/** The front doors of the exchange. */
+export type Door = 'getjwt' | 'ext_authz' | 'forward_auth' | 'token_endpoint';
+
+export interface ExchangeEvent {
+  door: Door;
+  /** A configured provider id or "_unknown" (never a raw request value). */
+  provider: string;
+  outcome: Outcome;
+  durationSeconds: number;
+  /** Catalogue code of a failure. */
+  reason?: string | undefined;
+  /** Log-only context of a failure (never a token). */
+  detail?: string | undefined;
+  strategy?: string | undefined;
+  kid?: string | undefined;
+  /** The minted token came from the minted-token cache. */
+  reused?: boolean | undefined;
+  /** Policy rule that denied. */
+  rule?: string | undefined;
+  /** An unexpected error (a bug), logged with its stack. */
+  err?: unknown;
+}
+
+export interface ExchangeObserver {
+  onExchange?(event: ExchangeEvent): void;
+}
+
+/**
+ * One log line, span attributes and an observer event per exchange, the same for every door.
+ * Successes at debug: at thousands of calls per second an info line each costs real throughput and
+ * metrics count them; failures at info (the caller's problem), warn (unavailable) or error (internal).
+ */
+export function createExchangeReporter(logger: Logger, observer: ExchangeObserver): (event: ExchangeEvent) => void {
+  return (event) => {
+    observer.onExchange?.(event);
+    const span = trace.getActiveSpan();
+    if (span) {
+      span.setAttributes({ 'authjwt.door': event.door, 'authjwt.provider': event.provider, 'authjwt.outcome': event.outcome, ...(event.strategy ? { 'authjwt.strategy': event.strategy } : {}) });
+      if (event.rule) span.setAttribute('authjwt.policy.rule', event.rule);
+    }
+    const level = event.outcome === 'ok' ? 'debug' : event.outcome === 'internal' ? 'error' : event.outcome === 'unavailable' ? 'warn' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
+    const { door, durationSeconds, err, ...fields } = event;
+    logger[level]({ door, rpc: door === 'getjwt' ? 'GetJWT' : undefined, ...fields, durationMs: Math.round(durationSeconds * 1e4) / 10, ...(err ? { err } : {}) }, door === 'getjwt' ? 'GetJWT' : door);
+  };
+}
