@@ -89,3 +89,14 @@ export function startAuthJwtProcess(configYaml: string, options: { imageHeap?: b
     },
   };
 }
+
+/** Heap used and RSS (MiB) of an authjwt from its /metrics (prom-client default metrics, read at scrape time). */
+export async function memoryFigures(httpUrl: string): Promise<{ heapUsedMb: number; rssMb: number }> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  const read = (name: string) => {
+    const m = new RegExp(`^${name} (\\S+)`, 'm').exec(text);
+    if (!m) throw new Error(`${name} not in /metrics`);
+    return Number(m[1]) / 2 ** 20;
+  };
+  return { heapUsedMb: read('nodejs_heap_size_used_bytes'), rssMb: read('process_resident_memory_bytes') };
+}

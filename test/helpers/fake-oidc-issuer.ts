@@ -60,12 +60,14 @@ export interface FakeOidcIssuer {
   publicJwk: JWK;
   /** Signs a compact JWS over `payload` (object or exact JSON text) with the published key. */
   sign(payload: Record<string, unknown> | string, header?: Record<string, unknown>): Promise<string>;
-  /** Introspection answer for an opaque token (default handler); unknown tokens are inactive. */
-  introspection: Map<string, Record<string, unknown>>;
-  /** Userinfo answer for a token (default handler); unknown tokens get 401 invalid_token. */
-  userinfo: Map<string, Record<string, unknown>>;
+  /** Introspection answer for an opaque token (default handler; a string is sent as is); unknown tokens are inactive. */
+  introspection: Map<string, Record<string, unknown> | string>;
+  /** Userinfo answer for a token (default handler; a string is sent as is); unknown tokens get 401 invalid_token. */
+  userinfo: Map<string, Record<string, unknown> | string>;
   /** Replaces the answer of an endpoint; `undefined` restores the default. */
   script(endpoint: Exclude<FakeEndpoint, 'other'>, handler: FakeHandler | undefined): void;
+  /** Latency (ms) added to every answer of an endpoint unless the answer sets its own `delayMs`. */
+  latency: Partial<Record<FakeEndpoint, number>>;
   /** Discovery document fields merged over the default (e.g. id_token_signing_alg_values_supported). */
   discoveryExtra: Record<string, unknown>;
   requests: FakeRequest[];
@@ -118,6 +120,7 @@ export async function startFakeOidcIssuer(options: { client?: { id: string; secr
       else handlers.delete(endpoint);
     },
     discoveryExtra: {},
+    latency: {},
     requests: [],
     count: (endpoint) => state.requests.filter((r) => r.endpoint === endpoint).length,
     opaque: () => `opq_${randomBytes(24).toString('base64url')}`,
@@ -150,15 +153,17 @@ export async function startFakeOidcIssuer(options: { client?: { id: string; secr
         return { status: 401, json: { error: 'invalid_client' }, headers: { 'www-authenticate': 'Basic realm="fake"' } };
       }
       const answer = req.token === undefined ? undefined : state.introspection.get(req.token);
-      return { json: answer ?? { active: false } };
+      return jsonAnswer(answer ?? { active: false });
     },
     userinfo: (req) => {
       const answer = req.token === undefined ? undefined : state.userinfo.get(req.token);
       if (!answer) return { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } };
-      return { json: answer };
+      return jsonAnswer(answer);
     },
   };
 
+  const jsonAnswer = (answer: Record<string, unknown> | string): FakeAnswer =>
+    typeof answer === 'string' ? { raw: answer, headers: { 'content-type': 'application/json' } } : { json: answer };
   const endpointOf = (path: string): FakeEndpoint =>
     path === '/.well-known/openid-configuration' ? 'discovery' : path === '/jwks' ? 'jwks' : path === '/introspect' ? 'introspection' : path === '/userinfo' ? 'userinfo' : 'other';
 
@@ -227,7 +232,8 @@ export async function startFakeOidcIssuer(options: { client?: { id: string; secr
     res.on('finish', () => (record.answered = true));
     try {
       const handler = endpoint === 'other' ? () => ({ status: 404 }) : (handlers.get(endpoint) ?? defaults[endpoint]);
-      await send(res, record, await handler(record));
+      const answer = await handler(record);
+      await send(res, record, { delayMs: state.latency[endpoint], ...answer });
     } catch {
       if (!res.headersSent) res.writeHead(500).end();
     }

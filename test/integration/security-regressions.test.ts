@@ -10,20 +10,19 @@
  *
  * Item 8's loader-level tests are in test/unit/config/config-secrets.test.ts.
  */
-import { credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { CompactSign, generateKeyPair } from 'jose';
 import { buildConfig } from '../../src/config/load.ts';
 import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startAuthJwtProcess } from '../helpers/authjwt-process.ts';
+import { memoryFigures, startAuthJwtProcess } from '../helpers/authjwt-process.ts';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { churnWatch, check, healthClient, watchFirst } from '../helpers/health-client.ts';
 import { paddedJson, startFakeOidcIssuer, type FakeAnswer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { freePort } from '../helpers/net.ts';
 import { writeSecretRevision } from '../helpers/secret-dir.ts';
@@ -52,21 +51,6 @@ const logLines = (svc: RunningAuthJwt, from = 0) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-const healthProto = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true })) as any;
-const healthClient = (port: number) => new healthProto.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials.createInsecure());
-
-/** Opens a Watch; resolves with its first message's status, or the error's code name. Leaves the stream open unless `cancel`. */
-function watchFirst(client: any, service: string, cancel = true): Promise<{ first: string; call: any }> {
-  return new Promise((resolve) => {
-    const call = client.Watch({ service });
-    call.once('data', (r: { status: string }) => {
-      if (cancel) call.cancel();
-      resolve({ first: r.status, call });
-    });
-    call.on('error', (e: ServiceError) => resolve({ first: codeName(e.code), call }));
-  });
-}
-
 /** The four OIDC strategies against one fake issuer; every provider accepts only client `frontend`. */
 function oidcProviders(fake: FakeOidcIssuer, extra: Record<string, unknown> = {}) {
   const creds = { clientId: fake.client.id, clientSecret: fake.client.secret };
@@ -86,9 +70,8 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     const svc = await startAuthJwt({ providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }] });
     const client = healthClient(svc.app.grpcPort);
     try {
-      const check = await new Promise<string>((resolve) => client.Check({ service: 'no.such.Service' }, (e: ServiceError | null, r: { status: string }) => resolve(e ? codeName(e.code) : r.status)));
       const watched = {
-        check: check,
+        check: await check(client, 'no.such.Service'),
         unknown: (await watchFirst(client, 'no.such.Service')).first,
         empty: (await watchFirst(client, '')).first,
         authApi: (await watchFirst(client, 'auth.v1alpha1.AuthAPI')).first,
@@ -113,24 +96,12 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     const client = healthClient(grpcPort);
     const heapMb = async () => {
       await proc.gc();
-      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-      return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)![1]) / 2 ** 20;
+      return (await memoryFigures(`http://127.0.0.1:${httpPort}`)).heapUsedMb;
     };
-    /** Opens and cancels Watch calls until `n` reached the server (answered); returns the first-message tally. */
-    const churn = async (n: number, name: (i: number) => string) => {
-      const tally: Record<string, number> = {};
-      let answered = 0;
-      let i = 0;
-      await Promise.all(
-        Array.from({ length: 64 }, async () => {
-          while (answered < n && i < n * 1.5 && proc.alive()) {
-            const { first } = await watchFirst(client, name(i++));
-            tally[first] = (tally[first] ?? 0) + 1;
-            if (first === 'SERVING' || first === 'SERVICE_UNKNOWN') answered++;
-          }
-        }),
-      );
-      return tally;
+    // Bounded in time: a process thrashing near its heap limit fails the test instead of stalling it.
+    const churn = (n: number, name: (i: number) => string) => {
+      const started = Date.now();
+      return churnWatch(client, n, name, { keepGoing: () => proc.alive() && Date.now() - started < 25_000 });
     };
     try {
       await proc.waitFor(/authjwt started/);
@@ -317,9 +288,7 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
     const svc = await startAuthJwt({
       providers: [...oidcProviders(fake).filter((p) => p.id === 'intro' || p.id === 'ui'), { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
     });
-    const slow = (answer: FakeAnswer): FakeAnswer => ({ ...answer, delayMs: 1_500 });
-    fake.script('introspection', (req) => slow({ json: fake.introspection.get(req.token ?? '') ?? { active: false } }));
-    fake.script('userinfo', (req) => slow(fake.userinfo.has(req.token ?? '') ? { json: fake.userinfo.get(req.token!) } : { status: 401 }));
+    fake.latency = { introspection: 1_500, userinfo: 1_500 };
     try {
       const results: Record<string, { A: string; B: string; providerCalls: number }> = {};
       const shared = async (name: string, acct: Account, providerCalls: () => number) => {
@@ -355,8 +324,7 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
   it('regression #15.5: a caller leaving after 300 ms aborts the 3 s introspection / userinfo request, and no success is logged for it', async () => {
     const fake = await startFakeOidcIssuer();
     const svc = await startAuthJwt({ providers: oidcProviders(fake).filter((p) => p.id === 'intro' || p.id === 'ui') });
-    fake.script('introspection', (req) => ({ json: fake.introspection.get(req.token ?? '') ?? { active: false }, delayMs: 3_000 }));
-    fake.script('userinfo', (req) => ({ json: fake.userinfo.get(req.token ?? '') ?? {}, delayMs: 3_000 }));
+    fake.latency = { introspection: 3_000, userinfo: 3_000 };
     try {
       const results: Record<string, { caller: string; providerRequestAborted: boolean; okLogged: boolean }> = {};
       const leave = async (provider: 'intro' | 'ui', token: string, endpoint: 'introspection' | 'userinfo') => {
@@ -392,7 +360,7 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
     const svc = await startAuthJwt({
       providers: [...oidcProviders(fake, { timeout: '10s' }).filter((p) => p.id === 'intro'), { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
     });
-    fake.script('introspection', (req) => ({ json: fake.introspection.get(req.token ?? '') ?? { active: false }, delayMs: 6_000 }));
+    fake.latency = { introspection: 6_000 };
     try {
       assert.equal(svc.config.grpc.maxConcurrentCalls, 512);
       const tokens = Array.from({ length: 520 }, () => {
