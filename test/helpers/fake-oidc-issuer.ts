@@ -201,6 +201,24 @@ export async function startFakeOidcIssuer(options: { client?: { id: string; secr
   server.on('request', async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
     const endpoint = endpointOf(url.pathname);
+    // Recorded on arrival (count() sees a request at once); the form body is filled in below.
+    const record: FakeRequest = {
+      endpoint,
+      method: req.method ?? '',
+      path: url.pathname,
+      headers: req.headers,
+      params: new URLSearchParams(),
+      token: undefined,
+      basic: undefined,
+      receivedAt: Date.now(),
+      aborted: false,
+      answered: false,
+    };
+    state.requests.push(record);
+    res.on('close', () => {
+      if (!res.writableFinished) record.aborted = true;
+    });
+    res.on('finish', () => (record.answered = true));
     const text = req.method === 'POST' ? await readBody(req) : '';
     const params = new URLSearchParams(text);
     const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '');
@@ -213,23 +231,9 @@ export async function startFakeOidcIssuer(options: { client?: { id: string; secr
       const dec = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
       basic = { id: dec(decoded.slice(0, i)), secret: dec(decoded.slice(i + 1)) };
     }
-    const record: FakeRequest = {
-      endpoint,
-      method: req.method ?? '',
-      path: url.pathname,
-      headers: req.headers,
-      params,
-      token: endpoint === 'introspection' ? (params.get('token') ?? undefined) : bearer?.[1],
-      basic,
-      receivedAt: Date.now(),
-      aborted: false,
-      answered: false,
-    };
-    state.requests.push(record);
-    res.on('close', () => {
-      if (!res.writableFinished) record.aborted = true;
-    });
-    res.on('finish', () => (record.answered = true));
+    record.params = params;
+    record.token = endpoint === 'introspection' ? (params.get('token') ?? undefined) : bearer?.[1];
+    record.basic = basic;
     try {
       const handler = endpoint === 'other' ? () => ({ status: 404 }) : (handlers.get(endpoint) ?? defaults[endpoint]);
       const answer = await handler(record);
