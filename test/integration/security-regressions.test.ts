@@ -83,7 +83,7 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     }
   });
 
-  it('regression #15.1: unique-name health Watch calls retain no state (heap flat after 20,000, under the image V8 flags) and the process survives', { timeout: 90_000 }, async () => {
+  it('regression #15.1: unique-name health Watch calls retain no state (heap flat after 20,000, under the image V8 flags) and the process survives', { timeout: 60_000 }, async () => {
     // The attack: Watch with a new (long) name, cancel, repeat. grpc-health-check 2.1.0 keeps one map
     // entry per name forever; with 4 KiB names the image's 96 MB heap dies before 20,000.
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
@@ -101,7 +101,7 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     // Bounded in time: a process thrashing near its heap limit fails the test instead of stalling it.
     const churn = (n: number, name: (i: number) => string) => {
       const started = Date.now();
-      return churnWatch(client, n, name, { keepGoing: () => proc.alive() && Date.now() - started < 25_000 });
+      return churnWatch(client, n, name, { keepGoing: () => proc.alive() && Date.now() - started < 28_000 });
     };
     try {
       await proc.waitFor(/authjwt started/);
@@ -115,8 +115,8 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       console.log(`# regression #15.1: 20,000 unique 4 KiB-name Watch calls in ${seconds.toFixed(1)} s: ${JSON.stringify(tally)}; heapUsed ${before.toFixed(1)} → ${afterMb.toFixed(1)} MB after forced GC; alive=${alive}`);
       assert.ok(alive, `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000).then(() => '?')])}): ${proc.stderr().split('\n').filter((l) => /heap|memory|FATAL/i.test(l)).slice(0, 3).join(' | ')}`);
       assert.ok(!tally.SERVING, 'an unknown name must never read SERVING');
-      assert.ok((tally.SERVICE_UNKNOWN ?? 0) >= 20_000, `unknown names answer SERVICE_UNKNOWN first: ${JSON.stringify(tally)}`);
-      assert.ok(afterMb - before < 8, `heap grew ${(afterMb - before).toFixed(1)} MB after 20,000 unique-name Watch calls (must stay flat)`);
+      assert.ok(afterMb - before < 8, `heap grew ${(afterMb - before).toFixed(1)} MB after ${tally.SERVICE_UNKNOWN ?? 0} unique-name Watch calls (must stay flat)`);
+      assert.ok((tally.SERVICE_UNKNOWN ?? 0) >= 20_000, `20,000 unknown names answered SERVICE_UNKNOWN within the time bound: ${JSON.stringify(tally)}`);
       assert.equal((await watchFirst(client, '')).first, 'SERVING', 'still serving health afterwards');
     } finally {
       client.close();
