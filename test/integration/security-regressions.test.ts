@@ -21,7 +21,7 @@ import { CompactSign, generateKeyPair } from 'jose';
 import { buildConfig } from '../../src/config/load.ts';
 import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { memoryFigures, startAuthJwtProcess } from '../helpers/authjwt-process.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { startFakeGitHub } from '../helpers/fake-github.ts';
 import { churnWatch, check, healthClient, watchFirst } from '../helpers/health-client.ts';
 import { paddedJson, startFakeOidcIssuer, type FakeAnswer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { freePort } from '../helpers/net.ts';
