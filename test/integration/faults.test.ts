@@ -1,6 +1,7 @@
 /**
  * Fault suite: provider faults, circuit breaking, single-flight, JWKS refetch rate limit, load
- * shedding, key rotation and corruption under load, and SIGTERM under load. Every test prints its
+ * shedding, key rotation and corruption under load, SIGTERM under load, and (issue 15) cancellation
+ * isolation in single-flight, health Watch churn and oversize provider bodies under the image's V8 flags. Every test prints its
  * figures ("# fault …") for the record. Traffic goes to loopback only, bounded in count and time.
  */
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -18,7 +19,10 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type
 import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts';
 import { loadAuthProto } from '../../src/grpc/proto.ts';
 import { startAuthJwt, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
+import { memoryFigures, startAuthJwtProcess } from '../helpers/authjwt-process.ts';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { paddedJson, startFakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
+import { churnWatch, healthClient } from '../helpers/health-client.ts';
 import { freePort } from '../helpers/net.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS } from '../helpers/oidc.ts';
 import { writeSecretRevision } from '../helpers/secret-dir.ts';
@@ -331,6 +335,181 @@ describe('graceful drain', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await gh.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('issue 15 classes: cancellation isolation, Watch churn, oversize provider bodies', () => {
+  it('single-flight cancellation isolation: waiters that give up abort only themselves; the others get OK from the one shared provider call', async () => {
+    const gh = await startFakeGitHub();
+    for (const t of ['gho_flight', 'gho_warm']) gh.issue(t, { id: 7, login: 'seven', name: null, email: null }, 'app');
+    const fake = await startFakeOidcIssuer();
+    const [opaque, warmOpaque] = [fake.opaque(), fake.opaque()];
+    for (const t of [opaque, warmOpaque]) fake.introspection.set(t, { active: true, iss: fake.issuer, sub: 'u1', client_id: 'frontend', exp: Math.floor(Date.now() / 1000) + 300 });
+    const svc = await startAuthJwt({
+      providers: [
+        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` },
+        { id: 'intro', type: 'oidc', issuer: fake.issuer, verification: 'introspection', audiences: ['frontend'], clientId: fake.client.id, clientSecret: fake.client.secret },
+      ],
+    });
+    const perProvider: Record<string, unknown> = {};
+    const failures: string[] = [];
+    try {
+      // Discovery, connections and JIT first: the timing-relevant part starts warm.
+      assert.equal((await svc.getJwt({ ...ghAccount, accessToken: 'gho_warm' })).code, status.OK);
+      assert.equal((await svc.getJwt({ provider: 'intro', type: 'oidc', providerAccountId: 'u1', accessToken: warmOpaque })).code, status.OK);
+      gh.delayMs = 1_000;
+      fake.latency = { introspection: 1_000 };
+      const flights: [string, Parameters<RunningAuthJwt['getJwt']>[0], () => number][] = [
+        ['github user API', ghAccount, () => gh.requests.length],
+        ['introspection', { provider: 'intro', type: 'oidc', providerAccountId: 'u1', accessToken: opaque }, () => fake.count('introspection')],
+      ];
+      for (const [name, account, providerCalls] of flights) {
+        const before = providerCalls();
+        // The first caller starts the shared verification and leaves first.
+        let firstSettled = false;
+        const first = svc.getJwt(account, { deadlineMs: 200 }).finally(() => (firstSettled = true));
+        const deadline = Date.now() + 5_000;
+        while (providerCalls() === before && !firstSettled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        const leavers = Array.from({ length: 9 }, (_, i) => svc.getJwt(account, { deadlineMs: 300 + 30 * i }));
+        const started = performance.now();
+        const stayers = Array.from({ length: 10 }, () => svc.getJwt(account, { deadlineMs: 8_000 }).then((r) => ({ ...r, ms: performance.now() - started })));
+        const [firstResult, leaverResults, stayerResults] = await Promise.all([first, Promise.all(leavers), Promise.all(stayers)]);
+        const calls = providerCalls() - before;
+        perProvider[name] = { first: codeName(firstResult.code), leavers: tally(leaverResults), stayers: tally(stayerResults), stayersMaxMs: Math.round(Math.max(...stayerResults.map((r) => r.ms))), providerCalls: calls };
+        if (!stayerResults.every((r) => r.code === status.OK)) failures.push(`${name}: stayers ${JSON.stringify(tally(stayerResults))}`);
+        if (![firstResult, ...leaverResults].every((r) => r.code === status.DEADLINE_EXCEEDED)) failures.push(`${name}: leavers ${JSON.stringify(tally([firstResult, ...leaverResults]))}`);
+        if (calls !== 1) failures.push(`${name}: ${calls} provider calls for one token`);
+      }
+      figures('single-flight-cancellation', perProvider);
+      assert.deepEqual(failures, []);
+    } finally {
+      await svc.stop();
+      await gh.close();
+      await fake.close();
+    }
+  });
+
+  it('Watch churn: 50,000 unique-name health Watch calls under the image V8 flags leave heap flat and RSS bounded; the process survives', { timeout: 120_000 }, async () => {
+    const [grpcPort, httpPort] = [await freePort(), await freePort()];
+    const proc = startAuthJwtProcess(
+      `issuer: http://127.0.0.1:${httpPort}\naudience: [internal-services]\nkeys: { ephemeral: true }\n` +
+        `grpc: { listen: "127.0.0.1:${grpcPort}" }\nhttp: { listen: "127.0.0.1:${httpPort}" }\n` +
+        `providers:\n  - { id: github, type: oauth, preset: github, userinfoUrl: "http://127.0.0.1:9/user" }\n`,
+      { imageHeap: true, gcHook: true },
+    );
+    const client = healthClient(grpcPort);
+    const httpUrl = `http://127.0.0.1:${httpPort}`;
+    try {
+      await proc.waitFor(/authjwt started/);
+      await churnWatch(client, 1_000, () => '');
+      await proc.gc();
+      const before = await memoryFigures(httpUrl);
+      const started = Date.now();
+      // Bounded: a process thrashing near its heap limit is a failure, not a reason to wait minutes.
+      const outcomes = await churnWatch(client, 50_000, (i) => `churn.Service${i}.`.padEnd(1024, 'x'), { keepGoing: () => proc.alive() && Date.now() - started < 50_000 });
+      const seconds = (Date.now() - started) / 1000;
+      const alive = proc.alive();
+      let after = { heapUsedMb: Number.NaN, rssMb: Number.NaN };
+      if (alive) {
+        await proc.gc();
+        after = await memoryFigures(httpUrl);
+      }
+      figures('watch-churn', {
+        watchCalls: 50_000,
+        nameBytes: 1024,
+        seconds,
+        outcomes,
+        alive,
+        heapUsedMb: [before.heapUsedMb, after.heapUsedMb].map((v) => Math.round(v * 10) / 10),
+        rssMb: [before.rssMb, after.rssMb].map((v) => Math.round(v)),
+        nodeOptions: '--max-old-space-size=96 --max-semi-space-size=8',
+      });
+      assert.ok(alive, `authjwt died: ${proc.stderr().split('\n').filter((l) => /heap|memory|FATAL/i.test(l)).slice(0, 2).join(' | ')}`);
+      assert.ok(after.heapUsedMb - before.heapUsedMb < 8, `heap grew ${(after.heapUsedMb - before.heapUsedMb).toFixed(1)} MB after ${outcomes.SERVICE_UNKNOWN ?? 0} unique-name Watch calls`);
+      assert.ok((outcomes.SERVICE_UNKNOWN ?? 0) >= 50_000 && !outcomes.SERVING, JSON.stringify(outcomes));
+      assert.ok(after.rssMb < 256, `RSS ${after.rssMb.toFixed(0)} MiB reaches the chart's 256 Mi limit`);
+    } finally {
+      client.close();
+      await proc.stop();
+    }
+  });
+
+  it('oversize provider bodies: a 64 MiB introspection answer and 8 MiB userinfo / JWKS / discovery answers are UNAVAILABLE and are not buffered (image V8 flags)', { timeout: 120_000 }, async () => {
+    const MIB = 1024 * 1024;
+    const now = Math.floor(Date.now() / 1000);
+    const main = await startFakeOidcIssuer(); // introspection + userinfo
+    const bigJwks = await startFakeOidcIssuer();
+    const bigDiscovery = await startFakeOidcIssuer();
+    const json = { 'content-type': 'application/json' };
+    let introspectionBytes = 0;
+    main.script('introspection', (req) => {
+      if (req.token === 'small') return { json: { active: true, iss: main.issuer, sub: 'u1', client_id: 'frontend', exp: now + 600 } };
+      introspectionBytes = 64 * MIB;
+      return { raw: paddedJson({ active: true, iss: main.issuer, sub: 'u1', client_id: 'frontend', exp: now + 600 }, 64 * MIB), headers: json, chunked: true };
+    });
+    main.script('userinfo', () => ({ raw: paddedJson({ sub: 'u1' }, 8 * MIB), headers: json }));
+    bigJwks.script('jwks', () => ({ raw: paddedJson({ keys: [bigJwks.publicJwk] }, 8 * MIB), headers: json, chunked: true }));
+    const doc = { issuer: bigDiscovery.issuer, jwks_uri: `${bigDiscovery.issuer}/jwks`, authorization_endpoint: `${bigDiscovery.issuer}/auth`, response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'] };
+    bigDiscovery.script('discovery', () => ({ raw: paddedJson(doc, 8 * MIB), headers: json }));
+    const [grpcPort, httpPort] = [await freePort(), await freePort()];
+    const provider = (id: string, issuer: string, verification: string, extra: Record<string, unknown> = {}) => ({ id, type: 'oidc', issuer, verification, audiences: ['frontend'], ...extra });
+    const config = {
+      issuer: `http://127.0.0.1:${httpPort}`,
+      audience: ['internal-services'],
+      keys: { ephemeral: true },
+      grpc: { listen: `127.0.0.1:${grpcPort}` },
+      http: { listen: `127.0.0.1:${httpPort}` },
+      providers: [
+        provider('intro', main.issuer, 'introspection', { clientId: main.client.id, clientSecret: main.client.secret }),
+        provider('ui', main.issuer, 'userinfo'),
+        provider('jwks-big', bigJwks.issuer, 'jwt'),
+        provider('discovery-big', bigDiscovery.issuer, 'jwt'),
+      ],
+    };
+    const proc = startAuthJwtProcess(JSON.stringify(config), { imageHeap: true, gcHook: true }); // JSON is YAML
+    const client = new (loadAuthProto().auth.v1alpha1.AuthAPI)(`127.0.0.1:${grpcPort}`, credentials.createInsecure()) as AuthAPIClient;
+    const call = (provider: string, accessToken: string, providerAccountId = 'u1') =>
+      new Promise<CallResult>((resolve) =>
+        client.GetJWT({ account: { provider, type: 'oidc', providerAccountId, accessToken } }, new Metadata(), { deadline: Date.now() + 20_000 }, (e: ServiceError | null, r) =>
+          resolve(e ? { code: e.code, details: e.details } : { code: status.OK, token: r!.token }),
+        ),
+      );
+    const httpUrl = `http://127.0.0.1:${httpPort}`;
+    try {
+      await proc.waitFor(/authjwt started/);
+      assert.equal((await call('intro', 'small')).code, status.OK, 'warm-up');
+      await proc.gc();
+      const before = await memoryFigures(httpUrl);
+      const results: Record<string, string> = {};
+      results['introspection 64 MiB chunked'] = codeName((await call('intro', 'huge')).code);
+      const rssAfterIntrospection = proc.alive() ? (await memoryFigures(httpUrl)).rssMb : Number.NaN;
+      const jwtShaped = await main.sign({ iss: main.issuer, sub: 'u1', azp: 'frontend', exp: now + 600 });
+      if (proc.alive()) results['userinfo 8 MiB'] = codeName((await call('ui', jwtShaped)).code);
+      if (proc.alive()) results['jwks 8 MiB chunked'] = codeName((await call('jwks-big', await bigJwks.sign({ iss: bigJwks.issuer, sub: 'u1', azp: 'frontend', exp: now + 600 }))).code);
+      if (proc.alive()) results['discovery 8 MiB'] = codeName((await call('discovery-big', await bigDiscovery.sign({ iss: bigDiscovery.issuer, sub: 'u1', azp: 'frontend', exp: now + 600 }))).code);
+      const alive = proc.alive();
+      let after = { heapUsedMb: Number.NaN, rssMb: Number.NaN };
+      if (alive) {
+        await proc.gc();
+        after = await memoryFigures(httpUrl);
+      }
+      figures('oversize-provider-bodies', {
+        results,
+        introspectionAnswerMiB: introspectionBytes / MIB,
+        rssMb: { before: Math.round(before.rssMb), afterIntrospection: Math.round(rssAfterIntrospection), afterAll: Math.round(after.rssMb) },
+        heapUsedMb: [before.heapUsedMb, after.heapUsedMb].map((v) => Math.round(v * 10) / 10),
+        alive,
+      });
+      assert.ok(alive, `authjwt died: ${proc.stderr().split('\n').filter((l) => /heap|memory|FATAL/i.test(l)).slice(0, 2).join(' | ')}`);
+      assert.deepEqual(results, { 'introspection 64 MiB chunked': 'UNAVAILABLE', 'userinfo 8 MiB': 'UNAVAILABLE', 'jwks 8 MiB chunked': 'UNAVAILABLE', 'discovery 8 MiB': 'UNAVAILABLE' });
+      assert.ok(rssAfterIntrospection - before.rssMb < 48, `RSS grew ${(rssAfterIntrospection - before.rssMb).toFixed(0)} MiB on a 64 MiB answer: the body was buffered`);
+    } finally {
+      client.close();
+      await proc.stop();
+      await main.close();
+      await bigJwks.close();
+      await bigDiscovery.close();
     }
   });
 });
