@@ -50,15 +50,26 @@ export function classifyProviderError(error: unknown, context: ClassifyContext):
     if (status === 429) return authJwtError('PROVIDER_RATE_LIMITED', { cause: error, detail: withCode });
     if (status >= 500) return authJwtError('PROVIDER_BAD_STATUS', { cause: error, detail: `status ${status}; ${withCode}` });
     const clientRefused = status === 401 || status === 403 || providerError?.startsWith('invalid_client') || providerError?.startsWith('unauthorized_client');
-    if (context.endpoint === 'discovery' || (context.endpoint === 'introspection' && clientRefused)) {
+    if (context.endpoint === 'introspection' && clientRefused) {
       // Introspection says a token is bad with `active: false`; a 401/403 or invalid_client means
       // *our* credentials were refused — a configuration problem, not the caller's.
       return authJwtError('PROVIDER_CLIENT_AUTH_FAILED', {
         cause: error,
-        detail: `status ${status}; ${withCode}; check clientId and the client secret of this provider (and that the client may introspect)`,
+        detail: `status ${status}; ${withCode}; the provider refused our client credentials: check clientId and the client secret of this provider (and that the client may introspect)`,
       });
     }
     return authJwtError('UPSTREAM_REJECTED_BY_PROVIDER', { cause: error, detail: `status ${status}; ${withCode}` });
+  }
+  // An unexpected status without an OAuth error body: openid-client keeps the Response as the cause.
+  const response = (error as { cause?: unknown } | undefined)?.cause;
+  if (response instanceof Response && response.status >= 400) {
+    const status = response.status;
+    if (status === 429) return authJwtError('PROVIDER_RATE_LIMITED', { cause: error, detail });
+    if (status >= 500) return authJwtError('PROVIDER_BAD_STATUS', { cause: error, detail: `status ${status}` });
+    if (context.endpoint === 'introspection' && (status === 401 || status === 403)) {
+      return authJwtError('PROVIDER_CLIENT_AUTH_FAILED', { cause: error, detail: `status ${status}; the provider refused our client credentials: check clientId and the client secret of this provider` });
+    }
+    return authJwtError('UPSTREAM_REJECTED_BY_PROVIDER', { cause: error, detail: `status ${status}` });
   }
   if (isTransportError(error)) return authJwtError('PROVIDER_UNREACHABLE', { cause: error, detail });
   return authJwtError('PROVIDER_BAD_RESPONSE', { cause: error, detail });

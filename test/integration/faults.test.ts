@@ -361,7 +361,7 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
       gh.delayMs = 1_000;
       fake.latency = { introspection: 1_000 };
       const flights: [string, Parameters<RunningAuthJwt['getJwt']>[0], () => number][] = [
-        ['github user API', ghAccount, () => gh.requests.length],
+        ['github user API', { ...ghAccount, accessToken: 'gho_flight' }, () => gh.requests.length],
         ['introspection', { provider: 'intro', type: 'oidc', providerAccountId: 'u1', accessToken: opaque }, () => fake.count('introspection')],
       ];
       for (const [name, account, providerCalls] of flights) {

@@ -165,7 +165,7 @@ const parseObject = (text: string): Record<string, unknown> | undefined => {
  */
 function jwtTruth(header: Record<string, unknown>, payloadText: string, keyKnown: boolean, issuer: string, now: number): string | undefined {
   if (!keyKnown) return undefined;
-  if (typeof header.typ === 'string' && !ACCEPTED_TYP.includes(header.typ.toLowerCase())) return undefined;
+  if (header.typ !== undefined && (typeof header.typ !== 'string' || !ACCEPTED_TYP.includes(header.typ.toLowerCase()))) return undefined;
   if (header.crit !== undefined) return undefined;
   let p: unknown;
   try {

@@ -83,7 +83,7 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     }
   });
 
-  it('regression #15.1: unique-name health Watch calls retain no state (heap flat after 20,000, under the image V8 flags) and the process survives', { timeout: 60_000 }, async () => {
+  it('regression #15.1: unique-name health Watch calls retain no state (heap flat after 20,000, under the image V8 flags) and the process survives', { timeout: 120_000 }, async () => {
     // The attack: Watch with a new (long) name, cancel, repeat. grpc-health-check 2.1.0 keeps one map
     // entry per name forever; with 4 KiB names the image's 96 MB heap dies before 20,000.
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
@@ -99,9 +99,11 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       return (await memoryFigures(`http://127.0.0.1:${httpPort}`)).heapUsedMb;
     };
     // Bounded in time: a process thrashing near its heap limit fails the test instead of stalling it.
+    // (Some calls fail with INTERNAL "Session closed with error code 2": nghttp2's rapid-reset guard
+    // closing a connection that cancels streams this fast. The channel reconnects; they are retried.)
     const churn = (n: number, name: (i: number) => string) => {
       const started = Date.now();
-      return churnWatch(client, n, name, { keepGoing: () => proc.alive() && Date.now() - started < 28_000 });
+      return churnWatch(client, n, name, { keepGoing: () => proc.alive() && Date.now() - started < 80_000 });
     };
     try {
       await proc.waitFor(/authjwt started/);
@@ -571,18 +573,14 @@ describe('#15.8 main.ts never prints secrets', () => {
     assert.deepEqual(actual, Object.fromEntries(Object.keys(cases).map((n) => [n, want])));
   });
 
-  it('regression #15.8: the "no audiences" warning at start does not print user:password@ from the issuer URL', async () => {
+  it('regression #15.8: an issuer URL with user:password@ is refused at start without printing the credentials', async () => {
     const httpPort = await freePort();
-    // Loopback issuer on the discard port: discovery fails fast, nothing leaves the machine.
     const proc = startAuthJwtProcess(`${header(httpPort)}providers:\n  - { id: kc, issuer: "http://user:password@127.0.0.1:9/realms/x" }\n`);
-    try {
-      await proc.waitFor(/authjwt started/);
-      const output = proc.stdout() + proc.stderr();
-      assert.match(output, /no audiences/, 'the warning is still given');
-      assert.deepEqual({ password: output.includes('password'), userinfo: output.includes('user:password@') }, { password: false, userinfo: false });
-    } finally {
-      await proc.stop();
-    }
+    const code = await proc.exited;
+    const output = proc.stdout() + proc.stderr();
+    assert.equal(code, 2, output);
+    assert.match(output, /providers\[0\]\.issuer: must not contain a user name or password/);
+    assert.deepEqual({ password: output.includes('password@'), userinfo: output.includes('user:password@') }, { password: false, userinfo: false });
   });
 });
 

@@ -121,7 +121,9 @@ export function createProviderFetch(options: ProviderFetchOptions): FetchFn {
     : undefined;
 
   return async (input: string | URL | Request, init: RequestInit = {}) => {
-    const signal = init.signal ?? callSignal.getStore();
+    // A library's own signal (openid-client's timeout) and the caller's (withCallSignal) both apply.
+    const caller = callSignal.getStore();
+    const signal = caller && init.signal ? AbortSignal.any([init.signal, caller]) : (init.signal ?? caller);
     const request = signal === init.signal ? init : { ...init, signal };
     try {
       return breaker ? await breaker.fire(input, request) : await withRetries(input, request);

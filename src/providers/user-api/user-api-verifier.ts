@@ -71,7 +71,7 @@ export class UserApiVerifier implements TokenVerifier {
     if (response.status === 401 || response.status === 403) {
       await response.body?.cancel();
       // Our app credentials were refused: a configuration problem, not the caller's.
-      throw authJwtError('PROVIDER_CLIENT_AUTH_FAILED', { detail: `token check status ${response.status}: check the OAuth app's clientId and client secret` });
+      throw authJwtError('PROVIDER_CLIENT_AUTH_FAILED', { detail: `token check status ${response.status}: the provider refused our OAuth app credentials: check clientId and the client secret` });
     }
     await checkStatus(response, 'token check');
     const body = await readJsonBody(response);

@@ -326,7 +326,7 @@ describe('KeyStore', () => {
       let calls = 0;
       const off = store.onChange(() => calls++);
       store.replaceKeys([a]);
-      store.recordReloadFailure('x');
+      store.recordReloadFailure('ERR_AUTHJWT_KEYS_FILE_INVALID', 'x');
       assert.equal(calls, 2);
       off();
       store.replaceKeys([a, b]);
