@@ -8,8 +8,8 @@ node_bin=$(sh scripts/node24.sh)
 PATH="$(dirname "$node_bin"):$PATH"
 export PATH
 suite="${1:-all}"
-# No Docker but a podman API socket (scripts/setup-podman.sh): point testcontainers at it, and use the
-# locally built Keycloak image when there is one (scripts/prepare-images.sh).
+# No Docker but a podman API socket (.ci/podman.sh): point testcontainers at it, and use the
+# locally built Keycloak image when there is one (.ci/images.sh).
 if [ -z "${DOCKER_HOST:-}" ] && [ ! -S /var/run/docker.sock ] && [ -S /run/podman/podman.sock ]; then
   export DOCKER_HOST=unix:///run/podman/podman.sock TESTCONTAINERS_RYUK_DISABLED=true
   export TESTCONTAINERS_HOST_OVERRIDE="${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}"

@@ -1,7 +1,7 @@
 /**
  * A real Keycloak in a container (testcontainers), with the realm from test/fixtures. Image from
  * KEYCLOAK_IMAGE (default: the official image, pulled by Docker; offline machines build a local one
- * with scripts/prepare-images.sh, see docs/testing.md).
+ * with .ci/images.sh, see docs/testing.md).
  */
 import { fileURLToPath } from 'node:url';
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';

@@ -1,23 +1,22 @@
 /**
  * The Helm chart (helm/authjwt): lint, render every values file of helm/authjwt/ci/, validate every
- * rendered object offline (scripts/k8s-validate.ts: Kubernetes schemas strict + CRD validators),
+ * rendered object offline (test/helpers/k8s-validate.ts: Kubernetes schemas strict + CRD validators),
  * assert the security settings and probes, run the rendered config through authjwt's own validator,
  * and check that values.schema.json rejects bad values with clear messages.
  *
- * Needs helm (and kubernetes-validate): `bash scripts/setup-helm.sh`. Missing tools FAIL with CI set,
- * and skip loudly otherwise. The generated files (README table, values.schema.json, files/ copies)
- * are checked without helm.
+ * Needs helm (and kubernetes-validate): `bash .ci/k8s-tools.sh`. Missing tools FAIL with CI set,
+ * and skip loudly otherwise. The generated files (README table, values.schema.json) are checked
+ * without helm.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { expectedFiles, README_FILE, SCHEMA_FILE } from '../../scripts/gen-chart-docs.ts';
-import { helmBin, kubernetesValidateBin, parseManifests, validateObjects, type K8sObject } from '../../scripts/k8s-validate.ts';
+import { helmBin, kubernetesValidateBin, parseManifests, validateObjects, type K8sObject } from '../helpers/k8s-validate.ts';
 import { buildConfig } from '../../src/config/load.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -29,7 +28,7 @@ const NAMESPACE = 'auth';
 const HELM = helmBin();
 const STRICT = kubernetesValidateBin();
 const missing = [!HELM && 'helm', !STRICT && 'kubernetes-validate'].filter(Boolean);
-const skipReason = missing.length ? `${missing.join(' and ')} not found: run bash scripts/setup-helm.sh` : undefined;
+const skipReason = missing.length ? `${missing.join(' and ')} not found: run bash .ci/k8s-tools.sh` : undefined;
 if (skipReason && process.env.CI) throw new Error(`${skipReason} (CI is set: the chart tests may not be skipped)`);
 if (skipReason) console.warn(`\n!!! Helm chart rendering tests SKIPPED: ${skipReason} (set CI=true to make this a failure)\n`);
 
@@ -87,20 +86,10 @@ function validateRenderedConfig(objects: K8sObject[]) {
 }
 
 describe('Helm chart: generated files', () => {
-  it('files/ hold identical copies of deploy/prometheus and deploy/grafana (scripts/sync-chart-files.sh)', () => {
-    for (const [src, copy] of [
-      ['deploy/prometheus/authjwt-rules.yaml', 'helm/authjwt/files/authjwt-rules.yaml'],
-      ['deploy/grafana/authjwt-dashboard.json', 'helm/authjwt/files/authjwt-dashboard.json'],
-    ] as const) {
-      assert.equal(readFileSync(join(ROOT, copy), 'utf8'), readFileSync(join(ROOT, src), 'utf8'), `${copy} differs from ${src}: run sh scripts/sync-chart-files.sh`);
-    }
-  });
-
-  it('every values.yaml key is documented, README table and values.schema.json are up to date (scripts/gen-chart-docs.ts)', () => {
-    const expected = expectedFiles();
-    assert.deepEqual(expected.undocumented, [], 'values.yaml keys without a "# --" comment');
-    assert.equal(readFileSync(SCHEMA_FILE, 'utf8'), expected.schema, 'values.schema.json is stale: run node scripts/gen-chart-docs.ts');
-    assert.equal(readFileSync(README_FILE, 'utf8'), expected.readme, 'helm/authjwt/README.md values table is stale: run node scripts/gen-chart-docs.ts');
+  it('every values.yaml key is documented, README table and values.schema.json are up to date (scripts/gen-chart-docs.ts --check)', () => {
+    // Run as a command, like helm: test/ never imports scripts/.
+    const check = spawnSync(process.execPath, ['scripts/gen-chart-docs.ts', '--check'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(check.status, 0, `node scripts/gen-chart-docs.ts --check failed:\n${check.stderr}`);
   });
 });
 
@@ -225,19 +214,19 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
     assert.equal(spec.containers[0]!.env?.find((e) => e.name === 'RELEASE')?.value, RELEASE, 'extraContainers go through tpl');
   });
 
-  it('production: mTLS files, HPA instead of replicas, PDB, NetworkPolicy, monitoring objects from deploy/', () => {
+  it('production: mTLS files, HPA instead of replicas, PDB, NetworkPolicy, monitoring objects from files/', () => {
     const objects = render('-f', join(CHART, 'ci/production-values.yaml'));
     const kinds = objects.map((o) => o.kind).sort();
     for (const k of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'PrometheusRule']) assert.ok(kinds.includes(k), k);
     const deployment = find(objects, 'Deployment') as unknown as { spec: { replicas?: number } };
     assert.equal(deployment.spec.replicas, undefined, 'the HPA owns replicas');
     const rule = find(objects, 'PrometheusRule') as unknown as { spec: unknown };
-    const source = parseYaml(readFileSync(join(ROOT, 'deploy/prometheus/authjwt-rules.yaml'), 'utf8')) as unknown;
-    assert.deepEqual(rule.spec, source, 'PrometheusRule spec = deploy/prometheus/authjwt-rules.yaml, templates untouched');
+    const source = parseYaml(readFileSync(join(ROOT, 'helm/authjwt/files/authjwt-rules.yaml'), 'utf8')) as unknown;
+    assert.deepEqual(rule.spec, source, 'PrometheusRule spec = helm/authjwt/files/authjwt-rules.yaml, templates untouched');
     const dashboard = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === `${RELEASE}-dashboard`) as unknown as { metadata: { labels: Record<string, string>; namespace: string }; data: Record<string, string> };
     assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
     assert.equal(dashboard.metadata.namespace, 'monitoring');
-    assert.deepEqual(JSON.parse(dashboard.data['authjwt-dashboard.json']!), JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/authjwt-dashboard.json'), 'utf8')));
+    assert.deepEqual(JSON.parse(dashboard.data['authjwt-dashboard.json']!), JSON.parse(readFileSync(join(ROOT, 'helm/authjwt/files/authjwt-dashboard.json'), 'utf8')));
     const sm = find(objects, 'ServiceMonitor') as unknown as { spec: { endpoints: { scheme: string; port: string }[] } };
     assert.equal(sm.spec.endpoints[0]!.scheme, 'https');
     const { config } = validateRenderedConfig(objects);

@@ -26,9 +26,9 @@ import { INTROSPECTION_CLIENT, startOidcProvider, USERS, type OidcTestProvider }
 import { createLogger } from '../../src/telemetry/logger.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const RULES = join(ROOT, 'deploy/prometheus/authjwt-rules.yaml');
-const RULES_TEST = join(ROOT, 'deploy/prometheus/authjwt-rules.test.yaml');
-const DASHBOARD = join(ROOT, 'deploy/grafana/authjwt-dashboard.json');
+const RULES = join(ROOT, 'helm/authjwt/files/authjwt-rules.yaml');
+const RULES_TEST = join(ROOT, 'helm/authjwt/files/authjwt-rules.test.yaml');
+const DASHBOARD = join(ROOT, 'helm/authjwt/files/authjwt-dashboard.json');
 const OPERATIONS = join(ROOT, 'docs/operations.md');
 const PROMETHEUS = process.env.PROMETHEUS_BIN ?? 'prometheus';
 const PROMTOOL = process.env.PROMTOOL_BIN ?? 'promtool';

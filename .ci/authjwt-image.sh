@@ -10,8 +10,8 @@
 # Prints the build time and the image size; the last stdout line is the content tag.
 #
 # Uses podman when present (this machine), else docker. Offline path (default when no Docker Hub is
-# reachable, e.g. this CI): bases are the local images of scripts/prepare-images.sh (runtime) and
-# scripts/prepare-build-image.sh (build stage, + npm), built here when missing. With a registry set
+# reachable, e.g. this CI): bases are the local images of .ci/images.sh (runtime) and
+# .ci/node-build-image.sh (build stage, + npm), built here when missing. With a registry set
 # NODE_IMAGE=node:24-bookworm-slim (BUILD_IMAGE defaults to it) to use the official image.
 #
 # Env knobs:
@@ -33,15 +33,15 @@ fi
 IMAGE_REPO="${IMAGE_REPO:-localhost/authjwt/authjwt}"
 FORCE="${FORCE:-0}"
 
-log() { printf '[build-image] %s\n' "$*" >&2; }
-die() { printf '[build-image] ERROR: %s\n' "$*" >&2; exit 1; }
+log() { printf '[authjwt-image] %s\n' "$*" >&2; }
+die() { printf '[authjwt-image] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # shellcheck source=container-cli.sh
-source "$REPO_ROOT/scripts/container-cli.sh"
+source "$REPO_ROOT/.ci/container-cli.sh"
 
 # Offline bases: build them when missing (each script is idempotent).
-[ "$NODE_IMAGE" != "$LOCAL_NODE" ] || exists "$LOCAL_NODE" || bash scripts/prepare-images.sh node
-[ "$BUILD_IMAGE" != "$LOCAL_BUILD" ] || bash scripts/prepare-build-image.sh
+[ "$NODE_IMAGE" != "$LOCAL_NODE" ] || exists "$LOCAL_NODE" || bash .ci/images.sh node
+[ "$BUILD_IMAGE" != "$LOCAL_BUILD" ] || bash .ci/node-build-image.sh
 
 VERSION="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' package.json | head -n1)"
 [ -n "$VERSION" ] || die "no version in package.json"
