@@ -26,9 +26,9 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked --mount=type=secret,id=e
     if [ -s /run/secrets/extra_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca; fi \
  && npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/node24.sh scripts/with-node24.sh ./scripts/
 COPY src ./src
-RUN npm run build \
+# What `npm run build` runs, without its Node-version wrapper (this image's node is the one to use).
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
  && test -f dist/main.js && test -f dist/telemetry/tracing.js
 
 # ---------------------------------------------------------------- production dependencies only

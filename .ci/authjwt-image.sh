@@ -24,8 +24,10 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
-LOCAL_NODE=localhost/authjwt/node:24-bookworm-slim
-LOCAL_BUILD=localhost/authjwt/node-build:24
+# shellcheck source=versions.env
+source "$REPO_ROOT/.ci/versions.env"
+LOCAL_NODE="localhost/authjwt/node:$NODE_MAJOR-bookworm-slim"
+LOCAL_BUILD="localhost/authjwt/node-build:$NODE_MAJOR"
 NODE_IMAGE="${NODE_IMAGE:-$LOCAL_NODE}"
 if [ -z "${BUILD_IMAGE:-}" ]; then
   if [ "$NODE_IMAGE" = "$LOCAL_NODE" ]; then BUILD_IMAGE="$LOCAL_BUILD"; else BUILD_IMAGE="$NODE_IMAGE"; fi
@@ -47,7 +49,7 @@ VERSION="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' package.json | head -n1)"
 [ -n "$VERSION" ] || die "no version in package.json"
 
 # The build context, exactly as .dockerignore allows it (keep the two lists in step).
-INPUTS=(Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json src proto config scripts/node24.sh scripts/with-node24.sh)
+INPUTS=(Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json src proto config)
 hash="$( { find "${INPUTS[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
            # an image that exists only remotely has no local id yet: name it instead
            echo "node=$NODE_IMAGE $(image_id "$NODE_IMAGE") build=$BUILD_IMAGE $(image_id "$BUILD_IMAGE")"

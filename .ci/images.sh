@@ -4,27 +4,26 @@
 #   base      localhost/authjwt/debian-jre17:bookworm      debootstrap minbase bookworm + openjdk-17-jre-headless
 #   keycloak  localhost/authjwt/keycloak:$KEYCLOAK_VERSION  base + keycloak-quarkus-dist zip from Maven Central
 #                                                           (test/e2e/images/keycloak/Containerfile)
-#   node      localhost/authjwt/node:24-bookworm-slim       debootstrap minbase bookworm (ca-certificates) +
-#                                                           the Node 24 ELF binary from the npm `node` package
+#   node      localhost/authjwt/node:$NODE_MAJOR-bookworm-slim  debootstrap minbase bookworm (ca-certificates) +
+#                                                           the Node ELF binary from the npm `node@$NODE_MAJOR` package
 #
 # Usage: .ci/images.sh [base] [keycloak] [node]     (default: all; keycloak implies base)
 # Idempotent: an image that already exists (by tag) is skipped. Downloads and debootstrap output are
 # cached under $AUTHJWT_IMAGE_CACHE (default /var/cache/authjwt-images) so rebuilding a deleted image is fast.
 # Needs root and podman (run .ci/podman.sh first).
 #
+# Versions (KEYCLOAK_VERSION, NODE_MAJOR): .ci/versions.env.
 # Env knobs:
-#   KEYCLOAK_VERSION     default 26.7.3
 #   KC_DEV_WARMUP        build-time options to pre-augment start-dev with (Containerfile default
 #                        "KC_HEALTH_ENABLED=true", must match what the tests pass); "none" disables
-#   NODE_MAJOR           default 24 (npm `node@$NODE_MAJOR`)
 #   DEBIAN_MIRROR        default: the Debian mirror from this machine's apt sources
 #   AUTHJWT_IMAGE_CACHE  default /var/cache/authjwt-images
 #   FORCE=1              rebuild images even if they exist (caches are still used)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
-NODE_MAJOR="${NODE_MAJOR:-24}"
+# shellcheck source=versions.env
+source "$REPO_ROOT/.ci/versions.env"
 CACHE="${AUTHJWT_IMAGE_CACHE:-/var/cache/authjwt-images}"
 SUITE=bookworm
 FORCE="${FORCE:-0}"

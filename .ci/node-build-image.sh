@@ -13,9 +13,8 @@
 # (recorded in image labels). Needs podman (.ci/podman.sh) or docker, and npm on the host
 # to fetch the tarball (`npm pack`, cached in $AUTHJWT_IMAGE_CACHE/downloads).
 #
+# Versions (NODE_MAJOR, NPM_VERSION): .ci/versions.env.
 # Env knobs:
-#   NODE_MAJOR           default 24
-#   NPM_VERSION          default 11.19.1 (the npm line bundled with Node 24)
 #   NODE_BASE_IMAGE      default localhost/authjwt/node:$NODE_MAJOR-bookworm-slim (built when missing)
 #   BUILD_BASE_IMAGE     default localhost/authjwt/node-build:$NODE_MAJOR
 #   AUTHJWT_IMAGE_CACHE  default /var/cache/authjwt-images (shared with .ci/images.sh)
@@ -23,8 +22,8 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-NODE_MAJOR="${NODE_MAJOR:-24}"
-NPM_VERSION="${NPM_VERSION:-11.19.1}"
+# shellcheck source=versions.env
+source "$REPO_ROOT/.ci/versions.env"
 NODE_BASE_IMAGE="${NODE_BASE_IMAGE:-localhost/authjwt/node:${NODE_MAJOR}-bookworm-slim}"
 BUILD_BASE_IMAGE="${BUILD_BASE_IMAGE:-localhost/authjwt/node-build:${NODE_MAJOR}}"
 CACHE="${AUTHJWT_IMAGE_CACHE:-/var/cache/authjwt-images}"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the test suites on Node >= 24: `sh scripts/test.sh [unit|integration|e2e|all]` (default all).
+# Runs the test suites: `sh scripts/test.sh [unit|integration|e2e|all]` (default all), on the Node.js
+# major of .ci/versions.env (node24.sh).
 # all = type-check + unit + integration + e2e (containers). The e2e suites need a container runtime
 # (Docker, or podman via DOCKER_HOST, see docs/testing.md); with CI set they fail when it is missing.
 set -eu
@@ -14,8 +15,10 @@ if [ -z "${DOCKER_HOST:-}" ] && [ ! -S /var/run/docker.sock ] && [ -S /run/podma
   export DOCKER_HOST=unix:///run/podman/podman.sock TESTCONTAINERS_RYUK_DISABLED=true
   export TESTCONTAINERS_HOST_OVERRIDE="${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}"
 fi
-if [ -z "${KEYCLOAK_IMAGE:-}" ] && command -v podman >/dev/null 2>&1 && podman image exists localhost/authjwt/keycloak:26.7.3 2>/dev/null; then
-  export KEYCLOAK_IMAGE=localhost/authjwt/keycloak:26.7.3
+# shellcheck source=../.ci/versions.env
+. .ci/versions.env
+if [ -z "${KEYCLOAK_IMAGE:-}" ] && command -v podman >/dev/null 2>&1 && podman image exists "localhost/authjwt/keycloak:$KEYCLOAK_VERSION" 2>/dev/null; then
+  export KEYCLOAK_IMAGE="localhost/authjwt/keycloak:$KEYCLOAK_VERSION"
 fi
 run() {
   echo "== $1 tests"

@@ -259,7 +259,7 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
 // Keycloak: client_credentials on its token endpoint, what a user would otherwise run.
 if (!args['no-keycloak']) {
   try {
-    const { startKeycloak, KC_INTROSPECTION } = await import('../helpers/keycloak.ts');
+    const { startKeycloak, KC_INTROSPECTION, KEYCLOAK_VERSION } = await import('../helpers/keycloak.ts');
     log('starting Keycloak (testcontainers)');
     const kc = await startKeycloak();
     const containerMemMb = () => {
@@ -283,7 +283,7 @@ if (!args['no-keycloak']) {
     const all = [...out.matchAll(/\[(\d+)\]\s+(\d+) responses/g)].reduce((n, m) => n + Number(m[2]), 0);
     const r: RunResult = {
       scenario: 'token endpoint, client_credentials',
-      server: `Keycloak 26.7.3 (container, dev mode)`,
+      server: `Keycloak ${KEYCLOAK_VERSION} (container, dev mode)`,
       rps: num(/Requests\/sec:\s+([\d.]+)/),
       p50: num(/50%+ in ([\d.]+) secs/) * 1000,
       p95: num(/95%+ in ([\d.]+) secs/) * 1000,

@@ -6,8 +6,9 @@
 import { fileURLToPath } from 'node:url';
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { freePort } from './net.ts';
+import { version } from './versions.ts';
 
-export const KEYCLOAK_VERSION = '26.7.3';
+export const KEYCLOAK_VERSION = version('KEYCLOAK_VERSION');
 export const KEYCLOAK_IMAGE = process.env.KEYCLOAK_IMAGE ?? `quay.io/keycloak/keycloak:${KEYCLOAK_VERSION}`;
 export const REALM = 'authjwt-test';
 export const REALM_FILE = fileURLToPath(new URL('../fixtures/keycloak-realm.json', import.meta.url));
