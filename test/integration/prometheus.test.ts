@@ -23,6 +23,7 @@ import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { freePort } from '../helpers/net.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
+import { requirePrerequisite } from '../helpers/prerequisite.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -43,17 +44,8 @@ function missingTools(): string | undefined {
   return `${missing.join(' and ')} not found. Install the Debian package: apt-get install -y --no-install-recommends prometheus (provides prometheus and promtool), or set PROMETHEUS_BIN / PROMTOOL_BIN.`;
 }
 const MISSING = missingTools();
-if (MISSING && !process.env.CI) {
-  process.stderr.write(`\n!!!!!!!! test/integration/prometheus.test.ts SKIPPED: ${MISSING}\n\n`);
-}
-
 /** Skips (locally) or fails (CI set) when the Prometheus tools are missing; true when the test may run. */
-function requireTools(t: { skip(message?: string): void }): boolean {
-  if (!MISSING) return true;
-  if (process.env.CI) assert.fail(`CI is set but the Prometheus tools are missing: ${MISSING}`);
-  t.skip(`SKIPPED (not CI): ${MISSING}`);
-  return false;
-}
+const requireTools = (t: { skip(message?: string): void }) => requirePrerequisite(t, 'test/integration/prometheus.test.ts', MISSING);
 
 interface DashboardPanel {
   title?: string;
