@@ -77,7 +77,7 @@ describe(`container image (${AUTHJWT_IMAGE})`, () => {
     const fail = (reason: string) => {
       skipReason = missingPrerequisite('container image e2e suite', reason);
     };
-    let runtime;
+    let runtime: Awaited<ReturnType<typeof getContainerRuntimeClient>>;
     try {
       runtime = await getContainerRuntimeClient();
     } catch {

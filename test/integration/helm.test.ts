@@ -141,10 +141,10 @@ describe('Helm chart: lint and render', { skip: skipReason }, () => {
         if (grpcReachable) {
           assert.deepEqual(container.readinessProbe?.grpc, { port: 50051, service: 'auth.v1alpha1.AuthAPI' });
         } else {
-          assert.equal((container.readinessProbe?.httpGet as { path: string }).path, '/readyz');
-          assert.equal((container.readinessProbe?.httpGet as { scheme: string }).scheme, config.http.tls ? 'HTTPS' : 'HTTP');
+          assert.equal((container.readinessProbe!.httpGet as { path: string }).path, '/readyz');
+          assert.equal((container.readinessProbe!.httpGet as { scheme: string }).scheme, config.http.tls ? 'HTTPS' : 'HTTP');
         }
-        assert.equal((container.livenessProbe?.httpGet as { path: string }).path, '/livez');
+        assert.equal((container.livenessProbe!.httpGet as { path: string }).path, '/livez');
         assert.deepEqual(container.startupProbe?.httpGet, container.livenessProbe?.httpGet);
         const svc = find(objects, 'Service') as unknown as { spec: { ports: { name: string; appProtocol?: string; targetPort: string }[] } };
         const grpcPort = svc.spec.ports.find((p) => p.name === 'grpc');
@@ -201,7 +201,7 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
     const annotations = (find(objects, 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations;
     assert.match(annotations['checksum/keys'] ?? '', /^[a-f0-9]{64}$/);
     // NOTES.txt only renders on install (needs a cluster): check the banner is guarded by keys.generate
-    assert.match(readFileSync(join(CHART, 'templates/NOTES.txt'), 'utf8'), /\{\{ if \.Values\.keys\.generate \}\}\s*\n\*+\n\*  DEV ONLY: keys\.generate=true/);
+    assert.match(readFileSync(join(CHART, 'templates/NOTES.txt'), 'utf8'), /\{\{ if \.Values\.keys\.generate \}\}\s*\n\*+\n\* {2}DEV ONLY: keys\.generate=true/);
   });
 
   it('sidecar: authjwt is a native sidecar bound to loopback next to the app; the Service has no grpc port', () => {

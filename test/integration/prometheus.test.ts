@@ -71,6 +71,7 @@ function dashboardQueries(dashboard: { panels: DashboardPanel[] }): { panel: str
 function substituteGrafanaVariables(expr: string): string {
   return expr
     .replaceAll('$__rate_interval', RATE_INTERVAL)
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana variable syntax, not a template literal
     .replaceAll('${__rate_interval}', RATE_INTERVAL)
     .replace(/\$\{provider(?::\w+)?\}|\$provider\b/g, '.*');
 }
@@ -301,6 +302,7 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
       assert.deepEqual(dashboard.templating.list.map((v) => v.name), ['datasource', 'provider']);
       const queries = dashboardQueries(dashboard);
       const panelSources = JSON.stringify(dashboard.panels).match(/"uid":"[^"]*"/g) ?? [];
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana variable syntax, not a template literal
       assert.deepEqual([...new Set(panelSources)], ['"uid":"${datasource}"'], 'every panel and target uses the ${datasource} variable');
       assert.ok(queries.length >= 20, `expected the panels the dashboard documents, got ${queries.length} queries`);
       const empty: string[] = [];

@@ -60,7 +60,10 @@ describe('waitFor', () => {
   });
 
   it('fails after the timeout, naming what it waited for', async () => {
-    await assert.rejects(waitFor(() => false, { what: 'the moon', timeout: 30, interval: 5 }), /timed out after 30 ms waiting for the moon/);
+    await assert.rejects(
+      waitFor(() => false, { what: 'the moon', timeout: 30, interval: 5 }),
+      /timed out after 30 ms waiting for the moon/,
+    );
   });
 
   it('an exception from the condition propagates at once', async () => {

@@ -83,7 +83,9 @@ describe('SecretDirKeySource', () => {
     v.write(files);
     return v;
   };
-  after(() => volumes.forEach((v) => v.remove()));
+  after(() => {
+    for (const v of volumes) v.remove();
+  });
 
   it('fails on an empty directory (NO_KEYS)', async () => {
     const outcome = await new SecretDirKeySource(volume({}).dir).load();
