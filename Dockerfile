@@ -1,7 +1,7 @@
 # authjwt container image.
 #
 #   docker build -t authjwt .                                  # official node:24-bookworm-slim, pulled
-#   scripts/build-image.sh                                     # offline path (podman, local bases), see docs/deploy.md
+#   .ci/authjwt-image.sh                                       # offline path (podman, local bases), see docs/deploy.md
 #
 # Build args:
 #   NODE_IMAGE   runtime base (default: the official node:24-bookworm-slim)
@@ -21,14 +21,14 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: no dependency needs an install script to build or run authjwt (the ones that have
 # one are optional native add-ons of the test tooling). The npm cache mount keeps rebuilds fast.
 # Optional build secret `extra_ca`: a CA bundle for a TLS-intercepting egress proxy between the build
-# and the npm registry (scripts/build-image.sh passes $NODE_EXTRA_CA_CERTS); never stored in a layer.
+# and the npm registry (.ci/authjwt-image.sh passes $NODE_EXTRA_CA_CERTS); never stored in a layer.
 RUN --mount=type=cache,target=/root/.npm,sharing=locked --mount=type=secret,id=extra_ca \
     if [ -s /run/secrets/extra_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca; fi \
  && npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/node24.sh scripts/with-node24.sh ./scripts/
 COPY src ./src
-RUN npm run build \
+# What `npm run build` runs, without its Node-version wrapper (this image's node is the one to use).
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
  && test -f dist/main.js && test -f dist/telemetry/tracing.js
 
 # ---------------------------------------------------------------- production dependencies only

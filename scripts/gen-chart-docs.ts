@@ -113,6 +113,7 @@ export function chartSchema(): Schema {
       }),
       tls: obj(
         { enabled: bool, secretName: str(), mountPath: absPath, clientAuth: bool, http: bool },
+        // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keywords
         { if: { properties: { enabled: { const: true } }, required: ['enabled'] }, then: { properties: { secretName: { minLength: 1 } } } },
       ),
       providerSecrets: arrayOf(

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the test suites on Node >= 24: `sh scripts/test.sh [unit|integration|e2e|all]` (default all).
+# Runs the test suites: `sh scripts/test.sh [unit|integration|e2e|all]` (default all), on the Node.js
+# major of .ci/versions.env (node24.sh).
 # all = type-check + unit + integration + e2e (containers). The e2e suites need a container runtime
 # (Docker, or podman via DOCKER_HOST, see docs/testing.md); with CI set they fail when it is missing.
 set -eu
@@ -8,14 +9,16 @@ node_bin=$(sh scripts/node24.sh)
 PATH="$(dirname "$node_bin"):$PATH"
 export PATH
 suite="${1:-all}"
-# No Docker but a podman API socket (scripts/setup-podman.sh): point testcontainers at it, and use the
-# locally built Keycloak image when there is one (scripts/prepare-images.sh).
+# No Docker but a podman API socket (.ci/podman.sh): point testcontainers at it, and use the
+# locally built Keycloak image when there is one (.ci/images.sh).
 if [ -z "${DOCKER_HOST:-}" ] && [ ! -S /var/run/docker.sock ] && [ -S /run/podman/podman.sock ]; then
   export DOCKER_HOST=unix:///run/podman/podman.sock TESTCONTAINERS_RYUK_DISABLED=true
   export TESTCONTAINERS_HOST_OVERRIDE="${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}"
 fi
-if [ -z "${KEYCLOAK_IMAGE:-}" ] && command -v podman >/dev/null 2>&1 && podman image exists localhost/authjwt/keycloak:26.7.3 2>/dev/null; then
-  export KEYCLOAK_IMAGE=localhost/authjwt/keycloak:26.7.3
+# shellcheck source=../.ci/versions.env
+. .ci/versions.env
+if [ -z "${KEYCLOAK_IMAGE:-}" ] && command -v podman >/dev/null 2>&1 && podman image exists "localhost/authjwt/keycloak:$KEYCLOAK_VERSION" 2>/dev/null; then
+  export KEYCLOAK_IMAGE="localhost/authjwt/keycloak:$KEYCLOAK_VERSION"
 fi
 run() {
   echo "== $1 tests"

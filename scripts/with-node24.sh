@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs `node ARGS…` on Node.js >= 24 (see node24.sh). Node 24 strips erasable TypeScript natively.
+# Runs `node ARGS…` on the Node.js major of .ci/versions.env (see node24.sh), which strips erasable
+# TypeScript natively.
 set -eu
 node_bin=$(sh "$(dirname "$0")/node24.sh")
 PATH="$(dirname "$node_bin"):$PATH"

@@ -1,5 +1,5 @@
 /**
- * The built container image (scripts/build-image.sh), run the way a hardened cluster runs it:
+ * The built container image (.ci/authjwt-image.sh), run the way a hardened cluster runs it:
  * read-only root filesystem WITHOUT any writable tmpfs, uid/gid 10001, every capability dropped,
  * no-new-privileges; signing keys and a provider client secret mounted read-only in the Kubernetes
  * Secret volume layout (`..<timestamp>/`, `..data -> ..<timestamp>`, `key.pem -> ..data/key.pem`),
@@ -13,7 +13,7 @@
  * iss = http://keycloak:8080/realms/authjwt-test, whichever address issued it, and discovery served
  * to authjwt inside the network names the same issuer. Nothing host-specific leaks into authjwt's config.
  *
- * Image: AUTHJWT_IMAGE (default localhost/authjwt/authjwt:dev, the stable tag of build-image.sh).
+ * Image: AUTHJWT_IMAGE (default localhost/authjwt/authjwt:dev, the stable tag of .ci/authjwt-image.sh).
  * No container runtime or no image: FAILS with CI set, skips loudly otherwise.
  */
 import { credentials, makeGenericClientConstructor, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -30,8 +30,9 @@ import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, exportJWK, jwtVer
 import { GenericContainer, getContainerRuntimeClient, ImageName, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts';
 import { loadAuthProto } from '../../src/grpc/proto.ts';
-import { helmBin, parseManifests } from '../../scripts/k8s-validate.ts';
+import { helmBin, parseManifests } from '../helpers/k8s-validate.ts';
 import { KC_INTROSPECTION, NoContainerRuntimeError, REALM, startKeycloak, type RunningKeycloak } from '../helpers/keycloak.ts';
+import { missingPrerequisite } from '../helpers/prerequisite.ts';
 
 export const AUTHJWT_IMAGE = process.env.AUTHJWT_IMAGE ?? 'localhost/authjwt/authjwt:dev';
 const KC_ALIAS = 'keycloak';
@@ -74,18 +75,16 @@ describe(`container image (${AUTHJWT_IMAGE})`, () => {
 
   before(async () => {
     const fail = (reason: string) => {
-      if (process.env.CI) throw new Error(`${reason} (CI is set: not skipping)`);
-      skipReason = `${reason} (set CI=true to make this a failure)`;
-      console.warn(`\n!!! container image e2e suite SKIPPED: ${skipReason}\n`);
+      skipReason = missingPrerequisite('container image e2e suite', reason);
     };
-    let runtime;
+    let runtime: Awaited<ReturnType<typeof getContainerRuntimeClient>>;
     try {
       runtime = await getContainerRuntimeClient();
     } catch {
       return fail('no container runtime (Docker, or podman via DOCKER_HOST) is reachable; see docs/testing.md');
     }
     if (!(await runtime.image.exists(ImageName.fromString(AUTHJWT_IMAGE)))) {
-      return fail(`image ${AUTHJWT_IMAGE} not found: build it with scripts/build-image.sh (or set AUTHJWT_IMAGE)`);
+      return fail(`image ${AUTHJWT_IMAGE} not found: build it with .ci/authjwt-image.sh (or set AUTHJWT_IMAGE)`);
     }
 
     // Secret volumes, generated here and never committed.
@@ -283,10 +282,7 @@ providers:
   it("the chart's `helm test` Pod script passes against this container (same image, hardened)", async (t) => {
     if (skipReason) return t.skip(skipReason);
     const helm = helmBin();
-    if (!helm) {
-      if (process.env.CI) assert.fail('helm not found (bash scripts/setup-helm.sh); CI is set: not skipping');
-      return t.skip('helm not found: run bash scripts/setup-helm.sh');
-    }
+    if (!helm) return t.skip(missingPrerequisite("the chart's helm test Pod check", 'helm not found: run bash .ci/k8s-tools.sh'));
     const chart = fileURLToPath(new URL('../../helm/authjwt', import.meta.url));
     const rendered = execFileSync(helm, ['template', 'authjwt', chart, '--namespace', 'auth', '-f', join(chart, 'ci/minimal-values.yaml'), '--show-only', 'templates/tests/test-health.yaml'], { encoding: 'utf8' });
     const pod = parseManifests(rendered)[0] as unknown as { spec: { containers: { command: string[]; args: string[]; workingDir: string }[] } };

@@ -1,13 +1,15 @@
 /**
  * A real Keycloak in a container (testcontainers), with the realm from test/fixtures. Image from
  * KEYCLOAK_IMAGE (default: the official image, pulled by Docker; offline machines build a local one
- * with scripts/prepare-images.sh, see docs/testing.md).
+ * with .ci/images.sh, see docs/testing.md).
  */
 import { fileURLToPath } from 'node:url';
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { freePort } from './net.ts';
+import { version } from './versions.ts';
+import { waitFor } from './wait-for.ts';
 
-export const KEYCLOAK_VERSION = '26.7.3';
+export const KEYCLOAK_VERSION = version('KEYCLOAK_VERSION');
 export const KEYCLOAK_IMAGE = process.env.KEYCLOAK_IMAGE ?? `quay.io/keycloak/keycloak:${KEYCLOAK_VERSION}`;
 export const REALM = 'authjwt-test';
 export const REALM_FILE = fileURLToPath(new URL('../fixtures/keycloak-realm.json', import.meta.url));
@@ -93,19 +95,8 @@ export async function startKeycloak(options: { network?: StartedNetwork; alias?:
     if (!res.ok) throw new Error(`token request failed: ${res.status} ${await res.text()}`);
     return (await res.json()) as TokenSet;
   };
-  const waitReady = async () => {
-    const end = Date.now() + 180_000;
-    for (;;) {
-      try {
-        const r = await fetch(`${issuer}/.well-known/openid-configuration`);
-        if (r.ok) return;
-      } catch {
-        /* not yet */
-      }
-      if (Date.now() > end) throw new Error('Keycloak did not come back');
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  };
+  const answers = async () => (await fetch(`${issuer}/.well-known/openid-configuration`).catch(() => undefined))?.ok;
+  const waitReady = () => waitFor(answers, { what: 'Keycloak to come back', timeout: 180_000, interval: 500 });
   const runtime = await getContainerRuntimeClient();
   const raw = runtime.container.getById(container.getId());
 

@@ -26,6 +26,7 @@ import { churnWatch, healthClient } from '../helpers/health-client.ts';
 import { freePort } from '../helpers/net.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS } from '../helpers/oidc.ts';
 import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const codeName = (c: number) => Object.entries(status).find(([, v]) => v === c)?.[0] ?? String(c);
 const tally = (results: CallResult[]) => results.reduce<Record<string, number>>((acc, r) => ((acc[codeName(r.code)] = (acc[codeName(r.code)] ?? 0) + 1), acc), {});
@@ -130,9 +131,11 @@ describe('provider faults → UNAVAILABLE, never a wrong answer', () => {
       assert.ok(open.some((r) => /CIRCUIT_OPEN/.test(r.details ?? '')), 'circuit opened');
       assert.equal(reachedProvider, 0, 'no call reaches the provider while the circuit is open');
       gh.mode = 'ok';
-      await new Promise((r) => setTimeout(r, 600));
-      const recovered = await svc.getJwt(ghAccount);
-      assert.equal(recovered.code, status.OK, recovered.details);
+      // Half-open after openFor (500 ms), then one successful probe closes the circuit.
+      const recovered = await waitFor(async () => {
+        const r = await svc.getJwt(ghAccount);
+        return r.code === status.OK && r;
+      }, { what: 'the circuit to close again', interval: 100 });
       figures('circuit-breaker', { failing: tally(failing), whileOpen: tally(open), openCallsMs: Math.round(openMs), providerCallsWhileOpen: reachedProvider, afterRecovery: codeName(recovered.code) });
     } finally {
       await svc.stop();
@@ -312,10 +315,10 @@ describe('graceful drain', () => {
     try {
       await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 15_000, (e) => (e ? reject(e) : resolve())));
       const inFlight = Array.from({ length: 20 }, (_, i) => call(i));
-      await new Promise((r) => setTimeout(r, 150)); // all 20 reached the provider
+      await waitFor(() => gh.requests.length >= 20, { what: 'all 20 in-flight calls to reach the provider' });
       const signalAt = Date.now();
       child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 100));
+      await waitFor(() => /shutting down: health NOT_SERVING/.test(logs), { what: 'authjwt to stop accepting calls' });
       const late = await Promise.all(Array.from({ length: 10 }, (_, i) => call(20 + i)));
       const inFlightResults = await Promise.all(inFlight);
       const code = await Promise.race([exited, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 12_000))]);

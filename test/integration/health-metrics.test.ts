@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { startAuthJwt } from '../helpers/authjwt.ts';
 import { startFakeGitHub } from '../helpers/fake-github.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const healthProto = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true })) as any;
@@ -36,7 +37,7 @@ describe('health', () => {
       const watch = client.Watch({ service: 'auth.v1alpha1.AuthAPI' });
       watch.on('data', (r: { status: string }) => seen.push(r.status));
       watch.on('error', () => {});
-      await new Promise((r) => setTimeout(r, 100));
+      await waitFor(() => seen.length > 0, { what: 'the first Watch answer (SERVING)' });
       await svc.stop();
       assert.deepEqual(seen.slice(0, 2), ['SERVING', 'NOT_SERVING'], 'NOT_SERVING was streamed while the server was still up');
     } finally {

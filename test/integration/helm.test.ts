@@ -1,23 +1,23 @@
 /**
  * The Helm chart (helm/authjwt): lint, render every values file of helm/authjwt/ci/, validate every
- * rendered object offline (scripts/k8s-validate.ts: Kubernetes schemas strict + CRD validators),
+ * rendered object offline (test/helpers/k8s-validate.ts: Kubernetes schemas strict + CRD validators),
  * assert the security settings and probes, run the rendered config through authjwt's own validator,
  * and check that values.schema.json rejects bad values with clear messages.
  *
- * Needs helm (and kubernetes-validate): `bash scripts/setup-helm.sh`. Missing tools FAIL with CI set,
- * and skip loudly otherwise. The generated files (README table, values.schema.json, files/ copies)
- * are checked without helm.
+ * Needs helm (and kubernetes-validate): `bash .ci/k8s-tools.sh`. Missing tools FAIL with CI set,
+ * and skip loudly otherwise. The generated files (README table, values.schema.json) are checked
+ * without helm.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { expectedFiles, README_FILE, SCHEMA_FILE } from '../../scripts/gen-chart-docs.ts';
-import { helmBin, kubernetesValidateBin, parseManifests, validateObjects, type K8sObject } from '../../scripts/k8s-validate.ts';
+import { helmBin, kubernetesValidateBin, parseManifests, validateObjects, type K8sObject } from '../helpers/k8s-validate.ts';
+import { missingPrerequisite } from '../helpers/prerequisite.ts';
 import { buildConfig } from '../../src/config/load.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -29,9 +29,7 @@ const NAMESPACE = 'auth';
 const HELM = helmBin();
 const STRICT = kubernetesValidateBin();
 const missing = [!HELM && 'helm', !STRICT && 'kubernetes-validate'].filter(Boolean);
-const skipReason = missing.length ? `${missing.join(' and ')} not found: run bash scripts/setup-helm.sh` : undefined;
-if (skipReason && process.env.CI) throw new Error(`${skipReason} (CI is set: the chart tests may not be skipped)`);
-if (skipReason) console.warn(`\n!!! Helm chart rendering tests SKIPPED: ${skipReason} (set CI=true to make this a failure)\n`);
+const skipReason = missing.length ? missingPrerequisite('Helm chart rendering tests', `${missing.join(' and ')} not found: run bash .ci/k8s-tools.sh`) : undefined;
 
 const helm = (...args: string[]) => execFileSync(HELM!, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const render = (...args: string[]) => parseManifests(helm('template', RELEASE, CHART, '--namespace', NAMESPACE, ...args), 'helm template');
@@ -87,20 +85,10 @@ function validateRenderedConfig(objects: K8sObject[]) {
 }
 
 describe('Helm chart: generated files', () => {
-  it('files/ hold identical copies of deploy/prometheus and deploy/grafana (scripts/sync-chart-files.sh)', () => {
-    for (const [src, copy] of [
-      ['deploy/prometheus/authjwt-rules.yaml', 'helm/authjwt/files/authjwt-rules.yaml'],
-      ['deploy/grafana/authjwt-dashboard.json', 'helm/authjwt/files/authjwt-dashboard.json'],
-    ] as const) {
-      assert.equal(readFileSync(join(ROOT, copy), 'utf8'), readFileSync(join(ROOT, src), 'utf8'), `${copy} differs from ${src}: run sh scripts/sync-chart-files.sh`);
-    }
-  });
-
-  it('every values.yaml key is documented, README table and values.schema.json are up to date (scripts/gen-chart-docs.ts)', () => {
-    const expected = expectedFiles();
-    assert.deepEqual(expected.undocumented, [], 'values.yaml keys without a "# --" comment');
-    assert.equal(readFileSync(SCHEMA_FILE, 'utf8'), expected.schema, 'values.schema.json is stale: run node scripts/gen-chart-docs.ts');
-    assert.equal(readFileSync(README_FILE, 'utf8'), expected.readme, 'helm/authjwt/README.md values table is stale: run node scripts/gen-chart-docs.ts');
+  it('every values.yaml key is documented, README table and values.schema.json are up to date (scripts/gen-chart-docs.ts --check)', () => {
+    // Run as a command, like helm: test/ never imports scripts/.
+    const check = spawnSync(process.execPath, ['scripts/gen-chart-docs.ts', '--check'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(check.status, 0, `node scripts/gen-chart-docs.ts --check failed:\n${check.stderr}`);
   });
 });
 
@@ -153,10 +141,10 @@ describe('Helm chart: lint and render', { skip: skipReason }, () => {
         if (grpcReachable) {
           assert.deepEqual(container.readinessProbe?.grpc, { port: 50051, service: 'auth.v1alpha1.AuthAPI' });
         } else {
-          assert.equal((container.readinessProbe?.httpGet as { path: string }).path, '/readyz');
-          assert.equal((container.readinessProbe?.httpGet as { scheme: string }).scheme, config.http.tls ? 'HTTPS' : 'HTTP');
+          assert.equal((container.readinessProbe!.httpGet as { path: string }).path, '/readyz');
+          assert.equal((container.readinessProbe!.httpGet as { scheme: string }).scheme, config.http.tls ? 'HTTPS' : 'HTTP');
         }
-        assert.equal((container.livenessProbe?.httpGet as { path: string }).path, '/livez');
+        assert.equal((container.livenessProbe!.httpGet as { path: string }).path, '/livez');
         assert.deepEqual(container.startupProbe?.httpGet, container.livenessProbe?.httpGet);
         const svc = find(objects, 'Service') as unknown as { spec: { ports: { name: string; appProtocol?: string; targetPort: string }[] } };
         const grpcPort = svc.spec.ports.find((p) => p.name === 'grpc');
@@ -213,7 +201,7 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
     const annotations = (find(objects, 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations;
     assert.match(annotations['checksum/keys'] ?? '', /^[a-f0-9]{64}$/);
     // NOTES.txt only renders on install (needs a cluster): check the banner is guarded by keys.generate
-    assert.match(readFileSync(join(CHART, 'templates/NOTES.txt'), 'utf8'), /\{\{ if \.Values\.keys\.generate \}\}\s*\n\*+\n\*  DEV ONLY: keys\.generate=true/);
+    assert.match(readFileSync(join(CHART, 'templates/NOTES.txt'), 'utf8'), /\{\{ if \.Values\.keys\.generate \}\}\s*\n\*+\n\* {2}DEV ONLY: keys\.generate=true/);
   });
 
   it('sidecar: authjwt is a native sidecar bound to loopback next to the app; the Service has no grpc port', () => {
@@ -225,19 +213,19 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
     assert.equal(spec.containers[0]!.env?.find((e) => e.name === 'RELEASE')?.value, RELEASE, 'extraContainers go through tpl');
   });
 
-  it('production: mTLS files, HPA instead of replicas, PDB, NetworkPolicy, monitoring objects from deploy/', () => {
+  it('production: mTLS files, HPA instead of replicas, PDB, NetworkPolicy, monitoring objects from files/', () => {
     const objects = render('-f', join(CHART, 'ci/production-values.yaml'));
     const kinds = objects.map((o) => o.kind).sort();
     for (const k of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'PrometheusRule']) assert.ok(kinds.includes(k), k);
     const deployment = find(objects, 'Deployment') as unknown as { spec: { replicas?: number } };
     assert.equal(deployment.spec.replicas, undefined, 'the HPA owns replicas');
     const rule = find(objects, 'PrometheusRule') as unknown as { spec: unknown };
-    const source = parseYaml(readFileSync(join(ROOT, 'deploy/prometheus/authjwt-rules.yaml'), 'utf8')) as unknown;
-    assert.deepEqual(rule.spec, source, 'PrometheusRule spec = deploy/prometheus/authjwt-rules.yaml, templates untouched');
+    const source = parseYaml(readFileSync(join(ROOT, 'helm/authjwt/files/authjwt-rules.yaml'), 'utf8')) as unknown;
+    assert.deepEqual(rule.spec, source, 'PrometheusRule spec = helm/authjwt/files/authjwt-rules.yaml, templates untouched');
     const dashboard = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === `${RELEASE}-dashboard`) as unknown as { metadata: { labels: Record<string, string>; namespace: string }; data: Record<string, string> };
     assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
     assert.equal(dashboard.metadata.namespace, 'monitoring');
-    assert.deepEqual(JSON.parse(dashboard.data['authjwt-dashboard.json']!), JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/authjwt-dashboard.json'), 'utf8')));
+    assert.deepEqual(JSON.parse(dashboard.data['authjwt-dashboard.json']!), JSON.parse(readFileSync(join(ROOT, 'helm/authjwt/files/authjwt-dashboard.json'), 'utf8')));
     const sm = find(objects, 'ServiceMonitor') as unknown as { spec: { endpoints: { scheme: string; port: string }[] } };
     assert.equal(sm.spec.endpoints[0]!.scheme, 'https');
     const { config } = validateRenderedConfig(objects);

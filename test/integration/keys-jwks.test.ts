@@ -5,7 +5,7 @@
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,21 +13,12 @@ import { decodeProtectedHeader } from 'jose';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const ecKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 let lastEdPem = '';
 const edKey = () => (lastEdPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
 const readNewPem = () => lastEdPem;
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('keys from a Secret volume, JWKS and discovery', () => {
   let dir: string;
@@ -80,7 +71,7 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
 
     const added = Date.now();
     writeSecretRevision(dir, { 'signing-2026-11.pem': oldPem, 'signing-2026-12.pem': edKey() }, 2);
-    const published = await until(async () => {
+    const published = await waitFor(async () => {
       const k = await jwks();
       return k.keys.some((x) => x.alg === 'EdDSA') ? k : undefined;
     });
@@ -92,7 +83,7 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
     assert.equal(during.code, status.OK);
     if (Date.now() - added < 900) assert.equal(decodeProtectedHeader(during.token!).kid, oldKid);
 
-    const switched = await until(async () => {
+    const switched = await waitFor(async () => {
       const r = await svc.getJwt(account);
       return decodeProtectedHeader(r.token!).kid === newKid ? r.token : undefined;
     });
@@ -101,7 +92,7 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
 
     // Retire the old key from the Secret: it stays published while tokens it signed are valid.
     writeSecretRevision(dir, { 'signing-2026-12.pem': readNewPem() }, 3);
-    await until(async () => (svc.logs.some((l) => l.includes('signing keys loaded') && l.includes(newKid!) && !l.includes(`"kids":["${oldKid}`) && !l.includes(`,"${oldKid}"`)) ? true : undefined));
+    await waitFor(async () => (svc.logs.some((l) => l.includes('signing keys loaded') && l.includes(newKid!) && !l.includes(`"kids":["${oldKid}`) && !l.includes(`,"${oldKid}"`)) ? true : undefined));
     assert.ok((await jwks()).keys.some((x) => x.kid === oldKid), 'a retired key that signed live tokens stays published');
     await svc.verify(first.token!);
   });
@@ -109,7 +100,7 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
   it('a corrupt key file mid-flight keeps the last good keyring and keeps serving', async () => {
     const before = await jwks();
     writeSecretRevision(dir, { 'signing-2026-11.pem': '-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n' }, 4);
-    await until(async () => (svc.app.keys.store.status().lastReloadError ? true : undefined));
+    await waitFor(async () => (svc.app.keys.store.status().lastReloadError ? true : undefined));
     assert.deepEqual((await jwks()).keys.map((k) => k.kid).sort(), before.keys.map((k) => k.kid).sort());
     const res = await svc.getJwt(account);
     assert.equal(res.code, status.OK, res.details);

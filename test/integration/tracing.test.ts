@@ -19,6 +19,7 @@ import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts
 import { loadAuthProto } from '../../src/grpc/proto.ts';
 import { freePort } from '../helpers/net.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS } from '../helpers/oidc.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 interface OtlpSpan {
   traceId: string;
@@ -93,11 +94,7 @@ providers:
     const minted = await new Promise<string>((resolve, reject) =>
       client.GetJWT({ account: { provider: 'op', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: token } }, md, (e: ServiceError | null, r) => (e ? reject(e) : resolve(r!.token!))),
     );
-    const deadline = Date.now() + 10_000;
-    while (!spans.some((s) => s.name === 'authjwt.sign') || !spans.some((s) => s.kind === 2)) {
-      if (Date.now() > deadline) throw new Error(`spans not received: ${spans.map((s) => s.name).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(() => spans.some((s) => s.name === 'authjwt.sign') && spans.some((s) => s.kind === 2), { what: 'the sign and server spans', timeout: 10_000, interval: 100 });
     const inTrace = spans.filter((s) => s.traceId === traceId);
     const server = inTrace.find((s) => s.kind === 2 && s.name === 'auth.v1alpha1.AuthAPI/GetJWT');
     assert.ok(server, `server span in the caller's trace; got ${inTrace.map((s) => s.name)}`);

@@ -17,8 +17,12 @@ function frozenClock(start = T0) {
   let now = start;
   return {
     now: () => now,
-    set: (t: number) => void (now = t),
-    advance: (ms: number) => void (now += ms),
+    set: (t: number) => {
+      now = t;
+    },
+    advance: (ms: number) => {
+      now += ms;
+    },
   };
 }
 

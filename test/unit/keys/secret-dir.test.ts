@@ -15,6 +15,7 @@ import { createKeyManager, type KeyManager } from '../../../src/keys/key-manager
 import { parseKeyFile } from '../../../src/keys/key-file.ts';
 import { SecretDirKeySource } from '../../../src/keys/secret-dir-key-source.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2VydGlmaWNhdGUgbm90IGEga2V5\n-----END CERTIFICATE-----\n';
 const ecPem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
@@ -54,15 +55,6 @@ class SecretVolume {
   }
 }
 
-/** Polls `check` until it returns true; bounded, so a missed reload fails the test instead of hanging. */
-async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function keysConfig(dir: string): Config['keys'] {
   return buildConfig({
     issuer: 'https://authjwt.example',
@@ -91,7 +83,9 @@ describe('SecretDirKeySource', () => {
     v.write(files);
     return v;
   };
-  after(() => volumes.forEach((v) => v.remove()));
+  after(() => {
+    for (const v of volumes) v.remove();
+  });
 
   it('fails on an empty directory (NO_KEYS)', async () => {
     const outcome = await new SecretDirKeySource(volume({}).dir).load();
@@ -207,7 +201,7 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
 
   it('publishes a key added by an atomic Secret update without a restart', async () => {
     volume.write({ 'key-1.pem': pem1, 'key-2.pem': pem2, 'tls.crt': CERT });
-    await until(() => kids().length === 2, 'the second key in jwks()');
+    await waitFor(() => kids().length === 2, { what: 'the second key in jwks()' });
     assert.deepEqual(kids(), [kid1, kid2].sort());
     // publishLeadTime is 0 here: the newest key signs once published.
     assert.equal(manager.store.currentSigningKey()?.kid, kid2);
@@ -218,7 +212,7 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
     const failuresBefore = failures();
     // broken.pem first: its link is created before key-3's, so no reload can see key-3 without it.
     volume.write({ 'broken.pem': pem3.slice(0, 90), 'key-1.pem': pem1, 'key-2.pem': pem2, 'key-3.pem': pem3, 'tls.crt': CERT });
-    await until(() => failures() > failuresBefore && manager.store.status().lastReloadError !== undefined, 'a failed reload');
+    await waitFor(() => failures() > failuresBefore && manager.store.status().lastReloadError !== undefined, { what: 'a failed reload' });
     assert.match(manager.store.status().lastReloadDetail!, /^broken\.pem: /);
     assert.equal(manager.store.status().lastReloadError, 'ERR_AUTHJWT_KEYS_FILE_INVALID', '/readyz shows the code only');
     assert.equal(manager.store.jwks().etag, before.jwks.etag);
@@ -228,7 +222,7 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
 
   it('recovers when the corrupt file is fixed', async () => {
     volume.write({ 'key-1.pem': pem1, 'key-2.pem': pem2, 'key-3.pem': pem3, 'tls.crt': CERT });
-    await until(() => kids().length === 3 && manager.store.status().lastReloadError === undefined, 'the fixed keyring');
+    await waitFor(() => kids().length === 3 && manager.store.status().lastReloadError === undefined, { what: 'the fixed keyring' });
     assert.deepEqual(kids(), [kid1, kid2, kid3].sort());
   });
 
@@ -236,13 +230,13 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
     // Down to one key first: a reload straddling the kubelet's swap may legitimately read a file from
     // the old revision and skip the ones already unlinked; with one key that view equals the old one.
     volume.write({ 'key-1.pem': pem1, 'tls.crt': CERT });
-    await until(() => kids().length === 1, 'the keyring down to key-1');
+    await waitFor(() => kids().length === 1, { what: 'the keyring down to key-1' });
     assert.deepEqual(kids(), [kid1], 'removed keys that never signed are unpublished at once');
     const before = { etag: manager.store.jwks().etag, signing: manager.store.currentSigningKey()?.kid };
     assert.equal(before.signing, kid1);
     const failuresBefore = failures();
     volume.write({ 'tls.crt': CERT });
-    await until(() => failures() > failuresBefore && /no private key found/.test(manager.store.status().lastReloadDetail ?? ''), 'the NO_KEYS failure');
+    await waitFor(() => failures() > failuresBefore && /no private key found/.test(manager.store.status().lastReloadDetail ?? ''), { what: 'the NO_KEYS failure' });
     assert.equal(manager.store.jwks().etag, before.etag);
     assert.equal(manager.store.currentSigningKey()?.kid, before.signing);
     const failed = sink.lines.map((l) => JSON.parse(l) as { msg: string; err?: { code?: string } }).filter((l) => l.msg === 'key reload failed; keeping the last good keyring');
@@ -289,10 +283,10 @@ describe('key reload logs', () => {
     };
     for (const [name, content] of Object.entries(badFiles)) {
       volume.write({ 'a.pem': pem, [name]: content });
-      await until(() => manager.store.status().lastReloadDetail?.startsWith(`${name}: `) === true, `the failure for ${name}`);
+      await waitFor(() => manager.store.status().lastReloadDetail?.startsWith(`${name}: `) === true, { what: `the failure for ${name}` });
     }
     volume.write({ 'a.pem': pem });
-    await until(() => manager.store.jwks().keys.length === 1, 'the final good update');
+    await waitFor(() => manager.store.jwks().keys.length === 1, { what: 'the final good update' });
 
     const logs = sink.lines.join('');
     assert.ok(logs.includes('key reload failed; keeping the last good keyring'));

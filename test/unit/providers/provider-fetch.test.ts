@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AuthJwtError } from '../../../src/errors.ts';
+import type { AuthJwtError } from '../../../src/errors.ts';
 import { createProviderFetch, type FetchFn } from '../../../src/providers/http/provider-fetch.ts';
 import { limitResponseBody, readJsonBody } from '../../../src/providers/http/response-body.ts';
 
@@ -56,7 +56,11 @@ describe('createProviderFetch', () => {
 
   it('never follows redirects', async () => {
     let redirect: RequestInit['redirect'];
-    await createProviderFetch(options(async (_i, init) => ((redirect = init?.redirect), new Response(null, { status: 302 }))))('http://127.0.0.1/x');
+    const recordRedirect: FetchFn = async (_i, init) => {
+      redirect = init?.redirect;
+      return new Response(null, { status: 302 });
+    };
+    await createProviderFetch(options(recordRedirect))('http://127.0.0.1/x');
     assert.equal(redirect, 'manual');
   });
 

@@ -1,9 +1,9 @@
 /**
  * Offline validation of Kubernetes objects (used by test/integration/helm.test.ts and deploy.test.ts;
- * also a CLI: `node scripts/k8s-validate.ts FILE.yaml…`, exit 1 on any problem).
+ * also a CLI: `node test/helpers/k8s-validate.ts FILE.yaml…`, exit 1 on any problem).
  *
  * Two validators, both working without network (kubeconform's schemas would come from GitHub):
- *   1. kubernetes-validate --strict (PyPI, installed by scripts/setup-helm.sh): the Kubernetes
+ *   1. kubernetes-validate --strict (PyPI, installed by .ci/k8s-tools.sh): the Kubernetes
  *      OpenAPI-derived JSON schemas, strict variant — unknown fields (typos) are errors. Built-in kinds.
  *   2. kubernetes-models (npm, devDependency): compiled validators per kind for built-in kinds and,
  *      through @kubernetes-models/{prometheus-operator,istio,external-secrets}, for those CRDs (types,
@@ -21,7 +21,7 @@ export type K8sObject = { apiVersion?: string; kind?: string; metadata?: { name?
 /** Kubernetes version the strict schemas are taken for (kubernetes-validate ships 1.37 and older). */
 export const KUBE_VERSION = process.env.KUBE_VERSION ?? '1.37.0';
 
-/** Finds a tool: $ENV_NAME, then PATH, then the cache of scripts/setup-helm.sh. */
+/** Finds a tool: $ENV_NAME, then PATH, then the cache of .ci/k8s-tools.sh. */
 export function findTool(name: string, envName: string): string | undefined {
   const fromEnv = process.env[envName];
   if (fromEnv) return existsSync(fromEnv) ? fromEnv : undefined;
@@ -77,7 +77,7 @@ export async function validateObjects(objects: K8sObject[], options: { strictBin
     if (!o.metadata?.name) problems.push(`${describe(o)}: metadata.name is required`);
     const mod = modelModule(o.apiVersion, o.kind);
     if (!mod) {
-      problems.push(`${describe(o)}: no schema known for this kind (add its validator to scripts/k8s-validate.ts)`);
+      problems.push(`${describe(o)}: no schema known for this kind (add its validator to test/helpers/k8s-validate.ts)`);
       continue;
     }
     try {
@@ -121,11 +121,11 @@ function strictValidate(objects: K8sObject[], bin: string): string[] {
 if (import.meta.main) {
   const files = process.argv.slice(2);
   if (!files.length) {
-    console.error('usage: node scripts/k8s-validate.ts FILE.yaml…  (strict validation needs kubernetes-validate: bash scripts/setup-helm.sh)');
+    console.error('usage: node test/helpers/k8s-validate.ts FILE.yaml…  (strict validation needs kubernetes-validate: bash .ci/k8s-tools.sh)');
     process.exit(2);
   }
   const strictBin = kubernetesValidateBin();
-  if (!strictBin) console.error('WARNING: kubernetes-validate not found: unknown fields are NOT checked (bash scripts/setup-helm.sh)');
+  if (!strictBin) console.error('WARNING: kubernetes-validate not found: unknown fields are NOT checked (bash .ci/k8s-tools.sh)');
   let bad = 0;
   for (const f of files) {
     const problems = await validateObjects(parseManifests(readFileSync(f, 'utf8'), f), { strictBin });

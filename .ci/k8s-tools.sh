@@ -14,7 +14,7 @@
 # (a plain `go install` would default to v1.20, older than the chart's kubeVersion).
 #
 # Idempotent: a tool whose installed version matches is not rebuilt. Only the bin directory goes to
-# stdout (logs on stderr), so  `export PATH="$(bash scripts/setup-helm.sh):$PATH"`  works.
+# stdout (logs on stderr), so  `export PATH="$(bash .ci/k8s-tools.sh):$PATH"`  works.
 #
 # Env knobs:
 #   HELM_VERSION        default v3.22.0
@@ -28,8 +28,8 @@ KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.1}"
 KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 BIN="${AUTHJWT_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/authjwt-tools/bin}"
 
-log() { printf '[setup-helm] %s\n' "$*" >&2; }
-die() { printf '[setup-helm] ERROR: %s\n' "$*" >&2; exit 1; }
+log() { printf '[k8s-tools] %s\n' "$*" >&2; }
+die() { printf '[k8s-tools] ERROR: %s\n' "$*" >&2; exit 1; }
 command -v go >/dev/null 2>&1 || die "go is not installed (needed to build helm and kustomize from the Go module proxy)"
 mkdir -p "$BIN"
 export GOBIN="$BIN" GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod" CGO_ENABLED=0

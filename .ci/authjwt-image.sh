@@ -10,8 +10,8 @@
 # Prints the build time and the image size; the last stdout line is the content tag.
 #
 # Uses podman when present (this machine), else docker. Offline path (default when no Docker Hub is
-# reachable, e.g. this CI): bases are the local images of scripts/prepare-images.sh (runtime) and
-# scripts/prepare-build-image.sh (build stage, + npm), built here when missing. With a registry set
+# reachable, e.g. this CI): bases are the local images of .ci/images.sh (runtime) and
+# .ci/node-build-image.sh (build stage, + npm), built here when missing. With a registry set
 # NODE_IMAGE=node:24-bookworm-slim (BUILD_IMAGE defaults to it) to use the official image.
 #
 # Env knobs:
@@ -24,8 +24,10 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
-LOCAL_NODE=localhost/authjwt/node:24-bookworm-slim
-LOCAL_BUILD=localhost/authjwt/node-build:24
+# shellcheck source=versions.env
+source "$REPO_ROOT/.ci/versions.env"
+LOCAL_NODE="localhost/authjwt/node:$NODE_MAJOR-bookworm-slim"
+LOCAL_BUILD="localhost/authjwt/node-build:$NODE_MAJOR"
 NODE_IMAGE="${NODE_IMAGE:-$LOCAL_NODE}"
 if [ -z "${BUILD_IMAGE:-}" ]; then
   if [ "$NODE_IMAGE" = "$LOCAL_NODE" ]; then BUILD_IMAGE="$LOCAL_BUILD"; else BUILD_IMAGE="$NODE_IMAGE"; fi
@@ -33,21 +35,21 @@ fi
 IMAGE_REPO="${IMAGE_REPO:-localhost/authjwt/authjwt}"
 FORCE="${FORCE:-0}"
 
-log() { printf '[build-image] %s\n' "$*" >&2; }
-die() { printf '[build-image] ERROR: %s\n' "$*" >&2; exit 1; }
+log() { printf '[authjwt-image] %s\n' "$*" >&2; }
+die() { printf '[authjwt-image] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # shellcheck source=container-cli.sh
-source "$REPO_ROOT/scripts/container-cli.sh"
+source "$REPO_ROOT/.ci/container-cli.sh"
 
 # Offline bases: build them when missing (each script is idempotent).
-[ "$NODE_IMAGE" != "$LOCAL_NODE" ] || exists "$LOCAL_NODE" || bash scripts/prepare-images.sh node
-[ "$BUILD_IMAGE" != "$LOCAL_BUILD" ] || bash scripts/prepare-build-image.sh
+[ "$NODE_IMAGE" != "$LOCAL_NODE" ] || exists "$LOCAL_NODE" || bash .ci/images.sh node
+[ "$BUILD_IMAGE" != "$LOCAL_BUILD" ] || bash .ci/node-build-image.sh
 
 VERSION="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' package.json | head -n1)"
 [ -n "$VERSION" ] || die "no version in package.json"
 
 # The build context, exactly as .dockerignore allows it (keep the two lists in step).
-INPUTS=(Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json src proto config scripts/node24.sh scripts/with-node24.sh)
+INPUTS=(Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json src proto config)
 hash="$( { find "${INPUTS[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
            # an image that exists only remotely has no local id yet: name it instead
            echo "node=$NODE_IMAGE $(image_id "$NODE_IMAGE") build=$BUILD_IMAGE $(image_id "$BUILD_IMAGE")"

@@ -2,7 +2,7 @@
 # OFFLINE PATH ONLY. Builds the image the Dockerfile's build stage runs in when the official
 # node:24-bookworm-slim (which has npm) cannot be pulled:
 #
-#   localhost/authjwt/node-build:24  =  localhost/authjwt/node:24-bookworm-slim (scripts/prepare-images.sh node)
+#   localhost/authjwt/node-build:24  =  localhost/authjwt/node:24-bookworm-slim (.ci/images.sh node)
 #                                       + the npm CLI, unpacked from the npm registry's `npm` tarball
 #
 # The runtime stage keeps using localhost/authjwt/node:24-bookworm-slim (no npm: the official *runtime*
@@ -10,35 +10,34 @@
 # the Dockerfile's defaults (NODE_IMAGE=BUILD_IMAGE=node:24-bookworm-slim) apply.
 #
 # Idempotent: skipped when the tag exists and was built from the current node base and npm version
-# (recorded in image labels). Needs podman (scripts/setup-podman.sh) or docker, and npm on the host
+# (recorded in image labels). Needs podman (.ci/podman.sh) or docker, and npm on the host
 # to fetch the tarball (`npm pack`, cached in $AUTHJWT_IMAGE_CACHE/downloads).
 #
+# Versions (NODE_MAJOR, NPM_VERSION): .ci/versions.env.
 # Env knobs:
-#   NODE_MAJOR           default 24
-#   NPM_VERSION          default 11.19.1 (the npm line bundled with Node 24)
 #   NODE_BASE_IMAGE      default localhost/authjwt/node:$NODE_MAJOR-bookworm-slim (built when missing)
 #   BUILD_BASE_IMAGE     default localhost/authjwt/node-build:$NODE_MAJOR
-#   AUTHJWT_IMAGE_CACHE  default /var/cache/authjwt-images (shared with prepare-images.sh)
+#   AUTHJWT_IMAGE_CACHE  default /var/cache/authjwt-images (shared with .ci/images.sh)
 #   FORCE=1              rebuild even if up to date
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-NODE_MAJOR="${NODE_MAJOR:-24}"
-NPM_VERSION="${NPM_VERSION:-11.19.1}"
+# shellcheck source=versions.env
+source "$REPO_ROOT/.ci/versions.env"
 NODE_BASE_IMAGE="${NODE_BASE_IMAGE:-localhost/authjwt/node:${NODE_MAJOR}-bookworm-slim}"
 BUILD_BASE_IMAGE="${BUILD_BASE_IMAGE:-localhost/authjwt/node-build:${NODE_MAJOR}}"
 CACHE="${AUTHJWT_IMAGE_CACHE:-/var/cache/authjwt-images}"
 FORCE="${FORCE:-0}"
 
-log() { printf '[prepare-build-image] %s\n' "$*" >&2; }
-die() { printf '[prepare-build-image] ERROR: %s\n' "$*" >&2; exit 1; }
+log() { printf '[node-build-image] %s\n' "$*" >&2; }
+die() { printf '[node-build-image] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # shellcheck source=container-cli.sh
-source "$REPO_ROOT/scripts/container-cli.sh"
+source "$REPO_ROOT/.ci/container-cli.sh"
 
 if ! exists "$NODE_BASE_IMAGE"; then
   case "$NODE_BASE_IMAGE" in
-    localhost/authjwt/node:*) log "$NODE_BASE_IMAGE missing: building it (scripts/prepare-images.sh node)"; bash "$REPO_ROOT/scripts/prepare-images.sh" node ;;
+    localhost/authjwt/node:*) log "$NODE_BASE_IMAGE missing: building it (.ci/images.sh node)"; bash "$REPO_ROOT/.ci/images.sh" node ;;
     *) die "$NODE_BASE_IMAGE not found" ;;
   esac
 fi

@@ -2,7 +2,7 @@
  * The floor for GetJWT: a bare grpc-js server with the same proto whose handler only signs a JWT
  * (same claims, same key, same signing function as authjwt) — no validation, no provider, no cache, no
  * metrics. authjwt's overhead is measured against this.
- * Usage: node scripts/bench/bare-server.ts --port P --key FILE.pem --issuer URL
+ * Usage: node test/bench/bare-server.ts --port P --key FILE.pem --issuer URL
  */
 import { Server, ServerCredentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';

@@ -4,27 +4,26 @@
 #   base      localhost/authjwt/debian-jre17:bookworm      debootstrap minbase bookworm + openjdk-17-jre-headless
 #   keycloak  localhost/authjwt/keycloak:$KEYCLOAK_VERSION  base + keycloak-quarkus-dist zip from Maven Central
 #                                                           (test/e2e/images/keycloak/Containerfile)
-#   node      localhost/authjwt/node:24-bookworm-slim       debootstrap minbase bookworm (ca-certificates) +
-#                                                           the Node 24 ELF binary from the npm `node` package
+#   node      localhost/authjwt/node:$NODE_MAJOR-bookworm-slim  debootstrap minbase bookworm (ca-certificates) +
+#                                                           the Node ELF binary from the npm `node@$NODE_MAJOR` package
 #
-# Usage: scripts/prepare-images.sh [base] [keycloak] [node]     (default: all; keycloak implies base)
+# Usage: .ci/images.sh [base] [keycloak] [node]     (default: all; keycloak implies base)
 # Idempotent: an image that already exists (by tag) is skipped. Downloads and debootstrap output are
 # cached under $AUTHJWT_IMAGE_CACHE (default /var/cache/authjwt-images) so rebuilding a deleted image is fast.
-# Needs root and podman (run scripts/setup-podman.sh first).
+# Needs root and podman (run .ci/podman.sh first).
 #
+# Versions (KEYCLOAK_VERSION, NODE_MAJOR): .ci/versions.env.
 # Env knobs:
-#   KEYCLOAK_VERSION     default 26.7.3
 #   KC_DEV_WARMUP        build-time options to pre-augment start-dev with (Containerfile default
 #                        "KC_HEALTH_ENABLED=true", must match what the tests pass); "none" disables
-#   NODE_MAJOR           default 24 (npm `node@$NODE_MAJOR`)
 #   DEBIAN_MIRROR        default: the Debian mirror from this machine's apt sources
 #   AUTHJWT_IMAGE_CACHE  default /var/cache/authjwt-images
 #   FORCE=1              rebuild images even if they exist (caches are still used)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
-NODE_MAJOR="${NODE_MAJOR:-24}"
+# shellcheck source=versions.env
+source "$REPO_ROOT/.ci/versions.env"
 CACHE="${AUTHJWT_IMAGE_CACHE:-/var/cache/authjwt-images}"
 SUITE=bookworm
 FORCE="${FORCE:-0}"
@@ -33,19 +32,19 @@ BASE_IMAGE="localhost/authjwt/debian-jre17:${SUITE}"
 KEYCLOAK_IMAGE="localhost/authjwt/keycloak:${KEYCLOAK_VERSION}"
 NODE_IMAGE="localhost/authjwt/node:${NODE_MAJOR}-${SUITE}-slim"
 
-log() { printf '[prepare-images] %s\n' "$*" >&2; }
-die() { printf '[prepare-images] ERROR: %s\n' "$*" >&2; exit 1; }
+log() { printf '[images] %s\n' "$*" >&2; }
+die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap and rootful podman)"
-command -v podman >/dev/null || die "podman not installed: run scripts/setup-podman.sh first"
-command -v debootstrap >/dev/null || die "debootstrap not installed: run scripts/setup-podman.sh first"
+command -v podman >/dev/null || die "podman not installed: run .ci/podman.sh first"
+command -v debootstrap >/dev/null || die "debootstrap not installed: run .ci/podman.sh first"
 
 mkdir -p "$CACHE"/{rootfs,debs,downloads,tmp}
 # one run at a time (shared cache); then leftovers of killed runs can go
 exec 9>"$CACHE/.lock"
-flock -n 9 || { log "another prepare-images.sh is running; waiting"; flock 9; }
+flock -n 9 || { log "another .ci/images.sh is running; waiting"; flock 9; }
 # never rm -rf through a mount that a killed debootstrap left behind (e.g. DIR/proc)
 safe_rm() {
   local d m
@@ -141,7 +140,7 @@ build_base() {
     --change 'CMD ["/bin/bash"]' \
     --message "debootstrap minbase $SUITE + openjdk-17-jre-headless" \
     "$tarball" "$BASE_IMAGE" >/dev/null
-  podman run --rm "$BASE_IMAGE" java -version 2>&1 | head -n1 | sed 's/^/[prepare-images]   /' >&2
+  podman run --rm "$BASE_IMAGE" java -version 2>&1 | head -n1 | sed 's/^/[images]   /' >&2
   drop_old "$old" "$BASE_IMAGE"
   log "built $BASE_IMAGE ($(image_size "$BASE_IMAGE")) in $(elapsed "$t0")"
 }
@@ -168,7 +167,7 @@ build_keycloak() {
   podman image exists "$BASE_IMAGE" || build_base
   local t0 zip ctx old; t0="$(now)"; old="$(image_id "$KEYCLOAK_IMAGE")"
   zip="$(fetch_keycloak_zip)"
-  command -v unzip >/dev/null || die "unzip missing: run scripts/setup-podman.sh"
+  command -v unzip >/dev/null || die "unzip missing: run .ci/podman.sh"
   ctx="$(mktmp kc-context)"
   unzip -q "$zip" -d "$ctx"
   [ -d "$ctx/keycloak-${KEYCLOAK_VERSION}" ] || die "zip did not contain keycloak-${KEYCLOAK_VERSION}/"

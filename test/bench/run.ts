@@ -4,7 +4,7 @@
  * in time. Writes docs/benchmarks.md and bench-results/results.json.
  *
  * Load generators run in their own processes: ghz (Go, `go install`) for gRPC, hey (Go) for
- * Keycloak's HTTP token endpoint, scripts/bench/flood.ts for the million-token memory run.
+ * Keycloak's HTTP token endpoint, test/bench/flood.ts for the million-token memory run.
  * Options: --duration S (per measured run, default 10), --flood N (distinct tokens, default 1000000),
  * --quick (duration 4, flood 100000), --no-keycloak.
  */
@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { newSigningKey, startOidcProvider, USERS, INTROSPECTION_CLIENT } from '../../test/helpers/oidc.ts';
-import { freePort } from '../../test/helpers/net.ts';
+import { newSigningKey, startOidcProvider, USERS, INTROSPECTION_CLIENT } from '../helpers/oidc.ts';
+import { freePort } from '../helpers/net.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values: args } = parseArgs({ options: { duration: { type: 'string' }, flood: { type: 'string' }, quick: { type: 'boolean' }, 'no-keycloak': { type: 'boolean' } } });
@@ -81,7 +81,7 @@ async function startServer(kind: 'authjwt' | 'bare', opts: { keyDir: string; key
   const port = await freePort();
   let proc: ChildProcess;
   if (kind === 'bare') {
-    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, 'scripts/bench/bare-server.ts', '--port', String(port), '--key', opts.keyFile, '--issuer', 'https://authjwt.bench'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, 'test/bench/bare-server.ts', '--port', String(port), '--key', opts.keyFile, '--issuer', 'https://authjwt.bench'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
     const httpPort = await freePort();
     const cfg = join(work, `config-${port}.yaml`);
@@ -259,7 +259,7 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
 // Keycloak: client_credentials on its token endpoint, what a user would otherwise run.
 if (!args['no-keycloak']) {
   try {
-    const { startKeycloak, KC_INTROSPECTION } = await import('../../test/helpers/keycloak.ts');
+    const { startKeycloak, KC_INTROSPECTION, KEYCLOAK_VERSION } = await import('../helpers/keycloak.ts');
     log('starting Keycloak (testcontainers)');
     const kc = await startKeycloak();
     const containerMemMb = () => {
@@ -283,7 +283,7 @@ if (!args['no-keycloak']) {
     const all = [...out.matchAll(/\[(\d+)\]\s+(\d+) responses/g)].reduce((n, m) => n + Number(m[2]), 0);
     const r: RunResult = {
       scenario: 'token endpoint, client_credentials',
-      server: `Keycloak 26.7.3 (container, dev mode)`,
+      server: `Keycloak ${KEYCLOAK_VERSION} (container, dev mode)`,
       rps: num(/Requests\/sec:\s+([\d.]+)/),
       p50: num(/50%+ in ([\d.]+) secs/) * 1000,
       p95: num(/95%+ in ([\d.]+) secs/) * 1000,
@@ -316,7 +316,7 @@ if (!args['no-keycloak']) {
   const samples = [rssAt(0)];
   log(`memory: ${FLOOD} distinct tokens (flood.ts, own process)`);
   const started = Date.now();
-  const flood = spawn(process.execPath, ['scripts/bench/flood.ts', '--target', `127.0.0.1:${svc.port}`, '--count', String(FLOOD), '--concurrency', '64', '--jwk', jwkFile, '--issuer', op.issuer, '--provider', 'op-jwt'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const flood = spawn(process.execPath, ['test/bench/flood.ts', '--target', `127.0.0.1:${svc.port}`, '--count', String(FLOOD), '--concurrency', '64', '--jwk', jwkFile, '--issuer', op.issuer, '--provider', 'op-jwt'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let floodOut = '';
   flood.stdout!.on('data', (c: Buffer) => {
     floodOut += c;

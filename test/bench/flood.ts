@@ -2,7 +2,7 @@
  * Memory load generator (its own process): sends COUNT GetJWT calls, each with a DISTINCT JWT access
  * token signed with the bench OIDC provider's key (valid for that provider), so every call is a
  * verification-cache miss and a new cache entry. Prints progress lines "flood N" on stdout.
- * Usage: node scripts/bench/flood.ts --target HOST:PORT --count N --concurrency C --jwk FILE --issuer URL --provider ID
+ * Usage: node test/bench/flood.ts --target HOST:PORT --count N --concurrency C --jwk FILE --issuer URL --provider ID
  */
 import { credentials, loadPackageDefinition, Metadata } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';

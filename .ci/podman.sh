@@ -10,7 +10,7 @@
 #   export TESTCONTAINERS_RYUK_DISABLED=true        (Ryuk's own image can't be pulled here)
 #   export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1   (this machine has /.dockerenv, so testcontainers would
 #                                                    otherwise reach ports via the podman bridge gateway)
-# Only those lines go to stdout (all logging is on stderr), so   eval "$(scripts/setup-podman.sh)"
+# Only those lines go to stdout (all logging is on stderr), so   eval "$(.ci/podman.sh)"
 # sets them in the calling shell.
 #
 # Env knobs:
@@ -24,8 +24,8 @@ SERVICE_LOG="${PODMAN_SERVICE_LOG:-/var/log/authjwt-podman-service.log}"
 CONF=/etc/containers/containers.conf
 STORAGE_CONF=/etc/containers/storage.conf
 
-log() { printf '[setup-podman] %s\n' "$*" >&2; }
-die() { printf '[setup-podman] ERROR: %s\n' "$*" >&2; exit 1; }
+log() { printf '[podman] %s\n' "$*" >&2; }
+die() { printf '[podman] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (rootful podman; the sandbox has no user namespaces set up for rootless)"
 
@@ -108,9 +108,9 @@ new = "\n".join(out) + "\n"
 old = open(path).read() if os.path.exists(path) else None
 if new != old:
     open(path, "w").write(new)
-    print(f"[setup-podman] updated {path}", file=sys.stderr)
+    print(f"[podman] updated {path}", file=sys.stderr)
 else:
-    print(f"[setup-podman] {path} already up to date", file=sys.stderr)
+    print(f"[podman] {path} already up to date", file=sys.stderr)
 PY
 
 # ---------------------------------------------------------------- storage driver
