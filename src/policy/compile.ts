@@ -157,7 +157,8 @@ export function compilePolicy(source: PolicySource, options: CompileOptions): Co
     const checked = run.check();
     if (!checked.valid) return fail(`${position(text, rangeStart(checked.error))}: ${summaryOf(checked.error)}`);
     if (kind === 'allow' && checked.type !== 'bool') {
-      return fail(`1:1: must be a bool expression, not ${checked.type} (compare a dynamic value: \`claims.email_verified == true\`)`);
+      const hint = checked.type === 'dyn' ? ' (compare a value of `claims`: `claims.email_verified == true`)' : '';
+      return fail(`1:1: must be a bool expression, not ${checked.type}${hint}`);
     }
     if (kind === 'claim' && !CLAIM_TYPES.has(checked.type ?? '')) {
       return fail(`1:1: a claim cannot hold a value of type ${checked.type} (string, bool, int, double or list of strings; use .orValue() on optionals)`);
@@ -256,7 +257,8 @@ class Policy implements CompiledPolicy {
     try {
       context = this.#context(input);
     } catch (error) {
-      return { allowed: false, rule: this.#first, reason: 'error', detail: error instanceof InputError ? codeOf(error) : 'input_invalid' };
+      const rule = error instanceof LookupMissing ? this.#firstNeeding(error.lookup) : this.#first;
+      return { allowed: false, rule, reason: 'error', detail: error instanceof InputError ? codeOf(error) : 'input_invalid' };
     }
     for (const rule of this.#rules) {
       let result: unknown;
@@ -285,6 +287,13 @@ class Policy implements CompiledPolicy {
     return { allowed: true, claims };
   }
 
+  #firstNeeding(lookup: LookupName): string {
+    const rule = this.#rules.find((r) => r.analysis.needs.has(lookup));
+    if (rule) return rule.name;
+    const claim = this.#claims.find((c) => c.analysis.needs.has(lookup));
+    return claim ? `claims.${claim.name}` : this.#first;
+  }
+
   #context(input: EvaluationInput): Record<string, unknown> {
     const convert = new JsonToCel(this.#limits);
     const context: Record<string, unknown> = {
@@ -295,7 +304,7 @@ class Policy implements CompiledPolicy {
     const lists = new JsonToCel(this.#lookupLimits);
     const fetched = (name: LookupName): string[] => {
       const value = input.lookups?.[name];
-      if (value === undefined) throw new LookupMissing();
+      if (value === undefined) throw new LookupMissing(name);
       return lists.stringList(value);
     };
     if (this.needs.has('github.orgs') || this.needs.has('github.teams')) {
@@ -313,9 +322,12 @@ class Policy implements CompiledPolicy {
   }
 }
 
+/** A lookup the policy needs was not given to `evaluate` (a bug of the caller: fetch every one of `needs`). */
 class LookupMissing extends InputError {
-  constructor() {
+  readonly lookup: LookupName;
+  constructor(lookup: LookupName) {
     super('input_invalid');
+    this.lookup = lookup;
   }
 }
 
