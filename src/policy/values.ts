@@ -94,10 +94,11 @@ export class JsonToCel {
     if (depth >= this.#limits.maxDepth) throw new InputError('input_limit');
     if (Array.isArray(value)) {
       if (value.length > this.#limits.maxListItems) throw new InputError('input_limit');
-      const out: unknown[] = new Array(value.length);
+      const out: unknown[] = [];
       for (let i = 0; i < value.length; i++) {
+        // A hole would read through to Array.prototype.
         if (!Object.hasOwn(value, i)) throw new InputError('input_invalid');
-        out[i] = this.value(ownValue(value, String(i)), depth + 1);
+        out.push(this.value(value[i], depth + 1));
       }
       return out;
     }
