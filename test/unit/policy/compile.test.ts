@@ -28,6 +28,7 @@ describe('compilePolicy: errors name the field and the position', () => {
     { name: 'allow of type int', source: { allow: ['true', 'size(claims.groups)'] }, path: 'providers[2].allow[1]', message: /^1:1: must be a bool expression, not int$/ },
     { name: 'GitHub lookup on a Keycloak provider', source: { allow: "'acme' in github.orgs" }, path: 'providers[2].allow', message: /^1:11: `github\.orgs` is not available for this provider \(it has no lookups\)/ },
     { name: 'GitLab lookup on a GitHub provider', source: { allow: "'x' in gitlab.groups" }, lookups: GITHUB, path: 'providers[2].allow', message: /^1:8: `gitlab\.groups` is not available .*available: github\.orgs, github\.teams/ },
+    { name: 'a lookup of the same root this provider does not have', source: { allow: "has(github.teams)" }, lookups: ['github.orgs'], path: 'providers[2].allow', message: /^1:5: `github\.teams` is not available .*\(available: github\.orgs\)/ },
     { name: 'a lookup that does not exist', source: { allow: 'github.members == []' }, lookups: GITHUB, path: 'providers[2].allow', message: /`github\.members` is not available/ },
     { name: 'lookups used whole where there are none', source: { allow: 'github != null' }, path: 'providers[2].allow', message: /^1:1: `github` lookups are not available/ },
     { name: 'matches(): method', source: { allow: "claims.email.matches('^a')" }, path: 'providers[2].allow', message: /^1:13: matches\(\) is not supported/ },
