@@ -30,8 +30,9 @@ export class InputError extends Error {
 /**
  * Converts JSON data into CEL values: objects become `Map`s (so `__proto__`, `constructor` and the like are
  * plain keys, and no object prototype is ever consulted), arrays are copied, numbers stay doubles as in CEL's
- * JSON mapping. Anything that is not JSON data (bigint, NaN, ±Infinity, functions, class instances, accessors)
- * fails the conversion; an object key whose value is `undefined` is skipped, as JSON.stringify would.
+ * JSON mapping. Anything that is not JSON data (bigint, NaN, ±Infinity, functions, class instances, an
+ * object's accessor property — refused, never run —, a sparse array) fails the conversion; an object key whose
+ * value is `undefined` is skipped, as JSON.stringify would.
  */
 export class JsonToCel {
   readonly #limits: InputLimits;
