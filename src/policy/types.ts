@@ -1,0 +1,73 @@
+/** The policy module's public shapes: what configuration gives it, what the exchange gets back. */
+
+/**
+ * A provider lookup: data fetched from the provider's API beside the verified identity, only when an
+ * expression of the provider's policy reads it. `github.orgs` are org logins (`GET /user/orgs`),
+ * `github.teams` are `"org/team-slug"` (`GET /user/teams`), `gitlab.groups` are group full paths.
+ */
+export type LookupName = 'github.orgs' | 'github.teams' | 'gitlab.groups';
+export const LOOKUP_NAMES: readonly LookupName[] = ['github.orgs', 'github.teams', 'gitlab.groups'];
+
+/** One `allow` rule: a CEL expression of type bool, optionally named (the name is shown to callers when it denies). */
+export interface AllowRule {
+  /** 1 to 64 characters of `A-Z a-z 0-9 _ . : -`; default `allow[<index>]`. */
+  name?: string;
+  expression: string;
+}
+
+/** A provider's policy, as configured. */
+export interface PolicySource {
+  /** Who may get a token: one CEL expression, or a list of them that must all hold. Absent: everyone. */
+  allow?: string | readonly (string | AllowRule)[];
+  /** Extra claims of the minted token: claim name → CEL expression computing its value. */
+  claims?: Readonly<Record<string, string>>;
+}
+
+export interface PolicyLimits {
+  /** Characters in one expression. Default 2048. */
+  maxExpressionLength?: number;
+  /** Worst-case cost of one expression (see src/policy/analyze.ts for the unit). Default 100 000. */
+  maxCost?: number;
+  /** Entries of one list or map in the input (claims and lookups). Default 1000. */
+  maxListItems?: number;
+  /** Characters of one string in `claims`. Default 4096 (lookup strings: 256). */
+  maxStringLength?: number;
+  /** Nesting depth of `claims`. Default 32. */
+  maxDepth?: number;
+}
+
+export interface CompileOptions {
+  /** Configuration path of the policy's provider, for errors, e.g. `providers[2]`. */
+  path: string;
+  /** The lookups this provider can make, e.g. `['github.orgs', 'github.teams']`; `[]` for OIDC providers. */
+  lookups: readonly LookupName[];
+  limits?: PolicyLimits;
+}
+
+export interface EvaluationInput {
+  /** The provider's verified data as returned (JWT payload, introspection + userinfo, user API JSON). */
+  claims: Readonly<Record<string, unknown>>;
+  account: { provider: string; id: string };
+  /** The lookups the policy `needs`, fetched; others may be absent. */
+  lookups: Partial<Record<LookupName, readonly string[]>>;
+}
+
+/**
+ * The outcome of a policy for one identity. A deny names the rule (`allow[1]`, a rule's name, or
+ * `claims.<name>` when a computed claim failed) and never contains a value from the input: `detail` is a
+ * fixed error kind (`no_such_key`, `no_such_overload`, `input_limit`, `lookup_missing`...) for logs.
+ */
+export type PolicyDecision =
+  | { allowed: true; claims: Record<string, unknown> }
+  | { allowed: false; rule: string; reason: 'denied' | 'error'; detail?: string };
+
+export interface CompiledPolicy {
+  /** Lookups read by any expression: fetch these, and only these, before `evaluate`. */
+  readonly needs: ReadonlySet<LookupName>;
+  /** The allow rules, in order. */
+  readonly rules: readonly { name: string }[];
+  /** Names of the computed claims, in order. */
+  readonly claimNames: readonly string[];
+  /** Runs the allow rules (in order, stopping at the first that does not hold), then the computed claims. Never throws. */
+  evaluate(input: EvaluationInput): PolicyDecision;
+}
