@@ -29,13 +29,22 @@ const opIssuer = `http://127.0.0.1:${(opServer.address() as AddressInfo).port}`;
 const redirectUri = 'http://127.0.0.1/callback';
 const provider = new Provider(opIssuer, {
   clients: [
-    { client_id: 'frontend', token_endpoint_auth_method: 'none', redirect_uris: [redirectUri], response_types: ['code'], grant_types: ['authorization_code'] },
+    {
+      client_id: 'frontend',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [redirectUri],
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+    },
     // authjwt's own confidential client, used for RFC 7662 introspection.
     { client_id: 'authjwt', client_secret: 'demo-introspection-secret', redirect_uris: [], response_types: [], grant_types: [] },
   ],
   features: { devInteractions: { enabled: true }, introspection: { enabled: true, allowedPolicy: async () => true } },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'] },
-  findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, email: `${id}@example.com`, email_verified: true, name: 'Alice Liddell', preferred_username: id }) }),
+  findAccount: async (_ctx, id) => ({
+    accountId: id,
+    claims: async () => ({ sub: id, email: `${id}@example.com`, email_verified: true, name: 'Alice Liddell', preferred_username: id }),
+  }),
   // The demo user consents to everything the frontend asks for.
   loadExistingGrant: async (ctx) => {
     const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
@@ -60,7 +69,11 @@ const authUrl = client.buildAuthorizationUrl(config, {
 });
 const jar = new Map<string, string>();
 const browse = async (url: string, init: RequestInit = {}): Promise<Response> => {
-  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...init.headers, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+  const res = await fetch(url, {
+    ...init,
+    redirect: 'manual',
+    headers: { ...init.headers, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+  });
   for (const c of res.headers.getSetCookie()) {
     const [pair] = c.split(';');
     const [k, v] = pair!.split('=');
@@ -76,14 +89,24 @@ for (let hops = 0; !location.startsWith(redirectUri) && hops < 10; hops++) {
   if (res.status === 200) {
     // The dev login form: submit it as alice (devInteractions accept any password).
     const action = /action="([^"]+)"/.exec(await res.text())![1]!;
-    res = await browse(new URL(action, opIssuer).href, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'prompt=login&login=alice&password=demo' });
+    res = await browse(new URL(action, opIssuer).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'prompt=login&login=alice&password=demo',
+    });
   }
   location = res.headers.get('location')!;
 }
-const tokens = await client.authorizationCodeGrant(config, new URL(location), { pkceCodeVerifier: verifier, expectedState: client.skipStateCheck });
+const tokens = await client.authorizationCodeGrant(config, new URL(location), {
+  pkceCodeVerifier: verifier,
+  expectedState: client.skipStateCheck,
+});
 const claims = tokens.claims()!;
 const account = { provider: 'demo-idp', type: 'oidc', providerAccountId: claims.sub, accessToken: tokens.access_token };
-step(2, `alice signed in; the frontend holds Account { provider: "demo-idp", type: "oidc", provider_account_id: "${claims.sub}", access_token: <${tokens.access_token.length} chars, not shown> }`);
+step(
+  2,
+  `alice signed in; the frontend holds Account { provider: "demo-idp", type: "oidc", provider_account_id: "${claims.sub}", access_token: <${tokens.access_token.length} chars, not shown> }`,
+);
 
 // 3. authjwt, configured for that provider, and a GetJWT call.
 const probe = createServer();
@@ -97,7 +120,15 @@ const authjwtConfig = buildConfig({
   grpc: { listen: '127.0.0.1:0' },
   http: { listen: `127.0.0.1:${httpPort}` },
   providers: [
-    { id: 'demo-idp', type: 'oidc', issuer: opIssuer, audiences: ['frontend'], verification: 'auto', clientId: 'authjwt', clientSecret: 'demo-introspection-secret' },
+    {
+      id: 'demo-idp',
+      type: 'oidc',
+      issuer: opIssuer,
+      audiences: ['frontend'],
+      verification: 'auto',
+      clientId: 'authjwt',
+      clientSecret: 'demo-introspection-secret',
+    },
   ],
 });
 const app = await startApp(authjwtConfig, { logger: createLogger({ level: 'silent' }) });
@@ -107,12 +138,18 @@ const grpcClient = new proto.auth.v1alpha1.AuthAPI(`127.0.0.1:${app.grpcPort}`, 
 const minted = await new Promise<string>((resolve, reject) =>
   grpcClient.GetJWT({ account }, new Metadata(), (err, r) => (err ? reject(err) : resolve(r!.token!))),
 );
-step(3, `authjwt (gRPC 127.0.0.1:${app.grpcPort}) proved the (opaque) token by RFC 7662 introspection, checked it was issued to "frontend" for that account, and returned a JWT of ${minted.length} chars`);
+step(
+  3,
+  `authjwt (gRPC 127.0.0.1:${app.grpcPort}) proved the (opaque) token by RFC 7662 introspection, checked it was issued to "frontend" for that account, and returned a JWT of ${minted.length} chars`,
+);
 
 // 4. Verify like a gateway: discovery → jwks_uri → signature and claims.
 const discovery = (await (await fetch(`${httpBase}/.well-known/openid-configuration`)).json()) as { jwks_uri: string; issuer: string };
 const jwksUrl = new URL(discovery.jwks_uri);
-const { payload, protectedHeader } = await jwtVerify(minted, createRemoteJWKSet(jwksUrl), { issuer: discovery.issuer, audience: 'internal-services' });
+const { payload, protectedHeader } = await jwtVerify(minted, createRemoteJWKSet(jwksUrl), {
+  issuer: discovery.issuer,
+  audience: 'internal-services',
+});
 step(4, `verified with jose against ${jwksUrl.href}`);
 console.log('header:', JSON.stringify(protectedHeader, null, 2));
 console.log('claims:', JSON.stringify(payload, null, 2));

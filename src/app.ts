@@ -52,7 +52,8 @@ export interface App {
 
 /** Admission per method: health answers during drain and is never shed (probes); Watch and reflection streams count. */
 function admissionRuleFor(path: string): AdmissionRule {
-  if (path.startsWith(`/${HEALTH_SERVICE_NAME}/`)) return path.endsWith('/Watch') ? { drain: true, shed: true, deadline: false } : { drain: false, shed: false, deadline: false };
+  if (path.startsWith(`/${HEALTH_SERVICE_NAME}/`))
+    return path.endsWith('/Watch') ? { drain: true, shed: true, deadline: false } : { drain: false, shed: false, deadline: false };
   if (path.startsWith('/grpc.reflection.')) return { drain: true, shed: true, deadline: false };
   return { drain: true, shed: true, deadline: true };
 }
@@ -85,7 +86,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   });
 
   // gRPC: AuthAPI, health, reflection; admission for all of them.
-  const refused = throttledCounter((count, path, code) => logger.warn({ refused: count, lastMethod: path, reason: code }, 'calls refused by admission (draining or overloaded)'));
+  const refused = throttledCounter((count, path, code) =>
+    logger.warn({ refused: count, lastMethod: path, reason: code }, 'calls refused by admission (draining or overloaded)'),
+  );
   const admission = createAdmission({
     maxConcurrentCalls: config.grpc.maxConcurrentCalls,
     defaultDeadline: config.grpc.defaultDeadline,
@@ -97,15 +100,24 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const authApiDefinition = loadAuthProto().auth.v1alpha1.AuthAPI.service;
   const authApi = createAuthApi({ exchange, providerIds: new Set(config.providers.map((p) => p.id)), report });
   const grpcCredentials = createGrpcCredentials(config.grpc.tls);
-  const grpc = await startGrpcServer(config.grpc, [{ definition: authApiDefinition, implementation: tracing ? traceUnaryService(authApiDefinition, authApi) : authApi }], {
-    credentials: grpcCredentials.credentials,
-    // Metrics outermost (they see every status, admission's included), admission closest to the handlers.
-    interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? []), admission.interceptor],
-    register: [
-      (server) => health.addToServer(server),
-      ...(config.grpc.reflection ? [(server: Parameters<typeof health.addToServer>[0]) => new ReflectionService({ ...loadAuthPackage(), ...loadHealthPackage() }).addToServer(server)] : []),
-    ],
-  });
+  const grpc = await startGrpcServer(
+    config.grpc,
+    [{ definition: authApiDefinition, implementation: tracing ? traceUnaryService(authApiDefinition, authApi) : authApi }],
+    {
+      credentials: grpcCredentials.credentials,
+      // Metrics outermost (they see every status, admission's included), admission closest to the handlers.
+      interceptors: [metrics.grpcInterceptor, ...(options.grpc?.interceptors ?? []), admission.interceptor],
+      register: [
+        (server) => health.addToServer(server),
+        ...(config.grpc.reflection
+          ? [
+              (server: Parameters<typeof health.addToServer>[0]) =>
+                new ReflectionService({ ...loadAuthPackage(), ...loadHealthPackage() }).addToServer(server),
+            ]
+          : []),
+      ],
+    },
+  );
 
   const issuer = config.issuer.replace(/\/$/, '');
   const http = await startHttpServer(
@@ -133,7 +145,12 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const grpcAddress = parseHostPort(config.grpc.listen);
   const httpAddress = parseHostPort(config.http.listen);
   logger.info(
-    { grpc: formatHostPort(grpcAddress.host, grpc.port), http: formatHostPort(httpAddress.host, http.port), providers: config.providers.map((p) => p.id), issuer: config.issuer },
+    {
+      grpc: formatHostPort(grpcAddress.host, grpc.port),
+      http: formatHostPort(httpAddress.host, http.port),
+      providers: config.providers.map((p) => p.id),
+      issuer: config.issuer,
+    },
     'authjwt started',
   );
 

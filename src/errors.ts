@@ -26,7 +26,16 @@ export type ErrorKind =
 
 /** Outcome label of metrics and logs: `ok` or an error kind (a small fixed set). */
 export type Outcome = 'ok' | ErrorKind;
-export const OUTCOMES: readonly Outcome[] = ['ok', 'invalid_argument', 'unauthenticated', 'permission_denied', 'unavailable', 'resource_exhausted', 'deadline_exceeded', 'internal'];
+export const OUTCOMES: readonly Outcome[] = [
+  'ok',
+  'invalid_argument',
+  'unauthenticated',
+  'permission_denied',
+  'unavailable',
+  'resource_exhausted',
+  'deadline_exceeded',
+  'internal',
+];
 
 export interface ErrorDefinition {
   readonly kind: ErrorKind;
@@ -43,25 +52,53 @@ export const ERRORS = define({
   // Request validation: the caller sent something malformed or unknown.
   REQUEST_MISSING_ACCOUNT: { kind: 'invalid_argument', message: 'account is required', help: 'GetJWT without an account.' },
   REQUEST_MISSING_PROVIDER: { kind: 'invalid_argument', message: 'account.provider is required', help: 'Empty provider id.' },
-  REQUEST_INVALID_PROVIDER: { kind: 'invalid_argument', message: 'account.provider is malformed', help: 'Provider id longer than 64 bytes or with control characters.' },
-  REQUEST_UNKNOWN_PROVIDER: { kind: 'invalid_argument', message: 'account.provider is not a configured provider', help: 'No provider with that id in the configuration.' },
+  REQUEST_INVALID_PROVIDER: {
+    kind: 'invalid_argument',
+    message: 'account.provider is malformed',
+    help: 'Provider id longer than 64 bytes or with control characters.',
+  },
+  REQUEST_UNKNOWN_PROVIDER: {
+    kind: 'invalid_argument',
+    message: 'account.provider is not a configured provider',
+    help: 'No provider with that id in the configuration.',
+  },
   REQUEST_MISSING_TYPE: { kind: 'invalid_argument', message: 'account.type is required', help: 'Empty account type.' },
-  REQUEST_INVALID_TYPE: { kind: 'invalid_argument', message: 'account.type must be "oauth" or "oidc"', help: 'Auth.js sends "oauth" or "oidc".' },
+  REQUEST_INVALID_TYPE: {
+    kind: 'invalid_argument',
+    message: 'account.type must be "oauth" or "oidc"',
+    help: 'Auth.js sends "oauth" or "oidc".',
+  },
   REQUEST_TYPE_MISMATCH: {
     kind: 'invalid_argument',
     message: 'account.type is not accepted by this provider',
     help: 'The provider\'s `accountTypes` does not list the type sent (next-auth v4 sends "oauth" for every provider, Auth.js v5 "oidc" for OIDC providers).',
   },
   REQUEST_MISSING_ACCOUNT_ID: { kind: 'invalid_argument', message: 'account.provider_account_id is required', help: 'Empty account id.' },
-  REQUEST_ACCOUNT_ID_TOO_LONG: { kind: 'invalid_argument', message: 'account.provider_account_id is too long', help: 'Longer than `limits.maxAccountIdBytes` (UTF-8 bytes).' },
-  REQUEST_INVALID_ACCOUNT_ID: { kind: 'invalid_argument', message: 'account.provider_account_id contains control characters', help: 'C0/C1 controls, DEL, U+2028/U+2029.' },
+  REQUEST_ACCOUNT_ID_TOO_LONG: {
+    kind: 'invalid_argument',
+    message: 'account.provider_account_id is too long',
+    help: 'Longer than `limits.maxAccountIdBytes` (UTF-8 bytes).',
+  },
+  REQUEST_INVALID_ACCOUNT_ID: {
+    kind: 'invalid_argument',
+    message: 'account.provider_account_id contains control characters',
+    help: 'C0/C1 controls, DEL, U+2028/U+2029.',
+  },
   REQUEST_MISSING_ACCESS_TOKEN: {
     kind: 'invalid_argument',
     message: 'account.access_token is required (generated clients name the field accessToken; Auth.js names it access_token)',
     help: 'Usually an Auth.js `account` passed as-is to a generated client, which ignores `access_token`: map it to `accessToken`.',
   },
-  REQUEST_ACCESS_TOKEN_TOO_LONG: { kind: 'invalid_argument', message: 'account.access_token is too long', help: 'Longer than `limits.maxAccessTokenBytes`.' },
-  REQUEST_INVALID_ACCESS_TOKEN: { kind: 'invalid_argument', message: 'account.access_token contains characters that no access token has', help: 'Only visible ASCII is accepted (RFC 6750 b64token and common formats).' },
+  REQUEST_ACCESS_TOKEN_TOO_LONG: {
+    kind: 'invalid_argument',
+    message: 'account.access_token is too long',
+    help: 'Longer than `limits.maxAccessTokenBytes`.',
+  },
+  REQUEST_INVALID_ACCESS_TOKEN: {
+    kind: 'invalid_argument',
+    message: 'account.access_token contains characters that no access token has',
+    help: 'Only visible ASCII is accepted (RFC 6750 b64token and common formats).',
+  },
   REQUEST_NO_PROVIDER: {
     kind: 'invalid_argument',
     message: 'no provider could be chosen for this token',
@@ -72,15 +109,39 @@ export const ERRORS = define({
     message: 'the requested audience is not one this service issues tokens for',
     help: 'RFC 8693 `audience`/`resource` outside the configured audiences (OAuth error invalid_target).',
   },
-  REQUEST_MISSING_TOKEN: { kind: 'unauthenticated', message: 'no bearer token in the request', help: 'Edge: the configured header is absent or has another scheme.' },
+  REQUEST_MISSING_TOKEN: {
+    kind: 'unauthenticated',
+    message: 'no bearer token in the request',
+    help: 'Edge: the configured header is absent or has another scheme.',
+  },
 
   // The upstream token does not prove the account.
-  UPSTREAM_INVALID_TOKEN: { kind: 'unauthenticated', message: 'access token rejected', help: 'Bad signature, algorithm not allowed, malformed claims.' },
+  UPSTREAM_INVALID_TOKEN: {
+    kind: 'unauthenticated',
+    message: 'access token rejected',
+    help: 'Bad signature, algorithm not allowed, malformed claims.',
+  },
   UPSTREAM_MALFORMED: { kind: 'unauthenticated', message: 'access token is not a JWT', help: 'The `jwt` strategy got an opaque token.' },
-  UPSTREAM_EXPIRED: { kind: 'unauthenticated', message: 'access token expired', help: '`exp` passed (beyond `clockTolerance`). Refresh the provider token, then call again.' },
-  UPSTREAM_NOT_YET_VALID: { kind: 'unauthenticated', message: 'access token is not valid yet', help: '`nbf` in the future beyond `clockTolerance`.' },
-  UPSTREAM_ISSUED_IN_FUTURE: { kind: 'unauthenticated', message: 'access token was issued in the future', help: '`iat` in the future beyond `clockTolerance`: clocks differ or the token is forged.' },
-  UPSTREAM_WRONG_ISSUER: { kind: 'unauthenticated', message: 'access token has another issuer', help: 'Token `iss` is not the configured issuer (compare the in-cluster and public IdP URLs; the log shows both).' },
+  UPSTREAM_EXPIRED: {
+    kind: 'unauthenticated',
+    message: 'access token expired',
+    help: '`exp` passed (beyond `clockTolerance`). Refresh the provider token, then call again.',
+  },
+  UPSTREAM_NOT_YET_VALID: {
+    kind: 'unauthenticated',
+    message: 'access token is not valid yet',
+    help: '`nbf` in the future beyond `clockTolerance`.',
+  },
+  UPSTREAM_ISSUED_IN_FUTURE: {
+    kind: 'unauthenticated',
+    message: 'access token was issued in the future',
+    help: '`iat` in the future beyond `clockTolerance`: clocks differ or the token is forged.',
+  },
+  UPSTREAM_WRONG_ISSUER: {
+    kind: 'unauthenticated',
+    message: 'access token has another issuer',
+    help: 'Token `iss` is not the configured issuer (compare the in-cluster and public IdP URLs; the log shows both).',
+  },
   UPSTREAM_WRONG_AUDIENCE: {
     kind: 'unauthenticated',
     message: 'access token was not issued to an accepted client',
@@ -91,21 +152,41 @@ export const ERRORS = define({
     message: 'opaque access token cannot be bound to the accepted audiences with the userinfo strategy',
     help: 'Use introspection (or jwt) to bind opaque tokens to clients.',
   },
-  UPSTREAM_WRONG_TYPE: { kind: 'unauthenticated', message: 'token is not an access token', help: 'An ID, refresh, offline or logout token (by header `typ`, payload `typ`, `token_use` or `token_type`).' },
-  UPSTREAM_UNKNOWN_KEY: { kind: 'unauthenticated', message: 'access token signed with an unknown key', help: 'No key of the provider\'s JWKS matches, even after a rate-limited refetch.' },
+  UPSTREAM_WRONG_TYPE: {
+    kind: 'unauthenticated',
+    message: 'token is not an access token',
+    help: 'An ID, refresh, offline or logout token (by header `typ`, payload `typ`, `token_use` or `token_type`).',
+  },
+  UPSTREAM_UNKNOWN_KEY: {
+    kind: 'unauthenticated',
+    message: 'access token signed with an unknown key',
+    help: "No key of the provider's JWKS matches, even after a rate-limited refetch.",
+  },
   UPSTREAM_INACTIVE: {
     kind: 'unauthenticated',
     message: 'access token is not active',
-    help: 'Introspection answered `active: false`: revoked, expired, or (Keycloak) the introspecting client is not in the token\'s audience — see docs/strategies.md.',
+    help: "Introspection answered `active: false`: revoked, expired, or (Keycloak) the introspecting client is not in the token's audience — see docs/strategies.md.",
   },
-  UPSTREAM_REJECTED_BY_PROVIDER: { kind: 'unauthenticated', message: 'the provider rejected the access token', help: 'userinfo or user API answered 401/4xx for the token.' },
-  UPSTREAM_SUBJECT_MISMATCH: { kind: 'unauthenticated', message: 'userinfo subject differs from the token subject', help: 'userinfo strategy with a JWT-shaped token.' },
+  UPSTREAM_REJECTED_BY_PROVIDER: {
+    kind: 'unauthenticated',
+    message: 'the provider rejected the access token',
+    help: 'userinfo or user API answered 401/4xx for the token.',
+  },
+  UPSTREAM_SUBJECT_MISMATCH: {
+    kind: 'unauthenticated',
+    message: 'userinfo subject differs from the token subject',
+    help: 'userinfo strategy with a JWT-shaped token.',
+  },
   UPSTREAM_NO_ACCOUNT_ID: {
     kind: 'unauthenticated',
     message: 'the provider did not return an account id',
     help: 'The `accountIdClaim` is missing (Keycloak lightweight access tokens have no `sub`: use introspection).',
   },
-  UPSTREAM_NOT_ISSUED_TO_CLIENT: { kind: 'unauthenticated', message: 'access token is not valid for our OAuth app', help: 'GitHub app binding: the token belongs to another OAuth app.' },
+  UPSTREAM_NOT_ISSUED_TO_CLIENT: {
+    kind: 'unauthenticated',
+    message: 'access token is not valid for our OAuth app',
+    help: 'GitHub app binding: the token belongs to another OAuth app.',
+  },
   UPSTREAM_ACCOUNT_MISMATCH: {
     kind: 'unauthenticated',
     message: 'access token belongs to another account than provider_account_id',
@@ -113,7 +194,11 @@ export const ERRORS = define({
   },
 
   // Policy refuses a proven identity.
-  POLICY_DENIED: { kind: 'permission_denied', message: 'access denied by policy', help: 'An `allow` rule evaluated to false; ErrorInfo metadata `rule` names it.' },
+  POLICY_DENIED: {
+    kind: 'permission_denied',
+    message: 'access denied by policy',
+    help: 'An `allow` rule evaluated to false; ErrorInfo metadata `rule` names it.',
+  },
   POLICY_ERROR: {
     kind: 'permission_denied',
     message: 'access denied: a policy rule could not be evaluated',
@@ -128,45 +213,121 @@ export const ERRORS = define({
   // The provider cannot be used right now.
   PROVIDER_UNREACHABLE: { kind: 'unavailable', message: 'the provider is unreachable', help: 'Network error or timeout.' },
   PROVIDER_BAD_STATUS: { kind: 'unavailable', message: 'the provider call failed', help: '5xx or an unexpected status.' },
-  PROVIDER_BAD_RESPONSE: { kind: 'unavailable', message: 'the provider gave an unusable answer', help: 'Invalid JSON or an unexpected shape.' },
-  PROVIDER_RESPONSE_TOO_LARGE: { kind: 'unavailable', message: 'the provider answered with an oversized body', help: 'Above the 1 MiB body cap.' },
-  PROVIDER_RATE_LIMITED: { kind: 'unavailable', message: 'the provider is rate limiting us', help: '429, or GitHub 403 with `x-ratelimit-remaining: 0`.' },
-  PROVIDER_CIRCUIT_OPEN: { kind: 'unavailable', message: 'the provider is failing; calls are paused briefly', help: 'The circuit breaker is open.' },
+  PROVIDER_BAD_RESPONSE: {
+    kind: 'unavailable',
+    message: 'the provider gave an unusable answer',
+    help: 'Invalid JSON or an unexpected shape.',
+  },
+  PROVIDER_RESPONSE_TOO_LARGE: {
+    kind: 'unavailable',
+    message: 'the provider answered with an oversized body',
+    help: 'Above the 1 MiB body cap.',
+  },
+  PROVIDER_RATE_LIMITED: {
+    kind: 'unavailable',
+    message: 'the provider is rate limiting us',
+    help: '429, or GitHub 403 with `x-ratelimit-remaining: 0`.',
+  },
+  PROVIDER_CIRCUIT_OPEN: {
+    kind: 'unavailable',
+    message: 'the provider is failing; calls are paused briefly',
+    help: 'The circuit breaker is open.',
+  },
   PROVIDER_CLIENT_AUTH_FAILED: {
     kind: 'unavailable',
     message: 'the provider refused our client credentials',
     help: 'Configuration error: the introspection client or OAuth app credentials (`clientId`, client secret) are wrong or lack permission.',
   },
-  PROVIDER_DISCOVERY_FAILED: { kind: 'unavailable', message: 'OIDC discovery failed', help: 'The issuer\'s discovery document could not be fetched or is invalid.' },
-  PROVIDER_DISCOVERY_INSECURE: { kind: 'unavailable', message: 'OIDC discovery names an insecure endpoint', help: 'An endpoint on another origin is not https.' },
+  PROVIDER_DISCOVERY_FAILED: {
+    kind: 'unavailable',
+    message: 'OIDC discovery failed',
+    help: "The issuer's discovery document could not be fetched or is invalid.",
+  },
+  PROVIDER_DISCOVERY_INSECURE: {
+    kind: 'unavailable',
+    message: 'OIDC discovery names an insecure endpoint',
+    help: 'An endpoint on another origin is not https.',
+  },
   PROVIDER_NO_JWKS: { kind: 'unavailable', message: 'the provider publishes no jwks_uri', help: 'jwt strategy without a JWKS.' },
-  PROVIDER_JWKS_UNUSABLE: { kind: 'unavailable', message: 'the provider publishes no usable signing key', help: 'JWKS without an RSA/EC/OKP signing key.' },
-  PROVIDER_NO_ALGORITHMS: { kind: 'unavailable', message: 'no asymmetric signing algorithm in common with the provider', help: 'Check `algorithms` against what the provider advertises.' },
-  PROVIDER_NO_INTROSPECTION: { kind: 'unavailable', message: 'the provider has no introspection endpoint', help: 'introspection strategy, but discovery has no `introspection_endpoint`.' },
-  PROVIDER_NO_USERINFO: { kind: 'unavailable', message: 'the provider has no userinfo endpoint', help: 'userinfo strategy, but discovery has no `userinfo_endpoint`.' },
-  PROVIDER_NO_CLIENT_CREDENTIALS: { kind: 'unavailable', message: 'introspection needs client credentials', help: 'Set `clientId` and a client secret.' },
+  PROVIDER_JWKS_UNUSABLE: {
+    kind: 'unavailable',
+    message: 'the provider publishes no usable signing key',
+    help: 'JWKS without an RSA/EC/OKP signing key.',
+  },
+  PROVIDER_NO_ALGORITHMS: {
+    kind: 'unavailable',
+    message: 'no asymmetric signing algorithm in common with the provider',
+    help: 'Check `algorithms` against what the provider advertises.',
+  },
+  PROVIDER_NO_INTROSPECTION: {
+    kind: 'unavailable',
+    message: 'the provider has no introspection endpoint',
+    help: 'introspection strategy, but discovery has no `introspection_endpoint`.',
+  },
+  PROVIDER_NO_USERINFO: {
+    kind: 'unavailable',
+    message: 'the provider has no userinfo endpoint',
+    help: 'userinfo strategy, but discovery has no `userinfo_endpoint`.',
+  },
+  PROVIDER_NO_CLIENT_CREDENTIALS: {
+    kind: 'unavailable',
+    message: 'introspection needs client credentials',
+    help: 'Set `clientId` and a client secret.',
+  },
 
   // Signing keys.
-  KEYS_NO_SIGNING_KEY: { kind: 'unavailable', message: 'no signing key is available', help: 'No key in `keys.dir` may sign now (empty, invalid, or all waiting for their publish lead time).' },
+  KEYS_NO_SIGNING_KEY: {
+    kind: 'unavailable',
+    message: 'no signing key is available',
+    help: 'No key in `keys.dir` may sign now (empty, invalid, or all waiting for their publish lead time).',
+  },
 
   // Key files (reported in logs and, by code only, in /readyz; never returned to callers).
   KEYS_FILE_INVALID: { kind: 'unavailable', message: 'a key file is invalid', help: 'Neither PEM nor JWK JSON, or unparsable.' },
   KEYS_FILE_TOO_LARGE: { kind: 'unavailable', message: 'a key file is larger than 64 KiB', help: 'Not a key file.' },
-  KEYS_ENCRYPTED: { kind: 'unavailable', message: 'a key file is encrypted', help: 'Store keys unencrypted in the Secret (the Secret is the protection).' },
-  KEYS_NOT_PRIVATE: { kind: 'unavailable', message: 'a key file holds no private key', help: 'Public keys and certificates are published from the private keys; do not mount them as keys.' },
-  KEYS_UNSUPPORTED_KEY: { kind: 'unavailable', message: 'a key file holds an unsupported key type', help: 'RSA (≥ 2048 bits), EC P-256/P-384 and Ed25519 are supported.' },
+  KEYS_ENCRYPTED: {
+    kind: 'unavailable',
+    message: 'a key file is encrypted',
+    help: 'Store keys unencrypted in the Secret (the Secret is the protection).',
+  },
+  KEYS_NOT_PRIVATE: {
+    kind: 'unavailable',
+    message: 'a key file holds no private key',
+    help: 'Public keys and certificates are published from the private keys; do not mount them as keys.',
+  },
+  KEYS_UNSUPPORTED_KEY: {
+    kind: 'unavailable',
+    message: 'a key file holds an unsupported key type',
+    help: 'RSA (≥ 2048 bits), EC P-256/P-384 and Ed25519 are supported.',
+  },
   KEYS_KEY_TOO_SMALL: { kind: 'unavailable', message: 'an RSA key is shorter than 2048 bits', help: 'Generate a 2048-bit or larger key.' },
-  KEYS_ALG_MISMATCH: { kind: 'unavailable', message: 'a key\'s alg does not fit its type', help: 'The JWK `alg` must match the key type.' },
+  KEYS_ALG_MISMATCH: { kind: 'unavailable', message: "a key's alg does not fit its type", help: 'The JWK `alg` must match the key type.' },
   KEYS_WRONG_USE: { kind: 'unavailable', message: 'a key is not for signatures', help: 'JWK `use` must be `sig` or absent.' },
   KEYS_DUPLICATE_KID: { kind: 'unavailable', message: 'two keys have the same kid', help: 'kids must be unique across the key directory.' },
   KEYS_NO_KEYS: { kind: 'unavailable', message: 'the key directory holds no key', help: 'Mount at least one private key.' },
-  KEYS_UNREADABLE: { kind: 'unavailable', message: 'the key directory cannot be read', help: 'Missing directory or permissions; the log has the path.' },
-  CONFIG_INVALID: { kind: 'internal', message: 'invalid configuration', help: 'At start only: the process exits with code 2 naming each bad field.' },
+  KEYS_UNREADABLE: {
+    kind: 'unavailable',
+    message: 'the key directory cannot be read',
+    help: 'Missing directory or permissions; the log has the path.',
+  },
+  CONFIG_INVALID: {
+    kind: 'internal',
+    message: 'invalid configuration',
+    help: 'At start only: the process exits with code 2 naming each bad field.',
+  },
 
   // Admission: limits and lifecycle.
-  SHUTTING_DOWN: { kind: 'unavailable', message: 'server is shutting down', help: 'Draining after SIGTERM; retry against another replica.' },
-  OVERLOADED: { kind: 'resource_exhausted', message: 'server is overloaded, retry with backoff', help: '`grpc.maxConcurrentCalls` calls (and Watch streams) are in progress.' },
-  DEADLINE: { kind: 'deadline_exceeded', message: 'deadline exceeded', help: 'The caller\'s deadline, or `grpc.defaultDeadline`, passed.' },
+  SHUTTING_DOWN: {
+    kind: 'unavailable',
+    message: 'server is shutting down',
+    help: 'Draining after SIGTERM; retry against another replica.',
+  },
+  OVERLOADED: {
+    kind: 'resource_exhausted',
+    message: 'server is overloaded, retry with backoff',
+    help: '`grpc.maxConcurrentCalls` calls (and Watch streams) are in progress.',
+  },
+  DEADLINE: { kind: 'deadline_exceeded', message: 'deadline exceeded', help: "The caller's deadline, or `grpc.defaultDeadline`, passed." },
   CANCELLED: { kind: 'deadline_exceeded', message: 'call cancelled', help: 'The caller went away.' },
   INTERNAL: { kind: 'internal', message: 'internal error', help: 'A bug: the log has the stack.' },
 });
@@ -202,7 +363,11 @@ export class AuthJwtError extends Error {
 
   /** The same error with more metadata (a new object: errors may be shared between callers). */
   withMetadata(metadata: ErrorMetadata): AuthJwtError {
-    const copy = new AuthJwtError(this.code.slice('ERR_AUTHJWT_'.length) as ErrorName, { cause: this.cause, detail: this.detail, metadata: { ...this.metadata, ...metadata } });
+    const copy = new AuthJwtError(this.code.slice('ERR_AUTHJWT_'.length) as ErrorName, {
+      cause: this.cause,
+      detail: this.detail,
+      metadata: { ...this.metadata, ...metadata },
+    });
     copy.stack = this.stack;
     return copy;
   }
@@ -215,7 +380,8 @@ export const isAuthJwtError = (e: unknown): e is AuthJwtError => e instanceof Au
 /** The catalogue entry for any thrown value: AuthJwtErrors as they are, aborts as deadline, the rest INTERNAL. */
 export function toAuthJwtError(error: unknown): AuthJwtError {
   if (isAuthJwtError(error)) return error;
-  if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) return new AuthJwtError('DEADLINE', { cause: error });
+  if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError'))
+    return new AuthJwtError('DEADLINE', { cause: error });
   return new AuthJwtError('INTERNAL', { cause: error });
 }
 
@@ -224,7 +390,9 @@ export class ConfigError extends Error {
   readonly code = 'ERR_AUTHJWT_CONFIG_INVALID';
   readonly issues: readonly { path: string; message: string }[];
   constructor(issues: readonly { path: string; message: string }[], source?: string) {
-    super(`invalid configuration${source ? ` in ${source}` : ''}:\n` + issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n'));
+    super(
+      `invalid configuration${source ? ` in ${source}` : ''}:\n${issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
     this.issues = issues;
   }

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile } from './config/load.ts';
+import { type Config, loadConfigFile } from './config/load.ts';
 import { ConfigError } from './errors.ts';
 import { startApp } from './app.ts';
 import { createLogger } from './telemetry/logger.ts';
@@ -13,7 +13,7 @@ import { tracingShutdown } from './telemetry/tracing-state.ts';
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
 const configPath = values.config ?? process.env.AUTHJWT_CONFIG ?? fileURLToPath(new URL('../config/dev.yaml', import.meta.url));
 
-let config;
+let config: Config;
 try {
   config = loadConfigFile(configPath);
 } catch (error) {

@@ -56,14 +56,20 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}): Config {
     warnings.push(`issuer ${displayUrl(c.issuer)} is not https: gateways should fetch discovery and JWKS over TLS`);
   }
   if (c.issuer.endsWith('/')) {
-    warnings.push(`issuer ends with "/": minted tokens carry iss "${displayUrl(c.issuer)}" and verifiers compare it byte for byte — configure them with the slash, or remove it here`);
+    warnings.push(
+      `issuer ends with "/": minted tokens carry iss "${displayUrl(c.issuer)}" and verifiers compare it byte for byte — configure them with the slash, or remove it here`,
+    );
   }
   const grpcHost = parseHostPort(c.grpc.listen).host;
   if (!c.grpc.tls && !c.grpc.plaintext && !isLoopbackHost(grpcHost)) {
-    warnings.push(`gRPC on ${c.grpc.listen} is plaintext: set grpc.tls (certFile, keyFile, clientCaFile for mTLS), or grpc.plaintext: true when a mesh provides mTLS`);
+    warnings.push(
+      `gRPC on ${c.grpc.listen} is plaintext: set grpc.tls (certFile, keyFile, clientCaFile for mTLS), or grpc.plaintext: true when a mesh provides mTLS`,
+    );
   }
   if (c.keys.ephemeral) {
-    warnings.push('keys.ephemeral is on: signing with a throwaway key generated at start. DEVELOPMENT ONLY — tokens do not survive a restart and replicas do not share keys.');
+    warnings.push(
+      'keys.ephemeral is on: signing with a throwaway key generated at start. DEVELOPMENT ONLY — tokens do not survive a restart and replicas do not share keys.',
+    );
   }
 
   const providers = c.providers.map((p, i) => resolveProvider(p, `providers[${i}]`, { env, read, issues, warnings }));

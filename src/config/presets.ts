@@ -16,7 +16,9 @@ export interface ProviderPreset {
   apiBaseUrl?: string;
 }
 
-export const OIDC_DEFAULT_CLAIMS: Readonly<Record<string, string>> = Object.freeze(Object.fromEntries(DEFAULT_PROFILE_CLAIMS.map((c) => [c, c])));
+export const OIDC_DEFAULT_CLAIMS: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries(DEFAULT_PROFILE_CLAIMS.map((c) => [c, c])),
+);
 
 export const PRESETS: Readonly<Record<string, ProviderPreset>> = Object.freeze({
   github: {

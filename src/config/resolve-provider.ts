@@ -20,8 +20,13 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
   // next-auth v4 reports "oauth" for every provider, Auth.js v5 the provider's type: accept both by default.
   const accountTypes = p.accountTypes ?? [...new Set<AccountType>([type, 'oauth'])];
 
-  for (const [current, deprecated] of [['strategy', 'verification'], ['accountIdClaim', 'accountIdField'], ['userApiUrl', 'userinfoUrl']] as const) {
-    if (p[deprecated] !== undefined) ctx.warnings.push(`${path}.${deprecated} is deprecated: write ${current} (the old name is accepted until 1.0)`);
+  for (const [current, deprecated] of [
+    ['strategy', 'verification'],
+    ['accountIdClaim', 'accountIdField'],
+    ['userApiUrl', 'userinfoUrl'],
+  ] as const) {
+    if (p[deprecated] !== undefined)
+      ctx.warnings.push(`${path}.${deprecated} is deprecated: write ${current} (the old name is accepted until 1.0)`);
   }
 
   const checkUrl = (field: string, value: string) => {
@@ -29,7 +34,10 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
     if (u.username || u.password) {
       ctx.issues.push({ path: `${path}.${field}`, message: 'must not contain a user name or password' });
     } else if (!isHttpAllowed(u, p.allowHttp)) {
-      ctx.issues.push({ path: `${path}.${field}`, message: `must be https (plain http only for loopback hosts or with allowHttp: true), got ${u.protocol}//${u.host}` });
+      ctx.issues.push({
+        path: `${path}.${field}`,
+        message: `must be https (plain http only for loopback hosts or with allowHttp: true), got ${u.protocol}//${u.host}`,
+      });
     } else if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
       ctx.warnings.push(`provider ${p.id}: ${field} uses plain http (allowHttp: true); tokens cross the network unencrypted`);
     }
@@ -72,7 +80,9 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
   if (p.issuer) {
     checkUrl('issuer', p.issuer);
     if (!p.audiences?.length) {
-      ctx.warnings.push(`provider ${p.id}: no audiences configured — tokens issued to ANY client of ${displayUrl(p.issuer)} are accepted; set audiences to your client ids`);
+      ctx.warnings.push(
+        `provider ${p.id}: no audiences configured — tokens issued to ANY client of ${displayUrl(p.issuer)} are accepted; set audiences to your client ids`,
+      );
     }
     const strategy: Strategy = p.strategy ?? p.verification ?? 'auto';
     return {
@@ -89,7 +99,9 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
   const apiBaseUrl = p.apiBaseUrl ?? preset?.apiBaseUrl;
   if (apiBaseUrl) checkUrl('apiBaseUrl', apiBaseUrl);
   if (p.preset === 'github' && !(p.clientId && clientSecret)) {
-    ctx.warnings.push(`provider ${p.id}: github preset without clientId/client secret — tokens of ANY GitHub OAuth app are accepted; configure them to bind tokens to your app`);
+    ctx.warnings.push(
+      `provider ${p.id}: github preset without clientId/client secret — tokens of ANY GitHub OAuth app are accepted; configure them to bind tokens to your app`,
+    );
   }
   return {
     ...common,

@@ -46,14 +46,29 @@ const claimName = z
   });
 
 // zod strips a `__proto__` record key without an issue; reject it so a mapping is never dropped silently.
-const claimsMap = z.preprocess((value, ctx) => {
-  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
-    ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'is reserved and cannot be mapped', input: value });
-  }
-  return value;
-}, z.record(claimName, z.string().min(1).max(2048)));
+const claimsMap = z.preprocess(
+  (value, ctx) => {
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+      ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'is reserved and cannot be mapped', input: value });
+    }
+    return value;
+  },
+  z.record(claimName, z.string().min(1).max(2048)),
+);
 
-export const ASYMMETRIC_JWS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const ASYMMETRIC_JWS_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
 
 /** What Auth.js reports in `account.type`: Auth.js v5 `oidc` for OIDC providers, next-auth v4 `oauth` for all. */
 export const ACCOUNT_TYPES = ['oidc', 'oauth'] as const;
@@ -140,30 +155,42 @@ export const providerSchema = z
     const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
     const secretCount = [p.clientSecret, p.clientSecretFile, p.clientSecretEnv].filter((v) => v !== undefined).length;
     if (secretCount > 1) issue('clientSecret', 'set only one of clientSecret, clientSecretFile, clientSecretEnv');
-    for (const [current, deprecated] of [['strategy', 'verification'], ['accountIdClaim', 'accountIdField'], ['userApiUrl', 'userinfoUrl']] as const) {
-      if (p[current] !== undefined && p[deprecated] !== undefined) issue(deprecated, `set ${current} only (${deprecated} is its deprecated name)`);
+    for (const [current, deprecated] of [
+      ['strategy', 'verification'],
+      ['accountIdClaim', 'accountIdField'],
+      ['userApiUrl', 'userinfoUrl'],
+    ] as const) {
+      if (p[current] !== undefined && p[deprecated] !== undefined)
+        issue(deprecated, `set ${current} only (${deprecated} is its deprecated name)`);
     }
     const userApiUrl = p.userApiUrl ?? p.userinfoUrl;
     const userApiField = p.userinfoUrl !== undefined && p.userApiUrl === undefined ? 'userinfoUrl' : 'userApiUrl';
     const strategy = p.strategy ?? p.verification;
     const strategyField = p.strategy !== undefined ? 'strategy' : 'verification';
-    if (p.issuer && (userApiUrl || p.preset)) issue('issuer', `set either issuer (OIDC discovery) or ${userApiField}/preset (user API), not both`);
+    if (p.issuer && (userApiUrl || p.preset))
+      issue('issuer', `set either issuer (OIDC discovery) or ${userApiField}/preset (user API), not both`);
     if (!p.issuer && !userApiUrl && !p.preset) issue('issuer', 'one of issuer, userApiUrl or preset is required');
     if (userApiUrl && !p.preset && !(p.accountIdClaim ?? p.accountIdField)) issue('accountIdClaim', `is required with ${userApiField}`);
-    if (strategy === 'introspection' && (!p.clientId || secretCount === 0)) issue(strategyField, 'introspection needs clientId and a client secret');
-    if (p.issuer && strategy === 'user-api') issue(strategyField, 'user-api applies to providers with userApiUrl or a preset, not an issuer');
+    if (strategy === 'introspection' && (!p.clientId || secretCount === 0))
+      issue(strategyField, 'introspection needs clientId and a client secret');
+    if (p.issuer && strategy === 'user-api')
+      issue(strategyField, 'user-api applies to providers with userApiUrl or a preset, not an issuer');
     if (!p.issuer && strategy !== undefined && strategy !== 'user-api') issue(strategyField, 'only applies to providers with an issuer');
     // Options that would be silently ignored are errors: the operator believes they restrict something.
     if (!p.issuer) {
       if (p.audiences) {
-        issue('audiences', 'does not apply to user-API providers: a user API does not say which client a token was issued to (github: set clientId and a client secret to bind tokens to your OAuth app)');
+        issue(
+          'audiences',
+          'does not apply to user-API providers: a user API does not say which client a token was issued to (github: set clientId and a client secret to bind tokens to your OAuth app)',
+        );
       }
       if (p.algorithms) issue('algorithms', 'only applies to providers with an issuer');
       if (p.jwksCooldown !== undefined) issue('jwksCooldown', 'only applies to providers with an issuer');
     } else if (p.headers) {
       issue('headers', 'only applies to user-API providers');
     }
-    if (p.apiBaseUrl && p.preset !== 'github' && p.preset !== 'gitlab') issue('apiBaseUrl', 'only applies to the github and gitlab presets');
+    if (p.apiBaseUrl && p.preset !== 'github' && p.preset !== 'gitlab')
+      issue('apiBaseUrl', 'only applies to the github and gitlab presets');
   });
 
 const tlsSchema = z.strictObject({
@@ -200,7 +227,12 @@ export const configSchema = z
         /** Acknowledge serving gRPC without TLS (e.g. inside a service mesh that adds mTLS); silences the warning. */
         plaintext: z.boolean().default(false),
         /** Largest accepted request message. */
-        maxReceiveMessageBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(16 * 1024),
+        maxReceiveMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(4 * 1024 * 1024)
+          .default(16 * 1024),
         /** Calls handled at once; more fail fast with RESOURCE_EXHAUSTED. */
         maxConcurrentCalls: z.number().int().min(1).max(100_000).default(512),
         /** Deadline applied to work when the client sets none (or a longer one). */
@@ -215,7 +247,8 @@ export const configSchema = z
         maxConnectionIdle: duration({ min: 1_000 }).default(60_000),
       })
       .superRefine((g, ctx) => {
-        if (g.tls && g.plaintext) ctx.addIssue({ code: 'custom', path: ['plaintext'], message: 'set either grpc.tls or grpc.plaintext, not both' });
+        if (g.tls && g.plaintext)
+          ctx.addIssue({ code: 'custom', path: ['plaintext'], message: 'set either grpc.tls or grpc.plaintext, not both' });
       })
       .prefault({}),
     http: z
@@ -247,8 +280,10 @@ export const configSchema = z
         advertisedAlgorithms: z.array(z.enum(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'])).optional(),
       })
       .superRefine((k, ctx) => {
-        if (!k.dir && !k.ephemeral) ctx.addIssue({ code: 'custom', path: ['dir'], message: 'set keys.dir (or keys.ephemeral: true for development)' });
-        if (k.dir && k.ephemeral) ctx.addIssue({ code: 'custom', path: ['ephemeral'], message: 'set either keys.dir or keys.ephemeral, not both' });
+        if (!k.dir && !k.ephemeral)
+          ctx.addIssue({ code: 'custom', path: ['dir'], message: 'set keys.dir (or keys.ephemeral: true for development)' });
+        if (k.dir && k.ephemeral)
+          ctx.addIssue({ code: 'custom', path: ['ephemeral'], message: 'set either keys.dir or keys.ephemeral, not both' });
         if (k.jwksMaxAge !== undefined && k.jwksMaxAge > k.publishLeadTime) {
           ctx.addIssue({ code: 'custom', path: ['jwksMaxAge'], message: 'must not exceed keys.publishLeadTime' });
         }
@@ -263,13 +298,21 @@ export const configSchema = z
     /** Limits on request fields. */
     limits: z
       .strictObject({
-        maxAccessTokenBytes: z.number().int().min(64).max(16 * 1024).default(8 * 1024),
-        maxAccountIdBytes: z.number().int().min(8).max(4 * 1024).default(256),
+        maxAccessTokenBytes: z
+          .number()
+          .int()
+          .min(64)
+          .max(16 * 1024)
+          .default(8 * 1024),
+        maxAccountIdBytes: z
+          .number()
+          .int()
+          .min(8)
+          .max(4 * 1024)
+          .default(256),
       })
       .prefault({}),
-    logging: z
-      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .prefault({}),
+    logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
     /** Time in-flight calls get to finish after SIGTERM/SIGINT. */
     shutdownGrace: duration({ max: 600_000 }).default(20_000),
     providers: z.array(providerSchema).min(1, 'at least one provider is required'),

@@ -111,13 +111,20 @@ export class TokenExchange {
     const provider = this.selectProvider(input);
     let audience = provider.audience;
     if (input.audience?.length) {
-      if (!input.audience.every((a) => provider.audience.includes(a))) throw authJwtError('REQUEST_INVALID_AUDIENCE', { metadata: { provider: provider.id } });
+      if (!input.audience.every((a) => provider.audience.includes(a)))
+        throw authJwtError('REQUEST_INVALID_AUDIENCE', { metadata: { provider: provider.id } });
       audience = [...new Set(input.audience)];
     }
     return this.#run(provider, input.token, undefined, audience, options);
   }
 
-  async #run(provider: ExchangeProvider, token: string, boundAccountId: string | undefined, audience: readonly string[], options: ExchangeOptions): Promise<ExchangeResult> {
+  async #run(
+    provider: ExchangeProvider,
+    token: string,
+    boundAccountId: string | undefined,
+    audience: readonly string[],
+    options: ExchangeOptions,
+  ): Promise<ExchangeResult> {
     try {
       options.signal?.throwIfAborted();
       const identity = await provider.verifier.verify(token, { signal: options.signal });
@@ -141,7 +148,8 @@ export class TokenExchange {
     if (type !== 'oauth' && type !== 'oidc') throw authJwtError('REQUEST_INVALID_TYPE');
     if (typeof providerAccountId !== 'string' || providerAccountId.length === 0) throw authJwtError('REQUEST_MISSING_ACCOUNT_ID');
     const maxId = this.#settings.limits.maxAccountIdBytes;
-    if (Buffer.byteLength(providerAccountId) > maxId) throw authJwtError('REQUEST_ACCOUNT_ID_TOO_LONG', { metadata: { limit: String(maxId) } });
+    if (Buffer.byteLength(providerAccountId) > maxId)
+      throw authJwtError('REQUEST_ACCOUNT_ID_TOO_LONG', { metadata: { limit: String(maxId) } });
     if (CONTROL_CHARS.test(providerAccountId)) throw authJwtError('REQUEST_INVALID_ACCOUNT_ID');
     if (typeof accessToken !== 'string' || accessToken.length === 0) throw authJwtError('REQUEST_MISSING_ACCESS_TOKEN');
     this.validateToken(accessToken);
@@ -184,7 +192,11 @@ export class TokenExchange {
     const lookups: Partial<Record<LookupName, readonly string[]>> = {};
     for (const name of policy.needs) {
       const found = identity.lookups?.[name];
-      if (found === LOOKUP_FORBIDDEN) throw authJwtError('POLICY_LOOKUP_FORBIDDEN', { detail: `${name}: the provider refused the lookup (token scope)`, metadata: { lookup: name } });
+      if (found === LOOKUP_FORBIDDEN)
+        throw authJwtError('POLICY_LOOKUP_FORBIDDEN', {
+          detail: `${name}: the provider refused the lookup (token scope)`,
+          metadata: { lookup: name },
+        });
       // The verifier was built to fetch what the policy needs; an absent lookup is a wiring bug: fail closed.
       if (found === undefined) throw authJwtError('POLICY_ERROR', { detail: `${name}: lookup missing`, metadata: { lookup: name } });
       lookups[name] = found;
@@ -225,7 +237,16 @@ export class TokenExchange {
     if (reuseFor !== undefined && this.#minted) {
       cacheKey = mintedCacheKey(provider.id, reuseFor, subject, aud, clientId, profileClaims);
       const hit = this.#minted.get(cacheKey, now);
-      if (hit) return { token: hit.token, provider: provider.id, strategy: identity.strategy, kid: hit.kid, expiresAt: hit.expiresAt, claims: hit.claims, reused: true };
+      if (hit)
+        return {
+          token: hit.token,
+          provider: provider.id,
+          strategy: identity.strategy,
+          kid: hit.kid,
+          expiresAt: hit.expiresAt,
+          claims: hit.claims,
+          reused: true,
+        };
     }
 
     const iat = Math.floor(now / 1000);
@@ -266,7 +287,14 @@ function unverifiedIssuer(token: string): string | undefined {
 }
 
 /** SHA-256 over everything the minted token depends on: never the token itself as a key. */
-function mintedCacheKey(provider: string, token: string, subject: string, aud: unknown, clientId: string, claims: Record<string, unknown>): string {
+function mintedCacheKey(
+  provider: string,
+  token: string,
+  subject: string,
+  aud: unknown,
+  clientId: string,
+  claims: Record<string, unknown>,
+): string {
   return createHash('sha256')
     .update(provider)
     .update('\0')
@@ -275,4 +303,3 @@ function mintedCacheKey(provider: string, token: string, subject: string, aud: u
     .update(JSON.stringify([subject, aud, clientId, claims]))
     .digest('base64url');
 }
-

@@ -28,7 +28,15 @@ export function createAuthApi(options: AuthApiOptions): AuthAPIHandlers {
     options.exchange.exchangeAccount(call.request?.account, { signal, reuseMinted: options.reuseMinted ?? false }).then(
       (result) => {
         dispose();
-        options.report({ door: 'getjwt', provider: result.provider, outcome: 'ok', durationSeconds: durationSeconds(), strategy: result.strategy, kid: result.kid, reused: result.reused });
+        options.report({
+          door: 'getjwt',
+          provider: result.provider,
+          outcome: 'ok',
+          durationSeconds: durationSeconds(),
+          strategy: result.strategy,
+          kid: result.kid,
+          reused: result.reused,
+        });
         callback(null, { token: result.token });
       },
       (error: unknown) => {

@@ -6,7 +6,10 @@ import { authJwtError } from '../errors.ts';
  * admission ended it at the default deadline (grpc-js emits `cancelled` in every case). Work for the
  * call — provider requests included — stops at once.
  */
-export function callSignal(call: Pick<ServerUnaryCall<unknown, unknown>, 'once' | 'removeListener' | 'cancelled'>): { signal: AbortSignal; dispose(): void } {
+export function callSignal(call: Pick<ServerUnaryCall<unknown, unknown>, 'once' | 'removeListener' | 'cancelled'>): {
+  signal: AbortSignal;
+  dispose(): void;
+} {
   const controller = new AbortController();
   const onCancel = () => controller.abort(authJwtError('CANCELLED'));
   if (call.cancelled) onCancel();

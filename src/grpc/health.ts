@@ -1,4 +1,12 @@
-import { loadPackageDefinition, status as GrpcStatus, type sendUnaryData, type Server, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition } from '@grpc/grpc-js';
+import {
+  loadPackageDefinition,
+  status as GrpcStatus,
+  type sendUnaryData,
+  type Server,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
 import { loadHealthPackage } from './proto.ts';
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING';
@@ -34,7 +42,9 @@ export class HealthService {
   }
 
   addToServer(server: Server): void {
-    const definition = (loadPackageDefinition(loadHealthPackage()) as unknown as { grpc: { health: { v1: { Health: { service: ServiceDefinition } } } } }).grpc.health.v1.Health.service;
+    const definition = (
+      loadPackageDefinition(loadHealthPackage()) as unknown as { grpc: { health: { v1: { Health: { service: ServiceDefinition } } } } }
+    ).grpc.health.v1.Health.service;
     server.addService(definition, {
       Check: (call: ServerUnaryCall<HealthRequest, HealthResponse>, callback: sendUnaryData<HealthResponse>) => {
         const current = this.#status.get(call.request.service ?? '');
@@ -52,7 +62,10 @@ export class HealthService {
         call.once('cancelled', () => watchers.delete(call));
         call.write({ status: this.#status.get(name)! });
       },
-      List: (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<{ statuses: Record<string, { status: ServingStatus }> }>) => {
+      List: (
+        _call: ServerUnaryCall<unknown, unknown>,
+        callback: sendUnaryData<{ statuses: Record<string, { status: ServingStatus }> }>,
+      ) => {
         callback(null, { statuses: Object.fromEntries([...this.#status].map(([name, status]) => [name, { status }])) });
       },
     });

@@ -1,4 +1,10 @@
-import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  type ServerInterceptor,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import type { Config } from '../config/types.ts';
 
 export interface GrpcService {
@@ -23,7 +29,11 @@ export interface GrpcServerOptions {
 }
 
 /** Creates and binds the gRPC server with the transport limits from config. */
-export async function startGrpcServer(config: Config['grpc'], services: readonly GrpcService[], options: GrpcServerOptions = {}): Promise<GrpcServerHandle> {
+export async function startGrpcServer(
+  config: Config['grpc'],
+  services: readonly GrpcService[],
+  options: GrpcServerOptions = {},
+): Promise<GrpcServerHandle> {
   const server = new Server({
     'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
     'grpc.max_send_message_length': 64 * 1024,
@@ -42,7 +52,9 @@ export async function startGrpcServer(config: Config['grpc'], services: readonly
   for (const service of services) server.addService(service.definition, service.implementation);
   for (const register of options.register ?? []) register(server);
   const credentials = options.credentials ?? ServerCredentials.createInsecure();
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p))),
+  );
   return {
     server,
     port,

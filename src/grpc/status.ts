@@ -42,21 +42,38 @@ export function toGrpcStatus(error: unknown): GrpcFailure {
   const code = KIND_TO_STATUS[e.kind];
   const details = `${e.message} (${e.code})`;
   const metadata = new Metadata();
-  metadata.set('grpc-status-details-bin', encodeStatusDetails(code, details, { reason: e.code, domain: ERROR_DOMAIN, metadata: e.metadata }));
-  return { code, details, metadata, outcome: e.kind, reason: e.code, detail: e.detail, unexpected: e.code === 'ERR_AUTHJWT_INTERNAL' ? e.cause : undefined };
+  metadata.set(
+    'grpc-status-details-bin',
+    encodeStatusDetails(code, details, { reason: e.code, domain: ERROR_DOMAIN, metadata: e.metadata }),
+  );
+  return {
+    code,
+    details,
+    metadata,
+    outcome: e.kind,
+    reason: e.code,
+    detail: e.detail,
+    unexpected: e.code === 'ERR_AUTHJWT_INTERNAL' ? e.cause : undefined,
+  };
 }
 
 let types: { status: protobuf.Type; errorInfo: protobuf.Type } | undefined;
 
 /** google.rpc.Status{code, message, details: [Any(google.rpc.ErrorInfo)]}, from googleapis' own protos. */
-function encodeStatusDetails(code: number, message: string, info: { reason: string; domain: string; metadata: Readonly<Record<string, string>> }): Buffer {
+function encodeStatusDetails(
+  code: number,
+  message: string,
+  info: { reason: string; domain: string; metadata: Readonly<Record<string, string>> },
+): Buffer {
   if (!types) {
     const root = new protobuf.Root();
     root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : `${GOOGLE_APIS_PROTO_DIR}/${target}`);
     root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
     types = { status: root.lookupType('google.rpc.Status'), errorInfo: root.lookupType('google.rpc.ErrorInfo') };
   }
-  const value = types.errorInfo.encode(types.errorInfo.fromObject({ reason: info.reason, domain: info.domain, metadata: { ...info.metadata } })).finish();
+  const value = types.errorInfo
+    .encode(types.errorInfo.fromObject({ reason: info.reason, domain: info.domain, metadata: { ...info.metadata } }))
+    .finish();
   const status = types.status.fromObject({ code, message, details: [{ type_url: 'type.googleapis.com/google.rpc.ErrorInfo', value }] });
   return Buffer.from(types.status.encode(status).finish());
 }

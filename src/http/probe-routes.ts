@@ -19,7 +19,9 @@ export function createProbeRoutes(options: ProbeRoutesOptions): HttpRoute[] {
       methods: ['GET'],
       handle(req, res) {
         const r = options.ready();
-        send(req, res, r.ready ? 200 : 503, 'application/json', JSON.stringify({ status: r.ready ? 'ready' : 'not ready', ...r.checks }), { 'cache-control': 'no-store' });
+        send(req, res, r.ready ? 200 : 503, 'application/json', JSON.stringify({ status: r.ready ? 'ready' : 'not ready', ...r.checks }), {
+          'cache-control': 'no-store',
+        });
       },
     },
   ];

@@ -79,7 +79,8 @@ export function createPublicRoutes(options: PublicRoutesOptions): HttpRoute[] {
         claims_supported: options.claims,
       };
       const source = JSON.stringify(document);
-      if (cached?.source !== source) cached = { source, body: source, etag: entityTag(createHash('sha256').update(source).digest('base64url').slice(0, 27)) };
+      if (cached?.source !== source)
+        cached = { source, body: source, etag: entityTag(createHash('sha256').update(source).digest('base64url').slice(0, 27)) };
       const headers = { etag: cached.etag, 'cache-control': `public, max-age=${DISCOVERY_MAX_AGE_S}`, ...cors(req) };
       if (notModified(req, cached.etag)) return void res.writeHead(304, headers).end();
       send(req, res, 200, 'application/json', cached.body, headers);

@@ -24,8 +24,11 @@ export function signCompactJwt(key: SigningKey, header: Record<string, unknown>,
       return Promise.resolve(done(nodeSign(null, data, key.privateKey)));
     case 'RS256':
     case 'PS256': {
-      const options = key.alg === 'PS256' ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key.privateKey;
-      return new Promise((resolve, reject) => nodeSign('sha256', data, options, (error, signature) => (error ? reject(error) : resolve(done(signature)))));
+      const options =
+        key.alg === 'PS256' ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key.privateKey;
+      return new Promise((resolve, reject) =>
+        nodeSign('sha256', data, options, (error, signature) => (error ? reject(error) : resolve(done(signature)))),
+      );
     }
   }
 }

@@ -87,10 +87,23 @@ async function fromJwk(name: string, input: unknown): Promise<SigningKey> {
   }
   let notBefore: number | undefined;
   if (jwk.nbf !== undefined) {
-    if (typeof jwk.nbf !== 'number' || !Number.isFinite(jwk.nbf)) throw new KeyFileError('FILE_INVALID', `${name}: "nbf" must be seconds since epoch`);
+    if (typeof jwk.nbf !== 'number' || !Number.isFinite(jwk.nbf))
+      throw new KeyFileError('FILE_INVALID', `${name}: "nbf" must be seconds since epoch`);
     notBefore = jwk.nbf * 1000;
   }
-  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, nbf: _nbf, key_ops: _ops, ext: _ext, ...rest } = jwk as JWK & { nbf?: unknown; oth?: unknown };
+  const {
+    d: _d,
+    p: _p,
+    q: _q,
+    dp: _dp,
+    dq: _dq,
+    qi: _qi,
+    oth: _oth,
+    nbf: _nbf,
+    key_ops: _ops,
+    ext: _ext,
+    ...rest
+  } = jwk as JWK & { nbf?: unknown; oth?: unknown };
   const publicMembers = publicOnly(rest);
   // Check the private and public parts belong together and the key is usable before accepting it.
   let privateKey: KeyObject;
@@ -133,7 +146,11 @@ function algorithmFor(name: string, jwk: JWK): SigningAlgorithm {
   else if (jwk.kty === 'EC' && jwk.crv === 'P-256') derived = 'ES256';
   else if (jwk.kty === 'EC' && jwk.crv === 'P-384') derived = 'ES384';
   else if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') derived = 'EdDSA';
-  else throw new KeyFileError('UNSUPPORTED_KEY', `${name}: unsupported key type ${jwk.kty}${jwk.crv ? `/${jwk.crv}` : ''} (use RSA ≥2048, EC P-256/P-384 or Ed25519)`);
+  else
+    throw new KeyFileError(
+      'UNSUPPORTED_KEY',
+      `${name}: unsupported key type ${jwk.kty}${jwk.crv ? `/${jwk.crv}` : ''} (use RSA ≥2048, EC P-256/P-384 or Ed25519)`,
+    );
   if (jwk.alg !== undefined && jwk.alg !== derived && !(jwk.kty === 'OKP' && jwk.alg === 'Ed25519')) {
     throw new KeyFileError('ALG_MISMATCH', `${name}: JWK alg ${jwk.alg} does not fit the key (expected ${derived})`);
   }
@@ -151,7 +168,8 @@ function parsePemNotBefore(name: string, text: string): number | undefined {
   // RFC 3339 date-time with an explicit offset (no local-time guess), or epoch seconds.
   const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value);
   const ms = /^\d+$/.test(value) ? Number(value) * 1000 : rfc3339 ? Date.parse(value) : Number.NaN;
-  if (!Number.isFinite(ms)) throw new KeyFileError('FILE_INVALID', `${name}: Not-Before "${value}" is not an RFC 3339 time or epoch seconds`);
+  if (!Number.isFinite(ms))
+    throw new KeyFileError('FILE_INVALID', `${name}: Not-Before "${value}" is not an RFC 3339 time or epoch seconds`);
   return ms;
 }
 

@@ -30,17 +30,23 @@ export async function createKeyManager(config: Config['keys'], logger: Logger, o
     const at = store.nextChangeAt();
     if (at === undefined) return;
     // setTimeout caps at ~24.8 days; a later change is re-scheduled when this one fires.
-    wakeTimer = setTimeout(() => {
-      store.advance();
-      scheduleWake();
-    }, Math.min(Math.max(0, at - Date.now()) + 5, 2 ** 31 - 1));
+    wakeTimer = setTimeout(
+      () => {
+        store.advance();
+        scheduleWake();
+      },
+      Math.min(Math.max(0, at - Date.now()) + 5, 2 ** 31 - 1),
+    );
     wakeTimer.unref();
   };
   store.onChange(scheduleWake);
 
   if (config.ephemeral) {
     const alg = config.ephemeralAlgorithm;
-    const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) });
+    const { privateKey } = await generateKeyPair(alg, {
+      extractable: true,
+      ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}),
+    });
     store.replaceKeys(await parseKeyFile('ephemeral', JSON.stringify({ ...(await exportJWK(privateKey)), alg })));
     logger.warn({ kid: store.status().signingKid, alg }, 'EPHEMERAL SIGNING KEY generated — development only; do not use in production');
     return { store, reload: async () => {}, close: () => clearTimeout(wakeTimer) };
@@ -73,10 +79,16 @@ export async function createKeyManager(config: Config['keys'], logger: Logger, o
       }
     } else if (outcome.result === 'failure') {
       const code = (outcome.error as { code?: string }).code;
-      store.recordReloadFailure(typeof code === 'string' && code.startsWith('ERR_AUTHJWT_') ? code : 'ERR_AUTHJWT_KEYS_UNREADABLE', outcome.error.message);
+      store.recordReloadFailure(
+        typeof code === 'string' && code.startsWith('ERR_AUTHJWT_') ? code : 'ERR_AUTHJWT_KEYS_UNREADABLE',
+        outcome.error.message,
+      );
       // The same failure is logged once; every attempt is still counted in the reload metric.
       if (!outcome.repeated) {
-        logger.error({ dir: source.dir, err: { code, message: outcome.error.message } }, 'key reload failed; keeping the last good keyring');
+        logger.error(
+          { dir: source.dir, err: { code, message: outcome.error.message } },
+          'key reload failed; keeping the last good keyring',
+        );
       }
     }
   };

@@ -57,7 +57,9 @@ export class SecretDirKeySource {
         }
         files.push({ name, content, mode });
       }
-      const digest = files.reduce((h, f) => h.update(f.name).update('\0').update(f.content).update('\0'), createHash('sha256')).digest('hex');
+      const digest = files
+        .reduce((h, f) => h.update(f.name).update('\0').update(f.content).update('\0'), createHash('sha256'))
+        .digest('hex');
       if (digest === this.#lastDigest) return { result: 'unchanged' };
       if (digest === this.#lastFailure?.cause) return { result: 'failure', error: this.#lastFailure.error, repeated: true };
       const keys: SigningKey[] = [];

@@ -69,7 +69,10 @@ interface Scope {
 const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 const COMPARISONS = new Set(['==', '!=', '<', '<=', '>', '>=']);
 const ARITHMETIC = new Set(['-', '*', '/', '%']);
-const LOOKUP_ROOTS = { github: ['github.orgs', 'github.teams'], gitlab: ['gitlab.groups'] } as const satisfies Record<string, readonly LookupName[]>;
+const LOOKUP_ROOTS = { github: ['github.orgs', 'github.teams'], gitlab: ['gitlab.groups'] } as const satisfies Record<
+  string,
+  readonly LookupName[]
+>;
 const MATCHES_REFUSED =
   'matches() is not supported (the CEL library runs it on a backtracking regular expression engine): use startsWith, endsWith, contains or split';
 
@@ -113,7 +116,8 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
     for (const l of available) needs.add(l);
   };
 
-  const visitAll = (nodes: unknown, scope: Scope | undefined): Est[] => (Array.isArray(nodes) ? nodes.map((n) => visit(n, scope)) : [visit(nodes, scope)]);
+  const visitAll = (nodes: unknown, scope: Scope | undefined): Est[] =>
+    Array.isArray(nodes) ? nodes.map((n) => visit(n, scope)) : [visit(nodes, scope)];
 
   function visit(raw: unknown, scope: Scope | undefined): Est {
     if (!isNode(raw)) {
@@ -200,7 +204,10 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
       }
       case 'in': {
         const [a, b] = visitAll(args, scope) as [Est, Est];
-        return { ...UNIT, cost: 1 + a.cost + b.cost + elems(b.len) * (1 + chars(Math.min(a.str, b.str))) + elems(Math.min(a.size, b.size)) + chars(b.str) };
+        return {
+          ...UNIT,
+          cost: 1 + a.cost + b.cost + elems(b.len) * (1 + chars(Math.min(a.str, b.str))) + elems(Math.min(a.size, b.size)) + chars(b.str),
+        };
       }
       case 'call':
       case 'rcall':
@@ -224,7 +231,8 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
     const receiver = receiverCall ? parts[1] : undefined;
     const rawArgs = receiverCall ? parts[2] : parts[1];
     const callArgs: unknown[] = Array.isArray(rawArgs) ? rawArgs : [];
-    if (name === 'matches') issue(receiverCall && isNode(receiver) ? (receiver.range?.end ?? offsetOf(node)) : offsetOf(node), MATCHES_REFUSED);
+    if (name === 'matches')
+      issue(receiverCall && isNode(receiver) ? (receiver.range?.end ?? offsetOf(node)) : offsetOf(node), MATCHES_REFUSED);
 
     const first = callArgs[0];
     const variable = isNode(first) && first.op === 'id' ? String(first.args) : undefined;
@@ -233,7 +241,8 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
       const body = visitAll(callArgs.slice(1), { name: variable, est: elementOf(range, 1), parent: scope });
       const cost = 1 + range.cost + range.len * (1 + sum(body, (e) => e.cost));
       const out = body.at(-1)!;
-      if (name === 'map') return { cost, len: range.len, inner: Math.max(out.len, out.inner), size: 1 + range.len * out.size, str: out.str };
+      if (name === 'map')
+        return { cost, len: range.len, inner: Math.max(out.len, out.inner), size: 1 + range.len * out.size, str: out.str };
       if (name === 'filter') return { ...range, cost };
       return { ...UNIT, cost };
     }

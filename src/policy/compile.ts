@@ -46,8 +46,21 @@ const NODES_PER_LIST_ITEM = 20;
 const MAX_LOOKUP_STRING_LENGTH = 256;
 /** Claim names the policy may not set: registered JWT claims and the ones authjwt sets itself. */
 export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
-  'iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'provider', 'client_id', 'scope', 'cnf', 'typ',
-  '__proto__', 'constructor', 'prototype',
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'provider',
+  'client_id',
+  'scope',
+  'cnf',
+  'typ',
+  '__proto__',
+  'constructor',
+  'prototype',
 ]);
 const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
 const RULE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -85,12 +98,16 @@ function environmentFor(lookups: ReadonlySet<LookupName>): Environment {
     .registerType('authjwt.Account', { ctor: AccountValue, fields: { provider: 'string', id: 'string' } })
     .registerVariable('claims', 'map<string, dyn>', { description: "The provider's verified data as returned" })
     .registerVariable('account', 'authjwt.Account', { description: 'The proven account: provider id and account id' });
-  const github = Object.fromEntries(['orgs', 'teams'].filter((f) => lookups.has(`github.${f}` as LookupName)).map((f) => [f, 'list<string>']));
+  const github = Object.fromEntries(
+    ['orgs', 'teams'].filter((f) => lookups.has(`github.${f}` as LookupName)).map((f) => [f, 'list<string>']),
+  );
   if (Object.keys(github).length) {
     env.registerType('authjwt.GitHubLookups', { ctor: GitHubLookups, fields: github }).registerVariable('github', 'authjwt.GitHubLookups');
   }
   if (lookups.has('gitlab.groups')) {
-    env.registerType('authjwt.GitLabLookups', { ctor: GitLabLookups, fields: { groups: 'list<string>' } }).registerVariable('gitlab', 'authjwt.GitLabLookups');
+    env
+      .registerType('authjwt.GitLabLookups', { ctor: GitLabLookups, fields: { groups: 'list<string>' } })
+      .registerVariable('gitlab', 'authjwt.GitLabLookups');
   }
   environments.set(key, env);
   return env;
@@ -161,7 +178,9 @@ export function compilePolicy(source: PolicySource, options: CompileOptions): Co
       return fail(`1:1: must be a bool expression, not ${checked.type}${hint}`);
     }
     if (kind === 'claim' && !CLAIM_TYPES.has(checked.type ?? '')) {
-      return fail(`1:1: a claim cannot hold a value of type ${checked.type} (string, bool, int, double or list of strings; use .orValue() on optionals)`);
+      return fail(
+        `1:1: a claim cannot hold a value of type ${checked.type} (string, bool, int, double or list of strings; use .orValue() on optionals)`,
+      );
     }
     return { name, run, analysis };
   };
@@ -199,10 +218,12 @@ export function compilePolicy(source: PolicySource, options: CompileOptions): Co
   const claims: Compiled[] = [];
   const claimSource: unknown = source.claims;
   if (typeof claimSource === 'object' && claimSource !== null && !Array.isArray(claimSource)) {
-    if (Object.hasOwn(claimSource, '__proto__')) issues.push({ path: `${path}.claims.__proto__`, message: 'is reserved and cannot be computed' });
+    if (Object.hasOwn(claimSource, '__proto__'))
+      issues.push({ path: `${path}.claims.__proto__`, message: 'is reserved and cannot be computed' });
     for (const [name, expression] of Object.entries(claimSource)) {
       const at = `${path}.claims.${name}`;
-      if (!CLAIM_NAME.test(name)) issues.push({ path: at, message: 'must be a claim name (a letter or _, then up to 63 of A-Z a-z 0-9 _ . : -)' });
+      if (!CLAIM_NAME.test(name))
+        issues.push({ path: at, message: 'must be a claim name (a letter or _, then up to 63 of A-Z a-z 0-9 _ . : -)' });
       else if (RESERVED_CLAIM_NAMES.has(name)) issues.push({ path: at, message: 'is reserved and cannot be computed' });
       const c = compile(expression, at, name, 'claim');
       if (c) claims.push(c);

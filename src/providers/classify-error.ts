@@ -25,8 +25,16 @@ export function classifyProviderError(error: unknown, context: ClassifyContext):
 
   if (error instanceof joseErrors.JWTExpired) return authJwtError('UPSTREAM_EXPIRED', { cause: error, detail });
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    const byClaim = { iss: 'UPSTREAM_WRONG_ISSUER', nbf: 'UPSTREAM_NOT_YET_VALID', iat: 'UPSTREAM_ISSUED_IN_FUTURE', aud: 'UPSTREAM_WRONG_AUDIENCE' } as const;
-    return authJwtError(byClaim[error.claim as keyof typeof byClaim] ?? 'UPSTREAM_INVALID_TOKEN', { cause: error, detail: `${error.claim}: ${detail}` });
+    const byClaim = {
+      iss: 'UPSTREAM_WRONG_ISSUER',
+      nbf: 'UPSTREAM_NOT_YET_VALID',
+      iat: 'UPSTREAM_ISSUED_IN_FUTURE',
+      aud: 'UPSTREAM_WRONG_AUDIENCE',
+    } as const;
+    return authJwtError(byClaim[error.claim as keyof typeof byClaim] ?? 'UPSTREAM_INVALID_TOKEN', {
+      cause: error,
+      detail: `${error.claim}: ${detail}`,
+    });
   }
   if (
     error instanceof joseErrors.JWSSignatureVerificationFailed ||
@@ -39,7 +47,9 @@ export function classifyProviderError(error: unknown, context: ClassifyContext):
     return authJwtError('UPSTREAM_INVALID_TOKEN', { cause: error, detail: `${(error as joseErrors.JOSEError).code}: ${detail}` });
   }
   if (error instanceof joseErrors.JWKSNoMatchingKey) {
-    return context.jwksUnusable?.() ? authJwtError('PROVIDER_JWKS_UNUSABLE', { cause: error }) : authJwtError('UPSTREAM_UNKNOWN_KEY', { cause: error });
+    return context.jwksUnusable?.()
+      ? authJwtError('PROVIDER_JWKS_UNUSABLE', { cause: error })
+      : authJwtError('UPSTREAM_UNKNOWN_KEY', { cause: error });
   }
   if (error instanceof joseErrors.JWKSTimeout) return authJwtError('PROVIDER_UNREACHABLE', { cause: error, detail });
 
@@ -49,7 +59,8 @@ export function classifyProviderError(error: unknown, context: ClassifyContext):
     const withCode = providerError ? `${detail} (provider error: ${providerError})` : detail;
     if (status === 429) return authJwtError('PROVIDER_RATE_LIMITED', { cause: error, detail: withCode });
     if (status >= 500) return authJwtError('PROVIDER_BAD_STATUS', { cause: error, detail: `status ${status}; ${withCode}` });
-    const clientRefused = status === 401 || status === 403 || providerError?.startsWith('invalid_client') || providerError?.startsWith('unauthorized_client');
+    const clientRefused =
+      status === 401 || status === 403 || providerError?.startsWith('invalid_client') || providerError?.startsWith('unauthorized_client');
     if (context.endpoint === 'introspection' && clientRefused) {
       // Introspection says a token is bad with `active: false`; a 401/403 or invalid_client means
       // *our* credentials were refused — a configuration problem, not the caller's.
@@ -67,7 +78,10 @@ export function classifyProviderError(error: unknown, context: ClassifyContext):
     if (status === 429) return authJwtError('PROVIDER_RATE_LIMITED', { cause: error, detail });
     if (status >= 500) return authJwtError('PROVIDER_BAD_STATUS', { cause: error, detail: `status ${status}` });
     if (context.endpoint === 'introspection' && (status === 401 || status === 403)) {
-      return authJwtError('PROVIDER_CLIENT_AUTH_FAILED', { cause: error, detail: `status ${status}; the provider refused our client credentials: check clientId and the client secret of this provider` });
+      return authJwtError('PROVIDER_CLIENT_AUTH_FAILED', {
+        cause: error,
+        detail: `status ${status}; the provider refused our client credentials: check clientId and the client secret of this provider`,
+      });
     }
     return authJwtError('UPSTREAM_REJECTED_BY_PROVIDER', { cause: error, detail: `status ${status}` });
   }

@@ -87,7 +87,13 @@ export function createProviderRegistry(
         clock: options.clock,
       });
       discoveries.push(discovery);
-      inner = oidcVerifier(p, discovery, { issuer: p.oidc.issuer, audiences: p.audiences, accountIdClaim: p.accountIdClaim, clockTolerance: config.clockTolerance, clock: options.clock });
+      inner = oidcVerifier(p, discovery, {
+        issuer: p.oidc.issuer,
+        audiences: p.audiences,
+        accountIdClaim: p.accountIdClaim,
+        clockTolerance: config.clockTolerance,
+        clock: options.clock,
+      });
     } else {
       const userApi = p.userApi!;
       const offered = lookupsFor(userApi.preset, lookupBase(p));
@@ -104,7 +110,14 @@ export function createProviderRegistry(
         fetch,
       });
     }
-    const cached = new CachingVerifier(inner, { provider: p.id, maxEntries: config.cache.maxEntries, maxTtl: config.cache.maxTtl, remoteTtl: p.cacheTtl, observer, clock: options.clock });
+    const cached = new CachingVerifier(inner, {
+      provider: p.id,
+      maxEntries: config.cache.maxEntries,
+      maxTtl: config.cache.maxTtl,
+      remoteTtl: p.cacheTtl,
+      observer,
+      clock: options.clock,
+    });
     const verifier = options.wrapVerifier ? options.wrapVerifier(cached, p.id) : cached;
     const d = discovery;
     const entry: RegisteredProvider = {
@@ -133,14 +146,22 @@ export function createProviderRegistry(
     byIssuer: (issuer) => byIssuer.get(issuer)?.exchange,
     all: () => [...entries.values()],
     warmUp: async () => {
-      await Promise.all(discoveries.map((d) => d.current().then(() => undefined, () => undefined)));
+      await Promise.all(
+        discoveries.map((d) =>
+          d.current().then(
+            () => undefined,
+            () => undefined,
+          ),
+        ),
+      );
     },
   };
 }
 
 function oidcVerifier(p: ProviderConfig, discovery: OidcDiscovery, settings: OidcTokenSettings): TokenVerifier {
   const jwt = () => new OidcJwtVerifier(discovery, settings);
-  const introspection = () => new IntrospectionVerifier(discovery, { ...settings, hasClientCredentials: Boolean(p.clientId && p.clientSecret) });
+  const introspection = () =>
+    new IntrospectionVerifier(discovery, { ...settings, hasClientCredentials: Boolean(p.clientId && p.clientSecret) });
   const userinfo = () => new UserinfoVerifier(discovery, settings);
   switch (p.strategy) {
     case 'jwt':

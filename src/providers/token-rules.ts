@@ -50,7 +50,8 @@ export function checkClientBinding(claims: Readonly<Record<string, unknown>>, au
   const named = (['azp', 'client_id'] as const).filter((f) => claims[f] !== undefined);
   for (const field of named) {
     const value = claims[field];
-    if (typeof value !== 'string' || !audiences.includes(value)) reject(`${field} ${JSON.stringify(value).slice(0, 80)} not in ${JSON.stringify(audiences)}`);
+    if (typeof value !== 'string' || !audiences.includes(value))
+      reject(`${field} ${JSON.stringify(value).slice(0, 80)} not in ${JSON.stringify(audiences)}`);
   }
   if (named.length) return;
   const aud = claims.aud;
@@ -68,7 +69,9 @@ export function issuedToClient(claims: Readonly<Record<string, unknown>>): strin
 /** `iss`, when present, is exactly the configured issuer. The detail shows both (they are not secrets). */
 export function checkIssuer(claims: Readonly<Record<string, unknown>>, issuer: string): void {
   if (claims.iss !== undefined && claims.iss !== issuer) {
-    throw authJwtError('UPSTREAM_WRONG_ISSUER', { detail: `expected iss ${JSON.stringify(issuer)}, token has ${JSON.stringify(claims.iss).slice(0, 200)}` });
+    throw authJwtError('UPSTREAM_WRONG_ISSUER', {
+      detail: `expected iss ${JSON.stringify(issuer)}, token has ${JSON.stringify(claims.iss).slice(0, 200)}`,
+    });
   }
 }
 
@@ -77,7 +80,12 @@ export function checkIssuer(claims: Readonly<Record<string, unknown>>, issuer: s
  * refused too (jose checks it only with maxTokenAge): a token "issued" later than now is forged or
  * comes from a clock that cannot be trusted. Non-numeric values are refused.
  */
-export function checkTimes(claims: Readonly<Record<string, unknown>>, now: number, toleranceMs: number, required: { exp?: boolean } = {}): void {
+export function checkTimes(
+  claims: Readonly<Record<string, unknown>>,
+  now: number,
+  toleranceMs: number,
+  required: { exp?: boolean } = {},
+): void {
   const seconds = (field: 'exp' | 'nbf' | 'iat') => {
     const v = claims[field];
     if (v === undefined) return undefined;

@@ -39,12 +39,27 @@ export function createExchangeReporter(logger: Logger, observer: ExchangeObserve
     observer.onExchange?.(event);
     const span = trace.getActiveSpan();
     if (span) {
-      span.setAttributes({ 'authjwt.door': event.door, 'authjwt.provider': event.provider, 'authjwt.outcome': event.outcome, ...(event.strategy ? { 'authjwt.strategy': event.strategy } : {}) });
+      span.setAttributes({
+        'authjwt.door': event.door,
+        'authjwt.provider': event.provider,
+        'authjwt.outcome': event.outcome,
+        ...(event.strategy ? { 'authjwt.strategy': event.strategy } : {}),
+      });
       if (event.rule) span.setAttribute('authjwt.policy.rule', event.rule);
     }
-    const level = event.outcome === 'ok' ? 'debug' : event.outcome === 'internal' ? 'error' : event.outcome === 'unavailable' ? 'warn' : 'info';
+    const level =
+      event.outcome === 'ok' ? 'debug' : event.outcome === 'internal' ? 'error' : event.outcome === 'unavailable' ? 'warn' : 'info';
     if (!logger.isLevelEnabled(level)) return;
     const { door, durationSeconds, err, ...fields } = event;
-    logger[level]({ door, rpc: door === 'getjwt' ? 'GetJWT' : undefined, ...fields, durationMs: Math.round(durationSeconds * 1e4) / 10, ...(err ? { err } : {}) }, door === 'getjwt' ? 'GetJWT' : door);
+    logger[level](
+      {
+        door,
+        rpc: door === 'getjwt' ? 'GetJWT' : undefined,
+        ...fields,
+        durationMs: Math.round(durationSeconds * 1e4) / 10,
+        ...(err ? { err } : {}),
+      },
+      door === 'getjwt' ? 'GetJWT' : door,
+    );
   };
 }

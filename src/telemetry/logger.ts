@@ -8,9 +8,32 @@ export type Logger = PinoLogger;
  * defence if an object carrying one reaches a log call.
  */
 export const REDACTED_PATHS = [
-  'access_token', 'accessToken', 'token', 'id_token', 'refresh_token', 'client_secret', 'clientSecret', 'authorization', 'password', 'privateKey', 'd',
-  '*.access_token', '*.accessToken', '*.token', '*.id_token', '*.refresh_token', '*.client_secret', '*.clientSecret', '*.authorization', '*.password', '*.privateKey', '*.d',
-  'req.headers.authorization', 'request.account.accessToken', 'account.accessToken', 'account.access_token',
+  'access_token',
+  'accessToken',
+  'token',
+  'id_token',
+  'refresh_token',
+  'client_secret',
+  'clientSecret',
+  'authorization',
+  'password',
+  'privateKey',
+  'd',
+  '*.access_token',
+  '*.accessToken',
+  '*.token',
+  '*.id_token',
+  '*.refresh_token',
+  '*.client_secret',
+  '*.clientSecret',
+  '*.authorization',
+  '*.password',
+  '*.privateKey',
+  '*.d',
+  'req.headers.authorization',
+  'request.account.accessToken',
+  'account.accessToken',
+  'account.access_token',
 ];
 
 /** JSON logs on stdout (or `destination`), with credential paths redacted. */

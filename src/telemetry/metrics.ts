@@ -5,7 +5,11 @@ import type { TelemetryObserver } from './observers.ts';
 
 /** Latency buckets (seconds) for GetJWT and gRPC handling: cache hits are sub-millisecond. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const GRPC_CODE_NAMES = Object.fromEntries(Object.entries(GrpcStatus).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k])) as Record<number, string>;
+const GRPC_CODE_NAMES = Object.fromEntries(
+  Object.entries(GrpcStatus)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v, k]),
+) as Record<number, string>;
 
 /** What the key gauges read at scrape time. */
 export interface KeyStatusSource {
@@ -32,29 +36,91 @@ export function createMetrics(options: { providerIds: readonly string[]; version
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
 
-  new Gauge({ name: 'authjwt_build_info', help: 'Build information; value is always 1.', labelNames: ['version', 'node_version'], registers: [registry] })
+  new Gauge({
+    name: 'authjwt_build_info',
+    help: 'Build information; value is always 1.',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
+  })
     .labels(options.version, process.versions.node)
     .set(1);
 
-  const requests = new Counter({ name: 'authjwt_getjwt_requests_total', help: 'GetJWT calls by provider and outcome.', labelNames: ['provider', 'outcome'], registers: [registry] });
+  const requests = new Counter({
+    name: 'authjwt_getjwt_requests_total',
+    help: 'GetJWT calls by provider and outcome.',
+    labelNames: ['provider', 'outcome'],
+    registers: [registry],
+  });
   const exchanges = new Counter({
     name: 'authjwt_exchange_requests_total',
     help: 'Exchanges by front door (getjwt, ext_authz, forward_auth, token_endpoint), provider and outcome; reused counts minted-token cache hits.',
     labelNames: ['door', 'provider', 'outcome', 'reused'],
     registers: [registry],
   });
-  const duration = new Histogram({ name: 'authjwt_getjwt_duration_seconds', help: 'GetJWT handling time by provider and outcome.', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
-  const providerRequests = new Counter({ name: 'authjwt_provider_requests_total', help: 'HTTP calls to providers by endpoint and result (2xx, 3xx, 4xx, 5xx, timeout, error).', labelNames: ['provider', 'endpoint', 'result'], registers: [registry] });
-  const providerDuration = new Histogram({ name: 'authjwt_provider_request_duration_seconds', help: 'Duration of HTTP calls to providers.', labelNames: ['provider', 'endpoint'], buckets: LATENCY_BUCKETS, registers: [registry] });
-  const metadataFetches = new Counter({ name: 'authjwt_provider_metadata_fetches_total', help: 'Fetches of provider discovery documents and JWKS by result.', labelNames: ['provider', 'document', 'result'], registers: [registry] });
-  const cacheRequests = new Counter({ name: 'authjwt_verification_cache_requests_total', help: 'Verification cache lookups: hit, miss, or shared (joined an in-flight verification).', labelNames: ['provider', 'result'], registers: [registry] });
-  const keyReloads = new Counter({ name: 'authjwt_key_reloads_total', help: 'Key directory reload attempts by result (success, failure, unchanged).', labelNames: ['result'], registers: [registry] });
-  const lastReload = new Gauge({ name: 'authjwt_key_last_successful_reload_timestamp_seconds', help: 'Unix time of the last successful key reload.', registers: [registry] });
+  const duration = new Histogram({
+    name: 'authjwt_getjwt_duration_seconds',
+    help: 'GetJWT handling time by provider and outcome.',
+    labelNames: ['provider', 'outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const providerRequests = new Counter({
+    name: 'authjwt_provider_requests_total',
+    help: 'HTTP calls to providers by endpoint and result (2xx, 3xx, 4xx, 5xx, timeout, error).',
+    labelNames: ['provider', 'endpoint', 'result'],
+    registers: [registry],
+  });
+  const providerDuration = new Histogram({
+    name: 'authjwt_provider_request_duration_seconds',
+    help: 'Duration of HTTP calls to providers.',
+    labelNames: ['provider', 'endpoint'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const metadataFetches = new Counter({
+    name: 'authjwt_provider_metadata_fetches_total',
+    help: 'Fetches of provider discovery documents and JWKS by result.',
+    labelNames: ['provider', 'document', 'result'],
+    registers: [registry],
+  });
+  const cacheRequests = new Counter({
+    name: 'authjwt_verification_cache_requests_total',
+    help: 'Verification cache lookups: hit, miss, or shared (joined an in-flight verification).',
+    labelNames: ['provider', 'result'],
+    registers: [registry],
+  });
+  const keyReloads = new Counter({
+    name: 'authjwt_key_reloads_total',
+    help: 'Key directory reload attempts by result (success, failure, unchanged).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const lastReload = new Gauge({
+    name: 'authjwt_key_last_successful_reload_timestamp_seconds',
+    help: 'Unix time of the last successful key reload.',
+    registers: [registry],
+  });
 
   const serverLabels = ['grpc_type', 'grpc_service', 'grpc_method'];
-  const started = new Counter({ name: 'grpc_server_started_total', help: 'Total number of RPCs started on the server.', labelNames: serverLabels, registers: [registry] });
-  const handled = new Counter({ name: 'grpc_server_handled_total', help: 'Total number of RPCs completed on the server, regardless of success or failure.', labelNames: [...serverLabels, 'grpc_code'], registers: [registry] });
-  const handling = new Histogram({ name: 'grpc_server_handling_seconds', help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.', labelNames: serverLabels, buckets: LATENCY_BUCKETS, registers: [registry] });
+  const started = new Counter({
+    name: 'grpc_server_started_total',
+    help: 'Total number of RPCs started on the server.',
+    labelNames: serverLabels,
+    registers: [registry],
+  });
+  const handled = new Counter({
+    name: 'grpc_server_handled_total',
+    help: 'Total number of RPCs completed on the server, regardless of success or failure.',
+    labelNames: [...serverLabels, 'grpc_code'],
+    registers: [registry],
+  });
+  const handling = new Histogram({
+    name: 'grpc_server_handling_seconds',
+    help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+    labelNames: serverLabels,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
 
   // Pre-create every series with value 0 so rates and ratios have data from the first scrape.
   for (const provider of options.providerIds) {
@@ -71,19 +137,26 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     onExchange({ door, provider, outcome, durationSeconds, reused }) {
       const exchangeKey = `${door}\0${provider}\0${outcome}\0${reused === true}`;
       let exchange = exchangeChildren.get(exchangeKey);
-      if (!exchange) exchangeChildren.set(exchangeKey, (exchange = exchanges.labels(door, provider, outcome, String(reused === true))));
+      if (!exchange) {
+        exchange = exchanges.labels(door, provider, outcome, String(reused === true));
+        exchangeChildren.set(exchangeKey, exchange);
+      }
       exchange.inc();
       if (door !== 'getjwt') return;
       const key = `${provider}\0${outcome}`;
       let child = getJwtChildren.get(key);
-      if (!child) getJwtChildren.set(key, (child = { count: requests.labels(provider, outcome), time: duration.labels(provider, outcome) }));
+      if (!child) {
+        child = { count: requests.labels(provider, outcome), time: duration.labels(provider, outcome) };
+        getJwtChildren.set(key, child);
+      }
       child.count.inc();
       child.time.observe(durationSeconds);
     },
     onProviderCall({ provider, endpoint, result, durationSeconds }) {
       providerRequests.labels(provider, endpoint, result).inc();
       providerDuration.labels(provider, endpoint).observe(durationSeconds);
-      if (endpoint === 'jwks' || endpoint === 'discovery') metadataFetches.labels(provider, endpoint, result === '2xx' ? 'success' : 'failure').inc();
+      if (endpoint === 'jwks' || endpoint === 'discovery')
+        metadataFetches.labels(provider, endpoint, result === '2xx' ? 'success' : 'failure').inc();
     },
     onCacheLookup(provider, result) {
       cacheRequests.labels(provider, result).inc();
@@ -96,7 +169,10 @@ export function createMetrics(options: { providerIds: readonly string[]; version
 
   // Per method (a fixed set: the services on this server), children resolved once. Only the status
   // hook is installed: each interceptor hook is a per-call layer in grpc-js, visible on the hot path.
-  const methodChildren = new Map<string, { started: Counter.Internal; handling: Histogram.Internal<string>; labels: string[]; handled: Map<number, Counter.Internal> }>();
+  const methodChildren = new Map<
+    string,
+    { started: Counter.Internal; handling: Histogram.Internal<string>; labels: string[]; handled: Map<number, Counter.Internal> }
+  >();
   const childrenFor = (path: string, requestStream: boolean, responseStream: boolean) => {
     let c = methodChildren.get(path);
     if (!c) {
@@ -115,7 +191,10 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     return new ServerInterceptingCall(call, {
       sendStatus(status, next) {
         let h = c.handled.get(status.code);
-        if (!h) c.handled.set(status.code, (h = handled.labels(...c.labels, GRPC_CODE_NAMES[status.code] ?? 'Unknown')));
+        if (!h) {
+          h = handled.labels(...c.labels, GRPC_CODE_NAMES[status.code] ?? 'Unknown');
+          c.handled.set(status.code, h);
+        }
         h.inc();
         c.handling.observe((performance.now() - begin) / 1000);
         next(status);
@@ -129,8 +208,22 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     grpcInterceptor,
     watchKeys(keys) {
       const s = () => keys.status();
-      new Gauge({ name: 'authjwt_keys_published', help: 'Keys published in the JWKS.', registers: [registry], collect() { this.set(s().publishedKeys); } });
-      new Gauge({ name: 'authjwt_keys_signing', help: 'Keys allowed to sign now (0 = cannot mint tokens).', registers: [registry], collect() { this.set(s().signingKeys); } });
+      new Gauge({
+        name: 'authjwt_keys_published',
+        help: 'Keys published in the JWKS.',
+        registers: [registry],
+        collect() {
+          this.set(s().publishedKeys);
+        },
+      });
+      new Gauge({
+        name: 'authjwt_keys_signing',
+        help: 'Keys allowed to sign now (0 = cannot mint tokens).',
+        registers: [registry],
+        collect() {
+          this.set(s().signingKeys);
+        },
+      });
       new Gauge({
         name: 'authjwt_signing_key_age_seconds',
         help: 'Time since the current signing key became active (or was first loaded).',
@@ -140,7 +233,14 @@ export function createMetrics(options: { providerIds: readonly string[]; version
           this.set(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
         },
       });
-      new Gauge({ name: 'authjwt_key_reload_failing', help: '1 while the last key reload failed (the last good keyring is in use).', registers: [registry], collect() { this.set(s().lastReloadError ? 1 : 0); } });
+      new Gauge({
+        name: 'authjwt_key_reload_failing',
+        help: '1 while the last key reload failed (the last good keyring is in use).',
+        registers: [registry],
+        collect() {
+          this.set(s().lastReloadError ? 1 : 0);
+        },
+      });
     },
     watchProviders(providers) {
       new Gauge({

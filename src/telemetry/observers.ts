@@ -11,9 +11,17 @@ export function combineObservers(...observers: (TelemetryObserver | undefined)[]
   const list = observers.filter((o): o is TelemetryObserver => o !== undefined);
   if (list.length === 1) return list[0]!;
   return {
-    onExchange: (e) => list.forEach((o) => o.onExchange?.(e)),
-    onProviderCall: (e) => list.forEach((o) => o.onProviderCall?.(e)),
-    onCacheLookup: (p, r) => list.forEach((o) => o.onCacheLookup?.(p, r)),
-    onKeyReload: (r) => list.forEach((o) => o.onKeyReload?.(r)),
+    onExchange: (e) => {
+      for (const o of list) o.onExchange?.(e);
+    },
+    onProviderCall: (e) => {
+      for (const o of list) o.onProviderCall?.(e);
+    },
+    onCacheLookup: (p, r) => {
+      for (const o of list) o.onCacheLookup?.(p, r);
+    },
+    onKeyReload: (r) => {
+      for (const o of list) o.onKeyReload?.(r);
+    },
   };
 }

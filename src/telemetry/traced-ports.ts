@@ -37,7 +37,10 @@ export function tracePolicy(policy: AccessPolicy, provider: string): AccessPolic
       const span = tracer.startSpan('authjwt.policy', { attributes: { 'authjwt.provider': provider } });
       try {
         const decision = policy.evaluate(input);
-        span.setAttributes({ 'authjwt.policy.allowed': decision.allowed, ...(decision.allowed ? {} : { 'authjwt.policy.rule': decision.rule, 'authjwt.policy.reason': decision.reason }) });
+        span.setAttributes({
+          'authjwt.policy.allowed': decision.allowed,
+          ...(decision.allowed ? {} : { 'authjwt.policy.rule': decision.rule, 'authjwt.policy.reason': decision.reason }),
+        });
         return decision;
       } finally {
         span.end();

@@ -10,14 +10,20 @@ import { TRACING_SHUTDOWN } from './tracing-state.ts';
 
 export function isTracingEnabled(env: NodeJS.ProcessEnv): boolean {
   if (env.OTEL_SDK_DISABLED === 'true') return false;
-  const exporters = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (exporters.length > 0) return !exporters.every((e) => e === 'none');
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
 if (isTracingEnabled(process.env)) {
   process.env.OTEL_SERVICE_NAME ??= 'authjwt';
-  const [{ NodeSDK }, { UndiciInstrumentation }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/instrumentation-undici')]);
+  const [{ NodeSDK }, { UndiciInstrumentation }] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/instrumentation-undici'),
+  ]);
   const sdk = new NodeSDK({
     // Provider calls go through fetch (undici): one client span each. Headers are not recorded, so
     // bearer tokens never reach a span; request bodies (introspection) are never recorded either.

@@ -15,7 +15,13 @@ import { signCompactJwt } from '../../src/keys/jwt-signer.ts';
 const { values } = parseArgs({ options: { port: { type: 'string' }, key: { type: 'string' }, issuer: { type: 'string' } } });
 const [key] = await parseKeyFile('bench', readFileSync(values.key!, 'utf8'));
 const proto = loadPackageDefinition(
-  loadSync(new URL('../../proto/auth/v1alpha1/auth.proto', import.meta.url).pathname, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true }),
+  loadSync(new URL('../../proto/auth/v1alpha1/auth.proto', import.meta.url).pathname, {
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  }),
 ) as any;
 // Channelz off, as in authjwt: per-call bookkeeping nobody reads.
 const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024, 'grpc.enable_channelz': 0 });
@@ -23,8 +29,23 @@ server.addService(proto.auth.v1alpha1.AuthAPI.service, {
   GetJWT(call: any, callback: any) {
     const a = call.request.account;
     const now = Math.floor(Date.now() / 1000);
-    signCompactJwt(key!, { kid: key!.kid, typ: 'JWT' }, { iss: values.issuer, aud: 'internal-services', sub: `${a.provider}:${a.providerAccountId}`, iat: now, nbf: now, exp: now + 900, jti: randomUUID(), provider: a.provider })
-      .then((token) => callback(null, { token }), (e) => callback(e));
+    signCompactJwt(
+      key!,
+      { kid: key!.kid, typ: 'JWT' },
+      {
+        iss: values.issuer,
+        aud: 'internal-services',
+        sub: `${a.provider}:${a.providerAccountId}`,
+        iat: now,
+        nbf: now,
+        exp: now + 900,
+        jti: randomUUID(),
+        provider: a.provider,
+      },
+    ).then(
+      (token) => callback(null, { token }),
+      (e) => callback(e),
+    );
   },
 });
 server.bindAsync(`127.0.0.1:${values.port}`, ServerCredentials.createInsecure(), (err) => {

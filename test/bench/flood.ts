@@ -11,12 +11,25 @@ import { parseArgs } from 'node:util';
 import { importJWK, SignJWT } from 'jose';
 
 const { values } = parseArgs({
-  options: { target: { type: 'string' }, count: { type: 'string' }, concurrency: { type: 'string' }, jwk: { type: 'string' }, issuer: { type: 'string' }, provider: { type: 'string' } },
+  options: {
+    target: { type: 'string' },
+    count: { type: 'string' },
+    concurrency: { type: 'string' },
+    jwk: { type: 'string' },
+    issuer: { type: 'string' },
+    provider: { type: 'string' },
+  },
 });
 const jwk = JSON.parse(readFileSync(values.jwk!, 'utf8'));
 const key = await importJWK(jwk, jwk.alg);
 const proto = loadPackageDefinition(
-  loadSync(new URL('../../proto/auth/v1alpha1/auth.proto', import.meta.url).pathname, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true }),
+  loadSync(new URL('../../proto/auth/v1alpha1/auth.proto', import.meta.url).pathname, {
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  }),
 ) as any;
 const client = new proto.auth.v1alpha1.AuthAPI(values.target, credentials.createInsecure());
 const count = Number(values.count);
@@ -36,7 +49,12 @@ async function worker() {
       .setExpirationTime(now + 3600)
       .sign(key);
     const code = await new Promise<number>((resolve) =>
-      client.GetJWT({ account: { provider: values.provider, type: 'oidc', providerAccountId: sub, accessToken: token } }, new Metadata(), { deadline: Date.now() + 30_000 }, (e: any) => resolve(e ? e.code : 0)),
+      client.GetJWT(
+        { account: { provider: values.provider, type: 'oidc', providerAccountId: sub, accessToken: token } },
+        new Metadata(),
+        { deadline: Date.now() + 30_000 },
+        (e: any) => resolve(e ? e.code : 0),
+      ),
     );
     codes[code] = (codes[code] ?? 0) + 1;
     if (++done % 50_000 === 0) console.log(`flood ${done}`);

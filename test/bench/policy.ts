@@ -16,20 +16,48 @@ const BUDGET_NS = 25_000;
 
 /** A Keycloak access-token payload as the verifier returns it. */
 const keycloakClaims = {
-  exp: 1_800_000_300, iat: 1_800_000_000, jti: 'onrtac:6a4f1f7e-6d0a-4c6e-9a8e-2f1c3b9d7e10', iss: 'https://sso.example/realms/main',
-  aud: ['my-client', 'account'], sub: 'f1b2c3d4-0000-4000-8000-000000000001', typ: 'Bearer', azp: 'frontend', sid: 'a1b2c3',
-  acr: '1', 'allowed-origins': ['https://app.example'], scope: 'openid email profile', email_verified: true,
+  exp: 1_800_000_300,
+  iat: 1_800_000_000,
+  jti: 'onrtac:6a4f1f7e-6d0a-4c6e-9a8e-2f1c3b9d7e10',
+  iss: 'https://sso.example/realms/main',
+  aud: ['my-client', 'account'],
+  sub: 'f1b2c3d4-0000-4000-8000-000000000001',
+  typ: 'Bearer',
+  azp: 'frontend',
+  sid: 'a1b2c3',
+  acr: '1',
+  'allowed-origins': ['https://app.example'],
+  scope: 'openid email profile',
+  email_verified: true,
   realm_access: { roles: ['offline_access', 'uma_authorization', 'deployer', 'default-roles-main'] },
   resource_access: { 'my-client': { roles: ['admin', 'viewer'] }, account: { roles: ['manage-account', 'view-profile'] } },
-  name: 'Alice Liddell', groups: ['staff', 'engineering'], preferred_username: 'alice', given_name: 'Alice', family_name: 'Liddell',
+  name: 'Alice Liddell',
+  groups: ['staff', 'engineering'],
+  preferred_username: 'alice',
+  given_name: 'Alice',
+  family_name: 'Liddell',
   email: 'alice@example.com',
 };
 /** GitHub's `GET /user` answer (trimmed to the usual fields). */
 const githubClaims = {
-  login: 'octocat', id: 583231, node_id: 'MDQ6VXNlcjU4MzIzMQ==', avatar_url: 'https://avatars.githubusercontent.com/u/583231?v=4',
-  type: 'User', site_admin: false, name: 'The Octocat', company: '@github', blog: 'https://github.blog', location: 'San Francisco',
-  email: 'octocat@example.com', hireable: null, bio: null, public_repos: 8, followers: 9000, following: 9,
-  created_at: '2011-01-25T18:44:36Z', updated_at: '2026-01-22T12:00:00Z',
+  login: 'octocat',
+  id: 583231,
+  node_id: 'MDQ6VXNlcjU4MzIzMQ==',
+  avatar_url: 'https://avatars.githubusercontent.com/u/583231?v=4',
+  type: 'User',
+  site_admin: false,
+  name: 'The Octocat',
+  company: '@github',
+  blog: 'https://github.blog',
+  location: 'San Francisco',
+  email: 'octocat@example.com',
+  hireable: null,
+  bio: null,
+  public_repos: 8,
+  followers: 9000,
+  following: 9,
+  created_at: '2011-01-25T18:44:36Z',
+  updated_at: '2026-01-22T12:00:00Z',
 };
 
 interface Scenario {
@@ -44,7 +72,11 @@ const scenarios: Scenario[] = [
     name: 'Keycloak: 2 rules + 3 computed claims',
     source: {
       allow: ["'engineering' in claims.groups", "claims.email.endsWith('@example.com') && claims.email_verified == true"],
-      claims: { roles: 'claims.realm_access.roles', client_roles: "claims.resource_access['my-client'].roles", tenant: "claims.email.split('@')[1]" },
+      claims: {
+        roles: 'claims.realm_access.roles',
+        client_roles: "claims.resource_access['my-client'].roles",
+        tenant: "claims.email.split('@')[1]",
+      },
     },
     lookups: [],
     input: { claims: keycloakClaims, account: { provider: 'keycloak', id: keycloakClaims.sub }, lookups: {} },
@@ -62,7 +94,12 @@ const scenarios: Scenario[] = [
       lookups: { 'github.orgs': ['foo', 'bar', 'acme'], 'github.teams': ['acme/dev', 'acme/ops', 'foo/x'] },
     },
   },
-  { name: 'no policy (empty)', source: {}, lookups: [], input: { claims: keycloakClaims, account: { provider: 'keycloak', id: 'x' }, lookups: {} } },
+  {
+    name: 'no policy (empty)',
+    source: {},
+    lookups: [],
+    input: { claims: keycloakClaims, account: { provider: 'keycloak', id: 'x' }, lookups: {} },
+  },
 ];
 
 const single: [string, boolean][] = [
@@ -112,6 +149,10 @@ for (const s of scenarios) {
   const { median, min } = measure(() => policy.evaluate(s.input));
   const twoRules = s.name.includes('2 rules');
   if (twoRules && median > BUDGET_NS) failed = true;
-  console.log(`| ${s.name.replaceAll('|', '\\|')} | ${median.toFixed(0)} | ${min.toFixed(0)} | ${((median / 500_000) * 100).toFixed(2)} % |`);
+  console.log(
+    `| ${s.name.replaceAll('|', '\\|')} | ${median.toFixed(0)} | ${min.toFixed(0)} | ${((median / 500_000) * 100).toFixed(2)} % |`,
+  );
 }
-console.log(failed ? `# over budget: a two-rule policy costs more than ${BUDGET_NS} ns` : `# within budget (${BUDGET_NS} ns = 5 % of 500 µs)`);
+console.log(
+  failed ? `# over budget: a two-rule policy costs more than ${BUDGET_NS} ns` : `# within budget (${BUDGET_NS} ns = 5 % of 500 µs)`,
+);

@@ -21,7 +21,9 @@ import { newSigningKey, startOidcProvider, USERS, INTROSPECTION_CLIENT } from '.
 import { freePort } from '../helpers/net.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const { values: args } = parseArgs({ options: { duration: { type: 'string' }, flood: { type: 'string' }, quick: { type: 'boolean' }, 'no-keycloak': { type: 'boolean' } } });
+const { values: args } = parseArgs({
+  options: { duration: { type: 'string' }, flood: { type: 'string' }, quick: { type: 'boolean' }, 'no-keycloak': { type: 'boolean' } },
+});
 const DURATION = Number(args.duration ?? (args.quick ? 4 : 10));
 const FLOOD = Number(args.flood ?? (args.quick ? 100_000 : 1_000_000));
 const CONCURRENCY = 32;
@@ -73,15 +75,33 @@ const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') => {
 async function waitGrpc(port: number): Promise<void> {
   const proto = loadPackageDefinition(loadSync(join(root, 'proto/auth/v1alpha1/auth.proto'))) as any;
   const client = new proto.auth.v1alpha1.AuthAPI(`127.0.0.1:${port}`, credentials.createInsecure());
-  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 20_000, (e: Error | undefined) => (e ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 20_000, (e: Error | undefined) => (e ? reject(e) : resolve())),
+  );
   client.close();
 }
 
-async function startServer(kind: 'authjwt' | 'bare', opts: { keyDir: string; keyFile: string; providers: string; httpPort?: number }): Promise<{ proc: ChildProcess; port: number; stop: () => Promise<void> }> {
+async function startServer(
+  kind: 'authjwt' | 'bare',
+  opts: { keyDir: string; keyFile: string; providers: string; httpPort?: number },
+): Promise<{ proc: ChildProcess; port: number; stop: () => Promise<void> }> {
   const port = await freePort();
   let proc: ChildProcess;
   if (kind === 'bare') {
-    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, 'test/bench/bare-server.ts', '--port', String(port), '--key', opts.keyFile, '--issuer', 'https://authjwt.bench'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    proc = spawn(
+      process.execPath,
+      [
+        ...PRODUCTION_NODE_FLAGS,
+        'test/bench/bare-server.ts',
+        '--port',
+        String(port),
+        '--key',
+        opts.keyFile,
+        '--issuer',
+        'https://authjwt.bench',
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
   } else {
     const httpPort = await freePort();
     const cfg = join(work, `config-${port}.yaml`);
@@ -98,7 +118,11 @@ logging: { level: info }
 providers:
 ${opts.providers}`,
     );
-    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', cfg], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } });
+    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', cfg], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
   }
   await waitGrpc(port);
   return {
@@ -128,11 +152,29 @@ function runTool(file: string, argv: string[]): Promise<string> {
  * One ghz run. Measured runs are count-based (the count from the warm-up's rate × duration) so every
  * call completes: a time-based run cancels the calls in flight when time is up.
  */
-async function ghz(port: number, dataFile: string, options: { duration?: number; total?: number; concurrency?: number; rps?: number }): Promise<{ rps: number; p50: number; p95: number; p99: number; errors: number; count: number; errorKinds: Record<string, number> }> {
+async function ghz(
+  port: number,
+  dataFile: string,
+  options: { duration?: number; total?: number; concurrency?: number; rps?: number },
+): Promise<{ rps: number; p50: number; p95: number; p99: number; errors: number; count: number; errorKinds: Record<string, number> }> {
   const a = [
-    '--insecure', '--proto', join(root, 'proto/auth/v1alpha1/auth.proto'), '--call', 'auth.v1alpha1.AuthAPI.GetJWT',
-    '-D', dataFile, '-c', String(options.concurrency ?? CONCURRENCY), '--connections', '4', '--cpus', '1',
-    '--timeout', '10s', '-O', 'json',
+    '--insecure',
+    '--proto',
+    join(root, 'proto/auth/v1alpha1/auth.proto'),
+    '--call',
+    'auth.v1alpha1.AuthAPI.GetJWT',
+    '-D',
+    dataFile,
+    '-c',
+    String(options.concurrency ?? CONCURRENCY),
+    '--connections',
+    '4',
+    '--cpus',
+    '1',
+    '--timeout',
+    '10s',
+    '-O',
+    'json',
     ...(options.total ? ['-n', String(options.total)] : ['-z', `${options.duration}s`]),
   ];
   if (options.rps) a.push('-r', String(options.rps));
@@ -161,15 +203,33 @@ const cpuUs = (pid: number) => {
   return (Number(f[11]) + Number(f[12])) * 10_000; // clock ticks of 10 ms
 };
 
-async function measure(scenario: string, serverLabel: string, server: { proc: ChildProcess; port: number }, dataFile: string, extra: { rps?: number; note?: string; record?: boolean } = {}): Promise<RunResult> {
+async function measure(
+  scenario: string,
+  serverLabel: string,
+  server: { proc: ChildProcess; port: number },
+  dataFile: string,
+  extra: { rps?: number; note?: string; record?: boolean } = {},
+): Promise<RunResult> {
   const warm = await ghz(server.port, dataFile, { duration: 2, rps: extra.rps }); // JIT, JWKS, connections
   const cpuBefore = cpuUs(server.proc.pid!);
-  const { errorKinds, ...r } = await ghz(server.port, dataFile, { total: Math.max(200, Math.round((extra.rps ?? warm.rps) * DURATION)), rps: extra.rps });
+  const { errorKinds, ...r } = await ghz(server.port, dataFile, {
+    total: Math.max(200, Math.round((extra.rps ?? warm.rps) * DURATION)),
+    rps: extra.rps,
+  });
   const cpuUsPerCall = Math.round((cpuUs(server.proc.pid!) - cpuBefore) / Math.max(1, r.count));
   const notes = [extra.note, r.errors ? `errors: ${JSON.stringify(errorKinds)}` : undefined].filter(Boolean).join('; ');
-  const result: RunResult = { scenario, server: serverLabel, ...r, cpuUsPerCall, peakRssMb: rssMb(server.proc.pid!, 'VmHWM'), ...(notes ? { note: notes } : {}) };
+  const result: RunResult = {
+    scenario,
+    server: serverLabel,
+    ...r,
+    cpuUsPerCall,
+    peakRssMb: rssMb(server.proc.pid!, 'VmHWM'),
+    ...(notes ? { note: notes } : {}),
+  };
   if (extra.record !== false) results.push(result);
-  log(`${scenario} [${serverLabel}] ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p95 ${r.p95.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms errors ${r.errors}/${r.count} peak RSS ${result.peakRssMb} MB`);
+  log(
+    `${scenario} [${serverLabel}] ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p95 ${r.p95.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms errors ${r.errors}/${r.count} peak RSS ${result.peakRssMb} MB`,
+  );
   return result;
 }
 
@@ -187,12 +247,19 @@ log('pre-generating access tokens with the OIDC provider (oidc-provider)');
 const t0 = Date.now();
 const hitToken = await op.jwtToken(alice);
 const distinctJwt: object[] = [];
-for (let i = 0; i < 20_000; i++) distinctJwt.push({ provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken: await op.jwtToken(alice) });
+for (let i = 0; i < 20_000; i++)
+  distinctJwt.push({ provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken: await op.jwtToken(alice) });
 const distinctOpaque: object[] = [];
 // oidc-provider's development store keeps about a thousand artifacts (token + grant each), so the
 // opaque set stays well below that; they are never cached by authjwt (cacheTtl 0), so every call
 // is still a provider round trip.
-for (let i = 0; i < 400; i++) distinctOpaque.push({ provider: 'op-introspection', type: 'oidc', providerAccountId: alice.sub, accessToken: await op.opaqueToken(alice) });
+for (let i = 0; i < 400; i++)
+  distinctOpaque.push({
+    provider: 'op-introspection',
+    type: 'oidc',
+    providerAccountId: alice.sub,
+    accessToken: await op.opaqueToken(alice),
+  });
 log(`generated ${distinctJwt.length} JWT and ${distinctOpaque.length} opaque tokens in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 const hitData = writeData('hit', [{ provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken: hitToken }]);
 const missData = writeData('miss', distinctJwt);
@@ -220,7 +287,11 @@ const median = (runs: RunResult[]): RunResult => {
   const sorted = [...runs].sort((a, b) => a.rps - b.rps);
   const m = sorted[Math.floor(sorted.length / 2)]!;
   const cpus = runs.map((r) => r.cpuUsPerCall ?? NaN).sort((a, b) => a - b);
-  return { ...m, cpuUsPerCall: cpus[Math.floor(cpus.length / 2)], note: [m.note, `median of ${runs.length}: ${runs.map((r) => Math.round(r.rps)).join(', ')} req/s`].filter(Boolean).join('; ') };
+  return {
+    ...m,
+    cpuUsPerCall: cpus[Math.floor(cpus.length / 2)],
+    note: [m.note, `median of ${runs.length}: ${runs.map((r) => Math.round(r.rps)).join(', ')} req/s`].filter(Boolean).join('; '),
+  };
 };
 
 for (const alg of ['ES256', 'EdDSA', 'RS256']) {
@@ -242,16 +313,26 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
   ratios[`cache hit / floor (${alg}), throughput`] = hit.rps / bareResult.rps;
   ratios[`floor / cache hit (${alg}), server CPU per call`] = bareResult.cpuUsPerCall! / hit.cpuUsPerCall!;
   if (alg === 'ES256') {
-    const half = await measure(`cache hit at half peak rate (${alg})`, 'authjwt', svc, hitData, { rps: Math.round(hit.rps / 2), note: `fixed rate ${Math.round(hit.rps / 2)} req/s` });
+    const half = await measure(`cache hit at half peak rate (${alg})`, 'authjwt', svc, hitData, {
+      rps: Math.round(hit.rps / 2),
+      note: `fixed rate ${Math.round(hit.rps / 2)} req/s`,
+    });
     ratios['p99 at half peak (ms)'] = half.p99;
     // Context for that target: the floor's own p99 at half of its peak, same generator, same machine.
     const bareAgain = await startServer('bare', { keyDir: k.dir, keyFile: k.file, providers });
-    const bareHalf = await measure(`sign only at half peak rate (${alg})`, 'bare grpc-js (floor)', bareAgain, hitData, { rps: Math.round(bareResult.rps / 2), note: `fixed rate ${Math.round(bareResult.rps / 2)} req/s` });
+    const bareHalf = await measure(`sign only at half peak rate (${alg})`, 'bare grpc-js (floor)', bareAgain, hitData, {
+      rps: Math.round(bareResult.rps / 2),
+      note: `fixed rate ${Math.round(bareResult.rps / 2)} req/s`,
+    });
     await bareAgain.stop();
     ratios['floor p99 at half its peak (ms)'] = bareHalf.p99;
-    const miss = await measure('cache miss, local JWT verification (ES256 key)', 'authjwt', svc, missData, { note: `${distinctJwt.length} distinct provider tokens, round-robin` });
+    const miss = await measure('cache miss, local JWT verification (ES256 key)', 'authjwt', svc, missData, {
+      note: `${distinctJwt.length} distinct provider tokens, round-robin`,
+    });
     ratios['cache miss / cache hit'] = miss.rps / hit.rps;
-    await measure('introspection (opaque tokens, no cache)', 'authjwt', svc, introspectionData, { note: `provider introspection latency +${introspectionDelayMs} ms` });
+    await measure('introspection (opaque tokens, no cache)', 'authjwt', svc, introspectionData, {
+      note: `provider introspection latency +${introspectionDelayMs} ms`,
+    });
   }
   await svc.stop();
 }
@@ -275,7 +356,8 @@ if (!args['no-keycloak']) {
     };
     const url = `${kc.issuer}/protocol/openid-connect/token`;
     const body = `grant_type=client_credentials&client_id=${KC_INTROSPECTION.clientId}&client_secret=${KC_INTROSPECTION.secret}`;
-    const hey = (d: number) => runTool(join(BIN, 'hey'), ['-z', `${d}s`, '-c', '16', '-m', 'POST', '-T', 'application/x-www-form-urlencoded', '-d', body, url]);
+    const hey = (d: number) =>
+      runTool(join(BIN, 'hey'), ['-z', `${d}s`, '-c', '16', '-m', 'POST', '-T', 'application/x-www-form-urlencoded', '-d', body, url]);
     await hey(Math.min(5, DURATION)); // warm-up
     const out = await hey(DURATION);
     const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
@@ -302,7 +384,18 @@ if (!args['no-keycloak']) {
     await kc.close();
   } catch (error) {
     log(`Keycloak skipped: ${(error as Error).message}`);
-    results.push({ scenario: 'token endpoint, client_credentials', server: 'Keycloak', rps: NaN, p50: NaN, p95: NaN, p99: NaN, errors: 0, count: 0, peakRssMb: undefined, note: `not run: ${(error as Error).message}` });
+    results.push({
+      scenario: 'token endpoint, client_credentials',
+      server: 'Keycloak',
+      rps: NaN,
+      p50: NaN,
+      p95: NaN,
+      p99: NaN,
+      errors: 0,
+      count: 0,
+      peakRssMb: undefined,
+      note: `not run: ${(error as Error).message}`,
+    });
   }
 }
 
@@ -316,7 +409,25 @@ if (!args['no-keycloak']) {
   const samples = [rssAt(0)];
   log(`memory: ${FLOOD} distinct tokens (flood.ts, own process)`);
   const started = Date.now();
-  const flood = spawn(process.execPath, ['test/bench/flood.ts', '--target', `127.0.0.1:${svc.port}`, '--count', String(FLOOD), '--concurrency', '64', '--jwk', jwkFile, '--issuer', op.issuer, '--provider', 'op-jwt'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const flood = spawn(
+    process.execPath,
+    [
+      'test/bench/flood.ts',
+      '--target',
+      `127.0.0.1:${svc.port}`,
+      '--count',
+      String(FLOOD),
+      '--concurrency',
+      '64',
+      '--jwk',
+      jwkFile,
+      '--issuer',
+      op.issuer,
+      '--provider',
+      'op-jwt',
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let floodOut = '';
   flood.stdout!.on('data', (c: Buffer) => {
     floodOut += c;
@@ -350,11 +461,19 @@ const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${proces
 const table = [
   '| scenario | server | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU µs/call | peak RSS MB | notes |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-  ...results.map((r) => `| ${r.scenario} | ${r.server} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p95, 2)} | ${fmt(r.p99, 2)} | ${r.errors}/${r.count} | ${r.cpuUsPerCall ?? '–'} | ${r.peakRssMb ?? '–'} | ${r.note ?? ''} |`),
+  ...results.map(
+    (r) =>
+      `| ${r.scenario} | ${r.server} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p95, 2)} | ${fmt(r.p99, 2)} | ${r.errors}/${r.count} | ${r.cpuUsPerCall ?? '–'} | ${r.peakRssMb ?? '–'} | ${r.note ?? ''} |`,
+  ),
 ].join('\n');
-const ratioLines = Object.entries(ratios).map(([k, v]) => `| ${k} | ${fmt(v, 2)} |`).join('\n');
+const ratioLines = Object.entries(ratios)
+  .map(([k, v]) => `| ${k} | ${fmt(v, 2)} |`)
+  .join('\n');
 mkdirSync(join(root, 'bench-results'), { recursive: true });
-writeFileSync(join(root, 'bench-results/results.json'), JSON.stringify({ machine, duration: DURATION, concurrency: CONCURRENCY, results, ratios }, null, 2));
+writeFileSync(
+  join(root, 'bench-results/results.json'),
+  JSON.stringify({ machine, duration: DURATION, concurrency: CONCURRENCY, results, ratios }, null, 2),
+);
 const doc = readFileSync(join(root, 'docs/benchmarks.md'), 'utf8');
 const generated = `<!-- bench:start -->
 Measured ${machine}; each run ≈ ${DURATION} s (a fixed number of calls: the warm-up's rate × ${DURATION} s) after a 2 s warm-up,

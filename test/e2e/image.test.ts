@@ -27,7 +27,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, exportJWK, jwtVerify, type JSONWebKeySet } from 'jose';
-import { GenericContainer, getContainerRuntimeClient, ImageName, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
+import {
+  GenericContainer,
+  getContainerRuntimeClient,
+  ImageName,
+  Network,
+  Wait,
+  type StartedNetwork,
+  type StartedTestContainer,
+} from 'testcontainers';
 import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts';
 import { loadAuthProto } from '../../src/grpc/proto.ts';
 import { helmBin, parseManifests } from '../helpers/k8s-validate.ts';
@@ -190,7 +198,10 @@ providers:
         { account: { provider, type: 'oidc', providerAccountId, accessToken } },
         new Metadata(),
         { deadline: new Date(Date.now() + 15_000) },
-        (err, res) => resolve(err ? { code: (err as ServiceError).code, details: (err as ServiceError).details } : { code: status.OK, token: res!.token }),
+        (err, res) =>
+          resolve(
+            err ? { code: (err as ServiceError).code, details: (err as ServiceError).details } : { code: status.OK, token: res!.token },
+          ),
       );
     });
 
@@ -222,7 +233,14 @@ providers:
         capEff: field('CapEff'), noNewPrivs: field('NoNewPrivs'), writable }));`;
     const res = await authjwt!.exec(['node', '-e', script]);
     assert.equal(res.exitCode, 0, res.output);
-    const got = JSON.parse(res.stdout.trim()) as { uid: number; gid: number; pid1: string; capEff: string; noNewPrivs: string; writable: string[] };
+    const got = JSON.parse(res.stdout.trim()) as {
+      uid: number;
+      gid: number;
+      pid1: string;
+      capEff: string;
+      noNewPrivs: string;
+      writable: string[];
+    };
     assert.equal(got.uid, 10001);
     assert.equal(got.gid, 10001);
     assert.equal(got.pid1, 'node --import /app/dist/telemetry/tracing.js /app/dist/main.js');
@@ -261,7 +279,11 @@ providers:
     const jwksRes = await fetch(`${httpUrl}/.well-known/jwks.json`);
     assert.equal(jwksRes.status, 200);
     const jwks = (await jwksRes.json()) as JSONWebKeySet;
-    assert.deepEqual(jwks.keys.map((k) => k.kid), [expectedKid], 'the JWKS publishes exactly the mounted key');
+    assert.deepEqual(
+      jwks.keys.map((k) => k.kid),
+      [expectedKid],
+      'the JWKS publishes exactly the mounted key',
+    );
     const discovery = (await (await fetch(`${httpUrl}/.well-known/openid-configuration`)).json()) as { issuer: string; jwks_uri: string };
     assert.equal(discovery.issuer, ISSUER);
     assert.equal(discovery.jwks_uri, `${ISSUER}/.well-known/jwks.json`);
@@ -269,7 +291,10 @@ providers:
     for (const provider of ['keycloak', 'keycloak-introspection']) {
       const res = await getJwt(provider, access_token, upstream.sub!);
       assert.equal(res.code, status.OK, `${provider}: ${res.details}`);
-      const { payload, protectedHeader } = await jwtVerify(res.token!, createLocalJWKSet(jwks), { issuer: ISSUER, audience: 'internal-services' });
+      const { payload, protectedHeader } = await jwtVerify(res.token!, createLocalJWKSet(jwks), {
+        issuer: ISSUER,
+        audience: 'internal-services',
+      });
       assert.equal(protectedHeader.kid, expectedKid);
       assert.equal(protectedHeader.alg, 'ES256');
       assert.equal(payload.sub, `${provider}:${upstream.sub}`);
@@ -284,8 +309,24 @@ providers:
     const helm = helmBin();
     if (!helm) return t.skip(missingPrerequisite("the chart's helm test Pod check", 'helm not found: run bash .ci/k8s-tools.sh'));
     const chart = fileURLToPath(new URL('../../helm/authjwt', import.meta.url));
-    const rendered = execFileSync(helm, ['template', 'authjwt', chart, '--namespace', 'auth', '-f', join(chart, 'ci/minimal-values.yaml'), '--show-only', 'templates/tests/test-health.yaml'], { encoding: 'utf8' });
-    const pod = parseManifests(rendered)[0] as unknown as { spec: { containers: { command: string[]; args: string[]; workingDir: string }[] } };
+    const rendered = execFileSync(
+      helm,
+      [
+        'template',
+        'authjwt',
+        chart,
+        '--namespace',
+        'auth',
+        '-f',
+        join(chart, 'ci/minimal-values.yaml'),
+        '--show-only',
+        'templates/tests/test-health.yaml',
+      ],
+      { encoding: 'utf8' },
+    );
+    const pod = parseManifests(rendered)[0] as unknown as {
+      spec: { containers: { command: string[]; args: string[]; workingDir: string }[] };
+    };
     const c = pod.spec.containers[0]!;
     // Run inside the hardened authjwt container (same image, user and read-only filesystem as the Pod),
     // reaching authjwt through the Service name the Pod would use (a network alias here). A separate

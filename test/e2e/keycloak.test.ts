@@ -70,7 +70,8 @@ providers:${STRATEGIES.map((s) => provider(`keycloak-${s}`, s)).join('')}${provi
     console.log(`# Keycloak e2e suite ran in ${((Date.now() - suiteStarted) / 1000).toFixed(1)}s`);
   });
 
-  const call = (provider: string, accessToken: string, providerAccountId: string) => svc.getJwt({ provider, type: 'oidc', providerAccountId, accessToken });
+  const call = (provider: string, accessToken: string, providerAccountId: string) =>
+    svc.getJwt({ provider, type: 'oidc', providerAccountId, accessToken });
 
   for (const strategy of STRATEGIES) {
     it(`alice's access token, provider_account_id = her sub → OK (${strategy})`, async (t) => {

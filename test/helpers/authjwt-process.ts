@@ -29,11 +29,21 @@ export interface AuthJwtProcess {
   stop(): Promise<void>;
 }
 
-export function startAuthJwtProcess(configYaml: string, options: { imageHeap?: boolean; gcHook?: boolean; env?: NodeJS.ProcessEnv } = {}): AuthJwtProcess {
+export function startAuthJwtProcess(
+  configYaml: string,
+  options: { imageHeap?: boolean; gcHook?: boolean; env?: NodeJS.ProcessEnv } = {},
+): AuthJwtProcess {
   const dir = mkdtempSync(join(tmpdir(), 'authjwt-proc-'));
   const configFile = join(dir, 'config.yaml');
   writeFileSync(configFile, configYaml);
-  const args = [...(options.gcHook ? ['--expose-gc', '--import', './test/helpers/gc-on-signal.ts'] : []), '--import', './src/telemetry/tracing.ts', 'src/main.ts', '--config', configFile];
+  const args = [
+    ...(options.gcHook ? ['--expose-gc', '--import', './test/helpers/gc-on-signal.ts'] : []),
+    '--import',
+    './src/telemetry/tracing.ts',
+    'src/main.ts',
+    '--config',
+    configFile,
+  ];
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
   delete env.NODE_TEST_CONTEXT; // the child is not a test runner worker
   if (options.imageHeap) env.NODE_OPTIONS = IMAGE_NODE_OPTIONS;
@@ -42,10 +52,24 @@ export function startAuthJwtProcess(configYaml: string, options: { imageHeap?: b
   let out = '';
   let err = '';
   const listeners = new Set<() => void>();
-  const notify = () => listeners.forEach((l) => l());
-  child.stdout!.on('data', (c) => ((out += c), notify()));
-  child.stderr!.on('data', (c) => ((err += c), notify()));
-  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => (rmSync(dir, { recursive: true, force: true }), notify(), resolve(code ?? signal))));
+  const notify = () => {
+    for (const l of listeners) l();
+  };
+  child.stdout!.on('data', (c) => {
+    out += c;
+    notify();
+  });
+  child.stderr!.on('data', (c) => {
+    err += c;
+    notify();
+  });
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      rmSync(dir, { recursive: true, force: true });
+      notify();
+      resolve(code ?? signal);
+    }),
+  );
   let gcCount = 0;
 
   const waitFor = (pattern: RegExp | (() => boolean), timeoutMs = 20_000) =>
@@ -59,9 +83,13 @@ export function startAuthJwtProcess(configYaml: string, options: { imageHeap?: b
       };
       const check = () => {
         if (test()) done();
-        else if (child.exitCode !== null || child.signalCode !== null) done(new Error(`authjwt exited (${child.exitCode ?? child.signalCode}) before ${String(pattern)}; stderr: ${err.slice(-1500)}`));
+        else if (child.exitCode !== null || child.signalCode !== null)
+          done(new Error(`authjwt exited (${child.exitCode ?? child.signalCode}) before ${String(pattern)}; stderr: ${err.slice(-1500)}`));
       };
-      const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for ${String(pattern)}; stderr: ${err.slice(-1500)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => done(new Error(`timed out after ${timeoutMs} ms waiting for ${String(pattern)}; stderr: ${err.slice(-1500)}`)),
+        timeoutMs,
+      );
       listeners.add(check);
       check();
     });

@@ -83,7 +83,10 @@ export async function startAuthJwtWithConfig(config: Config, options: Partial<Ap
     },
     async verify(token) {
       if (!jwks) {
-        const discovery = (await (await fetch(`${httpUrl}/.well-known/openid-configuration`)).json()) as { issuer: string; jwks_uri: string };
+        const discovery = (await (await fetch(`${httpUrl}/.well-known/openid-configuration`)).json()) as {
+          issuer: string;
+          jwks_uri: string;
+        };
         if (discovery.issuer !== config.issuer) throw new Error(`discovery issuer ${discovery.issuer} != ${config.issuer}`);
         jwks = createRemoteJWKSet(new URL(discovery.jwks_uri), { cooldownDuration: 0 });
       }

@@ -79,7 +79,14 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       if (!body.access_token) return json(res, 422, { message: 'Validation Failed' });
       const t = tokens.get(body.access_token);
       if (!t || t.clientId !== clientId) return json(res, 404, { message: 'Not Found' });
-      return json(res, 200, { id: 1, token: body.access_token, app: { client_id: clientId, name: 'test app' }, user: t.user, expires_at: null, scopes: [] });
+      return json(res, 200, {
+        id: 1,
+        token: body.access_token,
+        app: { client_id: clientId, name: 'test app' },
+        user: t.user,
+        expires_at: null,
+        scopes: [],
+      });
     }
     json(res, 404, { message: 'Not Found' });
   });

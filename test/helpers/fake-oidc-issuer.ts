@@ -111,7 +111,9 @@ export async function startFakeOidcIssuer(options: { client?: { id: string; secr
     publicJwk,
     async sign(payload, header = {}) {
       const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-      return new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt', ...header } as never).sign(privateKey);
+      return new CompactSign(new TextEncoder().encode(text))
+        .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt', ...header } as never)
+        .sign(privateKey);
     },
     introspection: new Map(),
     userinfo: new Map(),
@@ -165,7 +167,15 @@ export async function startFakeOidcIssuer(options: { client?: { id: string; secr
   const jsonAnswer = (answer: Record<string, unknown> | string): FakeAnswer =>
     typeof answer === 'string' ? { raw: answer, headers: { 'content-type': 'application/json' } } : { json: answer };
   const endpointOf = (path: string): FakeEndpoint =>
-    path === '/.well-known/openid-configuration' ? 'discovery' : path === '/jwks' ? 'jwks' : path === '/introspect' ? 'introspection' : path === '/userinfo' ? 'userinfo' : 'other';
+    path === '/.well-known/openid-configuration'
+      ? 'discovery'
+      : path === '/jwks'
+        ? 'jwks'
+        : path === '/introspect'
+          ? 'introspection'
+          : path === '/userinfo'
+            ? 'userinfo'
+            : 'other';
 
   const readBody = (req: IncomingMessage) =>
     new Promise<string>((resolve) => {
@@ -183,13 +193,25 @@ export async function startFakeOidcIssuer(options: { client?: { id: string; secr
       res.socket?.destroy();
       return;
     }
-    const body = answer.json !== undefined ? Buffer.from(JSON.stringify(answer.json)) : answer.raw === undefined ? Buffer.alloc(0) : Buffer.from(answer.raw);
-    const headers: Record<string, string> = { ...(answer.json !== undefined ? { 'content-type': 'application/json' } : {}), ...answer.headers };
+    const body =
+      answer.json !== undefined
+        ? Buffer.from(JSON.stringify(answer.json))
+        : answer.raw === undefined
+          ? Buffer.alloc(0)
+          : Buffer.from(answer.raw);
+    const headers: Record<string, string> = {
+      ...(answer.json !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...answer.headers,
+    };
     if (answer.chunked) {
       res.writeHead(answer.status ?? 200, headers);
       const chunk = 64 * 1024;
       for (let i = 0; i < body.length && !res.destroyed; i += chunk) {
-        if (!res.write(body.subarray(i, i + chunk))) await new Promise<void>((r) => (res.once('drain', r), res.once('close', r)));
+        if (!res.write(body.subarray(i, i + chunk)))
+          await new Promise<void>((r) => {
+            res.once('drain', r);
+            res.once('close', r);
+          });
       }
       res.end();
     } else {

@@ -15,7 +15,9 @@ export function healthClient(port: number): HealthClient {
 
 /** Check: the status, or the error's code name (e.g. NOT_FOUND). */
 export function check(client: HealthClient, service: string): Promise<string> {
-  return new Promise((resolve) => client.Check({ service }, (e: ServiceError | null, r: { status: string }) => resolve(e ? codeName(e.code) : r.status)));
+  return new Promise((resolve) =>
+    client.Check({ service }, (e: ServiceError | null, r: { status: string }) => resolve(e ? codeName(e.code) : r.status)),
+  );
 }
 
 /** Opens a Watch; resolves with its first message's status, or the error's code name. Cancels it unless `cancel` is false. */
@@ -35,7 +37,12 @@ export function watchFirst(client: HealthClient, service: string, cancel = true)
  * server (a first message), `keepGoing` turns false, or 1.5 n attempts were made (connections the
  * server resets under this churn are retried by the channel). Returns the tally of first messages / errors.
  */
-export async function churnWatch(client: HealthClient, n: number, name: (i: number) => string, options: { concurrency?: number; keepGoing?: () => boolean } = {}): Promise<Record<string, number>> {
+export async function churnWatch(
+  client: HealthClient,
+  n: number,
+  name: (i: number) => string,
+  options: { concurrency?: number; keepGoing?: () => boolean } = {},
+): Promise<Record<string, number>> {
   const tally: Record<string, number> = {};
   let answered = 0;
   let i = 0;

@@ -53,7 +53,8 @@ export function parseManifests(text: string, source = 'manifest'): K8sObject[] {
 const describe = (o: K8sObject) => `${o.kind ?? '?'} ${o.metadata?.name ?? '?'} (${o.apiVersion ?? '?'})`;
 
 /** Groups whose kinds kubernetes-validate knows (built-in API groups). */
-const isBuiltIn = (apiVersion: string) => !apiVersion.includes('/') || /^[a-z0-9.]*k8s\.io\/|^(apps|batch|policy|autoscaling)\//.test(apiVersion);
+const isBuiltIn = (apiVersion: string) =>
+  !apiVersion.includes('/') || /^[a-z0-9.]*k8s\.io\/|^(apps|batch|policy|autoscaling)\//.test(apiVersion);
 
 /** The kubernetes-models module exporting `kind` of `apiVersion`, if any. */
 function modelModule(apiVersion: string, kind: string): string | undefined {
@@ -106,12 +107,18 @@ function strictValidate(objects: K8sObject[], bin: string): string[] {
     const file = join(dir, 'objects.yaml');
     writeFileSync(file, objects.map((o) => JSON.stringify(o)).join('\n---\n'));
     try {
-      execFileSync(bin, ['--strict', '--quiet', '--no-warn', '-k', KUBE_VERSION, file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(bin, ['--strict', '--quiet', '--no-warn', '-k', KUBE_VERSION, file], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       return [];
     } catch (e) {
       const err = e as { stdout?: string; stderr?: string; message: string };
       const out = `${err.stdout ?? ''}${err.stderr ?? ''}`.trim() || err.message;
-      return out.split('\n').filter(Boolean).map((l) => `kubernetes-validate --strict: ${l.replace(file, '<rendered>')}`);
+      return out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => `kubernetes-validate --strict: ${l.replace(file, '<rendered>')}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -121,7 +128,9 @@ function strictValidate(objects: K8sObject[], bin: string): string[] {
 if (import.meta.main) {
   const files = process.argv.slice(2);
   if (!files.length) {
-    console.error('usage: node test/helpers/k8s-validate.ts FILE.yaml…  (strict validation needs kubernetes-validate: bash .ci/k8s-tools.sh)');
+    console.error(
+      'usage: node test/helpers/k8s-validate.ts FILE.yaml…  (strict validation needs kubernetes-validate: bash .ci/k8s-tools.sh)',
+    );
     process.exit(2);
   }
   const strictBin = kubernetesValidateBin();

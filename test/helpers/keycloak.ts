@@ -105,9 +105,15 @@ export async function startKeycloak(options: { network?: StartedNetwork; alias?:
     baseUrl,
     issuer,
     startupMs,
-    userToken: (username, password, clientId = 'frontend') => tokenRequest(REALM, { grant_type: 'password', client_id: clientId, username, password, scope: 'openid email profile' }),
+    userToken: (username, password, clientId = 'frontend') =>
+      tokenRequest(REALM, { grant_type: 'password', client_id: clientId, username, password, scope: 'openid email profile' }),
     async admin(method, path, body) {
-      const { access_token } = await tokenRequest('master', { grant_type: 'password', client_id: 'admin-cli', username: 'admin', password: 'admin' });
+      const { access_token } = await tokenRequest('master', {
+        grant_type: 'password',
+        client_id: 'admin-cli',
+        username: 'admin',
+        password: 'admin',
+      });
       return fetch(`${baseUrl}/admin/realms/${REALM}${path}`, {
         method,
         headers: { authorization: `Bearer ${access_token}`, ...(body ? { 'content-type': 'application/json' } : {}) },

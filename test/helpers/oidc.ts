@@ -39,23 +39,52 @@ export interface OidcTestProvider {
   close(): Promise<void>;
 }
 
-export async function startOidcProvider(options: { port?: number; signingKeys?: JWK[]; introspectionLatencyMs?: number } = {}): Promise<OidcTestProvider> {
+export async function startOidcProvider(
+  options: { port?: number; signingKeys?: JWK[]; introspectionLatencyMs?: number } = {},
+): Promise<OidcTestProvider> {
   const signingKeys = options.signingKeys ?? [await newSigningKey('ES256')];
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const issuer = `http://127.0.0.1:${port}`;
   const byId = new Map(Object.values(USERS).map((u) => [u.sub, u]));
-  const resourceInfo = { scope: 'api', audience: API_RESOURCE, accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: signingKeys[0]!.alg as 'ES256' } } };
+  const resourceInfo = {
+    scope: 'api',
+    audience: API_RESOURCE,
+    accessTokenFormat: 'jwt' as const,
+    jwt: { sign: { alg: signingKeys[0]!.alg as 'ES256' } },
+  };
 
   const provider = new Provider(issuer, {
     clients: [
-      { client_id: 'frontend', token_endpoint_auth_method: 'none', redirect_uris: ['http://localhost/cb'], response_types: ['code'], grant_types: ['authorization_code'] },
-      { client_id: 'other-app', token_endpoint_auth_method: 'none', redirect_uris: ['http://localhost/cb'], response_types: ['code'], grant_types: ['authorization_code'] },
-      { client_id: INTROSPECTION_CLIENT.id, client_secret: INTROSPECTION_CLIENT.secret, redirect_uris: [], response_types: [], grant_types: ['client_credentials'] },
+      {
+        client_id: 'frontend',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: ['http://localhost/cb'],
+        response_types: ['code'],
+        grant_types: ['authorization_code'],
+      },
+      {
+        client_id: 'other-app',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: ['http://localhost/cb'],
+        response_types: ['code'],
+        grant_types: ['authorization_code'],
+      },
+      {
+        client_id: INTROSPECTION_CLIENT.id,
+        client_secret: INTROSPECTION_CLIENT.secret,
+        redirect_uris: [],
+        response_types: [],
+        grant_types: ['client_credentials'],
+      },
     ],
     jwks: { keys: signingKeys as never },
-    clientDefaults: { id_token_signed_response_alg: signingKeys[0]!.alg as 'ES256', grant_types: ['authorization_code'], response_types: ['code'] },
+    clientDefaults: {
+      id_token_signed_response_alg: signingKeys[0]!.alg as 'ES256',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    },
     features: {
       devInteractions: { enabled: false },
       introspection: { enabled: true, allowedPolicy: async () => true },

@@ -20,4 +20,3 @@ export function writeSecretRevision(dir: string, files: Record<string, string>, 
     }
   }
 }
-

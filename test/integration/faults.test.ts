@@ -10,17 +10,16 @@ import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, generateKeyPair, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts';
 import { loadAuthProto } from '../../src/grpc/proto.ts';
 import { startAuthJwt, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { memoryFigures, startAuthJwtProcess } from '../helpers/authjwt-process.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { startFakeGitHub } from '../helpers/fake-github.ts';
 import { paddedJson, startFakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { churnWatch, healthClient } from '../helpers/health-client.ts';
 import { freePort } from '../helpers/net.ts';
@@ -29,12 +28,21 @@ import { writeSecretRevision } from '../helpers/secret-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const codeName = (c: number) => Object.entries(status).find(([, v]) => v === c)?.[0] ?? String(c);
-const tally = (results: CallResult[]) => results.reduce<Record<string, number>>((acc, r) => ((acc[codeName(r.code)] = (acc[codeName(r.code)] ?? 0) + 1), acc), {});
+const tally = (results: CallResult[]) => {
+  const counts: Record<string, number> = {};
+  for (const r of results) counts[codeName(r.code)] = (counts[codeName(r.code)] ?? 0) + 1;
+  return counts;
+};
 const figures = (name: string, data: Record<string, unknown>) => console.log(`# fault ${name}: ${JSON.stringify(data)}`);
 const ghAccount = { provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_seven' };
 
 /** Runs `worker` from `concurrency` loops until `durationMs` passed or `maxCalls` were made. */
-async function drive(concurrency: number, durationMs: number, maxCalls: number, worker: (i: number) => Promise<CallResult>): Promise<CallResult[]> {
+async function drive(
+  concurrency: number,
+  durationMs: number,
+  maxCalls: number,
+  worker: (i: number) => Promise<CallResult>,
+): Promise<CallResult[]> {
   const results: CallResult[] = [];
   const end = Date.now() + durationMs;
   let n = 0;
@@ -54,8 +62,25 @@ describe('provider faults → UNAVAILABLE, never a wrong answer', () => {
     const token = await op.opaqueToken(USERS.alice!);
     const svc = await startAuthJwt({
       providers: [
-        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, timeout: '500ms', retries: 1, circuitBreaker: { enabled: false } },
-        { id: 'op', type: 'oidc', issuer: op.issuer, verification: 'introspection', clientId: INTROSPECTION_CLIENT.id, clientSecret: INTROSPECTION_CLIENT.secret, timeout: '500ms', circuitBreaker: { enabled: false } },
+        {
+          id: 'github',
+          type: 'oauth',
+          preset: 'github',
+          userinfoUrl: `${gh.url}/user`,
+          timeout: '500ms',
+          retries: 1,
+          circuitBreaker: { enabled: false },
+        },
+        {
+          id: 'op',
+          type: 'oidc',
+          issuer: op.issuer,
+          verification: 'introspection',
+          clientId: INTROSPECTION_CLIENT.id,
+          clientSecret: INTROSPECTION_CLIENT.secret,
+          timeout: '500ms',
+          circuitBreaker: { enabled: false },
+        },
       ],
     });
     const opAccount = { provider: 'op', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: token };
@@ -66,7 +91,10 @@ describe('provider faults → UNAVAILABLE, never a wrong answer', () => {
         gh.mode = mode;
         const results = await Promise.all(Array.from({ length: 5 }, () => svc.getJwt(ghAccount)));
         perFault[`github-${mode}`] = tally(results);
-        assert.ok(results.every((r) => r.code === status.UNAVAILABLE), `${mode}: ${JSON.stringify(tally(results))}`);
+        assert.ok(
+          results.every((r) => r.code === status.UNAVAILABLE),
+          `${mode}: ${JSON.stringify(tally(results))}`,
+        );
       }
       gh.mode = 'ok';
       await gh.close();
@@ -93,18 +121,39 @@ describe('provider faults → UNAVAILABLE, never a wrong answer', () => {
     const issuer = `http://127.0.0.1:${port}`;
     server = createServer((req, res) => {
       if (req.url === '/.well-known/openid-configuration') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['ES256'], response_types_supported: ['code'], subject_types_supported: ['public'], authorization_endpoint: `${issuer}/auth` }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            issuer,
+            jwks_uri: `${issuer}/jwks`,
+            id_token_signing_alg_values_supported: ['ES256'],
+            response_types_supported: ['code'],
+            subject_types_supported: ['public'],
+            authorization_endpoint: `${issuer}/auth`,
+          }),
+        );
       } else if (req.url === '/jwks') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0', kid: 'k1' }] }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0', kid: 'k1' }] }));
       } else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
     const svc = await startAuthJwt({ providers: [{ id: 'broken', type: 'oidc', issuer, verification: 'jwt', jwksCooldown: '0s' }] });
     try {
-      const token = await new SignJWT({ sub: 'u1' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setIssuedAt().setExpirationTime('5m').sign(privateKey);
-      const results = await Promise.all(Array.from({ length: 5 }, () => svc.getJwt({ provider: 'broken', type: 'oidc', providerAccountId: 'u1', accessToken: token })));
+      const token = await new SignJWT({ sub: 'u1' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(issuer)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => svc.getJwt({ provider: 'broken', type: 'oidc', providerAccountId: 'u1', accessToken: token })),
+      );
       figures('jwks-no-usable-key', tally(results));
-      assert.ok(results.every((r) => r.code === status.UNAVAILABLE), JSON.stringify(results.map((r) => r.details)));
+      assert.ok(
+        results.every((r) => r.code === status.UNAVAILABLE),
+        JSON.stringify(results.map((r) => r.details)),
+      );
     } finally {
       await svc.stop();
       server.close();
@@ -115,7 +164,17 @@ describe('provider faults → UNAVAILABLE, never a wrong answer', () => {
     const gh = await startFakeGitHub();
     gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
     const svc = await startAuthJwt({
-      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, timeout: '1s', retries: 0, circuitBreaker: { minimumCalls: 5, errorRatio: 0.5, openFor: '500ms', window: '5s' } }],
+      providers: [
+        {
+          id: 'github',
+          type: 'oauth',
+          preset: 'github',
+          userinfoUrl: `${gh.url}/user`,
+          timeout: '1s',
+          retries: 0,
+          circuitBreaker: { minimumCalls: 5, errorRatio: 0.5, openFor: '500ms', window: '5s' },
+        },
+      ],
     });
     try {
       gh.mode = '500';
@@ -128,15 +187,27 @@ describe('provider faults → UNAVAILABLE, never a wrong answer', () => {
       const openMs = performance.now() - t0;
       const reachedProvider = gh.requests.length - before;
       assert.ok(open.every((r) => r.code === status.UNAVAILABLE));
-      assert.ok(open.some((r) => /CIRCUIT_OPEN/.test(r.details ?? '')), 'circuit opened');
+      assert.ok(
+        open.some((r) => /CIRCUIT_OPEN/.test(r.details ?? '')),
+        'circuit opened',
+      );
       assert.equal(reachedProvider, 0, 'no call reaches the provider while the circuit is open');
       gh.mode = 'ok';
       // Half-open after openFor (500 ms), then one successful probe closes the circuit.
-      const recovered = await waitFor(async () => {
-        const r = await svc.getJwt(ghAccount);
-        return r.code === status.OK && r;
-      }, { what: 'the circuit to close again', interval: 100 });
-      figures('circuit-breaker', { failing: tally(failing), whileOpen: tally(open), openCallsMs: Math.round(openMs), providerCallsWhileOpen: reachedProvider, afterRecovery: codeName(recovered.code) });
+      const recovered = await waitFor(
+        async () => {
+          const r = await svc.getJwt(ghAccount);
+          return r.code === status.OK && r;
+        },
+        { what: 'the circuit to close again', interval: 100 },
+      );
+      figures('circuit-breaker', {
+        failing: tally(failing),
+        whileOpen: tally(open),
+        openCallsMs: Math.round(openMs),
+        providerCallsWhileOpen: reachedProvider,
+        afterRecovery: codeName(recovered.code),
+      });
     } finally {
       await svc.stop();
       await gh.close();
@@ -172,12 +243,27 @@ describe('sharing and rate limits', () => {
       { observer: { onProviderCall: (e) => void (e.endpoint === 'jwks' && jwksFetches++) } },
     );
     try {
-      assert.equal((await svc.getJwt({ provider: 'op', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: await op.jwtToken(USERS.alice!) })).code, status.OK);
+      assert.equal(
+        (
+          await svc.getJwt({
+            provider: 'op',
+            type: 'oidc',
+            providerAccountId: USERS.alice!.sub,
+            accessToken: await op.jwtToken(USERS.alice!),
+          })
+        ).code,
+        status.OK,
+      );
       const signer = await generateKeyPair('ES256');
       const started = Date.now();
       const forged = await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES256', kid: `unknown-${i}` }).setIssuer(op.issuer).setIssuedAt().setExpirationTime('5m').sign(signer.privateKey),
+          new SignJWT({ sub: 'x' })
+            .setProtectedHeader({ alg: 'ES256', kid: `unknown-${i}` })
+            .setIssuer(op.issuer)
+            .setIssuedAt()
+            .setExpirationTime('5m')
+            .sign(signer.privateKey),
         ),
       );
       const results: CallResult[] = [];
@@ -196,7 +282,10 @@ describe('sharing and rate limits', () => {
     const gh = await startFakeGitHub();
     gh.delayMs = 500;
     for (let i = 0; i < 40; i++) gh.issue(`gho_${i}`, { id: i, login: `u${i}`, name: null, email: null }, 'app');
-    const svc = await startAuthJwt({ grpc: { maxConcurrentCalls: 4 }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }] });
+    const svc = await startAuthJwt({
+      grpc: { maxConcurrentCalls: 4 },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
+    });
     try {
       const timed = async (i: number) => {
         const t = performance.now();
@@ -206,7 +295,12 @@ describe('sharing and rate limits', () => {
       const results = await Promise.all(Array.from({ length: 40 }, (_, i) => timed(i)));
       const shed = results.filter((r) => r.code === status.RESOURCE_EXHAUSTED);
       const ok = results.filter((r) => r.code === status.OK);
-      figures('load-shedding', { calls: 40, limit: 4, outcomes: tally(results), shedMaxMs: Math.round(Math.max(...shed.map((r) => r.ms))) });
+      figures('load-shedding', {
+        calls: 40,
+        limit: 4,
+        outcomes: tally(results),
+        shedMaxMs: Math.round(Math.max(...shed.map((r) => r.ms))),
+      });
       assert.equal(ok.length + shed.length, 40);
       assert.ok(ok.length >= 4 && shed.length >= 30, JSON.stringify(tally(results)));
       assert.ok(Math.max(...shed.map((r) => r.ms)) < 400, 'shed calls do not wait for the slow ones');
@@ -251,8 +345,17 @@ describe('keys under load', () => {
         kids.add(protectedHeader.kid!);
         verified++;
       }
-      figures('key-rotation-under-load', { calls: results.length, outcomes: tally(results), verifiedAgainstJwksAfter: verified, signingKids: kids.size, publishedAfter: jwks.keys.length });
-      assert.ok(results.every((r) => r.code === status.OK), JSON.stringify(tally(results)));
+      figures('key-rotation-under-load', {
+        calls: results.length,
+        outcomes: tally(results),
+        verifiedAgainstJwksAfter: verified,
+        signingKids: kids.size,
+        publishedAfter: jwks.keys.length,
+      });
+      assert.ok(
+        results.every((r) => r.code === status.OK),
+        JSON.stringify(tally(results)),
+      );
       assert.equal(verified, results.length);
       assert.equal(kids.size, 2, 'both keys signed during the run');
     } finally {
@@ -267,7 +370,10 @@ describe('keys under load', () => {
     const gh = await startFakeGitHub();
     gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
     writeSecretRevision(dir, { 'a.pem': pem() }, 1);
-    const svc = await startAuthJwt({ keys: { dir, reloadInterval: '100ms' }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, cacheTtl: '1m' }] });
+    const svc = await startAuthJwt({
+      keys: { dir, reloadInterval: '100ms' },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, cacheTtl: '1m' }],
+    });
     try {
       const corrupt = (async () => {
         await new Promise((r) => setTimeout(r, 300));
@@ -299,7 +405,10 @@ describe('graceful drain', () => {
       join(dir, 'config.yaml'),
       `issuer: http://127.0.0.1:${httpPort}\naudience: [internal-services]\nshutdownGrace: 10s\ngrpc: { listen: "127.0.0.1:${grpcPort}" }\nhttp: { listen: "127.0.0.1:${httpPort}" }\nkeys: { ephemeral: true }\nproviders:\n  - { id: github, type: oauth, preset: github, userinfoUrl: "${gh.url}/user" }\n`,
     );
-    const child = spawn(process.execPath, ['src/main.ts', '--config', join(dir, 'config.yaml')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['src/main.ts', '--config', join(dir, 'config.yaml')], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let logs = '';
     child.stdout.on('data', (c) => (logs += c));
     child.stderr.on('data', (c) => (logs += c));
@@ -308,8 +417,12 @@ describe('graceful drain', () => {
     const call = (i: number) =>
       new Promise<CallResult & { sentAt: number }>((resolve) => {
         const sentAt = Date.now();
-        client.GetJWT({ account: { provider: 'github', type: 'oauth', providerAccountId: String(i), accessToken: `gho_${i}` } }, new Metadata(), { deadline: Date.now() + 8_000 }, (e: ServiceError | null, r) =>
-          resolve(e ? { code: e.code, details: e.details, sentAt } : { code: status.OK, token: r!.token, sentAt }),
+        client.GetJWT(
+          { account: { provider: 'github', type: 'oauth', providerAccountId: String(i), accessToken: `gho_${i}` } },
+          new Metadata(),
+          { deadline: Date.now() + 8_000 },
+          (e: ServiceError | null, r) =>
+            resolve(e ? { code: e.code, details: e.details, sentAt } : { code: status.OK, token: r!.token, sentAt }),
         );
       });
     try {
@@ -329,8 +442,14 @@ describe('graceful drain', () => {
         exitCode: code,
         exitAfterMs: Date.now() - signalAt,
       });
-      assert.ok(inFlightResults.every((r) => r.code === status.OK), `in-flight: ${JSON.stringify(tally(inFlightResults))}`);
-      assert.ok(late.every((r) => r.code === status.UNAVAILABLE), `after SIGTERM: ${JSON.stringify(tally(late))}`);
+      assert.ok(
+        inFlightResults.every((r) => r.code === status.OK),
+        `in-flight: ${JSON.stringify(tally(inFlightResults))}`,
+      );
+      assert.ok(
+        late.every((r) => r.code === status.UNAVAILABLE),
+        `after SIGTERM: ${JSON.stringify(tally(late))}`,
+      );
       assert.equal(code, 0, logs.slice(-2000));
       assert.match(logs, /shutting down: health NOT_SERVING/);
     } finally {
@@ -348,11 +467,26 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
     for (const t of ['gho_flight', 'gho_warm']) gh.issue(t, { id: 7, login: 'seven', name: null, email: null }, 'app');
     const fake = await startFakeOidcIssuer();
     const [opaque, warmOpaque] = [fake.opaque(), fake.opaque()];
-    for (const t of [opaque, warmOpaque]) fake.introspection.set(t, { active: true, iss: fake.issuer, sub: 'u1', client_id: 'frontend', exp: Math.floor(Date.now() / 1000) + 300 });
+    for (const t of [opaque, warmOpaque])
+      fake.introspection.set(t, {
+        active: true,
+        iss: fake.issuer,
+        sub: 'u1',
+        client_id: 'frontend',
+        exp: Math.floor(Date.now() / 1000) + 300,
+      });
     const svc = await startAuthJwt({
       providers: [
         { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` },
-        { id: 'intro', type: 'oidc', issuer: fake.issuer, verification: 'introspection', audiences: ['frontend'], clientId: fake.client.id, clientSecret: fake.client.secret },
+        {
+          id: 'intro',
+          type: 'oidc',
+          issuer: fake.issuer,
+          verification: 'introspection',
+          audiences: ['frontend'],
+          clientId: fake.client.id,
+          clientSecret: fake.client.secret,
+        },
       ],
     });
     const perProvider: Record<string, unknown> = {};
@@ -360,12 +494,19 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
     try {
       // Discovery, connections and JIT first: the timing-relevant part starts warm.
       assert.equal((await svc.getJwt({ ...ghAccount, accessToken: 'gho_warm' })).code, status.OK);
-      assert.equal((await svc.getJwt({ provider: 'intro', type: 'oidc', providerAccountId: 'u1', accessToken: warmOpaque })).code, status.OK);
+      assert.equal(
+        (await svc.getJwt({ provider: 'intro', type: 'oidc', providerAccountId: 'u1', accessToken: warmOpaque })).code,
+        status.OK,
+      );
       gh.delayMs = 1_000;
       fake.latency = { introspection: 1_000 };
       const flights: [string, Parameters<RunningAuthJwt['getJwt']>[0], () => number][] = [
         ['github user API', { ...ghAccount, accessToken: 'gho_flight' }, () => gh.requests.length],
-        ['introspection', { provider: 'intro', type: 'oidc', providerAccountId: 'u1', accessToken: opaque }, () => fake.count('introspection')],
+        [
+          'introspection',
+          { provider: 'intro', type: 'oidc', providerAccountId: 'u1', accessToken: opaque },
+          () => fake.count('introspection'),
+        ],
       ];
       for (const [name, account, providerCalls] of flights) {
         const before = providerCalls();
@@ -376,12 +517,21 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
         while (providerCalls() === before && !firstSettled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
         const leavers = Array.from({ length: 9 }, (_, i) => svc.getJwt(account, { deadlineMs: 300 + 30 * i }));
         const started = performance.now();
-        const stayers = Array.from({ length: 10 }, () => svc.getJwt(account, { deadlineMs: 8_000 }).then((r) => ({ ...r, ms: performance.now() - started })));
+        const stayers = Array.from({ length: 10 }, () =>
+          svc.getJwt(account, { deadlineMs: 8_000 }).then((r) => ({ ...r, ms: performance.now() - started })),
+        );
         const [firstResult, leaverResults, stayerResults] = await Promise.all([first, Promise.all(leavers), Promise.all(stayers)]);
         const calls = providerCalls() - before;
-        perProvider[name] = { first: codeName(firstResult.code), leavers: tally(leaverResults), stayers: tally(stayerResults), stayersMaxMs: Math.round(Math.max(...stayerResults.map((r) => r.ms))), providerCalls: calls };
+        perProvider[name] = {
+          first: codeName(firstResult.code),
+          leavers: tally(leaverResults),
+          stayers: tally(stayerResults),
+          stayersMaxMs: Math.round(Math.max(...stayerResults.map((r) => r.ms))),
+          providerCalls: calls,
+        };
         if (!stayerResults.every((r) => r.code === status.OK)) failures.push(`${name}: stayers ${JSON.stringify(tally(stayerResults))}`);
-        if (![firstResult, ...leaverResults].every((r) => r.code === status.DEADLINE_EXCEEDED)) failures.push(`${name}: leavers ${JSON.stringify(tally([firstResult, ...leaverResults]))}`);
+        if (![firstResult, ...leaverResults].every((r) => r.code === status.DEADLINE_EXCEEDED))
+          failures.push(`${name}: leavers ${JSON.stringify(tally([firstResult, ...leaverResults]))}`);
         if (calls !== 1) failures.push(`${name}: ${calls} provider calls for one token`);
       }
       figures('single-flight-cancellation', perProvider);
@@ -393,7 +543,9 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
     }
   });
 
-  it('Watch churn: 50,000 unique-name health Watch calls under the image V8 flags leave heap flat and RSS bounded; the process survives', { timeout: 120_000 }, async () => {
+  it('Watch churn: 50,000 unique-name health Watch calls under the image V8 flags leave heap flat and RSS bounded; the process survives', {
+    timeout: 120_000,
+  }, async () => {
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
     const proc = startAuthJwtProcess(
       `issuer: http://127.0.0.1:${httpPort}\naudience: [internal-services]\nkeys: { ephemeral: true }\n` +
@@ -410,7 +562,9 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
       const before = await memoryFigures(httpUrl);
       const started = Date.now();
       // Bounded: a process thrashing near its heap limit is a failure, not a reason to wait minutes.
-      const outcomes = await churnWatch(client, 50_000, (i) => `churn.Service${i}.`.padEnd(1024, 'x'), { keepGoing: () => proc.alive() && Date.now() - started < 50_000 });
+      const outcomes = await churnWatch(client, 50_000, (i) => `churn.Service${i}.`.padEnd(1024, 'x'), {
+        keepGoing: () => proc.alive() && Date.now() - started < 50_000,
+      });
       const seconds = (Date.now() - started) / 1000;
       const alive = proc.alive();
       let after = { heapUsedMb: Number.NaN, rssMb: Number.NaN };
@@ -428,8 +582,19 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
         rssMb: [before.rssMb, after.rssMb].map((v) => Math.round(v)),
         nodeOptions: '--max-old-space-size=96 --max-semi-space-size=8',
       });
-      assert.ok(alive, `authjwt died: ${proc.stderr().split('\n').filter((l) => /heap|memory|FATAL/i.test(l)).slice(0, 2).join(' | ')}`);
-      assert.ok(after.heapUsedMb - before.heapUsedMb < 8, `heap grew ${(after.heapUsedMb - before.heapUsedMb).toFixed(1)} MB after ${outcomes.SERVICE_UNKNOWN ?? 0} unique-name Watch calls`);
+      assert.ok(
+        alive,
+        `authjwt died: ${proc
+          .stderr()
+          .split('\n')
+          .filter((l) => /heap|memory|FATAL/i.test(l))
+          .slice(0, 2)
+          .join(' | ')}`,
+      );
+      assert.ok(
+        after.heapUsedMb - before.heapUsedMb < 8,
+        `heap grew ${(after.heapUsedMb - before.heapUsedMb).toFixed(1)} MB after ${outcomes.SERVICE_UNKNOWN ?? 0} unique-name Watch calls`,
+      );
       assert.ok((outcomes.SERVICE_UNKNOWN ?? 0) >= 50_000 && !outcomes.SERVING, JSON.stringify(outcomes));
       assert.ok(after.rssMb < 256, `RSS ${after.rssMb.toFixed(0)} MiB reaches the chart's 256 Mi limit`);
     } finally {
@@ -438,7 +603,9 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
     }
   });
 
-  it('oversize provider bodies: a 64 MiB introspection answer and 8 MiB userinfo / JWKS / discovery answers are UNAVAILABLE and are not buffered (image V8 flags)', { timeout: 120_000 }, async () => {
+  it('oversize provider bodies: a 64 MiB introspection answer and 8 MiB userinfo / JWKS / discovery answers are UNAVAILABLE and are not buffered (image V8 flags)', {
+    timeout: 120_000,
+  }, async () => {
     const MIB = 1024 * 1024;
     const now = Math.floor(Date.now() / 1000);
     const main = await startFakeOidcIssuer(); // introspection + userinfo
@@ -449,14 +616,32 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
     main.script('introspection', (req) => {
       if (req.token === 'small') return { json: { active: true, iss: main.issuer, sub: 'u1', client_id: 'frontend', exp: now + 600 } };
       introspectionBytes = 64 * MIB;
-      return { raw: paddedJson({ active: true, iss: main.issuer, sub: 'u1', client_id: 'frontend', exp: now + 600 }, 64 * MIB), headers: json, chunked: true };
+      return {
+        raw: paddedJson({ active: true, iss: main.issuer, sub: 'u1', client_id: 'frontend', exp: now + 600 }, 64 * MIB),
+        headers: json,
+        chunked: true,
+      };
     });
     main.script('userinfo', () => ({ raw: paddedJson({ sub: 'u1' }, 8 * MIB), headers: json }));
     bigJwks.script('jwks', () => ({ raw: paddedJson({ keys: [bigJwks.publicJwk] }, 8 * MIB), headers: json, chunked: true }));
-    const doc = { issuer: bigDiscovery.issuer, jwks_uri: `${bigDiscovery.issuer}/jwks`, authorization_endpoint: `${bigDiscovery.issuer}/auth`, response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'] };
+    const doc = {
+      issuer: bigDiscovery.issuer,
+      jwks_uri: `${bigDiscovery.issuer}/jwks`,
+      authorization_endpoint: `${bigDiscovery.issuer}/auth`,
+      response_types_supported: ['code'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['ES256'],
+    };
     bigDiscovery.script('discovery', () => ({ raw: paddedJson(doc, 8 * MIB), headers: json }));
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
-    const provider = (id: string, issuer: string, verification: string, extra: Record<string, unknown> = {}) => ({ id, type: 'oidc', issuer, verification, audiences: ['frontend'], ...extra });
+    const provider = (id: string, issuer: string, verification: string, extra: Record<string, unknown> = {}) => ({
+      id,
+      type: 'oidc',
+      issuer,
+      verification,
+      audiences: ['frontend'],
+      ...extra,
+    });
     const config = {
       issuer: `http://127.0.0.1:${httpPort}`,
       audience: ['internal-services'],
@@ -474,8 +659,11 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
     const client = new (loadAuthProto().auth.v1alpha1.AuthAPI)(`127.0.0.1:${grpcPort}`, credentials.createInsecure()) as AuthAPIClient;
     const call = (provider: string, accessToken: string, providerAccountId = 'u1') =>
       new Promise<CallResult>((resolve) =>
-        client.GetJWT({ account: { provider, type: 'oidc', providerAccountId, accessToken } }, new Metadata(), { deadline: Date.now() + 20_000 }, (e: ServiceError | null, r) =>
-          resolve(e ? { code: e.code, details: e.details } : { code: status.OK, token: r!.token }),
+        client.GetJWT(
+          { account: { provider, type: 'oidc', providerAccountId, accessToken } },
+          new Metadata(),
+          { deadline: Date.now() + 20_000 },
+          (e: ServiceError | null, r) => resolve(e ? { code: e.code, details: e.details } : { code: status.OK, token: r!.token }),
         ),
       );
     const httpUrl = `http://127.0.0.1:${httpPort}`;
@@ -489,8 +677,15 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
       const rssAfterIntrospection = proc.alive() ? (await memoryFigures(httpUrl)).rssMb : Number.NaN;
       const jwtShaped = await main.sign({ iss: main.issuer, sub: 'u1', azp: 'frontend', exp: now + 600 });
       if (proc.alive()) results['userinfo 8 MiB'] = codeName((await call('ui', jwtShaped)).code);
-      if (proc.alive()) results['jwks 8 MiB chunked'] = codeName((await call('jwks-big', await bigJwks.sign({ iss: bigJwks.issuer, sub: 'u1', azp: 'frontend', exp: now + 600 }))).code);
-      if (proc.alive()) results['discovery 8 MiB'] = codeName((await call('discovery-big', await bigDiscovery.sign({ iss: bigDiscovery.issuer, sub: 'u1', azp: 'frontend', exp: now + 600 }))).code);
+      if (proc.alive())
+        results['jwks 8 MiB chunked'] = codeName(
+          (await call('jwks-big', await bigJwks.sign({ iss: bigJwks.issuer, sub: 'u1', azp: 'frontend', exp: now + 600 }))).code,
+        );
+      if (proc.alive())
+        results['discovery 8 MiB'] = codeName(
+          (await call('discovery-big', await bigDiscovery.sign({ iss: bigDiscovery.issuer, sub: 'u1', azp: 'frontend', exp: now + 600 })))
+            .code,
+        );
       const alive = proc.alive();
       let after = { heapUsedMb: Number.NaN, rssMb: Number.NaN };
       if (alive) {
@@ -500,13 +695,33 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
       figures('oversize-provider-bodies', {
         results,
         introspectionAnswerMiB: introspectionBytes / MIB,
-        rssMb: { before: Math.round(before.rssMb), afterIntrospection: Math.round(rssAfterIntrospection), afterAll: Math.round(after.rssMb) },
+        rssMb: {
+          before: Math.round(before.rssMb),
+          afterIntrospection: Math.round(rssAfterIntrospection),
+          afterAll: Math.round(after.rssMb),
+        },
         heapUsedMb: [before.heapUsedMb, after.heapUsedMb].map((v) => Math.round(v * 10) / 10),
         alive,
       });
-      assert.ok(alive, `authjwt died: ${proc.stderr().split('\n').filter((l) => /heap|memory|FATAL/i.test(l)).slice(0, 2).join(' | ')}`);
-      assert.deepEqual(results, { 'introspection 64 MiB chunked': 'UNAVAILABLE', 'userinfo 8 MiB': 'UNAVAILABLE', 'jwks 8 MiB chunked': 'UNAVAILABLE', 'discovery 8 MiB': 'UNAVAILABLE' });
-      assert.ok(rssAfterIntrospection - before.rssMb < 48, `RSS grew ${(rssAfterIntrospection - before.rssMb).toFixed(0)} MiB on a 64 MiB answer: the body was buffered`);
+      assert.ok(
+        alive,
+        `authjwt died: ${proc
+          .stderr()
+          .split('\n')
+          .filter((l) => /heap|memory|FATAL/i.test(l))
+          .slice(0, 2)
+          .join(' | ')}`,
+      );
+      assert.deepEqual(results, {
+        'introspection 64 MiB chunked': 'UNAVAILABLE',
+        'userinfo 8 MiB': 'UNAVAILABLE',
+        'jwks 8 MiB chunked': 'UNAVAILABLE',
+        'discovery 8 MiB': 'UNAVAILABLE',
+      });
+      assert.ok(
+        rssAfterIntrospection - before.rssMb < 48,
+        `RSS grew ${(rssAfterIntrospection - before.rssMb).toFixed(0)} MiB on a 64 MiB answer: the body was buffered`,
+      );
     } finally {
       client.close();
       await proc.stop();

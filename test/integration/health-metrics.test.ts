@@ -20,7 +20,9 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const healthProto = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true })) as any;
 const healthClient = (port: number) => new healthProto.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials.createInsecure());
 const check = (client: any, service: string) =>
-  new Promise<string>((resolve, reject) => client.Check({ service }, (e: ServiceError | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
+  new Promise<string>((resolve, reject) =>
+    client.Check({ service }, (e: ServiceError | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))),
+  );
 
 describe('health', () => {
   it('Check is SERVING for "" and auth.v1alpha1.AuthAPI; Watch sees NOT_SERVING before the listeners close on stop', async () => {
@@ -46,9 +48,14 @@ describe('health', () => {
   });
 
   it('provider reachability does not affect readiness; it is reported per provider', async () => {
-    const svc = await startAuthJwt({ providers: [{ id: 'down', type: 'oauth', userinfoUrl: 'http://127.0.0.1:9/user', accountIdField: 'id', timeout: '200ms' }] });
+    const svc = await startAuthJwt({
+      providers: [{ id: 'down', type: 'oauth', userinfoUrl: 'http://127.0.0.1:9/user', accountIdField: 'id', timeout: '200ms' }],
+    });
     try {
-      assert.equal((await svc.getJwt({ provider: 'down', type: 'oauth', providerAccountId: '1', accessToken: 'x' })).code, status.UNAVAILABLE);
+      assert.equal(
+        (await svc.getJwt({ provider: 'down', type: 'oauth', providerAccountId: '1', accessToken: 'x' })).code,
+        status.UNAVAILABLE,
+      );
       const ready = await fetch(`${svc.httpUrl}/readyz`);
       assert.equal(ready.status, 200);
       assert.equal(((await ready.json()) as { providers: Record<string, string> }).providers.down, 'unknown_or_unreachable');
@@ -64,11 +71,18 @@ describe('metrics', () => {
     const svc = await startAuthJwt({ providers: [{ id: 'github', type: 'oauth', preset: 'github' }] });
     try {
       const names = ['evil-provider-1', 'x'.repeat(60), '__proto__', 'toString', 'github\u0000'];
-      for (const provider of names) assert.equal((await svc.getJwt({ provider, type: 'oauth', providerAccountId: '1', accessToken: 'tok' })).code, status.INVALID_ARGUMENT);
+      for (const provider of names)
+        assert.equal(
+          (await svc.getJwt({ provider, type: 'oauth', providerAccountId: '1', accessToken: 'tok' })).code,
+          status.INVALID_ARGUMENT,
+        );
       const text = await (await fetch(`${svc.httpUrl}/metrics`)).text();
       for (const n of names) assert.ok(!text.includes(`provider="${n}"`), `series for ${JSON.stringify(n)}`);
       assert.match(text, /authjwt_getjwt_requests_total\{provider="_unknown",outcome="invalid_argument"\} 5/);
-      assert.match(text, /grpc_server_handled_total\{grpc_type="unary",grpc_service="auth.v1alpha1.AuthAPI",grpc_method="GetJWT",grpc_code="INVALID_ARGUMENT"\} 5/);
+      assert.match(
+        text,
+        /grpc_server_handled_total\{grpc_type="unary",grpc_service="auth.v1alpha1.AuthAPI",grpc_method="GetJWT",grpc_code="INVALID_ARGUMENT"\} 5/,
+      );
       const providerLabels = new Set([...text.matchAll(/provider="([^"]*)"/g)].map((m) => m[1]));
       assert.deepEqual([...providerLabels].sort(), ['_unknown', 'github']);
     } finally {
@@ -82,11 +96,18 @@ describe('deadlines', () => {
     const gh = await startFakeGitHub();
     gh.delayMs = 2_000;
     gh.issue('gho_slow', { id: 1, login: 'slow', name: null, email: null }, 'app');
-    const svc = await startAuthJwt({ grpc: { defaultDeadline: '300ms' }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, timeout: '5s' }] });
+    const svc = await startAuthJwt({
+      grpc: { defaultDeadline: '300ms' },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, timeout: '5s' }],
+    });
     try {
       const started = Date.now();
       const res = await new Promise<{ code: number }>((resolve) =>
-        svc.client.GetJWT({ account: { provider: 'github', type: 'oauth', providerAccountId: '1', accessToken: 'gho_slow' } }, new Metadata(), (e: ServiceError | null) => resolve({ code: e ? e.code : 0 })),
+        svc.client.GetJWT(
+          { account: { provider: 'github', type: 'oauth', providerAccountId: '1', accessToken: 'gho_slow' } },
+          new Metadata(),
+          (e: ServiceError | null) => resolve({ code: e ? e.code : 0 }),
+        ),
       );
       assert.equal(res.code, status.DEADLINE_EXCEEDED);
       assert.ok(Date.now() - started < 1_500, 'answered at the default deadline, not after the provider');
@@ -102,15 +123,26 @@ describe('start-up', () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-badcfg-'));
     try {
       const file = join(dir, 'bad.yaml');
-      writeFileSync(file, 'issuer: https://a.example\naudience: [x]\ntokenTtl: 15 minutes\nkeys: { ephemeral: true }\nproviders:\n  - { id: kc, type: oidc, issuer: "http://sso.example/realms/x" }\n');
+      writeFileSync(
+        file,
+        'issuer: https://a.example\naudience: [x]\ntokenTtl: 15 minutes\nkeys: { ephemeral: true }\nproviders:\n  - { id: kc, type: oidc, issuer: "http://sso.example/realms/x" }\n',
+      );
       const r = spawnSync(process.execPath, ['src/main.ts', '--config', file], { cwd: root, encoding: 'utf8', timeout: 20_000 });
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, /tokenTtl: is not a duration/);
-      writeFileSync(file, 'issuer: https://a.example\naudience: [x]\nkeys: { ephemeral: true }\nproviders:\n  - { id: kc, type: oidc, issuer: "http://sso.example/realms/x" }\n');
+      writeFileSync(
+        file,
+        'issuer: https://a.example\naudience: [x]\nkeys: { ephemeral: true }\nproviders:\n  - { id: kc, type: oidc, issuer: "http://sso.example/realms/x" }\n',
+      );
       const insecure = spawnSync(process.execPath, ['src/main.ts', '--config', file], { cwd: root, encoding: 'utf8', timeout: 20_000 });
       assert.equal(insecure.status, 2, insecure.stderr);
       assert.match(insecure.stderr, /providers\[0\]\.issuer: must be https/);
-      const missing = spawnSync(process.execPath, ['src/main.ts'], { cwd: root, encoding: 'utf8', timeout: 20_000, env: { ...process.env, AUTHJWT_CONFIG: join(dir, 'nope.yaml') } });
+      const missing = spawnSync(process.execPath, ['src/main.ts'], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, AUTHJWT_CONFIG: join(dir, 'nope.yaml') },
+      });
       assert.equal(missing.status, 2);
       assert.match(missing.stderr, /cannot read config file/);
     } finally {

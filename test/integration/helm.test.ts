@@ -22,14 +22,18 @@ import { buildConfig } from '../../src/config/load.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHART = join(ROOT, 'helm/authjwt');
-const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('.yaml')).sort();
+const CI_VALUES = readdirSync(join(CHART, 'ci'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const RELEASE = 'authjwt';
 const NAMESPACE = 'auth';
 
 const HELM = helmBin();
 const STRICT = kubernetesValidateBin();
 const missing = [!HELM && 'helm', !STRICT && 'kubernetes-validate'].filter(Boolean);
-const skipReason = missing.length ? missingPrerequisite('Helm chart rendering tests', `${missing.join(' and ')} not found: run bash .ci/k8s-tools.sh`) : undefined;
+const skipReason = missing.length
+  ? missingPrerequisite('Helm chart rendering tests', `${missing.join(' and ')} not found: run bash .ci/k8s-tools.sh`)
+  : undefined;
 
 const helm = (...args: string[]) => execFileSync(HELM!, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const render = (...args: string[]) => parseManifests(helm('template', RELEASE, CHART, '--namespace', NAMESPACE, ...args), 'helm template');
@@ -63,7 +67,8 @@ type PodSpec = {
   automountServiceAccountToken?: boolean;
   serviceAccountName?: string;
 };
-const find = (objects: K8sObject[], kind: string, name?: string) => objects.find((o) => o.kind === kind && (!name || o.metadata?.name === name));
+const find = (objects: K8sObject[], kind: string, name?: string) =>
+  objects.find((o) => o.kind === kind && (!name || o.metadata?.name === name));
 const podSpecOf = (deployment: K8sObject) => (deployment as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
 const authjwtContainer = (spec: PodSpec) => [...(spec.initContainers ?? []), ...spec.containers].find((c) => c.name === 'authjwt')!;
 
@@ -107,14 +112,22 @@ describe('Helm chart: lint and render', { skip: skipReason }, () => {
         assert.ok(objects.length >= 5, `${objects.length} objects`);
         const problems = await validateObjects(objects, { strictBin: STRICT });
         assert.deepEqual(problems, []);
-        for (const o of objects) assert.equal(o.metadata?.namespace ?? NAMESPACE, o.kind === 'ConfigMap' && o.metadata?.name?.endsWith('-dashboard') ? o.metadata.namespace : NAMESPACE);
+        for (const o of objects)
+          assert.equal(
+            o.metadata?.namespace ?? NAMESPACE,
+            o.kind === 'ConfigMap' && o.metadata?.name?.endsWith('-dashboard') ? o.metadata.namespace : NAMESPACE,
+          );
       });
 
       it('hardened pod: non-root 10001, read-only rootfs, drop ALL, no escalation, seccomp, no SA token', () => {
         const spec = podSpecOf(find(objects, 'Deployment')!);
         assert.equal(spec.automountServiceAccountToken, false);
         assert.deepEqual(spec.securityContext, {
-          runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' },
+          runAsNonRoot: true,
+          runAsUser: 10001,
+          runAsGroup: 10001,
+          fsGroup: 10001,
+          seccompProfile: { type: 'RuntimeDefault' },
         });
         const c = authjwtContainer(spec);
         assert.equal(c.securityContext?.runAsNonRoot, true);
@@ -123,7 +136,10 @@ describe('Helm chart: lint and render', { skip: skipReason }, () => {
         assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
         assert.deepEqual(c.securityContext?.capabilities, { drop: ['ALL'] });
         assert.deepEqual(c.securityContext?.seccompProfile, { type: 'RuntimeDefault' });
-        assert.ok((c.volumeMounts ?? []).every((m) => m.readOnly === true), 'every authjwt mount is read-only');
+        assert.ok(
+          (c.volumeMounts ?? []).every((m) => m.readOnly === true),
+          'every authjwt mount is read-only',
+        );
         assert.ok(!spec.volumes?.some((v) => 'emptyDir' in v), 'no emptyDir: authjwt writes nothing');
         const sa = find(objects, 'ServiceAccount');
         if (sa) assert.equal((sa as { automountServiceAccountToken?: boolean }).automountServiceAccountToken, false);
@@ -146,7 +162,9 @@ describe('Helm chart: lint and render', { skip: skipReason }, () => {
         }
         assert.equal((container.livenessProbe!.httpGet as { path: string }).path, '/livez');
         assert.deepEqual(container.startupProbe?.httpGet, container.livenessProbe?.httpGet);
-        const svc = find(objects, 'Service') as unknown as { spec: { ports: { name: string; appProtocol?: string; targetPort: string }[] } };
+        const svc = find(objects, 'Service') as unknown as {
+          spec: { ports: { name: string; appProtocol?: string; targetPort: string }[] };
+        };
         const grpcPort = svc.spec.ports.find((p) => p.name === 'grpc');
         if (grpcReachable || config.grpc.tls) assert.equal(grpcPort?.appProtocol, 'grpc');
         else assert.equal(grpcPort, undefined, 'a loopback gRPC listener is not exposed by the Service');
@@ -168,7 +186,9 @@ describe('Helm chart: lint and render', { skip: skipReason }, () => {
       });
 
       it('checksum/config annotation is the hash of the rendered config', () => {
-        const deployment = find(objects, 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } };
+        const deployment = find(objects, 'Deployment') as unknown as {
+          spec: { template: { metadata: { annotations: Record<string, string> } } };
+        };
         const cm = find(objects, 'ConfigMap', RELEASE) as unknown as { data: Record<string, string> };
         const rendered = cm.data['config.yaml']!.split('\n').slice(1).join('\n').trimEnd();
         const sum = createHash('sha256').update(rendered).digest('hex');
@@ -183,7 +203,11 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
 
   it('a config change changes checksum/config (pods roll); an unrelated change does not', () => {
     const sum = (...args: string[]) =>
-      (find(render(...minimal, ...args), 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations['checksum/config'];
+      (
+        find(render(...minimal, ...args), 'Deployment') as unknown as {
+          spec: { template: { metadata: { annotations: Record<string, string> } } };
+        }
+      ).spec.template.metadata.annotations['checksum/config'];
     const base = sum();
     assert.notEqual(sum('--set', 'config.tokenTtl=5m'), base);
     assert.equal(sum('--set', 'replicaCount=3'), base);
@@ -191,17 +215,25 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
 
   it('keys.generate (DEV ONLY): a Secret with a private key authjwt can load, checksum/keys, loud warnings', () => {
     const objects = render('-f', join(CHART, 'ci/dev-values.yaml'));
-    const secret = find(objects, 'Secret') as unknown as { metadata: { name: string; annotations: Record<string, string> }; data: Record<string, string> };
+    const secret = find(objects, 'Secret') as unknown as {
+      metadata: { name: string; annotations: Record<string, string> };
+      data: Record<string, string>;
+    };
     assert.equal(secret.metadata.name, `${RELEASE}-keys`);
     assert.match(secret.metadata.annotations['authjwt.dev/warning']!, /DEV ONLY/);
     const pem = Buffer.from(secret.data['dev-signing-key.pem']!, 'base64').toString();
     assert.equal(createPrivateKey(pem).asymmetricKeyType, 'ec');
     const spec = podSpecOf(find(objects, 'Deployment')!);
     assert.equal(spec.volumes?.find((v) => v.name === 'keys')?.secret?.secretName, `${RELEASE}-keys`);
-    const annotations = (find(objects, 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations;
+    const annotations = (
+      find(objects, 'Deployment') as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }
+    ).spec.template.metadata.annotations;
     assert.match(annotations['checksum/keys'] ?? '', /^[a-f0-9]{64}$/);
     // NOTES.txt only renders on install (needs a cluster): check the banner is guarded by keys.generate
-    assert.match(readFileSync(join(CHART, 'templates/NOTES.txt'), 'utf8'), /\{\{ if \.Values\.keys\.generate \}\}\s*\n\*+\n\* {2}DEV ONLY: keys\.generate=true/);
+    assert.match(
+      readFileSync(join(CHART, 'templates/NOTES.txt'), 'utf8'),
+      /\{\{ if \.Values\.keys\.generate \}\}\s*\n\*+\n\* {2}DEV ONLY: keys\.generate=true/,
+    );
   });
 
   it('sidecar: authjwt is a native sidecar bound to loopback next to the app; the Service has no grpc port', () => {
@@ -209,23 +241,33 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
     const spec = podSpecOf(find(objects, 'Deployment')!);
     assert.equal(spec.initContainers?.[0]?.name, 'authjwt');
     assert.equal(spec.initContainers?.[0]?.restartPolicy, 'Always');
-    assert.deepEqual(spec.containers.map((c) => c.name), ['app']);
+    assert.deepEqual(
+      spec.containers.map((c) => c.name),
+      ['app'],
+    );
     assert.equal(spec.containers[0]!.env?.find((e) => e.name === 'RELEASE')?.value, RELEASE, 'extraContainers go through tpl');
   });
 
   it('production: mTLS files, HPA instead of replicas, PDB, NetworkPolicy, monitoring objects from files/', () => {
     const objects = render('-f', join(CHART, 'ci/production-values.yaml'));
     const kinds = objects.map((o) => o.kind).sort();
-    for (const k of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'PrometheusRule']) assert.ok(kinds.includes(k), k);
+    for (const k of ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'PrometheusRule'])
+      assert.ok(kinds.includes(k), k);
     const deployment = find(objects, 'Deployment') as unknown as { spec: { replicas?: number } };
     assert.equal(deployment.spec.replicas, undefined, 'the HPA owns replicas');
     const rule = find(objects, 'PrometheusRule') as unknown as { spec: unknown };
     const source = parseYaml(readFileSync(join(ROOT, 'helm/authjwt/files/authjwt-rules.yaml'), 'utf8')) as unknown;
     assert.deepEqual(rule.spec, source, 'PrometheusRule spec = helm/authjwt/files/authjwt-rules.yaml, templates untouched');
-    const dashboard = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === `${RELEASE}-dashboard`) as unknown as { metadata: { labels: Record<string, string>; namespace: string }; data: Record<string, string> };
+    const dashboard = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === `${RELEASE}-dashboard`) as unknown as {
+      metadata: { labels: Record<string, string>; namespace: string };
+      data: Record<string, string>;
+    };
     assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
     assert.equal(dashboard.metadata.namespace, 'monitoring');
-    assert.deepEqual(JSON.parse(dashboard.data['authjwt-dashboard.json']!), JSON.parse(readFileSync(join(ROOT, 'helm/authjwt/files/authjwt-dashboard.json'), 'utf8')));
+    assert.deepEqual(
+      JSON.parse(dashboard.data['authjwt-dashboard.json']!),
+      JSON.parse(readFileSync(join(ROOT, 'helm/authjwt/files/authjwt-dashboard.json'), 'utf8')),
+    );
     const sm = find(objects, 'ServiceMonitor') as unknown as { spec: { endpoints: { scheme: string; port: string }[] } };
     assert.equal(sm.spec.endpoints[0]!.scheme, 'https');
     const { config } = validateRenderedConfig(objects);
@@ -235,26 +277,58 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
   // values.schema.json and the templates reject mistakes with a message naming the field
   // (with ci/minimal-values.yaml underneath, unless the arguments start with '--no-base')
   const rejections: [string, string[], RegExp][] = [
-    ['no signing keys configured', ['--set', 'keys.existingSecret='], /keys: set keys\.existingSecret .* or keys\.generate=true for a DEV ONLY/],
+    [
+      'no signing keys configured',
+      ['--set', 'keys.existingSecret='],
+      /keys: set keys\.existingSecret .* or keys\.generate=true for a DEV ONLY/,
+    ],
     ['both key sources', ['--set', 'keys.generate=true'], /set either keys\.existingSecret or keys\.generate/],
     ['unknown config field (typo)', ['--set', 'config.tokenTTL=5m'], /at '\/config': additional properties 'tokenTTL' not allowed/],
     ['chart-owned config.keys.dir', ['--set', 'config.keys.dir=/x'], /at '\/config\/keys': additional properties 'dir' not allowed/],
-    ['chart-owned config.grpc.listen', ['--set', 'config.grpc.listen=0.0.0.0:1'], /at '\/config\/grpc': additional properties 'listen' not allowed/],
-    ['config without issuer, audience, providers', ['--no-base', '--set', 'keys.existingSecret=k'], /at '\/config': missing properties 'issuer', 'audience', 'providers'/],
+    [
+      'chart-owned config.grpc.listen',
+      ['--set', 'config.grpc.listen=0.0.0.0:1'],
+      /at '\/config\/grpc': additional properties 'listen' not allowed/,
+    ],
+    [
+      'config without issuer, audience, providers',
+      ['--no-base', '--set', 'keys.existingSecret=k'],
+      /at '\/config': missing properties 'issuer', 'audience', 'providers'/,
+    ],
     ['issuer of the wrong type', ['--set', 'config.issuer=null'], /at '\/config\/issuer': got null, want string/],
-    ['duration that authjwt cannot parse', ['--set', 'config.tokenTtl=15 minutes'], /at '\/config\/tokenTtl': '15 minutes' does not match pattern/],
-    ['unknown provider field', ['--set', 'config.providers[0].clientSecrett=x'], /at '\/config\/providers\/0': additional properties 'clientSecrett' not allowed/],
+    [
+      'duration that authjwt cannot parse',
+      ['--set', 'config.tokenTtl=15 minutes'],
+      /at '\/config\/tokenTtl': '15 minutes' does not match pattern/,
+    ],
+    [
+      'unknown provider field',
+      ['--set', 'config.providers[0].clientSecrett=x'],
+      /at '\/config\/providers\/0': additional properties 'clientSecrett' not allowed/,
+    ],
     ['replicaCount of the wrong type', ['--set', 'replicaCount=two'], /at '\/replicaCount': got string, want integer/],
     ['unknown top-level key', ['--set', 'replicas=3'], /additional properties 'replicas' not allowed/],
     ['TLS without a Secret', ['--set', 'tls.enabled=true'], /at '\/tls\/secretName': minLength/],
-    ['TLS and plaintext together', ['--set', 'tls.enabled=true,tls.secretName=t,config.grpc.plaintext=true'], /tls\.enabled and config\.grpc\.plaintext cannot both be set/],
+    [
+      'TLS and plaintext together',
+      ['--set', 'tls.enabled=true,tls.secretName=t,config.grpc.plaintext=true'],
+      /tls\.enabled and config\.grpc\.plaintext cannot both be set/,
+    ],
     ['mTLS without TLS', ['--set', 'tls.clientAuth=true'], /tls\.clientAuth and tls\.http need tls\.enabled/],
     ['bad pull policy', ['--set', 'image.pullPolicy=Sometimes'], /at '\/image\/pullPolicy': value must be one of/],
     ['bad digest', ['--set', 'image.digest=latest'], /at '\/image\/digest': 'latest' does not match pattern/],
     ['nativeSidecar without app containers', ['--set', 'nativeSidecar=true'], /nativeSidecar: true needs extraContainers/],
-    ['PDB with both bounds', ['--set', 'podDisruptionBudget.enabled=true,podDisruptionBudget.minAvailable=1'], /set either minAvailable or maxUnavailable/],
+    [
+      'PDB with both bounds',
+      ['--set', 'podDisruptionBudget.enabled=true,podDisruptionBudget.minAvailable=1'],
+      /set either minAvailable or maxUnavailable/,
+    ],
     ['provider secret without secretName', ['--set', 'providerSecrets[0].name=kc'], /missing propert(y|ies) 'secretName'/],
-    ['grpcListenAddress not an address the chart knows', ['--set', 'grpcListenAddress=10.0.0.1'], /at '\/grpcListenAddress': value must be one of/],
+    [
+      'grpcListenAddress not an address the chart knows',
+      ['--set', 'grpcListenAddress=10.0.0.1'],
+      /at '\/grpcListenAddress': value must be one of/,
+    ],
   ];
   for (const [name, args, message] of rejections) {
     it(`rejects: ${name}`, () => {

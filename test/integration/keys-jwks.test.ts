@@ -76,7 +76,7 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
       return k.keys.some((x) => x.alg === 'EdDSA') ? k : undefined;
     });
     assert.equal(published.keys.length, 2);
-    const newKid = published.keys.find((x) => x.alg === "EdDSA")!.kid!;
+    const newKid = published.keys.find((x) => x.alg === 'EdDSA')!.kid!;
 
     // Within the lead time the old key keeps signing.
     const during = await svc.getJwt(account);
@@ -92,8 +92,17 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
 
     // Retire the old key from the Secret: it stays published while tokens it signed are valid.
     writeSecretRevision(dir, { 'signing-2026-12.pem': readNewPem() }, 3);
-    await waitFor(async () => (svc.logs.some((l) => l.includes('signing keys loaded') && l.includes(newKid!) && !l.includes(`"kids":["${oldKid}`) && !l.includes(`,"${oldKid}"`)) ? true : undefined));
-    assert.ok((await jwks()).keys.some((x) => x.kid === oldKid), 'a retired key that signed live tokens stays published');
+    await waitFor(async () =>
+      svc.logs.some(
+        (l) => l.includes('signing keys loaded') && l.includes(newKid!) && !l.includes(`"kids":["${oldKid}`) && !l.includes(`,"${oldKid}"`),
+      )
+        ? true
+        : undefined,
+    );
+    assert.ok(
+      (await jwks()).keys.some((x) => x.kid === oldKid),
+      'a retired key that signed live tokens stays published',
+    );
     await svc.verify(first.token!);
   });
 
@@ -114,7 +123,10 @@ describe('keys from a Secret volume, JWKS and discovery', () => {
 describe('no usable key', () => {
   it('an empty key directory: not ready, GetJWT → UNAVAILABLE', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-nokeys-'));
-    const svc = await startAuthJwt({ keys: { dir }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }] });
+    const svc = await startAuthJwt({
+      keys: { dir },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }],
+    });
     try {
       assert.equal((await fetch(`${svc.httpUrl}/readyz`)).status, 503);
       const res = await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '1', accessToken: 'x' });

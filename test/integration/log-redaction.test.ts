@@ -26,9 +26,25 @@ it('logs never contain tokens, secrets or key material', async () => {
   const svc = await startAuthJwt({
     keys: { dir },
     providers: [
-      { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'auto', clientId: INTROSPECTION_CLIENT.id, clientSecret: INTROSPECTION_CLIENT.secret },
+      {
+        id: 'op',
+        type: 'oidc',
+        issuer: op.issuer,
+        audiences: ['frontend'],
+        verification: 'auto',
+        clientId: INTROSPECTION_CLIENT.id,
+        clientSecret: INTROSPECTION_CLIENT.secret,
+      },
       { id: 'op-userinfo', type: 'oidc', issuer: op.issuer, verification: 'userinfo' },
-      { id: 'gh', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, clientId: 'Iv1.app', clientSecret: 'gh-app-secret-value' },
+      {
+        id: 'gh',
+        type: 'oauth',
+        preset: 'github',
+        userinfoUrl: `${gh.url}/user`,
+        apiBaseUrl: gh.url,
+        clientId: 'Iv1.app',
+        clientSecret: 'gh-app-secret-value',
+      },
     ],
   });
   const secrets: string[] = [INTROSPECTION_CLIENT.secret, 'gh-app-secret-value', d, pem.split('\n')[1]!, 'gho_secret_token_value_123'];
@@ -51,7 +67,17 @@ it('logs never contain tokens, secrets or key material', async () => {
     ];
     assert.deepEqual(
       results.map((r) => r.code),
-      [status.OK, status.OK, status.OK, status.UNAUTHENTICATED, status.UNAUTHENTICATED, status.UNAUTHENTICATED, status.OK, status.UNAUTHENTICATED, status.INVALID_ARGUMENT],
+      [
+        status.OK,
+        status.OK,
+        status.OK,
+        status.UNAUTHENTICATED,
+        status.UNAUTHENTICATED,
+        status.UNAUTHENTICATED,
+        status.OK,
+        status.UNAUTHENTICATED,
+        status.INVALID_ARGUMENT,
+      ],
     );
     for (const r of results) if (r.token) secrets.push(r.token, r.token.split('.')[2]!);
     // Provider down: error paths with causes.

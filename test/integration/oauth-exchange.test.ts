@@ -28,10 +28,35 @@ describe('oauth user-API providers (fake GitHub)', () => {
         // Preset without app credentials: any token GitHub accepts at /user.
         { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '1s' },
         // Preset bound to our OAuth app.
-        { id: 'github-bound', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, clientId: 'Iv1.ourapp', clientSecret: 'our-app-secret', timeout: '1s' },
-        { id: 'github-badcreds', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, clientId: 'Iv1.ourapp', clientSecret: 'wrong', timeout: '1s' },
+        {
+          id: 'github-bound',
+          type: 'oauth',
+          preset: 'github',
+          userinfoUrl: `${gh.url}/user`,
+          apiBaseUrl: gh.url,
+          clientId: 'Iv1.ourapp',
+          clientSecret: 'our-app-secret',
+          timeout: '1s',
+        },
+        {
+          id: 'github-badcreds',
+          type: 'oauth',
+          preset: 'github',
+          userinfoUrl: `${gh.url}/user`,
+          apiBaseUrl: gh.url,
+          clientId: 'Iv1.ourapp',
+          clientSecret: 'wrong',
+          timeout: '1s',
+        },
         // A custom provider with an explicit user API and nested id field.
-        { id: 'forge', type: 'oauth', userinfoUrl: `${gh.url}/user`, accountIdField: 'login', claims: { nickname: 'login' }, timeout: '1s' },
+        {
+          id: 'forge',
+          type: 'oauth',
+          userinfoUrl: `${gh.url}/user`,
+          accountIdField: 'login',
+          claims: { nickname: 'login' },
+          timeout: '1s',
+        },
       ],
     });
   });
@@ -39,7 +64,8 @@ describe('oauth user-API providers (fake GitHub)', () => {
     await svc?.stop();
     await gh?.close();
   });
-  const call = (provider: string, accessToken: string, providerAccountId: string, type = 'oauth') => svc.getJwt({ provider, type, providerAccountId, accessToken });
+  const call = (provider: string, accessToken: string, providerAccountId: string, type = 'oauth') =>
+    svc.getJwt({ provider, type, providerAccountId, accessToken });
 
   it('github preset: the user API proves the token; numeric id compared as a string; claims mapped', async () => {
     const res = await call('github', 'gho_ours_octocat', '583231');
@@ -83,7 +109,10 @@ describe('oauth user-API providers (fake GitHub)', () => {
     assert.equal(res.code, status.OK, res.details);
     const { payload } = await svc.verify(res.token!);
     assert.equal(payload.client_id, 'Iv1.ourapp');
-    assert.deepEqual(gh.requests.slice(before).map((r) => `${r.method} ${r.path}`), ['POST /applications/Iv1.ourapp/token']);
+    assert.deepEqual(
+      gh.requests.slice(before).map((r) => `${r.method} ${r.path}`),
+      ['POST /applications/Iv1.ourapp/token'],
+    );
   });
 
   it("bound to our OAuth app: another app's token for the same user → UNAUTHENTICATED", async () => {
@@ -119,9 +148,14 @@ describe('oauth user-API providers (fake GitHub)', () => {
     it('provider not listening', async () => {
       const dead = await startFakeGitHub();
       await dead.close();
-      const s = await startAuthJwt({ providers: [{ id: 'gh', type: 'oauth', preset: 'github', userinfoUrl: `${dead.url}/user`, apiBaseUrl: dead.url, timeout: '1s' }] });
+      const s = await startAuthJwt({
+        providers: [{ id: 'gh', type: 'oauth', preset: 'github', userinfoUrl: `${dead.url}/user`, apiBaseUrl: dead.url, timeout: '1s' }],
+      });
       try {
-        assert.equal((await s.getJwt({ provider: 'gh', type: 'oauth', providerAccountId: '1', accessToken: 'gho_x' })).code, status.UNAVAILABLE);
+        assert.equal(
+          (await s.getJwt({ provider: 'gh', type: 'oauth', providerAccountId: '1', accessToken: 'gho_x' })).code,
+          status.UNAVAILABLE,
+        );
       } finally {
         await s.stop();
       }
@@ -135,11 +169,25 @@ describe('oauth user-API providers (fake GitHub)', () => {
         r.end('{"id":1}');
       });
       await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
-      const redirector = createServer((_q, r) => r.writeHead(302, { location: `http://127.0.0.1:${(target.address() as { port: number }).port}/user` }).end());
+      const redirector = createServer((_q, r) =>
+        r.writeHead(302, { location: `http://127.0.0.1:${(target.address() as { port: number }).port}/user` }).end(),
+      );
       await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
-      const s = await startAuthJwt({ providers: [{ id: 'r', type: 'oauth', userinfoUrl: `http://127.0.0.1:${(redirector.address() as { port: number }).port}/user`, accountIdField: 'id' }] });
+      const s = await startAuthJwt({
+        providers: [
+          {
+            id: 'r',
+            type: 'oauth',
+            userinfoUrl: `http://127.0.0.1:${(redirector.address() as { port: number }).port}/user`,
+            accountIdField: 'id',
+          },
+        ],
+      });
       try {
-        assert.equal((await s.getJwt({ provider: 'r', type: 'oauth', providerAccountId: '1', accessToken: 'tok' })).code, status.UNAVAILABLE);
+        assert.equal(
+          (await s.getJwt({ provider: 'r', type: 'oauth', providerAccountId: '1', accessToken: 'tok' })).code,
+          status.UNAVAILABLE,
+        );
         assert.equal(followed, false);
       } finally {
         await s.stop();

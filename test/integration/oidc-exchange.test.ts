@@ -122,7 +122,10 @@ describe('OIDC providers (real oidc-provider)', () => {
 
     for (const provider of ['op-jwt', 'op-introspection', 'op-auto']) {
       it(`${provider}: token issued to other-app when only frontend is accepted → UNAUTHENTICATED`, async () => {
-        const token = provider === 'op-introspection' ? await op.opaqueToken(alice, { clientId: 'other-app' }) : await op.jwtToken(alice, { clientId: 'other-app' });
+        const token =
+          provider === 'op-introspection'
+            ? await op.opaqueToken(alice, { clientId: 'other-app' })
+            : await op.jwtToken(alice, { clientId: 'other-app' });
         const res = await call(provider, token);
         assert.equal(res.code, status.UNAUTHENTICATED, res.details);
         assert.match(res.details!, /WRONG_AUDIENCE/);
@@ -181,7 +184,9 @@ describe('OIDC provider outage and key rotation', () => {
     const keyA = await newSigningKey('ES256');
     let op = await startOidcProvider({ signingKeys: [keyA] });
     const port = op.port;
-    const svc = await startAuthJwt({ providers: [providerConfig(op, 'op', 'jwt', { jwksCooldown: '500ms' }), providerConfig(op, 'op-remote', 'introspection')] });
+    const svc = await startAuthJwt({
+      providers: [providerConfig(op, 'op', 'jwt', { jwksCooldown: '500ms' }), providerConfig(op, 'op-remote', 'introspection')],
+    });
     try {
       const first = await svc.getJwt({ provider: 'op', type: 'oidc', providerAccountId: alice.sub, accessToken: await op.jwtToken(alice) });
       assert.equal(first.code, status.OK, first.details);
@@ -190,11 +195,21 @@ describe('OIDC provider outage and key rotation', () => {
       const tokenForLater = await op.jwtToken(bob);
       await op.close();
       // Remote strategies cannot answer while the provider is down.
-      const down = await svc.getJwt({ provider: 'op-remote', type: 'oidc', providerAccountId: alice.sub, accessToken: 'fresh-opaque-token' });
+      const down = await svc.getJwt({
+        provider: 'op-remote',
+        type: 'oidc',
+        providerAccountId: alice.sub,
+        accessToken: 'fresh-opaque-token',
+      });
       assert.equal(down.code, status.UNAVAILABLE, down.details);
       // A token with a kid never seen forces a JWKS refetch (after the cooldown), which fails: UNAVAILABLE.
       await new Promise((r) => setTimeout(r, 600));
-      const unknownKid = await svc.getJwt({ provider: 'op', type: 'oidc', providerAccountId: alice.sub, accessToken: await mintWithUnknownKid(keyA, op.issuer) });
+      const unknownKid = await svc.getJwt({
+        provider: 'op',
+        type: 'oidc',
+        providerAccountId: alice.sub,
+        accessToken: await mintWithUnknownKid(keyA, op.issuer),
+      });
       assert.equal(unknownKid.code, status.UNAVAILABLE, unknownKid.details);
       // Local verification keeps working from the last good JWKS while the provider is down.
       const local = await svc.getJwt({ provider: 'op', type: 'oidc', providerAccountId: bob.sub, accessToken: tokenForLater });
@@ -221,7 +236,15 @@ describe('OIDC provider outage and key rotation', () => {
     const issuer = op.issuer;
     await op.close();
     const svc = await startAuthJwt({
-      providers: ['jwt', 'introspection', 'userinfo', 'auto'].map((v) => ({ id: `down-${v}`, type: 'oidc', issuer, verification: v, clientId: 'authjwt', clientSecret: 'x', timeout: '1s' })),
+      providers: ['jwt', 'introspection', 'userinfo', 'auto'].map((v) => ({
+        id: `down-${v}`,
+        type: 'oidc',
+        issuer,
+        verification: v,
+        clientId: 'authjwt',
+        clientSecret: 'x',
+        timeout: '1s',
+      })),
     });
     try {
       for (const v of ['jwt', 'introspection', 'userinfo', 'auto']) {

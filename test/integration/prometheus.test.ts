@@ -69,11 +69,13 @@ function dashboardQueries(dashboard: { panels: DashboardPanel[] }): { panel: str
 
 /** Grafana variables → plain PromQL, as Grafana would send with provider = All. */
 function substituteGrafanaVariables(expr: string): string {
-  return expr
-    .replaceAll('$__rate_interval', RATE_INTERVAL)
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana variable syntax, not a template literal
-    .replaceAll('${__rate_interval}', RATE_INTERVAL)
-    .replace(/\$\{provider(?::\w+)?\}|\$provider\b/g, '.*');
+  return (
+    expr
+      .replaceAll('$__rate_interval', RATE_INTERVAL)
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana variable syntax, not a template literal
+      .replaceAll('${__rate_interval}', RATE_INTERVAL)
+      .replace(/\$\{provider(?::\w+)?\}|\$provider\b/g, '.*')
+  );
 }
 
 /** Metric names (authjwt's own, gRPC, Node/process, recording rules, up) referenced by a PromQL expression. */
@@ -116,7 +118,12 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
   it('every alert has severity, summary, description and a runbook_url anchor that exists in docs/operations.md; every alert is unit-tested', async () => {
     const { groups } = parseYaml(await readFile(RULES, 'utf8')) as { groups: RuleGroup[] };
     const tests = await readFile(RULES_TEST, 'utf8');
-    const anchors = new Set((await readFile(OPERATIONS, 'utf8')).split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => anchorOf(l.replace(/^#+ /, ''))));
+    const anchors = new Set(
+      (await readFile(OPERATIONS, 'utf8'))
+        .split('\n')
+        .filter((l) => /^#{1,6} /.test(l))
+        .map((l) => anchorOf(l.replace(/^#+ /, ''))),
+    );
     const alerts = groups.flatMap((g) => g.rules).filter((r) => r.alert);
     assert.ok(alerts.length >= 9, `expected the documented alerts, got ${alerts.length}`);
     for (const a of alerts) {
@@ -149,17 +156,25 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
       assert.equal(body.status, 'success', `${path} ${JSON.stringify(params)}: ${body.error}`);
       return body.data;
     };
-    const query = async (expr: string) => (await promGet('/api/v1/query', { query: expr })) as { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
+    const query = async (expr: string) =>
+      (await promGet('/api/v1/query', { query: expr })) as {
+        resultType: string;
+        result: { metric: Record<string, string>; value: [number, string] }[];
+      };
     const waitFor = async (what: string, timeoutMs: number, check: () => Promise<boolean>) => {
       const until = Date.now() + timeoutMs;
       for (;;) {
-        if (prom && (prom.exitCode !== null || prom.signalCode !== null)) assert.fail(`prometheus exited (${prom.exitCode ?? prom.signalCode}) while waiting for ${what}\n--- prometheus log (tail) ---\n${promLog.slice(-4_000)}`);
+        if (prom && (prom.exitCode !== null || prom.signalCode !== null))
+          assert.fail(
+            `prometheus exited (${prom.exitCode ?? prom.signalCode}) while waiting for ${what}\n--- prometheus log (tail) ---\n${promLog.slice(-4_000)}`,
+          );
         try {
           if (await check()) return;
         } catch (err) {
           if (Date.now() > until) throw err;
         }
-        if (Date.now() > until) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}\n--- prometheus log (tail) ---\n${promLog.slice(-4_000)}`);
+        if (Date.now() > until)
+          assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}\n--- prometheus log (tail) ---\n${promLog.slice(-4_000)}`);
         await sleep(250);
       }
     };
@@ -173,7 +188,15 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
         {
           providers: [
             { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '1s' },
-            { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'auto', clientId: INTROSPECTION_CLIENT.id, clientSecret: INTROSPECTION_CLIENT.secret },
+            {
+              id: 'op',
+              type: 'oidc',
+              issuer: op.issuer,
+              audiences: ['frontend'],
+              verification: 'auto',
+              clientId: INTROSPECTION_CLIENT.id,
+              clientSecret: INTROSPECTION_CLIENT.secret,
+            },
           ],
         },
         // Thousands of calls: keep their log lines out of memory.
@@ -210,7 +233,11 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
       // Last resort if the run is torn down before `after` (the normal stop is SIGTERM there).
       process.once('exit', () => prom?.kill('SIGKILL'));
       await waitFor('Prometheus /-/ready', 20_000, async () => (await fetch(`${promUrl}/-/ready`)).ok);
-      await waitFor('the first successful scrape of authjwt', 10_000, async () => (await query('up{job="authjwt"} == 1')).result.length === 1);
+      await waitFor(
+        'the first successful scrape of authjwt',
+        10_000,
+        async () => (await query('up{job="authjwt"} == 1')).result.length === 1,
+      );
       prepared = true;
     });
 
@@ -264,7 +291,14 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
         const elapsed = Date.now() - started;
         // 0-4 s healthy; 4-7 s GitHub answers 500; 7-8.5 s GitHub hangs (1 s provider timeout); then
         // healthy. Each fault phase gets at least one batch even on a slow machine.
-        gh!.mode = elapsed < 4_000 ? 'ok' : elapsed < 7_000 || faultBatches['500'] === 0 ? '500' : elapsed < 8_500 || faultBatches.slow === 0 ? 'slow' : 'ok';
+        gh!.mode =
+          elapsed < 4_000
+            ? 'ok'
+            : elapsed < 7_000 || faultBatches['500'] === 0
+              ? '500'
+              : elapsed < 8_500 || faultBatches.slow === 0
+                ? 'slow'
+                : 'ok';
         if (gh!.mode !== 'ok') faultBatches[gh!.mode as '500' | 'slow']++;
         const batch = [
           github('gho_octocat'),
@@ -284,7 +318,8 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
       }
       gh!.mode = 'ok';
       t.diagnostic(`${calls} GetJWT calls in ${Date.now() - started} ms: ${JSON.stringify(Object.fromEntries(sent))}`);
-      for (const outcome of ['ok', 'unauthenticated', 'invalid_argument', 'unavailable']) assert.ok((sent.get(outcome) ?? 0) > 0, `no ${outcome} call`);
+      for (const outcome of ['ok', 'unauthenticated', 'invalid_argument', 'unavailable'])
+        assert.ok((sent.get(outcome) ?? 0) > 0, `no ${outcome} call`);
 
       // Prometheus has scraped everything we sent (counts equal per outcome).
       await waitFor('Prometheus to scrape the final counters', 10_000, async () => {
@@ -297,9 +332,16 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
     it('every dashboard panel query returns data', async (t) => {
       if (!requireTools(t)) return;
       assert.ok(sent.size > 0, 'traffic ran');
-      const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { schemaVersion: number; panels: DashboardPanel[]; templating: { list: { name: string; query: unknown }[] } };
+      const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as {
+        schemaVersion: number;
+        panels: DashboardPanel[];
+        templating: { list: { name: string; query: unknown }[] };
+      };
       assert.ok(dashboard.schemaVersion >= 36, 'schemaVersion');
-      assert.deepEqual(dashboard.templating.list.map((v) => v.name), ['datasource', 'provider']);
+      assert.deepEqual(
+        dashboard.templating.list.map((v) => v.name),
+        ['datasource', 'provider'],
+      );
       const queries = dashboardQueries(dashboard);
       const panelSources = JSON.stringify(dashboard.panels).match(/"uid":"[^"]*"/g) ?? [];
       // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana variable syntax, not a template literal
@@ -309,20 +351,29 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
       for (const q of queries) {
         const expr = substituteGrafanaVariables(q.expr);
         assert.ok(!expr.includes('$'), `${q.panel} ${q.refId}: unsubstituted variable in ${expr}`);
-        for (const [, range] of q.expr.matchAll(/\[([^\]]*)\]/g)) assert.equal(range, '$__rate_interval', `${q.panel} ${q.refId}: range selectors must use $__rate_interval`);
+        for (const [, range] of q.expr.matchAll(/\[([^\]]*)\]/g))
+          assert.equal(range, '$__rate_interval', `${q.panel} ${q.refId}: range selectors must use $__rate_interval`);
         const r = await query(expr);
         if (r.result.length === 0) empty.push(`${q.panel} [${q.refId}]: ${expr}`);
       }
       assert.deepEqual(empty, [], `panel queries with no data:\n${empty.join('\n')}`);
 
       // A few values the traffic determines.
-      const byLabel = async (expr: string, label: string) => new Map((await query(expr)).result.map((x) => [x.metric[label]!, Number(x.value[1])]));
-      const hitRatio = await byLabel(`sum by (provider) (increase(authjwt_verification_cache_requests_total{result=~"hit|shared"}[1m])) / sum by (provider) (increase(authjwt_verification_cache_requests_total[1m]))`, 'provider');
+      const byLabel = async (expr: string, label: string) =>
+        new Map((await query(expr)).result.map((x) => [x.metric[label]!, Number(x.value[1])]));
+      const hitRatio = await byLabel(
+        `sum by (provider) (increase(authjwt_verification_cache_requests_total{result=~"hit|shared"}[1m])) / sum by (provider) (increase(authjwt_verification_cache_requests_total[1m]))`,
+        'provider',
+      );
       assert.ok(hitRatio.get('op')! > 0.2, `cache hit ratio for op: ${hitRatio.get('op')}`);
       const failures = await byLabel(`sum by (result) (authjwt_provider_requests_total{provider="github"})`, 'result');
-      assert.ok(failures.get('5xx')! > 0 && failures.get('timeout')! > 0 && failures.get('4xx')! > 0, `github provider results: ${JSON.stringify(Object.fromEntries(failures))}`);
+      assert.ok(
+        failures.get('5xx')! > 0 && failures.get('timeout')! > 0 && failures.get('4xx')! > 0,
+        `github provider results: ${JSON.stringify(Object.fromEntries(failures))}`,
+      );
       const endpoints = await byLabel(`sum by (endpoint) (authjwt_provider_requests_total{provider="op"})`, 'endpoint');
-      for (const e of ['discovery', 'jwks', 'introspection']) assert.ok(endpoints.get(e)! > 0, `op ${e} calls: ${JSON.stringify(Object.fromEntries(endpoints))}`);
+      for (const e of ['discovery', 'jwks', 'introspection'])
+        assert.ok(endpoints.get(e)! > 0, `op ${e} calls: ${JSON.stringify(Object.fromEntries(endpoints))}`);
     });
 
     it('the rules load and evaluate without errors; every metric they name exists; the traffic trips the expected alerts', async (t) => {
@@ -336,11 +387,15 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
       });
       assert.deepEqual(loaded.map((g) => g.name).sort(), fileGroups.map((g) => g.name).sort());
       assert.equal(loaded.flatMap((g) => g.rules).length, fileGroups.flatMap((g) => g.rules).length);
-      for (const r of loaded.flatMap((g) => g.rules)) assert.equal(r.health, 'ok', `rule ${r.name}: health ${r.health} ${r.lastError ?? ''}`);
+      for (const r of loaded.flatMap((g) => g.rules))
+        assert.equal(r.health, 'ok', `rule ${r.name}: health ${r.health} ${r.lastError ?? ''}`);
 
       // Catch a typo in a metric name that promtool's unit tests (synthetic series) cannot.
       const names = new Set(fileGroups.flatMap((g) => g.rules).flatMap((r) => metricNames(r.expr)));
-      assert.ok(names.has('authjwt_getjwt_requests_total') && names.has('authjwt:getjwt_latency_slo_violations:ratio_rate5m'), [...names].join(' '));
+      assert.ok(
+        names.has('authjwt_getjwt_requests_total') && names.has('authjwt:getjwt_latency_slo_violations:ratio_rate5m'),
+        [...names].join(' '),
+      );
       for (const name of names) {
         assert.ok((await query(`count({__name__="${name}"})`)).result.length > 0, `the rules reference ${name}, which has no series`);
       }
@@ -348,13 +403,22 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
       // github answered UNAVAILABLE for a few seconds out of ~15 and _unknown is all invalid_argument:
       // the 5m-window ratios are far above the thresholds, so these alerts are pending (their `for` has not elapsed).
       const active = async () =>
-        ((await promGet('/api/v1/alerts')) as { alerts: { labels: Record<string, string>; state: string }[] }).alerts.map((a) => `${a.labels.alertname}/${a.labels.provider ?? ''}/${a.state}`);
+        ((await promGet('/api/v1/alerts')) as { alerts: { labels: Record<string, string>; state: string }[] }).alerts.map(
+          (a) => `${a.labels.alertname}/${a.labels.provider ?? ''}/${a.state}`,
+        );
       await waitFor('AuthJwtProviderUnavailable and AuthJwtHighErrorRatio to be pending', 5_000, async () => {
         const a = await active();
         return a.includes('AuthJwtProviderUnavailable/github/pending') && a.includes('AuthJwtHighErrorRatio/_unknown/pending');
       });
       const a = await active();
-      for (const healthy of ['AuthJwtDown', 'AuthJwtNoSigningKey', 'AuthJwtJwksEmpty', 'AuthJwtKeyReloadFailing', 'AuthJwtSigningKeyTooOld', 'AuthJwtInternalErrors']) {
+      for (const healthy of [
+        'AuthJwtDown',
+        'AuthJwtNoSigningKey',
+        'AuthJwtJwksEmpty',
+        'AuthJwtKeyReloadFailing',
+        'AuthJwtSigningKeyTooOld',
+        'AuthJwtInternalErrors',
+      ]) {
         assert.ok(!a.some((x) => x.startsWith(`${healthy}/`)), `${healthy} should not be active: ${a.join(', ')}`);
       }
       assert.ok(!a.includes('AuthJwtProviderUnavailable/op/pending'), `op never failed: ${a.join(', ')}`);

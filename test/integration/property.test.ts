@@ -83,9 +83,11 @@ const PROVIDERS = new Map<string, 'oidc' | 'oauth'>([
 const PROVIDER_IDS = [...PROVIDERS.keys()];
 type ProviderId = 'op-jwt' | 'op-intro' | 'github' | 'github-bound' | 'fk-intro' | 'fk-auto' | 'fk-ui';
 
-
 const serializeRequest = (() => {
-  const definition = loadSync(AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS) as unknown as Record<string, Record<string, { requestSerialize: (v: unknown) => Buffer }>>;
+  const definition = loadSync(AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS) as unknown as Record<
+    string,
+    Record<string, { requestSerialize: (v: unknown) => Buffer }>
+  >;
   const method = definition['auth.v1alpha1.AuthAPI']!.GetJWT!;
   return (account: Account) => method.requestSerialize({ account }).length;
 })();
@@ -142,7 +144,8 @@ function timesHold(c: Record<string, unknown>, now: number): boolean {
 function boundToUs(c: Record<string, unknown>): boolean {
   const azp = own(c, 'azp');
   const clientId = own(c, 'client_id');
-  if (azp !== undefined || clientId !== undefined) return (azp === undefined || azp === AUDIENCE) && (clientId === undefined || clientId === AUDIENCE);
+  if (azp !== undefined || clientId !== undefined)
+    return (azp === undefined || azp === AUDIENCE) && (clientId === undefined || clientId === AUDIENCE);
   const aud = own(c, 'aud');
   return aud === AUDIENCE || (Array.isArray(aud) && aud.includes(AUDIENCE));
 }
@@ -163,7 +166,13 @@ const parseObject = (text: string): Record<string, unknown> | undefined => {
  * client, an access token, and an account id in `sub`. Duplicate members: the last one counts
  * (RFC 7519 §4, JSON.parse).
  */
-function jwtTruth(header: Record<string, unknown>, payloadText: string, keyKnown: boolean, issuer: string, now: number): string | undefined {
+function jwtTruth(
+  header: Record<string, unknown>,
+  payloadText: string,
+  keyKnown: boolean,
+  issuer: string,
+  now: number,
+): string | undefined {
   if (!keyKnown) return undefined;
   if (header.typ !== undefined && (typeof header.typ !== 'string' || !ACCEPTED_TYP.includes(header.typ.toLowerCase()))) return undefined;
   if (header.crit !== undefined) return undefined;
@@ -227,7 +236,8 @@ type Time = { rel: number } | { raw: unknown } | Abs;
 
 const wellFormed = (arb: fc.Arbitrary<string>) => arb.map((s) => s.toWellFormed());
 /** Keep the base value most of the time, so that some synthetic tokens are fully valid. */
-const mutate = <T>(arb: fc.Arbitrary<T>, keep = 9): fc.Arbitrary<T | undefined> => fc.oneof({ arbitrary: fc.constant(undefined), weight: keep }, { arbitrary: arb, weight: 1 });
+const mutate = <T>(arb: fc.Arbitrary<T>, keep = 9): fc.Arbitrary<T | undefined> =>
+  fc.oneof({ arbitrary: fc.constant(undefined), weight: keep }, { arbitrary: arb, weight: 1 });
 
 const OIDC_USERS = ['alice', 'bob'] as const;
 const GH_USERS: Record<'octocat' | 'hubot', FakeGitHubUser> = {
@@ -236,7 +246,20 @@ const GH_USERS: Record<'octocat' | 'hubot', FakeGitHubUser> = {
 };
 const POOL = 3;
 
-const audValue = fc.constantFrom<unknown>(ABSENT, AUDIENCE, 'other-app', ['other-app'], ['x', AUDIENCE], [], 123, null, 'FRONTEND', ` ${AUDIENCE}`, API_RESOURCE, { aud: AUDIENCE });
+const audValue = fc.constantFrom<unknown>(
+  ABSENT,
+  AUDIENCE,
+  'other-app',
+  ['other-app'],
+  ['x', AUDIENCE],
+  [],
+  123,
+  null,
+  'FRONTEND',
+  ` ${AUDIENCE}`,
+  API_RESOURCE,
+  { aud: AUDIENCE },
+);
 const randomSub = wellFormed(fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }));
 
 const forgedArb = fc.record({
@@ -249,20 +272,68 @@ const forgedArb = fc.record({
   ),
   noneAlg: fc.constantFrom('none', 'None', 'NONE'),
   kid: mutate(fc.constantFrom('absent', 'path', 'url', 'number', 'other', 'sql') as fc.Arbitrary<string>, 6),
-  typ: mutate(fc.constantFrom<unknown>(ABSENT, 'JWT', 'jwt', 'AT+JWT', 'application/at+jwt', 'JWT+ID', 'id+jwt', 'ID', 'refresh+jwt', 'dpop+jwt', '', 'application/jwt'), 5),
+  typ: mutate(
+    fc.constantFrom<unknown>(
+      ABSENT,
+      'JWT',
+      'jwt',
+      'AT+JWT',
+      'application/at+jwt',
+      'JWT+ID',
+      'id+jwt',
+      'ID',
+      'refresh+jwt',
+      'dpop+jwt',
+      '',
+      'application/jwt',
+    ),
+    5,
+  ),
   extraHeader: mutate(fc.constantFrom('jku', 'x5u', 'crit', 'jwk-attacker', 'b64-false'), 6),
   iss: mutate(fc.constantFrom<unknown>(ABSENT, 'CANARY', 'ISSUER/', 'ISSUER_UPPER', 'https://evil.example', '', 42, ['ISSUER'])),
   sub: mutate(fc.oneof(fc.constantFrom<unknown>(ABSENT, '', 'OTHER_USER', 12345, 1.5, 2 ** 60, null, ['SUB'], { id: 'SUB' }), randomSub)),
   aud: mutate(audValue),
   azp: mutate(audValue),
   client_id: mutate(audValue),
-  exp: mutate<Time>(fc.oneof(fc.constant(ABSENT), fc.integer({ min: -86_400, max: -60 }).map((rel) => ({ rel })), fc.integer({ min: 60, max: 86_400 }).map((rel) => ({ rel })), fc.constantFrom<unknown>('9999999999', null, 1e300, -1, 0, true).map((raw) => ({ raw })))),
-  nbf: mutate<Time>(fc.oneof(fc.integer({ min: -3_600, max: -60 }).map((rel) => ({ rel })), fc.integer({ min: 60, max: 86_400 }).map((rel) => ({ rel })), fc.constantFrom<unknown>('0', null).map((raw) => ({ raw })))),
+  exp: mutate<Time>(
+    fc.oneof(
+      fc.constant(ABSENT),
+      fc.integer({ min: -86_400, max: -60 }).map((rel) => ({ rel })),
+      fc.integer({ min: 60, max: 86_400 }).map((rel) => ({ rel })),
+      fc.constantFrom<unknown>('9999999999', null, 1e300, -1, 0, true).map((raw) => ({ raw })),
+    ),
+  ),
+  nbf: mutate<Time>(
+    fc.oneof(
+      fc.integer({ min: -3_600, max: -60 }).map((rel) => ({ rel })),
+      fc.integer({ min: 60, max: 86_400 }).map((rel) => ({ rel })),
+      fc.constantFrom<unknown>('0', null).map((raw) => ({ raw })),
+    ),
+  ),
   // iat: far from the tolerance boundary (±5 s) so that the seconds passing during a call cannot matter.
-  iat: mutate<Time>(fc.oneof(fc.constant(ABSENT), fc.integer({ min: -3_600, max: -60 }).map((rel) => ({ rel })), fc.integer({ min: -3, max: 3 }).map((rel) => ({ rel })), fc.integer({ min: 60, max: 3_600 }).map((rel) => ({ rel })), fc.constantFrom<unknown>('now', null).map((raw) => ({ raw })))),
+  iat: mutate<Time>(
+    fc.oneof(
+      fc.constant(ABSENT),
+      fc.integer({ min: -3_600, max: -60 }).map((rel) => ({ rel })),
+      fc.integer({ min: -3, max: 3 }).map((rel) => ({ rel })),
+      fc.integer({ min: 60, max: 3_600 }).map((rel) => ({ rel })),
+      fc.constantFrom<unknown>('now', null).map((raw) => ({ raw })),
+    ),
+  ),
   ptyp: mutate(fc.constantFrom<unknown>('Bearer', 'ID', 'id', 'Refresh', 'Offline', 'Logout', 'at+jwt', 'IDToken', 7)),
   tokenUse: mutate(fc.constantFrom<unknown>('access_token', 'access', 'refresh_token', 'id_token', 'Refresh_Token', 'id', 'refresh', 7), 7),
-  tokenType: mutate(fc.constantFrom<unknown>('Bearer', 'access_token', 'DPoP', 'refresh_token', 'ID_TOKEN', 'urn:ietf:params:oauth:token-type:refresh_token', 'urn:ietf:params:oauth:token-type:access_token'), 7),
+  tokenType: mutate(
+    fc.constantFrom<unknown>(
+      'Bearer',
+      'access_token',
+      'DPoP',
+      'refresh_token',
+      'ID_TOKEN',
+      'urn:ietf:params:oauth:token-type:refresh_token',
+      'urn:ietf:params:oauth:token-type:access_token',
+    ),
+    7,
+  ),
   duplicateSub: mutate(fc.record({ first: fc.constantFrom('SUB', 'OTHER_USER'), last: fc.constantFrom('SUB', 'OTHER_USER') }), 5),
   protoMember: fc.boolean(),
 });
@@ -274,11 +345,29 @@ const FK_USERS = ['fk-user-1c9e', 'fk-user-77b2'] as const;
 const typeMembers = {
   typ: mutate(fc.constantFrom<unknown>(ABSENT, 'Bearer', 'Refresh', 'ID', 'Offline', 'Logout', 'refresh', 'id', 'at+jwt', 7), 5),
   token_use: mutate(fc.constantFrom<unknown>(ABSENT, 'access_token', 'access', 'refresh_token', 'id_token', 'Refresh_Token', 'id'), 6),
-  token_type: mutate(fc.constantFrom<unknown>(ABSENT, 'Bearer', 'bearer', 'DPoP', 'access_token', 'refresh_token', 'Refresh_Token', 'id_token', 'urn:ietf:params:oauth:token-type:refresh_token', 'urn:ietf:params:oauth:token-type:access_token'), 6),
+  token_type: mutate(
+    fc.constantFrom<unknown>(
+      ABSENT,
+      'Bearer',
+      'bearer',
+      'DPoP',
+      'access_token',
+      'refresh_token',
+      'Refresh_Token',
+      'id_token',
+      'urn:ietf:params:oauth:token-type:refresh_token',
+      'urn:ietf:params:oauth:token-type:access_token',
+    ),
+    6,
+  ),
 };
 /** Members that bind a token to a client. */
 const bindingMembers = { aud: mutate(audValue, 6), azp: mutate(audValue, 6), client_id: mutate(audValue, 6) };
-const pastOrFuture = fc.oneof(fc.constant(ABSENT), fc.integer({ min: -86_400, max: -60 }).map((rel) => ({ rel })), fc.integer({ min: 60, max: 86_400 }).map((rel) => ({ rel })));
+const pastOrFuture = fc.oneof(
+  fc.constant(ABSENT),
+  fc.integer({ min: -86_400, max: -60 }).map((rel) => ({ rel })),
+  fc.integer({ min: 60, max: 86_400 }).map((rel) => ({ rel })),
+);
 const fkIssuerValue = fc.constantFrom<unknown>(ABSENT, 'FK_ISSUER/', 'OP_ISSUER', 'https://evil.example', null);
 
 /** An opaque token whose RFC 7662 answer (at the fake issuer) is scripted; sent to fk-intro or fk-auto. */
@@ -306,20 +395,64 @@ const userinfoJwtArb = fc.record({
 });
 
 const MALFORMED_SHAPES = [
-  '1-segment', '2-segments', '4-segments', '5-segments', 'bad-base64', 'standard-base64', 'padded', 'header-not-json', 'header-array', 'header-no-alg',
-  'header-alg-number', 'payload-not-json-signed', 'payload-array-signed', 'payload-invalid-utf8-signed', 'empty-segments', 'dots', 'signature-tampered',
-  'payload-swapped', 'unicode-segment', 'whitespace-inside',
+  '1-segment',
+  '2-segments',
+  '4-segments',
+  '5-segments',
+  'bad-base64',
+  'standard-base64',
+  'padded',
+  'header-not-json',
+  'header-array',
+  'header-no-alg',
+  'header-alg-number',
+  'payload-not-json-signed',
+  'payload-array-signed',
+  'payload-invalid-utf8-signed',
+  'empty-segments',
+  'dots',
+  'signature-tampered',
+  'payload-swapped',
+  'unicode-segment',
+  'whitespace-inside',
 ] as const;
 const homeArb = fc.constantFrom(...(PROVIDER_IDS as ProviderId[]));
 
 const tokenArb = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('oidc-jwt' as const), user: fc.constantFrom(...OIDC_USERS), client: fc.constantFrom('frontend', 'other-app'), i: fc.nat(POOL - 1) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('oidc-opaque' as const), user: fc.constantFrom(...OIDC_USERS), client: fc.constantFrom('frontend', 'other-app'), i: fc.nat(POOL - 1) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('github' as const), user: fc.constantFrom('octocat' as const, 'hubot' as const), app: fc.constantFrom('ours', 'other'), i: fc.nat(POOL - 1) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('oidc-jwt' as const),
+      user: fc.constantFrom(...OIDC_USERS),
+      client: fc.constantFrom('frontend', 'other-app'),
+      i: fc.nat(POOL - 1),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('oidc-opaque' as const),
+      user: fc.constantFrom(...OIDC_USERS),
+      client: fc.constantFrom('frontend', 'other-app'),
+      i: fc.nat(POOL - 1),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('github' as const),
+      user: fc.constantFrom('octocat' as const, 'hubot' as const),
+      app: fc.constantFrom('ours', 'other'),
+      i: fc.nat(POOL - 1),
+    }),
+  },
   { weight: 7, arbitrary: forgedArb },
   { weight: 4, arbitrary: introAnswerArb },
   { weight: 3, arbitrary: userinfoJwtArb },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('malformed' as const), shape: fc.constantFrom(...MALFORMED_SHAPES), home: homeArb }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('malformed' as const), shape: fc.constantFrom(...MALFORMED_SHAPES), home: homeArb }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -330,7 +463,25 @@ const tokenArb = fc.oneof(
         fc.stringMatching(/^[\x21-\x7e]{1,120}$/),
         wellFormed(fc.string({ unit: 'binary', maxLength: 60 })),
         fc.json({ maxDepth: 2 }),
-        fc.constantFrom('', ' ', 'null', '{}', '[]', '{"sub":"alice-7d1c","aud":"frontend"}', 'Bearer x', 'gho_', '\u0000', 'tok\nen', '\u007f', 'a'.repeat(9), 'ey', 'eyJ.eyJ.', '%00', '../../etc/passwd', 'http://169.254.169.254/latest/meta-data/'),
+        fc.constantFrom(
+          '',
+          ' ',
+          'null',
+          '{}',
+          '[]',
+          '{"sub":"alice-7d1c","aud":"frontend"}',
+          'Bearer x',
+          'gho_',
+          '\u0000',
+          'tok\nen',
+          '\u007f',
+          'a'.repeat(9),
+          'ey',
+          'eyJ.eyJ.',
+          '%00',
+          '../../etc/passwd',
+          'http://169.254.169.254/latest/meta-data/',
+        ),
       ),
     }),
   },
@@ -351,40 +502,99 @@ const tokenArb = fc.oneof(
 );
 type TokenSpec = typeof tokenArb extends fc.Arbitrary<infer T> ? T : never;
 
-const UNKNOWN_PROVIDERS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype', 'GITHUB', 'Op-Jwt', 'op-jwt ', ' op-jwt', 'op_jwt', 'github\u0000', '', 'x'.repeat(65), 'é'.repeat(33), 'op-jwt\n', 'gïthub', 'op-jwt/../github', 'https://evil.example'];
+const UNKNOWN_PROVIDERS = [
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'prototype',
+  'GITHUB',
+  'Op-Jwt',
+  'op-jwt ',
+  ' op-jwt',
+  'op_jwt',
+  'github\u0000',
+  '',
+  'x'.repeat(65),
+  'é'.repeat(33),
+  'op-jwt\n',
+  'gïthub',
+  'op-jwt/../github',
+  'https://evil.example',
+];
 const providerArb = fc.oneof(
   { weight: 10, arbitrary: fc.constant({ p: 'home' as const }) },
   { weight: 3, arbitrary: fc.constantFrom(...PROVIDER_IDS).map((id) => ({ p: 'id' as const, id })) },
-  { weight: 2, arbitrary: fc.oneof(fc.constantFrom(...UNKNOWN_PROVIDERS), wellFormed(fc.string({ unit: 'binary', maxLength: 80 }))).map((id) => ({ p: 'id' as const, id })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .oneof(fc.constantFrom(...UNKNOWN_PROVIDERS), wellFormed(fc.string({ unit: 'binary', maxLength: 80 })))
+      .map((id) => ({ p: 'id' as const, id })),
+  },
 );
 const typeArb = fc.oneof(
   { weight: 12, arbitrary: fc.constant({ t: 'match' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'other' as const }) },
-  { weight: 1, arbitrary: fc.oneof(fc.constantFrom('', 'OIDC', 'OAuth', 'oauth2', 'credentials', 'email', ' oidc', 'oidc\u0000', 'webauthn'), fc.string({ maxLength: 10 })).map((value) => ({ t: 'literal' as const, value })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .oneof(
+        fc.constantFrom('', 'OIDC', 'OAuth', 'oauth2', 'credentials', 'email', ' oidc', 'oidc\u0000', 'webauthn'),
+        fc.string({ maxLength: 10 }),
+      )
+      .map((value) => ({ t: 'literal' as const, value })),
+  },
 );
-const VARIANTS = ['upper', 'trailing-space', 'leading-space', 'leading-zero', 'zero-width', 'rtl-override', 'newline', 'nul', 'nfd', 'fullwidth'] as const;
+const VARIANTS = [
+  'upper',
+  'trailing-space',
+  'leading-space',
+  'leading-zero',
+  'zero-width',
+  'rtl-override',
+  'newline',
+  'nul',
+  'nfd',
+  'fullwidth',
+] as const;
 const accountIdArb = fc.oneof(
   { weight: 10, arbitrary: fc.constant({ a: 'exact' as const }) },
   { weight: 2, arbitrary: fc.constant({ a: 'other-user' as const }) },
   { weight: 3, arbitrary: fc.constantFrom(...VARIANTS).map((v) => ({ a: 'variant' as const, v })) },
   { weight: 1, arbitrary: wellFormed(fc.string({ unit: 'binary', maxLength: 120 })).map((value) => ({ a: 'literal' as const, value })) },
-  { weight: 1, arbitrary: fc.constantFrom('', 'é'.repeat(129), '1'.repeat(257), 'a'.repeat(20_000), '\u2028', '{"sub":"alice-7d1c"}', '__proto__').map((value) => ({ a: 'literal' as const, value })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom('', 'é'.repeat(129), '1'.repeat(257), 'a'.repeat(20_000), '\u2028', '{"sub":"alice-7d1c"}', '__proto__')
+      .map((value) => ({ a: 'literal' as const, value })),
+  },
 );
 const requestArb = fc.record({ token: tokenArb, provider: providerArb, type: typeArb, accountId: accountIdArb });
 type RequestSpec = typeof requestArb extends fc.Arbitrary<infer T> ? T : never;
 
 function variant(id: string, v: (typeof VARIANTS)[number]): string {
   switch (v) {
-    case 'upper': return id.toUpperCase();
-    case 'trailing-space': return `${id} `;
-    case 'leading-space': return ` ${id}`;
-    case 'leading-zero': return `0${id}`;
-    case 'zero-width': return `${id}\u200b`;
-    case 'rtl-override': return `\u202e${id}`;
-    case 'newline': return `${id}\n`;
-    case 'nul': return `${id}\u0000`;
-    case 'nfd': return `${id}e\u0301`;
-    case 'fullwidth': return id.replace(/[a-z0-9]/g, (c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0));
+    case 'upper':
+      return id.toUpperCase();
+    case 'trailing-space':
+      return `${id} `;
+    case 'leading-space':
+      return ` ${id}`;
+    case 'leading-zero':
+      return `0${id}`;
+    case 'zero-width':
+      return `${id}\u200b`;
+    case 'rtl-override':
+      return `\u202e${id}`;
+    case 'newline':
+      return `${id}\n`;
+    case 'nul':
+      return `${id}\u0000`;
+    case 'nfd':
+      return `${id}e\u0301`;
+    case 'fullwidth':
+      return id.replace(/[a-z0-9]/g, (c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0));
   }
 }
 
@@ -426,7 +636,17 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
   const pool = { jwt: new Map<string, string>(), opaque: new Map<string, string>(), github: new Map<string, string>() };
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-  const figures = { runs: 0, byStatus: {} as Record<string, number>, byKind: {} as Record<string, number>, okByKind: {} as Record<string, number>, okVerified: 0, positiveRuns: 0, heapBaselineMb: 0, rssBaselineMb: 0, started: 0 };
+  const figures = {
+    runs: 0,
+    byStatus: {} as Record<string, number>,
+    byKind: {} as Record<string, number>,
+    okByKind: {} as Record<string, number>,
+    okVerified: 0,
+    positiveRuns: 0,
+    heapBaselineMb: 0,
+    rssBaselineMb: 0,
+    started: 0,
+  };
 
   before(async () => {
     process.on('unhandledRejection', onUnhandled);
@@ -476,21 +696,65 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
       clockTolerance: `${CLOCK_TOLERANCE_S}s`,
       providers: [
         { id: 'op-jwt', type: 'oidc', issuer: op.issuer, verification: 'jwt', audiences: [AUDIENCE] },
-        { id: 'op-intro', type: 'oidc', issuer: op.issuer, verification: 'introspection', audiences: [AUDIENCE], clientId: INTROSPECTION_CLIENT.id, clientSecret: INTROSPECTION_CLIENT.secret },
+        {
+          id: 'op-intro',
+          type: 'oidc',
+          issuer: op.issuer,
+          verification: 'introspection',
+          audiences: [AUDIENCE],
+          clientId: INTROSPECTION_CLIENT.id,
+          clientSecret: INTROSPECTION_CLIENT.secret,
+        },
         { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '2s' },
-        { id: 'github-bound', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, clientId: 'Iv1.ours', clientSecret: 'ours-secret', timeout: '2s' },
-        { id: 'fk-intro', type: 'oidc', issuer: fake.issuer, verification: 'introspection', audiences: [AUDIENCE], clientId: fake.client.id, clientSecret: fake.client.secret },
-        { id: 'fk-auto', type: 'oidc', issuer: fake.issuer, verification: 'auto', audiences: [AUDIENCE], clientId: fake.client.id, clientSecret: fake.client.secret },
+        {
+          id: 'github-bound',
+          type: 'oauth',
+          preset: 'github',
+          userinfoUrl: `${gh.url}/user`,
+          apiBaseUrl: gh.url,
+          clientId: 'Iv1.ours',
+          clientSecret: 'ours-secret',
+          timeout: '2s',
+        },
+        {
+          id: 'fk-intro',
+          type: 'oidc',
+          issuer: fake.issuer,
+          verification: 'introspection',
+          audiences: [AUDIENCE],
+          clientId: fake.client.id,
+          clientSecret: fake.client.secret,
+        },
+        {
+          id: 'fk-auto',
+          type: 'oidc',
+          issuer: fake.issuer,
+          verification: 'auto',
+          audiences: [AUDIENCE],
+          clientId: fake.client.id,
+          clientSecret: fake.client.secret,
+        },
         { id: 'fk-ui', type: 'oidc', issuer: fake.issuer, verification: 'userinfo', audiences: [AUDIENCE] },
       ],
     });
 
     // Warm-up (discovery, JWKS, connections, JIT), then the memory baseline.
     for (let i = 0; i < 10; i++) {
-      await svc.getJwt({ provider: 'op-jwt', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: pool.jwt.get(`alice/frontend/${i % POOL}`)! });
-      await svc.getJwt({ provider: 'op-intro', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: pool.opaque.get(`alice/frontend/${i % POOL}`)! });
+      await svc.getJwt({
+        provider: 'op-jwt',
+        type: 'oidc',
+        providerAccountId: USERS.alice!.sub,
+        accessToken: pool.jwt.get(`alice/frontend/${i % POOL}`)!,
+      });
+      await svc.getJwt({
+        provider: 'op-intro',
+        type: 'oidc',
+        providerAccountId: USERS.alice!.sub,
+        accessToken: pool.opaque.get(`alice/frontend/${i % POOL}`)!,
+      });
       await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '1', accessToken: `gho_warmup_${i}` });
-      for (const provider of ['fk-intro', 'fk-auto', 'fk-ui']) await svc.getJwt({ provider, type: 'oidc', providerAccountId: FK_USERS[0], accessToken: `fk_warmup_${provider}_${i}` });
+      for (const provider of ['fk-intro', 'fk-auto', 'fk-ui'])
+        await svc.getJwt({ provider, type: 'oidc', providerAccountId: FK_USERS[0], accessToken: `fk_warmup_${provider}_${i}` });
     }
     svc.logs.length = 0; // the helper keeps every log line: not the service's memory
     figures.heapBaselineMb = heapMb();
@@ -508,7 +772,10 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
   });
 
   /** Signs `payloadText` as the spec says; returns the token and whether the provider's key verifies it. */
-  async function forge(spec: ForgedSpec, now: number): Promise<{ token: string; header: Record<string, unknown>; payloadText: string; keyKnown: boolean }> {
+  async function forge(
+    spec: ForgedSpec,
+    now: number,
+  ): Promise<{ token: string; header: Record<string, unknown>; payloadText: string; keyKnown: boolean }> {
     const user = USERS[spec.user]!;
     const other = USERS[spec.user === 'alice' ? 'bob' : 'alice']!;
     const resolve = (v: unknown): unknown => {
@@ -522,7 +789,16 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
       return v;
     };
     const time = (t: Time): unknown => (t === ABSENT ? ABSENT : 'rel' in t ? now + t.rel : t.raw);
-    const claims: Record<string, unknown> = { iss: op.issuer, sub: user.sub, aud: API_RESOURCE, client_id: AUDIENCE, exp: now + 600, iat: now, jti: randomBytes(12).toString('base64url'), scope: 'api' };
+    const claims: Record<string, unknown> = {
+      iss: op.issuer,
+      sub: user.sub,
+      aud: API_RESOURCE,
+      client_id: AUDIENCE,
+      exp: now + 600,
+      iat: now,
+      jti: randomBytes(12).toString('base64url'),
+      scope: 'api',
+    };
     const set = (name: string, value: unknown) => {
       if (value === undefined) return;
       if (value === ABSENT) delete claims[name];
@@ -547,12 +823,26 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
       members.unshift(`"sub":${JSON.stringify(resolve(spec.duplicateSub.first))}`);
       members.push(`"sub":${JSON.stringify(resolve(spec.duplicateSub.last))}`);
     }
-    if (spec.protoMember) members.splice(1, 0, `"__proto__":${JSON.stringify({ sub: other.sub, aud: AUDIENCE, iss: op.issuer, admin: true })}`);
+    if (spec.protoMember)
+      members.splice(1, 0, `"__proto__":${JSON.stringify({ sub: other.sub, aud: AUDIENCE, iss: op.issuer, admin: true })}`);
     const payloadText = `{${members.join(',')}}`;
 
-    const alg = spec.signer === 'provider' || spec.signer === 'attacker-es256' || spec.signer === 'embedded-jwk' ? 'ES256' : spec.signer === 'attacker-rs256' ? 'RS256' : spec.signer === 'none' ? spec.noneAlg : 'HS256';
+    const alg =
+      spec.signer === 'provider' || spec.signer === 'attacker-es256' || spec.signer === 'embedded-jwk'
+        ? 'ES256'
+        : spec.signer === 'attacker-rs256'
+          ? 'RS256'
+          : spec.signer === 'none'
+            ? spec.noneAlg
+            : 'HS256';
     const header: Record<string, unknown> = { alg, typ: 'at+jwt', kid: providerKid };
-    const kids: Record<string, unknown> = { path: '../../../../etc/passwd', url: `${canaryUrl}/keys/${providerKid}`, number: 42, other: 'es256-notakey', sql: "' OR '1'='1" };
+    const kids: Record<string, unknown> = {
+      path: '../../../../etc/passwd',
+      url: `${canaryUrl}/keys/${providerKid}`,
+      number: 42,
+      other: 'es256-notakey',
+      sql: "' OR '1'='1",
+    };
     if (spec.kid === 'absent') delete header.kid;
     else if (spec.kid !== undefined) header.kid = kids[spec.kid];
     if (spec.typ === ABSENT) delete header.typ;
@@ -572,7 +862,14 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
       // jose refuses to produce an unencoded-payload JWT; hand-build it (the signature is not even needed).
       token = `${b64(JSON.stringify(header))}.${b64(payload)}.${b64(randomBytes(64))}`;
     } else {
-      const key = spec.signer === 'provider' ? providerKey : spec.signer === 'attacker-rs256' ? attackerRs : spec.signer === 'attacker-es256' || spec.signer === 'embedded-jwk' ? attackerEs : new TextEncoder().encode(spec.signer === 'hs256-public-pem' ? publicPem : publicJwkJson);
+      const key =
+        spec.signer === 'provider'
+          ? providerKey
+          : spec.signer === 'attacker-rs256'
+            ? attackerRs
+            : spec.signer === 'attacker-es256' || spec.signer === 'embedded-jwk'
+              ? attackerEs
+              : new TextEncoder().encode(spec.signer === 'hs256-public-pem' ? publicPem : publicJwkJson);
       // `crit` option: let jose produce a token with the extension the verifier must refuse.
       token = await new CompactSign(payload).setProtectedHeader(header as never).sign(key, { crit: { 'x-authjwt': true } });
     }
@@ -583,28 +880,49 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
   async function malformed(shape: (typeof MALFORMED_SHAPES)[number]): Promise<string> {
     const jwt = pool.jwt.get('alice/frontend/0')!;
     const [h, p, s] = jwt.split('.') as [string, string, string];
-    const signed = async (payload: Uint8Array) => new CompactSign(payload).setProtectedHeader({ alg: 'ES256', kid: providerKid, typ: 'at+jwt' }).sign(providerKey);
+    const signed = async (payload: Uint8Array) =>
+      new CompactSign(payload).setProtectedHeader({ alg: 'ES256', kid: providerKid, typ: 'at+jwt' }).sign(providerKey);
     switch (shape) {
-      case '1-segment': return h;
-      case '2-segments': return `${h}.${p}`;
-      case '4-segments': return `${h}.${p}.${s}.${s}`;
-      case '5-segments': return `${h}.${p}.${s}.${p}.${s}`;
-      case 'bad-base64': return `${h}.${p}!.${s}`;
-      case 'standard-base64': return `${h}.${p}.${s}+/`;
-      case 'padded': return `${h}==.${p}.${s}`;
-      case 'header-not-json': return `${b64('not json')}.${p}.${s}`;
-      case 'header-array': return `${b64('[{"alg":"ES256"}]')}.${p}.${s}`;
-      case 'header-no-alg': return `${b64('{"typ":"at+jwt"}')}.${p}.${s}`;
-      case 'header-alg-number': return `${b64('{"alg":256}')}.${p}.${s}`;
-      case 'payload-not-json-signed': return signed(new TextEncoder().encode('not json'));
-      case 'payload-array-signed': return signed(new TextEncoder().encode('[{"sub":"alice-7d1c"}]'));
-      case 'payload-invalid-utf8-signed': return signed(Uint8Array.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]));
-      case 'empty-segments': return '..';
-      case 'dots': return '.'.repeat(20);
-      case 'signature-tampered': return `${h}.${p}.${s.slice(0, -2)}${s.endsWith('AA') ? 'BA' : 'AA'}`;
-      case 'payload-swapped': return `${h}.${pool.jwt.get('bob/frontend/0')!.split('.')[1]}.${s}`;
-      case 'unicode-segment': return `${h}.${p}é.${s}`;
-      case 'whitespace-inside': return `${h}. ${p}.${s}`;
+      case '1-segment':
+        return h;
+      case '2-segments':
+        return `${h}.${p}`;
+      case '4-segments':
+        return `${h}.${p}.${s}.${s}`;
+      case '5-segments':
+        return `${h}.${p}.${s}.${p}.${s}`;
+      case 'bad-base64':
+        return `${h}.${p}!.${s}`;
+      case 'standard-base64':
+        return `${h}.${p}.${s}+/`;
+      case 'padded':
+        return `${h}==.${p}.${s}`;
+      case 'header-not-json':
+        return `${b64('not json')}.${p}.${s}`;
+      case 'header-array':
+        return `${b64('[{"alg":"ES256"}]')}.${p}.${s}`;
+      case 'header-no-alg':
+        return `${b64('{"typ":"at+jwt"}')}.${p}.${s}`;
+      case 'header-alg-number':
+        return `${b64('{"alg":256}')}.${p}.${s}`;
+      case 'payload-not-json-signed':
+        return signed(new TextEncoder().encode('not json'));
+      case 'payload-array-signed':
+        return signed(new TextEncoder().encode('[{"sub":"alice-7d1c"}]'));
+      case 'payload-invalid-utf8-signed':
+        return signed(Uint8Array.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]));
+      case 'empty-segments':
+        return '..';
+      case 'dots':
+        return '.'.repeat(20);
+      case 'signature-tampered':
+        return `${h}.${p}.${s.slice(0, -2)}${s.endsWith('AA') ? 'BA' : 'AA'}`;
+      case 'payload-swapped':
+        return `${h}.${pool.jwt.get('bob/frontend/0')!.split('.')[1]}.${s}`;
+      case 'unicode-segment':
+        return `${h}.${p}é.${s}`;
+      case 'whitespace-inside':
+        return `${h}. ${p}.${s}`;
     }
   }
 
@@ -612,7 +930,10 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
    * A token of the fake issuer: an opaque token with a scripted introspection answer, or a JWT-shaped
    * token its userinfo endpoint accepts. Registered at the fake; its truth computed by the oracle.
    */
-  function fakeIssued(spec: Extract<TokenSpec, { kind: 'intro-answer' | 'userinfo-jwt' }>, now: number): { token: Promise<string>; truth: Truth; nominal: string; other: string } {
+  function fakeIssued(
+    spec: Extract<TokenSpec, { kind: 'intro-answer' | 'userinfo-jwt' }>,
+    now: number,
+  ): { token: Promise<string>; truth: Truth; nominal: string; other: string } {
     const user = spec.user;
     const other = FK_USERS.find((u) => u !== user)!;
     const resolve = (v: unknown): unknown => {
@@ -625,8 +946,25 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     };
     const claims: Record<string, unknown> =
       spec.kind === 'intro-answer'
-        ? { active: true, iss: fake.issuer, sub: user, client_id: AUDIENCE, exp: now + 300, iat: now, scope: 'openid', token_type: 'Bearer' }
-        : { iss: fake.issuer, sub: user, azp: AUDIENCE, aud: 'account', exp: now + 300, iat: now, jti: randomBytes(12).toString('base64url') };
+        ? {
+            active: true,
+            iss: fake.issuer,
+            sub: user,
+            client_id: AUDIENCE,
+            exp: now + 300,
+            iat: now,
+            scope: 'openid',
+            token_type: 'Bearer',
+          }
+        : {
+            iss: fake.issuer,
+            sub: user,
+            azp: AUDIENCE,
+            aud: 'account',
+            exp: now + 300,
+            iat: now,
+            jti: randomBytes(12).toString('base64url'),
+          };
     const set = (name: string, value: unknown) => {
       if (value === undefined) return;
       if (value === ABSENT) delete claims[name];
@@ -639,19 +977,30 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     for (const name of ['typ', 'token_use', 'token_type', 'aud', 'azp', 'client_id'] as const) set(name, resolve(spec[name]));
     const members = Object.entries(claims).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
     // An own "__proto__" member pretending to be an active answer for the other user.
-    if (spec.kind === 'intro-answer' && spec.protoMember) members.splice(1, 0, `"__proto__":${JSON.stringify({ active: true, sub: other, client_id: AUDIENCE, iss: fake.issuer })}`);
+    if (spec.kind === 'intro-answer' && spec.protoMember)
+      members.splice(1, 0, `"__proto__":${JSON.stringify({ active: true, sub: other, client_id: AUDIENCE, iss: fake.issuer })}`);
     const text = `{${members.join(',')}}`;
     if (spec.kind === 'intro-answer') {
       const token = `fk_${randomBytes(18).toString('base64url')}`;
       fake.introspection.set(token, text);
       const proven = introspectionTruth(text, fake.issuer, now);
-      return { token: Promise.resolve(token), truth: proven === undefined ? {} : { 'fk-intro': proven, 'fk-auto': proven }, nominal: accountIdOf(own(JSON.parse(text), 'sub')) ?? user, other };
+      return {
+        token: Promise.resolve(token),
+        truth: proven === undefined ? {} : { 'fk-intro': proven, 'fk-auto': proven },
+        nominal: accountIdOf(own(JSON.parse(text), 'sub')) ?? user,
+        other,
+      };
     }
     // Signed with a key the fake does not publish: fk-auto (jwt for JWT-shaped tokens) must refuse it.
-    const token = new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'ES256', kid: fake.kid, typ: 'at+jwt' }).sign(attackerEs);
+    const token = new CompactSign(new TextEncoder().encode(text))
+      .setProtectedHeader({ alg: 'ES256', kid: fake.kid, typ: 'at+jwt' })
+      .sign(attackerEs);
     const proven = userinfoTruth(text, user, fake.issuer, now);
     return {
-      token: token.then((t) => (fake.userinfo.set(t, { sub: user, email: `${user}@fake.example` }), t)),
+      token: token.then((t) => {
+        fake.userinfo.set(t, { sub: user, email: `${user}@fake.example` });
+        return t;
+      }),
       truth: proven === undefined ? {} : { 'fk-ui': proven },
       nominal: user,
       other,
@@ -659,25 +1008,46 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
   }
 
   /** The access token of a spec and what it proves at each provider. */
-  async function materialize(spec: TokenSpec, account: () => Omit<Account, 'accessToken'>): Promise<{ token: string; truth: Truth; nominal: string; other: string; home: ProviderId }> {
+  async function materialize(
+    spec: TokenSpec,
+    account: () => Omit<Account, 'accessToken'>,
+  ): Promise<{ token: string; truth: Truth; nominal: string; other: string; home: ProviderId }> {
     const alice = USERS.alice!.sub;
     switch (spec.kind) {
       case 'oidc-jwt': {
         const sub = USERS[spec.user]!.sub;
         const token = pool.jwt.get(`${spec.user}/${spec.client}/${spec.i}`)!;
         // JWT access tokens are not introspectable at this provider (unsupported_token_type → rejected).
-        return { token, truth: spec.client === AUDIENCE ? { 'op-jwt': sub } : {}, nominal: sub, other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub, home: 'op-jwt' };
+        return {
+          token,
+          truth: spec.client === AUDIENCE ? { 'op-jwt': sub } : {},
+          nominal: sub,
+          other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub,
+          home: 'op-jwt',
+        };
       }
       case 'oidc-opaque': {
         const sub = USERS[spec.user]!.sub;
         const token = pool.opaque.get(`${spec.user}/${spec.client}/${spec.i}`)!;
-        return { token, truth: spec.client === AUDIENCE ? { 'op-intro': sub } : {}, nominal: sub, other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub, home: 'op-intro' };
+        return {
+          token,
+          truth: spec.client === AUDIENCE ? { 'op-intro': sub } : {},
+          nominal: sub,
+          other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub,
+          home: 'op-intro',
+        };
       }
       case 'github': {
         const id = String(GH_USERS[spec.user].id);
         const token = pool.github.get(`${spec.user}/${spec.app}/${spec.i}`)!;
         const truth: Truth = spec.app === 'ours' ? { github: id, 'github-bound': id } : { github: id };
-        return { token, truth, nominal: id, other: String(GH_USERS[spec.user === 'octocat' ? 'hubot' : 'octocat'].id), home: spec.app === 'ours' ? 'github-bound' : 'github' };
+        return {
+          token,
+          truth,
+          nominal: id,
+          other: String(GH_USERS[spec.user === 'octocat' ? 'hubot' : 'octocat'].id),
+          home: spec.app === 'ours' ? 'github-bound' : 'github',
+        };
       }
       case 'forged': {
         const now = Math.floor(Date.now() / 1000);
@@ -690,20 +1060,33 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
           claimed = undefined;
         }
         const user = USERS[spec.user]!;
-        return { token: f.token, truth: proven === undefined ? {} : { 'op-jwt': proven }, nominal: claimed ?? user.sub, other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub, home: 'op-jwt' };
+        return {
+          token: f.token,
+          truth: proven === undefined ? {} : { 'op-jwt': proven },
+          nominal: claimed ?? user.sub,
+          other: USERS[spec.user === 'alice' ? 'bob' : 'alice']!.sub,
+          home: 'op-jwt',
+        };
       }
       case 'intro-answer':
       case 'userinfo-jwt': {
         const now = Math.floor(Date.now() / 1000);
         const m = fakeIssued(spec, now);
-        return { token: await m.token, truth: m.truth, nominal: m.nominal, other: m.other, home: spec.kind === 'intro-answer' ? spec.home : 'fk-ui' };
+        return {
+          token: await m.token,
+          truth: m.truth,
+          nominal: m.nominal,
+          other: m.other,
+          home: spec.kind === 'intro-answer' ? spec.home : 'fk-ui',
+        };
       }
       case 'malformed':
         return { token: await malformed(spec.shape), truth: {}, nominal: alice, other: USERS.bob!.sub, home: spec.home };
       case 'random':
         return { token: spec.value, truth: {}, nominal: alice, other: USERS.bob!.sub, home: spec.home };
       case 'huge': {
-        if (spec.zone.z !== 'message-boundary') return { token: spec.char.repeat(spec.zone.n), truth: {}, nominal: alice, other: USERS.bob!.sub, home: spec.home };
+        if (spec.zone.z !== 'message-boundary')
+          return { token: spec.char.repeat(spec.zone.n), truth: {}, nominal: alice, other: USERS.bob!.sub, home: spec.home };
         // A token making the whole serialized request exactly MAX_MESSAGE_BYTES + delta bytes (when the other fields allow).
         const rest = account();
         const target = MAX_MESSAGE_BYTES + spec.zone.n;
@@ -728,7 +1111,8 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     const decide = (home: ProviderId, nominal: string, other: string) => {
       provider = spec.provider.p === 'home' ? home : spec.provider.id;
       const providerType = PROVIDERS.get(provider) ?? 'oidc';
-      type = spec.type.t === 'match' ? providerType : spec.type.t === 'other' ? (providerType === 'oidc' ? 'oauth' : 'oidc') : spec.type.value;
+      type =
+        spec.type.t === 'match' ? providerType : spec.type.t === 'other' ? (providerType === 'oidc' ? 'oauth' : 'oidc') : spec.type.value;
       const a = spec.accountId;
       providerAccountId = a.a === 'exact' ? nominal : a.a === 'other-user' ? other : a.a === 'variant' ? variant(nominal, a.v) : a.value;
     };
@@ -744,9 +1128,13 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     const newLogs = svc.logs.slice(logsFrom).join('');
     if (secretToken) assert.ok(!newLogs.includes(account.accessToken), 'a log line contains the access token');
     if (res.token) assert.ok(!newLogs.includes(res.token.split('.')[2]!), 'a log line contains the minted token');
-    assert.ok(res.code !== status.INTERNAL && res.code !== status.UNKNOWN, `never INTERNAL/UNKNOWN: got ${statusName(res.code)} (${res.details})`);
+    assert.ok(
+      res.code !== status.INTERNAL && res.code !== status.UNKNOWN,
+      `never INTERNAL/UNKNOWN: got ${statusName(res.code)} (${res.details})`,
+    );
     assert.equal(statusName(res.code), statusName(expected), `details: ${res.details}`);
-    if (account.accessToken.length > 8) assert.ok(!(res.details ?? '').includes(account.accessToken), 'error details contain the access token');
+    if (account.accessToken.length > 8)
+      assert.ok(!(res.details ?? '').includes(account.accessToken), 'error details contain the access token');
     if (res.code === status.OK) {
       const { payload } = await svc.verify(res.token!);
       assert.equal(payload.sub, `${account.provider}:${account.providerAccountId}`);
@@ -772,7 +1160,8 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
       }),
       { numRuns: RUNS },
     );
-    for (const s of ['OK', 'INVALID_ARGUMENT', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED']) assert.ok((figures.byStatus[s] ?? 0) > 0, `the run produced no ${s} (generators too narrow)`);
+    for (const s of ['OK', 'INVALID_ARGUMENT', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED'])
+      assert.ok((figures.byStatus[s] ?? 0) > 0, `the run produced no ${s} (generators too narrow)`);
     assert.equal(canaryHits, 0, 'a URL from a token (iss, kid, jku, x5u) was fetched');
   });
 
@@ -788,21 +1177,54 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     const allowed = new Set([...PROVIDER_IDS, '_unknown']);
     const providers = [...(values.get('provider') ?? [])];
     assert.ok(providers.length > 0, 'no provider label found in /metrics');
-    assert.deepEqual(providers.filter((p) => !allowed.has(p)), [], 'provider label values outside the configured ids');
-    assert.deepEqual([...(values.get('outcome') ?? [])].filter((o) => !['ok', 'invalid_argument', 'unauthenticated', 'permission_denied', 'unavailable', 'resource_exhausted', 'deadline_exceeded', 'internal'].includes(o)), []);
+    assert.deepEqual(
+      providers.filter((p) => !allowed.has(p)),
+      [],
+      'provider label values outside the configured ids',
+    );
+    assert.deepEqual(
+      [...(values.get('outcome') ?? [])].filter(
+        (o) =>
+          ![
+            'ok',
+            'invalid_argument',
+            'unauthenticated',
+            'permission_denied',
+            'unavailable',
+            'resource_exhausted',
+            'deadline_exceeded',
+            'internal',
+          ].includes(o),
+      ),
+      [],
+    );
     const series = text.split('\n').filter((l) => l && !l.startsWith('#')).length;
-    console.log(`# property: /metrics after ${figures.runs} adversarial calls: ${series} series, label values: ${JSON.stringify(Object.fromEntries([...values].filter(([k]) => ['provider', 'outcome', 'endpoint', 'result', 'grpc_code'].includes(k)).map(([k, v]) => [k, [...v]])))}`);
+    console.log(
+      `# property: /metrics after ${figures.runs} adversarial calls: ${series} series, label values: ${JSON.stringify(Object.fromEntries([...values].filter(([k]) => ['provider', 'outcome', 'endpoint', 'result', 'grpc_code'].includes(k)).map(([k, v]) => [k, [...v]])))}`,
+    );
   });
 
   it('genuine tokens (positive control): OK, and the minted token verifies through discovery + JWKS', async () => {
-    const genuine = fc.record({ provider: fc.constantFrom<ProviderId>(...(PROVIDER_IDS as ProviderId[])), oidcUser: fc.constantFrom(...OIDC_USERS), ghUser: fc.constantFrom('octocat' as const, 'hubot' as const), fkUser: fc.constantFrom(...FK_USERS) });
+    const genuine = fc.record({
+      provider: fc.constantFrom<ProviderId>(...(PROVIDER_IDS as ProviderId[])),
+      oidcUser: fc.constantFrom(...OIDC_USERS),
+      ghUser: fc.constantFrom('octocat' as const, 'hubot' as const),
+      fkUser: fc.constantFrom(...FK_USERS),
+    });
     await fc.assert(
       fc.asyncProperty(genuine, async ({ provider, oidcUser, ghUser, fkUser }) => {
         let account: Account;
         const now = Math.floor(Date.now() / 1000);
         if (provider === 'fk-intro' || provider === 'fk-auto') {
           const accessToken = `fk_${randomBytes(18).toString('base64url')}`;
-          fake.introspection.set(accessToken, { active: true, iss: fake.issuer, sub: fkUser, client_id: AUDIENCE, exp: now + 300, token_type: 'Bearer' });
+          fake.introspection.set(accessToken, {
+            active: true,
+            iss: fake.issuer,
+            sub: fkUser,
+            client_id: AUDIENCE,
+            exp: now + 300,
+            token_type: 'Bearer',
+          });
           account = { provider, type: 'oidc', providerAccountId: fkUser, accessToken };
         } else if (provider === 'fk-ui') {
           const accessToken = await fake.sign({ iss: fake.issuer, sub: fkUser, azp: AUDIENCE, aud: 'account', exp: now + 300, iat: now });
@@ -847,17 +1269,16 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     assert.ok(heap - figures.heapBaselineMb < 100, `heap grew by ${(heap - figures.heapBaselineMb).toFixed(1)} MB`);
   });
 
-  it(
-    'regression: an account id with $-sequences is minted verbatim into sub (replaceAll expanded $$, $& …)',
-    async () => {
-      for (const sub of ['$$', 'a$&b', 'x$`y', "x$'y"]) {
-        const now = Math.floor(Date.now() / 1000);
-        const payload = JSON.stringify({ iss: op.issuer, sub, client_id: AUDIENCE, exp: now + 600, iat: now });
-        const token = await new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: 'ES256', kid: providerKid, typ: 'at+jwt' }).sign(providerKey);
-        const res = await svc.getJwt({ provider: 'op-jwt', type: 'oidc', providerAccountId: sub, accessToken: token });
-        assert.equal(res.code, status.OK, res.details);
-        assert.equal((await svc.verify(res.token!)).payload.sub, `op-jwt:${sub}`);
-      }
-    },
-  );
+  it('regression: an account id with $-sequences is minted verbatim into sub (replaceAll expanded $$, $& …)', async () => {
+    for (const sub of ['$$', 'a$&b', 'x$`y', "x$'y"]) {
+      const now = Math.floor(Date.now() / 1000);
+      const payload = JSON.stringify({ iss: op.issuer, sub, client_id: AUDIENCE, exp: now + 600, iat: now });
+      const token = await new CompactSign(new TextEncoder().encode(payload))
+        .setProtectedHeader({ alg: 'ES256', kid: providerKid, typ: 'at+jwt' })
+        .sign(providerKey);
+      const res = await svc.getJwt({ provider: 'op-jwt', type: 'oidc', providerAccountId: sub, accessToken: token });
+      assert.equal(res.code, status.OK, res.details);
+      assert.equal((await svc.verify(res.token!)).payload.sub, `op-jwt:${sub}`);
+    }
+  });
 });

@@ -62,12 +62,19 @@ function oidcProviders(fake: FakeOidcIssuer, extra: Record<string, unknown> = {}
   ];
 }
 
-const account = (provider: string, accessToken: string, providerAccountId = SUB): Account => ({ provider, type: 'oidc', providerAccountId, accessToken });
+const account = (provider: string, accessToken: string, providerAccountId = SUB): Account => ({
+  provider,
+  type: 'oidc',
+  providerAccountId,
+  accessToken,
+});
 
 // ---------------------------------------------------------------------------------------------
 describe('#15.1 health Watch: no state for unknown names, streams count against admission', () => {
   it('regression #15.1: health Check for an unknown name is NOT_FOUND; Watch answers SERVICE_UNKNOWN for it and SERVING for "" and auth.v1alpha1.AuthAPI', async () => {
-    const svc = await startAuthJwt({ providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }] });
+    const svc = await startAuthJwt({
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }],
+    });
     const client = healthClient(svc.app.grpcPort);
     try {
       const watched = {
@@ -83,7 +90,9 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     }
   });
 
-  it('regression #15.1: unique-name health Watch calls retain no state (heap flat after 20,000, under the image V8 flags) and the process survives', { timeout: 120_000 }, async () => {
+  it('regression #15.1: unique-name health Watch calls retain no state (heap flat after 20,000, under the image V8 flags) and the process survives', {
+    timeout: 120_000,
+  }, async () => {
     // The attack: Watch with a new (long) name, cancel, repeat. grpc-health-check 2.1.0 keeps one map
     // entry per name forever; with 4 KiB names the image's 96 MB heap dies before 20,000.
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
@@ -114,11 +123,27 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       const seconds = (Date.now() - started) / 1000;
       const alive = proc.alive();
       const afterMb = alive ? await heapMb() : Number.NaN;
-      console.log(`# regression #15.1: 20,000 unique 4 KiB-name Watch calls in ${seconds.toFixed(1)} s: ${JSON.stringify(tally)}; heapUsed ${before.toFixed(1)} → ${afterMb.toFixed(1)} MB after forced GC; alive=${alive}`);
-      assert.ok(alive, `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000).then(() => '?')])}): ${proc.stderr().split('\n').filter((l) => /heap|memory|FATAL/i.test(l)).slice(0, 3).join(' | ')}`);
+      console.log(
+        `# regression #15.1: 20,000 unique 4 KiB-name Watch calls in ${seconds.toFixed(1)} s: ${JSON.stringify(tally)}; heapUsed ${before.toFixed(1)} → ${afterMb.toFixed(1)} MB after forced GC; alive=${alive}`,
+      );
+      assert.ok(
+        alive,
+        `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000).then(() => '?')])}): ${proc
+          .stderr()
+          .split('\n')
+          .filter((l) => /heap|memory|FATAL/i.test(l))
+          .slice(0, 3)
+          .join(' | ')}`,
+      );
       assert.ok(!tally.SERVING, 'an unknown name must never read SERVING');
-      assert.ok(afterMb - before < 8, `heap grew ${(afterMb - before).toFixed(1)} MB after ${tally.SERVICE_UNKNOWN ?? 0} unique-name Watch calls (must stay flat)`);
-      assert.ok((tally.SERVICE_UNKNOWN ?? 0) >= 20_000, `20,000 unknown names answered SERVICE_UNKNOWN within the time bound: ${JSON.stringify(tally)}`);
+      assert.ok(
+        afterMb - before < 8,
+        `heap grew ${(afterMb - before).toFixed(1)} MB after ${tally.SERVICE_UNKNOWN ?? 0} unique-name Watch calls (must stay flat)`,
+      );
+      assert.ok(
+        (tally.SERVICE_UNKNOWN ?? 0) >= 20_000,
+        `20,000 unknown names answered SERVICE_UNKNOWN within the time bound: ${JSON.stringify(tally)}`,
+      );
       assert.equal((await watchFirst(client, '')).first, 'SERVING', 'still serving health afterwards');
     } finally {
       client.close();
@@ -129,7 +154,10 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
   it('regression #15.1: open health Watch streams count against grpc.maxConcurrentCalls (beyond it → RESOURCE_EXHAUSTED)', async () => {
     const gh = await startFakeGitHub();
     gh.issue('gho_ok', { id: 7, login: 'seven', name: null, email: null }, 'app');
-    const svc = await startAuthJwt({ grpc: { maxConcurrentCalls: 4 }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }] });
+    const svc = await startAuthJwt({
+      grpc: { maxConcurrentCalls: 4 },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
+    });
     const client = healthClient(svc.app.grpcPort);
     const open: any[] = [];
     try {
@@ -142,7 +170,14 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       const getJwt = await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_ok' });
       open.shift().cancel();
       let afterRelease = '';
-      await until(async () => (afterRelease = (await watchFirst(client, '')).first) === 'SERVING', 'a Watch after one stream was closed', 5_000).catch(() => undefined);
+      await until(
+        async () => {
+          afterRelease = (await watchFirst(client, '')).first;
+          return afterRelease === 'SERVING';
+        },
+        'a Watch after one stream was closed',
+        5_000,
+      ).catch(() => undefined);
       assert.deepEqual(
         { fifthWatch: fifth.first, getJwtWhileFourWatchesOpen: codeName(getJwt.code), watchAfterOneClosed: afterRelease },
         { fifthWatch: 'RESOURCE_EXHAUSTED', getJwtWhileFourWatchesOpen: 'RESOURCE_EXHAUSTED', watchAfterOneClosed: 'SERVING' },
@@ -169,14 +204,23 @@ describe('#15.2 / #15.3 token type and client binding on every strategy', () => 
     await fake?.close();
   });
 
-  const introspected = (fields: Record<string, unknown>) => ({ active: true, iss: fake.issuer, sub: SUB, client_id: AUDIENCE, exp: nowS() + 300, scope: 'openid', ...fields });
+  const introspected = (fields: Record<string, unknown>) => ({
+    active: true,
+    iss: fake.issuer,
+    sub: SUB,
+    client_id: AUDIENCE,
+    exp: nowS() + 300,
+    scope: 'openid',
+    ...fields,
+  });
   /** A JWT-shaped access token for the userinfo strategy, and the userinfo answer for it. */
   const userinfoToken = async (claims: Record<string, unknown>) => {
     const token = await fake.sign({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, aud: 'account', exp: nowS() + 300, iat: nowS(), ...claims });
     fake.userinfo.set(token, { sub: SUB, email: 'u@example.com' });
     return token;
   };
-  const jwtToken = (claims: Record<string, unknown>) => fake.sign({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, aud: 'authjwt', exp: nowS() + 300, iat: nowS(), jti: fake.opaque(), ...claims });
+  const jwtToken = (claims: Record<string, unknown>) =>
+    fake.sign({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, aud: 'authjwt', exp: nowS() + 300, iat: nowS(), jti: fake.opaque(), ...claims });
 
   const NOT_ACCESS: [string, Record<string, unknown>][] = [
     ['typ: Refresh', { typ: 'Refresh' }],
@@ -236,7 +280,11 @@ describe('#15.2 / #15.3 token type and client binding on every strategy', () => 
     ['aud [frontend] + azp other-app', { aud: [AUDIENCE], azp: 'other-app', client_id: undefined }, status.UNAUTHENTICATED],
     ['aud [frontend] + client_id other-app', { aud: [AUDIENCE], azp: undefined, client_id: 'other-app' }, status.UNAUTHENTICATED],
     ['aud frontend + azp other-app', { aud: AUDIENCE, azp: 'other-app', client_id: undefined }, status.UNAUTHENTICATED],
-    ['aud [frontend, authjwt] + azp other-app + client_id other-app', { aud: [AUDIENCE, 'authjwt'], azp: 'other-app', client_id: 'other-app' }, status.UNAUTHENTICATED],
+    [
+      'aud [frontend, authjwt] + azp other-app + client_id other-app',
+      { aud: [AUDIENCE, 'authjwt'], azp: 'other-app', client_id: 'other-app' },
+      status.UNAUTHENTICATED,
+    ],
     ['(control) aud [frontend] + azp frontend', { aud: [AUDIENCE], azp: AUDIENCE, client_id: undefined }, status.OK],
     ['(control) aud authjwt + azp frontend (Keycloak)', { aud: 'authjwt', azp: AUDIENCE, client_id: undefined }, status.OK],
     ['(control) aud [frontend] only', { aud: [AUDIENCE], azp: undefined, client_id: undefined }, status.OK],
@@ -246,7 +294,9 @@ describe('#15.2 / #15.3 token type and client binding on every strategy', () => 
 
   it('regression #15.3: jwt refuses a token issued to another client (azp / client_id other-app) even when aud lists ours', async () => {
     await table(bindingCases(), async (fields) => {
-      const token = await fake.sign(withoutUndefined({ iss: fake.issuer, sub: SUB, exp: nowS() + 300, iat: nowS(), jti: fake.opaque(), ...fields }));
+      const token = await fake.sign(
+        withoutUndefined({ iss: fake.issuer, sub: SUB, exp: nowS() + 300, iat: nowS(), jti: fake.opaque(), ...fields }),
+      );
       return svc.getJwt(account('jwt', token));
     });
   });
@@ -292,13 +342,19 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
     gh.issue('gho_shared', { id: 7, login: 'seven', name: null, email: null }, 'app');
     gh.issue('gho_warm', { id: 7, login: 'seven', name: null, email: null }, 'app');
     const svc = await startAuthJwt({
-      providers: [...oidcProviders(fake).filter((p) => p.id === 'intro' || p.id === 'ui'), { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
+      providers: [
+        ...oidcProviders(fake).filter((p) => p.id === 'intro' || p.id === 'ui'),
+        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` },
+      ],
     });
     const activeAnswer = () => ({ active: true, iss: fake.issuer, sub: SUB, client_id: AUDIENCE, exp: nowS() + 300 });
     const [warmOpaque, opaque] = [fake.opaque(), fake.opaque()];
     fake.introspection.set(warmOpaque, activeAnswer());
     fake.introspection.set(opaque, activeAnswer());
-    const [warmJwt, jwtShaped] = [await fake.sign({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, exp: nowS() + 300, n: 1 }), await fake.sign({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, exp: nowS() + 300, n: 2 })];
+    const [warmJwt, jwtShaped] = [
+      await fake.sign({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, exp: nowS() + 300, n: 1 }),
+      await fake.sign({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, exp: nowS() + 300, n: 2 }),
+    ];
     fake.userinfo.set(warmJwt, { sub: SUB });
     fake.userinfo.set(jwtShaped, { sub: SUB });
     try {
@@ -320,7 +376,11 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
       };
       await shared('introspection', account('intro', opaque), () => fake.count('introspection'));
       await shared('userinfo', account('ui', jwtShaped), () => fake.count('userinfo'));
-      await shared('github user API', { provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_shared' }, () => gh.requests.length);
+      await shared(
+        'github user API',
+        { provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_shared' },
+        () => gh.requests.length,
+      );
       console.log(`# regression #15.4: ${JSON.stringify(results)}`);
       const outcome = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { A: v.A, B: v.B }]));
       assert.deepEqual(outcome, {
@@ -363,7 +423,11 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
         // A request that was sent must then be aborted (or, today, answered); one never sent is fine.
         const request = fake.requests.find((r) => r.endpoint === endpoint && r.token === t);
         if (request) await until(() => request.aborted || request.answered, `${endpoint} request aborted or answered`, 6_000);
-        results[provider] = { caller: codeName(res.code), providerRequestLeftRunning: request?.answered ?? false, okLogged: line()!.outcome === 'ok' };
+        results[provider] = {
+          caller: codeName(res.code),
+          providerRequestLeftRunning: request?.answered ?? false,
+          okLogged: line()!.outcome === 'ok',
+        };
       };
       await Promise.all([leave('intro', 'introspection'), leave('ui', 'userinfo')]);
       assert.deepEqual(results, {
@@ -381,7 +445,10 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
     const gh = await startFakeGitHub();
     gh.issue('gho_unrelated', { id: 9, login: 'nine', name: null, email: null }, 'app');
     const svc = await startAuthJwt({
-      providers: [...oidcProviders(fake, { timeout: '20s' }).filter((p) => p.id === 'intro'), { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
+      providers: [
+        ...oidcProviders(fake, { timeout: '20s' }).filter((p) => p.id === 'intro'),
+        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` },
+      ],
     });
     const active = () => {
       const t = fake.opaque();
@@ -395,16 +462,23 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
       fake.latency = { introspection: 15_000 };
       const before = fake.count('introspection');
       // 520 callers wait on a slow introspection (8 are shed at once), then all of them leave.
-      const abandoned = Array.from({ length: 520 }, () =>
-        new Promise<CallResult>((resolve) => {
-          const acct = account('intro', active());
-          calls.push(svc.client.GetJWT({ account: acct }, new Metadata(), { deadline: Date.now() + 30_000 }, (e, r) => resolve(e ? { code: e.code } : { code: status.OK, token: r!.token })));
-        }),
+      const abandoned = Array.from(
+        { length: 520 },
+        () =>
+          new Promise<CallResult>((resolve) => {
+            const acct = account('intro', active());
+            calls.push(
+              svc.client.GetJWT({ account: acct }, new Metadata(), { deadline: Date.now() + 30_000 }, (e, r) =>
+                resolve(e ? { code: e.code } : { code: status.OK, token: r!.token }),
+              ),
+            );
+          }),
       );
       await until(() => fake.count('introspection') - before >= 512, '512 introspection requests in flight', 20_000);
       for (const c of calls) c.cancel();
       const results = await Promise.all(abandoned);
-      const tally = results.reduce<Record<string, number>>((acc, r) => ((acc[codeName(r.code)] = (acc[codeName(r.code)] ?? 0) + 1), acc), {});
+      const tally: Record<string, number> = {};
+      for (const r of results) tally[codeName(r.code)] = (tally[codeName(r.code)] ?? 0) + 1;
       const leftAt = Date.now();
       await sleep(300); // "0.3 s later": the point of the test, not a synchronisation wait
       const unrelatedCall = () => svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '9', accessToken: 'gho_unrelated' });
@@ -417,7 +491,9 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
       }
       const admittedAfterMs = Date.now() - leftAt;
       const aborted = fake.requests.filter((r) => r.endpoint === 'introspection' && r.aborted).length;
-      console.log(`# regression #15.5: 520 abandoned calls: ${JSON.stringify(tally)}; introspection requests ${fake.count('introspection') - before}, aborted ${aborted}; unrelated call 0.3 s later: ${codeName(first.code)}, admitted ${codeName(admitted.code)} after ${admittedAfterMs} ms`);
+      console.log(
+        `# regression #15.5: 520 abandoned calls: ${JSON.stringify(tally)}; introspection requests ${fake.count('introspection') - before}, aborted ${aborted}; unrelated call 0.3 s later: ${codeName(first.code)}, admitted ${codeName(admitted.code)} after ${admittedAfterMs} ms`,
+      );
       assert.deepEqual(tally, { CANCELLED: 512, RESOURCE_EXHAUSTED: 8 });
       assert.equal(codeName(admitted.code), 'OK', `an unrelated call within 3 s of 520 callers leaving: ${admitted.details}`);
     } finally {
@@ -446,14 +522,20 @@ describe('#15.6 / #15.7 / #15.9 provider answers', () => {
         assert.equal(first.code, status.OK, `${mode}: warm-up ${first.details}`);
         const discoveriesBefore = fake.count('discovery');
         fake.script('jwks', () => down);
-        const forged = await new CompactSign(new TextEncoder().encode(JSON.stringify({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, exp: nowS() + 300 })))
+        const forged = await new CompactSign(
+          new TextEncoder().encode(JSON.stringify({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, exp: nowS() + 300 })),
+        )
           .setProtectedHeader({ alg: 'RS256', kid: fake.kid, typ: 'at+jwt' })
           .sign(attacker.privateKey);
         const forgedResults = [];
         for (let i = 0; i < 5; i++) forgedResults.push(codeName((await svc.getJwt(account('jwt', forged))).code));
         const genuineResults = [];
         for (let i = 0; i < 3; i++) genuineResults.push(codeName((await svc.getJwt(account('jwt', await genuine()))).code));
-        outcomes[mode] = { forged: [...new Set(forgedResults)], genuineAfter: [...new Set(genuineResults)], rediscoveriesAtMostOne: fake.count('discovery') - discoveriesBefore <= 1 };
+        outcomes[mode] = {
+          forged: [...new Set(forgedResults)],
+          genuineAfter: [...new Set(genuineResults)],
+          rediscoveriesAtMostOne: fake.count('discovery') - discoveriesBefore <= 1,
+        };
       } finally {
         await svc.stop();
         await fake.close();
@@ -463,7 +545,9 @@ describe('#15.6 / #15.7 / #15.9 provider answers', () => {
     assert.deepEqual(outcomes, { 'jwks 503': want, 'jwks connection reset': want });
   });
 
-  it('regression #15.7: provider bodies are capped (1 MiB default) on introspection, userinfo, JWKS and discovery — 8 MiB answers, with and without content-length, are UNAVAILABLE', { timeout: 60_000 }, async () => {
+  it('regression #15.7: provider bodies are capped (1 MiB default) on introspection, userinfo, JWKS and discovery — 8 MiB answers, with and without content-length, are UNAVAILABLE', {
+    timeout: 60_000,
+  }, async () => {
     const EIGHT_MIB = 8 * 1024 * 1024;
     const SMALL = 256 * 1024; // controls: well under the cap
     const actual: Record<string, string> = {};
@@ -476,8 +560,19 @@ describe('#15.6 / #15.7 / #15.9 provider answers', () => {
         {
           const fake = await startFakeOidcIssuer();
           const svc = await startAuthJwt({ providers: oidcProviders(fake).filter((p) => p.id === 'intro' || p.id === 'ui') });
-          fake.script('introspection', (req) => ({ raw: paddedJson({ active: true, iss: fake.issuer, sub: SUB, client_id: AUDIENCE, exp: nowS() + 300, token: req.token?.slice(0, 4) }, size), headers: { 'content-type': 'application/json' }, chunked }));
-          fake.script('userinfo', () => ({ raw: paddedJson({ sub: SUB }, size), headers: { 'content-type': 'application/json' }, chunked }));
+          fake.script('introspection', (req) => ({
+            raw: paddedJson(
+              { active: true, iss: fake.issuer, sub: SUB, client_id: AUDIENCE, exp: nowS() + 300, token: req.token?.slice(0, 4) },
+              size,
+            ),
+            headers: { 'content-type': 'application/json' },
+            chunked,
+          }));
+          fake.script('userinfo', () => ({
+            raw: paddedJson({ sub: SUB }, size),
+            headers: { 'content-type': 'application/json' },
+            chunked,
+          }));
           try {
             actual[label('introspection')] = codeName((await svc.getJwt(account('intro', fake.opaque()))).code);
             const jwtShaped = await fake.sign({ iss: fake.issuer, sub: SUB, azp: AUDIENCE, exp: nowS() + 300 });
@@ -492,9 +587,21 @@ describe('#15.6 / #15.7 / #15.9 provider answers', () => {
         // JWKS and discovery: the huge document is served from the start.
         for (const endpoint of ['jwks', 'discovery'] as const) {
           const fake = await startFakeOidcIssuer();
-          if (endpoint === 'jwks') fake.script('jwks', () => ({ raw: paddedJson({ keys: [fake.publicJwk] }, size), headers: { 'content-type': 'application/json' }, chunked }));
+          if (endpoint === 'jwks')
+            fake.script('jwks', () => ({
+              raw: paddedJson({ keys: [fake.publicJwk] }, size),
+              headers: { 'content-type': 'application/json' },
+              chunked,
+            }));
           else {
-            const doc = { issuer: fake.issuer, jwks_uri: `${fake.issuer}/jwks`, authorization_endpoint: `${fake.issuer}/auth`, response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'] };
+            const doc = {
+              issuer: fake.issuer,
+              jwks_uri: `${fake.issuer}/jwks`,
+              authorization_endpoint: `${fake.issuer}/auth`,
+              response_types_supported: ['code'],
+              subject_types_supported: ['public'],
+              id_token_signing_alg_values_supported: ['ES256'],
+            };
             fake.script('discovery', () => ({ raw: paddedJson(doc, size), headers: { 'content-type': 'application/json' }, chunked }));
           }
           const svc = await startAuthJwt({ providers: oidcProviders(fake).filter((p) => p.id === 'jwt') });
@@ -517,12 +624,24 @@ describe('#15.6 / #15.7 / #15.9 provider answers', () => {
     const svc = await startAuthJwt({
       providers: [
         ...oidcProviders(fake).filter((p) => p.id === 'intro'),
-        { id: 'intro-badcreds', type: 'oidc', issuer: fake.issuer, verification: 'introspection', audiences: [AUDIENCE], clientId: fake.client.id, clientSecret: 'not-the-right-secret-9a7e' },
+        {
+          id: 'intro-badcreds',
+          type: 'oidc',
+          issuer: fake.issuer,
+          verification: 'introspection',
+          audiences: [AUDIENCE],
+          clientId: fake.client.id,
+          clientSecret: 'not-the-right-secret-9a7e',
+        },
       ],
     });
     const variants: [string, string, FakeAnswer | undefined][] = [
       ['401 WWW-Authenticate: Basic realm, empty body', 'intro', { status: 401, headers: { 'www-authenticate': 'Basic realm="idp"' } }],
-      ['401 {"error":"invalid_client"}', 'intro', { status: 401, json: { error: 'invalid_client', error_description: 'client authentication failed' } }],
+      [
+        '401 {"error":"invalid_client"}',
+        'intro',
+        { status: 401, json: { error: 'invalid_client', error_description: 'client authentication failed' } },
+      ],
       ['401 empty body, no headers', 'intro', { status: 401 }],
       ['wrong clientSecret configured (fake answers 401 invalid_client + Basic challenge)', 'intro-badcreds', undefined],
     ];
@@ -566,7 +685,11 @@ describe('#15.8 main.ts never prints secrets', () => {
       const exitCode = await Promise.race([proc.exited, sleep(20_000).then(() => 'hang')]);
       await proc.stop();
       const output = proc.stdout() + proc.stderr();
-      actual[name] = { exitCode, secretPrinted: output.includes(SECRET), saysInvalidConfiguration: /invalid configuration/.test(proc.stderr()) };
+      actual[name] = {
+        exitCode,
+        secretPrinted: output.includes(SECRET),
+        saysInvalidConfiguration: /invalid configuration/.test(proc.stderr()),
+      };
       if (name.startsWith('duration')) assert.match(proc.stderr(), /providers\[0\]\.timeout/, 'names the field');
     }
     const want = { exitCode: 2, secretPrinted: false, saysInvalidConfiguration: true };
@@ -575,12 +698,17 @@ describe('#15.8 main.ts never prints secrets', () => {
 
   it('regression #15.8: an issuer URL with user:password@ is refused at start without printing the credentials', async () => {
     const httpPort = await freePort();
-    const proc = startAuthJwtProcess(`${header(httpPort)}providers:\n  - { id: kc, issuer: "http://user:password@127.0.0.1:9/realms/x" }\n`);
+    const proc = startAuthJwtProcess(
+      `${header(httpPort)}providers:\n  - { id: kc, issuer: "http://user:password@127.0.0.1:9/realms/x" }\n`,
+    );
     const code = await proc.exited;
     const output = proc.stdout() + proc.stderr();
     assert.equal(code, 2, output);
     assert.match(output, /providers\[0\]\.issuer: must not contain a user name or password/);
-    assert.deepEqual({ password: output.includes('password@'), userinfo: output.includes('user:password@') }, { password: false, userinfo: false });
+    assert.deepEqual(
+      { password: output.includes('password@'), userinfo: output.includes('user:password@') },
+      { password: false, userinfo: false },
+    );
   });
 });
 
@@ -591,7 +719,10 @@ describe('#15.10 smaller findings', () => {
   it('regression #15.10: /readyz does not show the keys directory or any file path (a key reload failure is reported without paths)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-readyz-'));
     writeSecretRevision(dir, { 'a.pem': pem() }, 1);
-    const svc = await startAuthJwt({ keys: { dir, reloadInterval: '100ms' }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }] });
+    const svc = await startAuthJwt({
+      keys: { dir, reloadInterval: '100ms' },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }],
+    });
     try {
       const bodies: Record<string, string> = {};
       // 1. a corrupt key file; 2. a Secret left without any private key ("no private key found in <dir>").
@@ -604,7 +735,11 @@ describe('#15.10 smaller findings', () => {
       for (const [name, files, logged] of failures) {
         const from = svc.logs.length;
         writeSecretRevision(dir, files, revision++);
-        await until(() => svc.logs.slice(from).some((l) => l.includes('key reload failed') && logged.test(l)), `${name}: key reload failure`, 10_000);
+        await until(
+          () => svc.logs.slice(from).some((l) => l.includes('key reload failed') && logged.test(l)),
+          `${name}: key reload failure`,
+          10_000,
+        );
         const res = await fetch(`${svc.httpUrl}/readyz`);
         bodies[name] = await res.text();
         assert.equal(res.status, 200, `${name}: still ready with the last good keys`);
@@ -626,11 +761,19 @@ describe('#15.10 smaller findings', () => {
     chmodSync(file, 0o644);
     const gh = await startFakeGitHub();
     gh.issue('gho_perm', { id: 3, login: 'three', name: null, email: null }, 'app');
-    const svc = await startAuthJwt({ keys: { dir }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }] });
+    const svc = await startAuthJwt({
+      keys: { dir },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
+    });
     try {
       const res = await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '3', accessToken: 'gho_perm' });
       assert.equal(res.code, status.OK, 'the key still loads and signs');
-      const warned = logLines(svc).some((l) => (l.level === 'warn' || l.level === 'error') && /signing\.pem/.test(JSON.stringify(l)) && /readable|permission|mode|0?644/i.test(JSON.stringify(l)));
+      const warned = logLines(svc).some(
+        (l) =>
+          (l.level === 'warn' || l.level === 'error') &&
+          /signing\.pem/.test(JSON.stringify(l)) &&
+          /readable|permission|mode|0?644/i.test(JSON.stringify(l)),
+      );
       assert.ok(warned, 'no warning about the world-readable key file');
     } finally {
       await svc.stop();
@@ -640,7 +783,10 @@ describe('#15.10 smaller findings', () => {
   });
 
   it('regression #15.10: an idle gRPC connection is closed by the server after grpc.maxConnectionIdle (2 s)', async () => {
-    const svc = await startAuthJwt({ grpc: { maxConnectionIdle: '2s' }, providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }] });
+    const svc = await startAuthJwt({
+      grpc: { maxConnectionIdle: '2s' },
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }],
+    });
     try {
       // Any call opens the connection (this one is refused as malformed).
       assert.equal((await svc.getJwt(undefined)).code, status.INVALID_ARGUMENT);
@@ -656,8 +802,13 @@ describe('#15.10 smaller findings', () => {
   });
 
   it('regression #15.10: by default an idle gRPC connection is closed before grpc.maxConnectionAge (idle timeout set and shorter)', () => {
-    const { grpc } = buildConfig({ issuer: 'https://authjwt.example', audience: 'x', keys: { ephemeral: true }, providers: [{ id: 'github', preset: 'github' }] }, { env: {} });
-    assert.ok(grpc.maxConnectionIdle < grpc.maxConnectionAge, `default maxConnectionIdle ${grpc.maxConnectionIdle} ms is not shorter than maxConnectionAge ${grpc.maxConnectionAge} ms: idle connections linger until the age limit`);
+    const { grpc } = buildConfig(
+      { issuer: 'https://authjwt.example', audience: 'x', keys: { ephemeral: true }, providers: [{ id: 'github', preset: 'github' }] },
+      { env: {} },
+    );
+    assert.ok(
+      grpc.maxConnectionIdle < grpc.maxConnectionAge,
+      `default maxConnectionIdle ${grpc.maxConnectionIdle} ms is not shorter than maxConnectionAge ${grpc.maxConnectionAge} ms: idle connections linger until the age limit`,
+    );
   });
 });
-

@@ -21,12 +21,60 @@ import { waitFor } from '../helpers/wait-for.ts';
 const openssl = (dir: string, ...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 
 function makeCa(dir: string, name: string) {
-  openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', `/CN=${name}`, '-days', '1');
+  openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-subj',
+    `/CN=${name}`,
+    '-days',
+    '1',
+  );
 }
 function makeCert(dir: string, ca: string, name: string, san: string) {
   writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
-  openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-  openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`);
+  openssl(
+    dir,
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    `/CN=${name}`,
+  );
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '1',
+    '-extfile',
+    `${name}.ext`,
+  );
 }
 
 describe('gRPC mTLS', () => {
@@ -47,7 +95,14 @@ describe('gRPC mTLS', () => {
     gh = await startFakeGitHub();
     gh.issue('gho_tls', { id: 1, login: 'one', name: null, email: null }, 'app');
     svc = await startAuthJwt({
-      grpc: { tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), clientCaFile: join(dir, 'ca.crt'), reloadInterval: '200ms' } },
+      grpc: {
+        tls: {
+          certFile: join(dir, 'server.crt'),
+          keyFile: join(dir, 'server.key'),
+          clientCaFile: join(dir, 'ca.crt'),
+          reloadInterval: '200ms',
+        },
+      },
       http: { tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), reloadInterval: '200ms' } },
       providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
     });
@@ -58,10 +113,13 @@ describe('gRPC mTLS', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const clientWith = (creds: ChannelCredentials) => new proto.auth.v1alpha1.AuthAPI(`127.0.0.1:${svc.app.grpcPort}`, creds) as AuthAPIClient;
+  const clientWith = (creds: ChannelCredentials) =>
+    new proto.auth.v1alpha1.AuthAPI(`127.0.0.1:${svc.app.grpcPort}`, creds) as AuthAPIClient;
   const call = (client: AuthAPIClient) =>
     new Promise<{ code: number; details?: string }>((resolve) =>
-      client.GetJWT({ account }, new Metadata(), { deadline: Date.now() + 5_000 }, (e: ServiceError | null) => resolve(e ? { code: e.code, details: e.details } : { code: status.OK })),
+      client.GetJWT({ account }, new Metadata(), { deadline: Date.now() + 5_000 }, (e: ServiceError | null) =>
+        resolve(e ? { code: e.code, details: e.details } : { code: status.OK }),
+      ),
     );
   const mtls = (key = 'client', onCert?: (fingerprint: string) => void) =>
     credentials.createSsl(read('ca.crt'), read(`${key}.key`), read(`${key}.crt`), {
@@ -118,10 +176,13 @@ describe('gRPC mTLS', () => {
 
     // The HTTP port serves JWKS over TLS with the rotated certificate too.
     const httpsCert = await new Promise<string>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: svc.app.httpPort, path: '/.well-known/jwks.json', ca: read('ca.crt'), servername: 'localhost' }, (res) => {
-        resolve((res.socket as import('node:tls').TLSSocket).getPeerX509Certificate()!.fingerprint256);
-        res.resume();
-      });
+      const req = request(
+        { host: '127.0.0.1', port: svc.app.httpPort, path: '/.well-known/jwks.json', ca: read('ca.crt'), servername: 'localhost' },
+        (res) => {
+          resolve((res.socket as import('node:tls').TLSSocket).getPeerX509Certificate()!.fingerprint256);
+          res.resume();
+        },
+      );
       req.on('error', reject);
       req.end();
     });

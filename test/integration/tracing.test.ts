@@ -92,9 +92,17 @@ providers:
     md.set('traceparent', `00-${traceId}-${parentId}-01`);
     await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 15_000, (e) => (e ? reject(e) : resolve())));
     const minted = await new Promise<string>((resolve, reject) =>
-      client.GetJWT({ account: { provider: 'op', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: token } }, md, (e: ServiceError | null, r) => (e ? reject(e) : resolve(r!.token!))),
+      client.GetJWT(
+        { account: { provider: 'op', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: token } },
+        md,
+        (e: ServiceError | null, r) => (e ? reject(e) : resolve(r!.token!)),
+      ),
     );
-    await waitFor(() => spans.some((s) => s.name === 'authjwt.sign') && spans.some((s) => s.kind === 2), { what: 'the sign and server spans', timeout: 10_000, interval: 100 });
+    await waitFor(() => spans.some((s) => s.name === 'authjwt.sign') && spans.some((s) => s.kind === 2), {
+      what: 'the sign and server spans',
+      timeout: 10_000,
+      interval: 100,
+    });
     const inTrace = spans.filter((s) => s.traceId === traceId);
     const server = inTrace.find((s) => s.kind === 2 && s.name === 'auth.v1alpha1.AuthAPI/GetJWT');
     assert.ok(server, `server span in the caller's trace; got ${inTrace.map((s) => s.name)}`);
@@ -112,7 +120,10 @@ providers:
     assert.ok(sign && sign.parentSpanId === server.spanId, 'sign span under the server span');
     assert.match(receiverResources.join(''), /"service.name".*"authjwt"/);
     const everything = JSON.stringify(spans);
-    assert.ok(!everything.includes(token) && !everything.includes(minted) && !everything.includes(INTROSPECTION_CLIENT.secret), 'no token or secret in spans');
+    assert.ok(
+      !everything.includes(token) && !everything.includes(minted) && !everything.includes(INTROSPECTION_CLIENT.secret),
+      'no token or secret in spans',
+    );
     const logLine = stdout.split('\n').find((l) => l.includes('"msg":"GetJWT"'));
     assert.ok(logLine?.includes(`"trace_id":"${traceId}"`), `log line carries trace_id: ${logLine}`);
   } finally {

@@ -89,7 +89,12 @@ export function createProviderFetch(options: ProviderFetchOptions): FetchFn {
       result = timeout.aborted ? 'timeout' : 'error';
       throw error;
     } finally {
-      options.observer?.onProviderCall?.({ provider: options.provider, endpoint, result: result ?? 'error', durationSeconds: (performance.now() - started) / 1000 });
+      options.observer?.onProviderCall?.({
+        provider: options.provider,
+        endpoint,
+        result: result ?? 'error',
+        durationSeconds: (performance.now() - started) / 1000,
+      });
     }
   };
 
@@ -99,7 +104,13 @@ export function createProviderFetch(options: ProviderFetchOptions): FetchFn {
       try {
         return await attempt(input, init);
       } catch (error) {
-        if (!idempotent || n >= retries || error instanceof CallerAborted || (error as { code?: string }).code === 'ERR_AUTHJWT_PROVIDER_RESPONSE_TOO_LARGE') throw error;
+        if (
+          !idempotent ||
+          n >= retries ||
+          error instanceof CallerAborted ||
+          (error as { code?: string }).code === 'ERR_AUTHJWT_PROVIDER_RESPONSE_TOO_LARGE'
+        )
+          throw error;
         // Full jitter: spread retries of many replicas over time instead of synchronising them.
         await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** n));
         init.signal?.throwIfAborted();

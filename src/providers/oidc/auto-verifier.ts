@@ -1,6 +1,6 @@
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
 import { classifyProviderError } from '../classify-error.ts';
-import type { OidcDiscovery } from './discovery.ts';
+import type { DiscoveredProvider, OidcDiscovery } from './discovery.ts';
 import { isJwtShaped } from './jwt-verifier.ts';
 
 /**
@@ -14,7 +14,10 @@ export class AutoVerifier implements TokenVerifier {
   readonly #introspection: TokenVerifier | undefined;
   readonly #userinfo: TokenVerifier;
 
-  constructor(discovery: OidcDiscovery, strategies: { jwt: TokenVerifier; introspection: TokenVerifier | undefined; userinfo: TokenVerifier }) {
+  constructor(
+    discovery: OidcDiscovery,
+    strategies: { jwt: TokenVerifier; introspection: TokenVerifier | undefined; userinfo: TokenVerifier },
+  ) {
     this.#discovery = discovery;
     this.#jwt = strategies.jwt;
     this.#introspection = strategies.introspection;
@@ -22,7 +25,7 @@ export class AutoVerifier implements TokenVerifier {
   }
 
   async verify(token: string, options: CallOptions = {}): Promise<VerifiedIdentity> {
-    let provider;
+    let provider: DiscoveredProvider;
     try {
       provider = await this.#discovery.current();
     } catch (error) {

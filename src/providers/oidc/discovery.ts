@@ -5,7 +5,19 @@ import { classifyProviderError } from '../classify-error.ts';
 import type { FetchFn } from '../http/provider-fetch.ts';
 
 /** Every asymmetric JWS algorithm jose verifies; symmetric ones and `none` are never accepted (RFC 8725 §2.1). */
-export const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+export const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+]);
 /** After a failed discovery, further attempts wait this long (calls fail fast with UNAVAILABLE meanwhile). */
 const DISCOVERY_RETRY_MS = 2_000;
 /** The provider's JWKS are refetched in the background after this age; the last good copy keeps serving. */
@@ -95,7 +107,8 @@ export class OidcDiscovery {
    */
   async rediscoverFor(alg: string | undefined): Promise<DiscoveredProvider | undefined> {
     const now = this.#clock();
-    if (!alg || !ASYMMETRIC_ALGORITHMS.has(alg) || this.#options.algorithms || now - this.#lastRediscovery < this.#options.jwksCooldown) return undefined;
+    if (!alg || !ASYMMETRIC_ALGORITHMS.has(alg) || this.#options.algorithms || now - this.#lastRediscovery < this.#options.jwksCooldown)
+      return undefined;
     this.#lastRediscovery = now;
     let fresh: DiscoveredProvider;
     try {
@@ -126,7 +139,12 @@ export class OidcDiscovery {
       });
     } catch (error) {
       const classified = classifyProviderError(error, { endpoint: 'discovery' });
-      if (classified.kind === 'unavailable' && classified.code !== 'ERR_AUTHJWT_PROVIDER_BAD_RESPONSE' && classified.code !== 'ERR_AUTHJWT_PROVIDER_CLIENT_AUTH_FAILED') throw classified;
+      if (
+        classified.kind === 'unavailable' &&
+        classified.code !== 'ERR_AUTHJWT_PROVIDER_BAD_RESPONSE' &&
+        classified.code !== 'ERR_AUTHJWT_PROVIDER_CLIENT_AUTH_FAILED'
+      )
+        throw classified;
       throw authJwtError('PROVIDER_DISCOVERY_FAILED', { cause: error, detail: (error as Error).message?.slice(0, 300) });
     }
     const metadata = configuration.serverMetadata();
@@ -179,5 +197,10 @@ export class OidcDiscovery {
 /** jose errors that judge the token (as opposed to the JWKS fetch failing). */
 function isVerdictAboutToken(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS' || code === 'ERR_JOSE_NOT_SUPPORTED' || code === 'ERR_JWS_INVALID';
+  return (
+    code === 'ERR_JWKS_NO_MATCHING_KEY' ||
+    code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS' ||
+    code === 'ERR_JOSE_NOT_SUPPORTED' ||
+    code === 'ERR_JWS_INVALID'
+  );
 }

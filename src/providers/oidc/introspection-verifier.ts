@@ -30,10 +30,13 @@ export class IntrospectionVerifier implements TokenVerifier {
       if (!this.#settings.hasClientCredentials) throw authJwtError('PROVIDER_NO_CLIENT_CREDENTIALS');
       options.signal?.throwIfAborted();
       // openid-client takes no per-call signal: the caller's deadline reaches our fetch through withCallSignal.
-      const answer = (await withCallSignal(options.signal, () => oidc.tokenIntrospection(provider.configuration, token, { token_type_hint: 'access_token' }))) as Record<string, unknown>;
+      const answer = (await withCallSignal(options.signal, () =>
+        oidc.tokenIntrospection(provider.configuration, token, { token_type_hint: 'access_token' }),
+      )) as Record<string, unknown>;
       if (answer.active !== true) {
         throw authJwtError('UPSTREAM_INACTIVE', {
-          detail: 'introspection answered active=false: revoked or expired — or, with Keycloak, the introspecting client is not in the token audience (add an audience mapper, docs/strategies.md)',
+          detail:
+            'introspection answered active=false: revoked or expired — or, with Keycloak, the introspecting client is not in the token audience (add an audience mapper, docs/strategies.md)',
         });
       }
       checkIssuer(answer, this.#settings.issuer);

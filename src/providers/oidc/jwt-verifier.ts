@@ -2,7 +2,15 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import { authJwtError } from '../../errors.ts';
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
 import { classifyProviderError } from '../classify-error.ts';
-import { accountIdOf, checkClientBinding, checkHeaderType, checkIssuer, checkTimes, checkTokenType, issuedToClient } from '../token-rules.ts';
+import {
+  accountIdOf,
+  checkClientBinding,
+  checkHeaderType,
+  checkIssuer,
+  checkTimes,
+  checkTokenType,
+  issuedToClient,
+} from '../token-rules.ts';
 import type { DiscoveredProvider, OidcDiscovery } from './discovery.ts';
 
 export interface OidcTokenSettings {

@@ -4,7 +4,15 @@ import { authJwtError } from '../../errors.ts';
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
 import { classifyProviderError } from '../classify-error.ts';
 import { withCallSignal } from '../http/provider-fetch.ts';
-import { accountIdOf, checkClientBinding, checkHeaderType, checkIssuer, checkTimes, checkTokenType, issuedToClient } from '../token-rules.ts';
+import {
+  accountIdOf,
+  checkClientBinding,
+  checkHeaderType,
+  checkIssuer,
+  checkTimes,
+  checkTokenType,
+  issuedToClient,
+} from '../token-rules.ts';
 import type { OidcDiscovery } from './discovery.ts';
 import { isJwtShaped, type OidcTokenSettings } from './jwt-verifier.ts';
 
@@ -46,7 +54,9 @@ export class UserinfoVerifier implements TokenVerifier {
         checkClientBinding(tokenClaims, this.#settings.audiences);
       }
       options.signal?.throwIfAborted();
-      const info = (await withCallSignal(options.signal, () => oidc.fetchUserInfo(provider.configuration, token, oidc.skipSubjectCheck))) as Record<string, unknown>;
+      const info = (await withCallSignal(options.signal, () =>
+        oidc.fetchUserInfo(provider.configuration, token, oidc.skipSubjectCheck),
+      )) as Record<string, unknown>;
       if (tokenClaims?.sub !== undefined && info.sub !== tokenClaims.sub) throw authJwtError('UPSTREAM_SUBJECT_MISMATCH');
       return {
         accountId: accountIdOf(info, this.#settings.accountIdClaim),

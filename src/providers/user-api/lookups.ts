@@ -53,7 +53,11 @@ export async function fetchLookup(
   const items = new Set<string>();
   let next: string | undefined = url;
   for (let page = 0; next && page < MAX_PAGES && items.size < MAX_LOOKUP_ITEMS; page++) {
-    const response: Response = await fetch(next, { method: 'GET', headers: { accept: 'application/json', ...headers, authorization: `Bearer ${token}` }, signal: options.signal });
+    const response: Response = await fetch(next, {
+      method: 'GET',
+      headers: { accept: 'application/json', ...headers, authorization: `Bearer ${token}` },
+      signal: options.signal,
+    });
     const rateLimited = response.status === 429 || (response.status === 403 && response.headers.get('x-ratelimit-remaining') === '0');
     if (!rateLimited && (response.status === 403 || response.status === 404)) {
       await response.body?.cancel();

@@ -11,4 +11,3 @@ export async function checkStatus(response: Response, what: string): Promise<voi
   if (s >= 400 && s < 500) throw authJwtError('UPSTREAM_REJECTED_BY_PROVIDER', { detail: `${what} status ${s}: ${providerMessage}` });
   throw authJwtError('PROVIDER_BAD_STATUS', { detail: `${what} status ${s}` });
 }
-

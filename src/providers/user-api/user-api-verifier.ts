@@ -36,9 +36,15 @@ export class UserApiVerifier implements TokenVerifier {
 
   async verify(token: string, options: CallOptions = {}): Promise<VerifiedIdentity> {
     try {
-      const identity = this.#settings.githubApp ? await this.#verifyWithGitHubApp(token, this.#settings.githubApp, options) : await this.#verifyWithUserApi(token, options);
+      const identity = this.#settings.githubApp
+        ? await this.#verifyWithGitHubApp(token, this.#settings.githubApp, options)
+        : await this.#verifyWithUserApi(token, options);
       if (this.#settings.lookups.length === 0) return identity;
-      const results = await Promise.all(this.#settings.lookups.map(async (l) => [l.name, await fetchLookup(this.#settings.fetch, l, token, this.#settings.headers, options)] as const));
+      const results = await Promise.all(
+        this.#settings.lookups.map(
+          async (l) => [l.name, await fetchLookup(this.#settings.fetch, l, token, this.#settings.headers, options)] as const,
+        ),
+      );
       return { ...identity, lookups: Object.fromEntries(results) as Partial<Record<LookupName, LookupResult>> };
     } catch (error) {
       throw classifyProviderError(error, { endpoint: 'user-api' });
@@ -55,7 +61,11 @@ export class UserApiVerifier implements TokenVerifier {
     return this.#identity(await readJsonBody(response), undefined, undefined);
   }
 
-  async #verifyWithGitHubApp(token: string, app: NonNullable<UserApiSettings['githubApp']>, options: CallOptions): Promise<VerifiedIdentity> {
+  async #verifyWithGitHubApp(
+    token: string,
+    app: NonNullable<UserApiSettings['githubApp']>,
+    options: CallOptions,
+  ): Promise<VerifiedIdentity> {
     const basic = Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64');
     const url = new URL(`applications/${encodeURIComponent(app.clientId)}/token`, withSlash(app.apiBaseUrl));
     const response = await this.#settings.fetch(url, {
@@ -71,7 +81,9 @@ export class UserApiVerifier implements TokenVerifier {
     if (response.status === 401 || response.status === 403) {
       await response.body?.cancel();
       // Our app credentials were refused: a configuration problem, not the caller's.
-      throw authJwtError('PROVIDER_CLIENT_AUTH_FAILED', { detail: `token check status ${response.status}: the provider refused our OAuth app credentials: check clientId and the client secret` });
+      throw authJwtError('PROVIDER_CLIENT_AUTH_FAILED', {
+        detail: `token check status ${response.status}: the provider refused our OAuth app credentials: check clientId and the client secret`,
+      });
     }
     await checkStatus(response, 'token check');
     const body = await readJsonBody(response);
@@ -83,8 +95,15 @@ export class UserApiVerifier implements TokenVerifier {
   }
 
   #identity(user: unknown, clientId: string | undefined, expiresAt: number | undefined): VerifiedIdentity {
-    if (user === null || typeof user !== 'object' || Array.isArray(user)) throw authJwtError('PROVIDER_BAD_RESPONSE', { detail: 'user API answer is not an object' });
-    return { accountId: accountIdOf(user, this.#settings.accountIdClaim), claims: user as Record<string, unknown>, expiresAt, clientId, strategy: 'user-api' };
+    if (user === null || typeof user !== 'object' || Array.isArray(user))
+      throw authJwtError('PROVIDER_BAD_RESPONSE', { detail: 'user API answer is not an object' });
+    return {
+      accountId: accountIdOf(user, this.#settings.accountIdClaim),
+      claims: user as Record<string, unknown>,
+      expiresAt,
+      clientId,
+      strategy: 'user-api',
+    };
   }
 }
 

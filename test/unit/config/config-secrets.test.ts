@@ -86,9 +86,21 @@ describe('config errors never print secrets (issue 15 item 8)', () => {
       }
     };
     const texts = {
-      'provider issuer without audiences': outcome({ ...base, issuer: 'http://127.0.0.1:8080', providers: [{ id: 'kc', issuer: 'https://user:password@idp.example/realms/x' }] }),
-      'our own plain-http issuer': outcome({ ...base, issuer: 'http://user:password@authjwt.example', providers: [{ id: 'kc', issuer: 'https://idp.example/realms/x', audiences: ['frontend'] }] }),
-      'plain-http provider issuer': outcome({ ...base, issuer: 'http://127.0.0.1:8080', providers: [{ id: 'kc', issuer: 'http://user:password@idp.example/realms/x', audiences: ['frontend'] }] }),
+      'provider issuer without audiences': outcome({
+        ...base,
+        issuer: 'http://127.0.0.1:8080',
+        providers: [{ id: 'kc', issuer: 'https://user:password@idp.example/realms/x' }],
+      }),
+      'our own plain-http issuer': outcome({
+        ...base,
+        issuer: 'http://user:password@authjwt.example',
+        providers: [{ id: 'kc', issuer: 'https://idp.example/realms/x', audiences: ['frontend'] }],
+      }),
+      'plain-http provider issuer': outcome({
+        ...base,
+        issuer: 'http://127.0.0.1:8080',
+        providers: [{ id: 'kc', issuer: 'http://user:password@idp.example/realms/x', audiences: ['frontend'] }],
+      }),
     };
     assert.match(texts['provider issuer without audiences'], /providers\[0\]\.issuer: must not contain a user name or password/);
     assert.match(texts['our own plain-http issuer'], /issuer: must not contain a user name or password/);
@@ -98,6 +110,9 @@ describe('config errors never print secrets (issue 15 item 8)', () => {
       .map(([name]) => name);
     assert.deepEqual(leaks, [], 'messages that contain URL credentials');
     // Without credentials, the warning still names the issuer.
-    assert.match(outcome({ ...base, issuer: 'http://127.0.0.1:8080', providers: [{ id: 'kc', issuer: 'https://idp.example/realms/x' }] }), /no audiences configured .*idp\.example/);
+    assert.match(
+      outcome({ ...base, issuer: 'http://127.0.0.1:8080', providers: [{ id: 'kc', issuer: 'https://idp.example/realms/x' }] }),
+      /no audiences configured .*idp\.example/,
+    );
   });
 });

@@ -65,7 +65,13 @@ const base = (): Record<string, unknown> => ({
   keys: { dir: '/var/run/secrets/authjwt/keys' },
   providers: [{ id: 'forge', type: 'oauth', userApiUrl: 'https://forge.example/api/user', accountIdClaim: 'id' }],
 });
-const oidc = (extra: Record<string, unknown> = {}) => ({ id: 'keycloak', type: 'oidc', issuer: 'https://sso.example/realms/main', audiences: ['frontend'], ...extra });
+const oidc = (extra: Record<string, unknown> = {}) => ({
+  id: 'keycloak',
+  type: 'oidc',
+  issuer: 'https://sso.example/realms/main',
+  audiences: ['frontend'],
+  ...extra,
+});
 const withProviders = (...providers: unknown[]) => ({ ...base(), providers });
 
 /** Asserts a ConfigError with an issue at exactly `path` whose message matches `problem`, also shown in the error text. */
@@ -89,14 +95,49 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
   const cases: { name: string; raw: () => unknown; options?: LoadOptions; path: string; problem: RegExp }[] = [
     { name: 'missing issuer', raw: () => ({ ...base(), issuer: undefined }), path: 'issuer', problem: /^is required$/ },
     { name: 'issuer not a URL', raw: () => ({ ...base(), issuer: 'authjwt.example' }), path: 'issuer', problem: /must be an absolute URL/ },
-    { name: 'issuer with a query', raw: () => ({ ...base(), issuer: 'https://authjwt.example/?a=1' }), path: 'issuer', problem: /must not have a query or fragment/ },
-    { name: 'empty audience list', raw: () => ({ ...base(), audience: [] }), path: 'audience', problem: /expected array to have >=1 items/ },
+    {
+      name: 'issuer with a query',
+      raw: () => ({ ...base(), issuer: 'https://authjwt.example/?a=1' }),
+      path: 'issuer',
+      problem: /must not have a query or fragment/,
+    },
+    {
+      name: 'empty audience list',
+      raw: () => ({ ...base(), audience: [] }),
+      path: 'audience',
+      problem: /expected array to have >=1 items/,
+    },
     { name: 'tokenTtl "15 minutes"', raw: () => ({ ...base(), tokenTtl: '15 minutes' }), path: 'tokenTtl', problem: /^is not a duration/ },
-    { name: 'tokenTtl below the minimum', raw: () => ({ ...base(), tokenTtl: '1s' }), path: 'tokenTtl', problem: /must be at least 10000ms/ },
-    { name: 'tokenTtl above the maximum', raw: () => ({ ...base(), tokenTtl: '25h' }), path: 'tokenTtl', problem: /must be at most 86400000ms/ },
-    { name: 'unknown top-level field (typo tokenTTL)', raw: () => ({ ...base(), tokenTTL: '15m' }), path: '', problem: /unknown field\(s\): tokenTTL/ },
-    { name: 'unknown nested field', raw: () => ({ ...base(), grpc: { listn: '0.0.0.0:50051' } }), path: 'grpc', problem: /unknown field\(s\): listn/ },
-    { name: 'unknown provider field', raw: () => withProviders(oidc({ clientSecretFiel: '/x' })), path: 'providers[0]', problem: /unknown field\(s\): clientSecretFiel/ },
+    {
+      name: 'tokenTtl below the minimum',
+      raw: () => ({ ...base(), tokenTtl: '1s' }),
+      path: 'tokenTtl',
+      problem: /must be at least 10000ms/,
+    },
+    {
+      name: 'tokenTtl above the maximum',
+      raw: () => ({ ...base(), tokenTtl: '25h' }),
+      path: 'tokenTtl',
+      problem: /must be at most 86400000ms/,
+    },
+    {
+      name: 'unknown top-level field (typo tokenTTL)',
+      raw: () => ({ ...base(), tokenTTL: '15m' }),
+      path: '',
+      problem: /unknown field\(s\): tokenTTL/,
+    },
+    {
+      name: 'unknown nested field',
+      raw: () => ({ ...base(), grpc: { listn: '0.0.0.0:50051' } }),
+      path: 'grpc',
+      problem: /unknown field\(s\): listn/,
+    },
+    {
+      name: 'unknown provider field',
+      raw: () => withProviders(oidc({ clientSecretFiel: '/x' })),
+      path: 'providers[0]',
+      problem: /unknown field\(s\): clientSecretFiel/,
+    },
     { name: 'providers empty', raw: () => withProviders(), path: 'providers', problem: /at least one provider is required/ },
     { name: 'providers missing', raw: () => ({ ...base(), providers: undefined }), path: 'providers', problem: /^is required$/ },
     {
@@ -105,7 +146,12 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
       path: 'providers[1].id',
       problem: /duplicate provider id "sso"/,
     },
-    { name: 'invalid provider id', raw: () => withProviders(oidc({ id: 'has space' })), path: 'providers[0].id', problem: /must be 1-63 characters/ },
+    {
+      name: 'invalid provider id',
+      raw: () => withProviders(oidc({ id: 'has space' })),
+      path: 'providers[0].id',
+      problem: /must be 1-63 characters/,
+    },
     {
       name: 'http issuer on a non-loopback host without allowHttp',
       raw: () => withProviders(oidc({ issuer: 'http://sso.example/realms/main' })),
@@ -181,7 +227,12 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
       path: 'providers[0].issuer',
       problem: /one of issuer, userApiUrl or preset is required/,
     },
-    { name: 'unknown preset', raw: () => withProviders({ id: 'bb', preset: 'bitbucket' }), path: 'providers[0].preset', problem: /github.*gitlab.*google.*microsoft/ },
+    {
+      name: 'unknown preset',
+      raw: () => withProviders({ id: 'bb', preset: 'bitbucket' }),
+      path: 'providers[0].preset',
+      problem: /github.*gitlab.*google.*microsoft/,
+    },
     {
       name: 'oauth provider with userinfoUrl but no accountIdField',
       raw: () => withProviders({ id: 'forge', type: 'oauth', userinfoUrl: 'https://forge.example/api/user' }),
@@ -200,10 +251,30 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
       path: 'providers[0].apiBaseUrl',
       problem: /only applies to the github and gitlab presets/,
     },
-    { name: 'subjectTemplate without {accountId}', raw: () => ({ ...base(), subjectTemplate: '{provider}' }), path: 'subjectTemplate', problem: /must contain \{accountId\}/ },
-    { name: 'claim mapped to sub', raw: () => withProviders(oidc({ claims: { sub: 'email' } })), path: 'providers[0].claims.sub', problem: /is reserved and cannot be mapped/ },
-    { name: 'claim mapped to iss', raw: () => withProviders(oidc({ claims: { iss: 'email' } })), path: 'providers[0].claims.iss', problem: /is reserved and cannot be mapped/ },
-    { name: 'claim mapped to constructor', raw: () => withProviders(oidc({ claims: { constructor: 'email' } })), path: 'providers[0].claims.constructor', problem: /is reserved/ },
+    {
+      name: 'subjectTemplate without {accountId}',
+      raw: () => ({ ...base(), subjectTemplate: '{provider}' }),
+      path: 'subjectTemplate',
+      problem: /must contain \{accountId\}/,
+    },
+    {
+      name: 'claim mapped to sub',
+      raw: () => withProviders(oidc({ claims: { sub: 'email' } })),
+      path: 'providers[0].claims.sub',
+      problem: /is reserved and cannot be mapped/,
+    },
+    {
+      name: 'claim mapped to iss',
+      raw: () => withProviders(oidc({ claims: { iss: 'email' } })),
+      path: 'providers[0].claims.iss',
+      problem: /is reserved and cannot be mapped/,
+    },
+    {
+      name: 'claim mapped to constructor',
+      raw: () => withProviders(oidc({ claims: { constructor: 'email' } })),
+      path: 'providers[0].claims.constructor',
+      problem: /is reserved/,
+    },
     {
       // Regression: zod strips a `__proto__` record key silently, so the mapping used to vanish unreported.
       name: 'claim mapped to __proto__ (own key, as JSON/YAML produce it)',
@@ -211,19 +282,54 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
       path: 'providers[0].claims.__proto__',
       problem: /is reserved and cannot be mapped/,
     },
-    { name: 'claim name that is not a name', raw: () => withProviders(oidc({ claims: { 'a b': 'email' } })), path: 'providers[0].claims.a b', problem: /must be a claim name/ },
-    { name: 'keys with neither dir nor ephemeral', raw: () => ({ ...base(), keys: {} }), path: 'keys.dir', problem: /set keys.dir \(or keys.ephemeral: true/ },
-    { name: 'keys with both dir and ephemeral', raw: () => ({ ...base(), keys: { dir: '/keys', ephemeral: true } }), path: 'keys.ephemeral', problem: /either keys.dir or keys.ephemeral, not both/ },
+    {
+      name: 'claim name that is not a name',
+      raw: () => withProviders(oidc({ claims: { 'a b': 'email' } })),
+      path: 'providers[0].claims.a b',
+      problem: /must be a claim name/,
+    },
+    {
+      name: 'keys with neither dir nor ephemeral',
+      raw: () => ({ ...base(), keys: {} }),
+      path: 'keys.dir',
+      problem: /set keys.dir \(or keys.ephemeral: true/,
+    },
+    {
+      name: 'keys with both dir and ephemeral',
+      raw: () => ({ ...base(), keys: { dir: '/keys', ephemeral: true } }),
+      path: 'keys.ephemeral',
+      problem: /either keys.dir or keys.ephemeral, not both/,
+    },
     {
       name: 'keys.jwksMaxAge greater than publishLeadTime',
       raw: () => ({ ...base(), keys: { dir: '/keys', publishLeadTime: '1m', jwksMaxAge: '2m' } }),
       path: 'keys.jwksMaxAge',
       problem: /must not exceed keys.publishLeadTime/,
     },
-    { name: 'keys.reloadInterval below the minimum', raw: () => ({ ...base(), keys: { dir: '/keys', reloadInterval: '10ms' } }), path: 'keys.reloadInterval', problem: /must be at least 100ms/ },
-    { name: 'grpc.listen without host', raw: () => ({ ...base(), grpc: { listen: '50051' } }), path: 'grpc.listen', problem: /must be host:port/ },
-    { name: 'http.listen without port', raw: () => ({ ...base(), http: { listen: '0.0.0.0' } }), path: 'http.listen', problem: /must be host:port/ },
-    { name: 'unknown logging level', raw: () => ({ ...base(), logging: { level: 'verbose' } }), path: 'logging.level', problem: /expected one of .*"info"/ },
+    {
+      name: 'keys.reloadInterval below the minimum',
+      raw: () => ({ ...base(), keys: { dir: '/keys', reloadInterval: '10ms' } }),
+      path: 'keys.reloadInterval',
+      problem: /must be at least 100ms/,
+    },
+    {
+      name: 'grpc.listen without host',
+      raw: () => ({ ...base(), grpc: { listen: '50051' } }),
+      path: 'grpc.listen',
+      problem: /must be host:port/,
+    },
+    {
+      name: 'http.listen without port',
+      raw: () => ({ ...base(), http: { listen: '0.0.0.0' } }),
+      path: 'http.listen',
+      problem: /must be host:port/,
+    },
+    {
+      name: 'unknown logging level',
+      raw: () => ({ ...base(), logging: { level: 'verbose' } }),
+      path: 'logging.level',
+      problem: /expected one of .*"info"/,
+    },
     { name: 'not an object at all', raw: () => 'issuer: x', path: '', problem: /expected object, received string/ },
   ];
   for (const c of cases) {
@@ -234,32 +340,60 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
 describe('deprecated names (accepted until 1.0, with a warning naming the new one)', () => {
   const cases: [string, Record<string, unknown>, (c: Config) => void][] = [
     ['verification → strategy', oidc({ verification: 'jwt' }), (c) => assert.equal(c.providers[0]!.strategy, 'jwt')],
-    ['userinfoUrl → userApiUrl, accountIdField → accountIdClaim', { id: 'forge', type: 'oauth', userinfoUrl: 'https://forge.example/u', accountIdField: 'user.id' }, (c) => {
-      assert.equal(c.providers[0]!.userApi?.url, 'https://forge.example/u');
-      assert.equal(c.providers[0]!.accountIdClaim, 'user.id');
-    }],
+    [
+      'userinfoUrl → userApiUrl, accountIdField → accountIdClaim',
+      { id: 'forge', type: 'oauth', userinfoUrl: 'https://forge.example/u', accountIdField: 'user.id' },
+      (c) => {
+        assert.equal(c.providers[0]!.userApi?.url, 'https://forge.example/u');
+        assert.equal(c.providers[0]!.accountIdClaim, 'user.id');
+      },
+    ],
   ];
   for (const [name, provider, check] of cases) {
     it(name, () => {
       const c = buildConfig(withProviders(provider));
       check(c);
       const deprecated = Object.keys(provider).filter((k) => ['verification', 'userinfoUrl', 'accountIdField'].includes(k));
-      for (const field of deprecated) assert.ok(c.warnings.some((w) => w.startsWith(`providers[0].${field} is deprecated: write `)), `warning for ${field}: ${c.warnings.join(' | ')}`);
+      for (const field of deprecated)
+        assert.ok(
+          c.warnings.some((w) => w.startsWith(`providers[0].${field} is deprecated: write `)),
+          `warning for ${field}: ${c.warnings.join(' | ')}`,
+        );
     });
   }
   it('the old and the new name together are an error', () => {
-    assertConfigError(() => buildConfig(withProviders(oidc({ verification: 'jwt', strategy: 'jwt' }))), 'providers[0].verification', /set strategy only/);
+    assertConfigError(
+      () => buildConfig(withProviders(oidc({ verification: 'jwt', strategy: 'jwt' }))),
+      'providers[0].verification',
+      /set strategy only/,
+    );
   });
 });
 
 describe('options that would be silently ignored are errors; Auth.js account types', () => {
   it('audiences on a user-API provider (the user API cannot bind a token to a client)', () => {
-    assertConfigError(() => buildConfig(withProviders({ id: 'gh', preset: 'github', audiences: ['frontend'] })), 'providers[0].audiences', /does not apply to user-API providers/);
+    assertConfigError(
+      () => buildConfig(withProviders({ id: 'gh', preset: 'github', audiences: ['frontend'] })),
+      'providers[0].audiences',
+      /does not apply to user-API providers/,
+    );
   });
   it('algorithms or jwksCooldown without an issuer; headers with an issuer', () => {
-    assertConfigError(() => buildConfig(withProviders({ id: 'gh', preset: 'github', algorithms: ['RS256'] })), 'providers[0].algorithms', /only applies to providers with an issuer/);
-    assertConfigError(() => buildConfig(withProviders({ id: 'gh', preset: 'github', jwksCooldown: '1s' })), 'providers[0].jwksCooldown', /only applies to providers with an issuer/);
-    assertConfigError(() => buildConfig(withProviders(oidc({ headers: { 'x-a': 'b' } }))), 'providers[0].headers', /only applies to user-API providers/);
+    assertConfigError(
+      () => buildConfig(withProviders({ id: 'gh', preset: 'github', algorithms: ['RS256'] })),
+      'providers[0].algorithms',
+      /only applies to providers with an issuer/,
+    );
+    assertConfigError(
+      () => buildConfig(withProviders({ id: 'gh', preset: 'github', jwksCooldown: '1s' })),
+      'providers[0].jwksCooldown',
+      /only applies to providers with an issuer/,
+    );
+    assertConfigError(
+      () => buildConfig(withProviders(oidc({ headers: { 'x-a': 'b' } }))),
+      'providers[0].headers',
+      /only applies to user-API providers/,
+    );
   });
   it('type oauth with an issuer is accepted (next-auth v4 reports oauth for OIDC providers); both types accepted by default', () => {
     const c = buildConfig(withProviders(oidc({ type: 'oauth' })));
@@ -271,16 +405,28 @@ describe('options that would be silently ignored are errors; Auth.js account typ
 
 describe('config errors and warnings never show secrets or URL credentials', () => {
   it('a duration field holding a secret is not echoed', () => {
-    assert.throws(() => buildConfig({ ...base(), tokenTtl: 'hunter2-s3cr3t' }), (e: Error) => !e.message.includes('hunter2') && /tokenTtl: is not a duration/.test(e.message));
+    assert.throws(
+      () => buildConfig({ ...base(), tokenTtl: 'hunter2-s3cr3t' }),
+      (e: Error) => !e.message.includes('hunter2') && /tokenTtl: is not a duration/.test(e.message),
+    );
   });
   it('credentials in an issuer URL are refused without being printed', () => {
-    for (const raw of [{ ...base(), issuer: 'https://user:pa55word@authjwt.example' }, withProviders(oidc({ issuer: 'https://user:pa55word@sso.example/realms/x' }))]) {
-      assert.throws(() => buildConfig(raw), (e: Error) => !e.message.includes('pa55word') && /must not contain a user name or password/.test(e.message));
+    for (const raw of [
+      { ...base(), issuer: 'https://user:pa55word@authjwt.example' },
+      withProviders(oidc({ issuer: 'https://user:pa55word@sso.example/realms/x' })),
+    ]) {
+      assert.throws(
+        () => buildConfig(raw),
+        (e: Error) => !e.message.includes('pa55word') && /must not contain a user name or password/.test(e.message),
+      );
     }
   });
   it('a YAML syntax error on a line holding a secret shows the position, not the line', () => {
     const file = writeTemp('leaky.yaml', 'issuer: https://authjwt.example\nproviders:\n  - id: kc\n    clientSecret: s3cr3t-value: oops\n');
-    assert.throws(() => loadConfigFile(file), (e: Error) => !e.message.includes('s3cr3t') && /not valid YAML at line \d+, column \d+/.test(e.message));
+    assert.throws(
+      () => loadConfigFile(file),
+      (e: Error) => !e.message.includes('s3cr3t') && /not valid YAML at line \d+, column \d+/.test(e.message),
+    );
   });
   it('an issuer with a trailing slash is accepted with a warning (verifiers compare iss byte for byte)', () => {
     assert.ok(buildConfig({ ...base(), issuer: 'https://authjwt.example/' }).warnings.some((w) => /issuer ends with "\/"/.test(w)));
@@ -292,7 +438,10 @@ describe('loadConfigFile', () => {
   it('rejects invalid YAML, naming the file', () => {
     const file = writeTemp('broken.yaml', 'issuer: https://authjwt.example\nproviders: [ { id: a\n');
     assertConfigError(() => loadConfigFile(file), '', /^not valid YAML/);
-    assert.throws(() => loadConfigFile(file), (e: Error) => e.message.startsWith(`invalid configuration in ${file}:`));
+    assert.throws(
+      () => loadConfigFile(file),
+      (e: Error) => e.message.startsWith(`invalid configuration in ${file}:`),
+    );
   });
 
   it('rejects a file that cannot be read', () => {
@@ -305,7 +454,10 @@ describe('loadConfigFile', () => {
 
   it('names the file in field errors', () => {
     const file = writeTemp('typo.yaml', exampleYaml(secretFile).replace('tokenTtl: 15m', 'tokenTTL: 15m'));
-    assert.throws(() => loadConfigFile(file), (e: Error) => e instanceof ConfigError && e.message.includes(`in ${file}`) && e.message.includes('tokenTTL'));
+    assert.throws(
+      () => loadConfigFile(file),
+      (e: Error) => e instanceof ConfigError && e.message.includes(`in ${file}`) && e.message.includes('tokenTTL'),
+    );
   });
 });
 
@@ -383,7 +535,11 @@ describe("the issue's example config", () => {
   it('grpc.plaintext: true acknowledges plaintext gRPC (no warning); tls and plaintext together are refused', () => {
     const ok = buildConfig({ ...base(), grpc: { listen: '0.0.0.0:50051', plaintext: true } });
     assert.ok(!ok.warnings.some((w) => /plaintext/.test(w)));
-    assertConfigError(() => buildConfig({ ...base(), grpc: { plaintext: true, tls: { certFile: '/c', keyFile: '/k' } } }), 'grpc.plaintext', /either grpc.tls or grpc.plaintext/);
+    assertConfigError(
+      () => buildConfig({ ...base(), grpc: { plaintext: true, tls: { certFile: '/c', keyFile: '/k' } } }),
+      'grpc.plaintext',
+      /either grpc.tls or grpc.plaintext/,
+    );
   });
 
   it('is deep-frozen', () => {
@@ -488,18 +644,27 @@ describe('URL policy', () => {
   for (const issuer of ['http://127.0.0.1:8081/realms/main', 'http://localhost:8081/realms/main', 'http://[::1]:8081/']) {
     it(`accepts loopback ${issuer} without allowHttp and without a warning`, () => {
       const c = buildConfig(withProviders(oidc({ issuer })));
-      assert.deepEqual(c.warnings.filter((w) => !/gRPC on .* is plaintext/.test(w)), []);
+      assert.deepEqual(
+        c.warnings.filter((w) => !/gRPC on .* is plaintext/.test(w)),
+        [],
+      );
     });
   }
 
   it('warns when our own issuer is plain http on a non-loopback host', () => {
     const c = buildConfig({ ...base(), issuer: 'http://authjwt.example' });
-    assert.ok(c.warnings.some((w) => /issuer http:\/\/authjwt.example is not https/.test(w)), c.warnings.join('\n'));
+    assert.ok(
+      c.warnings.some((w) => /issuer http:\/\/authjwt.example is not https/.test(w)),
+      c.warnings.join('\n'),
+    );
   });
 
   it('warns about an OIDC provider without audiences', () => {
     const c = buildConfig(withProviders(oidc({ audiences: undefined })));
-    assert.ok(c.warnings.some((w) => /provider keycloak: no audiences configured/.test(w)), c.warnings.join('\n'));
+    assert.ok(
+      c.warnings.some((w) => /provider keycloak: no audiences configured/.test(w)),
+      c.warnings.join('\n'),
+    );
   });
 });
 
@@ -509,7 +674,10 @@ describe('docs/configuration.md', () => {
     const example = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].at(-1)?.[1];
     assert.ok(example?.includes('providers:'), 'the last yaml block is the full example');
     const c = buildConfig(parseYaml(example!), { env: { GITHUB_CLIENT_SECRET: 'x' }, readFile: () => 'keycloak-secret\n' });
-    assert.deepEqual(c.providers.map((p) => p.id), ['keycloak', 'github', 'forge']);
+    assert.deepEqual(
+      c.providers.map((p) => p.id),
+      ['keycloak', 'github', 'forge'],
+    );
     assert.deepEqual(c.warnings, []);
   });
 });

@@ -21,7 +21,16 @@ const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
 
 const alice: VerifiedIdentity = {
   accountId: 'alice-1',
-  claims: { email: 'alice@example.com', email_verified: true, groups: ['a', 'b'], realm_access: { roles: ['admin'] }, sub: 'alice-1', iss: 'https://evil.example', big: 'x'.repeat(2000), obj: { a: 1 } },
+  claims: {
+    email: 'alice@example.com',
+    email_verified: true,
+    groups: ['a', 'b'],
+    realm_access: { roles: ['admin'] },
+    sub: 'alice-1',
+    iss: 'https://evil.example',
+    big: 'x'.repeat(2000),
+    obj: { a: 1 },
+  },
   expiresAt: NOW + 60_000,
   clientId: 'frontend',
   strategy: 'jwt',
@@ -62,7 +71,15 @@ function setup(over: { provider?: Partial<ExchangeProvider>; minted?: MintedToke
     issuer: 'https://sso.example/realms/main',
     verifier,
     policy: undefined,
-    claimPaths: { email: 'email', email_verified: 'email_verified', groups: 'groups', roles: 'realm_access.roles', big: 'big', obj: 'obj', iss: 'iss' },
+    claimPaths: {
+      email: 'email',
+      email_verified: 'email_verified',
+      groups: 'groups',
+      roles: 'realm_access.roles',
+      big: 'big',
+      obj: 'obj',
+      iss: 'iss',
+    },
     audience: ['svc-a', 'svc-b'],
     tokenTtl: 600_000,
     capToUpstreamExpiry: false,
@@ -75,16 +92,28 @@ function setup(over: { provider?: Partial<ExchangeProvider>; minted?: MintedToke
   const exchange = new TokenExchange({
     providers: { get: (id) => providers.get(id), byIssuer: (iss) => [...providers.values()].find((p) => p.issuer === iss) },
     signer: over.signer ?? signer,
-    settings: { issuer: 'https://authjwt.example', subjectTemplate: '{provider}:{accountId}', tokenType: 'at+jwt', limits: { maxAccessTokenBytes: 100, maxAccountIdBytes: 100 } },
+    settings: {
+      issuer: 'https://authjwt.example',
+      subjectTemplate: '{provider}:{accountId}',
+      tokenType: 'at+jwt',
+      limits: { maxAccessTokenBytes: 100, maxAccountIdBytes: 100 },
+    },
     clock: () => NOW,
     mintedTokens: over.minted,
   });
   return { exchange, verifier, signer };
 }
 
-const account = (over: Partial<AccountInput> = {}): AccountInput => ({ provider: 'kc', type: 'oidc', providerAccountId: 'alice-1', accessToken: 'good', ...over });
+const account = (over: Partial<AccountInput> = {}): AccountInput => ({
+  provider: 'kc',
+  type: 'oidc',
+  providerAccountId: 'alice-1',
+  accessToken: 'good',
+  ...over,
+});
 /** An unsigned JWT naming `iss` (provider selection reads it unverified). */
-const jwtWithIssuer = (iss: string) => `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss })).toString('base64url')}.sig`;
+const jwtWithIssuer = (iss: string) =>
+  `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss })).toString('base64url')}.sig`;
 
 describe('TokenExchange.exchangeAccount (GetJWT)', () => {
   it('mints iss, aud, sub from the template, iat/nbf/exp from the clock, jti, provider, client_id; typ from settings', async () => {
@@ -125,9 +154,19 @@ describe('TokenExchange.exchangeAccount (GetJWT)', () => {
     ['null account', null, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_MISSING_ACCOUNT'],
     ['unknown provider', { provider: 'gitlab' }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER'],
     ['constructor as provider', { provider: 'constructor' }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER'],
-    ['type not accepted by the provider (oidc to an oauth-only provider)', { provider: 'github', type: 'oidc', providerAccountId: 'alice-1' }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_TYPE_MISMATCH'],
+    [
+      'type not accepted by the provider (oidc to an oauth-only provider)',
+      { provider: 'github', type: 'oidc', providerAccountId: 'alice-1' },
+      'invalid_argument',
+      'ERR_AUTHJWT_REQUEST_TYPE_MISMATCH',
+    ],
     ['type neither oauth nor oidc', { type: 'email' }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_INVALID_TYPE'],
-    ['empty access token (Auth.js access_token passed as-is)', { accessToken: '' }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_MISSING_ACCESS_TOKEN'],
+    [
+      'empty access token (Auth.js access_token passed as-is)',
+      { accessToken: '' },
+      'invalid_argument',
+      'ERR_AUTHJWT_REQUEST_MISSING_ACCESS_TOKEN',
+    ],
     ['mismatched account', { providerAccountId: 'bob-2' }, 'unauthenticated', 'ERR_AUTHJWT_UPSTREAM_ACCOUNT_MISMATCH'],
     ['account id differing in case', { providerAccountId: 'ALICE-1' }, 'unauthenticated', 'ERR_AUTHJWT_UPSTREAM_ACCOUNT_MISMATCH'],
     ['rejected token', { accessToken: 'bad' }, 'unauthenticated', 'ERR_AUTHJWT_UPSTREAM_INVALID_TOKEN'],
@@ -136,7 +175,10 @@ describe('TokenExchange.exchangeAccount (GetJWT)', () => {
   for (const [name, input, kind, code] of failures) {
     it(`${name} → ${kind} (${code})`, async () => {
       const { exchange } = setup();
-      await assert.rejects(exchange.exchangeAccount(input === null ? null : account(input)), (e: AuthJwtError) => e.kind === kind && e.code === code);
+      await assert.rejects(
+        exchange.exchangeAccount(input === null ? null : account(input)),
+        (e: AuthJwtError) => e.kind === kind && e.code === code,
+      );
     });
   }
 
@@ -144,7 +186,10 @@ describe('TokenExchange.exchangeAccount (GetJWT)', () => {
     const { exchange } = setup();
     assert.equal((await exchange.exchangeAccount(account({ type: 'oauth' }))).provider, 'kc');
     const strict = setup({ provider: { accountTypes: ['oidc'] } });
-    await assert.rejects(strict.exchange.exchangeAccount(account({ type: 'oauth' })), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_TYPE_MISMATCH');
+    await assert.rejects(
+      strict.exchange.exchangeAccount(account({ type: 'oauth' })),
+      (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_TYPE_MISMATCH',
+    );
   });
 
   it('failures after provider selection name the provider (metrics, ErrorInfo); validation happens before any provider call', async () => {
@@ -165,16 +210,23 @@ describe('TokenExchange.exchangeAccount (GetJWT)', () => {
     const { exchange, signer } = setup({ provider: { capToUpstreamExpiry: true } });
     await exchange.exchangeAccount(account());
     assert.equal(signer.signed[0]!.claims.exp, (NOW + 60_000) / 1000);
-    const late = setup({ provider: { capToUpstreamExpiry: true, verifier: tableVerifier({ good: { ...alice, expiresAt: NOW - 1_000 } }) } });
+    const late = setup({
+      provider: { capToUpstreamExpiry: true, verifier: tableVerifier({ good: { ...alice, expiresAt: NOW - 1_000 } }) },
+    });
     await assert.rejects(late.exchange.exchangeAccount(account()), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_UPSTREAM_EXPIRED');
   });
 });
 
 describe('TokenExchange policy step', () => {
-  const policy = (decide: AccessPolicy['evaluate'], needs: AccessPolicy['needs'] = new Set()): AccessPolicy => ({ needs, evaluate: decide });
+  const policy = (decide: AccessPolicy['evaluate'], needs: AccessPolicy['needs'] = new Set()): AccessPolicy => ({
+    needs,
+    evaluate: decide,
+  });
 
   it('allowed: computed claims join the token; registered claims still win', async () => {
-    const { exchange, signer } = setup({ provider: { policy: policy(() => ({ allowed: true, claims: { tenant: 'example.com', sub: 'forged' } })) } });
+    const { exchange, signer } = setup({
+      provider: { policy: policy(() => ({ allowed: true, claims: { tenant: 'example.com', sub: 'forged' } })) },
+    });
     await exchange.exchangeAccount(account());
     assert.equal(signer.signed[0]!.claims.tenant, 'example.com');
     assert.equal(signer.signed[0]!.claims.sub, 'kc:alice-1');
@@ -182,20 +234,43 @@ describe('TokenExchange policy step', () => {
 
   it('denied → PERMISSION_DENIED naming the rule, never a value; evaluation errors deny too', async () => {
     const denied = setup({ provider: { policy: policy(() => ({ allowed: false, rule: 'engineers', reason: 'denied' })) } });
-    await assert.rejects(denied.exchange.exchangeAccount(account()), (e: AuthJwtError) => e.kind === 'permission_denied' && e.code === 'ERR_AUTHJWT_POLICY_DENIED' && e.metadata.rule === 'engineers' && !e.message.includes('alice'));
-    const broken = setup({ provider: { policy: policy(() => ({ allowed: false, rule: 'allow[0]', reason: 'error', detail: 'no such key' })) } });
+    await assert.rejects(
+      denied.exchange.exchangeAccount(account()),
+      (e: AuthJwtError) =>
+        e.kind === 'permission_denied' &&
+        e.code === 'ERR_AUTHJWT_POLICY_DENIED' &&
+        e.metadata.rule === 'engineers' &&
+        !e.message.includes('alice'),
+    );
+    const broken = setup({
+      provider: { policy: policy(() => ({ allowed: false, rule: 'allow[0]', reason: 'error', detail: 'no such key' })) },
+    });
     await assert.rejects(broken.exchange.exchangeAccount(account()), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_POLICY_ERROR');
   });
 
   it('the policy sees claims, the account and only the lookups it needs; a refused lookup denies', async () => {
     let seen: unknown;
     const withLookups = { ...alice, lookups: { 'github.orgs': ['acme'], 'github.teams': LOOKUP_FORBIDDEN } as const };
-    const p = policy((input) => ((seen = input), { allowed: true, claims: {} }), new Set(['github.orgs'] as const));
+    const p = policy(
+      (input) => {
+        seen = input;
+        return { allowed: true, claims: {} };
+      },
+      new Set(['github.orgs'] as const),
+    );
     const { exchange } = setup({ provider: { policy: p, verifier: tableVerifier({ good: withLookups }) } });
     await exchange.exchangeAccount(account());
     assert.deepEqual(seen, { claims: alice.claims, account: { provider: 'kc', id: 'alice-1' }, lookups: { 'github.orgs': ['acme'] } });
-    const needsTeams = setup({ provider: { policy: policy(() => ({ allowed: true, claims: {} }), new Set(['github.teams'] as const)), verifier: tableVerifier({ good: withLookups }) } });
-    await assert.rejects(needsTeams.exchange.exchangeAccount(account()), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_POLICY_LOOKUP_FORBIDDEN');
+    const needsTeams = setup({
+      provider: {
+        policy: policy(() => ({ allowed: true, claims: {} }), new Set(['github.teams'] as const)),
+        verifier: tableVerifier({ good: withLookups }),
+      },
+    });
+    await assert.rejects(
+      needsTeams.exchange.exchangeAccount(account()),
+      (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_POLICY_LOOKUP_FORBIDDEN',
+    );
   });
 });
 
@@ -207,8 +282,14 @@ describe('TokenExchange.exchangeBearer (edge, token endpoint)', () => {
     assert.equal((await exchange.exchangeBearer({ token: 'opaque', providerHint: 'kc' })).provider, 'kc');
     assert.equal((await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc' })).provider, 'kc');
     await assert.rejects(exchange.exchangeBearer({ token: 'opaque' }), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_NO_PROVIDER');
-    await assert.rejects(exchange.exchangeBearer({ token: 'opaque', providerHint: '__proto__' }), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER');
-    await assert.rejects(exchange.exchangeBearer({ token: 'opaque', provider: 'nope', defaultProvider: 'kc' }), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER');
+    await assert.rejects(
+      exchange.exchangeBearer({ token: 'opaque', providerHint: '__proto__' }),
+      (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER',
+    );
+    await assert.rejects(
+      exchange.exchangeBearer({ token: 'opaque', provider: 'nope', defaultProvider: 'kc' }),
+      (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER',
+    );
   });
 
   it('the token names the account (no binding); the audience can be narrowed within the provider audience only', async () => {
@@ -216,13 +297,19 @@ describe('TokenExchange.exchangeBearer (edge, token endpoint)', () => {
     await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc', audience: ['svc-b'] });
     assert.equal(signer.signed[0]!.claims.aud, 'svc-b');
     assert.equal(signer.signed[0]!.claims.sub, 'kc:alice-1');
-    await assert.rejects(exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc', audience: ['svc-z'] }), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_INVALID_AUDIENCE');
+    await assert.rejects(
+      exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc', audience: ['svc-z'] }),
+      (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_INVALID_AUDIENCE',
+    );
   });
 
   it('reuses a minted token for the same subject token and claims when asked (no second signature)', async () => {
     const store = new Map<string, Parameters<MintedTokenCache['set']>[1]>();
     const minted: MintedTokenCache = { get: (k) => store.get(k), set: (k, v) => void store.set(k, v) };
-    const { exchange, signer } = setup({ minted, provider: { verifier: tableVerifier({ opaque: alice, other: { ...alice, accountId: 'bob' } }) } });
+    const { exchange, signer } = setup({
+      minted,
+      provider: { verifier: tableVerifier({ opaque: alice, other: { ...alice, accountId: 'bob' } }) },
+    });
     const first = await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc' }, { reuseMinted: true });
     const second = await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc' }, { reuseMinted: true });
     assert.equal(second.token, first.token);

@@ -38,7 +38,9 @@ it('grpc-status-details-bin is a google.rpc.Status with a google.rpc.ErrorInfo (
   const root = new protobuf.Root();
   root.resolvePath = (_o, t) => (t.startsWith('google/protobuf/') ? t : `${GOOGLE_APIS_PROTO_DIR}/${t}`);
   root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
-  const decoded = root.lookupType('google.rpc.Status').toObject(root.lookupType('google.rpc.Status').decode(r.metadata.get('grpc-status-details-bin')[0] as Buffer)) as {
+  const decoded = root
+    .lookupType('google.rpc.Status')
+    .toObject(root.lookupType('google.rpc.Status').decode(r.metadata.get('grpc-status-details-bin')[0] as Buffer)) as {
     code: number;
     message: string;
     details: { type_url: string; value: Uint8Array }[];

@@ -35,7 +35,9 @@ async function parseOne(name: string, content: string): Promise<SigningKey> {
 
 /** The private key signs something its published public JWK verifies. */
 async function assertKeyPairWorks(key: SigningKey): Promise<void> {
-  const jws = await new CompactSign(new TextEncoder().encode('payload')).setProtectedHeader({ alg: key.alg, kid: key.kid }).sign(key.privateKey);
+  const jws = await new CompactSign(new TextEncoder().encode('payload'))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid })
+    .sign(key.privateKey);
   const { protectedHeader } = await compactVerify(jws, await importJWK(key.publicJwk as JWK, key.alg));
   assert.equal(protectedHeader.kid, key.kid);
 }
@@ -47,36 +49,101 @@ describe('parseKeyFile rejects', () => {
     return [...lines.slice(0, 2), lines.at(-1)].join('\n'); // header, one body line, footer
   })();
   const cases: { name: string; content: () => string; code: string }[] = [
-    { name: 'a public key PEM', content: () => createPublicKey(ec256.privateKey).export({ format: 'pem', type: 'spki' }) as string, code: 'NOT_PRIVATE' },
-    { name: 'an RSA public key PEM (PKCS#1)', content: () => createPublicKey(rsa.privateKey).export({ format: 'pem', type: 'pkcs1' }) as string, code: 'NOT_PRIVATE' },
-    { name: 'a certificate PEM', content: () => '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n', code: 'NOT_PRIVATE' },
-    { name: 'an RSA 1024 key', content: () => pkcs8(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey), code: 'KEY_TOO_SMALL' },
-    { name: 'an RSA 1024 private JWK', content: () => JSON.stringify(privateJwk(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey)), code: 'KEY_TOO_SMALL' },
-    { name: 'a secp256k1 EC key', content: () => pkcs8(generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey), code: 'UNSUPPORTED_KEY' },
-    { name: 'a P-521 EC key (not on the allow-list)', content: () => pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey), code: 'UNSUPPORTED_KEY' },
+    {
+      name: 'a public key PEM',
+      content: () => createPublicKey(ec256.privateKey).export({ format: 'pem', type: 'spki' }) as string,
+      code: 'NOT_PRIVATE',
+    },
+    {
+      name: 'an RSA public key PEM (PKCS#1)',
+      content: () => createPublicKey(rsa.privateKey).export({ format: 'pem', type: 'pkcs1' }) as string,
+      code: 'NOT_PRIVATE',
+    },
+    {
+      name: 'a certificate PEM',
+      content: () => '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n',
+      code: 'NOT_PRIVATE',
+    },
+    {
+      name: 'an RSA 1024 key',
+      content: () => pkcs8(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey),
+      code: 'KEY_TOO_SMALL',
+    },
+    {
+      name: 'an RSA 1024 private JWK',
+      content: () => JSON.stringify(privateJwk(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey)),
+      code: 'KEY_TOO_SMALL',
+    },
+    {
+      name: 'a secp256k1 EC key',
+      content: () => pkcs8(generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey),
+      code: 'UNSUPPORTED_KEY',
+    },
+    {
+      name: 'a P-521 EC key (not on the allow-list)',
+      content: () => pkcs8(generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey),
+      code: 'UNSUPPORTED_KEY',
+    },
     { name: 'an X25519 key (not a signing key)', content: () => pkcs8(generateKeyPairSync('x25519').privateKey), code: 'UNSUPPORTED_KEY' },
     { name: 'a symmetric JWK', content: () => JSON.stringify({ kty: 'oct', k: 'c2VjcmV0', d: 'x' }), code: 'UNSUPPORTED_KEY' },
     { name: 'a JWK without d', content: () => JSON.stringify(publicJwk(ec256.privateKey)), code: 'NOT_PRIVATE' },
-    { name: 'a JWK Set with one public key among private ones', content: () => JSON.stringify({ keys: [privateJwk(ec256.privateKey), publicJwk(ed.privateKey)] }), code: 'NOT_PRIVATE' },
-    { name: 'a P-256 JWK with alg ES384', content: () => JSON.stringify({ ...privateJwk(ec256.privateKey), alg: 'ES384' }), code: 'ALG_MISMATCH' },
-    { name: 'an RSA JWK with alg RS512', content: () => JSON.stringify({ ...privateJwk(rsa.privateKey), alg: 'RS512' }), code: 'ALG_MISMATCH' },
-    { name: 'an Ed25519 JWK with alg ES256', content: () => JSON.stringify({ ...privateJwk(ed.privateKey), alg: 'ES256' }), code: 'ALG_MISMATCH' },
+    {
+      name: 'a JWK Set with one public key among private ones',
+      content: () => JSON.stringify({ keys: [privateJwk(ec256.privateKey), publicJwk(ed.privateKey)] }),
+      code: 'NOT_PRIVATE',
+    },
+    {
+      name: 'a P-256 JWK with alg ES384',
+      content: () => JSON.stringify({ ...privateJwk(ec256.privateKey), alg: 'ES384' }),
+      code: 'ALG_MISMATCH',
+    },
+    {
+      name: 'an RSA JWK with alg RS512',
+      content: () => JSON.stringify({ ...privateJwk(rsa.privateKey), alg: 'RS512' }),
+      code: 'ALG_MISMATCH',
+    },
+    {
+      name: 'an Ed25519 JWK with alg ES256',
+      content: () => JSON.stringify({ ...privateJwk(ed.privateKey), alg: 'ES256' }),
+      code: 'ALG_MISMATCH',
+    },
     { name: 'a JWK with use enc', content: () => JSON.stringify({ ...privateJwk(ec256.privateKey), use: 'enc' }), code: 'WRONG_USE' },
-    { name: 'a JWK whose private part does not fit its public part', content: () => JSON.stringify({ ...privateJwk(ec256.privateKey), d: privateJwk(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey).d }), code: 'FILE_INVALID' },
-    { name: 'a JWK with a non-numeric nbf', content: () => JSON.stringify({ ...privateJwk(ec256.privateKey), nbf: '2026-12-01' }), code: 'FILE_INVALID' },
-    { name: 'a JWK with a kid containing spaces', content: () => JSON.stringify({ ...privateJwk(ec256.privateKey), kid: 'my key' }), code: 'FILE_INVALID' },
+    {
+      name: 'a JWK whose private part does not fit its public part',
+      content: () =>
+        JSON.stringify({ ...privateJwk(ec256.privateKey), d: privateJwk(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey).d }),
+      code: 'FILE_INVALID',
+    },
+    {
+      name: 'a JWK with a non-numeric nbf',
+      content: () => JSON.stringify({ ...privateJwk(ec256.privateKey), nbf: '2026-12-01' }),
+      code: 'FILE_INVALID',
+    },
+    {
+      name: 'a JWK with a kid containing spaces',
+      content: () => JSON.stringify({ ...privateJwk(ec256.privateKey), kid: 'my key' }),
+      code: 'FILE_INVALID',
+    },
     { name: 'garbage text', content: () => 'this is not a key\n', code: 'FILE_INVALID' },
     { name: 'an empty file', content: () => '', code: 'FILE_INVALID' },
     { name: 'truncated JSON', content: () => JSON.stringify(privateJwk(ec256.privateKey)).slice(0, 40), code: 'FILE_INVALID' },
     { name: 'JSON that is not a JWK', content: () => '{"hello": "world"}', code: 'FILE_INVALID' },
     { name: 'a truncated PEM (body cut short)', content: () => truncated, code: 'FILE_INVALID' },
     { name: 'a truncated PEM (no footer)', content: () => pkcs8(ec256.privateKey).slice(0, 120), code: 'FILE_INVALID' },
-    { name: 'an encrypted PEM', content: () => ec256.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'pw' }) as string, code: 'ENCRYPTED' },
+    {
+      name: 'an encrypted PEM',
+      content: () => ec256.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'pw' }) as string,
+      code: 'ENCRYPTED',
+    },
     { name: 'Not-Before that is not a time', content: () => `Not-Before: tomorrow\n${pkcs8(ec256.privateKey)}`, code: 'FILE_INVALID' },
     // Regression: a value with spaces or an empty value used to be skipped, letting the key sign at once.
     { name: 'Not-Before with words', content: () => `Not-Before: next monday\n${pkcs8(ec256.privateKey)}`, code: 'FILE_INVALID' },
     { name: 'Not-Before that is empty', content: () => `Not-Before:\n${pkcs8(ec256.privateKey)}`, code: 'FILE_INVALID' },
-    { name: 'Not-Before without a time zone', content: () => `Not-Before: 2026-12-01T10:00:00\n${pkcs8(ec256.privateKey)}`, code: 'FILE_INVALID' },
+    {
+      name: 'Not-Before without a time zone',
+      content: () => `Not-Before: 2026-12-01T10:00:00\n${pkcs8(ec256.privateKey)}`,
+      code: 'FILE_INVALID',
+    },
   ];
   for (const c of cases) {
     it(`${c.name} (${c.code})`, () => rejects(c.content(), c.code));
@@ -141,7 +208,10 @@ describe('parseKeyFile accepts other formats', () => {
   });
 
   it('a JWK Set with two keys', async () => {
-    const keys = await parseKeyFile('keys.json', JSON.stringify({ keys: [{ ...privateJwk(ec256.privateKey), kid: 'a' }, privateJwk(rsa.privateKey)] }));
+    const keys = await parseKeyFile(
+      'keys.json',
+      JSON.stringify({ keys: [{ ...privateJwk(ec256.privateKey), kid: 'a' }, privateJwk(rsa.privateKey)] }),
+    );
     assert.deepEqual(
       keys.map((k) => [k.kid, k.alg, k.source]),
       [
@@ -164,7 +234,11 @@ describe('activation time (notBefore)', () => {
     { name: 'RFC 3339 with offset', header: 'Not-Before: 2026-12-01T11:30:00+01:30', notBefore: at },
     { name: 'RFC 3339 with a space and fraction', header: 'Not-Before: 2026-12-01 10:00:00.250Z', notBefore: at + 250 },
     { name: 'epoch seconds', header: `Not-Before: ${at / 1000}`, notBefore: at },
-    { name: 'case-insensitive name among other explanatory lines', header: 'Comment: rotation 2026-12\nnot-before:   2026-12-01T10:00:00Z  ', notBefore: at },
+    {
+      name: 'case-insensitive name among other explanatory lines',
+      header: 'Comment: rotation 2026-12\nnot-before:   2026-12-01T10:00:00Z  ',
+      notBefore: at,
+    },
   ];
   for (const c of cases) {
     it(`PEM "Not-Before:" line: ${c.name}`, async () => {
@@ -188,12 +262,22 @@ describe('isIgnorableKeyFile', () => {
     { name: 'a private key', file: 'key.pem', content: () => pkcs8(ec256.privateKey), ignored: false },
     { name: 'a private key named tls.key', file: 'tls.key', content: () => pkcs8(ec256.privateKey), ignored: false },
     { name: 'a private JWK', file: 'key.json', content: () => JSON.stringify(privateJwk(ec256.privateKey)), ignored: false },
-    { name: 'a certificate chain followed by its key', file: 'bundle.pem', content: () => `${cert}${pkcs8(ec256.privateKey)}`, ignored: false },
+    {
+      name: 'a certificate chain followed by its key',
+      file: 'bundle.pem',
+      content: () => `${cert}${pkcs8(ec256.privateKey)}`,
+      ignored: false,
+    },
     { name: 'garbage (must fail loudly, not be skipped)', file: 'key.pem', content: () => 'garbage', ignored: false },
     { name: 'tls.crt', file: 'tls.crt', content: () => cert, ignored: true },
     { name: 'ca.crt', file: 'ca.crt', content: () => cert, ignored: true },
     { name: 'a certificate-only PEM under another name', file: 'chain.pem', content: () => `${cert}${cert}`, ignored: true },
-    { name: 'a public key PEM', file: 'public.pem', content: () => createPublicKey(ec256.privateKey).export({ format: 'pem', type: 'spki' }) as string, ignored: true },
+    {
+      name: 'a public key PEM',
+      file: 'public.pem',
+      content: () => createPublicKey(ec256.privateKey).export({ format: 'pem', type: 'spki' }) as string,
+      ignored: true,
+    },
     { name: 'a README', file: 'README.md', content: () => '# keys', ignored: true },
   ];
   for (const c of cases) {

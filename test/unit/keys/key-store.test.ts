@@ -31,7 +31,10 @@ const material: Record<string, string> = {};
 async function key(kid: string, notBefore?: number): Promise<SigningKey> {
   const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
   material[kid] = jwk.d!;
-  const [k] = await parseKeyFile(`${kid}.json`, JSON.stringify({ ...jwk, kid, ...(notBefore !== undefined ? { nbf: notBefore / 1000 } : {}) }));
+  const [k] = await parseKeyFile(
+    `${kid}.json`,
+    JSON.stringify({ ...jwk, kid, ...(notBefore !== undefined ? { nbf: notBefore / 1000 } : {}) }),
+  );
   return k!;
 }
 async function rsaKey(kid: string): Promise<SigningKey> {
@@ -41,7 +44,11 @@ async function rsaKey(kid: string): Promise<SigningKey> {
 }
 
 const newStore = (clock = frozenClock()) => ({ clock, store: new KeyStore({ publishLeadTime: LEAD, clock: clock.now }) });
-const publishedKids = (store: KeyStore) => store.jwks().keys.map((k) => k.kid).sort();
+const publishedKids = (store: KeyStore) =>
+  store
+    .jwks()
+    .keys.map((k) => k.kid)
+    .sort();
 const signingKid = (store: KeyStore) => store.currentSigningKey()?.kid;
 
 describe('KeyStore', () => {
@@ -136,7 +143,11 @@ describe('KeyStore', () => {
     });
 
     it('a tie among keys active at once goes to the smallest kid, whatever the file order', () => {
-      for (const order of [[c, b, a], [b, a, c], [a, c, b]]) {
+      for (const order of [
+        [c, b, a],
+        [b, a, c],
+        [a, c, b],
+      ]) {
         const { store } = newStore();
         store.replaceKeys(order);
         assert.equal(signingKid(store), 'a', `order ${order.map((k) => k.kid).join(',')}`);
@@ -235,7 +246,11 @@ describe('KeyStore', () => {
       const allowed = new Set(['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use']);
       assert.equal(body.keys.length, 2);
       for (const k of body.keys) {
-        assert.deepEqual(Object.keys(k).filter((m) => !allowed.has(m)), [], `unexpected members in ${String(k.kid)}`);
+        assert.deepEqual(
+          Object.keys(k).filter((m) => !allowed.has(m)),
+          [],
+          `unexpected members in ${String(k.kid)}`,
+        );
         assert.equal(k.use, 'sig');
         assert.equal(typeof k.alg, 'string');
       }
@@ -281,10 +296,26 @@ describe('KeyStore', () => {
     it('reports published and signing keys, the signing kid and since when, and reloads', async () => {
       const { store, clock } = newStore();
       const before = store.status();
-      assert.deepEqual(before, { publishedKeys: 0, signingKeys: 0, signingKid: undefined, signingSince: undefined, lastReloadAt: undefined, lastReloadError: undefined, lastReloadDetail: undefined });
+      assert.deepEqual(before, {
+        publishedKeys: 0,
+        signingKeys: 0,
+        signingKid: undefined,
+        signingSince: undefined,
+        lastReloadAt: undefined,
+        lastReloadError: undefined,
+        lastReloadDetail: undefined,
+      });
 
       store.replaceKeys([a, await key('b-future', T0 + 30 * MIN)]);
-      assert.deepEqual(store.status(), { publishedKeys: 2, signingKeys: 1, signingKid: 'a', signingSince: T0, lastReloadAt: T0, lastReloadError: undefined, lastReloadDetail: undefined });
+      assert.deepEqual(store.status(), {
+        publishedKeys: 2,
+        signingKeys: 1,
+        signingKid: 'a',
+        signingSince: T0,
+        lastReloadAt: T0,
+        lastReloadError: undefined,
+        lastReloadDetail: undefined,
+      });
 
       clock.set(T0 + 2 * MIN);
       store.replaceKeys([a]); // the future key withdrawn before it ever signed
@@ -303,7 +334,15 @@ describe('KeyStore', () => {
 
       clock.set(T0 + 3 * MIN);
       store.replaceKeys([a, c]);
-      assert.deepEqual(store.status(), { publishedKeys: 2, signingKeys: 1, signingKid: 'a', signingSince: T0, lastReloadAt: T0 + 3 * MIN, lastReloadError: undefined, lastReloadDetail: undefined });
+      assert.deepEqual(store.status(), {
+        publishedKeys: 2,
+        signingKeys: 1,
+        signingKid: 'a',
+        signingSince: T0,
+        lastReloadAt: T0 + 3 * MIN,
+        lastReloadError: undefined,
+        lastReloadDetail: undefined,
+      });
       clock.set(T0 + 3 * MIN + LEAD);
       assert.deepEqual(store.status(), {
         publishedKeys: 2,

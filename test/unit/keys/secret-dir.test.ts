@@ -5,7 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -134,7 +145,10 @@ describe('SecretDirKeySource', () => {
     writeFileSync(join(v.dir, 'nested', 'other.pem'), 'garbage');
     const outcome = await new SecretDirKeySource(v.dir).load();
     assert.ok(outcome.result === 'success', outcome.result === 'failure' ? outcome.error.message : outcome.result);
-    assert.deepEqual(outcome.keys.map((k) => [k.kid, k.source]), [[await kidOf(pem), 'key.pem']]);
+    assert.deepEqual(
+      outcome.keys.map((k) => [k.kid, k.source]),
+      [[await kidOf(pem), 'key.pem']],
+    );
     assert.deepEqual(outcome.ignored, ['tls.crt']);
   });
 
@@ -144,7 +158,10 @@ describe('SecretDirKeySource', () => {
     symlinkSync(join('..data', 'old.pem'), join(v.dir, 'old.pem'));
     const outcome = await new SecretDirKeySource(v.dir).load();
     assert.ok(outcome.result === 'success', outcome.result === 'failure' ? outcome.error.message : outcome.result);
-    assert.deepEqual(outcome.keys.map((k) => k.kid), [await kidOf(pem)]);
+    assert.deepEqual(
+      outcome.keys.map((k) => k.kid),
+      [await kidOf(pem)],
+    );
   });
 
   it('answers unchanged when the content did not change, and reports a failure again until fixed', async () => {
@@ -172,7 +189,11 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
   let manager: KeyManager;
   const outcomes: string[] = [];
   const sink = logSink();
-  const kids = () => manager.store.jwks().keys.map((k) => k.kid).sort();
+  const kids = () =>
+    manager.store
+      .jwks()
+      .keys.map((k) => k.kid)
+      .sort();
   const failures = () => outcomes.filter((o) => o === 'failure').length;
 
   before(async () => {
@@ -236,10 +257,14 @@ describe('createKeyManager over a Secret volume (hot reload)', () => {
     assert.equal(before.signing, kid1);
     const failuresBefore = failures();
     volume.write({ 'tls.crt': CERT });
-    await waitFor(() => failures() > failuresBefore && /no private key found/.test(manager.store.status().lastReloadDetail ?? ''), { what: 'the NO_KEYS failure' });
+    await waitFor(() => failures() > failuresBefore && /no private key found/.test(manager.store.status().lastReloadDetail ?? ''), {
+      what: 'the NO_KEYS failure',
+    });
     assert.equal(manager.store.jwks().etag, before.etag);
     assert.equal(manager.store.currentSigningKey()?.kid, before.signing);
-    const failed = sink.lines.map((l) => JSON.parse(l) as { msg: string; err?: { code?: string } }).filter((l) => l.msg === 'key reload failed; keeping the last good keyring');
+    const failed = sink.lines
+      .map((l) => JSON.parse(l) as { msg: string; err?: { code?: string } })
+      .filter((l) => l.msg === 'key reload failed; keeping the last good keyring');
     assert.equal(failed.at(-1)?.err?.code, 'ERR_AUTHJWT_KEYS_NO_KEYS');
   });
 });

@@ -128,7 +128,7 @@ describe('recipes of the policy guide (negative cases first)', () => {
 
 describe('rules run in order; the first that does not hold is named', () => {
   const policy = compilePolicy(
-    { allow: ["claims.email_verified == true", { name: 'staff', expression: "'staff' in claims.groups" }, "claims.suspended == false"] },
+    { allow: ['claims.email_verified == true', { name: 'staff', expression: "'staff' in claims.groups" }, 'claims.suspended == false'] },
     { path: 'p', lookups: [] },
   );
   const cases: [string, Record<string, unknown>, object][] = [
@@ -147,7 +147,7 @@ describe('runtime errors fail closed with their kind, never a value', () => {
     ['division by zero', 'claims.items.exists(i, 1 / 0 == i)', { items: [1] }, 'division_by_zero'],
     ['index out of bounds', "claims.email.split('@')[5] == 'x'", { email: 'a@b' }, 'index_out_of_bounds'],
     ['field of a list', "claims.groups.name == 'x'", { groups: ['secret-group'] }, 'no_such_key'],
-    ['int() of a non-number string', "int(claims.level) > 3", { level: 'secret-level' }, 'int_conversion_error'],
+    ['int() of a non-number string', 'int(claims.level) > 3', { level: 'secret-level' }, 'int_conversion_error'],
   ];
   for (const [name, expression, claims, detail] of cases) {
     it(name, () => {
@@ -222,7 +222,14 @@ describe('computed claims', () => {
 describe('hostile claims input', () => {
   it('`__proto__` is just a key: readable, and nothing is polluted', () => {
     const claims = JSON.parse('{"__proto__": {"admin": true}, "constructor": "x", "toString": "y"}') as Record<string, unknown>;
-    const d = run({ allow: "claims['__proto__'].admin == true && claims.constructor == 'x' && claims.toString == 'y'", claims: { k: 'claims.constructor' } }, [], input(claims));
+    const d = run(
+      {
+        allow: "claims['__proto__'].admin == true && claims.constructor == 'x' && claims.toString == 'y'",
+        claims: { k: 'claims.constructor' },
+      },
+      [],
+      input(claims),
+    );
     assert.deepEqual(plain(d), { allowed: true, claims: { k: 'x' } });
     assert.equal(({} as Record<string, unknown>).admin, undefined);
     assert.equal(run({ allow: 'has(claims.hasOwnProperty)' }, [], input({})).allowed, false, 'prototype members are not keys');
@@ -237,17 +244,33 @@ describe('hostile claims input', () => {
   const over: [string, string, Record<string, unknown>, string][] = [
     ['a list over maxListItems (1000)', "'x' in claims.groups", { groups: Array.from({ length: 1001 }, () => 'g') }, 'input_limit'],
     ['a nested list over maxListItems', "'x' in claims.a.b", { a: { b: Array.from({ length: 1001 }, () => 'g') } }, 'input_limit'],
-    ['a map over maxListItems', "claims.m.k == 'x'", { m: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, 1])) }, 'input_limit'],
+    [
+      'a map over maxListItems',
+      "claims.m.k == 'x'",
+      { m: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, 1])) },
+      'input_limit',
+    ],
     ['a string over maxStringLength (4096)', "claims.name == 'x'", { name: 'n'.repeat(4097) }, 'input_limit'],
-    ['nesting deeper than 32', "has(claims.deep)", { deep: nest(40) }, 'input_limit'],
-    ['more values than 20 × maxListItems', "has(claims.wide)", { wide: Array.from({ length: 30 }, () => Array.from({ length: 1000 }, () => 1)) }, 'input_limit'],
+    ['nesting deeper than 32', 'has(claims.deep)', { deep: nest(40) }, 'input_limit'],
+    [
+      'more values than 20 × maxListItems',
+      'has(claims.wide)',
+      { wide: Array.from({ length: 30 }, () => Array.from({ length: 1000 }, () => 1)) },
+      'input_limit',
+    ],
     ['NaN', 'claims.n == 1', { n: Number.NaN }, 'input_invalid'],
     ['Infinity', 'claims.n == 1', { n: Number.POSITIVE_INFINITY }, 'input_invalid'],
     ['bigint', 'claims.n == 1', { n: 10n ** 30n }, 'input_invalid'],
     ['a Date', 'has(claims.d)', { d: new Date(0) }, 'input_invalid'],
     ['a function', 'has(claims.f)', { f: () => 1 }, 'input_invalid'],
-    ['a sparse array', "'x' in claims.l", { l: [, 'x'] }, 'input_invalid'], // eslint-disable-line no-sparse-arrays
-    ['all keys used, too many keys', 'size(claims) > 0', Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, 1])), 'input_limit'],
+    // biome-ignore lint/suspicious/noSparseArray: a sparse array is the hostile input under test.
+    ['a sparse array', "'x' in claims.l", { l: [, 'x'] }, 'input_invalid'],
+    [
+      'all keys used, too many keys',
+      'size(claims) > 0',
+      Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, 1])),
+      'input_limit',
+    ],
   ];
   for (const [name, expression, claims, detail] of over) {
     it(`${name} → fails closed (${detail})`, () => assert.deepEqual(plain(run({ allow: expression }, [], input(claims))), errorOf(detail)));
@@ -259,7 +282,13 @@ describe('hostile claims input', () => {
   });
   it('an accessor is refused, never run', () => {
     let ran = false;
-    const claims = Object.defineProperty({}, 'email', { enumerable: true, get: () => ((ran = true), 'a@b') });
+    const claims = Object.defineProperty({}, 'email', {
+      enumerable: true,
+      get: () => {
+        ran = true;
+        return 'a@b';
+      },
+    });
     assert.deepEqual(plain(run({ allow: "claims.email == 'a@b'" }, [], input(claims))), errorOf('input_invalid'));
     assert.equal(ran, false);
   });
@@ -270,11 +299,21 @@ describe('hostile claims input', () => {
     for (const bad of [null, [], 'x', new Map()]) {
       assert.deepEqual(plain(run({ allow: 'true' }, [], input(bad as never))), errorOf('input_invalid'));
     }
-    assert.deepEqual(plain(run({ allow: 'true' }, [], input({}, { account: { provider: 'p', id: 42 as never } }))), errorOf('input_invalid'));
+    assert.deepEqual(
+      plain(run({ allow: 'true' }, [], input({}, { account: { provider: 'p', id: 42 as never } }))),
+      errorOf('input_invalid'),
+    );
   });
   it('evaluate never throws, whatever it is given', () => {
     const policy = compilePolicy({ allow: "'x' in claims.g", claims: { t: "claims.e.split('@')[1]" } }, { path: 'p', lookups: GITHUB });
-    for (const bad of [undefined, null, {}, { claims: {} }, { claims: { g: ['x'] }, account: null }, { claims: { g: ['x'] }, account: {}, lookups: null }]) {
+    for (const bad of [
+      undefined,
+      null,
+      {},
+      { claims: {} },
+      { claims: { g: ['x'] }, account: null },
+      { claims: { g: ['x'] }, account: {}, lookups: null },
+    ]) {
       const d = policy.evaluate(bad as never);
       assert.equal(d.allowed, false, JSON.stringify(d));
     }
@@ -284,7 +323,10 @@ describe('hostile claims input', () => {
 describe('lookups', () => {
   const policy = compilePolicy({ allow: "'acme' in github.orgs" }, { path: 'p', lookups: GITHUB });
   it('a lookup that is needed but not given fails closed (lookup_missing), naming the rule that reads it', () => {
-    const p = compilePolicy({ allow: ["claims.login != ''", { name: 'org', expression: "'acme' in github.orgs" }] }, { path: 'p', lookups: GITHUB });
+    const p = compilePolicy(
+      { allow: ["claims.login != ''", { name: 'org', expression: "'acme' in github.orgs" }] },
+      { path: 'p', lookups: GITHUB },
+    );
     assert.deepEqual(plain(p.evaluate(input({ login: 'x' }))), errorOf('lookup_missing', 'org'));
   });
   it('over maxListItems, non-strings, long strings: fail closed', () => {

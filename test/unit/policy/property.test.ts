@@ -73,28 +73,45 @@ const condArb: fc.Arbitrary<Cond> = fc.letrec<{ cond: Cond }>((tie) => ({
 
 function toCel(c: Cond): string {
   switch (c.k) {
-    case 'group': return `'${c.v}' in claims.groups`;
-    case 'role': return `'${c.v}' in claims.realm_access.roles`;
-    case 'domain': return `claims.email.endsWith('@${c.v}')`;
-    case 'verified': return 'claims.email_verified == true';
-    case 'org': return `github.orgs.exists(o, o == '${c.v}')`;
-    case 'team': return `'${c.v}' in github.teams`;
-    case 'notAccount': return `!(account.id in [${c.v.map((v) => `'${v}'`).join(', ')}])`;
-    case 'not': return `!(${toCel(c.c)})`;
-    case 'and': return `(${toCel(c.a)}) && (${toCel(c.b)})`;
-    case 'or': return `(${toCel(c.a)}) || (${toCel(c.b)})`;
+    case 'group':
+      return `'${c.v}' in claims.groups`;
+    case 'role':
+      return `'${c.v}' in claims.realm_access.roles`;
+    case 'domain':
+      return `claims.email.endsWith('@${c.v}')`;
+    case 'verified':
+      return 'claims.email_verified == true';
+    case 'org':
+      return `github.orgs.exists(o, o == '${c.v}')`;
+    case 'team':
+      return `'${c.v}' in github.teams`;
+    case 'notAccount':
+      return `!(account.id in [${c.v.map((v) => `'${v}'`).join(', ')}])`;
+    case 'not':
+      return `!(${toCel(c.c)})`;
+    case 'and':
+      return `(${toCel(c.a)}) && (${toCel(c.b)})`;
+    case 'or':
+      return `(${toCel(c.a)}) || (${toCel(c.b)})`;
   }
 }
 
 function oracle(c: Cond, who: Identity): Value {
   switch (c.k) {
-    case 'group': return who.groups === undefined ? 'error' : who.groups.includes(c.v);
-    case 'role': return who.roles === undefined ? 'error' : who.roles.includes(c.v);
-    case 'domain': return who.email === undefined ? 'error' : who.email.endsWith(`@${c.v}`);
-    case 'verified': return who.email_verified === undefined ? 'error' : who.email_verified === true;
-    case 'org': return who.orgs.includes(c.v);
-    case 'team': return who.teams.includes(c.v);
-    case 'notAccount': return !c.v.includes(who.id);
+    case 'group':
+      return who.groups === undefined ? 'error' : who.groups.includes(c.v);
+    case 'role':
+      return who.roles === undefined ? 'error' : who.roles.includes(c.v);
+    case 'domain':
+      return who.email === undefined ? 'error' : who.email.endsWith(`@${c.v}`);
+    case 'verified':
+      return who.email_verified === undefined ? 'error' : who.email_verified === true;
+    case 'org':
+      return who.orgs.includes(c.v);
+    case 'team':
+      return who.teams.includes(c.v);
+    case 'notAccount':
+      return !c.v.includes(who.id);
     case 'not': {
       const v = oracle(c.c, who);
       return v === 'error' ? v : !v;
@@ -138,30 +155,36 @@ function expected(rules: Cond[], who: Identity): unknown {
 }
 
 const valuesOf = (who: Identity): string[] =>
-  [who.email, ...(who.groups ?? []), ...(who.roles ?? []), who.id, ...who.orgs, ...who.teams].filter((v): v is string => typeof v === 'string');
+  [who.email, ...(who.groups ?? []), ...(who.roles ?? []), who.id, ...who.orgs, ...who.teams].filter(
+    (v): v is string => typeof v === 'string',
+  );
 
 const plain = (d: PolicyDecision) => JSON.parse(JSON.stringify(d)) as unknown;
 
 describe('policy property: random identities × random policies, against an oracle', () => {
   it(`${RUNS} runs: the decision is the oracle's, and a deny carries no value of the identity`, () => {
     fc.assert(
-      fc.property(fc.array(condArb, { minLength: 1, maxLength: 3 }), fc.array(identityArb, { minLength: 1, maxLength: 4 }), (rules, identities) => {
-        const policy = compilePolicy(
-          {
-            allow: rules.map(toCel),
-            claims: { tenant: "claims.email.split('@')[1]", roles: 'claims.realm_access.roles', teams: "github.teams.map(t, 'gh:' + t)" },
-          },
-          { path: 'providers[0]', lookups: ['github.orgs', 'github.teams'] },
-        );
-        for (const who of identities) {
-          const decision = policy.evaluate(inputOf(who));
-          assert.deepEqual(plain(decision), expected(rules, who), `${rules.map(toCel).join(' ;; ')} for ${JSON.stringify(who)}`);
-          if (!decision.allowed) {
-            const text = JSON.stringify(decision);
-            for (const value of valuesOf(who)) assert.ok(!text.includes(value), `deny carries ${value}: ${text}`);
+      fc.property(
+        fc.array(condArb, { minLength: 1, maxLength: 3 }),
+        fc.array(identityArb, { minLength: 1, maxLength: 4 }),
+        (rules, identities) => {
+          const policy = compilePolicy(
+            {
+              allow: rules.map(toCel),
+              claims: { tenant: "claims.email.split('@')[1]", roles: 'claims.realm_access.roles', teams: "github.teams.map(t, 'gh:' + t)" },
+            },
+            { path: 'providers[0]', lookups: ['github.orgs', 'github.teams'] },
+          );
+          for (const who of identities) {
+            const decision = policy.evaluate(inputOf(who));
+            assert.deepEqual(plain(decision), expected(rules, who), `${rules.map(toCel).join(' ;; ')} for ${JSON.stringify(who)}`);
+            if (!decision.allowed) {
+              const text = JSON.stringify(decision);
+              for (const value of valuesOf(who)) assert.ok(!text.includes(value), `deny carries ${value}: ${text}`);
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -182,7 +205,18 @@ describe('policy property: hostile claims never crash evaluate() nor leak', () =
   const marker = fc.stringMatching(/^[a-z]{3,10}$/).map((s) => `val-${s}`);
   const hostile = fc.oneof(
     fc.jsonValue({ maxDepth: 6 }),
-    fc.anything({ maxDepth: 4, withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true, withObjectString: true, withBoxedValues: true, withSparseArray: true }),
+    fc.anything({
+      maxDepth: 4,
+      withBigInt: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withTypedArray: true,
+      withNullPrototype: true,
+      withObjectString: true,
+      withBoxedValues: true,
+      withSparseArray: true,
+    }),
     marker,
     fc.array(marker, { maxLength: 5 }),
   );
@@ -206,8 +240,14 @@ describe('policy property: hostile claims never crash evaluate() nor leak', () =
           }
           return;
         }
-        assert.deepEqual(Object.keys(decision).sort(), decision.reason === 'error' ? ['allowed', 'detail', 'reason', 'rule'] : ['allowed', 'reason', 'rule']);
-        assert.ok(['allow[0]', 'groups', 'allow[2]', 'claims.e', 'claims.s', 'claims.g', 'claims.n'].includes(decision.rule), decision.rule);
+        assert.deepEqual(
+          Object.keys(decision).sort(),
+          decision.reason === 'error' ? ['allowed', 'detail', 'reason', 'rule'] : ['allowed', 'reason', 'rule'],
+        );
+        assert.ok(
+          ['allow[0]', 'groups', 'allow[2]', 'claims.e', 'claims.s', 'claims.g', 'claims.n'].includes(decision.rule),
+          decision.rule,
+        );
         // An error kind: the library's machine-readable code or ours, never its message.
         if (decision.reason === 'error') assert.match(decision.detail!, /^[a-z][a-z0-9_]{0,63}$/);
         assert.doesNotMatch(JSON.stringify(decision), /val-|acct-9/);
