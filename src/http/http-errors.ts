@@ -1,0 +1,97 @@
+import { toAuthJwtError, type ErrorCode, type ErrorKind, type Outcome } from '../errors.ts';
+
+/**
+ * The ONE map from the error catalogue to HTTP, for the HTTP front doors. Two vocabularies, one
+ * taxonomy: OAuth errors (RFC 6749 §5.2, RFC 8693 §2.2.2) for the token endpoint, and RFC 6750 bearer
+ * challenges for gateways (forward-auth, and the denied responses of Envoy ext_authz).
+ * Descriptions are the catalogue's fixed messages: never a token, a detail or a cause.
+ */
+export interface HttpFailure {
+  status: number;
+  headers: Record<string, string>;
+  /** OAuth `error` (token endpoint) or RFC 6750 `error` (edge), when one applies. */
+  error: string | undefined;
+  description: string;
+  outcome: Outcome;
+  reason: ErrorCode;
+  detail: string | undefined;
+  /** A bug: logged with its stack. */
+  unexpected: unknown;
+  provider: string | undefined;
+  rule: string | undefined;
+}
+
+const OAUTH: Readonly<Record<ErrorKind, { status: number; error: string }>> = {
+  invalid_argument: { status: 400, error: 'invalid_request' },
+  // RFC 8693 §2.2.2: a subject_token that cannot be validated is invalid_grant.
+  unauthenticated: { status: 400, error: 'invalid_grant' },
+  // A proven subject the policy refuses: the client may not get a token for it.
+  permission_denied: { status: 400, error: 'unauthorized_client' },
+  unavailable: { status: 503, error: 'temporarily_unavailable' },
+  resource_exhausted: { status: 429, error: 'temporarily_unavailable' },
+  deadline_exceeded: { status: 503, error: 'temporarily_unavailable' },
+  internal: { status: 500, error: 'server_error' },
+};
+
+/** Token endpoint: the OAuth error response for any thrown value. */
+export function toOAuthError(thrown: unknown): HttpFailure {
+  const e = toAuthJwtError(thrown);
+  const mapped = OAUTH[e.kind];
+  // RFC 8693 §2.2.2: a target (audience/resource) the server will not issue for.
+  const error =
+    e.code === 'ERR_AUTHJWT_REQUEST_INVALID_AUDIENCE'
+      ? 'invalid_target'
+      : e.code === 'ERR_AUTHJWT_REQUEST_NO_PROVIDER'
+        ? 'invalid_grant'
+        : mapped.error;
+  const headers: Record<string, string> = { 'cache-control': 'no-store', pragma: 'no-cache' };
+  if (mapped.status === 503 || mapped.status === 429) headers['retry-after'] = '1';
+  return failure(e, mapped.status, headers, error);
+}
+
+const EDGE: Readonly<Record<ErrorKind, number>> = {
+  // At the edge a malformed or missing credential is an authentication failure (401): gateways
+  // (nginx auth_request, Caddy, Traefik) only pass 401 and 403 through.
+  invalid_argument: 401,
+  unauthenticated: 401,
+  permission_denied: 403,
+  unavailable: 503,
+  resource_exhausted: 503,
+  deadline_exceeded: 503,
+  internal: 500,
+};
+
+/** Edge doors: status and RFC 6750 `WWW-Authenticate` for any thrown value. */
+export function toEdgeFailure(thrown: unknown): HttpFailure {
+  const e = toAuthJwtError(thrown);
+  const status = EDGE[e.kind];
+  const headers: Record<string, string> = { 'cache-control': 'no-store' };
+  let error: string | undefined;
+  if (status === 401) {
+    // RFC 6750 §3.1: no error code when the request carried no credential at all.
+    error = e.code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN' ? undefined : 'invalid_token';
+    headers['www-authenticate'] = error ? `Bearer error="${error}", error_description="${e.message.replace(/["\\]/g, '')}"` : 'Bearer';
+  }
+  if (status === 503) headers['retry-after'] = '1';
+  return failure(e, status, headers, error);
+}
+
+function failure(
+  e: ReturnType<typeof toAuthJwtError>,
+  status: number,
+  headers: Record<string, string>,
+  error: string | undefined,
+): HttpFailure {
+  return {
+    status,
+    headers,
+    error,
+    description: `${e.message} (${e.code})`,
+    outcome: e.kind,
+    reason: e.code,
+    detail: e.detail,
+    unexpected: e.code === 'ERR_AUTHJWT_INTERNAL' ? e.cause : undefined,
+    provider: e.metadata.provider,
+    rule: e.metadata.rule,
+  };
+}
