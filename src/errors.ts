@@ -335,6 +335,9 @@ export const ERRORS = define({
 export type ErrorName = keyof typeof ERRORS;
 export type ErrorCode = `ERR_AUTHJWT_${ErrorName}`;
 
+/** The wire code of a catalogue entry: the one place codes are spelled out. */
+export const errorCode = (name: ErrorName): ErrorCode => `ERR_AUTHJWT_${name}`;
+
 /** Safe, bounded values that may be shown to callers (ErrorInfo metadata): configured ids, rule names, limits. */
 export type ErrorMetadata = Readonly<Record<string, string>>;
 
@@ -355,7 +358,7 @@ export class AuthJwtError extends Error {
     const definition = ERRORS[name];
     super(definition.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AuthJwtError';
-    this.code = `ERR_AUTHJWT_${name}`;
+    this.code = errorCode(name);
     this.kind = definition.kind;
     this.detail = options.detail;
     this.metadata = options.metadata ?? {};

@@ -1,8 +1,8 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
-import type { ErrorCode, ErrorName } from '../errors.ts';
+import { type ErrorCode, type ErrorName, errorCode } from '../errors.ts';
 
-type KeyFileCondition = { [K in ErrorName]: K extends `KEYS_${infer C}` ? C : never }[ErrorName];
+type KeyFileErrorName = Extract<ErrorName, `KEYS_${string}`>;
 
 /** JWS algorithms authjwt signs with. */
 export type SigningAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA';
@@ -25,10 +25,10 @@ export interface SigningKey {
 /** A key file that cannot be used. `message` names the file (for logs); `code` is a catalogue code. */
 export class KeyFileError extends Error {
   readonly code: ErrorCode;
-  constructor(code: KeyFileCondition, message: string) {
+  constructor(name: KeyFileErrorName, message: string) {
     super(message);
     this.name = 'KeyFileError';
-    this.code = `ERR_AUTHJWT_KEYS_${code}`;
+    this.code = errorCode(name);
   }
 }
 
@@ -53,42 +53,42 @@ export async function parseKeyFile(name: string, content: string): Promise<Signi
     try {
       json = JSON.parse(text);
     } catch {
-      throw new KeyFileError('FILE_INVALID', `${name}: not valid JSON`);
+      throw new KeyFileError('KEYS_FILE_INVALID', `${name}: not valid JSON`);
     }
     const jwks = isObject(json) && Array.isArray(json.keys) ? json.keys : [json];
     return Promise.all(jwks.map((jwk, i) => fromJwk(jwks.length > 1 ? `${name}#${i}` : name, jwk)));
   }
-  if (!text.includes('-----BEGIN')) throw new KeyFileError('FILE_INVALID', `${name}: neither PEM nor JWK JSON`);
+  if (!text.includes('-----BEGIN')) throw new KeyFileError('KEYS_FILE_INVALID', `${name}: neither PEM nor JWK JSON`);
   const notBefore = parsePemNotBefore(name, text);
   const pem = text.slice(text.indexOf('-----BEGIN'));
   if (!/-----BEGIN (ENCRYPTED )?(RSA |EC )?PRIVATE KEY-----/.test(pem)) {
-    throw new KeyFileError('NOT_PRIVATE', `${name}: not a private key (expected PKCS#8, PKCS#1 or SEC1 PEM)`);
+    throw new KeyFileError('KEYS_NOT_PRIVATE', `${name}: not a private key (expected PKCS#8, PKCS#1 or SEC1 PEM)`);
   }
-  if (pem.includes('ENCRYPTED')) throw new KeyFileError('ENCRYPTED', `${name}: encrypted private keys are not supported`);
+  if (pem.includes('ENCRYPTED')) throw new KeyFileError('KEYS_ENCRYPTED', `${name}: encrypted private keys are not supported`);
   let keyObject: KeyObject;
   try {
     keyObject = createPrivateKey({ key: pem, format: 'pem' });
   } catch (e) {
-    throw new KeyFileError('FILE_INVALID', `${name}: cannot parse private key (${(e as Error).message})`);
+    throw new KeyFileError('KEYS_FILE_INVALID', `${name}: cannot parse private key (${(e as Error).message})`);
   }
   const jwk = keyObject.export({ format: 'jwk' }) as JWK;
   return [await fromJwk(name, { ...jwk, ...(notBefore !== undefined ? { nbf: notBefore / 1000 } : {}) })];
 }
 
 async function fromJwk(name: string, input: unknown): Promise<SigningKey> {
-  if (!isObject(input) || typeof input.kty !== 'string') throw new KeyFileError('FILE_INVALID', `${name}: not a JWK`);
+  if (!isObject(input) || typeof input.kty !== 'string') throw new KeyFileError('KEYS_FILE_INVALID', `${name}: not a JWK`);
   const jwk = input as JWK & { nbf?: unknown };
-  if (typeof jwk.d !== 'string') throw new KeyFileError('NOT_PRIVATE', `${name}: JWK has no private part ("d")`);
-  if (jwk.use !== undefined && jwk.use !== 'sig') throw new KeyFileError('WRONG_USE', `${name}: JWK use must be "sig"`);
+  if (typeof jwk.d !== 'string') throw new KeyFileError('KEYS_NOT_PRIVATE', `${name}: JWK has no private part ("d")`);
+  if (jwk.use !== undefined && jwk.use !== 'sig') throw new KeyFileError('KEYS_WRONG_USE', `${name}: JWK use must be "sig"`);
   const alg = algorithmFor(name, jwk);
   if (jwk.kty === 'RSA') {
     const bits = Buffer.from(jwk.n ?? '', 'base64url').length * 8;
-    if (bits < 2048) throw new KeyFileError('KEY_TOO_SMALL', `${name}: RSA keys must be at least 2048 bits (got ${bits})`);
+    if (bits < 2048) throw new KeyFileError('KEYS_KEY_TOO_SMALL', `${name}: RSA keys must be at least 2048 bits (got ${bits})`);
   }
   let notBefore: number | undefined;
   if (jwk.nbf !== undefined) {
     if (typeof jwk.nbf !== 'number' || !Number.isFinite(jwk.nbf))
-      throw new KeyFileError('FILE_INVALID', `${name}: "nbf" must be seconds since epoch`);
+      throw new KeyFileError('KEYS_FILE_INVALID', `${name}: "nbf" must be seconds since epoch`);
     notBefore = jwk.nbf * 1000;
   }
   const {
@@ -113,10 +113,11 @@ async function fromJwk(name: string, input: unknown): Promise<SigningKey> {
     // WebCrypto's import refuses a key whose private part does not belong to its public part.
     await importJWK({ ...importable, alg }, alg);
   } catch (e) {
-    throw new KeyFileError('FILE_INVALID', `${name}: unusable key (${(e as Error).message})`);
+    throw new KeyFileError('KEYS_FILE_INVALID', `${name}: unusable key (${(e as Error).message})`);
   }
   const kid = typeof jwk.kid === 'string' && jwk.kid ? jwk.kid : await calculateJwkThumbprint(publicMembers, 'sha256');
-  if (!/^[\x21-\x7e]{1,128}$/.test(kid)) throw new KeyFileError('FILE_INVALID', `${name}: kid must be 1-128 printable ASCII characters`);
+  if (!/^[\x21-\x7e]{1,128}$/.test(kid))
+    throw new KeyFileError('KEYS_FILE_INVALID', `${name}: kid must be 1-128 printable ASCII characters`);
   return {
     kid,
     alg,
@@ -148,13 +149,13 @@ function algorithmFor(name: string, jwk: JWK): SigningAlgorithm {
   else if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') derived = 'EdDSA';
   else
     throw new KeyFileError(
-      'UNSUPPORTED_KEY',
+      'KEYS_UNSUPPORTED_KEY',
       `${name}: unsupported key type ${jwk.kty}${jwk.crv ? `/${jwk.crv}` : ''} (use RSA ≥2048, EC P-256/P-384 or Ed25519)`,
     );
   if (jwk.alg !== undefined && jwk.alg !== derived && !(jwk.kty === 'OKP' && jwk.alg === 'Ed25519')) {
-    throw new KeyFileError('ALG_MISMATCH', `${name}: JWK alg ${jwk.alg} does not fit the key (expected ${derived})`);
+    throw new KeyFileError('KEYS_ALG_MISMATCH', `${name}: JWK alg ${jwk.alg} does not fit the key (expected ${derived})`);
   }
-  if (!ALLOWED_ALGS.has(derived)) throw new KeyFileError('UNSUPPORTED_KEY', `${name}: algorithm ${derived} not allowed`);
+  if (!ALLOWED_ALGS.has(derived)) throw new KeyFileError('KEYS_UNSUPPORTED_KEY', `${name}: algorithm ${derived} not allowed`);
   return derived;
 }
 
@@ -169,7 +170,7 @@ function parsePemNotBefore(name: string, text: string): number | undefined {
   const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value);
   const ms = /^\d+$/.test(value) ? Number(value) * 1000 : rfc3339 ? Date.parse(value) : Number.NaN;
   if (!Number.isFinite(ms))
-    throw new KeyFileError('FILE_INVALID', `${name}: Not-Before "${value}" is not an RFC 3339 time or epoch seconds`);
+    throw new KeyFileError('KEYS_FILE_INVALID', `${name}: Not-Before "${value}" is not an RFC 3339 time or epoch seconds`);
   return ms;
 }
 

@@ -47,7 +47,7 @@ export class SecretDirKeySource {
         try {
           const info = await stat(path); // follows the Secret's symlinks
           if (!info.isFile()) continue;
-          if (info.size > 64 * 1024) throw new KeyFileError('FILE_TOO_LARGE', `${name}: larger than 64 KiB`);
+          if (info.size > 64 * 1024) throw new KeyFileError('KEYS_FILE_TOO_LARGE', `${name}: larger than 64 KiB`);
           content = await readFile(path, 'utf8');
           mode = info.mode;
         } catch (error) {
@@ -74,10 +74,10 @@ export class SecretDirKeySource {
         }
         const kids = new Set<string>();
         for (const k of keys) {
-          if (kids.has(k.kid)) throw new KeyFileError('DUPLICATE_KID', `kid ${k.kid} appears twice (${k.source})`);
+          if (kids.has(k.kid)) throw new KeyFileError('KEYS_DUPLICATE_KID', `kid ${k.kid} appears twice (${k.source})`);
           kids.add(k.kid);
         }
-        if (keys.length === 0) throw new KeyFileError('NO_KEYS', `no private key found in ${this.#dir}`);
+        if (keys.length === 0) throw new KeyFileError('KEYS_NO_KEYS', `no private key found in ${this.#dir}`);
       } catch (error) {
         // Remember the broken content: the same files fail the same way, so they are reported once;
         // any change (a fix) has another digest and is parsed again.
