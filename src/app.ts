@@ -15,7 +15,7 @@ import { AUTH_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthPackage, loadAuthProto,
 import { startGrpcServer, type GrpcServerOptions } from './grpc/server.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
-import { createRouter } from './http/router.ts';
+import { createRouter, type HttpRoute } from './http/router.ts';
 import { startHttpServer } from './http/server.ts';
 import { CompactJwtSigner } from './keys/jwt-signer.ts';
 import { createKeyManager, type KeyManager } from './keys/key-manager.ts';
@@ -43,6 +43,8 @@ export interface AppOptions {
 export interface App {
   grpcPort: number;
   httpPort: number;
+  /** Port of the internal HTTP listener, when a door on it is enabled. */
+  internalHttpPort: number | undefined;
   keys: KeyManager;
   /** True when listeners are up, the service is not draining and a key can sign. */
   isReady(): boolean;
@@ -139,6 +141,12 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     config.http.tls,
   );
 
+  // Internal HTTP doors (forward-auth, token endpoint): their own listener, started only when one is enabled.
+  const internalRoutes: HttpRoute[] = [];
+  const internalHttp = internalRoutes.length
+    ? await startHttpServer(config.internalHttp.listen, createRouter(internalRoutes), config.internalHttp.tls)
+    : undefined;
+
   readiness.setListening(true);
   readiness.onChange((ready) => health.setServing(ready));
 
@@ -158,6 +166,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   return {
     grpcPort: grpc.port,
     httpPort: http.port,
+    internalHttpPort: internalHttp?.port,
     keys,
     isReady: () => readiness.isReady(),
     stop(graceMs = config.shutdownGrace) {
@@ -169,6 +178,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         await grpc.stop(graceMs);
         grpcCredentials.close();
         await http.close();
+        await internalHttp?.close();
         keys.close();
         readiness.setListening(false);
         readiness.close();

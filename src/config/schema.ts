@@ -259,6 +259,17 @@ export const configSchema = z
         cors: z.strictObject({ allowOrigins: z.array(z.string().min(1)).default(['*']) }).prefault({}),
       })
       .prefault({}),
+    /**
+     * The internal HTTP listener: the doors that exchange tokens over HTTP (forward-auth for gateways,
+     * the RFC 8693 token endpoint). In-cluster only: never expose it publicly (docs/gateways.md). It is
+     * started only when one of those doors is enabled, and is separate from the public JWKS listener.
+     */
+    internalHttp: z
+      .strictObject({
+        listen: listen.default('0.0.0.0:8081'),
+        tls: tlsSchema.omit({ clientCaFile: true }).optional(),
+      })
+      .prefault({}),
     keys: z
       .strictObject({
         /** Directory of private keys mounted from a Kubernetes Secret. */

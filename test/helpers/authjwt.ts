@@ -42,6 +42,7 @@ export async function startAuthJwt(raw: Record<string, unknown>, options: Partia
     ...raw,
     grpc: { listen: '127.0.0.1:0', ...(raw.grpc as object) },
     http: { listen: `127.0.0.1:${httpPort}`, ...(raw.http as object) },
+    internalHttp: { listen: '127.0.0.1:0', ...(raw.internalHttp as object) },
   });
   return startAuthJwtWithConfig(config, options);
 }
