@@ -44,6 +44,8 @@ die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 IS_ROOT=false; [ "$(id -u)" = 0 ] && IS_ROOT=true
 if $IS_ROOT; then CACHE="${AUTHJWT_TOOLS_CACHE:-/var/cache/authjwt-tools}"; else CACHE="${AUTHJWT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authjwt-tools}"; fi
 
+CLEANUP=()        # temporary directories removed on exit, even after a failure
+trap 'rm -rf "${CLEANUP[@]}"' EXIT
 TOOLS_PATH=()     # bin directories, in PATH order
 EXPORTS=()        # NAME=value lines for the other variables
 SUMMARY=()        # "tool version what seconds" rows for the log
@@ -71,7 +73,7 @@ stop_system_nginx() {
       log "stopping the nginx system service the package started (pid $(cat /run/nginx.pid))"
       /etc/init.d/nginx stop >/dev/null 2>&1 || /usr/sbin/nginx -s quit >/dev/null 2>&1 || true
     fi
-    command -v update-rc.d >/dev/null 2>&1 && update-rc.d nginx disable >/dev/null 2>&1 || true
+    if command -v update-rc.d >/dev/null 2>&1; then update-rc.d nginx disable >/dev/null 2>&1 || true; fi
   fi
 }
 
@@ -173,7 +175,8 @@ install_interop_go() {
     log "building test/interop/go (key $key) ..."
     rm -rf "$dir"
     mkdir -p "$dir/bin"
-    src=$(mktemp -d "$CACHE/.interop-go-src.XXXXXX")
+    src=$(mktemp -d "${TMPDIR:-/tmp}/authjwt-interop-go.XXXXXX")
+    CLEANUP+=("$src")
     cp -R "$REPO/test/interop/go/." "$src/"
     rm -rf "$src/gen"
     PATH="$(IFS=:; echo "${TOOLS_PATH[*]}"):$PATH" PROTOC_INCLUDE=/usr/include \

@@ -136,7 +136,7 @@ export function runTool(file: string, args: string[], options: { input?: string;
 
 /** Runs a Python interop client (test/interop/python/<script>) with the venv's interpreter. */
 export function runPython(python: string, script: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<ToolResult> {
-  return runTool(python, [join(INTEROP_PYTHON_DIR, script), ...args], options);
+  return runTool(python, [join(INTEROP_PYTHON_DIR, script), ...args], { ...options, env: { ...toolsPathEnv(), PYTHONDONTWRITEBYTECODE: '1' } });
 }
 
 /** Every non-empty stdout line parsed as JSON (the output contract of our interop clients). */
