@@ -1,8 +1,9 @@
 #!/bin/sh
-# Runs the test suites: `sh scripts/test.sh [unit|integration|e2e|all]` (default all), on the Node.js
+# Runs the test suites: `sh scripts/test.sh [unit|integration|interop|e2e|all]` (default all), on the Node.js
 # major of .ci/versions.env (node24.sh).
-# all = type-check + unit + integration + e2e (containers). The e2e suites need a container runtime
-# (Docker, or podman via DOCKER_HOST, see docs/testing.md); with CI set they fail when it is missing.
+# all = type-check + unit + integration + interop + e2e (containers). The e2e suites need a container
+# runtime (Docker, or podman via DOCKER_HOST, see docs/testing.md), the interop suites the tools of
+# .ci/tools.sh (test/interop/README.md); with CI set they fail when these are missing.
 set -eu
 cd "$(dirname "$0")/.."
 node_bin=$(sh scripts/node24.sh)
@@ -30,11 +31,12 @@ run() {
 case "$suite" in
   unit) run unit "test/unit/**/*.test.ts" ;;
   integration) run integration "test/integration/**/*.test.ts" ;;
+  interop) run interop "test/interop/**/*.test.ts" ;;
   e2e) run e2e --test-concurrency=1 "test/e2e/**/*.test.ts" ;;
   all)
     echo "== type-check"
     node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
-    run "unit + integration" "test/unit/**/*.test.ts" "test/integration/**/*.test.ts"
+    run "unit + integration + interop" "test/unit/**/*.test.ts" "test/integration/**/*.test.ts" "test/interop/**/*.test.ts"
     run e2e --test-concurrency=1 "test/e2e/**/*.test.ts"
     ;;
   *) echo "unknown suite $suite" >&2; exit 2 ;;

@@ -1,0 +1,761 @@
+/**
+ * Smoke tests of the third-party tools and our interop clients installed by `.ci/tools.sh`: each runs
+ * and reports its pinned version; nginx and Caddy run as test-owned processes on loopback ports doing
+ * forward-auth; headless Chromium runs a page; and the clients work against a real authjwt (a token
+ * minted through a FAKE GitHub, verified through discovery by PyJWT and go-oidc). Missing tools skip
+ * locally and FAIL when CI is set (test/helpers/interop-tools.ts).
+ */
+import {
+  loadPackageDefinition,
+  Metadata,
+  Server as GrpcServer,
+  ServerCredentials,
+  status,
+  type handleUnaryCall,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
+import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import {
+  jsonLines,
+  jsonResult,
+  PROTO_DIR,
+  REPO_ROOT,
+  requireTool,
+  runPython,
+  runTool,
+  startLineProcess,
+} from '../helpers/interop-tools.ts';
+import { freePort } from '../helpers/net.ts';
+
+const VERSIONS = Object.fromEntries(
+  readFileSync(join(REPO_ROOT, '.ci/versions.env'), 'utf8')
+    .split('\n')
+    .map((l) => /^([A-Z0-9_]+)=(\S+)$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => [m[1]!, m[2]!]),
+);
+
+/** Tampers with the signature (last character of the third segment) of a compact JWS. */
+const tamper = (jwt: string) => jwt.slice(0, -2) + (jwt.at(-2) === 'A' ? 'B' : 'A') + jwt.at(-1);
+
+async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; url: string; port: number }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}`, port };
+}
+const closeServer = (s?: Server) => new Promise<void>((resolve) => (s ? (s.closeAllConnections(), s.close(() => resolve())) : resolve()));
+
+/** Polls until `url` answers (any HTTP status) or the child exits. */
+async function waitHttp(url: string, child: ChildProcess, logs: () => string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}): ${logs()}`);
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${url} did not answer: ${logs()}`);
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * A forward-auth pair for the gateway tests: the auth service answers 200 with `x-minted` for
+ * `Authorization: Bearer good`, else 401; the upstream echoes the Authorization header it received.
+ */
+async function startForwardAuthPair() {
+  const auth = await listen((req, res) => {
+    if (req.headers.authorization === 'Bearer good') res.writeHead(200, { 'x-minted': 'Bearer minted-by-auth' }).end();
+    else res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end('denied');
+  });
+  const upstream = await listen((req, res) =>
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`upstream saw: ${req.headers.authorization ?? '-'}`),
+  );
+  return { auth, upstream, close: async () => void (await Promise.all([closeServer(auth.server), closeServer(upstream.server)])) };
+}
+
+describe('interop tools: installed, pinned versions', () => {
+  const cases: { tool: Parameters<typeof requireTool>[1]; args: string[]; expect: (v: typeof VERSIONS) => string }[] = [
+    { tool: 'grpcurl', args: ['-version'], expect: (v) => `grpcurl ${v.GRPCURL_VERSION}` },
+    { tool: 'grpc-health-probe', args: ['-version'], expect: (v) => v.GRPC_HEALTH_PROBE_VERSION! },
+    { tool: 'caddy', args: ['version'], expect: (v) => v.CADDY_VERSION! },
+    { tool: 'oauth2-proxy', args: ['--version'], expect: (v) => `oauth2-proxy ${v.OAUTH2_PROXY_VERSION}` },
+    { tool: 'protoc-gen-go', args: ['--version'], expect: (v) => `protoc-gen-go ${v.PROTOC_GEN_GO_VERSION}` },
+    {
+      tool: 'protoc-gen-go-grpc',
+      args: ['--version'],
+      expect: (v) => `protoc-gen-go-grpc ${v.PROTOC_GEN_GO_GRPC_VERSION!.replace(/^v/, '')}`,
+    },
+    { tool: 'protoc', args: ['--version'], expect: () => 'libprotoc 3.' },
+  ];
+  for (const c of cases) {
+    it(`${c.tool} ${c.args.join(' ')} reports ${c.expect(VERSIONS)}`, async (t) => {
+      const bin = requireTool(t, c.tool);
+      if (!bin) return;
+      const res = await runTool(bin, c.args);
+      assert.equal(res.code, 0, res.stderr);
+      assert.ok(`${res.stdout}${res.stderr}`.includes(c.expect(VERSIONS)), `${res.stdout}${res.stderr}`);
+    });
+  }
+
+  it('protoc finds the well-known types (google/protobuf/*.proto) and compiles auth.proto', async (t) => {
+    const protoc = requireTool(t, 'protoc');
+    if (!protoc) return;
+    const dir = mkdtempSync(join(tmpdir(), 'authjwt-protoc-'));
+    try {
+      writeFileSync(
+        join(dir, 'wkt.proto'),
+        'syntax = "proto3";\nimport "google/protobuf/timestamp.proto";\nmessage M { google.protobuf.Timestamp t = 1; }\n',
+      );
+      const res = await runTool(protoc, [
+        `-I${dir}`,
+        `-I${PROTO_DIR}`,
+        `--descriptor_set_out=${join(dir, 'out.pb')}`,
+        'wkt.proto',
+        'auth/v1alpha1/auth.proto',
+      ]);
+      assert.equal(res.code, 0, res.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the interop CLIs print usage (extauthz-check, getjwt-go, oidc-verify)', async (t) => {
+    for (const tool of ['extauthz-check', 'getjwt-go', 'oidc-verify'] as const) {
+      const bin = requireTool(t, tool);
+      if (!bin) return;
+      const res = await runTool(bin, ['-h']);
+      assert.equal(res.code, 0, `${tool}: ${res.stderr}`);
+      assert.match(res.stderr, /-(addr|issuer)/, tool);
+    }
+  });
+
+  it('the Python venv has the pinned client libraries', async (t) => {
+    const python = requireTool(t, 'python');
+    if (!python) return;
+    const res = await runTool(python, [
+      '-c',
+      'import grpc, grpc_tools, grpc_status, grpc_health.v1, jwt, authlib, joserfc, requests; print(grpc.__version__, jwt.__version__, authlib.__version__)',
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    const pins = readFileSync(join(REPO_ROOT, 'test/interop/python/requirements.txt'), 'utf8');
+    const pin = (name: string) => new RegExp(`^${name}(?:\\[\\w+\\])?==(\\S+)`, 'mi').exec(pins)![1];
+    assert.equal(res.stdout.trim(), `${pin('grpcio')} ${pin('PyJWT')} ${pin('Authlib')}`);
+  });
+});
+
+describe('gateways as test-owned processes on loopback', () => {
+  let pair: Awaited<ReturnType<typeof startForwardAuthPair>>;
+  before(async () => {
+    pair = await startForwardAuthPair();
+  });
+  after(async () => {
+    await pair?.close();
+  });
+
+  it('nginx (Debian): own prefix and config, no daemon; auth_request admits with the minted header and passes the 401 on', async (t) => {
+    const nginx = requireTool(t, 'nginx');
+    if (!nginx) return;
+    const version = await runTool(nginx, ['-V']);
+    assert.match(version.stderr, /--with-http_auth_request_module/);
+    const dir = mkdtempSync(join(tmpdir(), 'authjwt-nginx-'));
+    const port = await freePort();
+    // Every path nginx writes is under the test's prefix (the compiled-in ones are under /var/lib/nginx).
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location = /_auth {
+      internal;
+      proxy_pass http://127.0.0.1:${pair.auth.port}/check;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+    }
+    location / {
+      auth_request /_auth;
+      auth_request_set $minted $upstream_http_x_minted;
+      proxy_set_header Authorization $minted;
+      proxy_pass http://127.0.0.1:${pair.upstream.port};
+    }
+  }
+}
+`,
+    );
+    let logs = '';
+    const child = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d) => (logs += d));
+    child.stderr!.on('data', (d) => (logs += d));
+    try {
+      await waitHttp(`http://127.0.0.1:${port}/`, child, () => logs);
+      const ok = await fetch(`http://127.0.0.1:${port}/api`, { headers: { authorization: 'Bearer good' } });
+      assert.equal(ok.status, 200, logs);
+      assert.equal(await ok.text(), 'upstream saw: Bearer minted-by-auth');
+      const denied = await fetch(`http://127.0.0.1:${port}/api`, { headers: { authorization: 'Bearer bad' } });
+      assert.equal(denied.status, 401);
+    } finally {
+      await stopChild(child, 'SIGQUIT');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('caddy (Go proxy build): forward_auth with copy_headers renaming x-minted to Authorization', async (t) => {
+    const caddy = requireTool(t, 'caddy');
+    if (!caddy) return;
+    const dir = mkdtempSync(join(tmpdir(), 'authjwt-caddy-'));
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'Caddyfile'),
+      `{
+  admin off
+  auto_https off
+  storage file_system ${dir}/data
+}
+http://127.0.0.1:${port} {
+  forward_auth 127.0.0.1:${pair.auth.port} {
+    uri /check
+    copy_headers X-Minted>Authorization
+  }
+  reverse_proxy 127.0.0.1:${pair.upstream.port}
+}
+`,
+    );
+    let logs = '';
+    const env = { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') };
+    const child = spawn(caddy, ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => (logs += d));
+    child.stderr!.on('data', (d) => (logs += d));
+    try {
+      await waitHttp(`http://127.0.0.1:${port}/`, child, () => logs);
+      const ok = await fetch(`http://127.0.0.1:${port}/api`, { headers: { authorization: 'Bearer good' } });
+      assert.equal(ok.status, 200, logs);
+      assert.equal(await ok.text(), 'upstream saw: Bearer minted-by-auth');
+      const denied = await fetch(`http://127.0.0.1:${port}/api`, { headers: { authorization: 'Bearer bad' } });
+      assert.equal(denied.status, 401);
+      assert.equal(denied.headers.get('www-authenticate'), 'Bearer error="invalid_token"');
+    } finally {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('chromium (Debian) runs headless and executes a page script', async (t) => {
+    const chromium = requireTool(t, 'chromium');
+    if (!chromium) return;
+    const page = await listen((_req, res) =>
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<p id="out"></p><script>document.getElementById("out").textContent = "sum=" + (40 + 2)</script>'),
+    );
+    const profile = mkdtempSync(join(tmpdir(), 'authjwt-chromium-'));
+    try {
+      const res = await runTool(
+        chromium,
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-dev-shm-usage',
+          '--no-first-run',
+          `--user-data-dir=${profile}`,
+          '--dump-dom',
+          page.url,
+        ],
+        {
+          timeoutMs: 120_000,
+        },
+      );
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stdout, /<p id="out">sum=42<\/p>/);
+    } finally {
+      await closeServer(page.server);
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('clients against a running authjwt (token minted through a FAKE GitHub)', () => {
+  let gh: FakeGitHub;
+  let svc: RunningAuthJwt;
+  let dir: string;
+  let tokenFile: string;
+  let grpcAddr: string;
+  const octocat = { id: 583231, login: 'octocat', name: 'The Octocat', email: null };
+  const account = ['-provider', 'github', '-type', 'oauth', '-account-id', '583231'];
+
+  before(async () => {
+    gh = await startFakeGitHub();
+    gh.issue('gho_interop_octocat', octocat, 'Iv1.interop');
+    svc = await startAuthJwt({
+      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '2s' }],
+    });
+    grpcAddr = `127.0.0.1:${svc.app.grpcPort}`;
+    dir = mkdtempSync(join(tmpdir(), 'authjwt-interop-'));
+    tokenFile = join(dir, 'access-token');
+    writeFileSync(tokenFile, 'gho_interop_octocat\n', { mode: 0o600 });
+  });
+  after(async () => {
+    await svc?.stop();
+    await gh?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const mint = async () => {
+    const res = await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '583231', accessToken: 'gho_interop_octocat' });
+    assert.equal(res.code, status.OK, res.details);
+    return res.token!;
+  };
+
+  it('grpcurl calls GetJWT from the .proto file (no reflection needed)', async (t) => {
+    const grpcurl = requireTool(t, 'grpcurl');
+    if (!grpcurl) return;
+    const body = JSON.stringify({
+      account: { provider: 'github', type: 'oauth', providerAccountId: '583231', accessToken: 'gho_interop_octocat' },
+    });
+    const res = await runTool(
+      grpcurl,
+      ['-plaintext', '-import-path', PROTO_DIR, '-proto', 'auth/v1alpha1/auth.proto', '-d', '@', grpcAddr, 'auth.v1alpha1.AuthAPI/GetJWT'],
+      { input: body },
+    );
+    assert.equal(res.code, 0, res.stderr);
+    const { payload } = await svc.verify((JSON.parse(res.stdout) as { token: string }).token);
+    assert.equal(payload.sub, 'github:583231');
+  });
+
+  it('grpc-health-probe reports SERVING', async (t) => {
+    const probe = requireTool(t, 'grpc-health-probe');
+    if (!probe) return;
+    const res = await runTool(probe, ['-addr', grpcAddr]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(`${res.stdout}${res.stderr}`, /status: SERVING/);
+  });
+
+  it('getjwt-go (client generated by protoc-gen-go/-go-grpc at build time): OK with a verifiable token; a wrong account id → UNAUTHENTICATED', async (t) => {
+    const bin = requireTool(t, 'getjwt-go');
+    if (!bin) return;
+    const ok = jsonResult<{ code: number; status: string; token?: string }>(
+      await runTool(bin, ['-addr', grpcAddr, ...account, '-token-file', tokenFile]),
+    );
+    assert.equal(ok.status, 'OK');
+    assert.equal((await svc.verify(ok.token!)).payload.sub, 'github:583231');
+    const denied = await runTool(
+      bin,
+      ['-addr', grpcAddr, '-provider', 'github', '-type', 'oauth', '-account-id', '1024', '-token-file', '-'],
+      { input: 'gho_interop_octocat' },
+    );
+    assert.equal(denied.code, 0, denied.stderr);
+    const out = jsonResult<{ code: number; status: string; token?: string; message: string }>(denied);
+    assert.equal(out.code, status.UNAUTHENTICATED);
+    assert.equal(out.status, 'UNAUTHENTICATED');
+    assert.equal(out.token, undefined);
+    assert.ok(!out.message.includes('gho_interop_octocat'));
+  });
+
+  it('client.py (grpcio, stubs generated at start by grpcio-tools): GetJWT OK and UNAUTHENTICATED; Health SERVING', async (t) => {
+    const python = requireTool(t, 'python');
+    if (!python) return;
+    const ok = jsonResult<{ status: string; token?: string }>(
+      await runPython(python, 'client.py', [
+        'getjwt',
+        '--addr',
+        grpcAddr,
+        '--provider',
+        'github',
+        '--type',
+        'oauth',
+        '--account-id',
+        '583231',
+        '--token-file',
+        tokenFile,
+      ]),
+    );
+    assert.equal(ok.status, 'OK');
+    assert.equal((await svc.verify(ok.token!)).payload.sub, 'github:583231');
+    const denied = jsonResult<{ code: number; status: string }>(
+      await runPython(python, 'client.py', [
+        'getjwt',
+        '--addr',
+        grpcAddr,
+        '--provider',
+        'github',
+        '--type',
+        'oauth',
+        '--account-id',
+        '1024',
+        '--token-file',
+        tokenFile,
+      ]),
+    );
+    assert.equal(denied.code, status.UNAUTHENTICATED);
+    const health = jsonResult<{ status: string; servingStatus: string }>(
+      await runPython(python, 'client.py', ['health', '--addr', grpcAddr]),
+    );
+    assert.deepEqual([health.status, health.servingStatus], ['OK', 'SERVING']);
+  });
+
+  it('verify_jwt.py (PyJWT, PyJWKClient through discovery) accepts a minted token and rejects a tampered one', async (t) => {
+    const python = requireTool(t, 'python');
+    if (!python) return;
+    const token = await mint();
+    const good = await runPython(python, 'verify_jwt.py', ['--issuer', svc.config.issuer, '--audience', 'internal-services'], {
+      input: `${token}\n`,
+    });
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    const [ok] = jsonLines<{ ok: boolean; claims: { sub: string } }>(good.stdout);
+    assert.equal(ok!.claims.sub, 'github:583231');
+    const bad = await runPython(python, 'verify_jwt.py', ['--issuer', svc.config.issuer, '--audience', 'internal-services'], {
+      input: `${tamper(token)}\n`,
+    });
+    assert.equal(bad.code, 1);
+    assert.deepEqual(
+      jsonLines<{ ok: boolean; error: string }>(bad.stdout).map((r) => [r.ok, r.error]),
+      [[false, 'InvalidSignatureError']],
+    );
+    const wrongAud = await runPython(python, 'verify_jwt.py', ['--issuer', svc.config.issuer, '--audience', 'someone-else'], {
+      input: `${token}\n`,
+    });
+    assert.equal(jsonLines<{ error: string }>(wrongAud.stdout)[0]!.error, 'InvalidAudienceError');
+  });
+
+  it('oidc-verify (go-oidc, discovery read once) keeps verifying token after token, rejecting a tampered one', async (t) => {
+    const bin = requireTool(t, 'oidc-verify');
+    if (!bin) return;
+    const verifier = startLineProcess(bin, ['-issuer', svc.config.issuer, '-audience', 'internal-services']);
+    try {
+      const first = JSON.parse(await verifier.send(await mint())) as { ok: boolean; claims: { sub: string }; header: { alg: string } };
+      assert.equal(first.ok, true, JSON.stringify(first));
+      assert.equal(first.claims.sub, 'github:583231');
+      const tampered = JSON.parse(await verifier.send(tamper(await mint()))) as { ok: boolean; error: string };
+      assert.equal(tampered.ok, false);
+      assert.match(tampered.error, /signature/i);
+      const again = JSON.parse(await verifier.send(await mint())) as { ok: boolean };
+      assert.equal(again.ok, true);
+      assert.equal(await verifier.close(), 0);
+      assert.match(verifier.stderr(), /"ready":true/);
+    } finally {
+      verifier.child.kill();
+    }
+  });
+
+  it('extauthz-check (Envoy go-control-plane client) completes a Check RPC and reports the gRPC outcome as JSON', async (t) => {
+    const bin = requireTool(t, 'extauthz-check');
+    if (!bin) return;
+    const res = await runTool(bin, [
+      '-addr',
+      grpcAddr,
+      '-header',
+      'authorization=Bearer gho_interop_octocat',
+      '-path',
+      '/api',
+      '-timeout',
+      '10s',
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    const out = jsonResult<{ code: number; message: string; check?: { result: string } }>(res);
+    if (out.code === status.UNIMPLEMENTED) {
+      // authjwt without ext_authz enabled: the call reached the server, which names the method.
+      assert.match(out.message, /envoy\.service\.auth\.v3\.Authorization\/Check/);
+    } else {
+      assert.equal(out.code, status.OK, out.message);
+      assert.ok(out.check && ['ok', 'denied', 'error'].includes(out.check.result), JSON.stringify(out));
+    }
+    // No server: still one JSON object, with the transport's code.
+    const closed = await runTool(bin, ['-addr', `127.0.0.1:${await freePort()}`, '-timeout', '2s']);
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.ok([status.UNAVAILABLE, status.DEADLINE_EXCEEDED].includes(jsonResult<{ code: number }>(closed).code));
+  });
+});
+
+/** Protobuf wire encoding, just enough for google.rpc.Status { code, message, details: [Any] } and ErrorInfo. */
+const pb = {
+  varint(n: number): Buffer {
+    const out: number[] = [];
+    for (; n > 0x7f; n >>>= 7) out.push((n & 0x7f) | 0x80);
+    out.push(n);
+    return Buffer.from(out);
+  },
+  bytes(field: number, value: Buffer | string): Buffer {
+    const b = Buffer.isBuffer(value) ? value : Buffer.from(value);
+    return Buffer.concat([pb.varint((field << 3) | 2), pb.varint(b.length), b]);
+  },
+  int(field: number, value: number): Buffer {
+    return Buffer.concat([pb.varint(field << 3), pb.varint(value)]);
+  },
+};
+const errorInfo = (reason: string, domain: string, metadata: Record<string, string>) =>
+  Buffer.concat([
+    pb.bytes(1, reason),
+    pb.bytes(2, domain),
+    ...Object.entries(metadata).map(([k, v]) => pb.bytes(3, Buffer.concat([pb.bytes(1, k), pb.bytes(2, v)]))),
+  ]);
+const anyOf = (typeUrl: string, value: Buffer) => Buffer.concat([pb.bytes(1, typeUrl), pb.bytes(2, value)]);
+const rpcStatus = (code: number, message: string, details: Buffer[]) =>
+  Buffer.concat([pb.int(1, code), pb.bytes(2, message), ...details.map((d) => pb.bytes(3, d))]);
+
+describe('rich gRPC errors: the clients decode google.rpc.ErrorInfo from grpc-status-details-bin', () => {
+  let server: GrpcServer;
+  let addr: string;
+  const message = 'the provider account does not match';
+
+  before(async () => {
+    // A stand-in AuthAPI answering every call with UNAUTHENTICATED and an ErrorInfo detail, the
+    // richer error model issue 13 asks authjwt for.
+    const pkg = loadPackageDefinition(loadSync(join(PROTO_DIR, 'auth/v1alpha1/auth.proto'))) as unknown as {
+      auth: { v1alpha1: { AuthAPI: { service: ServiceDefinition } } };
+    };
+    const getJwt: handleUnaryCall<unknown, unknown> = (_call, callback) => {
+      const trailers = new Metadata();
+      const info = anyOf(
+        'type.googleapis.com/google.rpc.ErrorInfo',
+        errorInfo('ACCOUNT_MISMATCH', 'authjwt.example', { provider: 'github' }),
+      );
+      trailers.set('grpc-status-details-bin', rpcStatus(status.UNAUTHENTICATED, message, [info]));
+      callback({ code: status.UNAUTHENTICATED, details: message, metadata: trailers });
+    };
+    server = new GrpcServer();
+    server.addService(pkg.auth.v1alpha1.AuthAPI.service, { GetJWT: getJwt });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    addr = `127.0.0.1:${port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server?.tryShutdown(() => resolve()));
+  });
+  const expected = {
+    code: status.UNAUTHENTICATED,
+    status: 'UNAUTHENTICATED',
+    message,
+    errorInfo: { reason: 'ACCOUNT_MISMATCH', domain: 'authjwt.example', metadata: { provider: 'github' } },
+    details: ['type.googleapis.com/google.rpc.ErrorInfo'],
+  };
+
+  it('getjwt-go (grpc-go status.Details)', async (t) => {
+    const bin = requireTool(t, 'getjwt-go');
+    if (!bin) return;
+    assert.deepEqual(
+      jsonResult(await runTool(bin, ['-addr', addr, '-provider', 'github', '-type', 'oauth', '-account-id', '1'])),
+      expected,
+    );
+  });
+
+  it('client.py (grpcio-status rpc_status.from_call)', async (t) => {
+    const python = requireTool(t, 'python');
+    if (!python) return;
+    assert.deepEqual(
+      jsonResult(
+        await runPython(python, 'client.py', ['getjwt', '--addr', addr, '--provider', 'github', '--type', 'oauth', '--account-id', '1']),
+      ),
+      expected,
+    );
+  });
+});
+
+describe('verify_at_jwt.py (Authlib RFC 9068 validator) against a local issuer', () => {
+  let issuer: { server: Server; url: string };
+  const keys: Record<string, { privateKey: CryptoKey; jwk: JWK }> = {};
+
+  before(async () => {
+    for (const alg of ['ES256', 'ES384', 'RS256'] as const) {
+      const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+      keys[alg] = { privateKey, jwk: { ...(await exportJWK(publicKey)), kid: `k-${alg}`, alg, use: 'sig' } };
+    }
+    issuer = await listen((req, res) => {
+      const base = issuer.url;
+      if (req.url === '/.well-known/openid-configuration') {
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ issuer: base, jwks_uri: `${base}/jwks`, id_token_signing_alg_values_supported: Object.keys(keys) }));
+      } else if (req.url === '/jwks') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: Object.values(keys).map((k) => k.jwk) }));
+      } else res.writeHead(404).end();
+    });
+  });
+  after(async () => {
+    await closeServer(issuer?.server);
+  });
+
+  const sign = (alg: string, header: Record<string, unknown>, claims: Record<string, unknown>) =>
+    new SignJWT({ client_id: 'frontend', jti: crypto.randomUUID(), ...claims })
+      .setProtectedHeader({ alg, kid: `k-${alg}`, ...header })
+      .setIssuer(issuer.url)
+      .setSubject('github:583231')
+      .setAudience('internal-services')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(keys[alg]!.privateKey);
+  const verify = async (python: string, tokens: string[], extra: string[] = []) =>
+    jsonLines<{ ok: boolean; error?: string }>(
+      (
+        await runPython(python, 'verify_at_jwt.py', ['--issuer', issuer.url, '--audience', 'internal-services', ...extra], {
+          input: tokens.join('\n') + '\n',
+        })
+      ).stdout,
+    ).map((r) => (r.ok ? 'ok' : r.error));
+
+  it('accepts typ at+jwt with the RFC 9068 claims; rejects typ JWT, a missing client_id, a missing typ', async (t) => {
+    const python = requireTool(t, 'python');
+    if (!python) return;
+    const tokens = [
+      await sign('ES256', { typ: 'at+jwt' }, {}),
+      await sign('ES256', { typ: 'application/at+jwt' }, {}),
+      await sign('ES256', { typ: 'JWT' }, {}),
+      await sign('ES256', { typ: 'at+jwt' }, { client_id: undefined }),
+      await sign('ES256', {}, {}),
+    ];
+    assert.deepEqual(await verify(python, tokens), ['ok', 'ok', 'InvalidClaimError', 'MissingClaimError', 'MissingTypError']);
+    // Authlib on its own lets a token without typ through; the script's stricter check is opt-out.
+    assert.deepEqual(await verify(python, [tokens[4]!], ['--allow-missing-typ']), ['ok']);
+  });
+
+  it('algorithms: Authlib (joserfc defaults) verifies ES256/RS256 but not ES384; the joserfc engine follows discovery', async (t) => {
+    const python = requireTool(t, 'python');
+    if (!python) return;
+    const tokens = [
+      await sign('ES256', { typ: 'at+jwt' }, {}),
+      await sign('RS256', { typ: 'at+jwt' }, {}),
+      await sign('ES384', { typ: 'at+jwt' }, {}),
+    ];
+    assert.deepEqual(await verify(python, tokens), ['ok', 'ok', 'UnsupportedAlgorithmError']);
+    assert.deepEqual(await verify(python, tokens, ['--engine', 'joserfc']), ['ok', 'ok', 'ok']);
+  });
+});
+
+describe('token_exchange.py (RFC 8693 client) against a local token endpoint', () => {
+  let endpoint: { server: Server; url: string };
+  let dir: string;
+  const seen: { authorization?: string; form: [string, string][] }[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'authjwt-tx-'));
+    writeFileSync(join(dir, 'subject'), 'subject-token-value\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'secret'), 's3cret\n', { mode: 0o600 });
+    endpoint = await listen((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const form = [...new URLSearchParams(body)];
+        seen.push({ authorization: req.headers.authorization, form });
+        const params = new URLSearchParams(body);
+        if (params.getAll('audience').includes('unknown')) {
+          res
+            .writeHead(400, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+            .end(JSON.stringify({ error: 'invalid_target' }));
+          return;
+        }
+        res
+          .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+          .end(
+            JSON.stringify({
+              access_token: 'minted',
+              issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+              token_type: 'Bearer',
+              expires_in: 300,
+            }),
+          );
+      });
+    });
+  });
+  after(async () => {
+    await closeServer(endpoint?.server);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('authlib client: sends the RFC 8693 form with client_secret_basic; reports 200 and 400 answers', async (t) => {
+    const python = requireTool(t, 'python');
+    if (!python) return;
+    const args = [
+      '--token-endpoint',
+      `${endpoint.url}/token`,
+      '--subject-token-file',
+      join(dir, 'subject'),
+      '--client-id',
+      'gw',
+      '--client-secret-file',
+      join(dir, 'secret'),
+    ];
+    const ok = jsonResult<{ httpStatus: number; body: { access_token: string }; headers: Record<string, string>; authlib: unknown }>(
+      await runPython(python, 'token_exchange.py', [...args, '--audience', 'internal-services']),
+    );
+    assert.equal(ok.httpStatus, 200);
+    assert.equal(ok.body.access_token, 'minted');
+    assert.equal(ok.headers['cache-control'], 'no-store');
+    const req = seen.at(-1)!;
+    assert.equal(req.authorization, `Basic ${Buffer.from('gw:s3cret').toString('base64')}`);
+    assert.deepEqual(Object.fromEntries(req.form), {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: 'subject-token-value',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      audience: 'internal-services',
+    });
+    assert.deepEqual(ok.authlib, { ok: true });
+    const bad = jsonResult<{ httpStatus: number; body: { error: string }; authlib: { ok: boolean; error: string } }>(
+      await runPython(python, 'token_exchange.py', [...args, '--audience', 'unknown']),
+    );
+    assert.deepEqual([bad.httpStatus, bad.body.error], [400, 'invalid_target']);
+    assert.deepEqual([bad.authlib.ok, bad.authlib.error], [false, 'invalid_target']);
+  });
+
+  it('requests client: repeated audience parameters, no client authentication', async (t) => {
+    const python = requireTool(t, 'python');
+    if (!python) return;
+    const res = jsonResult<{ client: string; httpStatus: number }>(
+      await runPython(python, 'token_exchange.py', [
+        '--client',
+        'requests',
+        '--token-endpoint',
+        `${endpoint.url}/token`,
+        '--subject-token-file',
+        join(dir, 'subject'),
+        '--audience',
+        'a',
+        '--audience',
+        'b',
+      ]),
+    );
+    assert.deepEqual([res.client, res.httpStatus], ['requests', 200]);
+    const req = seen.at(-1)!;
+    assert.equal(req.authorization, undefined);
+    assert.deepEqual(
+      req.form.filter(([k]) => k === 'audience').map(([, v]) => v),
+      ['a', 'b'],
+    );
+  });
+});
