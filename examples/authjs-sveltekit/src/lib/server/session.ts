@@ -1,0 +1,150 @@
+/**
+ * What the Auth.js `jwt` callback does with the provider account. The Auth.js JWT is an encrypted
+ * cookie (JWE, key derived from AUTH_SECRET): only this server can read what is stored here. The
+ * `session` callback is left at its default, so `/auth/session` and `locals.auth()` never return
+ * these tokens.
+ *
+ * - At sign-in (`account` present): call GetJWT with the account, store the minted token.
+ * - Later requests: when the provider access token is about to expire, refresh it at the provider's
+ *   token endpoint (Auth.js's refresh-token-rotation pattern) and call GetJWT again with the new
+ *   token; when only the minted token is about to expire, call GetJWT again with the current one.
+ */
+import type { Account as AuthJsAccount } from '@auth/core/types';
+import type { JWT } from '@auth/core/jwt';
+import type { ExampleConfig } from './config';
+import { decodeClaims, getJwt, toUpstreamAccount, type UpstreamAccount } from './authjwt';
+
+export interface MintedState {
+  /** The authjwt token (a JWS), present after a successful GetJWT. */
+  token?: string;
+  /** Its `exp` (seconds). */
+  exp?: number;
+  /** gRPC status name and message of the last failed GetJWT. */
+  error?: string;
+  retryable?: boolean;
+}
+
+export interface UpstreamState {
+  account: UpstreamAccount;
+  refreshToken?: string;
+  /** Expiry of account.accessToken (seconds), from Auth.js's `expires_at` / the refresh response. */
+  expiresAt?: number;
+}
+
+declare module '@auth/core/jwt' {
+  interface JWT {
+    upstream?: UpstreamState;
+    minted?: MintedState;
+    /** How often the provider token was refreshed in this session. */
+    refreshes?: number;
+    /** Set when the provider refused the refresh token: the user must sign in again. */
+    error?: 'RefreshTokenError';
+  }
+}
+
+/** Server-only view of the session for loads and endpoints (event.locals.exchange). */
+export interface ExchangeView {
+  upstream?: UpstreamState;
+  minted?: MintedState & { claims?: Record<string, unknown> };
+  refreshes: number;
+  error?: 'RefreshTokenError';
+}
+
+const RETRYABLE = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED']);
+const now = () => Math.floor(Date.now() / 1000);
+
+async function mint(config: ExampleConfig, account: UpstreamAccount): Promise<MintedState> {
+  const result = await getJwt(config.authjwt, account);
+  if (!result.ok) {
+    console.warn(`GetJWT failed for provider ${account.provider}: ${result.code} ${result.details}`);
+    return { error: `${result.code}: ${result.details}`, retryable: RETRYABLE.has(result.code) };
+  }
+  const { exp } = decodeClaims(result.token);
+  return { token: result.token, exp: typeof exp === 'number' ? exp : undefined };
+}
+
+/** `jwt` callback at sign-in. */
+export async function startSession(config: ExampleConfig, token: JWT, account: AuthJsAccount): Promise<JWT> {
+  const upstream: UpstreamState = {
+    account: toUpstreamAccount(account),
+    refreshToken: account.refresh_token,
+    expiresAt: account.expires_at,
+  };
+  return { ...token, upstream, minted: await mint(config, upstream.account), refreshes: 0, error: undefined };
+}
+
+interface TokenEndpointResponse {
+  access_token: string;
+  expires_in?: number;
+  refresh_token?: string;
+}
+
+let tokenEndpoint: { issuer: string; url: Promise<string> } | undefined;
+
+/** The provider's token endpoint from its discovery document (fetched once per issuer). */
+function discoverTokenEndpoint(issuer: string): Promise<string> {
+  if (tokenEndpoint?.issuer !== issuer) {
+    const url = (async () => {
+      const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
+      if (!res.ok) throw new Error(`discovery of ${issuer} failed: HTTP ${res.status}`);
+      const { token_endpoint } = (await res.json()) as { token_endpoint?: string };
+      if (!token_endpoint) throw new Error(`discovery of ${issuer} has no token_endpoint`);
+      return token_endpoint;
+    })();
+    url.catch(() => (tokenEndpoint = undefined));
+    tokenEndpoint = { issuer, url };
+  }
+  return tokenEndpoint.url;
+}
+
+async function refreshUpstream(config: ExampleConfig, upstream: UpstreamState): Promise<UpstreamState> {
+  if (!upstream.refreshToken) throw new Error('no refresh_token (did the provider issue one?)');
+  const res = await fetch(await discoverTokenEndpoint(config.keycloak.issuer), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: upstream.refreshToken,
+      client_id: config.keycloak.clientId,
+      client_secret: config.keycloak.clientSecret,
+    }),
+  });
+  if (!res.ok) {
+    const { error } = (await res.json().catch(() => ({}))) as { error?: string };
+    throw new Error(`refresh refused: HTTP ${res.status} ${error ?? ''}`.trim());
+  }
+  const tokens = (await res.json()) as TokenEndpointResponse;
+  return {
+    account: { ...upstream.account, accessToken: tokens.access_token },
+    // Keycloak rotates refresh tokens; providers that do not return one keep the old one valid.
+    refreshToken: tokens.refresh_token ?? upstream.refreshToken,
+    expiresAt: tokens.expires_in === undefined ? undefined : now() + tokens.expires_in,
+  };
+}
+
+/** `jwt` callback on every later session read. `force` refreshes regardless of expiry (dev route). */
+export async function keepFresh(config: ExampleConfig, token: JWT, options: { force?: boolean } = {}): Promise<JWT> {
+  const { upstream } = token;
+  if (!upstream || token.error) return token;
+  const margin = config.refreshMarginSeconds;
+  if (options.force || (upstream.expiresAt !== undefined && upstream.expiresAt - margin <= now())) {
+    let next: UpstreamState;
+    try {
+      next = await refreshUpstream(config, upstream);
+    } catch (error) {
+      console.warn(`provider token refresh failed: ${(error as Error).message}`);
+      // The provider session is gone (expired, logged out, revoked): drop both tokens, sign in again.
+      return { ...token, upstream: undefined, minted: undefined, error: 'RefreshTokenError' };
+    }
+    return { ...token, upstream: next, minted: await mint(config, next.account), refreshes: (token.refreshes ?? 0) + 1 };
+  }
+  const { minted } = token;
+  const mintedDue = minted?.token ? minted.exp !== undefined && minted.exp - margin <= now() : minted?.retryable === true;
+  if (mintedDue) return { ...token, minted: await mint(config, upstream.account) };
+  return token;
+}
+
+export function exchangeView(token: JWT): ExchangeView {
+  const minted = token.minted && { ...token.minted, claims: token.minted.token ? decodeClaims(token.minted.token) : undefined };
+  return { upstream: token.upstream, minted, refreshes: token.refreshes ?? 0, error: token.error };
+}
