@@ -2,6 +2,7 @@
 # Runs the test suites on Node >= 24: `sh scripts/test.sh [unit|integration|e2e|all]` (default all).
 # all = type-check + unit + integration + e2e (containers). The e2e suites need a container runtime
 # (Docker, or podman via DOCKER_HOST, see docs/testing.md); with CI set they fail when it is missing.
+# The e2e files share one Keycloak container (test/helpers/shared-keycloak.ts, a global setup).
 set -eu
 cd "$(dirname "$0")/.."
 node_bin=$(sh scripts/node24.sh)
@@ -27,12 +28,12 @@ run() {
 case "$suite" in
   unit) run unit "test/unit/**/*.test.ts" ;;
   integration) run integration "test/integration/**/*.test.ts" ;;
-  e2e) run e2e --test-concurrency=1 "test/e2e/**/*.test.ts" ;;
+  e2e) run e2e --test-concurrency=1 --test-global-setup=test/helpers/shared-keycloak.ts "test/e2e/**/*.test.ts" ;;
   all)
     echo "== type-check"
     node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
     run "unit + integration" "test/unit/**/*.test.ts" "test/integration/**/*.test.ts"
-    run e2e --test-concurrency=1 "test/e2e/**/*.test.ts"
+    run e2e --test-concurrency=1 --test-global-setup=test/helpers/shared-keycloak.ts "test/e2e/**/*.test.ts"
     ;;
   *) echo "unknown suite $suite" >&2; exit 2 ;;
 esac
