@@ -1,7 +1,8 @@
 /**
  * The example frontend (examples/authjs-sveltekit: SvelteKit + Auth.js v5 + protobuf-ts gRPC) driven
- * end to end in headless Chromium: a real Keycloak (container), authjwt configured from a YAML file
- * the way a user writes it, the example built (scripts/build-example.sh) and run with `node build`.
+ * end to end in headless Chromium: a real Keycloak (container), authjwt started from the example's
+ * own config file (examples/authjs-sveltekit/authjwt.yaml, ports and Keycloak URL substituted), the
+ * example built (scripts/build-example.sh) and run with `node build`.
  *
  * alice signs in through Keycloak's own login form; Auth.js's `jwt` callback sends her account to
  * GetJWT server-side; the page shows the minted token's claims, and the token (fetched through the
@@ -24,6 +25,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { startAuthJwtFromFile, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { launchChromium, NoChromiumError } from '../helpers/chromium.ts';
 import { NoContainerRuntimeError, startKeycloak, type RunningKeycloak } from '../helpers/keycloak.ts';
@@ -127,7 +129,7 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
       if (error instanceof NoContainerRuntimeError) return void (skipReason = skipOrFail(suite, error.message));
       throw error;
     }
-    console.log(`# Keycloak ready in ${(kc.startupMs / 1000).toFixed(1)}s at ${kc.issuer}`);
+    console.log(kc.shared ? `# shared Keycloak container at ${kc.issuer}` : `# Keycloak container ready in ${(kc.startupMs / 1000).toFixed(1)}s at ${kc.issuer}`);
 
     const userId = async (username: string) => {
       const res = await kc!.admin('GET', `/users?username=${username}&exact=true`);
@@ -140,27 +142,26 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
     aliceId = await userId('alice');
     bobId = await userId('bob');
 
-    // authjwt from a YAML file, as a user configures it for the example (see the example's README).
+    // authjwt from the example's own config file (what its README tells users to run), with this
+    // test's ports and Keycloak URL substituted.
     dir = mkdtempSync(join(tmpdir(), 'authjwt-example-'));
     const httpPort = await freePort();
-    writeFileSync(
-      join(dir, 'authjwt.yaml'),
-      `# written by test/e2e/authjs-example.test.ts
-issuer: http://127.0.0.1:${httpPort}
-audience: [internal-services]
-tokenTtl: 15m
-grpc: { listen: "127.0.0.1:0" }
-http: { listen: "127.0.0.1:${httpPort}" }
-keys: { ephemeral: true }
-logging: { level: debug }
-providers:
-  - id: ${PROVIDER_ID}
-    type: oidc
-    issuer: ${kc.issuer}
-    audiences: [${CLIENT.id}]
-    verification: auto
-`,
+    const config = parseYaml(readFileSync(join(EXAMPLE_DIR, 'authjwt.yaml'), 'utf8')) as {
+      providers: { id: string; issuer: string; audiences: string[] }[];
+    } & Record<string, unknown>;
+    assert.deepEqual(
+      config.providers.map((p) => [p.id, p.audiences]),
+      [[PROVIDER_ID, [CLIENT.id]]],
+      'examples/authjs-sveltekit/authjwt.yaml names the Auth.js provider id and the example client',
     );
+    config.providers[0]!.issuer = kc.issuer;
+    Object.assign(config, {
+      issuer: `http://127.0.0.1:${httpPort}`,
+      grpc: { listen: '127.0.0.1:0' },
+      http: { listen: `127.0.0.1:${httpPort}` },
+      logging: { level: 'debug' },
+    });
+    writeFileSync(join(dir, 'authjwt.yaml'), stringifyYaml(config));
     svc = await startAuthJwtFromFile(join(dir, 'authjwt.yaml'));
 
     started = Date.now();
