@@ -317,12 +317,20 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
     assert.equal(stolen.claims, undefined);
   });
 
-  it('sign-out ends the Auth.js session: the page asks to sign in, /dev/token answers 401', async (t) => {
+  it("sign-out ends the Auth.js session and revokes the refresh token: alice's authjs-example session at Keycloak is gone", async (t) => {
     if (skipReason) return t.skip(skipReason);
     assert.ok(alice, 'needs the sign-in test');
+    const exampleSessions = async () => {
+      const res = await kc!.admin('GET', `/users/${aliceId}/sessions`);
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      return (JSON.parse(text) as { clients: Record<string, string> }[]).filter((s) => Object.values(s.clients).includes(CLIENT.id)).length;
+    };
+    assert.equal(await exampleSessions(), 1, "alice's browser session with the example client");
     await alice.page.getByTestId('sign-out').click();
     await alice.page.getByTestId('sign-in').waitFor();
     assert.equal((await alice.context.request.get(`${app!.url}/dev/token`)).status(), 401);
+    assert.equal(await exampleSessions(), 0, 'the example revoked its refresh token at sign-out');
   });
 
   it('without AUTHJWT_EXAMPLE_DEV_ROUTES=true the /dev routes do not exist (404)', async (t) => {

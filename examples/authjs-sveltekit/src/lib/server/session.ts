@@ -79,27 +79,32 @@ interface TokenEndpointResponse {
   refresh_token?: string;
 }
 
-let tokenEndpoint: { issuer: string; url: Promise<string> } | undefined;
+interface ProviderMetadata {
+  token_endpoint: string;
+  revocation_endpoint?: string;
+}
 
-/** The provider's token endpoint from its discovery document (fetched once per issuer). */
-function discoverTokenEndpoint(issuer: string): Promise<string> {
-  if (tokenEndpoint?.issuer !== issuer) {
-    const url = (async () => {
+let discovered: { issuer: string; metadata: Promise<ProviderMetadata> } | undefined;
+
+/** The provider's endpoints from its discovery document (fetched once per issuer). */
+function discover(issuer: string): Promise<ProviderMetadata> {
+  if (discovered?.issuer !== issuer) {
+    const metadata = (async () => {
       const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
       if (!res.ok) throw new Error(`discovery of ${issuer} failed: HTTP ${res.status}`);
-      const { token_endpoint } = (await res.json()) as { token_endpoint?: string };
-      if (!token_endpoint) throw new Error(`discovery of ${issuer} has no token_endpoint`);
-      return token_endpoint;
+      const doc = (await res.json()) as Partial<ProviderMetadata>;
+      if (!doc.token_endpoint) throw new Error(`discovery of ${issuer} has no token_endpoint`);
+      return { token_endpoint: doc.token_endpoint, revocation_endpoint: doc.revocation_endpoint };
     })();
-    url.catch(() => (tokenEndpoint = undefined));
-    tokenEndpoint = { issuer, url };
+    metadata.catch(() => (discovered = undefined));
+    discovered = { issuer, metadata };
   }
-  return tokenEndpoint.url;
+  return discovered.metadata;
 }
 
 async function refreshUpstream(config: ExampleConfig, upstream: UpstreamState): Promise<UpstreamState> {
   if (!upstream.refreshToken) throw new Error('no refresh_token (did the provider issue one?)');
-  const res = await fetch(await discoverTokenEndpoint(config.keycloak.issuer), {
+  const res = await fetch((await discover(config.keycloak.issuer)).token_endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({
@@ -147,4 +152,26 @@ export async function keepFresh(config: ExampleConfig, token: JWT, options: { fo
 export function exchangeView(token: JWT): ExchangeView {
   const minted = token.minted && { ...token.minted, claims: token.minted.token ? decodeClaims(token.minted.token) : undefined };
   return { upstream: token.upstream, minted, refreshes: token.refreshes ?? 0, error: token.error };
+}
+
+/**
+ * At sign-out: revoke the refresh token at the provider (RFC 7009). Keycloak then ends this client's
+ * session: the refresh token stops working and introspection/userinfo refuse its access tokens at once
+ * (local JWT verification still accepts them until they expire; minted tokens live until their exp).
+ */
+export async function revokeUpstream(config: ExampleConfig, upstream: UpstreamState | undefined): Promise<void> {
+  if (!upstream?.refreshToken) return;
+  const { revocation_endpoint } = await discover(config.keycloak.issuer);
+  if (!revocation_endpoint) return;
+  const res = await fetch(revocation_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      token: upstream.refreshToken,
+      token_type_hint: 'refresh_token',
+      client_id: config.keycloak.clientId,
+      client_secret: config.keycloak.clientSecret,
+    }),
+  });
+  if (!res.ok) throw new Error(`revocation refused: HTTP ${res.status}`);
 }
