@@ -326,11 +326,13 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
       assert.equal(res.status, 200, text);
       return (JSON.parse(text) as { clients: Record<string, string> }[]).filter((s) => Object.values(s.clients).includes(CLIENT.id)).length;
     };
-    assert.equal(await exampleSessions(), 1, "alice's browser session with the example client");
+    // Relative: a reused Keycloak (AUTHJWT_TEST_SHARED_KEYCLOAK) may hold sessions of earlier runs.
+    const before = await exampleSessions();
+    assert.ok(before >= 1, "alice's browser session with the example client");
     await alice.page.getByTestId('sign-out').click();
     await alice.page.getByTestId('sign-in').waitFor();
     assert.equal((await alice.context.request.get(`${app!.url}/dev/token`)).status(), 401);
-    assert.equal(await exampleSessions(), 0, 'the example revoked its refresh token at sign-out');
+    assert.equal(await exampleSessions(), before - 1, 'the example revoked its refresh token at sign-out');
   });
 
   it('without AUTHJWT_EXAMPLE_DEV_ROUTES=true the /dev routes do not exist (404)', async (t) => {
