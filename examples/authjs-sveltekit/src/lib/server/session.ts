@@ -102,6 +102,8 @@ function discover(issuer: string): Promise<ProviderMetadata> {
   return discovered.metadata;
 }
 
+class RefreshRefusedError extends Error {}
+
 async function refreshUpstream(config: ExampleConfig, upstream: UpstreamState): Promise<UpstreamState> {
   if (!upstream.refreshToken) throw new Error('no refresh_token (did the provider issue one?)');
   const res = await fetch((await discover(config.keycloak.issuer)).token_endpoint, {
@@ -116,7 +118,9 @@ async function refreshUpstream(config: ExampleConfig, upstream: UpstreamState): 
   });
   if (!res.ok) {
     const { error } = (await res.json().catch(() => ({}))) as { error?: string };
-    throw new Error(`refresh refused: HTTP ${res.status} ${error ?? ''}`.trim());
+    const message = `refresh failed: HTTP ${res.status} ${error ?? ''}`.trim();
+    // 400/401 (invalid_grant, ...): the provider session is over. 5xx: try again on a later request.
+    throw res.status === 400 || res.status === 401 ? new RefreshRefusedError(message) : new Error(message);
   }
   const tokens = (await res.json()) as TokenEndpointResponse;
   return {
@@ -139,7 +143,8 @@ export async function keepFresh(config: ExampleConfig, token: JWT, options: { fo
     } catch (error) {
       console.warn(`provider token refresh failed: ${(error as Error).message}`);
       // The provider session is gone (expired, logged out, revoked): drop both tokens, sign in again.
-      return { ...token, upstream: undefined, minted: undefined, error: 'RefreshTokenError' };
+      if (error instanceof RefreshRefusedError) return { ...token, upstream: undefined, minted: undefined, error: 'RefreshTokenError' };
+      return token; // provider unreachable: keep the session, try again on the next request
     }
     return { ...token, upstream: next, minted: await mint(config, next.account), refreshes: (token.refreshes ?? 0) + 1 };
   }
