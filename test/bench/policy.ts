@@ -4,7 +4,7 @@
  * policy guide. The exchange's cache-hit path costs ~500 µs of server CPU per call; the goal for policy is
  * ≤ 5 % of that (25 µs).
  *
- *   sh scripts/with-node24.sh scripts/bench/policy.ts [--rounds 7] [--iterations 100000]
+ *   sh scripts/with-node24.sh test/bench/policy.ts [--rounds 7] [--iterations 100000]
  */
 import { parseArgs } from 'node:util';
 import { compilePolicy, type EvaluationInput, type LookupName, type PolicySource } from '../../src/policy/index.ts';

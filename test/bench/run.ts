@@ -345,7 +345,7 @@ if (!args['no-keycloak']) {
     const kc = await startKeycloak();
     const containerMemMb = () => {
       try {
-        const out = execFileSync('podman', ['stats', '--no-stream', '--format', '{{.MemUsage}}', kc.container.getId()]).toString();
+        const out = execFileSync('podman', ['stats', '--no-stream', '--format', '{{.MemUsage}}', kc.containerId]).toString();
         const m = /([\d.]+)\s*([kMG]i?B)/.exec(out);
         if (!m) return undefined;
         const unit = m[2]!.startsWith('G') ? 1024 : m[2]!.startsWith('k') ? 1 / 1024 : 1;

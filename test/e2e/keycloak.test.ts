@@ -33,7 +33,11 @@ describe(`Keycloak (${KEYCLOAK_IMAGE})`, () => {
       skipReason = missingPrerequisite('Keycloak e2e suite', error.message);
       return;
     }
-    console.log(`# Keycloak container ready in ${(kc.startupMs / 1000).toFixed(1)}s at ${kc.issuer}`);
+    console.log(
+      kc.shared
+        ? `# shared Keycloak container at ${kc.issuer}`
+        : `# Keycloak container ready in ${(kc.startupMs / 1000).toFixed(1)}s at ${kc.issuer}`,
+    );
     dir = mkdtempSync(join(tmpdir(), 'authjwt-kc-'));
     writeFileSync(join(dir, 'keycloak-secret'), `${KC_INTROSPECTION.secret}\n`, { mode: 0o600 });
     const httpPort = await freePort();

@@ -2,6 +2,12 @@
  * A real Keycloak in a container (testcontainers), with the realm from test/fixtures. Image from
  * KEYCLOAK_IMAGE (default: the official image, pulled by Docker; offline machines build a local one
  * with .ci/images.sh, see docs/testing.md).
+ *
+ * Shared container: `sh scripts/test.sh e2e` runs node --test with
+ * `--test-global-setup=test/helpers/shared-keycloak.ts`, which starts ONE Keycloak before the e2e
+ * files and publishes it in SHARED_KEYCLOAK_ENV. startKeycloak() without a network then attaches to it
+ * instead of starting its own (each file runs in its own process); close() leaves it running for the
+ * next file. Suites that need their own container network (image.test.ts) still get their own.
  */
 import { fileURLToPath } from 'node:url';
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
@@ -15,9 +21,13 @@ export const REALM = 'authjwt-test';
 export const REALM_FILE = fileURLToPath(new URL('../fixtures/keycloak-realm.json', import.meta.url));
 /** The confidential client authjwt uses for introspection (secret from the realm fixture). */
 export const KC_INTROSPECTION = { clientId: 'authjwt', secret: 'authjwt-test-secret' };
+/** Environment variable through which the global setup publishes the shared container ({id, hostPort}). */
+export const SHARED_KEYCLOAK_ENV = 'AUTHJWT_TEST_SHARED_KEYCLOAK';
 
 export interface RunningKeycloak {
-  container: StartedTestContainer;
+  containerId: string;
+  /** true when attached to the container of the e2e run's global setup (close() then keeps it). */
+  shared: boolean;
   baseUrl: string;
   issuer: string;
   startupMs: number;
@@ -28,6 +38,7 @@ export interface RunningKeycloak {
   /** Stops the container (kept, not removed) and starts it again later on the same host port. */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Removes the container; a shared one is left to the global teardown. */
   close(): Promise<void>;
 }
 
@@ -53,6 +64,8 @@ export async function containerRuntimeAvailable(): Promise<boolean> {
 }
 
 export async function startKeycloak(options: { network?: StartedNetwork; alias?: string } = {}): Promise<RunningKeycloak> {
+  const shared = process.env[SHARED_KEYCLOAK_ENV];
+  if (shared && !options.network) return attachKeycloak(JSON.parse(shared) as SharedKeycloak);
   if (!(await containerRuntimeAvailable())) {
     throw new NoContainerRuntimeError('no container runtime (Docker, or podman via DOCKER_HOST) is reachable; see docs/testing.md');
   }
@@ -81,10 +94,28 @@ export async function startKeycloak(options: { network?: StartedNetwork; alias?:
     console.warn(`# Keycloak start: ${(error as Error).message}; retrying once`);
     container = await builder.start();
   }
-  const startupMs = Date.now() - started;
-  const baseUrl = `http://127.0.0.1:${hostPort}`;
-  const issuer = `${baseUrl}/realms/${REALM}`;
+  return keycloakHandle({ id: container.getId(), hostPort }, Date.now() - started, () => container.stop({ timeout: 5 }));
+}
 
+/** What the global setup publishes about the shared container. */
+export interface SharedKeycloak {
+  id: string;
+  hostPort: number;
+}
+
+async function attachKeycloak(shared: SharedKeycloak): Promise<RunningKeycloak> {
+  const kc = await keycloakHandle(shared, 0, undefined);
+  await kc.start(); // no-op when running (a suite may have left it stopped); waits until the realm answers
+  return kc;
+}
+
+async function keycloakHandle(
+  ref: SharedKeycloak,
+  startupMs: number,
+  remove: (() => Promise<unknown>) | undefined,
+): Promise<RunningKeycloak> {
+  const baseUrl = `http://127.0.0.1:${ref.hostPort}`;
+  const issuer = `${baseUrl}/realms/${REALM}`;
   const form = (data: Record<string, string>) => new URLSearchParams(data).toString();
   const tokenRequest = async (realm: string, data: Record<string, string>): Promise<TokenSet> => {
     const res = await fetch(`${baseUrl}/realms/${realm}/protocol/openid-connect/token`, {
@@ -98,10 +129,11 @@ export async function startKeycloak(options: { network?: StartedNetwork; alias?:
   const answers = async () => (await fetch(`${issuer}/.well-known/openid-configuration`).catch(() => undefined))?.ok;
   const waitReady = () => waitFor(answers, { what: 'Keycloak to come back', timeout: 180_000, interval: 500 });
   const runtime = await getContainerRuntimeClient();
-  const raw = runtime.container.getById(container.getId());
+  const raw = runtime.container.getById(ref.id);
 
   return {
-    container,
+    containerId: ref.id,
+    shared: remove === undefined,
     baseUrl,
     issuer,
     startupMs,
@@ -122,11 +154,12 @@ export async function startKeycloak(options: { network?: StartedNetwork; alias?:
     },
     stop: () => runtime.container.stop(raw, { timeout: 10 }),
     async start() {
-      await runtime.container.start(raw);
+      const state = (await runtime.container.inspect(raw)).State;
+      if (!state.Running) await runtime.container.start(raw);
       await waitReady();
     },
     close: async () => {
-      await container.stop({ timeout: 5 });
+      await remove?.();
     },
   };
 }

@@ -680,16 +680,14 @@ describe('token_exchange.py (RFC 8693 client) against a local token endpoint', (
             .end(JSON.stringify({ error: 'invalid_target' }));
           return;
         }
-        res
-          .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-          .end(
-            JSON.stringify({
-              access_token: 'minted',
-              issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-              token_type: 'Bearer',
-              expires_in: 300,
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(
+          JSON.stringify({
+            access_token: 'minted',
+            issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+            token_type: 'Bearer',
+            expires_in: 300,
+          }),
+        );
       });
     });
   });
