@@ -120,13 +120,19 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
     try {
       browser = await launchChromium();
     } catch (error) {
-      if (error instanceof NoChromiumError) return void (skipReason = skipOrFail(suite, error.message));
+      if (error instanceof NoChromiumError) {
+        skipReason = skipOrFail(suite, error.message);
+        return;
+      }
       throw error;
     }
     try {
       kc = await startKeycloak();
     } catch (error) {
-      if (error instanceof NoContainerRuntimeError) return void (skipReason = skipOrFail(suite, error.message));
+      if (error instanceof NoContainerRuntimeError) {
+        skipReason = skipOrFail(suite, error.message);
+        return;
+      }
       throw error;
     }
     console.log(

@@ -57,7 +57,12 @@ async function listen(
   const { port } = server.address() as AddressInfo;
   return { server, url: `http://127.0.0.1:${port}`, port };
 }
-const closeServer = (s?: Server) => new Promise<void>((resolve) => (s ? (s.closeAllConnections(), s.close(() => resolve())) : resolve()));
+const closeServer = (s?: Server) =>
+  new Promise<void>((resolve) => {
+    if (!s) return resolve();
+    s.closeAllConnections();
+    s.close(() => resolve());
+  });
 
 /** Polls until `url` answers (any HTTP status) or the child exits. */
 async function waitHttp(url: string, child: ChildProcess, logs: () => string): Promise<void> {
@@ -625,7 +630,7 @@ describe('verify_at_jwt.py (Authlib RFC 9068 validator) against a local issuer',
     jsonLines<{ ok: boolean; error?: string }>(
       (
         await runPython(python, 'verify_at_jwt.py', ['--issuer', issuer.url, '--audience', 'internal-services', ...extra], {
-          input: tokens.join('\n') + '\n',
+          input: `${tokens.join('\n')}\n`,
         })
       ).stdout,
     ).map((r) => (r.ok ? 'ok' : r.error));
