@@ -110,7 +110,9 @@ providers:${STRATEGIES.map((s) => provider(`keycloak-${s}`, s)).join('')}${provi
     for (const strategy of STRATEGIES) {
       const res = await call(`keycloak-${strategy}`, access_token, aliceSub);
       assert.equal(res.code, status.UNAUTHENTICATED, `${strategy}: ${res.details}`);
-      assert.match(res.details!, /WRONG_AUDIENCE/);
+      // Introspection: Keycloak itself answers active=false, as authjwt's client is not in other-app's
+      // token audience (the documented setup adds it only for frontend: docs/strategies.md).
+      assert.match(res.details!, strategy === 'introspection' ? /INACTIVE|WRONG_AUDIENCE/ : /WRONG_AUDIENCE/);
     }
   });
 
