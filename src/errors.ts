@@ -114,6 +114,11 @@ export const ERRORS = define({
     message: 'no bearer token in the request',
     help: 'Edge: the configured header is absent or has another scheme.',
   },
+  REQUEST_MULTIPLE_TOKENS: {
+    kind: 'invalid_argument',
+    message: 'more than one bearer token in the request',
+    help: 'Edge: the token header was sent twice, or with comma-separated values (RFC 6750 §2: one credential per request).',
+  },
 
   // The upstream token does not prove the account.
   UPSTREAM_INVALID_TOKEN: {

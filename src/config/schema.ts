@@ -202,6 +202,149 @@ const tlsSchema = z.strictObject({
   reloadInterval: duration({ min: 100, max: 3_600_000 }).default(30_000),
 });
 
+// ---- Edge doors and minted-token cache (issue 12) ----------------------------------------------
+
+const FORBIDDEN_EDGE_HEADERS: ReadonlySet<string> = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'cookie',
+  'set-cookie',
+]);
+/** An HTTP field name (RFC 9110 token), lower-cased. Pseudo-headers and framing headers are refused. */
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, 'must be an HTTP header name')
+  .transform((v) => v.toLowerCase())
+  .refine((v) => !FORBIDDEN_EDGE_HEADERS.has(v), { message: 'cannot be used (a framing or routing header)' });
+/** An auth scheme (RFC 9110 §11.1), e.g. `Bearer`; empty: the whole header value is the token. */
+const authScheme = z.string().regex(/^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32})?$/, 'must be an auth scheme such as Bearer, or empty');
+
+/**
+ * Minted-token cache: at the edge every request is an exchange, so a minted token is reused for the
+ * same provider, subject-token digest and policy result until shortly before it expires (the
+ * verification and the policy still run on every request; only the signature is saved).
+ */
+const mintedTokensSchema = z
+  .strictObject({
+    /** Entries kept (LRU), keyed by a SHA-256 digest (never the provider token). 0 disables reuse everywhere. */
+    maxEntries: z.number().int().min(0).max(1_000_000).default(10_000),
+    /** A cached token is reused until this long before its `exp`; then a new one is minted. Must be below every tokenTtl. */
+    refreshMargin: duration({ min: 1_000, max: 3_600_000 }).default(60_000),
+    /**
+     * GetJWT reuses minted tokens too: repeated calls with the same access token get the same token
+     * (same `jti`). Default false: each GetJWT mints a new token.
+     */
+    getJwt: z.boolean().default(false),
+  })
+  .prefault({});
+
+/**
+ * The edge doors: Envoy ext_authz (gRPC, on the gRPC port) and HTTP forward-auth (nginx auth_request,
+ * Traefik ForwardAuth, Caddy forward_auth, Envoy HTTP ext_authz; on the internal listener). A request
+ * carrying a provider access token is exchanged; the upstream receives the minted token instead.
+ */
+const edgeSchema = z
+  .strictObject({
+    /** Header carrying the provider access token. */
+    tokenHeader: headerName.default('authorization'),
+    /** Auth scheme in front of the token (case-insensitive); empty: the whole header value is the token. */
+    tokenScheme: authScheme.default('Bearer'),
+    /**
+     * Header naming the provider when the token is not a JWT of a configured issuer (e.g. GitHub
+     * tokens). Empty: none. The token's `iss` always wins; the header only chooses which provider
+     * verifies the token.
+     */
+    providerHeader: z.union([headerName, z.literal('')]).default('x-authjwt-provider'),
+    /** Provider used when neither the token's `iss`, the provider header nor the route names one. */
+    defaultProvider: z.string().min(1).optional(),
+    /** Upstream request header that receives the minted token (replaced, never appended). */
+    mintedHeader: headerName.default('authorization'),
+    /** Auth scheme in front of the minted token; empty: the bare token. */
+    mintedScheme: authScheme.default('Bearer'),
+    /**
+     * Identity headers set on the upstream request: header name → minted claim (`sub`, `provider`,
+     * `client_id`, a profile claim). Visible-ASCII values only; arrays are joined with `,`. A header
+     * whose claim is absent is removed (Envoy), so a client cannot supply it. Default: none.
+     */
+    identityHeaders: z.record(headerName, z.string().min(1).max(64)).default({}),
+    /** Keep the incoming provider token on the upstream request (only when it is in another header than mintedHeader). */
+    keepProviderToken: z.boolean().default(false),
+    extAuthz: z
+      .strictObject({
+        /** Serve `envoy.service.auth.v3.Authorization/Check` on the gRPC port. */
+        enabled: z.boolean().default(false),
+        /**
+         * How a provider or key outage is answered. `error` (default): the Check call fails with
+         * UNAVAILABLE, which Envoy treats as an authorization-service error (`failure_mode_allow`,
+         * `status_on_error` apply, as for an HTTP ext_authz 5xx). `deny`: a DeniedHttpResponse 503 with
+         * Retry-After, which Envoy sends to the client whatever `failure_mode_allow` says.
+         */
+        onUnavailable: z.enum(['error', 'deny']).default('error'),
+      })
+      .prefault({}),
+    forwardAuth: z
+      .strictObject({
+        /** Serve HTTP forward-auth. */
+        enabled: z.boolean().default(false),
+        /** Path of the endpoint; it also serves every path below it (Envoy HTTP ext_authz `path_prefix`). */
+        path: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~/-]{0,127}$/, 'must be an absolute path')
+          .refine((p) => !p.startsWith('/.well-known') && !['/livez', '/readyz', '/metrics'].includes(p), {
+            message: 'collides with a public route',
+          })
+          .default('/forward-auth'),
+        /**
+         * Listener: `internal` (internalHttp.listen, in-cluster only) or `public` (http.listen, next to
+         * JWKS: only when that port is not reachable from outside the cluster; warns at start).
+         */
+        listener: z.enum(['internal', 'public']).default('internal'),
+        /** Bound on one check (provider calls included); past it the answer is 503. */
+        timeout: duration({ min: 100, max: 60_000 }).default(10_000),
+        /** Checks handled at once; more are answered 503 at once. */
+        maxConcurrent: z.number().int().min(1).max(100_000).default(512),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+function checkEdgeConfig(
+  c: {
+    edge: z.output<typeof edgeSchema>;
+    mintedTokens: z.output<typeof mintedTokensSchema>;
+    tokenTtl: number;
+    providers: { id: string; tokenTtl?: number | undefined }[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  const e = c.edge;
+  if (e.defaultProvider !== undefined && !c.providers.some((p) => p.id === e.defaultProvider))
+    issue(['edge', 'defaultProvider'], `names no configured provider`);
+  if (e.keepProviderToken && e.tokenHeader === e.mintedHeader)
+    issue(['edge', 'keepProviderToken'], 'the provider token cannot be kept in the header that receives the minted token');
+  for (const name of Object.keys(e.identityHeaders)) {
+    // The provider header may be one: the client's hint is then overwritten with the proven provider.
+    if (name === e.mintedHeader || name === e.tokenHeader)
+      issue(['edge', 'identityHeaders', name], 'is already used by tokenHeader or mintedHeader');
+  }
+  if (e.providerHeader !== '' && (e.providerHeader === e.tokenHeader || e.providerHeader === e.mintedHeader))
+    issue(['edge', 'providerHeader'], 'must differ from tokenHeader and mintedHeader');
+  if (c.mintedTokens.maxEntries > 0) {
+    const ttls = [c.tokenTtl, ...c.providers.map((p) => p.tokenTtl).filter((t): t is number => t !== undefined)];
+    if (ttls.some((ttl) => c.mintedTokens.refreshMargin >= ttl))
+      issue(['mintedTokens', 'refreshMargin'], 'must be shorter than tokenTtl (and every provider tokenTtl)');
+  }
+}
+// ---- end edge -------------------------------------------------------------------------------------
+
 export const configSchema = z
   .strictObject({
     /** `iss` of minted tokens and base of /.well-known/openid-configuration. */
@@ -326,6 +469,10 @@ export const configSchema = z
     logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
     /** Time in-flight calls get to finish after SIGTERM/SIGINT. */
     shutdownGrace: duration({ max: 600_000 }).default(20_000),
+    // ---- Edge doors and minted-token cache (issue 12) ----
+    mintedTokens: mintedTokensSchema,
+    edge: edgeSchema,
+    // ---- end edge ----
     providers: z.array(providerSchema).min(1, 'at least one provider is required'),
   })
   .superRefine((c, ctx) => {
@@ -334,7 +481,8 @@ export const configSchema = z
       if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: ['providers', i, 'id'], message: `duplicate provider id "${p.id}"` });
       seen.add(p.id);
     });
-  });
+  })
+  .superRefine(checkEdgeConfig);
 
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedProvider = z.output<typeof providerSchema>;

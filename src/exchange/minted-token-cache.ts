@@ -1,0 +1,46 @@
+import { LRUCache } from 'lru-cache';
+import type { MintedClaims, MintedTokenCache } from './ports.ts';
+
+type Entry = { token: string; kid: string; expiresAt: number; claims: MintedClaims };
+
+export interface LruMintedTokenCacheOptions {
+  /** Entries kept; the least recently used is evicted beyond it. */
+  maxEntries: number;
+  /** ms: an entry is served until this long before its token expires. */
+  refreshMargin: number;
+}
+
+/**
+ * The {@link MintedTokenCache} port as a bounded LRU. Keys are the SHA-256 digests the exchange
+ * computes over (provider, subject token, subject, audience, client, claims): never a token. A token is
+ * reused until `refreshMargin` before its `exp`, so a caller always gets at least that much lifetime
+ * (an entry with less left is dropped at its next lookup).
+ */
+export class LruMintedTokenCache implements MintedTokenCache {
+  readonly #cache: LRUCache<string, Entry>;
+  readonly #margin: number;
+
+  constructor(options: LruMintedTokenCacheOptions) {
+    this.#cache = new LRUCache({ max: options.maxEntries });
+    this.#margin = options.refreshMargin;
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  get(key: string, now: number): Entry | undefined {
+    const entry = this.#cache.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt - this.#margin <= now) {
+      this.#cache.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  set(key: string, value: Entry): void {
+    // Shared between callers from now on: nobody may change what another caller was given.
+    this.#cache.set(key, Object.freeze({ ...value, claims: Object.freeze({ ...value.claims }) }));
+  }
+}
