@@ -2,17 +2,29 @@
  * The composition root: builds every module from the config, wires ports to implementations and
  * telemetry around them, starts the listeners and owns the lifecycle. No business logic lives here.
  */
+import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { Config } from './config/types.ts';
 import { formatHostPort, parseHostPort } from './config/host-port.ts';
 import { MINTED_CLAIMS, DEFAULT_PROFILE_CLAIMS } from './exchange/claims.ts';
 import { TokenExchange } from './exchange/token-exchange.ts';
+import { LruMintedTokenCache } from './exchange/minted-token-cache.ts';
 import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
 import { createAuthApi } from './grpc/auth-api.ts';
+import { createExtAuthz } from './grpc/ext-authz.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { HealthService } from './grpc/health.ts';
-import { AUTH_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthPackage, loadAuthProto, loadHealthPackage } from './grpc/proto.ts';
-import { startGrpcServer, type GrpcServerOptions } from './grpc/server.ts';
+import {
+  AUTH_SERVICE_NAME,
+  EXT_AUTHZ_SERVICE_NAME,
+  HEALTH_SERVICE_NAME,
+  loadAuthPackage,
+  loadAuthProto,
+  loadExtAuthzPackage,
+  loadHealthPackage,
+} from './grpc/proto.ts';
+import { startGrpcServer, type GrpcServerOptions, type GrpcService } from './grpc/server.ts';
+import { createForwardAuthRoute } from './http/forward-auth.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
 import { createRouter, type HttpRoute } from './http/router.ts';
@@ -75,10 +87,16 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   metrics.watchProviders(providers.all());
 
   const signer = new CompactJwtSigner(keys.store);
+  // Minted-token cache (issue 12): the edge doors reuse tokens; GetJWT only with mintedTokens.getJwt.
+  const mintedTokens =
+    config.mintedTokens.maxEntries > 0
+      ? new LruMintedTokenCache({ maxEntries: config.mintedTokens.maxEntries, refreshMargin: config.mintedTokens.refreshMargin })
+      : undefined;
   const exchange = new TokenExchange({
     providers,
     signer: tracing ? traceSigner(signer) : signer,
     settings: { issuer: config.issuer, subjectTemplate: config.subjectTemplate, tokenType: config.tokenType, limits: config.limits },
+    mintedTokens,
   });
   const report = createExchangeReporter(logger, observer);
   const readiness = createReadiness({
@@ -98,13 +116,58 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     ruleFor: admissionRuleFor,
     onRefused: (path, error) => refused(path, error.code),
   });
-  const health = new HealthService(['', AUTH_SERVICE_NAME]);
+  const health = new HealthService(['', AUTH_SERVICE_NAME, ...(config.edge.extAuthz.enabled ? [EXT_AUTHZ_SERVICE_NAME] : [])]);
   const authApiDefinition = loadAuthProto().auth.v1alpha1.AuthAPI.service;
-  const authApi = createAuthApi({ exchange, providerIds: new Set(config.providers.map((p) => p.id)), report });
+  const providerIds = new Set(config.providers.map((p) => p.id));
+  const authApi = createAuthApi({ exchange, providerIds, report, reuseMinted: config.mintedTokens.getJwt });
+
+  // ---- Edge doors (issue 12): Envoy ext_authz on the gRPC port, forward-auth on an HTTP listener ----
+  const edgeSettings = config.edge;
+  const edgeGrpcServices: GrpcService[] = [];
+  if (config.edge.extAuthz.enabled) {
+    const definition = (
+      loadPackageDefinition(loadExtAuthzPackage()) as unknown as {
+        envoy: { service: { auth: { v3: { Authorization: { service: ServiceDefinition } } } } };
+      }
+    ).envoy.service.auth.v3.Authorization.service;
+    const extAuthz = createExtAuthz({
+      exchange,
+      settings: edgeSettings,
+      onUnavailable: config.edge.extAuthz.onUnavailable,
+      providerIds,
+      report,
+    });
+    edgeGrpcServices.push({ definition, implementation: tracing ? traceUnaryService(definition, extAuthz) : extAuthz });
+  }
+  const forwardAuthRoutes: HttpRoute[] = config.edge.forwardAuth.enabled
+    ? [
+        createForwardAuthRoute({
+          path: config.edge.forwardAuth.path,
+          exchange,
+          settings: edgeSettings,
+          timeout: config.edge.forwardAuth.timeout,
+          maxConcurrent: config.edge.forwardAuth.maxConcurrent,
+          providerIds,
+          report,
+        }),
+      ]
+    : [];
+  const publicEdgeRoutes = config.edge.forwardAuth.listener === 'public' ? forwardAuthRoutes : [];
+  const internalEdgeRoutes = config.edge.forwardAuth.listener === 'internal' ? forwardAuthRoutes : [];
+  if (publicEdgeRoutes.length)
+    logger.warn(
+      { path: config.edge.forwardAuth.path, listen: config.http.listen },
+      'CONFIG WARNING: forward-auth is served on the public HTTP listener (edge.forwardAuth.listener: public): that port must not be reachable from outside the cluster',
+    );
+  // ---- end edge doors ----
+
   const grpcCredentials = createGrpcCredentials(config.grpc.tls);
   const grpc = await startGrpcServer(
     config.grpc,
-    [{ definition: authApiDefinition, implementation: tracing ? traceUnaryService(authApiDefinition, authApi) : authApi }],
+    [
+      { definition: authApiDefinition, implementation: tracing ? traceUnaryService(authApiDefinition, authApi) : authApi },
+      ...edgeGrpcServices,
+    ],
     {
       credentials: grpcCredentials.credentials,
       // Metrics outermost (they see every status, admission's included), admission closest to the handlers.
@@ -137,12 +200,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         corsOrigins: config.http.cors.allowOrigins,
       }),
       ...createProbeRoutes({ ready: () => readiness.report(), metrics: () => metrics.exposition() }),
+      ...publicEdgeRoutes,
     ]),
     config.http.tls,
   );
 
   // Internal HTTP doors (forward-auth, token endpoint): their own listener, started only when one is enabled.
-  const internalRoutes: HttpRoute[] = [];
+  const internalRoutes: HttpRoute[] = [...internalEdgeRoutes];
   const internalHttp = internalRoutes.length
     ? await startHttpServer(config.internalHttp.listen, createRouter(internalRoutes), config.internalHttp.tls)
     : undefined;

@@ -36,3 +36,11 @@ export function loadAuthProto(): ProtoGrpcType {
 export function loadHealthPackage(): PackageDefinition {
   return loadSync(HEALTH_PROTO_PATH, { ...PROTO_LOADER_OPTIONS, keepCase: true });
 }
+
+// ---- Envoy ext_authz (issue 12) ----
+export const EXT_AUTHZ_SERVICE_NAME = 'envoy.service.auth.v3.Authorization';
+
+/** Envoy's `envoy/service/auth/v3/external_auth.proto` and its imports, from @grpc/grpc-js-xds (never copied here). */
+export function loadExtAuthzPackage(): PackageDefinition {
+  return loadSync('envoy/service/auth/v3/external_auth.proto', { ...PROTO_LOADER_OPTIONS, includeDirs: ENVOY_PROTO_INCLUDE_DIRS });
+}

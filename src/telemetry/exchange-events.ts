@@ -21,6 +21,8 @@ export interface ExchangeEvent {
   reused?: boolean | undefined;
   /** Policy rule that denied. */
   rule?: string | undefined;
+  /** Edge doors: the request the gateway decides on, `METHOD host/path` without the query (logs only, never a metric label). */
+  route?: string | undefined;
   /** An unexpected error (a bug), logged with its stack. */
   err?: unknown;
 }

@@ -1,0 +1,165 @@
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { toAuthJwtError } from '../errors.ts';
+import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings, type HeaderLookup } from '../edge/edge-headers.ts';
+import type { TokenExchange } from '../exchange/token-exchange.ts';
+import { toEdgeFailure } from '../http/http-errors.ts';
+import type { ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { callSignal } from './call-signal.ts';
+import { toGrpcStatus } from './status.ts';
+
+/** The parts of `envoy.service.auth.v3.CheckRequest` read here (proto-loader objects, camelCase). */
+interface CheckRequest {
+  attributes?: {
+    request?: {
+      http?: {
+        method?: string;
+        host?: string;
+        path?: string;
+        headers?: Record<string, string>;
+        /** Set instead of `headers` when Envoy's `encode_raw_headers` is on. */
+        headerMap?: { headers?: { key?: string; value?: string; rawValue?: Uint8Array }[] } | null;
+      } | null;
+    } | null;
+    contextExtensions?: Record<string, string>;
+  } | null;
+}
+
+type HeaderValueOption = { header: { key: string; value: string }; appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+
+interface CheckResponse {
+  status: { code: number; message: string };
+  okResponse?: { headers: HeaderValueOption[]; headersToRemove: string[] };
+  deniedResponse?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
+}
+
+export interface ExtAuthzOptions {
+  exchange: Pick<TokenExchange, 'exchangeBearer'>;
+  settings: EdgeHeaderSettings;
+  /** `error`: fail the Check call (Envoy: failure_mode_allow / status_on_error); `deny`: DeniedHttpResponse 503. */
+  onUnavailable: 'error' | 'deny';
+  /** Configured provider ids: the only values allowed as a metric/log label. */
+  providerIds: ReadonlySet<string>;
+  report: (event: ExchangeEvent) => void;
+}
+
+/** `context_extensions` keys a route may set (Envoy `ExtAuthzPerRoute.check_settings`). */
+const ROUTE_PROVIDER_KEY = 'provider';
+const ROUTE_AUDIENCE_KEY = 'audience';
+
+/**
+ * `envoy.service.auth.v3.Authorization/Check`: a thin adapter from Envoy's ext_authz to the exchange.
+ * Allowed → OK with the minted token in place of the provider token. A decision against the request
+ * (no token, invalid token, policy) → a DeniedHttpResponse (401 with an RFC 6750 challenge, 403).
+ * Could not decide (provider or keys unavailable, deadline, a bug) → the call itself fails, which
+ * Envoy counts as an authorization-service error: `failure_mode_allow` and `status_on_error` then
+ * apply as its documentation says (`onUnavailable: deny` turns a provider outage into a 503 denial).
+ */
+export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplementation {
+  const { settings } = options;
+  const labelOf = (provider: unknown) => (typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown');
+
+  const Check = (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
+    const started = performance.now();
+    const attributes = call.request?.attributes;
+    const http = attributes?.request?.http;
+    const route = http ? `${http.method ?? ''} ${http.host ?? ''}${(http.path ?? '').split('?')[0]}`.slice(0, 256) : undefined;
+    const { signal, dispose } = callSignal(call);
+    let hint: string | undefined;
+    const event = (fields: Omit<ExchangeEvent, 'door' | 'durationSeconds'>): ExchangeEvent => ({
+      door: 'ext_authz',
+      durationSeconds: (performance.now() - started) / 1000,
+      route,
+      ...fields,
+    });
+
+    const fail = (error: unknown) => {
+      dispose();
+      // After Envoy left (its timeout), whatever the abandoned step threw is reported as the cancellation.
+      const thrown = signal.aborted ? signal.reason : error;
+      const failure = toEdgeFailure(thrown);
+      const e = toAuthJwtError(thrown);
+      options.report(
+        event({
+          provider: labelOf(e.metadata.provider ?? hint),
+          outcome: failure.outcome,
+          reason: failure.reason,
+          detail: failure.detail,
+          rule: failure.rule,
+          err: failure.unexpected,
+        }),
+      );
+      const undecided = failure.status >= 500 && (options.onUnavailable === 'error' || failure.status === 500);
+      if (undecided) {
+        const status = toGrpcStatus(thrown);
+        callback({ code: status.code, details: status.details, metadata: status.metadata });
+        return;
+      }
+      const headers = { ...failure.headers, 'content-type': 'application/json' };
+      callback(null, {
+        status: { code: toGrpcStatus(thrown).code, message: failure.description },
+        deniedResponse: {
+          status: { code: failure.status },
+          headers: Object.entries(headers).map(([key, value]) => overwrite(key, value)),
+          body: JSON.stringify({ error: failure.error ?? null, error_description: failure.description }),
+        },
+      });
+    };
+
+    let input: ReturnType<typeof readBearer>;
+    try {
+      const extensions = attributes?.contextExtensions ?? {};
+      input = readBearer(headersOf(http), settings, {
+        provider: Object.hasOwn(extensions, ROUTE_PROVIDER_KEY) ? extensions[ROUTE_PROVIDER_KEY] : undefined,
+        audience: Object.hasOwn(extensions, ROUTE_AUDIENCE_KEY) ? parseAudienceList(extensions[ROUTE_AUDIENCE_KEY]) : undefined,
+      });
+      hint = input.providerHint ?? input.defaultProvider;
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then((result) => {
+      dispose();
+      options.report(
+        event({
+          provider: result.provider,
+          outcome: 'ok',
+          strategy: result.strategy,
+          kid: result.kid,
+          reused: result.reused,
+        }),
+      );
+      const mutation = upstreamMutation(result, settings);
+      callback(null, {
+        status: { code: 0, message: '' },
+        okResponse: { headers: mutation.set.map(([key, value]) => overwrite(key, value)), headersToRemove: mutation.remove },
+      });
+    }, fail);
+  };
+  return { Check };
+}
+
+/**
+ * Replace, never append: without an explicit action Envoy's default for `append_action` is
+ * APPEND_IF_EXISTS_OR_ADD, which would send the client's header and ours side by side. (Envoy versions
+ * from before `append_action` read the deprecated `append`, which defaults to false — replace — here.)
+ */
+function overwrite(key: string, value: string): HeaderValueOption {
+  return { header: { key, value }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+}
+
+/** Envoy sends lower-case header names; repeated headers joined with "," (`headers`) or as entries (`header_map`). */
+function headersOf(http: NonNullable<NonNullable<CheckRequest['attributes']>['request']>['http']): HeaderLookup {
+  const map = http?.headers ?? {};
+  const raw = http?.headerMap?.headers;
+  if (Object.keys(map).length === 0 && raw?.length) {
+    const values = new Map<string, string[]>();
+    for (const h of raw) {
+      if (!h.key) continue;
+      const key = h.key.toLowerCase();
+      const value = h.value || Buffer.from(h.rawValue ?? []).toString('latin1');
+      values.set(key, [...(values.get(key) ?? []), value]);
+    }
+    return (name) => values.get(name);
+  }
+  return (name) => (Object.hasOwn(map, name) ? map[name] : undefined);
+}

@@ -1,0 +1,145 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authJwtError, toAuthJwtError } from '../errors.ts';
+import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings } from '../edge/edge-headers.ts';
+import type { TokenExchange } from '../exchange/token-exchange.ts';
+import type { ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { toEdgeFailure } from './http-errors.ts';
+import { send } from './respond.ts';
+import type { HttpRoute } from './router.ts';
+
+export interface ForwardAuthOptions {
+  /** The endpoint; every path below it is served too (Envoy HTTP ext_authz appends the original path). */
+  path: string;
+  exchange: Pick<TokenExchange, 'exchangeBearer'>;
+  settings: EdgeHeaderSettings;
+  /** ms: bound on one check; past it the answer is 503. */
+  timeout: number;
+  /** Checks handled at once; more are answered 503 at once. */
+  maxConcurrent: number;
+  /** Configured provider ids: the only values allowed as a metric/log label. */
+  providerIds: ReadonlySet<string>;
+  report: (event: ExchangeEvent) => void;
+}
+
+/** Envoy HTTP ext_authz: the filter removes these headers from the upstream request (its `headers_to_remove`). */
+const ENVOY_HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
+
+/**
+ * HTTP forward-auth for gateways without gRPC ext_authz — nginx `auth_request`, Traefik `ForwardAuth`,
+ * Caddy `forward_auth`, Envoy's HTTP ext_authz: the gateway sends the client request's headers (the
+ * method, body and path do not matter), authjwt exchanges the provider token and answers
+ * - 200 with the minted token in `edge.mintedHeader` (and the identity headers): the gateway copies
+ *   them onto the upstream request;
+ * - 401 with an RFC 6750 challenge (no, invalid or expired token), 403 (policy), 503 with Retry-After
+ *   (provider or keys unavailable, timeout, overload), 500 (a bug): the gateway answers the client so.
+ * Per route, the URL the gateway calls may name `?provider=` and `?audience=` (space or comma separated).
+ * In-cluster only (docs/gateways.md): it exchanges any bearer token it is shown.
+ */
+export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
+  const { settings } = options;
+  const labelOf = (provider: unknown) => (typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown');
+  let inFlight = 0;
+
+  const handle = (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    const started = performance.now();
+    const route = describeRoute(req, path, options.path);
+    let hint: string | undefined;
+    const report = (fields: Omit<ExchangeEvent, 'door' | 'durationSeconds'>) =>
+      options.report({ door: 'forward_auth', durationSeconds: (performance.now() - started) / 1000, route, ...fields });
+
+    const deny = (error: unknown) => {
+      const failure = toEdgeFailure(error);
+      const e = toAuthJwtError(error);
+      report({
+        provider: labelOf(e.metadata.provider ?? hint),
+        outcome: failure.outcome,
+        reason: failure.reason,
+        detail: failure.detail,
+        rule: failure.rule,
+        err: failure.unexpected,
+      });
+      if (res.destroyed) return;
+      send(
+        req,
+        res,
+        failure.status,
+        'application/json',
+        JSON.stringify({ error: failure.error ?? null, error_description: failure.description }),
+        failure.headers,
+      );
+    };
+
+    if (inFlight >= options.maxConcurrent) {
+      deny(authJwtError('OVERLOADED'));
+      return Promise.resolve();
+    }
+    let input: ReturnType<typeof readBearer>;
+    try {
+      const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+      input = readBearer((name) => req.headersDistinct[name], settings, {
+        provider: query.get('provider') ?? undefined,
+        audience: parseAudienceList(query.get('audience')),
+      });
+      hint = input.providerHint ?? input.defaultProvider;
+    } catch (error) {
+      deny(error);
+      return Promise.resolve();
+    }
+
+    inFlight++;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(authJwtError('DEADLINE')), options.timeout);
+    // The gateway gave up (its own timeout, or the client left): stop the provider calls.
+    const onClose = () => {
+      if (!res.writableFinished) controller.abort(authJwtError('CANCELLED'));
+    };
+    res.once('close', onClose);
+    return options.exchange.exchangeBearer(input, { signal: controller.signal, reuseMinted: true }).then(
+      (result) => {
+        done();
+        report({ provider: result.provider, outcome: 'ok', strategy: result.strategy, kid: result.kid, reused: result.reused });
+        if (res.destroyed) return;
+        const mutation = upstreamMutation(result, settings);
+        const headers: Record<string, string> = { 'cache-control': 'no-store' };
+        for (const [name, value] of mutation.set) headers[name] = value;
+        if (mutation.remove.length) headers[ENVOY_HEADERS_TO_REMOVE] = mutation.remove.join(', ');
+        send(req, res, 200, 'text/plain; charset=utf-8', '', headers);
+      },
+      (error: unknown) => {
+        done();
+        deny(controller.signal.aborted ? controller.signal.reason : error);
+      },
+    );
+
+    function done() {
+      inFlight--;
+      clearTimeout(timer);
+      res.removeListener('close', onClose);
+    }
+  };
+
+  return {
+    paths: [options.path],
+    prefixes: [`${options.path.replace(/\/$/, '')}/`],
+    // The gateway's subrequest keeps the client's method (nginx, Traefik, Envoy) or uses GET (Caddy).
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    handle,
+  };
+}
+
+/**
+ * `METHOD host/path` of the request the gateway decides on, for logs: from X-Forwarded-Method /
+ * X-Original-Method, X-Forwarded-Host and X-Original-URI (nginx) / X-Forwarded-Uri (Traefik, Caddy),
+ * else (Envoy HTTP ext_authz) the path below the endpoint. Never the query: it may carry credentials.
+ */
+function describeRoute(req: IncomingMessage, path: string, base: string): string {
+  const header = (name: string) => {
+    const v = req.headers[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const method = header('x-forwarded-method') ?? header('x-original-method') ?? req.method ?? '';
+  const host = header('x-forwarded-host') ?? header('host') ?? '';
+  const uri =
+    header('x-original-uri') ?? header('x-forwarded-uri') ?? (path.length > base.length ? path.slice(base.replace(/\/$/, '').length) : '');
+  return `${method} ${host}${uri.split('?')[0]}`.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
+}
