@@ -34,7 +34,7 @@ export interface EdgeRoute {
 export interface UpstreamMutation {
   /** Headers to set, replacing any value the client sent. */
   set: [name: string, value: string][];
-  /** Headers to remove: the provider token, and identity headers whose claim is absent. */
+  /** Headers to remove: identity headers whose claim is absent, the provider token, the provider hint. */
   remove: string[];
 }
 
@@ -86,7 +86,7 @@ export function parseAudienceList(value: string | null | undefined): string[] | 
   return list.length ? list : undefined;
 }
 
-/** The minted token into `mintedHeader`, identity headers from its claims, the provider token out. */
+/** The minted token into `mintedHeader`, identity headers from its claims, the provider token and hint out. */
 export function upstreamMutation(
   minted: { token: string; claims: Readonly<Record<string, unknown>> },
   settings: EdgeHeaderSettings,
@@ -102,6 +102,8 @@ export function upstreamMutation(
     else set.push([header, value]);
   }
   if (!settings.keepProviderToken && settings.tokenHeader !== settings.mintedHeader) remove.push(settings.tokenHeader);
+  // The client's provider hint is not an identity: it never reaches the upstream (unless an identity header replaced it).
+  if (settings.providerHeader && !Object.hasOwn(settings.identityHeaders, settings.providerHeader)) remove.push(settings.providerHeader);
   return { set, remove };
 }
 

@@ -121,7 +121,7 @@ describe('ext_authz adapter (Check)', () => {
         ['x-authjwt-org', 'acme', 'OVERWRITE_IF_EXISTS_OR_ADD'],
       ],
     );
-    assert.deepEqual(res.okResponse.headersToRemove, []);
+    assert.deepEqual(res.okResponse.headersToRemove, ['x-authjwt-provider'], 'the client provider hint does not reach the upstream');
   });
 
   it('a minted-token cache hit signs nothing: the same token again, reported as reused', async () => {

@@ -125,12 +125,24 @@ describe('upstreamMutation', () => {
       ['x-ev', 'true'],
       ['x-exp', '1800000000'],
     ]);
-    // Non-ASCII, CR/LF, objects, oversized values and prototype names never become header values.
-    assert.deepEqual(m.remove, ['x-name', 'x-note', 'x-obj', 'x-long', 'x-missing', 'x-proto']);
+    // Non-ASCII, CR/LF, objects, oversized values and prototype names never become header values;
+    // the client's provider hint is removed too.
+    assert.deepEqual(m.remove, ['x-name', 'x-note', 'x-obj', 'x-long', 'x-missing', 'x-proto', 'x-authjwt-provider']);
+  });
+
+  it('the provider hint is kept when an identity header of the same name replaces it', () => {
+    const m = upstreamMutation({ token: 'jwt', claims }, { ...settings, identityHeaders: { 'x-authjwt-provider': 'provider' } });
+    assert.deepEqual(m, {
+      set: [
+        ['authorization', 'Bearer jwt'],
+        ['x-authjwt-provider', 'github'],
+      ],
+      remove: [],
+    });
   });
 
   it('token in another header: it is removed, unless keepProviderToken', () => {
-    const s = { ...settings, tokenHeader: 'x-provider-token', mintedScheme: '' };
+    const s = { ...settings, tokenHeader: 'x-provider-token', mintedScheme: '', providerHeader: '' };
     assert.deepEqual(upstreamMutation({ token: 'jwt', claims }, s), { set: [['authorization', 'jwt']], remove: ['x-provider-token'] });
     assert.deepEqual(upstreamMutation({ token: 'jwt', claims }, { ...s, keepProviderToken: true }).remove, []);
   });

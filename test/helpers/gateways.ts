@@ -1,0 +1,159 @@
+/**
+ * Real gateways as test-owned processes on loopback ports, each with its own temporary prefix (no
+ * root paths, no daemons): nginx (Debian package), Caddy and oauth2-proxy (Go proxy builds), found
+ * through test/helpers/interop-tools.ts. Configs are the deploy/ examples with the test's addresses
+ * substituted (renderExample), so the examples are what the tests prove.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './interop-tools.ts';
+
+export interface Gateway {
+  url: string;
+  /** Everything the process wrote so far (diagnostics for failed assertions). */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A deploy/ example as a test runs it: each `from` text (a cluster host:port, a public host name, a
+ * listen port) replaced by the test's loopback value. Every `from` must occur (a renamed host in the
+ * example fails the test instead of silently testing something else).
+ */
+export function renderExample(file: string, replacements: Record<string, string>): string {
+  let text = readFileSync(join(REPO_ROOT, file), 'utf8');
+  for (const [from, to] of Object.entries(replacements)) {
+    if (!text.includes(from)) throw new Error(`${file}: "${from}" not found`);
+    text = text.replaceAll(from, to);
+  }
+  return text;
+}
+
+/** Polls until `url` answers (any HTTP status) or the child exits. */
+async function waitHttp(url: string, child: ChildProcess, logs: () => string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}): ${logs()}`);
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${url} did not answer: ${logs()}`);
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function launch(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; dir: string; url: string; stopSignal: NodeJS.Signals }) {
+  let logs = '';
+  const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => (logs += d));
+  child.stderr!.on('data', (d) => (logs += d));
+  const gateway: Gateway = {
+    url: options.url,
+    logs: () => logs,
+    async stop() {
+      await stopChild(child, options.stopSignal);
+      rmSync(options.dir, { recursive: true, force: true });
+    },
+  };
+  return { child, gateway, logs: () => logs };
+}
+
+/**
+ * nginx with `daemon off`, its pid and temp paths in the prefix. `server` is the example's `server { … }`
+ * block(s), rendered; the surrounding `http { … }` with the test-owned paths is added here.
+ */
+export async function startNginx(nginx: string, port: number, server: string): Promise<Gateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'authjwt-nginx-'));
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+${server}
+}
+`,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const { child, gateway, logs } = launch(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], {
+    dir,
+    url,
+    stopSignal: 'SIGQUIT',
+  });
+  try {
+    await waitHttp(`${url}/`, child, logs);
+  } catch (e) {
+    await gateway.stop();
+    throw e;
+  }
+  return gateway;
+}
+
+/** Caddy with the admin API and automatic HTTPS off, storage and HOME in the prefix; `site` is the Caddyfile site block. */
+export async function startCaddy(caddy: string, port: number, site: string): Promise<Gateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'authjwt-caddy-'));
+  writeFileSync(
+    join(dir, 'Caddyfile'),
+    `{
+  admin off
+  auto_https off
+  storage file_system ${dir}/data
+}
+${site}
+`,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') };
+  const { child, gateway, logs } = launch(caddy, ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], {
+    env,
+    dir,
+    url,
+    stopSignal: 'SIGTERM',
+  });
+  try {
+    await waitHttp(`${url}/`, child, logs);
+  } catch (e) {
+    await gateway.stop();
+    throw e;
+  }
+  return gateway;
+}
+
+/** oauth2-proxy with the given flags (`--http-address` is added). */
+export async function startOauth2Proxy(bin: string, port: number, flags: string[]): Promise<Gateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'authjwt-oauth2-proxy-'));
+  const url = `http://127.0.0.1:${port}`;
+  const { child, gateway, logs } = launch(bin, [`--http-address=127.0.0.1:${port}`, ...flags], {
+    env: { ...process.env, HOME: dir },
+    dir,
+    url,
+    stopSignal: 'SIGTERM',
+  });
+  try {
+    await waitHttp(`${url}/ping`, child, logs);
+  } catch (e) {
+    await gateway.stop();
+    throw e;
+  }
+  return gateway;
+}
