@@ -1,8 +1,10 @@
 /**
  * The deploy/ examples: kustomize builds of deploy/kubernetes (base and the native-sidecar example),
  * Istio and external-secrets objects, validated offline (test/helpers/k8s-validate.ts); the authjwt configs
- * they carry accepted by authjwt's own validator; the Envoy jwt_authn configuration checked for
- * structure and for agreement with authjwt's config (no envoy binary is installable offline).
+ * they carry accepted by authjwt's own validator; the Envoy configurations (jwt_authn, ext_authz gRPC and
+ * HTTP) validated against Envoy's own API protos (test/helpers/envoy-config.ts) and checked for agreement
+ * with authjwt's config (no envoy binary is installable offline); the nginx and Caddy forward-auth
+ * examples' authjwt config accepted (they run for real in test/interop/gateways.test.ts).
  *
  * Needs kustomize and kubernetes-validate (`bash .ci/k8s-tools.sh`): missing tools FAIL with CI
  * set, skip loudly otherwise (the Envoy, Istio and external-secrets checks run regardless).
@@ -18,6 +20,8 @@ import { kubernetesValidateBin, kustomizeBin, parseManifests, validateObjects, t
 import { missingPrerequisite } from '../helpers/prerequisite.ts';
 import { buildConfig, type Config } from '../../src/config/load.ts';
 import { parseDuration } from '../../src/config/duration.ts';
+import { EXT_AUTHZ_SERVICE_NAME } from '../../src/grpc/proto.ts';
+import { EnvoyConfigValidator } from '../helpers/envoy-config.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -134,12 +138,13 @@ describe('deploy/istio, deploy/external-secrets', () => {
     const objects = [
       ...load('istio/request-authentication.yaml'),
       ...load('istio/authorization-policy.yaml'),
+      ...load('istio/ext-authz-policy.yaml'),
       ...load('external-secrets/secret-store.yaml'),
       ...load('external-secrets/external-secret.yaml'),
     ];
     assert.deepEqual(
       objects.map((o) => o.kind),
-      ['RequestAuthentication', 'AuthorizationPolicy', 'SecretStore', 'ExternalSecret'],
+      ['RequestAuthentication', 'AuthorizationPolicy', 'AuthorizationPolicy', 'SecretStore', 'ExternalSecret'],
     );
     assert.deepEqual(await validateObjects(objects, { strictBin: STRICT }), []);
   });
@@ -225,5 +230,166 @@ describe('deploy/envoy/envoy.yaml (structure; no envoy binary offline)', () => {
     const lead = parseDuration(String((base().keys as { publishLeadTime: string }).publishLeadTime))!;
     assert.ok(cache > 0 && cache < lead, `cache_duration ${cache} ms < publishLeadTime ${lead} ms`);
     for (const c of envoy.static_resources.clusters) assert.ok(c.load_assignment, `${c.name} has endpoints`);
+  });
+});
+
+describe('edge examples (deploy/envoy/ext-authz*.yaml, deploy/nginx, deploy/caddy)', () => {
+  type Filter = { name: string; typed_config: Record<string, any> };
+  type Cluster = { name: string; load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: any } }[] }[] }; [k: string]: any };
+  type Bootstrap = { static_resources: { listeners: { filter_chains: { filters: Filter[] }[] }[]; clusters: Cluster[] } };
+  const envoyFile = (name: string) => parseYaml(readFileSync(join(DEPLOY, 'envoy', name), 'utf8')) as Bootstrap;
+  const hcmOf = (b: Bootstrap) => b.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
+  const filtersOf = (b: Bootstrap) => hcmOf(b).http_filters as Filter[];
+  const clusterOf = (b: Bootstrap, name: string) => {
+    const c = b.static_resources.clusters.find((x) => x.name === name);
+    assert.ok(c, `cluster ${name} defined`);
+    return c;
+  };
+  const portOf = (c: Cluster) => c.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address.port_value as number;
+
+  /** The "authjwt config for it" block of an example's header comment, merged over deploy/kubernetes/base. */
+  const exampleConfig = (file: string) => {
+    const lines = readFileSync(join(DEPLOY, file), 'utf8').split('\n');
+    const start = lines.findIndex((l) => /^# authjwt config for it/.test(l));
+    assert.ok(start >= 0, `${file} documents the authjwt config it needs`);
+    const block: string[] = [];
+    for (const line of lines.slice(start + 1)) {
+      if (!/^# {3}/.test(line)) break;
+      block.push(line.slice(4));
+    }
+    const snippet = parseYaml(block.join('\n')) as Record<string, Record<string, unknown>>;
+    const merged: Record<string, unknown> = { ...base() };
+    for (const [k, v] of Object.entries(snippet)) merged[k] = { ...(merged[k] as object), ...v };
+    return buildConfig(merged, { readFile: () => 'secret\n', env: { GITHUB_CLIENT_SECRET: 'x' } });
+  };
+
+  it("every Envoy example validates against Envoy's own API protos (fields, types, oneofs, @type, required)", () => {
+    const validator = new EnvoyConfigValidator();
+    for (const file of ['envoy.yaml', 'ext-authz.yaml', 'ext-authz-http.yaml'])
+      assert.deepEqual(validator.validate(envoyFile(file)), [], file);
+  });
+
+  it('the validator bites: mistakes a real Envoy would refuse are reported', () => {
+    const validator = new EnvoyConfigValidator();
+    const broken = envoyFile('ext-authz.yaml');
+    const ext = filtersOf(broken)[0]!.typed_config;
+    ext.status_on_error = 503;
+    ext.http_service = { path_prefix: '/x' };
+    ext.failure_mode_alow = true;
+    filtersOf(broken)[1]!.typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutations';
+    clusterOf(broken, 'authjwt_ext_authz').connect_timeout = 1;
+    const issues = validator
+      .validate(broken)
+      .map((i) => i.replace(/^static_resources\.(listeners\[0\]\.filter_chains\[0\]\.filters\[0\]\.typed_config\.)?/, ''));
+    assert.deepEqual(issues.sort(), [
+      'clusters[1].connect_timeout: a Duration is a string like "1.5s"',
+      'http_filters[0].typed_config.failure_mode_alow: no such field in envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+      'http_filters[0].typed_config.status_on_error: expected a HttpStatus object',
+      'http_filters[0].typed_config: grpc_service and http_service are alternatives (oneof services)',
+      'http_filters[1].typed_config: unknown @type type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutations',
+    ]);
+  });
+
+  it('ext-authz.yaml: ext_authz → header stripping → jwt_authn → router, fail closed with 503, only the headers authjwt reads', () => {
+    const envoy = envoyFile('ext-authz.yaml');
+    const config = exampleConfig('envoy/ext-authz.yaml');
+    assert.equal(config.edge.extAuthz.enabled, true);
+    assert.deepEqual(
+      filtersOf(envoy).map((f) => f.name),
+      ['envoy.filters.http.ext_authz', 'envoy.filters.http.header_mutation', 'envoy.filters.http.jwt_authn', 'envoy.filters.http.router'],
+    );
+    const [ext, strip, jwt] = filtersOf(envoy).map((f) => f.typed_config);
+    assert.equal(ext!.transport_api_version, 'V3');
+    assert.equal(ext!.failure_mode_allow, false, 'fail closed');
+    assert.deepEqual(ext!.status_on_error, { code: 'ServiceUnavailable' });
+    assert.deepEqual(
+      ext!.allowed_headers.patterns.map((p: { exact: string }) => p.exact),
+      [config.edge.tokenHeader, config.edge.providerHeader],
+    );
+    // Envoy's timeout travels as the call's deadline: within authjwt's own default deadline.
+    const timeout = parseDuration(ext!.grpc_service.timeout)!;
+    assert.ok(timeout > 0 && timeout <= config.grpc.defaultDeadline);
+    // The ext_authz cluster is authjwt's gRPC port over HTTP/2, health-checked for the ext_authz service.
+    const cluster = clusterOf(envoy, ext!.grpc_service.envoy_grpc.cluster_name);
+    assert.equal(portOf(cluster), Number(config.grpc.listen.split(':').at(-1)));
+    assert.deepEqual(
+      cluster.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config,
+      {
+        http2_protocol_options: {},
+      },
+    );
+    assert.equal(cluster.health_checks[0].grpc_health_check.service_name, EXT_AUTHZ_SERVICE_NAME);
+    // Identity headers come from jwt_authn's verified claims only: every one is stripped first.
+    const claimHeaders = jwt!.providers.authjwt.claim_to_headers.map((c: { header_name: string }) => c.header_name);
+    assert.deepEqual(
+      strip!.mutations.request_mutations.map((m: { remove: string }) => m.remove),
+      claimHeaders,
+    );
+    assert.equal(jwt!.providers.authjwt.issuer, config.issuer);
+    assert.deepEqual(jwt!.providers.authjwt.audiences, config.audience);
+    // Per-route providers name configured providers; health checks skip the check.
+    const routes = hcmOf(envoy).route_config.virtual_hosts[0].routes as {
+      match: { prefix: string };
+      typed_per_filter_config?: Record<string, any>;
+    }[];
+    const perRoute = routes.map((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']).filter(Boolean);
+    assert.deepEqual(perRoute[0], {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute',
+      disabled: true,
+    });
+    for (const p of perRoute.slice(1)) {
+      const provider = p.check_settings.context_extensions.provider;
+      assert.ok(
+        config.providers.some((x) => x.id === provider),
+        `route provider ${provider} is configured`,
+      );
+    }
+  });
+
+  it('ext-authz-http.yaml: the forward-auth endpoint on the internal listener, minted token and identity headers copied upstream', () => {
+    const envoy = envoyFile('ext-authz-http.yaml');
+    const config = exampleConfig('envoy/ext-authz-http.yaml');
+    const ext = filtersOf(envoy)[0]!.typed_config;
+    assert.equal(ext.http_service.path_prefix, config.edge.forwardAuth.path);
+    assert.equal(portOf(clusterOf(envoy, ext.http_service.server_uri.cluster)), Number(config.internalHttp.listen.split(':').at(-1)));
+    assert.deepEqual(
+      ext.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: { exact: string }) => p.exact),
+      [config.edge.mintedHeader, ...Object.keys(config.edge.identityHeaders)],
+    );
+    assert.deepEqual(ext.status_on_error, { code: 'ServiceUnavailable' });
+    assert.equal(ext.failure_mode_allow, false);
+  });
+
+  it('Istio: the CUSTOM policy names the documented extension provider, at the ingress gateway', () => {
+    const text = readFileSync(join(DEPLOY, 'istio/ext-authz-policy.yaml'), 'utf8');
+    const [policy] = load('istio/ext-authz-policy.yaml') as unknown as {
+      spec: { action: string; provider: { name: string }; selector: { matchLabels: Record<string, string> } };
+    }[];
+    assert.equal(policy!.spec.action, 'CUSTOM');
+    assert.match(text, new RegExp(`- name: ${policy!.spec.provider.name}\\n#\\s+envoyExtAuthzGrpc:`));
+    assert.match(text, /port: 50051/);
+    assert.match(text, /failOpen: false/);
+    assert.deepEqual(policy!.spec.selector.matchLabels, { istio: 'ingressgateway' });
+  });
+
+  it('nginx and Caddy examples: their authjwt config is valid and copies every identity header it configures', () => {
+    const nginx = readFileSync(join(DEPLOY, 'nginx/authjwt-forward-auth.conf'), 'utf8');
+    const caddy = readFileSync(join(DEPLOY, 'caddy/Caddyfile'), 'utf8');
+    for (const [file, text] of [
+      ['nginx/authjwt-forward-auth.conf', nginx],
+      ['caddy/Caddyfile', caddy],
+    ] as const) {
+      const config = exampleConfig(file);
+      assert.equal(config.edge.forwardAuth.enabled, true);
+      assert.ok(text.includes(`:${config.internalHttp.listen.split(':').at(-1)}`), `${file} calls the internal listener`);
+      assert.ok(text.includes(config.edge.forwardAuth.path), `${file} calls ${config.edge.forwardAuth.path}`);
+      for (const header of [config.edge.mintedHeader, ...Object.keys(config.edge.identityHeaders)]) {
+        const name = header.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase());
+        assert.ok(text.includes(file.startsWith('nginx') ? `proxy_set_header ${name} ` : ` ${name}`), `${file} passes ${name} on`);
+      }
+    }
+    // nginx: the upstream_http_ variables exist for every copied header.
+    for (const header of ['authorization', 'x-authjwt-sub', 'x-authjwt-provider', 'x-authjwt-email'])
+      assert.ok(nginx.includes(`$upstream_http_${header.replaceAll('-', '_')}`), header);
   });
 });
