@@ -63,6 +63,7 @@ export function configValuesSchema(): Schema {
   owned(props.keys!, ['dir', 'ephemeral', 'ephemeralAlgorithm'], 'keys.existingSecret / keys.generate');
   owned(props.grpc!, ['listen', 'tls'], 'ports.grpc, grpcListenAddress, tls.*');
   owned(props.http!, ['listen', 'tls'], 'ports.http, tls.http');
+  owned(props.internalHttp!, ['listen', 'tls'], 'ports.internal, tls.http');
   schema.required = (schema.required as string[]).filter((r) => r !== 'keys');
   schema.description = "authjwt's configuration (docs/configuration.md); keys.dir, listeners and TLS files are set by the chart";
   return schema;
@@ -138,7 +139,8 @@ export function chartSchema(): Schema {
           { required: ['name', 'secretName'] },
         ),
       ),
-      ports: obj({ grpc: port, http: port }, { required: ['grpc', 'http'] }),
+      ports: obj({ grpc: port, http: port, internal: port }, { required: ['grpc', 'http'] }),
+      edge: obj({ extAuthz: obj({ enabled: bool }), forwardAuth: obj({ enabled: bool }) }),
       grpcListenAddress: { enum: ['0.0.0.0', '[::]', '127.0.0.1', '[::1]'] },
       extraContainers: arrayOf({ type: 'object', required: ['name', 'image'] }),
       nativeSidecar: bool,
@@ -179,6 +181,7 @@ export function chartSchema(): Schema {
         enabled: bool,
         grpcFrom: arrayOf(anyObject),
         httpFrom: arrayOf(anyObject),
+        internalFrom: arrayOf(anyObject),
         egress: obj({ enabled: bool, extraRules: arrayOf(anyObject) }),
       }),
       serviceMonitor: obj({

@@ -162,7 +162,7 @@ describe('Helm chart: lint and render', { skip: skipReason }, () => {
         }
         assert.equal((container.livenessProbe!.httpGet as { path: string }).path, '/livez');
         assert.deepEqual(container.startupProbe?.httpGet, container.livenessProbe?.httpGet);
-        const svc = find(objects, 'Service') as unknown as {
+        const svc = find(objects, 'Service', RELEASE) as unknown as {
           spec: { ports: { name: string; appProtocol?: string; targetPort: string }[] };
         };
         const grpcPort = svc.spec.ports.find((p) => p.name === 'grpc');
@@ -335,4 +335,68 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
       assert.match(args[0] === '--no-base' ? renderError(...args.slice(1)) : renderError(...minimal, ...args), message);
     });
   }
+});
+
+describe('Helm chart: edge doors (edge.extAuthz, edge.forwardAuth)', { skip: skipReason }, () => {
+  type Service = {
+    metadata: { name: string };
+    spec: { type?: string; ports: { name: string; port: number; targetPort: string }[]; selector: object };
+  };
+  type Policy = { spec: { ingress: { ports: { port: string }[]; from?: object[] }[] } };
+
+  it('edge-values: doors on in the config, internal port on the pod and on its own ClusterIP Service, gateways allowed', () => {
+    const objects = render('-f', join(CHART, 'ci/edge-values.yaml'), '--set', 'service.type=LoadBalancer');
+    const { config, container } = validateRenderedConfig(objects);
+    assert.equal(config.edge.extAuthz.enabled, true);
+    assert.equal(config.edge.forwardAuth.enabled, true);
+    assert.deepEqual(config.edge.identityHeaders, { 'x-authjwt-sub': 'sub', 'x-authjwt-provider': 'provider' });
+    const internalPort = container.ports?.find((p) => p.name === 'internal')?.containerPort;
+    assert.equal(config.internalHttp.listen, `0.0.0.0:${internalPort}`);
+    const services = objects.filter((o) => o.kind === 'Service') as unknown as Service[];
+    const main = services.find((s) => s.metadata.name === RELEASE)!;
+    const internal = services.find((s) => s.metadata.name === `${RELEASE}-internal`)!;
+    assert.equal(main.spec.type, 'LoadBalancer');
+    assert.ok(!main.spec.ports.some((p) => p.name === 'internal'), 'the public Service never carries the internal port');
+    assert.equal(internal.spec.type, 'ClusterIP', 'whatever service.type is');
+    assert.deepEqual(
+      internal.spec.ports.map((p) => [p.name, p.port, p.targetPort]),
+      [['internal', 8081, 'internal']],
+    );
+    assert.deepEqual(internal.spec.selector, main.spec.selector);
+    const policy = find(objects, 'NetworkPolicy') as unknown as Policy;
+    const rule = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === 'internal'))!;
+    assert.deepEqual(rule.from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }]);
+  });
+
+  it('without a door on it: no internal port, no internal Service, no NetworkPolicy rule; forward-auth on the public listener needs none', () => {
+    for (const args of [
+      ['--set', 'networkPolicy.enabled=true'],
+      ['--set', 'networkPolicy.enabled=true,edge.extAuthz.enabled=true'],
+      ['--set', 'networkPolicy.enabled=true,edge.forwardAuth.enabled=true,config.edge.forwardAuth.listener=public'],
+    ]) {
+      const objects = render('-f', join(CHART, 'ci/minimal-values.yaml'), ...args);
+      const { container } = validateRenderedConfig(objects);
+      assert.equal(
+        container.ports?.find((p) => p.name === 'internal'),
+        undefined,
+        args.join(' '),
+      );
+      assert.equal(objects.filter((o) => o.kind === 'Service').length, 1, args.join(' '));
+      const policy = find(objects, 'NetworkPolicy') as unknown as Policy;
+      assert.ok(!policy.spec.ingress.some((r) => r.ports.some((p) => p.port === 'internal')));
+    }
+  });
+
+  it('config.edge.forwardAuth.enabled set directly also opens the internal port; chart-owned internalHttp fields are refused', () => {
+    const objects = render('-f', join(CHART, 'ci/minimal-values.yaml'), '--set', 'config.edge.forwardAuth.enabled=true');
+    assert.ok(find(objects, 'Service', `${RELEASE}-internal`));
+    assert.match(
+      renderError('-f', join(CHART, 'ci/minimal-values.yaml'), '--set', 'config.internalHttp.listen=0.0.0.0:1'),
+      /at '\/config\/internalHttp': additional properties 'listen' not allowed/,
+    );
+    assert.match(
+      renderError('-f', join(CHART, 'ci/minimal-values.yaml'), '--set', 'edge.forwardAuth.enabled=yes'),
+      /at '\/edge\/forwardAuth\/enabled': got string, want boolean/,
+    );
+  });
 });

@@ -116,7 +116,34 @@ Chart-owned fields in values.config are rejected by values.schema.json; checked 
 {{- end }}
 {{- $_ := set $cfg "grpc" $grpc }}
 {{- $_ := set $cfg "http" $http }}
+{{- /* ---- edge doors (issue 12): the internal listener and the door switches ---- */}}
+{{- $internal := get $cfg "internalHttp" | default dict }}
+{{- if or (hasKey $internal "listen") (hasKey $internal "tls") }}
+{{- fail "config.internalHttp.listen / config.internalHttp.tls are set by the chart: use ports.internal and tls.http" }}
+{{- end }}
+{{- $_ := set $internal "listen" (printf "0.0.0.0:%d" (int .Values.ports.internal)) }}
+{{- if and .Values.tls.enabled .Values.tls.http }}
+{{- $_ := set $internal "tls" (dict "certFile" (printf "%s/tls.crt" .Values.tls.mountPath) "keyFile" (printf "%s/tls.key" .Values.tls.mountPath)) }}
+{{- end }}
+{{- $_ := set $cfg "internalHttp" $internal }}
+{{- $edge := get $cfg "edge" | default dict }}
+{{- range $door := list "extAuthz" "forwardAuth" }}
+{{- if (get $.Values.edge $door).enabled }}
+{{- $settings := get $edge $door | default dict }}
+{{- $_ := set $settings "enabled" true }}
+{{- $_ := set $edge $door $settings }}
+{{- end }}
+{{- end }}
+{{- if $edge }}
+{{- $_ := set $cfg "edge" $edge }}
+{{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/* "true" when the internal HTTP listener serves a door (forward-auth not moved to the public listener). */}}
+{{- define "authjwt.internalHttpEnabled" -}}
+{{- $fa := dig "edge" "forwardAuth" dict (.Values.config | default dict) }}
+{{- if and (or .Values.edge.forwardAuth.enabled (get $fa "enabled")) (ne (get $fa "listener" | default "internal") "public") }}true{{ end }}
 {{- end }}
 
 {{/* The HTTP(S) GET probe action for PATH. */}}
@@ -171,6 +198,11 @@ ports:
   - name: http
     containerPort: {{ .Values.ports.http }}
     protocol: TCP
+  {{- if include "authjwt.internalHttpEnabled" . }}
+  - name: internal
+    containerPort: {{ .Values.ports.internal }}
+    protocol: TCP
+  {{- end }}
 startupProbe:
   {{- include "authjwt.livenessAction" . | trim | nindent 2 }}
   periodSeconds: {{ .Values.probes.startup.periodSeconds }}
