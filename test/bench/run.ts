@@ -6,7 +6,13 @@
  * Load generators run in their own processes: ghz (Go, `go install`) for gRPC, hey (Go) for
  * Keycloak's HTTP token endpoint, test/bench/flood.ts for the million-token memory run.
  * Options: --duration S (per measured run, default 10), --flood N (distinct tokens, default 1000000),
- * --quick (duration 4, flood 100000), --no-keycloak.
+ * --quick (duration 4, flood 100000), --no-keycloak, --only edge (the floor and the edge rows only:
+ * results in bench-results/results-edge.json, docs/benchmarks.md untouched).
+ *
+ * Edge rows (issue 12): Envoy ext_authz Check (ghz with Envoy's protos from @grpc/grpc-js-xds) and HTTP
+ * forward-auth (test/bench/http-load.ts), each at a minted-token cache hit (the same provider token
+ * every call: a lookup, no signature) and miss (distinct tokens: verify + sign), beside GetJWT on the
+ * same server and the sign-only floor.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -17,13 +23,22 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { ENVOY_PROTO_INCLUDE_DIRS } from '../../src/grpc/proto.ts';
 import { newSigningKey, startOidcProvider, USERS, INTROSPECTION_CLIENT } from '../helpers/oidc.ts';
 import { freePort } from '../helpers/net.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values: args } = parseArgs({
-  options: { duration: { type: 'string' }, flood: { type: 'string' }, quick: { type: 'boolean' }, 'no-keycloak': { type: 'boolean' } },
+  options: {
+    duration: { type: 'string' },
+    flood: { type: 'string' },
+    quick: { type: 'boolean' },
+    'no-keycloak': { type: 'boolean' },
+    only: { type: 'string' },
+  },
 });
+const EDGE_ONLY = args.only === 'edge';
+if (args.only !== undefined && !EDGE_ONLY) throw new Error(`--only ${args.only}: only "edge" is known`);
 const DURATION = Number(args.duration ?? (args.quick ? 4 : 10));
 const FLOOD = Number(args.flood ?? (args.quick ? 100_000 : 1_000_000));
 const CONCURRENCY = 32;
@@ -83,9 +98,10 @@ async function waitGrpc(port: number): Promise<void> {
 
 async function startServer(
   kind: 'authjwt' | 'bare',
-  opts: { keyDir: string; keyFile: string; providers: string; httpPort?: number },
-): Promise<{ proc: ChildProcess; port: number; stop: () => Promise<void> }> {
+  opts: { keyDir: string; keyFile: string; providers: string; httpPort?: number; edge?: boolean },
+): Promise<{ proc: ChildProcess; port: number; internalPort: number; stop: () => Promise<void> }> {
   const port = await freePort();
+  const internalPort = await freePort();
   let proc: ChildProcess;
   if (kind === 'bare') {
     proc = spawn(
@@ -115,7 +131,7 @@ http: { listen: "127.0.0.1:${httpPort}" }
 keys: { dir: ${opts.keyDir} }
 cache: { maxEntries: 10000, maxTtl: 5m }
 logging: { level: info }
-providers:
+${opts.edge ? `edge: { extAuthz: { enabled: true }, forwardAuth: { enabled: true } }\ninternalHttp: { listen: "127.0.0.1:${internalPort}" }\n` : ''}providers:
 ${opts.providers}`,
     );
     proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', cfg], {
@@ -128,6 +144,7 @@ ${opts.providers}`,
   return {
     proc,
     port,
+    internalPort,
     stop: () =>
       new Promise<void>((resolve) => {
         proc.once('exit', () => resolve());
@@ -152,17 +169,33 @@ function runTool(file: string, argv: string[]): Promise<string> {
  * One ghz run. Measured runs are count-based (the count from the warm-up's rate × duration) so every
  * call completes: a time-based run cancels the calls in flight when time is up.
  */
+/** What a load run calls: a gRPC method (ghz) or an HTTP URL (http-load.ts). */
+type Target =
+  | { kind: 'grpc'; proto: string; importPaths?: readonly string[]; call: string }
+  | { kind: 'http'; url: (server: { internalPort: number }) => string; headers?: readonly string[] };
+const GETJWT: Target = { kind: 'grpc', proto: join(root, 'proto/auth/v1alpha1/auth.proto'), call: 'auth.v1alpha1.AuthAPI.GetJWT' };
+const EXT_AUTHZ_CHECK: Target = {
+  kind: 'grpc',
+  proto: 'envoy/service/auth/v3/external_auth.proto',
+  importPaths: ENVOY_PROTO_INCLUDE_DIRS,
+  call: 'envoy.service.auth.v3.Authorization.Check',
+};
+
+type LoadResult = { rps: number; p50: number; p95: number; p99: number; errors: number; count: number; errorKinds: Record<string, number> };
+
 async function ghz(
   port: number,
   dataFile: string,
   options: { duration?: number; total?: number; concurrency?: number; rps?: number },
-): Promise<{ rps: number; p50: number; p95: number; p99: number; errors: number; count: number; errorKinds: Record<string, number> }> {
+  target: Extract<Target, { kind: 'grpc' }> = GETJWT as Extract<Target, { kind: 'grpc' }>,
+): Promise<LoadResult> {
   const a = [
     '--insecure',
     '--proto',
-    join(root, 'proto/auth/v1alpha1/auth.proto'),
+    target.proto,
+    ...(target.importPaths ? ['--import-paths', target.importPaths.join(',')] : []),
     '--call',
-    'auth.v1alpha1.AuthAPI.GetJWT',
+    target.call,
     '-D',
     dataFile,
     '-c',
@@ -203,16 +236,47 @@ const cpuUs = (pid: number) => {
   return (Number(f[11]) + Number(f[12])) * 10_000; // clock ticks of 10 ms
 };
 
+/** One http-load.ts run (forward-auth): its own process, like ghz. */
+async function httpLoad(
+  url: string,
+  tokensFile: string,
+  options: { duration?: number; total?: number },
+  headers: readonly string[] = [],
+): Promise<LoadResult> {
+  const out = JSON.parse(
+    await runTool(process.execPath, [
+      join(root, 'test/bench/http-load.ts'),
+      '--url',
+      url,
+      '--tokens',
+      tokensFile,
+      '--concurrency',
+      String(CONCURRENCY),
+      ...(options.total ? ['--count', String(options.total)] : ['--duration', String(options.duration)]),
+      ...headers.flatMap((h) => ['--header', h]),
+    ]),
+  ) as { rps: number; count: number; errors: number; statusCodes: Record<string, number>; p50: number; p95: number; p99: number };
+  const errorKinds = Object.fromEntries(Object.entries(out.statusCodes).filter(([k]) => k !== '200'));
+  return { rps: out.rps, p50: out.p50, p95: out.p95, p99: out.p99, errors: out.errors, count: out.count, errorKinds };
+}
+
 async function measure(
   scenario: string,
   serverLabel: string,
-  server: { proc: ChildProcess; port: number },
+  server: { proc: ChildProcess; port: number; internalPort?: number },
   dataFile: string,
-  extra: { rps?: number; note?: string; record?: boolean } = {},
+  extra: { rps?: number; note?: string; record?: boolean; target?: Target; warmData?: string } = {},
 ): Promise<RunResult> {
-  const warm = await ghz(server.port, dataFile, { duration: 2, rps: extra.rps }); // JIT, JWKS, connections
+  const target = extra.target ?? GETJWT;
+  const load = (options: { duration?: number; total?: number; rps?: number }, data = dataFile) =>
+    target.kind === 'grpc'
+      ? ghz(server.port, data, options, target)
+      : httpLoad(target.url({ internalPort: server.internalPort! }), data, options, target.headers);
+  // JIT, JWKS, connections. Miss scenarios warm up with OTHER tokens: the measured run starts again
+  // at the first token of its file, which the warm-up would otherwise have put in the caches.
+  const warm = await load({ duration: 2, rps: extra.rps }, extra.warmData);
   const cpuBefore = cpuUs(server.proc.pid!);
-  const { errorKinds, ...r } = await ghz(server.port, dataFile, {
+  const { errorKinds, ...r } = await load({
     total: Math.max(200, Math.round((extra.rps ?? warm.rps) * DURATION)),
     rps: extra.rps,
   });
@@ -263,6 +327,11 @@ for (let i = 0; i < 400; i++)
 log(`generated ${distinctJwt.length} JWT and ${distinctOpaque.length} opaque tokens in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 const hitData = writeData('hit', [{ provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken: hitToken }]);
 const missData = writeData('miss', distinctJwt);
+// Warm-up tokens for the miss scenarios, distinct from the measured ones.
+const warmJwt: object[] = [];
+for (let i = 0; i < 2_000; i++)
+  warmJwt.push({ provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken: await op.jwtToken(alice) });
+const missWarmData = writeData('miss-warm', warmJwt);
 const introspectionData = writeData('introspection', distinctOpaque);
 const providers = `  - { id: op-jwt, type: oidc, issuer: "${op.issuer}", audiences: [frontend], verification: jwt }
   - { id: op-introspection, type: oidc, issuer: "${op.issuer}", audiences: [frontend], verification: introspection, clientId: ${INTROSPECTION_CLIENT.id}, clientSecret: ${INTROSPECTION_CLIENT.secret}, timeout: 2s }
@@ -294,7 +363,7 @@ const median = (runs: RunResult[]): RunResult => {
   };
 };
 
-for (const alg of ['ES256', 'EdDSA', 'RS256']) {
+for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   const k = keyDirs[alg]!;
   const bareRuns: RunResult[] = [];
   const hitRuns: RunResult[] = [];
@@ -328,6 +397,7 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
     ratios['floor p99 at half its peak (ms)'] = bareHalf.p99;
     const miss = await measure('cache miss, local JWT verification (ES256 key)', 'authjwt', svc, missData, {
       note: `${distinctJwt.length} distinct provider tokens, round-robin`,
+      warmData: missWarmData,
     });
     ratios['cache miss / cache hit'] = miss.rps / hit.rps;
     await measure('introspection (opaque tokens, no cache)', 'authjwt', svc, introspectionData, {
@@ -337,8 +407,72 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
   await svc.stop();
 }
 
+// Edge doors (issue 12): ext_authz Check and forward-auth at a minted-token cache hit and miss,
+// beside GetJWT on the same server and the sign-only floor.
+{
+  const k = keyDirs.ES256!;
+  let floor = results.find((r) => r.scenario === 'sign only (ES256)');
+  if (!floor) {
+    const runs: RunResult[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const bare = await startServer('bare', { keyDir: k.dir, keyFile: k.file, providers });
+      runs.push(await measure('sign only (ES256)', 'bare grpc-js (floor)', bare, hitData, { record: false }));
+      await bare.stop();
+    }
+    floor = median(runs);
+    results.push(floor);
+  }
+  // What Envoy sends for a GET with a bearer token (allowed_headers: authorization only).
+  const check = (token: string) => ({
+    attributes: {
+      request: {
+        http: { method: 'GET', host: 'api.test', path: '/api/items', scheme: 'https', headers: { authorization: `Bearer ${token}` } },
+      },
+    },
+  });
+  const checkHit = join(work, 'check-hit.json');
+  writeFileSync(checkHit, JSON.stringify([check(hitToken)]));
+  const tokenOf = (a: object) => (a as { accessToken: string }).accessToken;
+  const checkMiss = join(work, 'check-miss.json');
+  writeFileSync(checkMiss, JSON.stringify(distinctJwt.map((a) => check(tokenOf(a)))));
+  const checkWarm = join(work, 'check-warm.json');
+  writeFileSync(checkWarm, JSON.stringify(warmJwt.map((a) => check(tokenOf(a)))));
+  const tokensHit = join(work, 'tokens-hit.txt');
+  writeFileSync(tokensHit, `${hitToken}\n`);
+  const tokensMiss = join(work, 'tokens-miss.txt');
+  writeFileSync(tokensMiss, `${distinctJwt.map(tokenOf).join('\n')}\n`);
+  const tokensWarm = join(work, 'tokens-warm.txt');
+  writeFileSync(tokensWarm, `${warmJwt.map(tokenOf).join('\n')}\n`);
+  const forwardAuth: Target = { kind: 'http', url: (server) => `http://127.0.0.1:${server.internalPort}/forward-auth` };
+  const missNote = `${distinctJwt.length} distinct provider tokens, round-robin through 10,000-entry caches`;
+
+  const svc = await startServer('authjwt', { keyDir: k.dir, keyFile: k.file, providers, edge: true });
+  const getjwt = await measure('GetJWT, verification-cache hit (edge config; signs every call)', 'authjwt', svc, hitData);
+  const extHit = await measure('ext_authz Check, minted-token cache hit', 'authjwt', svc, checkHit, { target: EXT_AUTHZ_CHECK });
+  const extMiss = await measure('ext_authz Check, miss (verify + sign)', 'authjwt', svc, checkMiss, {
+    target: EXT_AUTHZ_CHECK,
+    note: missNote,
+    warmData: checkWarm,
+  });
+  const faHit = await measure('forward-auth, minted-token cache hit', 'authjwt', svc, tokensHit, {
+    target: forwardAuth,
+    note: 'HTTP/1.1 keep-alive, test/bench/http-load.ts',
+  });
+  const faMiss = await measure('forward-auth, miss (verify + sign)', 'authjwt', svc, tokensMiss, {
+    target: forwardAuth,
+    note: missNote,
+    warmData: tokensWarm,
+  });
+  await svc.stop();
+  ratios['ext_authz hit / floor (ES256), server CPU per call (goal < 1)'] = extHit.cpuUsPerCall! / floor.cpuUsPerCall!;
+  ratios['ext_authz hit / GetJWT hit, server CPU per call'] = extHit.cpuUsPerCall! / getjwt.cpuUsPerCall!;
+  ratios['ext_authz miss / hit, server CPU per call'] = extMiss.cpuUsPerCall! / extHit.cpuUsPerCall!;
+  ratios['forward-auth hit / floor (ES256), server CPU per call'] = faHit.cpuUsPerCall! / floor.cpuUsPerCall!;
+  ratios['forward-auth miss / hit, server CPU per call'] = faMiss.cpuUsPerCall! / faHit.cpuUsPerCall!;
+}
+
 // Keycloak: client_credentials on its token endpoint, what a user would otherwise run.
-if (!args['no-keycloak']) {
+if (!args['no-keycloak'] && !EDGE_ONLY) {
   try {
     const { startKeycloak, KC_INTROSPECTION, KEYCLOAK_VERSION } = await import('../helpers/keycloak.ts');
     log('starting Keycloak (testcontainers)');
@@ -400,7 +534,7 @@ if (!args['no-keycloak']) {
 }
 
 // Memory: a million distinct tokens through the verification cache (bounded at 10,000 entries).
-{
+if (!EDGE_ONLY) {
   const k = keyDirs.ES256!;
   const svc = await startServer('authjwt', { keyDir: k.dir, keyFile: k.file, providers });
   const jwkFile = join(work, 'provider-key.json');
@@ -471,9 +605,14 @@ const ratioLines = Object.entries(ratios)
   .join('\n');
 mkdirSync(join(root, 'bench-results'), { recursive: true });
 writeFileSync(
-  join(root, 'bench-results/results.json'),
+  join(root, EDGE_ONLY ? 'bench-results/results-edge.json' : 'bench-results/results.json'),
   JSON.stringify({ machine, duration: DURATION, concurrency: CONCURRENCY, results, ratios }, null, 2),
 );
+if (EDGE_ONLY) {
+  console.log(`\n${table}\n\n| ratio | value |\n| --- | ---: |\n${ratioLines}\n`);
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
 const doc = readFileSync(join(root, 'docs/benchmarks.md'), 'utf8');
 const generated = `<!-- bench:start -->
 Measured ${machine}; each run ≈ ${DURATION} s (a fixed number of calls: the warm-up's rate × ${DURATION} s) after a 2 s warm-up,

@@ -181,7 +181,10 @@ export class EnvoyConfigValidator {
   #single(field: protobuf.Field, value: unknown, path: string, issues: string[]): void {
     const options = field.options ?? {};
     const resolved = field.resolvedType;
-    if (resolved instanceof protobuf.Type) return this.#message(resolved, value, path, issues);
+    if (resolved instanceof protobuf.Type) {
+      this.#message(resolved, value, path, issues);
+      return;
+    }
     if (resolved instanceof protobuf.Enum) {
       const ok = typeof value === 'string' ? value in resolved.values : typeof value === 'number' && Number.isInteger(value);
       if (!ok) issues.push(`${path}: not a value of ${resolved.fullName.slice(1)} (${Object.keys(resolved.values).join(', ')})`);
