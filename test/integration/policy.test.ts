@@ -110,7 +110,7 @@ describe('access policy and computed claims (CEL), per provider', () => {
           strategy: 'jwt',
           allow: [
             { name: 'deployer', expression: "'deployer' in claims.realm_access.roles" },
-            "claims.resource_access['frontend'].roles.exists(r, r == 'user')",
+            "'user' in claims.resource_access['frontend'].roles",
           ],
           claims: {
             roles: 'claims.realm_access.roles',
