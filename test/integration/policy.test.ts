@@ -401,6 +401,17 @@ describe('access policy and computed claims (CEL), per provider', () => {
     );
     assert.ok(value('gh-deny') >= 1);
     assert.ok(value('gitlab') >= 2);
+    // Lookups are provider calls: counted under endpoint="lookup", only for providers whose policy needs one.
+    const lookups = (provider: string, result: string) =>
+      Number(
+        new RegExp(`^authjwt_provider_requests_total\\{provider="${provider}",endpoint="lookup",result="${result}"\\} (\\d+)`, 'm').exec(
+          text,
+        )?.[1] ?? 0,
+      );
+    assert.ok(lookups('gh-org', '2xx') >= 3, 'orgs lookups counted');
+    assert.ok(lookups('gh-org', '4xx') >= 1, 'the refused lookup (403) counted');
+    assert.ok(lookups('gh-org', '5xx') >= 1, 'the failed lookup counted');
+    assert.equal(lookups('gh-deny', '2xx') + lookups('gh-deny', '4xx'), 0, 'no lookup for a policy that needs none');
   });
 
   it('discovery lists the computed claims in claims_supported', async () => {
