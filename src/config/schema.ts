@@ -47,7 +47,7 @@ const claimName = z
 
 /** Allow rules per provider (each is evaluated on every exchange). */
 export const MAX_ALLOW_RULES = 16;
-/** Claims per provider, paths and expressions together (each computed one is evaluated on every exchange). */
+/** Configured claims per provider, bare paths and CEL expressions together (each CEL one is evaluated on every exchange). */
 export const MAX_PROVIDER_CLAIMS = 32;
 
 /** A CEL expression (docs/policy.md); compiled and type-checked at start. */
