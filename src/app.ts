@@ -4,9 +4,11 @@
  */
 import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
+import { compileProviderPolicy } from './config/provider-policy.ts';
 import type { Config } from './config/types.ts';
 import { formatHostPort, parseHostPort } from './config/host-port.ts';
 import { MINTED_CLAIMS, DEFAULT_PROFILE_CLAIMS } from './exchange/claims.ts';
+import type { AccessPolicy } from './exchange/ports.ts';
 import { TokenExchange } from './exchange/token-exchange.ts';
 import { LruMintedTokenCache } from './exchange/minted-token-cache.ts';
 import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
@@ -31,6 +33,7 @@ import { createRouter, type HttpRoute } from './http/router.ts';
 import { startHttpServer } from './http/server.ts';
 import { CompactJwtSigner } from './keys/jwt-signer.ts';
 import { createKeyManager, type KeyManager } from './keys/key-manager.ts';
+import type { CompiledPolicy } from './policy/index.ts';
 import type { FetchFn } from './providers/http/provider-fetch.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { createReadiness } from './readiness.ts';
@@ -39,7 +42,7 @@ import { traceUnaryService } from './telemetry/grpc-tracing.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { combineObservers, type TelemetryObserver } from './telemetry/observers.ts';
-import { traceSigner, traceVerifier } from './telemetry/traced-ports.ts';
+import { tracePolicy, traceSigner, traceVerifier } from './telemetry/traced-ports.ts';
 import { tracingActive } from './telemetry/tracing-state.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -81,7 +84,19 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const observer = combineObservers(metrics.observer, options.observer);
 
   const keys = await createKeyManager(config.keys, logger, observer);
-  const providers = createProviderRegistry(config, { observer, fetch: options.fetch, wrapVerifier: tracing ? traceVerifier : undefined });
+  const policies = new Map<string, AccessPolicy>();
+  config.providers.forEach((p, i) => {
+    const compiled = compileProviderPolicy(p, `providers[${i}]`);
+    if (!compiled) return;
+    const policy = accessPolicyOf(compiled);
+    policies.set(p.id, tracing ? tracePolicy(policy, p.id) : policy);
+  });
+  const providers = createProviderRegistry(config, {
+    observer,
+    fetch: options.fetch,
+    policies,
+    wrapVerifier: tracing ? traceVerifier : undefined,
+  });
   void providers.warmUp();
   metrics.watchKeys(keys.store);
   metrics.watchProviders(providers.all());
@@ -196,7 +211,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
           algorithms: () => [...new Set([...keys.store.jwks().keys.map((k) => k.alg!), ...(config.keys.advertisedAlgorithms ?? [])])],
         },
         jwksMaxAge: config.keys.jwksMaxAge,
-        claims: [...MINTED_CLAIMS, ...new Set([...DEFAULT_PROFILE_CLAIMS, ...config.providers.flatMap((p) => Object.keys(p.claims))])],
+        claims: [
+          ...MINTED_CLAIMS,
+          ...new Set([
+            ...DEFAULT_PROFILE_CLAIMS,
+            ...config.providers.flatMap((p) => [...Object.keys(p.claims), ...Object.keys(p.policy?.claims ?? {})]),
+          ]),
+        ],
         corsOrigins: config.http.cors.allowOrigins,
       }),
       ...createProbeRoutes({ ready: () => readiness.report(), metrics: () => metrics.exposition() }),
@@ -251,6 +272,11 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       return stopping;
     },
   };
+}
+
+/** The exchange's AccessPolicy port over a compiled CEL policy (src/policy knows nothing of the exchange). */
+function accessPolicyOf(policy: CompiledPolicy): AccessPolicy {
+  return { needs: policy.needs, evaluate: (input) => policy.evaluate(input) };
 }
 
 /** Counts events and reports at most once per second (a flood of refused calls must not flood the log). */

@@ -212,7 +212,7 @@ export const ERRORS = define({
   POLICY_LOOKUP_FORBIDDEN: {
     kind: 'permission_denied',
     message: 'access denied: the provider refused a lookup the policy needs',
-    help: 'GitHub `/user/orgs`, `/user/teams` need the `read:org` scope; GitLab groups need `read_api` or `read_user`.',
+    help: 'GitHub `/user/orgs`, `/user/teams` need the `read:org` scope; GitLab `/groups` needs `read_api`. The log names the rule and the scope.',
   },
 
   // The provider cannot be used right now.

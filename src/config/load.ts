@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.ts';
+import { PolicyCompileError } from '../policy/index.ts';
 import { parseHostPort } from './host-port.ts';
+import { compileProviderPolicy } from './provider-policy.ts';
 import { resolveProvider } from './resolve-provider.ts';
 import { configSchema } from './schema.ts';
 import { Secret } from './secret.ts';
@@ -73,6 +75,28 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}): Config {
   }
 
   const providers = c.providers.map((p, i) => resolveProvider(p, `providers[${i}]`, { env, read, issues, warnings }));
+  if (issues.length) throw new ConfigError(issues, options.source);
+  // Policies are compiled here so that a bad expression stops the start (exit 2), with every problem at once.
+  providers.forEach((p, i) => {
+    try {
+      compileProviderPolicy(p, `providers[${i}]`);
+    } catch (error) {
+      if (!(error instanceof PolicyCompileError)) throw error;
+      for (const issue of error.issues) {
+        const claim = issue.path.startsWith(`providers[${i}].claims.`) ? issue.path.slice(`providers[${i}].claims.`.length) : undefined;
+        const value = claim === undefined ? undefined : p.policy?.claims?.[claim];
+        // A path with characters a bare path may not have (an old mapping of a namespaced claim): say how to read it.
+        issues.push(
+          value !== undefined && /^[^\s()'"[\]]+$/.test(value)
+            ? {
+                ...issue,
+                message: `${issue.message} (to copy a claim whose name has characters other than letters, digits, _ - :, write claims['name'])`,
+              }
+            : issue,
+        );
+      }
+    }
+  });
   if (issues.length) throw new ConfigError(issues, options.source);
 
   const jwksMaxAge = c.keys.jwksMaxAge ?? Math.min(Math.floor(c.keys.publishLeadTime / 2), 300_000);

@@ -1,3 +1,4 @@
+import type { PolicySource } from '../policy/index.ts';
 import { OIDC_DEFAULT_CLAIMS, PRESETS } from './presets.ts';
 import type { ParsedProvider } from './schema.ts';
 import { Secret } from './secret.ts';
@@ -71,7 +72,7 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
     cacheTtl: p.cacheTtl,
     retries: p.retries,
     circuitBreaker: p.circuitBreaker,
-    claims: { ...(preset?.claims ?? (p.issuer ? OIDC_DEFAULT_CLAIMS : {})), ...(p.claims ?? {}) },
+    ...splitClaims(p, path, preset?.claims ?? (p.issuer ? OIDC_DEFAULT_CLAIMS : {}), ctx),
     audience: p.audience,
     tokenTtl: p.tokenTtl,
     capToUpstreamExpiry: p.capToUpstreamExpiry,
@@ -110,6 +111,55 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
     oidc: undefined,
     userApi: { url, headers: { ...preset?.headers, ...lowerCaseKeys(p.headers ?? {}) }, preset: p.preset, apiBaseUrl },
   };
+}
+
+/**
+ * A bare dotted path (`login`, `company.name`, `urn:zitadel:iam:org:project:roles`): the claim mapping of
+ * before CEL. Never a valid CEL expression of ours: its first segment is not a CEL variable or literal, and
+ * an undeclared identifier, `a-b` over undeclared names or a `:` without `?` does not compile.
+ */
+const BARE_PATH = /^[A-Za-z_][A-Za-z0-9_:-]*(?:\.[A-Za-z0-9_:-]+)*$/;
+const CEL_ROOTS = new Set(['claims', 'account', 'github', 'gitlab', 'true', 'false', 'null']);
+
+export function isBarePath(value: string): boolean {
+  return BARE_PATH.test(value) && !CEL_ROOTS.has(value.split('.', 1)[0]!);
+}
+
+/** The CEL expression that reads the same value as a bare path. */
+export function celOfPath(path: string): string {
+  return `claims${path
+    .split('.')
+    .map((s) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(s) ? `.${s}` : `['${s}']`))
+    .join('')}`;
+}
+
+/**
+ * Defaults (preset or OIDC profile claims) merged with the configured `claims`: bare paths are copied as
+ * before (deprecated: a warning names the CEL to write), other values are CEL expressions computed by the
+ * policy; with `allow`, they form the provider's policy.
+ */
+function splitClaims(
+  p: ParsedProvider,
+  path: string,
+  defaults: Readonly<Record<string, string>>,
+  ctx: ResolveContext,
+): { claims: Record<string, string>; policy: PolicySource | undefined } {
+  const claims: Record<string, string> = { ...defaults };
+  const computed: Record<string, string> = {};
+  for (const [name, value] of Object.entries(p.claims ?? {})) {
+    if (isBarePath(value)) {
+      claims[name] = value;
+      ctx.warnings.push(
+        `${path}.claims.${name}: the bare path "${value}" is deprecated shorthand: write ${celOfPath(value)} (same value; bare paths are accepted until 1.0)`,
+      );
+    } else {
+      delete claims[name];
+      computed[name] = value;
+    }
+  }
+  const hasComputed = Object.keys(computed).length > 0;
+  if (p.allow === undefined && !hasComputed) return { claims, policy: undefined };
+  return { claims, policy: { ...(p.allow !== undefined ? { allow: p.allow } : {}), ...(hasComputed ? { claims: computed } : {}) } };
 }
 
 const lowerCaseKeys = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));

@@ -45,6 +45,14 @@ const claimName = z
     message: 'is reserved and cannot be mapped',
   });
 
+/** Allow rules per provider (each is evaluated on every exchange). */
+export const MAX_ALLOW_RULES = 16;
+/** Configured claims per provider, bare paths and CEL expressions together (each CEL one is evaluated on every exchange). */
+export const MAX_PROVIDER_CLAIMS = 32;
+
+/** A CEL expression (docs/policy.md); compiled and type-checked at start. */
+const celExpression = z.string().max(2048, 'must be at most 2048 characters').regex(/\S/, 'must be a non-empty CEL expression');
+
 // zod strips a `__proto__` record key without an issue; reject it so a mapping is never dropped silently.
 const claimsMap = z.preprocess(
   (value, ctx) => {
@@ -53,8 +61,22 @@ const claimsMap = z.preprocess(
     }
     return value;
   },
-  z.record(claimName, z.string().min(1).max(2048)),
+  z
+    .record(claimName, celExpression)
+    .refine((m) => Object.keys(m).length <= MAX_PROVIDER_CLAIMS, { message: `at most ${MAX_PROVIDER_CLAIMS} claims per provider` }),
 );
+
+const allowRule = z.union([
+  celExpression,
+  z.strictObject({
+    /** Shown in ErrorInfo metadata `rule` and in logs when the rule denies. Default `allow[<index>]`. */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -')
+      .optional(),
+    expression: celExpression,
+  }),
+]);
 
 export const ASYMMETRIC_JWS_ALGORITHMS = [
   'RS256',
@@ -139,7 +161,22 @@ export const providerSchema = z
      * locally (jwt) are cached up to their expiry within cache.maxTtl regardless.
      */
     cacheTtl: duration({ max: 3_600_000 }).default(0),
-    /** Minted claim name → source field (dotted path) in the verified token/introspection/user data. */
+    /**
+     * Who may get a token (docs/policy.md): a CEL expression of type bool over `claims`, `account` and the
+     * provider's lookups (`github.orgs`, `github.teams`, `gitlab.groups`), or a list of them (at most 16;
+     * an entry may be `{name, expression}`) that must all hold. Default: anyone the provider proves.
+     */
+    allow: z
+      .union([
+        celExpression,
+        z.array(allowRule).min(1, 'must list at least one rule').max(MAX_ALLOW_RULES, `at most ${MAX_ALLOW_RULES} rules per provider`),
+      ])
+      .optional(),
+    /**
+     * Extra claims of minted tokens (at most 32), merged over the preset's: claim name → a CEL expression
+     * computing the value (`claims.realm_access.roles`, `github.teams.map(t, 'gh:' + t)`), or a bare dotted
+     * path copied from the verified data (`login`, `company.name`; deprecated shorthand of `claims.<path>`).
+     */
     claims: claimsMap.optional(),
     /** `aud` of tokens minted for this provider's users (default: the top-level `audience`). */
     audience: z

@@ -1,3 +1,4 @@
+import type { PolicySource } from '../policy/index.ts';
 import type { Secret } from './secret.ts';
 import type { ParsedConfig, ParsedProvider } from './schema.ts';
 
@@ -44,8 +45,13 @@ export interface ProviderConfig {
   cacheTtl: number;
   retries: number;
   circuitBreaker: ParsedProvider['circuitBreaker'];
-  /** Minted claim name → dotted path in the verified data. */
+  /** Minted claim name → dotted path copied from the verified data (preset and OIDC defaults, bare paths in `claims`). */
   claims: Readonly<Record<string, string>>;
+  /**
+   * `allow` rules and the computed (CEL) `claims`, as configured (docs/policy.md); compiled and checked by
+   * buildConfig, compiled again by the composition root. Undefined: anyone the provider proves gets a token.
+   */
+  policy: PolicySource | undefined;
   /** Overrides of the top-level audience / tokenTtl for tokens minted for this provider. */
   audience: readonly string[] | undefined;
   tokenTtl: number | undefined;

@@ -12,13 +12,17 @@ const pathOf = (path: readonly PropertyKey[]): string =>
  * zod issues as `path: message` lines. Messages name the problem, never the value: a secret written
  * into the wrong field must not be printed.
  */
-export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
+export function formatZodIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): ConfigIssue[] {
   return issues.flatMap((i) => {
+    const path = [...prefix, ...i.path];
     if (i.code === 'invalid_union' && 'errors' in i && Array.isArray(i.errors) && i.errors.length) {
-      // Report the first branch's problems rather than a generic "invalid input".
-      return (i.errors[0] as z.core.$ZodIssue[]).map((sub) => ({ path: pathOf([...i.path, ...sub.path]), message: describe(sub) }));
+      // Report the problems of the branch the value's type matched (a list of rules that is too long, not
+      // "expected string"), else of the first branch, rather than a generic "invalid input"; nested unions too.
+      const branches = i.errors as z.core.$ZodIssue[][];
+      const typeMismatch = (b: z.core.$ZodIssue[]) => b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0;
+      return formatZodIssues(branches.find((b) => !typeMismatch(b)) ?? branches[0]!, path);
     }
-    return [{ path: pathOf(i.path), message: describe(i) }];
+    return [{ path: pathOf(path), message: describe(i) }];
   });
 }
 

@@ -11,6 +11,13 @@ export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api';
 /** Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them. */
 export type LookupName = 'github.orgs' | 'github.teams' | 'gitlab.groups';
 
+/** The OAuth scope the user's token needs for each lookup (named in the log when the provider refuses it). */
+export const LOOKUP_SCOPES: Readonly<Record<LookupName, string>> = {
+  'github.orgs': 'read:org',
+  'github.teams': 'read:org',
+  'gitlab.groups': 'read_api',
+};
+
 /** A lookup the provider refused (token without the scope it needs): policy denies when it needs it. */
 export const LOOKUP_FORBIDDEN = 'forbidden';
 export type LookupResult = readonly string[] | typeof LOOKUP_FORBIDDEN;

@@ -4,6 +4,7 @@ import { authJwtError, isAuthJwtError } from '../errors.ts';
 import { readPath, sanitizeClaimValue } from './claims.ts';
 import {
   LOOKUP_FORBIDDEN,
+  LOOKUP_SCOPES,
   type CallOptions,
   type Clock,
   type ExchangeProvider,
@@ -190,18 +191,24 @@ export class TokenExchange {
     const policy = provider.policy;
     if (!policy) return {};
     const lookups: Partial<Record<LookupName, readonly string[]>> = {};
+    const refused: LookupName[] = [];
     for (const name of policy.needs) {
       const found = identity.lookups?.[name];
-      if (found === LOOKUP_FORBIDDEN)
-        throw authJwtError('POLICY_LOOKUP_FORBIDDEN', {
-          detail: `${name}: the provider refused the lookup (token scope)`,
-          metadata: { lookup: name },
-        });
+      if (found === LOOKUP_FORBIDDEN) refused.push(name);
       // The verifier was built to fetch what the policy needs; an absent lookup is a wiring bug: fail closed.
-      if (found === undefined) throw authJwtError('POLICY_ERROR', { detail: `${name}: lookup missing`, metadata: { lookup: name } });
-      lookups[name] = found;
+      else if (found === undefined) throw authJwtError('POLICY_ERROR', { detail: `${name}: lookup missing`, metadata: { lookup: name } });
+      else lookups[name] = found;
     }
+    // A refused lookup is left out: the policy names the rule that needed it (and denies).
     const decision = policy.evaluate({ claims: identity.claims, account: { provider: provider.id, id: identity.accountId }, lookups });
+    if (refused.length) {
+      const rule = decision.allowed ? undefined : decision.rule;
+      const scopes = [...new Set(refused.map((n) => LOOKUP_SCOPES[n]))].join(', ');
+      throw authJwtError('POLICY_LOOKUP_FORBIDDEN', {
+        detail: `${rule ? `rule ${rule}: ` : ''}the provider refused ${refused.join(', ')} (403/404): the token lacks the ${scopes} scope`,
+        metadata: { lookup: refused.join(','), ...(rule ? { rule } : {}) },
+      });
+    }
     if (decision.allowed) return decision.claims;
     throw authJwtError(decision.reason === 'error' ? 'POLICY_ERROR' : 'POLICY_DENIED', {
       detail: decision.detail ? `rule ${decision.rule}: ${decision.detail}` : `rule ${decision.rule}`,

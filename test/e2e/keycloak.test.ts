@@ -59,7 +59,15 @@ grpc: { listen: "127.0.0.1:0" }
 http: { listen: "127.0.0.1:${httpPort}" }
 keys: { ephemeral: true }
 logging: { level: debug }
-providers:${STRATEGIES.map((s) => provider(`keycloak-${s}`, s)).join('')}${provider('keycloak-short', 'auto', ['short-lived'])}
+providers:${STRATEGIES.map((s) => provider(`keycloak-${s}`, s)).join('')}${provider('keycloak-short', 'auto', ['short-lived'])}${provider('keycloak-policy', 'jwt')}
+    allow: "'engineering' in claims.groups"
+    claims:
+      roles: claims.realm_access.roles${provider('keycloak-policy-optional', 'introspection')}
+    allow:
+      - name: engineering
+        expression: "'engineering' in claims.?groups.orValue([])"
+    claims:
+      roles: claims.?realm_access.roles.orValue([])
 `;
     writeFileSync(join(dir, 'authjwt.yaml'), yaml);
     svc = await startAuthJwtFromFile(join(dir, 'authjwt.yaml'));
@@ -164,6 +172,43 @@ providers:${STRATEGIES.map((s) => provider(`keycloak-${s}`, s)).join('')}${provi
     assert.equal(res.code, status.OK, res.details);
     await svc.verify(res.token!);
     assert.equal((await call('keycloak-jwt', before, aliceSub)).code, status.OK, 'old key still published, still verifies');
+  });
+
+  it('policy: alice (group engineering, realm role deployer) gets a token whose computed roles carry deployer; bob → PERMISSION_DENIED', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const alice = (await kc!.userToken('alice', 'alice')).access_token;
+    // What the fixture's mappers put in the access token (docs/policy.md, "Keycloak").
+    const upstream = decodeJwt(alice) as { groups?: unknown; realm_access?: { roles?: unknown } };
+    assert.deepEqual(upstream.groups, ['engineering'], 'Group Membership mapper, full path off');
+    assert.deepEqual(upstream.realm_access?.roles, ['deployer'], "the default client scope 'roles' (realm roles mapper)");
+    for (const provider of ['keycloak-policy', 'keycloak-policy-optional']) {
+      const res = await call(provider, alice, aliceSub);
+      assert.equal(res.code, status.OK, `${provider}: ${res.details}`);
+      const { payload } = await svc.verify(res.token!);
+      assert.ok(Array.isArray(payload.roles) && payload.roles.includes('deployer'), `${provider}: roles ${JSON.stringify(payload.roles)}`);
+      assert.deepEqual(payload.groups, ['engineering'], 'the default mapping of groups still applies');
+    }
+
+    const bob = (await kc!.userToken('bob', 'bob')).access_token;
+    assert.equal(decodeJwt(bob).groups, undefined, 'Keycloak omits groups for a user in none');
+    const from = svc.logs.length;
+    // claims.groups is absent: the rule cannot be evaluated → denied (fail closed).
+    const strict = await call('keycloak-policy', bob, bobSub);
+    assert.equal(strict.code, status.PERMISSION_DENIED, strict.details);
+    assert.equal(strict.details, 'access denied: a policy rule could not be evaluated (ERR_AUTHJWT_POLICY_ERROR)');
+    // With optional access the same rule is a plain denial, named.
+    const optional = await call('keycloak-policy-optional', bob, bobSub);
+    assert.equal(optional.code, status.PERMISSION_DENIED, optional.details);
+    assert.equal(optional.details, 'access denied by policy (ERR_AUTHJWT_POLICY_DENIED)');
+    const lines = svc.logs.slice(from).map((l) => JSON.parse(l) as { rule?: string; reason?: string });
+    assert.deepEqual(
+      lines.filter((l) => l.rule).map((l) => [l.rule, l.reason]),
+      [
+        ['allow[0]', 'ERR_AUTHJWT_POLICY_ERROR'],
+        ['engineering', 'ERR_AUTHJWT_POLICY_DENIED'],
+      ],
+    );
+    assert.ok(!svc.logs.slice(from).join('').includes('bob@example.com'), 'no claim value in the log of a deny');
   });
 
   it('Keycloak stopped → UNAVAILABLE for a fresh token; started again → OK', async (t) => {

@@ -16,7 +16,13 @@ export interface Account {
   accessToken: string;
 }
 
-export type CallResult = { code: GrpcStatus; token?: string; details?: string };
+export type CallResult = {
+  code: GrpcStatus;
+  token?: string;
+  details?: string;
+  /** Trailers of a failed call (`grpc-status-details-bin`...). */
+  metadata?: Metadata;
+};
 
 export interface RunningAuthJwt {
   app: App;
@@ -77,8 +83,10 @@ export async function startAuthJwtWithConfig(config: Config, options: Partial<Ap
       return new Promise<CallResult>((resolve) => {
         const deadline = new Date(Date.now() + (o.deadlineMs ?? 15_000));
         client.GetJWT(account === undefined ? {} : { account }, o.metadata ?? new Metadata(), { deadline }, (err, res) => {
-          if (err) resolve({ code: (err as ServiceError).code, details: (err as ServiceError).details });
-          else resolve({ code: GrpcStatus.OK, token: res!.token });
+          if (err) {
+            const e = err as ServiceError;
+            resolve({ code: e.code, details: e.details, metadata: e.metadata });
+          } else resolve({ code: GrpcStatus.OK, token: res!.token });
         });
       });
     },

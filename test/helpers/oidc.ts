@@ -14,11 +14,17 @@ export interface TestUser {
   name: string;
   preferred_username: string;
   groups?: string[];
+  /** Default true. */
+  email_verified?: boolean;
 }
 
 export const USERS: Record<string, TestUser> = {
   alice: { sub: 'alice-7d1c', email: 'alice@example.com', name: 'Alice Liddell', preferred_username: 'alice', groups: ['admins', 'staff'] },
   bob: { sub: 'bob-42aa', email: 'bob@example.com', name: 'Bob Builder', preferred_username: 'bob' },
+  /** Another company's domain (policy tests). */
+  carol: { sub: 'carol-90f1', email: 'carol@partner.example', name: 'Carol Danvers', preferred_username: 'carol' },
+  /** Our domain, but the address was never verified (policy tests). */
+  dave: { sub: 'dave-5e3b', email: 'dave@example.com', name: 'Dave Lister', preferred_username: 'dave', email_verified: false },
 };
 
 export const INTROSPECTION_CLIENT = { id: 'authjwt', secret: 'authjwt-introspection-secret' };
@@ -99,7 +105,7 @@ export async function startOidcProvider(
     findAccount: async (_ctx, id) => {
       const user = byId.get(id);
       if (!user) return undefined;
-      return { accountId: id, claims: async () => ({ ...user, email_verified: true }) };
+      return { accountId: id, claims: async () => ({ email_verified: true, ...user }) };
     },
     // Keep test output quiet.
     renderError: async (ctx, out) => {

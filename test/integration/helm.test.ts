@@ -306,6 +306,11 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
       ['--set', 'config.providers[0].clientSecrett=x'],
       /at '\/config\/providers\/0': additional properties 'clientSecrett' not allowed/,
     ],
+    [
+      'a provider allow rule that is not a string or a rule',
+      ['--set', 'config.providers[0].allow[0].name=x,config.providers[0].allow[0].expr=true'],
+      /at '\/config\/providers\/0\/allow/,
+    ],
     ['replicaCount of the wrong type', ['--set', 'replicaCount=two'], /at '\/replicaCount': got string, want integer/],
     ['unknown top-level key', ['--set', 'replicas=3'], /additional properties 'replicas' not allowed/],
     ['TLS without a Secret', ['--set', 'tls.enabled=true'], /at '\/tls\/secretName': minLength/],

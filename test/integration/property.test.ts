@@ -81,6 +81,8 @@ const PROVIDERS = new Map<string, 'oidc' | 'oauth'>([
   ['fk-ui', 'oidc'],
 ]);
 const PROVIDER_IDS = [...PROVIDERS.keys()];
+/** The provider of the policy class: two allow rules and two computed claims over a JWT's claims. */
+const POLICY_PROVIDER = 'fk-policy';
 type ProviderId = 'op-jwt' | 'op-intro' | 'github' | 'github-bound' | 'fk-intro' | 'fk-auto' | 'fk-ui';
 
 const serializeRequest = (() => {
@@ -735,6 +737,19 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
           clientSecret: fake.client.secret,
         },
         { id: 'fk-ui', type: 'oidc', issuer: fake.issuer, verification: 'userinfo', audiences: [AUDIENCE] },
+        // Policy class (its own test below; not in PROVIDER_IDS, so the adversarial oracle is unchanged).
+        {
+          id: POLICY_PROVIDER,
+          type: 'oidc',
+          issuer: fake.issuer,
+          verification: 'jwt',
+          audiences: [AUDIENCE],
+          allow: [
+            { name: 'email', expression: "claims.email_verified == true && claims.email.endsWith('@example.com')" },
+            { name: 'engineering', expression: "'engineering' in claims.?groups.orValue([])" },
+          ],
+          claims: { roles: 'claims.realm_access.roles', tenant: "claims.email.split('@')[1]" },
+        },
       ],
     });
 
@@ -1174,7 +1189,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
         values.get(name!)!.add(value!);
       }
     }
-    const allowed = new Set([...PROVIDER_IDS, '_unknown']);
+    const allowed = new Set([...PROVIDER_IDS, POLICY_PROVIDER, '_unknown']);
     const providers = [...(values.get('provider') ?? [])];
     assert.ok(providers.length > 0, 'no provider label found in /metrics');
     assert.deepEqual(
@@ -1250,6 +1265,118 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
       }),
       { numRuns: Math.max(20, Math.round(RUNS / 20)) },
     );
+  });
+
+  it("policy: random identities against two rules and two computed claims get exactly the oracle's decision, rule and claims; no value leaks", async () => {
+    const ABSENT_ = Symbol('absent');
+    const marker = () => `v${randomBytes(5).toString('hex')}`;
+    const str = fc.oneof(
+      { weight: 3, arbitrary: fc.constant('engineering') },
+      { weight: 2, arbitrary: fc.constantFrom('Engineering', ' engineering', 'engineering ', 'sales', '__proto__', 'constructor', '') },
+      { weight: 1, arbitrary: fc.constant(0).map(marker) },
+      { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
+    );
+    const identity = fc.record({
+      email: fc.oneof(
+        { weight: 1, arbitrary: fc.constant<unknown>(ABSENT_) },
+        {
+          weight: 5,
+          arbitrary: fc
+            .record({
+              local: fc.oneof(fc.constant(0).map(marker), fc.constantFrom('a@b', '')),
+              domain: fc.oneof(
+                { weight: 3, arbitrary: fc.constant('@example.com') },
+                {
+                  weight: 2,
+                  arbitrary: fc.constantFrom('@Example.com', '@sub.example.com', '@example.com.evil', 'example.com', '@evil.example'),
+                },
+              ),
+            })
+            .map(({ local, domain }) => `${local}${domain}`),
+        },
+        { weight: 1, arbitrary: fc.constantFrom<unknown>(null, 42, true, ['a@example.com']) },
+      ),
+      email_verified: fc.oneof(
+        { weight: 3, arbitrary: fc.constant<unknown>(true) },
+        { weight: 2, arbitrary: fc.constantFrom<unknown>(ABSENT_, false, 'true', 1, null) },
+      ),
+      groups: fc.oneof(
+        { weight: 1, arbitrary: fc.constant<unknown>(ABSENT_) },
+        { weight: 4, arbitrary: fc.array(str, { maxLength: 5 }) },
+        { weight: 2, arbitrary: fc.constantFrom<unknown>('engineering', null, {}, { engineering: 1 }, [1, 'engineering']) },
+        // One string over the input cap (4096 characters): the whole identity is refused. One: the token must stay under 8 KiB.
+        { weight: 1, arbitrary: fc.constant<unknown>(['engineering', 'x'.repeat(4097)]) },
+      ),
+      realm_access: fc.oneof(
+        fc.constant<unknown>(ABSENT_),
+        fc.array(str, { maxLength: 4 }).map((roles) => ({ roles })),
+        fc.constantFrom<unknown>({ roles: 'deployer' }, { roles: [1] }, {}, 'deployer', null, {
+          roles: Array.from({ length: 101 }, () => 'r'),
+        }),
+      ),
+    });
+    type Identity = { email: unknown; email_verified: unknown; groups: unknown; realm_access: unknown };
+    const present = (v: unknown) => v !== ABSENT_;
+    const tooLong = (v: unknown): boolean =>
+      typeof v === 'string'
+        ? v.length > 4096
+        : Array.isArray(v)
+          ? v.some(tooLong)
+          : typeof v === 'object' && v !== null && Object.values(v).some(tooLong);
+    /** What the policy must decide (docs/policy.md): the first rule that does not hold is named; claims only when allowed. */
+    const oracle = (id: Identity): { rule: string } | { claims: Record<string, unknown> } => {
+      if (Object.values(id).some(tooLong)) return { rule: 'email' }; // input over a cap: refused before any rule
+      const emailOk = id.email_verified === true && typeof id.email === 'string' && id.email.endsWith('@example.com');
+      if (!emailOk) return { rule: 'email' };
+      const g = id.groups;
+      const engineering = !present(g)
+        ? false
+        : Array.isArray(g)
+          ? g.includes('engineering')
+          : typeof g === 'object' && g !== null && Object.hasOwn(g, 'engineering');
+      if (!engineering) return { rule: 'engineering' };
+      const claims: Record<string, unknown> = { tenant: (id.email as string).split('@')[1] };
+      const ra = id.realm_access;
+      const roles = typeof ra === 'object' && ra !== null && !Array.isArray(ra) ? (ra as { roles?: unknown }).roles : undefined;
+      if (typeof roles === 'string') claims.roles = roles;
+      else if (Array.isArray(roles) && roles.length <= 100 && roles.every((r) => typeof r === 'string' && r.length <= 256))
+        claims.roles = roles;
+      return { claims };
+    };
+    const seen = { ok: 0, email: 0, engineering: 0 };
+    await fc.assert(
+      fc.asyncProperty(identity, async (id) => {
+        const now = Math.floor(Date.now() / 1000);
+        const sub = `pol-${randomBytes(4).toString('hex')}`;
+        const claims = Object.fromEntries(Object.entries(id).filter(([, v]) => present(v)));
+        const accessToken = await fake.sign({ iss: fake.issuer, sub, azp: AUDIENCE, exp: now + 300, iat: now, ...claims });
+        const logsFrom = svc.logs.length;
+        const res = await svc.getJwt({ provider: POLICY_PROVIDER, type: 'oidc', providerAccountId: sub, accessToken });
+        const want = oracle(id);
+        if ('rule' in want) {
+          assert.equal(res.code, status.PERMISSION_DENIED, `${JSON.stringify(id)}: ${res.details}`);
+          assert.match(
+            res.details!,
+            /^access denied(: a policy rule could not be evaluated)? (by policy )?\(ERR_AUTHJWT_POLICY_(DENIED|ERROR)\)$/,
+          );
+          const line = svc.logs.slice(logsFrom).find((l) => l.includes('"outcome":"permission_denied"'));
+          assert.ok(line, 'the denial is logged');
+          assert.equal((JSON.parse(line) as { rule?: string }).rule, want.rule, JSON.stringify(id));
+          seen[want.rule as 'email' | 'engineering']++;
+          // No value of the identity reaches the caller or the log (markers are random, so any hit is a leak).
+          const out = `${res.details} ${res.metadata?.get('grpc-status-details-bin')[0]?.toString('latin1') ?? ''} ${svc.logs.slice(logsFrom).join('')}`;
+          for (const v of JSON.stringify(claims).match(/v[0-9a-f]{10}/g) ?? []) assert.ok(!out.includes(v), `value ${v} leaked`);
+        } else {
+          assert.equal(res.code, status.OK, `${JSON.stringify(id)}: ${res.details}`);
+          const { payload } = await svc.verify(res.token!);
+          assert.deepEqual({ roles: payload.roles, tenant: payload.tenant }, { roles: undefined, ...want.claims }, JSON.stringify(id));
+          seen.ok++;
+        }
+      }),
+      { numRuns: Math.max(100, Math.round(RUNS / 25)) },
+    );
+    console.log(`# property: policy class ${JSON.stringify(seen)}`);
+    for (const [k, n] of Object.entries(seen)) assert.ok(n > 0, `the run produced no ${k} outcome (generators too narrow)`);
   });
 
   it('no unhandled rejection during the runs; heap stays bounded', () => {

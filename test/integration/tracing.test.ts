@@ -64,7 +64,8 @@ http: { listen: "127.0.0.1:${httpPort}" }
 keys: { ephemeral: true }
 logging: { level: debug }
 providers:
-  - { id: op, type: oidc, issuer: "${op.issuer}", audiences: [frontend], verification: introspection, clientId: ${INTROSPECTION_CLIENT.id}, clientSecret: ${INTROSPECTION_CLIENT.secret} }
+  - { id: op, type: oidc, issuer: "${op.issuer}", audiences: [frontend], verification: introspection, clientId: ${INTROSPECTION_CLIENT.id}, clientSecret: ${INTROSPECTION_CLIENT.secret}, allow: "claims.active == true" }
+  - { id: op-closed, type: oidc, issuer: "${op.issuer}", audiences: [frontend], verification: introspection, clientId: ${INTROSPECTION_CLIENT.id}, clientSecret: ${INTROSPECTION_CLIENT.secret}, allow: [{ name: nobody, expression: "account.id == 'nobody'" }] }
 `,
   );
   const child = spawn(process.execPath, ['--import', './src/telemetry/tracing.ts', 'src/main.ts', '--config', join(dir, 'config.yaml')], {
@@ -116,6 +117,10 @@ providers:
     const http = inTrace.find((s) => s.kind === 3 && s.parentSpanId === verify.spanId);
     assert.ok(http, `provider HTTP call span under verify; got ${inTrace.map((s) => `${s.name}/${s.kind}`)}`);
     assert.match(String(attr(http, 'url.full')), /\/token\/introspection$/);
+    const policy = inTrace.find((s) => s.name === 'authjwt.policy');
+    assert.ok(policy && policy.parentSpanId === server.spanId, 'policy span under the server span');
+    assert.equal(attr(policy, 'authjwt.policy.allowed'), true);
+    assert.equal(attr(policy, 'authjwt.provider'), 'op');
     const sign = inTrace.find((s) => s.name === 'authjwt.sign');
     assert.ok(sign && sign.parentSpanId === server.spanId, 'sign span under the server span');
     assert.match(receiverResources.join(''), /"service.name".*"authjwt"/);
@@ -124,6 +129,32 @@ providers:
       !everything.includes(token) && !everything.includes(minted) && !everything.includes(INTROSPECTION_CLIENT.secret),
       'no token or secret in spans',
     );
+    // A denial: the decision and the rule on the policy span and the server span, no value from the identity.
+    const deniedTrace = randomBytes(16).toString('hex');
+    const md2 = new Metadata();
+    md2.set('traceparent', `00-${deniedTrace}-${randomBytes(8).toString('hex')}-01`);
+    const code = await new Promise<number>((resolve) =>
+      client.GetJWT(
+        { account: { provider: 'op-closed', type: 'oidc', providerAccountId: USERS.alice!.sub, accessToken: token } },
+        md2,
+        (e: ServiceError | null) => resolve(e ? e.code : 0),
+      ),
+    );
+    assert.equal(code, 7, 'PERMISSION_DENIED');
+    await waitFor(() => spans.some((s) => s.traceId === deniedTrace && s.kind === 2), {
+      what: 'the denied call spans',
+      timeout: 10_000,
+      interval: 100,
+    });
+    const denied = spans.find((s) => s.traceId === deniedTrace && s.name === 'authjwt.policy');
+    assert.ok(denied, 'policy span of the denied call');
+    assert.equal(attr(denied, 'authjwt.policy.allowed'), false);
+    assert.equal(attr(denied, 'authjwt.policy.rule'), 'nobody');
+    assert.equal(attr(denied, 'authjwt.policy.reason'), 'denied');
+    const deniedServer = spans.find((s) => s.traceId === deniedTrace && s.kind === 2)!;
+    assert.equal(attr(deniedServer, 'authjwt.outcome'), 'permission_denied');
+    assert.equal(attr(deniedServer, 'authjwt.policy.rule'), 'nobody');
+    assert.ok(!JSON.stringify(spans).includes(USERS.alice!.sub), 'no account id in spans');
     const logLine = stdout.split('\n').find((l) => l.includes('"msg":"GetJWT"'));
     assert.ok(logLine?.includes(`"trace_id":"${traceId}"`), `log line carries trace_id: ${logLine}`);
   } finally {

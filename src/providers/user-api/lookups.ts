@@ -20,7 +20,7 @@ const LOOKUPS: Record<LookupName, { path: string; item: (entry: Record<string, u
       return typeof org === 'string' && typeof t.slug === 'string' ? `${org}/${t.slug}` : undefined;
     },
   },
-  // GET /groups?min_access_level=10: full paths of the groups the user is a member of (read_api or read_user).
+  // GET /groups?min_access_level=10: full paths of the groups the user is a member of (needs the read_api scope).
   'gitlab.groups': { path: 'groups?min_access_level=10&per_page=100', item: (g) => g.full_path },
 };
 

@@ -271,6 +271,29 @@ describe('TokenExchange policy step', () => {
       needsTeams.exchange.exchangeAccount(account()),
       (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_POLICY_LOOKUP_FORBIDDEN',
     );
+    // The refused lookup is left out; the policy names the rule that needed it; the log detail names the scope.
+    let given: unknown;
+    const naming = setup({
+      provider: {
+        policy: policy(
+          (input) => {
+            given = input.lookups;
+            return { allowed: false, rule: 'team-members', reason: 'error', detail: 'lookup_missing' };
+          },
+          new Set(['github.orgs', 'github.teams'] as const),
+        ),
+        verifier: tableVerifier({ good: withLookups }),
+      },
+    });
+    await assert.rejects(
+      naming.exchange.exchangeAccount(account()),
+      (e: AuthJwtError) =>
+        e.code === 'ERR_AUTHJWT_POLICY_LOOKUP_FORBIDDEN' &&
+        e.metadata.rule === 'team-members' &&
+        e.metadata.lookup === 'github.teams' &&
+        e.detail === 'rule team-members: the provider refused github.teams (403/404): the token lacks the read:org scope',
+    );
+    assert.deepEqual(given, { 'github.orgs': ['acme'] });
   });
 });
 
