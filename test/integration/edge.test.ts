@@ -86,6 +86,7 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
     op = await startOidcProvider();
     gh = await startFakeGitHub();
     gh.issue('gho_edge_octocat', octocat, 'Iv1.edge');
+    gh.issue('gho_edge_mallory', { id: 666, login: 'mallory', name: null, email: null }, 'Iv1.edge');
     svc = await startAuthJwt(
       {
         audience: ['internal-services', 'orders'],
@@ -96,7 +97,16 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
         },
         providers: [
           { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'jwt' },
-          { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '2s', retries: 0 },
+          {
+            id: 'github',
+            type: 'oauth',
+            preset: 'github',
+            userinfoUrl: `${gh.url}/user`,
+            apiBaseUrl: gh.url,
+            timeout: '2s',
+            retries: 0,
+            allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }],
+          },
         ],
       },
       { observer: { onExchange: (e) => void events.push(e) } },
@@ -222,6 +232,15 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
       assert.match(res.headers.get('www-authenticate')!, /^Bearer error="invalid_token"/);
     });
 
+    it('policy denial (a provider allow rule): 403, no challenge, the rule reported', async () => {
+      const res = await fetch(fa, { headers: { authorization: 'Bearer gho_edge_mallory', 'x-authjwt-provider': 'github' } });
+      assert.equal(res.status, 403);
+      assert.equal(res.headers.get('www-authenticate'), null);
+      assert.equal(res.headers.get('authorization'), null);
+      const event = events.findLast((e) => e.door === 'forward_auth')!;
+      assert.deepEqual([event.outcome, event.reason, event.rule], ['permission_denied', 'ERR_AUTHJWT_POLICY_DENIED', 'not-mallory']);
+    });
+
     it('provider down: 503 with Retry-After; back up: 200 again', async () => {
       gh.mode = '500';
       try {
@@ -326,6 +345,14 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
       const twice = await ext.check({ authorization: 'Bearer a,Bearer b' });
       assert.equal(twice.res!.status.code, status.INVALID_ARGUMENT);
       assert.equal(twice.res!.deniedResponse!.status.code, 'Unauthorized');
+    });
+
+    it('policy denial: DeniedHttpResponse 403 (CheckResponse.status PERMISSION_DENIED), never a failed call', async () => {
+      const { res, err } = await ext.check({ authorization: 'Bearer gho_edge_mallory', 'x-authjwt-provider': 'github' });
+      assert.equal(err, undefined);
+      assert.equal(res!.status.code, status.PERMISSION_DENIED);
+      assert.equal(res!.deniedResponse!.status.code, 'Forbidden');
+      assert.equal(headerOf(res!.deniedResponse!.headers, 'www-authenticate'), undefined);
     });
 
     it('provider down: the Check call fails with UNAVAILABLE (Envoy: an authorization-service error, failure_mode_allow applies)', async () => {

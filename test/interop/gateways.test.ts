@@ -3,7 +3,8 @@
  * - nginx (Debian package) with auth_request, and Caddy (Go proxy build) with forward_auth +
  *   copy_headers, both running the deploy/ examples (deploy/nginx, deploy/caddy) with loopback
  *   addresses: a valid provider token reaches the upstream as authjwt's JWT (the upstream verifies it
- *   against authjwt's JWKS with jose), invalid → 401 with the RFC 6750 challenge, policy-denied → 403,
+ *   against authjwt's JWKS with jose), invalid → 401 with the RFC 6750 challenge, policy-denied (a
+ *   provider `allow` rule) → 403,
  *   provider down → 503 with Retry-After; client-supplied X-Authjwt-* headers never reach the upstream;
  * - Envoy's ext_authz gRPC API through extauthz-check (Envoy's generated Go client from
  *   go-control-plane): OK with the header mutation, each denial, a deadline (no Envoy binary exists
@@ -30,6 +31,9 @@ import { waitFor } from '../helpers/wait-for.ts';
 const alice = USERS.alice!;
 const octocat = { id: 583231, login: 'octocat', name: 'The Octocat', email: 'octocat@github.example' };
 const GH_TOKEN = 'gho_gateway_octocat';
+/** A GitHub user the provider proves but the policy (`allow`) refuses. */
+const mallory = { id: 666, login: 'mallory', name: 'Mallory', email: null };
+const MALLORY_TOKEN = 'gho_gateway_mallory';
 /** Tampers with the signature (last characters of the third segment) of a compact JWS. */
 const tamper = (jwt: string) => jwt.slice(0, -3) + (jwt.endsWith('AAA') ? 'BBB' : 'AAA');
 
@@ -87,6 +91,7 @@ describe('edge behind real gateways', () => {
     op = await startOidcProvider();
     gh = await startFakeGitHub();
     gh.issue(GH_TOKEN, octocat, 'Iv1.gateways');
+    gh.issue(MALLORY_TOKEN, mallory, 'Iv1.gateways');
     svc = await startAuthJwt(
       {
         audience: ['internal-services', 'orders'],
@@ -97,7 +102,16 @@ describe('edge behind real gateways', () => {
         },
         providers: [
           { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'jwt' },
-          { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '2s', retries: 0 },
+          {
+            id: 'github',
+            type: 'oauth',
+            preset: 'github',
+            userinfoUrl: `${gh.url}/user`,
+            apiBaseUrl: gh.url,
+            timeout: '2s',
+            retries: 0,
+            allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }],
+          },
         ],
       },
       { observer: { onExchange: (e) => void events.push(e) } },
@@ -164,6 +178,13 @@ describe('edge behind real gateways', () => {
     assert.equal(missing.headers.get('www-authenticate'), 'Bearer');
     const forged = await fetch(api, { headers: { authorization: `Bearer ${tamper(await op.jwtToken(alice))}` } });
     assert.equal(forged.status, 401);
+    // A proven identity the policy refuses.
+    const denied = await fetch(api, { headers: { authorization: `Bearer ${MALLORY_TOKEN}`, 'x-authjwt-provider': 'github' } });
+    assert.equal(denied.status, 403, diag());
+    assert.deepEqual(
+      [events.findLast((e) => e.door === 'forward_auth')!.outcome, events.findLast((e) => e.door === 'forward_auth')!.rule],
+      ['permission_denied', 'not-mallory'],
+    );
 
     gh.mode = '500';
     try {
@@ -176,7 +197,7 @@ describe('edge behind real gateways', () => {
     assert.equal(upstream.seen.length, before, 'no denied request reached the upstream');
   }
 
-  it('nginx auth_request (deploy/nginx/authjwt-forward-auth.conf): exchange, 401, 503, no header injection', async (t) => {
+  it('nginx auth_request (deploy/nginx/authjwt-forward-auth.conf): exchange, 401, 403, 503, no header injection', async (t) => {
     const nginx = requireTool(t, 'nginx');
     if (!nginx) return;
     const port = await freePort();
@@ -193,7 +214,7 @@ describe('edge behind real gateways', () => {
     }
   });
 
-  it('caddy forward_auth + copy_headers (deploy/caddy/Caddyfile): exchange, 401, 503, no header injection', async (t) => {
+  it('caddy forward_auth + copy_headers (deploy/caddy/Caddyfile): exchange, 401, 403, 503, no header injection', async (t) => {
     const caddy = requireTool(t, 'caddy');
     if (!caddy) return;
     const port = await freePort();
@@ -266,6 +287,19 @@ describe('edge behind real gateways', () => {
       assert.equal(missing!.check!.denied!.headers.find((h) => h.key === 'www-authenticate')!.value, 'Bearer');
       const none = await check(t, ['-header', `authorization=Bearer ${GH_TOKEN}`]);
       assert.equal(none!.check!.denied!.httpStatus, 401, 'no provider named: denied');
+    });
+
+    it('policy denial: 403 without a challenge, CheckResponse.status PERMISSION_DENIED', async (t) => {
+      const out = await check(t, ['-header', `authorization=Bearer ${MALLORY_TOKEN}`, '-header', 'x-authjwt-provider=github']);
+      if (!out) return;
+      assert.equal(out.check!.result, 'denied');
+      assert.equal(out.check!.status.code, status.PERMISSION_DENIED);
+      assert.equal(out.check!.denied!.httpStatus, 403);
+      assert.equal(
+        out.check!.denied!.headers.find((h) => h.key === 'www-authenticate'),
+        undefined,
+      );
+      assert.equal(JSON.parse(out.check!.denied!.body).error_description, 'access denied by policy (ERR_AUTHJWT_POLICY_DENIED)');
     });
 
     it('provider down: the Check call fails with UNAVAILABLE, so Envoy applies failure_mode_allow / status_on_error', async (t) => {
