@@ -2,7 +2,6 @@
  * The composition root: builds every module from the config, wires ports to implementations and
  * telemetry around them, starts the listeners and owns the lifecycle. No business logic lives here.
  */
-import { ReflectionService } from '@grpc/reflection';
 import type { Config } from './config/types.ts';
 import { formatHostPort, parseHostPort } from './config/host-port.ts';
 import { MINTED_CLAIMS, DEFAULT_PROFILE_CLAIMS } from './exchange/claims.ts';
@@ -11,7 +10,8 @@ import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
 import { createAuthApi } from './grpc/auth-api.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { HealthService } from './grpc/health.ts';
-import { AUTH_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthPackage, loadAuthProto, loadHealthPackage } from './grpc/proto.ts';
+import { AUTH_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthProto } from './grpc/proto.ts';
+import { createReflectionService } from './grpc/reflection.ts';
 import { startGrpcServer, type GrpcServerOptions } from './grpc/server.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
@@ -112,10 +112,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       register: [
         (server) => health.addToServer(server),
         ...(config.grpc.reflection
-          ? [
-              (server: Parameters<typeof health.addToServer>[0]) =>
-                new ReflectionService({ ...loadAuthPackage(), ...loadHealthPackage() }).addToServer(server),
-            ]
+          ? [(server: Parameters<typeof health.addToServer>[0]) => createReflectionService().addToServer(server)]
           : []),
       ],
     },
