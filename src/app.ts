@@ -16,6 +16,8 @@ import { startGrpcServer, type GrpcServerOptions } from './grpc/server.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
 import { createRouter, type HttpRoute } from './http/router.ts';
+import { ACCESS_TOKEN_TYPE, createTokenEndpointRoutes, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './http/token-endpoint.ts';
+import { isLoopbackHost } from './config/url-policy.ts';
 import { startHttpServer } from './http/server.ts';
 import { CompactJwtSigner } from './keys/jwt-signer.ts';
 import { createKeyManager, type KeyManager } from './keys/key-manager.ts';
@@ -118,6 +120,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     },
   );
 
+  // issue 13: discovery members of the token endpoint, known once the internal listener is up.
+  let tokenEndpointMetadata: Record<string, unknown> = {};
+
   const issuer = config.issuer.replace(/\/$/, '');
   const http = await startHttpServer(
     config.http.listen,
@@ -132,6 +137,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         jwksMaxAge: config.keys.jwksMaxAge,
         claims: [...MINTED_CLAIMS, ...new Set([...DEFAULT_PROFILE_CLAIMS, ...config.providers.flatMap((p) => Object.keys(p.claims))])],
         corsOrigins: config.http.cors.allowOrigins,
+        discoveryExtras: () => tokenEndpointMetadata,
       }),
       ...createProbeRoutes({ ready: () => readiness.report(), metrics: () => metrics.exposition() }),
     ]),
@@ -140,9 +146,51 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
 
   // Internal HTTP doors (forward-auth, token endpoint): their own listener, started only when one is enabled.
   const internalRoutes: HttpRoute[] = [];
+  // --- issue 13: RFC 8693 token endpoint --------------------------------------------------------
+  if (config.tokenEndpoint.enabled) {
+    const subjectIssuers = new Map<string, string>();
+    for (const p of config.providers) if (p.oidc && !subjectIssuers.has(p.oidc.issuer)) subjectIssuers.set(p.oidc.issuer, p.id);
+    for (const p of config.providers) subjectIssuers.set(p.id, p.id);
+    internalRoutes.push(
+      ...createTokenEndpointRoutes({
+        path: config.tokenEndpoint.path,
+        exchange,
+        subjectIssuers,
+        oidcProviders: new Set(config.providers.filter((p) => p.oidc).map((p) => p.id)),
+        defaultProvider: config.tokenEndpoint.defaultProvider,
+        providerIds: new Set(config.providers.map((p) => p.id)),
+        report,
+        deadline: config.tokenEndpoint.deadline,
+        maxConcurrentRequests: config.tokenEndpoint.maxConcurrentRequests,
+        isAccepting: () => accepting,
+      }),
+    );
+  }
+  // --- end issue 13 ------------------------------------------------------------------------------
   const internalHttp = internalRoutes.length
     ? await startHttpServer(config.internalHttp.listen, createRouter(internalRoutes), config.internalHttp.tls)
     : undefined;
+  // --- issue 13: advertise the token endpoint where clients can reach it ------------------------
+  if (config.tokenEndpoint.enabled && internalHttp) {
+    const internalHost = parseHostPort(config.internalHttp.listen).host;
+    const url =
+      config.tokenEndpoint.url ??
+      (isLoopbackHost(internalHost)
+        ? `${config.internalHttp.tls ? 'https' : 'http'}://${formatHostPort(internalHost, internalHttp.port)}${config.tokenEndpoint.path}`
+        : undefined);
+    if (url) {
+      tokenEndpointMetadata = {
+        token_endpoint: url,
+        grant_types_supported: [TOKEN_EXCHANGE_GRANT],
+        token_endpoint_auth_methods_supported: ['none'],
+      };
+    }
+    logger.info(
+      { path: config.tokenEndpoint.path, advertised: url ?? null, subjectTokenTypes: [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE] },
+      'RFC 8693 token endpoint enabled',
+    );
+  }
+  // --- end issue 13 ------------------------------------------------------------------------------
 
   readiness.setListening(true);
   readiness.onChange((ready) => health.setServing(ready));
