@@ -1,8 +1,8 @@
-import type { PackageDefinition } from '@grpc/proto-loader';
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import protobuf from 'protobufjs';
 import descriptor, { type IDescriptorProto, type IFileDescriptorProto, type IFileDescriptorSet } from 'protobufjs/ext/descriptor/index.js';
-import { GOOGLE_APIS_PROTO_DIR, loadAuthPackage, loadHealthPackage } from './proto.ts';
+import { AUTH_PROTO_PATH, GOOGLE_APIS_PROTO_DIR, loadHealthPackage, PROTO_LOADER_OPTIONS } from './proto.ts';
 
 /**
  * gRPC server reflection (grpcurl list/describe, Postman, grpcui) over the AuthAPI and health
@@ -10,7 +10,10 @@ import { GOOGLE_APIS_PROTO_DIR, loadAuthPackage, loadHealthPackage } from './pro
  * (`grpc-status-details-bin`) instead of showing raw bytes.
  */
 export function createReflectionService(): ReflectionService {
-  return new ReflectionService(withMapEntryNames({ ...loadAuthPackage(), ...loadHealthPackage(), ...errorInfoPackage() }));
+  // keepCase: the descriptors must name fields as proto/ does (provider_account_id); the server's own
+  // camelCase loading is an in-process convenience only.
+  const auth = loadSync(AUTH_PROTO_PATH, { ...PROTO_LOADER_OPTIONS, keepCase: true });
+  return new ReflectionService(withMapEntryNames({ ...auth, ...loadHealthPackage(), ...errorInfoPackage() }));
 }
 
 const FileDescriptorProto = descriptor.FileDescriptorProto;

@@ -32,7 +32,9 @@ export type BinaryTool =
   | 'getjwt-go'
   | 'oidc-verify'
   /** The Go toolchain (.ci/tools.sh builds with it; the interop suite compiles generated code with it). */
-  | 'go';
+  | 'go'
+  /** curl (Debian's; the docs' token-endpoint examples run with it). */
+  | 'curl';
 /** Tools named by their own variable: nginx (/usr/sbin), chromium, the interop venv's python. */
 export type NamedTool = 'nginx' | 'chromium' | 'python';
 export type Tool = BinaryTool | NamedTool;

@@ -132,7 +132,11 @@ async function harness(over: Partial<TokenEndpointOptions> = {}): Promise<Harnes
       const body =
         typeof form === 'string'
           ? form
-          : new URLSearchParams(Object.entries(form).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]))).toString();
+          : new URLSearchParams(
+              Object.entries(form).flatMap(([k, v]): [string, string][] =>
+                Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v]],
+              ),
+            ).toString();
       return fetch(`${url}${init.path ?? '/token'}`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...(init.headers as Record<string, string>) },
