@@ -455,6 +455,8 @@ describe('JOSE verifiers through discovery, for every signing algorithm', () => 
         const discovery = (await (await fetch(`${svc.httpUrl}/.well-known/openid-configuration`)).json()) as Record<string, string[]>;
         assert.deepEqual(discovery.id_token_signing_alg_values_supported, [alg]);
         const issuer = svc.config.issuer;
+        // jose (panva), through discovery as well.
+        assert.equal((await svc.verify(token)).payload.sub, 'github:583231');
 
         const pyjwt = await runPython(python, 'verify_jwt.py', ['--issuer', issuer, '--audience', 'internal-services'], {
           input: `${token}\n`,
