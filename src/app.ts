@@ -3,7 +3,6 @@
  * telemetry around them, starts the listeners and owns the lifecycle. No business logic lives here.
  */
 import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import { compileProviderPolicy } from './config/provider-policy.ts';
 import type { Config } from './config/types.ts';
 import { formatHostPort, parseHostPort } from './config/host-port.ts';
@@ -16,20 +15,15 @@ import { createAuthApi } from './grpc/auth-api.ts';
 import { createExtAuthz } from './grpc/ext-authz.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { HealthService } from './grpc/health.ts';
-import {
-  AUTH_SERVICE_NAME,
-  EXT_AUTHZ_SERVICE_NAME,
-  HEALTH_SERVICE_NAME,
-  loadAuthPackage,
-  loadAuthProto,
-  loadExtAuthzPackage,
-  loadHealthPackage,
-} from './grpc/proto.ts';
+import { AUTH_SERVICE_NAME, EXT_AUTHZ_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthProto, loadExtAuthzPackage } from './grpc/proto.ts';
+import { createReflectionService } from './grpc/reflection.ts';
 import { startGrpcServer, type GrpcServerOptions, type GrpcService } from './grpc/server.ts';
 import { createForwardAuthRoute } from './http/forward-auth.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
 import { createRouter, type HttpRoute } from './http/router.ts';
+import { ACCESS_TOKEN_TYPE, createTokenEndpointRoutes, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './http/token-endpoint.ts';
+import { isLoopbackHost } from './config/url-policy.ts';
 import { startHttpServer } from './http/server.ts';
 import { CompactJwtSigner } from './keys/jwt-signer.ts';
 import { createKeyManager, type KeyManager } from './keys/key-manager.ts';
@@ -190,14 +184,14 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       register: [
         (server) => health.addToServer(server),
         ...(config.grpc.reflection
-          ? [
-              (server: Parameters<typeof health.addToServer>[0]) =>
-                new ReflectionService({ ...loadAuthPackage(), ...loadHealthPackage() }).addToServer(server),
-            ]
+          ? [(server: Parameters<typeof health.addToServer>[0]) => createReflectionService().addToServer(server)]
           : []),
       ],
     },
   );
+
+  // issue 13: discovery members of the token endpoint, known once the internal listener is up.
+  let tokenEndpointMetadata: Record<string, unknown> = {};
 
   const issuer = config.issuer.replace(/\/$/, '');
   const http = await startHttpServer(
@@ -219,6 +213,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
           ]),
         ],
         corsOrigins: config.http.cors.allowOrigins,
+        discoveryExtras: () => tokenEndpointMetadata,
       }),
       ...createProbeRoutes({ ready: () => readiness.report(), metrics: () => metrics.exposition() }),
       ...publicEdgeRoutes,
@@ -228,9 +223,51 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
 
   // Internal HTTP doors (forward-auth, token endpoint): their own listener, started only when one is enabled.
   const internalRoutes: HttpRoute[] = [...internalEdgeRoutes];
+  // --- issue 13: RFC 8693 token endpoint --------------------------------------------------------
+  if (config.tokenEndpoint.enabled) {
+    const subjectIssuers = new Map<string, string>();
+    for (const p of config.providers) if (p.oidc && !subjectIssuers.has(p.oidc.issuer)) subjectIssuers.set(p.oidc.issuer, p.id);
+    for (const p of config.providers) subjectIssuers.set(p.id, p.id);
+    internalRoutes.push(
+      ...createTokenEndpointRoutes({
+        path: config.tokenEndpoint.path,
+        exchange,
+        subjectIssuers,
+        oidcProviders: new Set(config.providers.filter((p) => p.oidc).map((p) => p.id)),
+        defaultProvider: config.tokenEndpoint.defaultProvider,
+        providerIds: new Set(config.providers.map((p) => p.id)),
+        report,
+        deadline: config.tokenEndpoint.deadline,
+        maxConcurrentRequests: config.tokenEndpoint.maxConcurrentRequests,
+        isAccepting: () => accepting,
+      }),
+    );
+  }
+  // --- end issue 13 ------------------------------------------------------------------------------
   const internalHttp = internalRoutes.length
     ? await startHttpServer(config.internalHttp.listen, createRouter(internalRoutes), config.internalHttp.tls)
     : undefined;
+  // --- issue 13: advertise the token endpoint where clients can reach it ------------------------
+  if (config.tokenEndpoint.enabled && internalHttp) {
+    const internalHost = parseHostPort(config.internalHttp.listen).host;
+    const url =
+      config.tokenEndpoint.url ??
+      (isLoopbackHost(internalHost)
+        ? `${config.internalHttp.tls ? 'https' : 'http'}://${formatHostPort(internalHost, internalHttp.port)}${config.tokenEndpoint.path}`
+        : undefined);
+    if (url) {
+      tokenEndpointMetadata = {
+        token_endpoint: url,
+        grant_types_supported: [TOKEN_EXCHANGE_GRANT],
+        token_endpoint_auth_methods_supported: ['none'],
+      };
+    }
+    logger.info(
+      { path: config.tokenEndpoint.path, advertised: url ?? null, subjectTokenTypes: [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE] },
+      'RFC 8693 token endpoint enabled',
+    );
+  }
+  // --- end issue 13 ------------------------------------------------------------------------------
 
   readiness.setListening(true);
   readiness.onChange((ready) => health.setServing(ready));

@@ -120,6 +120,48 @@ export const ERRORS = define({
     help: 'Edge: the token header was sent twice, or with comma-separated values (RFC 6750 §2: one credential per request).',
   },
 
+  // Token endpoint (RFC 8693): requests that are not a token exchange this service performs.
+  TOKEN_REQUEST_MALFORMED: {
+    kind: 'invalid_argument',
+    message: 'the token request must be an application/x-www-form-urlencoded POST body of at most 64 KiB, without query parameters',
+    help: 'Another content type, an oversized or unreadable body, or parameters in the URL (a token in a URL ends up in access logs).',
+  },
+  TOKEN_REQUEST_MISSING_PARAMETER: {
+    kind: 'invalid_argument',
+    message: 'grant_type, subject_token and subject_token_type are required',
+    help: 'One of the three is absent or empty; the log names it.',
+  },
+  TOKEN_REQUEST_REPEATED_PARAMETER: {
+    kind: 'invalid_argument',
+    message: 'a parameter is repeated (only audience and resource may be)',
+    help: 'RFC 6749 §3.2: parameters must not be sent twice; RFC 8693 allows several `audience` and `resource`.',
+  },
+  TOKEN_REQUEST_UNSUPPORTED_GRANT_TYPE: {
+    kind: 'invalid_argument',
+    message: 'grant_type must be urn:ietf:params:oauth:grant-type:token-exchange',
+    help: 'The token endpoint performs RFC 8693 token exchange only (OAuth error unsupported_grant_type).',
+  },
+  TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE: {
+    kind: 'invalid_argument',
+    message: 'unsupported token type (subject: access_token, or jwt for a JWT of an OIDC provider; requested: access_token)',
+    help: '`subject_token_type` other than `urn:ietf:params:oauth:token-type:access_token`, or `…:jwt` for a token that is not a JWT of an OIDC provider; `requested_token_type` other than `…:access_token`.',
+  },
+  TOKEN_REQUEST_UNSUPPORTED_PARAMETER: {
+    kind: 'invalid_argument',
+    message: 'actor_token (delegation) and scope are not supported',
+    help: 'Minted tokens carry no scope and no `act` claim: a request for either is refused rather than silently ignored.',
+  },
+  TOKEN_REQUEST_UNKNOWN_ISSUER: {
+    kind: 'invalid_argument',
+    message: 'subject_issuer names no configured provider (send a provider id or its issuer URL)',
+    help: '`subject_issuer` is neither a configured provider id nor the `issuer` of a configured OIDC provider (exact match).',
+  },
+  TOKEN_REQUEST_CLIENT_AUTH_UNSUPPORTED: {
+    kind: 'invalid_argument',
+    message: 'client authentication is not supported: send no Authorization header and no client_secret or client_assertion',
+    help: 'The token endpoint uses the authentication method `none` (docs/token-endpoint.md): credentials it would not verify are refused (OAuth error invalid_client, HTTP 401).',
+  },
+
   // The upstream token does not prove the account.
   UPSTREAM_INVALID_TOKEN: {
     kind: 'unauthenticated',

@@ -74,6 +74,12 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}): Config {
     );
   }
 
+  // issue 13: the token endpoint is advertised in discovery only at a URL clients can reach.
+  if (c.tokenEndpoint.enabled && !c.tokenEndpoint.url && !isLoopbackHost(parseHostPort(c.internalHttp.listen).host)) {
+    warnings.push(
+      'tokenEndpoint.url is not set: discovery does not advertise the token endpoint (set it to the in-cluster URL, e.g. http://authjwt.<namespace>.svc:8081/token)',
+    );
+  }
   const providers = c.providers.map((p, i) => resolveProvider(p, `providers[${i}]`, { env, read, issues, warnings }));
   if (issues.length) throw new ConfigError(issues, options.source);
   // Policies are compiled here so that a bad expression stops the start (exit 2), with every problem at once.

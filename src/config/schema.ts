@@ -450,6 +450,37 @@ export const configSchema = z
         tls: tlsSchema.omit({ clientCaFile: true }).optional(),
       })
       .prefault({}),
+    // --- issue 13: RFC 8693 token endpoint -------------------------------------------------------
+    /**
+     * The RFC 8693 token endpoint (docs/token-endpoint.md), on the internal listener: in-cluster
+     * callers exchange a provider access token for a minted one with any OAuth client library. Off by
+     * default. No client authentication (method `none`): the subject token is the credential, as
+     * for GetJWT; keep the listener in-cluster (NetworkPolicy, mesh mTLS).
+     */
+    tokenEndpoint: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** Path on the internal listener. */
+        path: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'must be an absolute path such as /token')
+          .default('/token'),
+        /**
+         * URL clients reach the endpoint at, advertised as `token_endpoint` (and the grant type) in
+         * discovery, e.g. `http://authjwt.auth.svc:8081/token`. Default: on a loopback internal listener
+         * its own URL; otherwise not advertised (a warning says so), since the public issuer's host does
+         * not serve it.
+         */
+        url: url.optional(),
+        /** Provider for requests without `subject_issuer` whose token is not a JWT of a configured issuer (e.g. a GitHub token). */
+        defaultProvider: z.string().min(1).optional(),
+        /** Time one exchange may take (provider calls included) before it fails with temporarily_unavailable. */
+        deadline: duration({ min: 100, max: 300_000 }).default(10_000),
+        /** Exchanges handled at once; more are refused with 429 temporarily_unavailable. */
+        maxConcurrentRequests: z.number().int().min(1).max(100_000).default(256),
+      })
+      .prefault({}),
+    // --- end issue 13 ------------------------------------------------------------------------------
     keys: z
       .strictObject({
         /** Directory of private keys mounted from a Kubernetes Secret. */
@@ -519,7 +550,13 @@ export const configSchema = z
       seen.add(p.id);
     });
   })
-  .superRefine(checkEdgeConfig);
+  .superRefine(checkEdgeConfig)
+  // issue 13: the token endpoint's default provider must exist.
+  .superRefine((c, ctx) => {
+    const id = c.tokenEndpoint.defaultProvider;
+    if (id !== undefined && !c.providers.some((p) => p.id === id))
+      ctx.addIssue({ code: 'custom', path: ['tokenEndpoint', 'defaultProvider'], message: `"${id}" is not a configured provider id` });
+  });
 
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedProvider = z.output<typeof providerSchema>;

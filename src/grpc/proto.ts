@@ -25,7 +25,7 @@ export const PROTO_LOADER_OPTIONS = { keepCase: false, longs: String, enums: Str
 export const AUTH_SERVICE_NAME = 'auth.v1alpha1.AuthAPI';
 export const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
 
-export function loadAuthPackage(): PackageDefinition {
+function loadAuthPackage(): PackageDefinition {
   return loadSync(AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS);
 }
 

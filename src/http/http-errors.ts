@@ -21,32 +21,40 @@ export interface HttpFailure {
   rule: string | undefined;
 }
 
+/**
+ * RFC 8693 §2.2.2: "If the request itself is not valid or if either the subject_token or actor_token
+ * are invalid for any reason, or are unacceptable based on policy, [...] the error parameter MUST be
+ * the invalid_request error code", with `invalid_target` for an audience or resource it will not
+ * issue for. The taxonomy of the other doors stays machine-readable: `error_description` ends with
+ * the catalogue code, e.g. `access token expired (ERR_AUTHJWT_UPSTREAM_EXPIRED)`.
+ */
 const OAUTH: Readonly<Record<ErrorKind, { status: number; error: string }>> = {
   invalid_argument: { status: 400, error: 'invalid_request' },
-  // RFC 8693 §2.2.2: a subject_token that cannot be validated is invalid_grant.
-  unauthenticated: { status: 400, error: 'invalid_grant' },
-  // A proven subject the policy refuses: the client may not get a token for it.
-  permission_denied: { status: 400, error: 'unauthorized_client' },
+  unauthenticated: { status: 400, error: 'invalid_request' },
+  permission_denied: { status: 400, error: 'invalid_request' },
   unavailable: { status: 503, error: 'temporarily_unavailable' },
   resource_exhausted: { status: 429, error: 'temporarily_unavailable' },
   deadline_exceeded: { status: 503, error: 'temporarily_unavailable' },
   internal: { status: 500, error: 'server_error' },
 };
 
+/** Codes with an OAuth error of their own. */
+const OAUTH_BY_CODE: Readonly<Partial<Record<ErrorCode, { status: number; error: string }>>> = {
+  // RFC 8693 §2.2.2 (and RFC 8707 §2 for resource).
+  ERR_AUTHJWT_REQUEST_INVALID_AUDIENCE: { status: 400, error: 'invalid_target' },
+  // RFC 6749 §5.2: a grant type this server does not do is not a token-exchange request at all.
+  ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_GRANT_TYPE: { status: 400, error: 'unsupported_grant_type' },
+  // RFC 6749 §5.2: unsupported client authentication method (401; the door adds WWW-Authenticate).
+  ERR_AUTHJWT_TOKEN_REQUEST_CLIENT_AUTH_UNSUPPORTED: { status: 401, error: 'invalid_client' },
+};
+
 /** Token endpoint: the OAuth error response for any thrown value. */
 export function toOAuthError(thrown: unknown): HttpFailure {
   const e = toAuthJwtError(thrown);
-  const mapped = OAUTH[e.kind];
-  // RFC 8693 §2.2.2: a target (audience/resource) the server will not issue for.
-  const error =
-    e.code === 'ERR_AUTHJWT_REQUEST_INVALID_AUDIENCE'
-      ? 'invalid_target'
-      : e.code === 'ERR_AUTHJWT_REQUEST_NO_PROVIDER'
-        ? 'invalid_grant'
-        : mapped.error;
+  const mapped = OAUTH_BY_CODE[e.code] ?? OAUTH[e.kind];
   const headers: Record<string, string> = { 'cache-control': 'no-store', pragma: 'no-cache' };
   if (mapped.status === 503 || mapped.status === 429) headers['retry-after'] = '1';
-  return failure(e, mapped.status, headers, error);
+  return failure(e, mapped.status, headers, mapped.error);
 }
 
 const EDGE: Readonly<Record<ErrorKind, number>> = {

@@ -19,7 +19,7 @@ export interface PublicRoutesOptions {
   jwksMaxAge: number;
   /** Claims minted tokens can carry (discovery `claims_supported`). */
   claims: readonly string[];
-  /** Extra discovery members (token endpoint when enabled). */
+  /** Extra discovery members: `token_endpoint`, `grant_types_supported`, … when the token endpoint is advertised. */
   discoveryExtras?: () => Record<string, unknown>;
   /** Origins allowed to read JWKS and discovery from a browser; `*` for any (public keys). Empty: no CORS headers. */
   corsOrigins: readonly string[];
@@ -70,9 +70,15 @@ export function createPublicRoutes(options: PublicRoutesOptions): HttpRoute[] {
     methods: ['GET', 'OPTIONS'],
     handle(req, res) {
       if (req.method === 'OPTIONS') return preflight(req, res);
+      // Only members that are true, plus the REQUIRED ones that apply (docs/clients.md#discovery):
+      // authjwt signs nobody in, so there is no authorization_endpoint (RFC 8414 §2 allows that when
+      // no grant type uses it) and no response type; grant types are listed explicitly because an
+      // absent list means ["authorization_code", "implicit"].
       const document = {
         issuer: options.issuer,
         jwks_uri: options.jwksUri,
+        response_types_supported: [],
+        grant_types_supported: [],
         ...options.discoveryExtras?.(),
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: options.keys.algorithms(),

@@ -30,7 +30,11 @@ export type BinaryTool =
   | 'protoc-gen-go-grpc'
   | 'extauthz-check'
   | 'getjwt-go'
-  | 'oidc-verify';
+  | 'oidc-verify'
+  /** The Go toolchain (.ci/tools.sh builds with it; the interop suite compiles generated code with it). */
+  | 'go'
+  /** curl (Debian's; the docs' token-endpoint examples run with it). */
+  | 'curl';
 /** Tools named by their own variable: nginx (/usr/sbin), chromium, the interop venv's python. */
 export type NamedTool = 'nginx' | 'chromium' | 'python';
 export type Tool = BinaryTool | NamedTool;
@@ -88,7 +92,10 @@ export function findTool(name: Tool): string | undefined {
     if (name === 'python') return undefined; // never a random python3: the venv has the pinned packages
   }
   const dirs = [...(vars.AUTHJWT_TOOLS_PATH ?? '').split(delimiter), ...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin'];
-  for (const dir of dirs.filter(Boolean)) {
+  // npm puts node_modules/.bin first on PATH: its `protoc` (from @protobuf-ts/plugin's dependency
+  // @protobuf-ts/protoc) downloads a compiler on first use, which is impossible offline; the tools
+  // are never taken from there.
+  for (const dir of dirs.filter((d) => d && !/node_modules[\\/]\.bin[\\/]?$/.test(d))) {
     const file = join(dir, name);
     if (executable(file)) return file;
   }

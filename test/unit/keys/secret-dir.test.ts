@@ -320,3 +320,42 @@ describe('key reload logs', () => {
     for (const s of secrets) assert.ok(!logs.includes(s), `a log line contains private key material (${s.slice(0, 6)}…)`);
   });
 });
+
+describe('a failed key reload is logged once (issue 13, point 8)', () => {
+  let volume: SecretVolume;
+  let manager: KeyManager;
+  after(() => {
+    manager?.close();
+    volume?.remove();
+  });
+
+  it('the same failure at every reload interval gives one log line (every attempt still counted); a new failure and the fix are logged', async () => {
+    const good = ecPem();
+    volume = new SecretVolume();
+    volume.write({ 'a.pem': good });
+    const sink = logSink();
+    const outcomes: string[] = [];
+    manager = await createKeyManager(keysConfig(volume.dir), sink.logger, { onKeyReload: (r) => outcomes.push(r) });
+    const failedLines = () =>
+      sink.lines
+        .map((l) => JSON.parse(l) as { msg: string; err?: { code?: string } })
+        .filter((l) => l.msg === 'key reload failed; keeping the last good keyring');
+    const failures = () => outcomes.filter((o) => o === 'failure').length;
+
+    volume.write({ 'a.pem': good, 'broken.pem': '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n' });
+    // reloadInterval is 100 ms: wait for several failed attempts of the same broken content.
+    await waitFor(() => failures() >= 5, { what: 'five failed reloads', timeout: 10_000 });
+    assert.equal(failedLines().length, 1, 'one line for one failure, however often it is retried');
+    assert.equal(failedLines()[0]!.err?.code, 'ERR_AUTHJWT_KEYS_FILE_INVALID');
+
+    volume.write({ 'a.pem': good, 'b.pem': good });
+    await waitFor(() => failedLines().length === 2, { what: 'the log line of a different failure' });
+    assert.equal(failedLines()[1]!.err?.code, 'ERR_AUTHJWT_KEYS_DUPLICATE_KID');
+    const before = failures();
+    await waitFor(() => failures() >= before + 3, { what: 'more failed reloads', timeout: 10_000 });
+    assert.equal(failedLines().length, 2);
+
+    volume.write({ 'a.pem': good });
+    await waitFor(() => manager.store.status().lastReloadError === undefined, { what: 'recovery' });
+  });
+});

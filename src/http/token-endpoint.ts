@@ -1,0 +1,249 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authJwtError, toAuthJwtError } from '../errors.ts';
+import type { BearerInput, ExchangeOptions, ExchangeResult } from '../exchange/token-exchange.ts';
+import type { ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { toOAuthError } from './http-errors.ts';
+import { send } from './respond.ts';
+import type { HttpRoute } from './router.ts';
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+
+/** Largest accepted request body: a maximal subject token (16 KiB) percent-encoded, with room to spare. */
+const MAX_BODY_BYTES = 64 * 1024;
+/** The only parameters RFC 8693 lets a client send more than once. */
+const REPEATABLE = new Set(['audience', 'resource']);
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export interface TokenEndpointOptions {
+  path: string;
+  exchange: { exchangeBearer(input: BearerInput, options?: ExchangeOptions): Promise<ExchangeResult> };
+  /** `subject_issuer` value → provider id: every configured provider id, and every OIDC provider's issuer. */
+  subjectIssuers: ReadonlyMap<string, string>;
+  /** Providers with an OIDC issuer (their tokens may be declared `…:jwt`). */
+  oidcProviders: ReadonlySet<string>;
+  /** Used when neither subject_issuer nor the token's `iss` names a provider. */
+  defaultProvider?: string | undefined;
+  /** Configured provider ids: the only values allowed as a metric/log label. */
+  providerIds: ReadonlySet<string>;
+  report: (event: ExchangeEvent) => void;
+  /** ms an exchange may take. */
+  deadline: number;
+  maxConcurrentRequests: number;
+  /** False while draining: new requests get 503. */
+  isAccepting: () => boolean;
+  clock?: () => number;
+}
+
+/**
+ * The RFC 8693 token endpoint: a thin adapter from an OAuth token request to the exchange use case
+ * (`exchangeBearer`), with the OAuth error map of src/http/http-errors.ts. Client authentication
+ * method `none`: the subject token is the credential; credentials the endpoint would not verify
+ * (an Authorization header, client_secret, client_assertion) are refused with invalid_client.
+ */
+export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRoute[] {
+  const clock = options.clock ?? Date.now;
+  let inFlight = 0;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const durationSeconds = () => (performance.now() - started) / 1000;
+    let provider: string | undefined;
+    const controller = new AbortController();
+    // The client went away before the answer: stop provider calls at once.
+    const onClose = () => {
+      if (!res.writableFinished) controller.abort(authJwtError('CANCELLED'));
+    };
+    res.once('close', onClose);
+    const counted = options.isAccepting() && inFlight < options.maxConcurrentRequests;
+    if (counted) inFlight++;
+    try {
+      if (!options.isAccepting()) throw authJwtError('SHUTTING_DOWN');
+      if (!counted) throw authJwtError('OVERLOADED');
+      const request = await readTokenRequest(req);
+      provider = request.provider;
+      const timeout = AbortSignal.timeout(options.deadline);
+      const signal = AbortSignal.any([controller.signal, timeout]);
+      let result: ExchangeResult;
+      try {
+        result = await options.exchange.exchangeBearer(request.input, { signal });
+      } catch (error) {
+        // After an abort, whatever the abandoned step threw is reported as the abort.
+        if (controller.signal.aborted) throw controller.signal.reason;
+        if (timeout.aborted) throw authJwtError('DEADLINE', { cause: error });
+        throw error;
+      }
+      options.report({
+        door: 'token_endpoint',
+        provider: result.provider,
+        outcome: 'ok',
+        durationSeconds: durationSeconds(),
+        strategy: result.strategy,
+        kid: result.kid,
+        reused: result.reused,
+      });
+      // RFC 8693 §2.2.1.
+      const body = JSON.stringify({
+        access_token: result.token,
+        issued_token_type: ACCESS_TOKEN_TYPE,
+        token_type: 'Bearer',
+        expires_in: Math.max(0, Math.floor((result.expiresAt - clock()) / 1000)),
+      });
+      send(req, res, 200, 'application/json', body, { 'cache-control': 'no-store', pragma: 'no-cache' });
+    } catch (error) {
+      const failure = toOAuthError(error);
+      const e = toAuthJwtError(error);
+      const label = e.metadata.provider ?? provider;
+      options.report({
+        door: 'token_endpoint',
+        provider: label !== undefined && options.providerIds.has(label) ? label : '_unknown',
+        outcome: failure.outcome,
+        durationSeconds: durationSeconds(),
+        reason: failure.reason,
+        detail: failure.detail,
+        rule: failure.rule,
+        err: failure.unexpected,
+      });
+      const headers = { ...failure.headers };
+      // RFC 6749 §5.2: after a client authentication attempt in the Authorization header, 401 with a
+      // challenge of the scheme the client used.
+      if (failure.error === 'invalid_client' && req.headers.authorization) {
+        const scheme = /^[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*/.exec(req.headers.authorization)?.[0] ?? 'Basic';
+        headers['www-authenticate'] = `${scheme} realm="authjwt"`;
+      }
+      // A body left unread (refused before reading it) must not be taken as the next request.
+      if (!req.readableEnded) headers.connection = 'close';
+      if (!res.headersSent && !res.destroyed) {
+        send(
+          req,
+          res,
+          failure.status,
+          'application/json',
+          JSON.stringify({ error: failure.error, error_description: failure.description }),
+          headers,
+        );
+      }
+    } finally {
+      if (counted) inFlight--;
+      res.off('close', onClose);
+    }
+  };
+
+  /** Reads and validates the form; names the provider to ask (or leaves it to the token's `iss`). */
+  const readTokenRequest = async (req: IncomingMessage): Promise<{ input: BearerInput; provider: string | undefined }> => {
+    if ((req.url ?? '').includes('?')) throw authJwtError('TOKEN_REQUEST_MALFORMED', { detail: 'query string' });
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/x-www-form-urlencoded')
+      throw authJwtError('TOKEN_REQUEST_MALFORMED', { detail: `content-type ${type.slice(0, 64) || '(none)'}` });
+    const params = new URLSearchParams(await readBody(req));
+
+    const seen = new Set<string>();
+    for (const name of params.keys()) {
+      if (seen.has(name) && !REPEATABLE.has(name)) throw authJwtError('TOKEN_REQUEST_REPEATED_PARAMETER', { detail: safeName(name) });
+      seen.add(name);
+    }
+    if (req.headers.authorization !== undefined || ['client_secret', 'client_assertion', 'client_assertion_type'].some((n) => seen.has(n)))
+      throw authJwtError('TOKEN_REQUEST_CLIENT_AUTH_UNSUPPORTED');
+    const one = (name: string) => params.get(name) ?? undefined;
+    const grantType = one('grant_type');
+    if (!grantType) throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'grant_type' });
+    if (grantType !== TOKEN_EXCHANGE_GRANT)
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_GRANT_TYPE', { detail: `grant_type ${safeName(grantType)}` });
+    const token = one('subject_token');
+    const tokenType = one('subject_token_type');
+    if (!token) throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'subject_token' });
+    if (!tokenType) throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'subject_token_type' });
+    if (tokenType !== ACCESS_TOKEN_TYPE && tokenType !== JWT_TOKEN_TYPE)
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `subject_token_type ${safeName(tokenType)}` });
+    const requested = one('requested_token_type');
+    if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE)
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `requested_token_type ${safeName(requested)}` });
+    for (const name of ['actor_token', 'actor_token_type', 'scope'])
+      if (seen.has(name)) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: name });
+
+    let provider: string | undefined;
+    const subjectIssuer = one('subject_issuer');
+    if (subjectIssuer !== undefined) {
+      provider = options.subjectIssuers.get(subjectIssuer);
+      if (provider === undefined) throw authJwtError('TOKEN_REQUEST_UNKNOWN_ISSUER');
+    }
+    const isJwtType = tokenType === JWT_TOKEN_TYPE;
+    if (isJwtType && (!COMPACT_JWS.test(token) || (provider !== undefined && !options.oidcProviders.has(provider))))
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', {
+        detail: 'subject_token_type jwt for a token that is not a JWT of an OIDC provider',
+      });
+
+    // RFC 8693 `audience` (logical names) and RFC 8707 `resource` (absolute URIs without fragment).
+    const audience = params.getAll('audience').filter((a) => a !== '');
+    for (const resource of params.getAll('resource')) {
+      if (!URL.canParse(resource) || resource.includes('#'))
+        throw authJwtError('REQUEST_INVALID_AUDIENCE', { detail: 'resource is not an absolute URI without fragment' });
+      audience.push(resource);
+    }
+    return {
+      provider,
+      input: {
+        token,
+        provider,
+        // A token declared a JWT is verified only by the OIDC provider its `iss` names.
+        defaultProvider: isJwtType ? undefined : options.defaultProvider,
+        audience: audience.length ? audience : undefined,
+      },
+    };
+  };
+
+  return [{ paths: [options.path], methods: ['POST'], handle }];
+}
+
+/** The body as text, at most {@link MAX_BODY_BYTES}. */
+function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > MAX_BODY_BYTES) return Promise.reject(authJwtError('TOKEN_REQUEST_MALFORMED', { detail: 'body too large' }));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.off('data', onData);
+        reject(authJwtError('TOKEN_REQUEST_MALFORMED', { detail: 'body too large' }));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', (error) => reject(authJwtError('TOKEN_REQUEST_MALFORMED', { detail: 'body unreadable', cause: error })));
+  });
+}
+
+const KNOWN_NAMES = new Set([
+  'grant_type',
+  'subject_token',
+  'subject_token_type',
+  'subject_issuer',
+  'requested_token_type',
+  'actor_token',
+  'actor_token_type',
+  'audience',
+  'resource',
+  'scope',
+  'client_id',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'authorization_code',
+  'client_credentials',
+  'password',
+  'refresh_token',
+  'implicit',
+]);
+
+/**
+ * A parameter name or value for a log line, only when it is a registered name or an OAuth URN: a
+ * confused client may put a token anywhere, and tokens never reach the logs.
+ */
+function safeName(value: string): string {
+  return KNOWN_NAMES.has(value) || /^urn:ietf:params:oauth:[a-z-]{1,20}:[a-z0-9_-]{1,40}$/.test(value) ? value : '(unrecognized)';
+}
