@@ -11,7 +11,7 @@ import type { Config } from './types.ts';
 import { displayUrl, isLoopbackHost } from './url-policy.ts';
 import { formatZodIssues, type ConfigIssue } from './zod-issues.ts';
 
-export type { Config, ProviderConfig } from './types.ts';
+export type { Config } from './types.ts';
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;

@@ -78,7 +78,7 @@ const allowRule = z.union([
   }),
 ]);
 
-export const ASYMMETRIC_JWS_ALGORITHMS = [
+const ASYMMETRIC_JWS_ALGORITHMS = [
   'RS256',
   'RS384',
   'RS512',
@@ -93,12 +93,12 @@ export const ASYMMETRIC_JWS_ALGORITHMS = [
 ] as const;
 
 /** What Auth.js reports in `account.type`: Auth.js v5 `oidc` for OIDC providers, next-auth v4 `oauth` for all. */
-export const ACCOUNT_TYPES = ['oidc', 'oauth'] as const;
+const ACCOUNT_TYPES = ['oidc', 'oauth'] as const;
 /** How a provider proves an access token (docs/strategies.md). */
-export const OIDC_STRATEGIES = ['auto', 'jwt', 'introspection', 'userinfo'] as const;
-export const STRATEGIES = [...OIDC_STRATEGIES, 'user-api'] as const;
+const OIDC_STRATEGIES = ['auto', 'jwt', 'introspection', 'userinfo'] as const;
+const STRATEGIES = [...OIDC_STRATEGIES, 'user-api'] as const;
 
-export const providerSchema = z
+const providerSchema = z
   .strictObject({
     /** Provider id as sent by the frontend in `account.provider` (Auth.js provider id). */
     id: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'must be 1-63 characters of letters, digits, _ . -'),

@@ -3,12 +3,12 @@ import type { Secret } from './secret.ts';
 import type { ParsedConfig, ParsedProvider } from './schema.ts';
 
 export type AccountType = 'oidc' | 'oauth';
-export type OidcStrategy = 'auto' | 'jwt' | 'introspection' | 'userinfo';
+type OidcStrategy = 'auto' | 'jwt' | 'introspection' | 'userinfo';
 /** How a provider proves an access token (docs/strategies.md). */
 export type Strategy = OidcStrategy | 'user-api';
 
 /** OIDC discovery settings (providers with an `issuer`). */
-export interface OidcSettings {
+interface OidcSettings {
   issuer: string;
   /** Accepted JWS algorithms; undefined: what the provider advertises (asymmetric only). */
   algorithms: readonly string[] | undefined;
@@ -17,7 +17,7 @@ export interface OidcSettings {
 }
 
 /** User-API settings (providers with `userApiUrl` or a preset). */
-export interface UserApiSettings {
+interface UserApiSettings {
   url: string;
   headers: Readonly<Record<string, string>>;
   preset: string | undefined;

@@ -53,13 +53,13 @@ export interface TokenVerifier {
   verify(token: string, options?: CallOptions): Promise<VerifiedIdentity>;
 }
 
-export interface PolicyInput {
+interface PolicyInput {
   claims: Readonly<Record<string, unknown>>;
   account: { provider: string; id: string };
   lookups: Readonly<Partial<Record<LookupName, readonly string[]>>>;
 }
 
-export type PolicyDecision =
+type PolicyDecision =
   | { allowed: true; claims: Record<string, unknown> }
   /** `detail` is safe for logs (an error kind or a rule name), never a value from the identity. */
   | { allowed: false; rule: string; reason: 'denied' | 'error'; detail?: string | undefined };

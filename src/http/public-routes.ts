@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { entityTag, notModified, send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
 
-export interface PublishedKeys {
+interface PublishedKeys {
   /** The JWKS document and its entity tag (changes with the key set). */
   jwks(): { body: string; etag: string };
   /** Algorithms verifiers must accept (published keys and announced ones). */

@@ -5,7 +5,7 @@ import { type ErrorCode, type ErrorName, errorCode } from '../errors.ts';
 type KeyFileErrorName = Extract<ErrorName, `KEYS_${string}`>;
 
 /** JWS algorithms authjwt signs with. */
-export type SigningAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA';
+type SigningAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA';
 const ALLOWED_ALGS: ReadonlySet<string> = new Set<SigningAlgorithm>(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']);
 
 /** A private signing key loaded from the Secret, with its public JWK. */

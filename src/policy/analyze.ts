@@ -26,7 +26,7 @@ export interface AnalysisBounds {
   readonly maxLookupStringLength: number;
 }
 
-export interface AnalysisIssue {
+interface AnalysisIssue {
   /** Offset of the offending node in the expression. */
   readonly offset: number;
   readonly message: string;

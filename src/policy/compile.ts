@@ -33,7 +33,7 @@ export class PolicyCompileError extends ConfigError {
   }
 }
 
-export const DEFAULT_POLICY_LIMITS: Required<PolicyLimits> = {
+const DEFAULT_POLICY_LIMITS: Required<PolicyLimits> = {
   maxExpressionLength: 2048,
   maxCost: 100_000,
   maxListItems: 1000,

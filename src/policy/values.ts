@@ -140,7 +140,7 @@ function ownValue(source: object, key: string): unknown {
 }
 
 /** Output bounds, the same as the path mapping's (src/exchange). */
-export const CLAIM_VALUE_LIMITS = { maxStringLength: 1024, maxListItems: 100, maxListStringLength: 256 } as const;
+const CLAIM_VALUE_LIMITS = { maxStringLength: 1024, maxListItems: 100, maxListStringLength: 256 } as const;
 
 /**
  * A computed claim's value as it may enter a token: strings of at most 1024 characters, booleans, finite

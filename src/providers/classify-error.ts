@@ -5,7 +5,7 @@ import { isTransportError } from './http/provider-fetch.ts';
 import { findResponseTooLarge } from './http/response-body.ts';
 
 /** Which call failed: decides what a 4xx means (our credentials at introspection, the token elsewhere). */
-export type ProviderEndpoint = 'jwt' | 'introspection' | 'userinfo' | 'user-api' | 'discovery';
+type ProviderEndpoint = 'jwt' | 'introspection' | 'userinfo' | 'user-api' | 'discovery';
 
 export interface ClassifyContext {
   endpoint: ProviderEndpoint;

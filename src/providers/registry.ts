@@ -10,7 +10,7 @@ import { UserinfoVerifier } from './oidc/userinfo-verifier.ts';
 import { lookupsFor } from './user-api/lookups.ts';
 import { UserApiVerifier } from './user-api/user-api-verifier.ts';
 
-export interface RegisteredProvider {
+interface RegisteredProvider {
   id: string;
   /** What the exchange use case sees. */
   exchange: ExchangeProvider;

@@ -3,7 +3,7 @@ import type { Outcome } from '../errors.ts';
 import type { Logger } from './logger.ts';
 
 /** The front doors of the exchange. */
-export type Door = 'getjwt' | 'ext_authz' | 'forward_auth' | 'token_endpoint';
+type Door = 'getjwt' | 'ext_authz' | 'forward_auth' | 'token_endpoint';
 
 export interface ExchangeEvent {
   door: Door;

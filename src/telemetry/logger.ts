@@ -7,7 +7,7 @@ export type Logger = PinoLogger;
  * Paths that may hold a credential. Code never logs requests or tokens; this is the second line of
  * defence if an object carrying one reaches a log call.
  */
-export const REDACTED_PATHS = [
+const REDACTED_PATHS = [
   'access_token',
   'accessToken',
   'token',

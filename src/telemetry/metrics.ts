@@ -12,7 +12,7 @@ const GRPC_CODE_NAMES = Object.fromEntries(
 ) as Record<number, string>;
 
 /** What the key gauges read at scrape time. */
-export interface KeyStatusSource {
+interface KeyStatusSource {
   status(): { publishedKeys: number; signingKeys: number; signingSince: number | undefined; lastReloadError: string | undefined };
 }
 

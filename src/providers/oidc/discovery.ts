@@ -5,7 +5,7 @@ import { classifyProviderError } from '../classify-error.ts';
 import type { FetchFn } from '../http/provider-fetch.ts';
 
 /** Every asymmetric JWS algorithm jose verifies; symmetric ones and `none` are never accepted (RFC 8725 §2.1). */
-export const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
+const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
   'RS256',
   'RS384',
   'RS512',

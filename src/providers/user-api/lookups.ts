@@ -5,7 +5,7 @@ import { readJsonBody } from '../http/response-body.ts';
 import { checkStatus } from './status.ts';
 
 /** Items kept per lookup (before they reach a policy expression) and pages read to get them. */
-export const MAX_LOOKUP_ITEMS = 200;
+const MAX_LOOKUP_ITEMS = 200;
 const MAX_PAGES = 3;
 
 /** Where each lookup lives, relative to the provider's REST API base, and how an item becomes a string. */
