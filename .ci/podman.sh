@@ -184,15 +184,27 @@ log "podman run works (storage=$driver, runtime=runc)"
 
 # ---------------------------------------------------------------- Docker-compatible API service
 ping() { curl -fsS --max-time 2 --unix-socket "$SOCKET" http://d/_ping >/dev/null 2>&1; }
+# A service started from a directory that was deleted since (an earlier clone) still answers pings,
+# but conmon inherits that working directory and every container start fails ("write child: broken
+# pipe", "[conmon:e] Failed to get working directory"): restart it.
+pidfile=/run/podman/authjwt-podman-service.pid
+if ping && [ -f "$pidfile" ] && readlink "/proc/$(cat "$pidfile")/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
+  log "API service (pid $(cat "$pidfile")) runs in a deleted directory: restarting it"
+  kill "$(cat "$pidfile")" 2>/dev/null || true
+  for _ in $(seq 1 50); do ping || break; sleep 0.1; done
+fi
 if ping; then
   log "API socket already answering: $SOCKET"
 else
   mkdir -p "$(dirname "$SOCKET")"
   rm -f "$SOCKET"
   log "starting: podman system service --time=0 unix://$SOCKET (log: $SERVICE_LOG)"
-  # setsid + nohup: detach from this shell so it survives the script; stdin from /dev/null.
+  # setsid + nohup: detach from this shell so it survives the script; stdin from /dev/null. Started
+  # from / so that no checkout it was started from can pull its working directory away.
+  cd /
   setsid nohup podman system service --time=0 "unix://$SOCKET" </dev/null >>"$SERVICE_LOG" 2>&1 &
-  echo $! >/run/podman/authjwt-podman-service.pid
+  echo $! >"$pidfile"
+  cd "$OLDPWD"
   for _ in $(seq 1 100); do
     ping && break
     sleep 0.2
