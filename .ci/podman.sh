@@ -190,8 +190,11 @@ ping() { curl -fsS --max-time 2 --unix-socket "$SOCKET" http://d/_ping >/dev/nul
 pidfile=/run/podman/authjwt-podman-service.pid
 if ping && [ -f "$pidfile" ] && readlink "/proc/$(cat "$pidfile")/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
   log "API service (pid $(cat "$pidfile")) runs in a deleted directory: restarting it"
-  kill "$(cat "$pidfile")" 2>/dev/null || true
-  for _ in $(seq 1 50); do ping || break; sleep 0.1; done
+  stale=$(cat "$pidfile")
+  kill "$stale" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$stale" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$stale" 2>/dev/null || true
+  rm -f "$SOCKET"
 fi
 if ping; then
   log "API socket already answering: $SOCKET"
