@@ -158,8 +158,9 @@ function referenceProblems(markdown: string): string[] {
     if (!names.length) problems.push(`${file} ›: no quoted test name after ›`);
     for (const name of names) if (!isName(file, name)) problems.push(`${file} › "${name}": no test of that name`);
   }
-  // `name` (`src/file.ts`), also `a`, `b` (`src/file.ts`) and `Class.method` / `Class.#field`.
-  for (const [, names, path] of text.matchAll(/((?:`[A-Za-z_$][\w$.#]*(?:\(\))?`(?:, | and | or | → )?)+) \(`(src\/[^`]+\.ts)`/g)) {
+  // `name` (`src/file.ts`) or (`name`, `src/file.ts`); also `a`, `b` (`src/file.ts`), `Class.method`, `Class.#field`.
+  const control = /((?:`[A-Za-z_$][\w$.#]*(?:\(\))?`(?:, | and | or | → )?)+?)(?: \(|(?<=, ))`(src\/[^`]+\.ts)`/g;
+  for (const [, names, path] of text.matchAll(control)) {
     const source = sourceOf(path!);
     for (const [, name] of names!.matchAll(/`([^`]+)`/g)) {
       const member = name!.replace(/\(\)$/, '').split('.').pop()!;
@@ -193,6 +194,7 @@ describe('docs/security.md references', () => {
       '- `test/unit/no-such.test.ts` › "anything"',
       '- `test/integration/request-validation.test.ts` › "→ INVALID_ARGUMENT"; "account id → INVALID_ARGUMENT"',
       '- Checked by `checkNothing` (`src/providers/token-rules.ts`) and `src/no/such.ts`.',
+      '- Also (`checkTimes`, `src/providers/token-rules.ts`) but not (`checkEverything`, `src/providers/token-rules.ts`).',
     ].join('\n');
     assert.deepEqual(referenceProblems(invented), [
       'test/unit/no-such.test.ts: no such file or directory',
@@ -203,6 +205,7 @@ describe('docs/security.md references', () => {
       // A table name whose interpolated part is only a piece of a row ("account id too long").
       'test/integration/request-validation.test.ts › "account id → INVALID_ARGUMENT": no test of that name',
       'checkNothing (src/providers/token-rules.ts): not in that file',
+      'checkEverything (src/providers/token-rules.ts): not in that file',
     ]);
   });
 
