@@ -150,7 +150,13 @@ const isName = (file: string, name: string) => hasTestNamed(sourceOf(file), name
 function referenceProblems(markdown: string): string[] {
   const problems: string[] = [];
   const refs = testReferences(markdown, isName);
-  const text = logicalLines(markdown).join('\n');
+  const lines = logicalLines(markdown);
+  const text = lines.join('\n');
+  // A list item that starts with a test file cites its tests (› "name") or describes them (`file`: …).
+  for (const line of lines) {
+    const m = /^- `(test\/[^`]+\.test\.ts)`(?!\s*›|:)/.exec(line);
+    if (m) problems.push(`${m[1]}: write \`file\` › "test name" (or \`file\`: prose)`);
+  }
   const missing = new Set([...text.matchAll(/`((?:src|test)\/[^`\s]*)`/g)].map((m) => m[1]!).filter((p) => !existsSync(`${root}${p}`)));
   for (const path of missing) problems.push(`${path}: no such file or directory`);
   for (const { file, names } of refs) {
@@ -192,11 +198,13 @@ describe('docs/security.md references', () => {
       '- `test/unit/config/load.test.ts` › "rejects: a case nobody wrote"',
       '- `test/unit/config/load.test.ts` › "accepts the base config used by the cases below"; "is deep-frozen!"',
       '- `test/unit/no-such.test.ts` › "anything"',
+      '- `test/unit/config/load.test.ts` (the loader) › "is deep-frozen"',
       '- `test/integration/request-validation.test.ts` › "→ INVALID_ARGUMENT"; "account id → INVALID_ARGUMENT"',
       '- Checked by `checkNothing` (`src/providers/token-rules.ts`) and `src/no/such.ts`.',
       '- Also (`checkTimes`, `src/providers/token-rules.ts`) but not (`checkEverything`, `src/providers/token-rules.ts`).',
     ].join('\n');
     assert.deepEqual(referenceProblems(invented), [
+      'test/unit/config/load.test.ts: write `file` › "test name" (or `file`: prose)',
       'test/unit/no-such.test.ts: no such file or directory',
       'src/no/such.ts: no such file or directory',
       'test/unit/config/load.test.ts › "rejects: a case nobody wrote": no test of that name',
