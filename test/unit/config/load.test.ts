@@ -8,9 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { inspect } from 'node:util';
+import util, { inspect } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { buildConfig, loadConfigFile, type Config, type LoadOptions } from '../../../src/config/load.ts';
+import { parseDuration } from '../../../src/config/duration.ts';
+import { configSchema } from '../../../src/config/schema.ts';
 import { Secret } from '../../../src/config/secret.ts';
 import { OIDC_DEFAULT_CLAIMS, PRESETS } from '../../../src/config/presets.ts';
 import { ConfigError } from '../../../src/errors.ts';
@@ -668,9 +670,112 @@ describe('URL policy', () => {
   });
 });
 
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+};
+
+/** Every field of the schema as a path (`grpc.tls.certFile`, `providers.circuitBreaker.window`); maps and unions are leaves. */
+function schemaFields(schema: unknown, prefix: string[] = []): string[][] {
+  const def = (schema as { _zod: { def: Record<string, any> } })._zod.def;
+  switch (def.type) {
+    case 'optional':
+    case 'default':
+    case 'prefault':
+      return schemaFields(def.innerType, prefix);
+    case 'pipe': // a transform (durations) reads its input; a preprocess its output
+      return schemaFields(def.out._zod.def.type === 'transform' ? def.in : def.out, prefix);
+    case 'object':
+      return Object.entries(def.shape).flatMap(([key, field]) => schemaFields(field, [...prefix, key]));
+    case 'array':
+      return prefix.join('.') === 'providers' ? schemaFields(def.element, prefix) : [prefix];
+    default:
+      return [prefix];
+  }
+}
+
+/**
+ * The field tables of configuration.md: per section (`grpc`, `Top level`, `providers` for every table
+ * under "Providers"), the backticked names of each row's first cell and the row's default cell.
+ */
+function fieldTables(md: string): Map<string, Map<string, string>> {
+  const sections = new Map<string, Map<string, string>>();
+  let h2 = '';
+  let section = '';
+  for (const line of md.split('\n')) {
+    const heading = /^(##+) (.*)$/.exec(line);
+    if (heading) {
+      const title = heading[2]!.replaceAll('`', '');
+      if (heading[1] === '##') h2 = title;
+      section = h2 === 'Providers' ? 'providers' : heading[1] === '##' ? title : title.split(' ')[0]!;
+      continue;
+    }
+    const cells = line.startsWith('| `') ? line.split(' | ') : [];
+    if (cells.length < 2) continue;
+    const fields = sections.get(section) ?? new Map<string, string>();
+    sections.set(section, fields);
+    for (const [, name] of cells[0]!.matchAll(/`([^`]+)`/g)) fields.set(name!, cells[2] ?? '');
+  }
+  return sections;
+}
+
 describe('docs/configuration.md', () => {
+  const md = readFileSync(fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url)), 'utf8');
+  const fields = schemaFields(configSchema);
+  /** The documented default of a schema field (the default cell of its row), or undefined. */
+  const documented = (path: string[]): string | undefined => {
+    const tables = fieldTables(md);
+    const [head, ...rest] = path;
+    if (head === 'providers') return tables.get('providers')?.get(rest.join('.'));
+    return tables.get('Top level')?.get(path.join('.')) ?? (rest.length ? tables.get(head!)?.get(rest.join('.')) : undefined);
+  };
+
+  it('documents every field of the schema in the table of its section (old provider names under Renamed keys)', () => {
+    assert.ok(fields.length > 90, `walked ${fields.length} schema fields`);
+    const missing = fields.filter((path) => documented(path) === undefined).map((path) => path.join('.'));
+    assert.deepEqual(missing, []);
+    const renamed = md.slice(md.indexOf('### Renamed keys'));
+    for (const [old, current] of [
+      ['verification', 'strategy'],
+      ['userinfoUrl', 'userApiUrl'],
+      ['accountIdField', 'accountIdClaim'],
+    ])
+      assert.match(renamed, new RegExp(`\\| \`${old}\` \\| \`${current}\``), `${old} → ${current} in Renamed keys`);
+  });
+
+  it('every default written as one value is the schema default', () => {
+    const c = buildConfig(withProviders(oidc()));
+    const valueAt = (path: string[]): unknown => (path[0] === 'providers' ? readAt(c.providers[0], path.slice(1)) : readAt(c, path));
+    const readAt = (o: unknown, path: string[]): unknown =>
+      path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), o);
+    const compared: string[] = [];
+    const wrong: string[] = [];
+    for (const path of fields) {
+      const cell = documented(path)?.trim();
+      const single = cell === undefined ? null : /^`([^`]+)`(?: \([^)]*\))?$/.exec(cell);
+      if (!single) continue;
+      const text = single[1]!;
+      const actual = valueAt(path);
+      if (actual === undefined) continue; // no schema default (e.g. jwksUri: derived from issuer)
+      const expected =
+        typeof actual === 'number' && !/^\d+(\.\d+)?$/.test(text)
+          ? parseDuration(text) // a duration with its unit; the schema holds milliseconds
+          : typeof actual === 'number'
+            ? Number(text)
+            : typeof actual === 'string'
+              ? text.replace(/^"(.*)"$/, '$1')
+              : parseJson(text);
+      compared.push(path.join('.'));
+      if (!util.isDeepStrictEqual(actual, expected)) wrong.push(`${path.join('.')}: documented ${text}, schema ${JSON.stringify(actual)}`);
+    }
+    assert.deepEqual(wrong, []);
+    assert.ok(compared.length >= 50, `compared ${compared.length} defaults: ${compared.join(', ')}`);
+  });
+
   it('its full example is a valid config without warnings', () => {
-    const md = readFileSync(fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url)), 'utf8');
     const example = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].at(-1)?.[1];
     assert.ok(example?.includes('providers:'), 'the last yaml block is the full example');
     const c = buildConfig(parseYaml(example!), { env: { GITHUB_CLIENT_SECRET: 'x' }, readFile: () => 'keycloak-secret\n' });
