@@ -64,7 +64,9 @@ export interface App {
 /** Admission per method: health answers during drain and is never shed (probes); Watch and reflection streams count. */
 function admissionRuleFor(path: string): AdmissionRule {
   if (path.startsWith(`/${HEALTH_SERVICE_NAME}/`))
-    return path.endsWith('/Watch') ? { drain: true, shed: true, deadline: false } : { drain: false, shed: false, deadline: false };
+    return path.endsWith('/Watch')
+      ? { drain: true, shed: true, deadline: false, pool: 'streams' }
+      : { drain: false, shed: false, deadline: false };
   if (path.startsWith('/grpc.reflection.')) return { drain: true, shed: true, deadline: false };
   return { drain: true, shed: true, deadline: true };
 }
@@ -120,6 +122,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   );
   const admission = createAdmission({
     maxConcurrentCalls: config.grpc.maxConcurrentCalls,
+    maxStreams: config.grpc.maxWatchStreams,
     defaultDeadline: config.grpc.defaultDeadline,
     isAccepting: () => accepting,
     ruleFor: admissionRuleFor,
@@ -158,6 +161,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
           maxConcurrent: config.edge.forwardAuth.maxConcurrent,
           providerIds,
           report,
+          isAccepting: () => accepting,
         }),
       ]
     : [];

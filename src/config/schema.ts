@@ -415,6 +415,11 @@ export const configSchema = z
           .default(16 * 1024),
         /** Calls handled at once; more fail fast with RESOURCE_EXHAUSTED. */
         maxConcurrentCalls: z.number().int().min(1).max(100_000).default(512),
+        /**
+         * Health Watch streams open at once (a pool of their own: long-lived streams from unauthenticated
+         * callers cannot take the slots of GetJWT and ext_authz); more fail fast with RESOURCE_EXHAUSTED.
+         */
+        maxWatchStreams: z.number().int().min(1).max(100_000).default(64),
         /** Deadline applied to work when the client sets none (or a longer one). */
         defaultDeadline: duration({ min: 100, max: 300_000 }).default(10_000),
         /** Connections are closed (GOAWAY) after this age so clients rebalance across replicas. */

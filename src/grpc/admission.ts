@@ -6,14 +6,18 @@ import { toGrpcStatus } from './status.ts';
 export interface AdmissionRule {
   /** Refused with UNAVAILABLE while draining (health stays answerable so clients see NOT_SERVING). */
   drain: boolean;
-  /** Counted against `maxConcurrentCalls` and refused with RESOURCE_EXHAUSTED beyond it. */
+  /** Counted against its pool's limit and refused with RESOURCE_EXHAUSTED beyond it. */
   shed: boolean;
+  /** `calls` (maxConcurrentCalls) or `streams` (maxStreams: long-lived streams such as health Watch). */
+  pool?: 'calls' | 'streams';
   /** Ended with DEADLINE_EXCEEDED after the default deadline when the client set none or a longer one. */
   deadline: boolean;
 }
 
 export interface AdmissionOptions {
   maxConcurrentCalls: number;
+  /** Long-lived streams admitted at once (their own pool, so they cannot starve unary calls). */
+  maxStreams: number;
   /** ms. */
   defaultDeadline: number;
   isAccepting: () => boolean;
@@ -24,21 +28,22 @@ export interface AdmissionOptions {
 
 export interface Admission {
   interceptor: ServerInterceptor;
-  /** Calls (and streams) counted now. */
+  /** Calls and streams counted now. */
   inFlight(): number;
 }
 
 /**
  * Admission control as a gRPC server interceptor, for every service on the server: drain (UNAVAILABLE
  * after SIGTERM), load shedding (RESOURCE_EXHAUSTED beyond `maxConcurrentCalls`, Watch streams
- * included) and the default deadline. A slot is freed the moment the call ends for the client —
+ * in their own pool) and the default deadline. A slot is freed the moment the call ends for the client —
  * status sent, cancelled or past its deadline — not when abandoned work finishes. Handlers learn of
  * the end through the call's `cancelled` event.
  */
 export function createAdmission(options: AdmissionOptions): Admission {
-  let inFlight = 0;
+  const pools = { calls: { inFlight: 0, limit: options.maxConcurrentCalls }, streams: { inFlight: 0, limit: options.maxStreams } };
   const interceptor: ServerInterceptor = (method, call) => {
     const rule = options.ruleFor(method.path);
+    const pool = pools[rule.pool ?? 'calls'];
     let counted = false;
     let timer: NodeJS.Timeout | undefined;
     const release = () => {
@@ -46,7 +51,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
       timer = undefined;
       if (counted) {
         counted = false;
-        inFlight--;
+        pool.inFlight--;
       }
     };
     const refuse = (error: AuthJwtError) => {
@@ -60,8 +65,8 @@ export function createAdmission(options: AdmissionOptions): Admission {
           onReceiveMetadata(metadata, mdNext) {
             if (rule.drain && !options.isAccepting()) return refuse(authJwtError('SHUTTING_DOWN'));
             if (rule.shed) {
-              if (inFlight >= options.maxConcurrentCalls) return refuse(authJwtError('OVERLOADED'));
-              inFlight++;
+              if (pool.inFlight >= pool.limit) return refuse(authJwtError('OVERLOADED'));
+              pool.inFlight++;
               counted = true;
             }
             if (rule.deadline) {
@@ -82,5 +87,5 @@ export function createAdmission(options: AdmissionOptions): Admission {
       },
     });
   };
-  return { interceptor, inFlight: () => inFlight };
+  return { interceptor, inFlight: () => pools.calls.inFlight + pools.streams.inFlight };
 }

@@ -19,6 +19,8 @@ export interface ForwardAuthOptions {
   /** Configured provider ids: the only values allowed as a metric/log label. */
   providerIds: ReadonlySet<string>;
   report: (event: ExchangeEvent) => void;
+  /** False while draining: checks are answered 503 (SHUTTING_DOWN) so the gateway retries elsewhere. */
+  isAccepting: () => boolean;
 }
 
 /** Envoy HTTP ext_authz: the filter removes these headers from the upstream request (its `headers_to_remove`). */
@@ -69,6 +71,10 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
       );
     };
 
+    if (!options.isAccepting()) {
+      deny(authJwtError('SHUTTING_DOWN'));
+      return Promise.resolve();
+    }
     if (inFlight >= options.maxConcurrent) {
       deny(authJwtError('OVERLOADED'));
       return Promise.resolve();

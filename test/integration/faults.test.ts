@@ -549,7 +549,7 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
     const proc = startAuthJwtProcess(
       `issuer: http://127.0.0.1:${httpPort}\naudience: [internal-services]\nkeys: { ephemeral: true }\n` +
-        `grpc: { listen: "127.0.0.1:${grpcPort}" }\nhttp: { listen: "127.0.0.1:${httpPort}" }\n` +
+        `grpc: { listen: "127.0.0.1:${grpcPort}", maxWatchStreams: 1000 }\nhttp: { listen: "127.0.0.1:${httpPort}" }\n` +
         `providers:\n  - { id: github, type: oauth, preset: github, userinfoUrl: "http://127.0.0.1:9/user" }\n`,
       { imageHeap: true, gcHook: true },
     );

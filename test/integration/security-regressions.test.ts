@@ -98,7 +98,7 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
     const proc = startAuthJwtProcess(
       `issuer: http://127.0.0.1:${httpPort}\naudience: [internal-services]\nkeys: { ephemeral: true }\n` +
-        `grpc: { listen: "127.0.0.1:${grpcPort}" }\nhttp: { listen: "127.0.0.1:${httpPort}" }\n` +
+        `grpc: { listen: "127.0.0.1:${grpcPort}", maxWatchStreams: 1000 }\nhttp: { listen: "127.0.0.1:${httpPort}" }\n` +
         `providers:\n  - { id: github, type: oauth, preset: github, userinfoUrl: "http://127.0.0.1:9/user" }\n`,
       { imageHeap: true, gcHook: true },
     );
@@ -151,11 +151,11 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     }
   });
 
-  it('regression #15.1: open health Watch streams count against grpc.maxConcurrentCalls (beyond it → RESOURCE_EXHAUSTED)', async () => {
+  it('regression #15.1: open health Watch streams count against admission (grpc.maxWatchStreams, beyond it → RESOURCE_EXHAUSTED) and cannot starve GetJWT', async () => {
     const gh = await startFakeGitHub();
     gh.issue('gho_ok', { id: 7, login: 'seven', name: null, email: null }, 'app');
     const svc = await startAuthJwt({
-      grpc: { maxConcurrentCalls: 4 },
+      grpc: { maxConcurrentCalls: 4, maxWatchStreams: 4 },
       providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }],
     });
     const client = healthClient(svc.app.grpcPort);
@@ -167,7 +167,11 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
         open.push(w.call);
       }
       const fifth = await watchFirst(client, '');
+      // Watch streams have a pool of their own: unauthenticated watchers cannot take GetJWT's slots.
       const getJwt = await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_ok' });
+      const check = await new Promise<string>((resolve) =>
+        client.Check({ service: '' }, (e: { code: number } | null, r: { status: string }) => resolve(e ? codeName(e.code) : r.status)),
+      );
       open.shift().cancel();
       let afterRelease = '';
       await until(
@@ -179,8 +183,18 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
         5_000,
       ).catch(() => undefined);
       assert.deepEqual(
-        { fifthWatch: fifth.first, getJwtWhileFourWatchesOpen: codeName(getJwt.code), watchAfterOneClosed: afterRelease },
-        { fifthWatch: 'RESOURCE_EXHAUSTED', getJwtWhileFourWatchesOpen: 'RESOURCE_EXHAUSTED', watchAfterOneClosed: 'SERVING' },
+        {
+          fifthWatch: fifth.first,
+          getJwtWhileFourWatchesOpen: codeName(getJwt.code),
+          checkWhileFourWatchesOpen: check,
+          watchAfterOneClosed: afterRelease,
+        },
+        {
+          fifthWatch: 'RESOURCE_EXHAUSTED',
+          getJwtWhileFourWatchesOpen: 'OK',
+          checkWhileFourWatchesOpen: 'SERVING',
+          watchAfterOneClosed: 'SERVING',
+        },
       );
     } finally {
       for (const c of open) c.cancel();

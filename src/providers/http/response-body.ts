@@ -3,7 +3,7 @@ import { authJwtError } from '../../errors.ts';
 /** Default cap on every provider response body (discovery, JWKS, introspection, userinfo, user API). */
 export const MAX_PROVIDER_BODY_BYTES = 1024 * 1024;
 
-const tooLarge = () => authJwtError('PROVIDER_RESPONSE_TOO_LARGE', { detail: `body over the ${MAX_PROVIDER_BODY_BYTES}-byte cap` });
+const tooLarge = (maxBytes: number) => authJwtError('PROVIDER_RESPONSE_TOO_LARGE', { detail: `body over the ${maxBytes}-byte cap` });
 
 /**
  * The same response with a body that errors (PROVIDER_RESPONSE_TOO_LARGE) past `maxBytes`, streamed:
@@ -14,7 +14,7 @@ export function limitResponseBody(response: Response, maxBytes: number): Respons
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > maxBytes) {
     void response.body?.cancel().catch(() => undefined);
-    throw tooLarge();
+    throw tooLarge(maxBytes);
   }
   if (!response.body) return response;
   let seen = 0;
@@ -22,7 +22,7 @@ export function limitResponseBody(response: Response, maxBytes: number): Respons
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         seen += chunk.byteLength;
-        if (seen > maxBytes) controller.error(tooLarge());
+        if (seen > maxBytes) controller.error(tooLarge(maxBytes));
         else controller.enqueue(chunk);
       },
     }),

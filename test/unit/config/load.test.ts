@@ -590,6 +590,7 @@ describe('defaults and normalisation', () => {
       maxConnectionAge: 300_000,
       maxConnectionAgeGrace: 30_000,
       maxConcurrentStreams: 1_000,
+      maxWatchStreams: 64,
       maxConnectionIdle: 60_000,
       plaintext: false,
       reflection: true,

@@ -180,7 +180,10 @@ describe('forward-auth adapter', () => {
   let url: string;
   const events: ExchangeEvent[] = [];
   let release: () => void = () => {};
-  const gate = new Promise<void>((resolve) => (release = resolve));
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let accepting = true;
 
   before(async () => {
     const { exchange } = setup();
@@ -198,6 +201,7 @@ describe('forward-auth adapter', () => {
       maxConcurrent: 1,
       providerIds: new Set(['gh']),
       report: (e) => void events.push(e),
+      isAccepting: () => accepting,
     });
     server = await startHttpServer('127.0.0.1:0', createRouter([route]));
     url = `http://127.0.0.1:${server.port}/fa`;
@@ -208,6 +212,17 @@ describe('forward-auth adapter', () => {
   });
 
   const get = (token: string) => fetch(url, { headers: { authorization: `Bearer ${token}` } });
+
+  it('while draining (SIGTERM), checks get 503 SHUTTING_DOWN so the gateway tries another replica', async () => {
+    accepting = false;
+    try {
+      const res = await get('tok-alice');
+      assert.equal(res.status, 503);
+      assert.match(await res.text(), /ERR_AUTHJWT_SHUTTING_DOWN/);
+    } finally {
+      accepting = true;
+    }
+  });
 
   it('200 with the minted token and identity headers; 403 for a policy denial; 503 for an outage; 500 for a bug', async () => {
     const ok = await get('tok-alice');
