@@ -78,7 +78,8 @@ const allowRule = z.union([
   }),
 ]);
 
-const ASYMMETRIC_JWS_ALGORITHMS = [
+/** Asymmetric JWS algorithms a provider may sign with (RFC 8725 §2.1: never symmetric, never `none`). */
+export const ASYMMETRIC_JWS_ALGORITHMS = [
   'RS256',
   'RS384',
   'RS512',

@@ -4,7 +4,7 @@ import type { TokenExchange } from '../exchange/token-exchange.ts';
 import type { AuthAPIHandlers } from '../generated/auth/v1alpha1/AuthAPI.ts';
 import type { GetJWTRequest__Output } from '../generated/auth/v1alpha1/GetJWTRequest.ts';
 import type { GetJWTResponse } from '../generated/auth/v1alpha1/GetJWTResponse.ts';
-import type { ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { callSignal } from './call-signal.ts';
 import { toGrpcStatus } from './status.ts';
 
@@ -22,37 +22,22 @@ export function createAuthApi(options: AuthApiOptions): AuthAPIHandlers {
   const GetJWT = (call: ServerUnaryCall<GetJWTRequest__Output, GetJWTResponse>, callback: sendUnaryData<GetJWTResponse>) => {
     const started = performance.now();
     const requested = call.request?.account?.provider;
-    const labelOf = (provider: unknown) => (typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown');
     const { signal, dispose } = callSignal(call);
     const durationSeconds = () => (performance.now() - started) / 1000;
     options.exchange.exchangeAccount(call.request?.account, { signal, reuseMinted: options.reuseMinted ?? false }).then(
       (result) => {
         dispose();
-        options.report({
-          door: 'getjwt',
-          provider: result.provider,
-          outcome: 'ok',
-          durationSeconds: durationSeconds(),
-          strategy: result.strategy,
-          kid: result.kid,
-          reused: result.reused,
-        });
+        options.report({ door: 'getjwt', durationSeconds: durationSeconds(), ...successFields(result) });
         callback(null, { token: result.token });
       },
       (error: unknown) => {
         dispose();
         // After the client left, whatever the abandoned step threw is reported as the cancellation.
         const failure = toGrpcStatus(signal.aborted ? signal.reason : error);
-        const e = toAuthJwtError(error);
         options.report({
           door: 'getjwt',
-          provider: labelOf(e.metadata.provider ?? requested),
-          outcome: failure.outcome,
           durationSeconds: durationSeconds(),
-          reason: failure.reason,
-          detail: failure.detail,
-          rule: e.metadata.rule,
-          err: failure.unexpected,
+          ...failureFields(failure, toAuthJwtError(error), requested, options.providerIds),
         });
         callback({ code: failure.code, details: failure.details, metadata: failure.metadata });
       },

@@ -3,7 +3,7 @@ import { toAuthJwtError } from '../errors.ts';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings, type HeaderLookup } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
 import { toEdgeFailure } from '../http/http-errors.ts';
-import type { ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { callSignal } from './call-signal.ts';
 import { toGrpcStatus } from './status.ts';
 
@@ -56,7 +56,6 @@ const ROUTE_AUDIENCE_KEY = 'audience';
  */
 export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplementation {
   const { settings } = options;
-  const labelOf = (provider: unknown) => (typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown');
 
   const Check = (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
     const started = performance.now();
@@ -77,17 +76,7 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
       // After Envoy left (its timeout), whatever the abandoned step threw is reported as the cancellation.
       const thrown = signal.aborted ? signal.reason : error;
       const failure = toEdgeFailure(thrown);
-      const e = toAuthJwtError(thrown);
-      options.report(
-        event({
-          provider: labelOf(e.metadata.provider ?? hint),
-          outcome: failure.outcome,
-          reason: failure.reason,
-          detail: failure.detail,
-          rule: failure.rule,
-          err: failure.unexpected,
-        }),
-      );
+      options.report(event(failureFields(failure, toAuthJwtError(thrown), hint, options.providerIds)));
       const undecided = failure.status >= 500 && (options.onUnavailable === 'error' || failure.status === 500);
       if (undecided) {
         const status = toGrpcStatus(thrown);
@@ -119,15 +108,7 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
     }
     options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then((result) => {
       dispose();
-      options.report(
-        event({
-          provider: result.provider,
-          outcome: 'ok',
-          strategy: result.strategy,
-          kid: result.kid,
-          reused: result.reused,
-        }),
-      );
+      options.report(event(successFields(result)));
       const mutation = upstreamMutation(result, settings);
       callback(null, {
         status: { code: 0, message: '' },

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authJwtError, toAuthJwtError } from '../errors.ts';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
-import type { ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { toEdgeFailure } from './http-errors.ts';
 import { send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
@@ -39,7 +39,6 @@ const ENVOY_HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
  */
 export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
   const { settings } = options;
-  const labelOf = (provider: unknown) => (typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown');
   let inFlight = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
@@ -51,15 +50,7 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
 
     const deny = (error: unknown) => {
       const failure = toEdgeFailure(error);
-      const e = toAuthJwtError(error);
-      report({
-        provider: labelOf(e.metadata.provider ?? hint),
-        outcome: failure.outcome,
-        reason: failure.reason,
-        detail: failure.detail,
-        rule: failure.rule,
-        err: failure.unexpected,
-      });
+      report(failureFields(failure, toAuthJwtError(error), hint, options.providerIds));
       if (res.destroyed) return;
       send(
         req,
@@ -103,7 +94,7 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
     return options.exchange.exchangeBearer(input, { signal: controller.signal, reuseMinted: true }).then(
       (result) => {
         done();
-        report({ provider: result.provider, outcome: 'ok', strategy: result.strategy, kid: result.kid, reused: result.reused });
+        report(successFields(result));
         if (res.destroyed) return;
         const mutation = upstreamMutation(result, settings);
         const headers: Record<string, string> = { 'cache-control': 'no-store' };

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authJwtError, toAuthJwtError } from '../errors.ts';
 import type { BearerInput, ExchangeOptions, ExchangeResult } from '../exchange/token-exchange.ts';
-import type { ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { toOAuthError } from './http-errors.ts';
 import { send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
@@ -74,15 +74,7 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
         if (timeout.aborted) throw authJwtError('DEADLINE', { cause: error });
         throw error;
       }
-      options.report({
-        door: 'token_endpoint',
-        provider: result.provider,
-        outcome: 'ok',
-        durationSeconds: durationSeconds(),
-        strategy: result.strategy,
-        kid: result.kid,
-        reused: result.reused,
-      });
+      options.report({ door: 'token_endpoint', durationSeconds: durationSeconds(), ...successFields(result) });
       // RFC 8693 §2.2.1.
       const body = JSON.stringify({
         access_token: result.token,
@@ -93,17 +85,10 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       send(req, res, 200, 'application/json', body, { 'cache-control': 'no-store', pragma: 'no-cache' });
     } catch (error) {
       const failure = toOAuthError(error);
-      const e = toAuthJwtError(error);
-      const label = e.metadata.provider ?? provider;
       options.report({
         door: 'token_endpoint',
-        provider: label !== undefined && options.providerIds.has(label) ? label : '_unknown',
-        outcome: failure.outcome,
         durationSeconds: durationSeconds(),
-        reason: failure.reason,
-        detail: failure.detail,
-        rule: failure.rule,
-        err: failure.unexpected,
+        ...failureFields(failure, toAuthJwtError(error), provider, options.providerIds),
       });
       const headers = { ...failure.headers };
       // RFC 6749 §5.2: after a client authentication attempt in the Authorization header, 401 with a

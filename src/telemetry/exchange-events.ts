@@ -27,6 +27,37 @@ export interface ExchangeEvent {
   err?: unknown;
 }
 
+/** What every door reports of a success: the use case's result, the same for all doors. */
+export function successFields(result: {
+  provider: string;
+  strategy: string;
+  kid: string;
+  reused: boolean;
+}): Omit<ExchangeEvent, 'door' | 'durationSeconds'> {
+  return { provider: result.provider, outcome: 'ok', strategy: result.strategy, kid: result.kid, reused: result.reused };
+}
+
+/**
+ * What every door reports of a failure, from its transport's status map (grpc/status.ts or
+ * http/http-errors.ts): the label is a configured provider id or "_unknown", never a request value.
+ */
+export function failureFields(
+  failure: { outcome: Outcome; reason: string; detail: string | undefined; unexpected: unknown },
+  error: { metadata: Readonly<Record<string, string>> },
+  requestedProvider: unknown,
+  providerIds: ReadonlySet<string>,
+): Omit<ExchangeEvent, 'door' | 'durationSeconds'> {
+  const provider = error.metadata.provider ?? requestedProvider;
+  return {
+    provider: typeof provider === 'string' && providerIds.has(provider) ? provider : '_unknown',
+    outcome: failure.outcome,
+    reason: failure.reason,
+    detail: failure.detail,
+    rule: error.metadata.rule,
+    err: failure.unexpected,
+  };
+}
+
 export interface ExchangeObserver {
   onExchange?(event: ExchangeEvent): void;
 }

@@ -2,22 +2,11 @@ import { createLocalJWKSet, createRemoteJWKSet, customFetch as joseCustomFetch, 
 import * as oidc from 'openid-client';
 import { authJwtError, type AuthJwtError } from '../../errors.ts';
 import { classifyProviderError } from '../classify-error.ts';
+import { ASYMMETRIC_JWS_ALGORITHMS } from '../../config/schema.ts';
 import type { FetchFn } from '../http/provider-fetch.ts';
 
 /** Every asymmetric JWS algorithm jose verifies; symmetric ones and `none` are never accepted (RFC 8725 §2.1). */
-const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-]);
+const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set(ASYMMETRIC_JWS_ALGORITHMS);
 /** After a failed discovery, further attempts wait this long (calls fail fast with UNAVAILABLE meanwhile). */
 const DISCOVERY_RETRY_MS = 2_000;
 /** The provider's JWKS are refetched in the background after this age; the last good copy keeps serving. */
