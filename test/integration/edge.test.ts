@@ -51,7 +51,7 @@ type Check = {
 };
 
 function extAuthzClient(port: number) {
-  const pkg = loadPackageDefinition(loadExtAuthzPackage()) as any;
+  const pkg = loadPackageDefinition(loadExtAuthzPackage({ defaults: true })) as any; // reads status.code 0, as Envoy does
   const client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${port}`, credentials.createInsecure());
   const check = (
     headers: Record<string, string>,
