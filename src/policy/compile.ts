@@ -11,6 +11,7 @@
  */
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import { ConfigError } from '../errors.ts';
+import { RESERVED_CLAIM_NAMES, sanitizeClaimValue } from '../exchange/claims.ts';
 import { analyzeExpression, type Analysis } from './analyze.ts';
 import {
   LOOKUP_NAMES,
@@ -23,7 +24,7 @@ import {
   type PolicyLimits,
   type PolicySource,
 } from './types.ts';
-import { InputError, JsonToCel, sanitizeClaimValue, type InputLimits } from './values.ts';
+import { InputError, JsonToCel, type InputLimits } from './values.ts';
 
 /** A policy that cannot be compiled; one issue per offending field, each message starting with `line:column`. */
 export class PolicyCompileError extends ConfigError {
@@ -44,24 +45,6 @@ const DEFAULT_POLICY_LIMITS: Required<PolicyLimits> = {
 const NODES_PER_LIST_ITEM = 20;
 /** Lookup values are logins, slugs and group paths: short. */
 const MAX_LOOKUP_STRING_LENGTH = 256;
-/** Claim names the policy may not set: registered JWT claims and the ones authjwt sets itself. */
-export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
-  'iss',
-  'sub',
-  'aud',
-  'exp',
-  'iat',
-  'nbf',
-  'jti',
-  'provider',
-  'client_id',
-  'scope',
-  'cnf',
-  'typ',
-  '__proto__',
-  'constructor',
-  'prototype',
-]);
 const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
 const RULE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** Static types a computed claim may have: those that can sanitize to a claim value. */

@@ -1,11 +1,14 @@
 /** The policy module's public shapes: what configuration gives it, what the exchange gets back. */
 
+import type { LookupName } from '../exchange/ports.ts';
+
+export type { LookupName };
+
 /**
- * A provider lookup: data fetched from the provider's API beside the verified identity, only when an
+ * The provider lookups: data fetched from the provider's API beside the verified identity, only when an
  * expression of the provider's policy reads it. `github.orgs` are org logins (`GET /user/orgs`),
  * `github.teams` are `"org/team-slug"` (`GET /user/teams`), `gitlab.groups` are group full paths.
  */
-export type LookupName = 'github.orgs' | 'github.teams' | 'gitlab.groups';
 export const LOOKUP_NAMES: readonly LookupName[] = ['github.orgs', 'github.teams', 'gitlab.groups'];
 
 /** One `allow` rule: a CEL expression of type bool, optionally named (the name is shown to callers when it denies). */
