@@ -352,5 +352,7 @@ describe('TokenExchange.exchangeBearer (edge, token endpoint)', () => {
     await exchange.exchangeBearer({ token: 'other', defaultProvider: 'kc' }, { reuseMinted: true });
     await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc' });
     assert.equal(signer.signed.length, 3, 'another token, or reuse not asked for: a new signature');
+    await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc', audience: ['svc-b'] }, { reuseMinted: true });
+    assert.equal(signer.signed.length, 4, 'the same token for another audience: a new signature');
   });
 });
