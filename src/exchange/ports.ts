@@ -8,7 +8,11 @@
 /** How a token was proven. */
 export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api';
 
-/** Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them. */
+/**
+ * Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them.
+ * `github.orgs` are org logins (`GET /user/orgs`), `github.teams` are `"org/team-slug"` (`GET /user/teams`),
+ * `gitlab.groups` are group full paths. Every name is a key of {@link LOOKUP_SCOPES}.
+ */
 export type LookupName = 'github.orgs' | 'github.teams' | 'gitlab.groups';
 
 /** The OAuth scope the user's token needs for each lookup (named in the log when the provider refuses it). */

@@ -12,17 +12,17 @@
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import { ConfigError } from '../errors.ts';
 import { RESERVED_CLAIM_NAMES, sanitizeClaimValue } from '../exchange/claims.ts';
+import { LOOKUP_SCOPES } from '../exchange/ports.ts';
 import { analyzeExpression, type Analysis } from './analyze.ts';
-import {
-  LOOKUP_NAMES,
-  type AllowRule,
-  type CompileOptions,
-  type CompiledPolicy,
-  type EvaluationInput,
-  type LookupName,
-  type PolicyDecision,
-  type PolicyLimits,
-  type PolicySource,
+import type {
+  AllowRule,
+  CompileOptions,
+  CompiledPolicy,
+  EvaluationInput,
+  LookupName,
+  PolicyDecision,
+  PolicyLimits,
+  PolicySource,
 } from './types.ts';
 import { InputError, JsonToCel, type InputLimits } from './values.ts';
 
@@ -114,7 +114,7 @@ export function compilePolicy(source: PolicySource, options: CompileOptions): Co
   for (const [key, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`policy limit ${key} must be a positive integer`);
   }
-  for (const lookup of options.lookups) if (!LOOKUP_NAMES.includes(lookup)) throw new TypeError(`unknown lookup ${String(lookup)}`);
+  for (const lookup of options.lookups) if (!Object.hasOwn(LOOKUP_SCOPES, lookup)) throw new TypeError(`unknown lookup ${String(lookup)}`);
   const lookups: ReadonlySet<LookupName> = new Set(options.lookups);
   const env = environmentFor(lookups);
   const inputLimits: InputLimits = {

@@ -4,13 +4,6 @@ import type { AccessPolicy, LookupName, PolicyDecision, PolicyInput } from '../e
 
 export type { LookupName, PolicyDecision };
 
-/**
- * The provider lookups: data fetched from the provider's API beside the verified identity, only when an
- * expression of the provider's policy reads it. `github.orgs` are org logins (`GET /user/orgs`),
- * `github.teams` are `"org/team-slug"` (`GET /user/teams`), `gitlab.groups` are group full paths.
- */
-export const LOOKUP_NAMES: readonly LookupName[] = ['github.orgs', 'github.teams', 'gitlab.groups'];
-
 /** One `allow` rule: a CEL expression of type bool, optionally named (the name is shown to callers when it denies). */
 export interface AllowRule {
   /** 1 to 64 characters of `A-Z a-z 0-9 _ . : -`; default `allow[<index>]`. */
