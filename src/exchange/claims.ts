@@ -11,10 +11,19 @@ export const MINTED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', '
 export const DEFAULT_PROFILE_CLAIMS = ['email', 'email_verified', 'name', 'preferred_username', 'groups'] as const;
 
 /**
- * Names configuration cannot map or compute: the registered claims (RFC 7519 §4.1), the ones
- * authjwt sets itself, and claims with a protocol meaning (RFC 9068 `scope`, RFC 7800 `cnf`, `typ`).
+ * Names configuration cannot map or compute (claim paths and policy claims alike): the registered
+ * claims (RFC 7519 §4.1), the ones authjwt sets itself, claims with a protocol meaning (RFC 9068
+ * `scope`, RFC 7800 `cnf`, `typ`), and names that reach an object's prototype.
  */
-export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([...MINTED_CLAIMS, 'scope', 'cnf', 'typ']);
+export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
+  ...MINTED_CLAIMS,
+  'scope',
+  'cnf',
+  'typ',
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
 
 /** Reads a dotted path (`user.id`) from untrusted JSON without touching prototype properties. */
 export function readPath(source: unknown, path: string): unknown {
@@ -26,14 +35,37 @@ export function readPath(source: unknown, path: string): unknown {
   return current;
 }
 
-/** Only plain strings, booleans, finite numbers and short string arrays are copied into our tokens. */
-export function sanitizeClaimValue(value: unknown): unknown {
-  if (typeof value === 'string') return value.length <= 1024 ? value : undefined;
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (Array.isArray(value)) {
-    const strings = value.filter((v): v is string => typeof v === 'string' && v.length <= 256).slice(0, 100);
-    return strings.length === value.length ? strings : undefined;
+/** Bounds of a claim value copied or computed into a minted token. */
+const CLAIM_VALUE_LIMITS = { maxStringLength: 1024, maxListItems: 100, maxListStringLength: 256 } as const;
+
+/**
+ * A value as it may enter a minted token, whether copied from a provider (claim paths) or computed by
+ * a policy: strings of at most 1024 characters, booleans, finite numbers (CEL ints when they are safe
+ * integers), and lists of at most 100 strings of at most 256 characters each. Anything else (objects,
+ * maps, null, optionals, bytes, timestamps, oversized values) is `undefined`: omitted.
+ */
+export function sanitizeClaimValue(value: unknown): string | boolean | number | string[] | undefined {
+  switch (typeof value) {
+    case 'string':
+      return value.length <= CLAIM_VALUE_LIMITS.maxStringLength ? value : undefined;
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : undefined;
+    case 'bigint': {
+      const n = Number(value);
+      return Number.isSafeInteger(n) && BigInt(n) === value ? n : undefined;
+    }
+    case 'object': {
+      if (!Array.isArray(value) || value.length > CLAIM_VALUE_LIMITS.maxListItems) return undefined;
+      const out: string[] = [];
+      for (const item of value as unknown[]) {
+        if (typeof item !== 'string' || item.length > CLAIM_VALUE_LIMITS.maxListStringLength) return undefined;
+        out.push(item);
+      }
+      return out;
+    }
+    default:
+      return undefined;
   }
-  return undefined;
 }

@@ -8,7 +8,11 @@
 /** How a token was proven. */
 export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api';
 
-/** Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them. */
+/**
+ * Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them.
+ * `github.orgs` are org logins (`GET /user/orgs`), `github.teams` are `"org/team-slug"` (`GET /user/teams`),
+ * `gitlab.groups` are group full paths. Every name is a key of {@link LOOKUP_SCOPES}.
+ */
 export type LookupName = 'github.orgs' | 'github.teams' | 'gitlab.groups';
 
 /** The OAuth scope the user's token needs for each lookup (named in the log when the provider refuses it). */
@@ -53,21 +57,28 @@ export interface TokenVerifier {
   verify(token: string, options?: CallOptions): Promise<VerifiedIdentity>;
 }
 
-interface PolicyInput {
+export interface PolicyInput {
+  /** The provider's verified data as returned (JWT payload, introspection + userinfo, user API JSON). */
   claims: Readonly<Record<string, unknown>>;
   account: { provider: string; id: string };
+  /** The lookups the policy `needs`, fetched; others may be absent. */
   lookups: Readonly<Partial<Record<LookupName, readonly string[]>>>;
 }
 
-type PolicyDecision =
+/**
+ * The outcome of a policy for one identity. A deny names the rule (`allow[1]`, a rule's name, or
+ * `claims.<name>` when a computed claim failed) and never contains a value from the input: `detail` is a
+ * fixed error kind (`no_such_key`, `no_such_overload`, `input_limit`, `lookup_missing`...) for logs.
+ */
+export type PolicyDecision =
   | { allowed: true; claims: Record<string, unknown> }
-  /** `detail` is safe for logs (an error kind or a rule name), never a value from the identity. */
   | { allowed: false; rule: string; reason: 'denied' | 'error'; detail?: string | undefined };
 
 /** Port: who may get a token and what it says beyond the registered claims (src/policy). */
 export interface AccessPolicy {
-  /** Lookups some expression references. */
+  /** Lookups read by any expression: fetch these, and only these, before `evaluate`. */
   readonly needs: ReadonlySet<LookupName>;
+  /** Never throws: a failure is a deny with `reason: 'error'`. */
   evaluate(input: PolicyInput): PolicyDecision;
 }
 

@@ -76,6 +76,8 @@ const MAX_PROVIDER_ID_BYTES = 64;
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 // RFC 6750 b64token and the other token formats seen in practice use visible ASCII only.
 const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+/** A provider id from a request (account, header, route, `subject_issuer`) that no configured id can be. */
+const isMalformedProviderId = (id: string) => Buffer.byteLength(id) > MAX_PROVIDER_ID_BYTES || CONTROL_CHARS.test(id);
 
 /**
  * The exchange use case: selectProvider → verifyUpstream → bindAccount → checkPolicy → mapClaims →
@@ -144,7 +146,7 @@ export class TokenExchange {
     if (!account) throw authJwtError('REQUEST_MISSING_ACCOUNT');
     const { provider, type, providerAccountId, accessToken } = account;
     if (typeof provider !== 'string' || provider.length === 0) throw authJwtError('REQUEST_MISSING_PROVIDER');
-    if (Buffer.byteLength(provider) > MAX_PROVIDER_ID_BYTES || CONTROL_CHARS.test(provider)) throw authJwtError('REQUEST_INVALID_PROVIDER');
+    if (isMalformedProviderId(provider)) throw authJwtError('REQUEST_INVALID_PROVIDER');
     if (typeof type !== 'string' || type.length === 0) throw authJwtError('REQUEST_MISSING_TYPE');
     if (type !== 'oauth' && type !== 'oidc') throw authJwtError('REQUEST_INVALID_TYPE');
     if (typeof providerAccountId !== 'string' || providerAccountId.length === 0) throw authJwtError('REQUEST_MISSING_ACCOUNT_ID');
@@ -167,7 +169,7 @@ export class TokenExchange {
   /** Explicit provider, else the configured provider whose issuer the JWT names, else the hint, else the default. */
   selectProvider(input: BearerInput): ExchangeProvider {
     const byId = (id: string) => {
-      if (Buffer.byteLength(id) > MAX_PROVIDER_ID_BYTES || CONTROL_CHARS.test(id)) throw authJwtError('REQUEST_INVALID_PROVIDER');
+      if (isMalformedProviderId(id)) throw authJwtError('REQUEST_INVALID_PROVIDER');
       const provider = this.#providers.get(id);
       if (!provider) throw authJwtError('REQUEST_UNKNOWN_PROVIDER');
       return provider;

@@ -11,19 +11,20 @@
  */
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import { ConfigError } from '../errors.ts';
+import { RESERVED_CLAIM_NAMES, sanitizeClaimValue } from '../exchange/claims.ts';
+import { LOOKUP_SCOPES } from '../exchange/ports.ts';
 import { analyzeExpression, type Analysis } from './analyze.ts';
-import {
-  LOOKUP_NAMES,
-  type AllowRule,
-  type CompileOptions,
-  type CompiledPolicy,
-  type EvaluationInput,
-  type LookupName,
-  type PolicyDecision,
-  type PolicyLimits,
-  type PolicySource,
+import type {
+  AllowRule,
+  CompileOptions,
+  CompiledPolicy,
+  EvaluationInput,
+  LookupName,
+  PolicyDecision,
+  PolicyLimits,
+  PolicySource,
 } from './types.ts';
-import { InputError, JsonToCel, sanitizeClaimValue, type InputLimits } from './values.ts';
+import { InputError, JsonToCel, type InputLimits } from './values.ts';
 
 /** A policy that cannot be compiled; one issue per offending field, each message starting with `line:column`. */
 export class PolicyCompileError extends ConfigError {
@@ -44,24 +45,6 @@ const DEFAULT_POLICY_LIMITS: Required<PolicyLimits> = {
 const NODES_PER_LIST_ITEM = 20;
 /** Lookup values are logins, slugs and group paths: short. */
 const MAX_LOOKUP_STRING_LENGTH = 256;
-/** Claim names the policy may not set: registered JWT claims and the ones authjwt sets itself. */
-export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
-  'iss',
-  'sub',
-  'aud',
-  'exp',
-  'iat',
-  'nbf',
-  'jti',
-  'provider',
-  'client_id',
-  'scope',
-  'cnf',
-  'typ',
-  '__proto__',
-  'constructor',
-  'prototype',
-]);
 const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
 const RULE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** Static types a computed claim may have: those that can sanitize to a claim value. */
@@ -131,7 +114,7 @@ export function compilePolicy(source: PolicySource, options: CompileOptions): Co
   for (const [key, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`policy limit ${key} must be a positive integer`);
   }
-  for (const lookup of options.lookups) if (!LOOKUP_NAMES.includes(lookup)) throw new TypeError(`unknown lookup ${String(lookup)}`);
+  for (const lookup of options.lookups) if (!Object.hasOwn(LOOKUP_SCOPES, lookup)) throw new TypeError(`unknown lookup ${String(lookup)}`);
   const lookups: ReadonlySet<LookupName> = new Set(options.lookups);
   const env = environmentFor(lookups);
   const inputLimits: InputLimits = {

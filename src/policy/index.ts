@@ -3,7 +3,8 @@
  * ({@link compilePolicy}), evaluated per exchange ({@link CompiledPolicy.evaluate}), bounded and failing closed.
  * Design record: docs/policy-engine-choice.md.
  */
-export { compilePolicy, PolicyCompileError, RESERVED_CLAIM_NAMES } from './compile.ts';
+export { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
+export { compilePolicy, PolicyCompileError } from './compile.ts';
 export type {
   CompiledPolicy,
   EvaluationInput,

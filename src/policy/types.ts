@@ -1,12 +1,8 @@
-/** The policy module's public shapes: what configuration gives it, what the exchange gets back. */
+/** The policy module's public shapes: what configuration gives it; what the exchange gets back is its AccessPolicy port (src/exchange/ports.ts). */
 
-/**
- * A provider lookup: data fetched from the provider's API beside the verified identity, only when an
- * expression of the provider's policy reads it. `github.orgs` are org logins (`GET /user/orgs`),
- * `github.teams` are `"org/team-slug"` (`GET /user/teams`), `gitlab.groups` are group full paths.
- */
-export type LookupName = 'github.orgs' | 'github.teams' | 'gitlab.groups';
-export const LOOKUP_NAMES: readonly LookupName[] = ['github.orgs', 'github.teams', 'gitlab.groups'];
+import type { AccessPolicy, LookupName, PolicyDecision, PolicyInput } from '../exchange/ports.ts';
+
+export type { LookupName, PolicyDecision };
 
 /** One `allow` rule: a CEL expression of type bool, optionally named (the name is shown to callers when it denies). */
 export interface AllowRule {
@@ -44,26 +40,11 @@ export interface CompileOptions {
   limits?: PolicyLimits;
 }
 
-export interface EvaluationInput {
-  /** The provider's verified data as returned (JWT payload, introspection + userinfo, user API JSON). */
-  claims: Readonly<Record<string, unknown>>;
-  account: { provider: string; id: string };
-  /** The lookups the policy `needs`, fetched; others may be absent. */
-  lookups: Partial<Record<LookupName, readonly string[]>>;
-}
+/** What a policy is evaluated on: the exchange's {@link PolicyInput}. */
+export type EvaluationInput = PolicyInput;
 
-/**
- * The outcome of a policy for one identity. A deny names the rule (`allow[1]`, a rule's name, or
- * `claims.<name>` when a computed claim failed) and never contains a value from the input: `detail` is a
- * fixed error kind (`no_such_key`, `no_such_overload`, `input_limit`, `lookup_missing`...) for logs.
- */
-export type PolicyDecision =
-  | { allowed: true; claims: Record<string, unknown> }
-  | { allowed: false; rule: string; reason: 'denied' | 'error'; detail?: string };
-
-export interface CompiledPolicy {
-  /** Lookups read by any expression: fetch these, and only these, before `evaluate`. */
-  readonly needs: ReadonlySet<LookupName>;
+/** The exchange's {@link AccessPolicy} port, compiled from configuration. */
+export interface CompiledPolicy extends AccessPolicy {
   /** The allow rules, in order. */
   readonly rules: readonly { name: string }[];
   /** Names of the computed claims, in order. */

@@ -1,6 +1,6 @@
 /**
- * Values crossing the policy boundary: untrusted provider JSON converted into CEL values on the way in,
- * CEL results sanitized into token claim values on the way out.
+ * Values crossing the policy boundary: untrusted provider JSON converted into CEL values on the way in
+ * (CEL results are sanitized on the way out by the exchange's `sanitizeClaimValue`, src/exchange/claims.ts).
  */
 
 /** Bounds applied to provider data before it reaches CEL. */
@@ -137,38 +137,4 @@ function ownValue(source: object, key: string): unknown {
   if (descriptor === undefined) return undefined;
   if (!('value' in descriptor)) throw new InputError('input_invalid');
   return descriptor.value;
-}
-
-/** Output bounds, the same as the path mapping's (src/exchange). */
-const CLAIM_VALUE_LIMITS = { maxStringLength: 1024, maxListItems: 100, maxListStringLength: 256 } as const;
-
-/**
- * A computed claim's value as it may enter a token: strings of at most 1024 characters, booleans, finite
- * numbers (CEL ints when they are safe integers), and lists of at most 100 strings of at most 256 characters
- * each. Anything else (maps, null, optionals, bytes, timestamps, oversized values) is `undefined`: omitted.
- */
-export function sanitizeClaimValue(value: unknown): string | boolean | number | string[] | undefined {
-  switch (typeof value) {
-    case 'string':
-      return value.length <= CLAIM_VALUE_LIMITS.maxStringLength ? value : undefined;
-    case 'boolean':
-      return value;
-    case 'number':
-      return Number.isFinite(value) ? value : undefined;
-    case 'bigint': {
-      const n = Number(value);
-      return Number.isSafeInteger(n) && BigInt(n) === value ? n : undefined;
-    }
-    case 'object': {
-      if (!Array.isArray(value) || value.length > CLAIM_VALUE_LIMITS.maxListItems) return undefined;
-      const out: string[] = [];
-      for (const item of value as unknown[]) {
-        if (typeof item !== 'string' || item.length > CLAIM_VALUE_LIMITS.maxListStringLength) return undefined;
-        out.push(item);
-      }
-      return out;
-    }
-    default:
-      return undefined;
-  }
 }

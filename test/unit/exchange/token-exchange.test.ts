@@ -154,6 +154,8 @@ describe('TokenExchange.exchangeAccount (GetJWT)', () => {
     ['null account', null, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_MISSING_ACCOUNT'],
     ['unknown provider', { provider: 'gitlab' }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER'],
     ['constructor as provider', { provider: 'constructor' }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER'],
+    ['provider id over 64 bytes', { provider: 'é'.repeat(33) }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_INVALID_PROVIDER'],
+    ['provider id with a control character', { provider: 'k\u0085c' }, 'invalid_argument', 'ERR_AUTHJWT_REQUEST_INVALID_PROVIDER'],
     [
       'type not accepted by the provider (oidc to an oauth-only provider)',
       { provider: 'github', type: 'oidc', providerAccountId: 'alice-1' },
@@ -313,6 +315,14 @@ describe('TokenExchange.exchangeBearer (edge, token endpoint)', () => {
       exchange.exchangeBearer({ token: 'opaque', provider: 'nope', defaultProvider: 'kc' }),
       (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER',
     );
+    // A named provider (subject_issuer, header, route) follows the same id rules as GetJWT's account.provider.
+    for (const input of [
+      { token: 'opaque', provider: 'x'.repeat(65) },
+      { token: 'opaque', providerHint: 'k\u0000c' },
+      { token: 'opaque', defaultProvider: 'k\u2028c' },
+    ]) {
+      await assert.rejects(exchange.exchangeBearer(input), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_REQUEST_INVALID_PROVIDER');
+    }
   });
 
   it('the token names the account (no binding); the audience can be narrowed within the provider audience only', async () => {
@@ -342,5 +352,7 @@ describe('TokenExchange.exchangeBearer (edge, token endpoint)', () => {
     await exchange.exchangeBearer({ token: 'other', defaultProvider: 'kc' }, { reuseMinted: true });
     await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc' });
     assert.equal(signer.signed.length, 3, 'another token, or reuse not asked for: a new signature');
+    await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc', audience: ['svc-b'] }, { reuseMinted: true });
+    assert.equal(signer.signed.length, 4, 'the same token for another audience: a new signature');
   });
 });

@@ -252,6 +252,7 @@ describe('compilePolicy: errors name the field and the position', () => {
 
   it('programming errors of the caller throw TypeError, not a config error', () => {
     assert.throws(() => compilePolicy({}, { path: 'p', lookups: ['github.repos' as LookupName] }), TypeError);
+    assert.throws(() => compilePolicy({}, { path: 'p', lookups: ['toString' as LookupName] }), TypeError);
     assert.throws(() => compilePolicy({}, { path: 'p', lookups: [], limits: { maxCost: 0 } }), TypeError);
   });
 });
