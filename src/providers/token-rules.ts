@@ -57,7 +57,8 @@ export function checkClientBinding(claims: Readonly<Record<string, unknown>>, au
   if (named.length) return;
   const aud = claims.aud;
   const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
-  if (!auds.some((a) => audiences.includes(a))) reject(`aud ${JSON.stringify(auds.slice(0, 5))} not in ${JSON.stringify(audiences)}`);
+  if (!auds.some((a) => audiences.includes(a)))
+    reject(`aud ${JSON.stringify(auds.slice(0, 5)).slice(0, 200)} not in ${JSON.stringify(audiences)}`);
 }
 
 /** The client a token was issued to: azp, else client_id, else a single aud. */
