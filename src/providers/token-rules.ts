@@ -27,7 +27,7 @@ export function checkHeaderType(header: { typ?: unknown }): void {
 }
 
 /** Nothing in the claims marks an ID, refresh, offline or logout token. */
-export function checkTokenType(claims: Readonly<Record<string, unknown>>): void {
+function checkTokenType(claims: Readonly<Record<string, unknown>>): void {
   for (const field of ['typ', 'token_use', 'token_type'] as const) {
     const value = claims[field];
     if (value === undefined) continue;
@@ -43,7 +43,7 @@ export function checkTokenType(claims: Readonly<Record<string, unknown>>): void 
  * enough (a token of another app with our client added by an audience mapper). Otherwise one of
  * `aud` must be accepted. Without configured audiences nothing is checked (warned at start).
  */
-export function checkClientBinding(claims: Readonly<Record<string, unknown>>, audiences: readonly string[] | undefined): void {
+function checkClientBinding(claims: Readonly<Record<string, unknown>>, audiences: readonly string[] | undefined): void {
   if (!audiences?.length) return;
   const reject = (detail: string) => {
     throw authJwtError('UPSTREAM_WRONG_AUDIENCE', { detail });
@@ -83,7 +83,7 @@ export function checkIssuer(claims: Readonly<Record<string, unknown>>, issuer: s
  * comes from a clock that cannot be trusted. Non-numeric values are refused. (`jwt` requires `exp`
  * through jose; the remote strategies accept a token without one.)
  */
-export function checkTimes(claims: Readonly<Record<string, unknown>>, now: number, toleranceMs: number): void {
+function checkTimes(claims: Readonly<Record<string, unknown>>, now: number, toleranceMs: number): void {
   const seconds = (field: 'exp' | 'nbf' | 'iat') => {
     const v = claims[field];
     if (v === undefined) return undefined;
