@@ -1,6 +1,6 @@
 import type { PolicySource } from '../policy/index.ts';
 import { OIDC_DEFAULT_CLAIMS, PRESETS } from './presets.ts';
-import type { ParsedProvider } from './schema.ts';
+import { DEPRECATED_PROVIDER_FIELDS, type ParsedProvider } from './schema.ts';
 import { Secret } from './secret.ts';
 import type { AccountType, ProviderConfig, Strategy } from './types.ts';
 import { displayUrl, isHttpAllowed, isLoopbackHost } from './url-policy.ts';
@@ -21,11 +21,7 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
   // next-auth v4 reports "oauth" for every provider, Auth.js v5 the provider's type: accept both by default.
   const accountTypes = p.accountTypes ?? [...new Set<AccountType>([type, 'oauth'])];
 
-  for (const [current, deprecated] of [
-    ['strategy', 'verification'],
-    ['accountIdClaim', 'accountIdField'],
-    ['userApiUrl', 'userinfoUrl'],
-  ] as const) {
+  for (const [current, deprecated] of DEPRECATED_PROVIDER_FIELDS) {
     if (p[deprecated] !== undefined)
       ctx.warnings.push(`${path}.${deprecated} is deprecated: write ${current} (the old name is accepted until 1.0)`);
   }

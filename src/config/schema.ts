@@ -99,6 +99,13 @@ const ACCOUNT_TYPES = ['oidc', 'oauth'] as const;
 const OIDC_STRATEGIES = ['auto', 'jwt', 'introspection', 'userinfo'] as const;
 const STRATEGIES = [...OIDC_STRATEGIES, 'user-api'] as const;
 
+/** Provider fields renamed in 0.2: [current, deprecated]; the old name is accepted (with a warning) until 1.0. */
+export const DEPRECATED_PROVIDER_FIELDS = [
+  ['strategy', 'verification'],
+  ['accountIdClaim', 'accountIdField'],
+  ['userApiUrl', 'userinfoUrl'],
+] as const;
+
 const providerSchema = z
   .strictObject({
     /** Provider id as sent by the frontend in `account.provider` (Auth.js provider id). */
@@ -193,11 +200,7 @@ const providerSchema = z
     const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
     const secretCount = [p.clientSecret, p.clientSecretFile, p.clientSecretEnv].filter((v) => v !== undefined).length;
     if (secretCount > 1) issue('clientSecret', 'set only one of clientSecret, clientSecretFile, clientSecretEnv');
-    for (const [current, deprecated] of [
-      ['strategy', 'verification'],
-      ['accountIdClaim', 'accountIdField'],
-      ['userApiUrl', 'userinfoUrl'],
-    ] as const) {
+    for (const [current, deprecated] of DEPRECATED_PROVIDER_FIELDS) {
       if (p[current] !== undefined && p[deprecated] !== undefined)
         issue(deprecated, `set ${current} only (${deprecated} is its deprecated name)`);
     }

@@ -24,7 +24,6 @@ interface Flight {
   /** Aborted when the last waiting caller leaves: nobody wants the answer any more. */
   controller: AbortController;
   waiters: number;
-  settled: boolean;
 }
 
 /**
@@ -70,18 +69,20 @@ export class CachingVerifier implements TokenVerifier {
 
   #start(key: string, token: string): Flight {
     const controller = new AbortController();
-    const flight: Flight = { controller, waiters: 0, settled: false, promise: undefined as never };
+    const flight: Flight = { controller, waiters: 0, promise: undefined as never };
+    // A flight is in #inflight from its start until it settles or is abandoned.
+    const forget = () => {
+      if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
+    };
     flight.promise = this.#inner.verify(token, { signal: controller.signal }).then(
       (identity) => {
-        flight.settled = true;
-        if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
+        forget();
         const ttl = this.#ttlFor(identity);
         if (this.#cache && ttl > 0) this.#cache.set(key, identity, { ttl });
         return identity;
       },
       (error: unknown) => {
-        flight.settled = true;
-        if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
+        forget();
         throw error;
       },
     );
@@ -105,9 +106,9 @@ export class CachingVerifier implements TokenVerifier {
       const onAbort = () => {
         if (!leave()) return;
         reject(signal!.reason);
-        if (flight.waiters === 0 && !flight.settled) {
-          // The last interested caller left: stop the provider call and let the next caller start afresh.
-          if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
+        if (flight.waiters === 0 && this.#inflight.get(key) === flight) {
+          // The last interested caller left a call still running: stop it and let the next caller start afresh.
+          this.#inflight.delete(key);
           flight.controller.abort(signal!.reason);
         }
       };

@@ -53,12 +53,12 @@ export function classifyProviderError(error: unknown, context: ClassifyContext):
   }
   if (error instanceof joseErrors.JWKSTimeout) return authJwtError('PROVIDER_UNREACHABLE', { cause: error, detail });
 
-  if (error instanceof oidc.WWWAuthenticateChallengeError || error instanceof oidc.ResponseBodyError) {
-    const status = error.status;
-    const providerError = providerErrorOf(error);
-    const withCode = providerError ? `${detail} (provider error: ${providerError})` : detail;
-    if (status === 429) return authJwtError('PROVIDER_RATE_LIMITED', { cause: error, detail: withCode });
-    if (status >= 500) return authJwtError('PROVIDER_BAD_STATUS', { cause: error, detail: `status ${status}; ${withCode}` });
+  const answer = providerAnswerOf(error);
+  if (answer) {
+    const { status, providerError } = answer;
+    const said = `status ${status}; ${detail}${providerError ? ` (provider error: ${providerError})` : ''}`;
+    if (status === 429) return authJwtError('PROVIDER_RATE_LIMITED', { cause: error, detail: said });
+    if (status >= 500) return authJwtError('PROVIDER_BAD_STATUS', { cause: error, detail: said });
     const clientRefused =
       status === 401 || status === 403 || providerError?.startsWith('invalid_client') || providerError?.startsWith('unauthorized_client');
     if (context.endpoint === 'introspection' && clientRefused) {
@@ -66,42 +66,40 @@ export function classifyProviderError(error: unknown, context: ClassifyContext):
       // *our* credentials were refused — a configuration problem, not the caller's.
       return authJwtError('PROVIDER_CLIENT_AUTH_FAILED', {
         cause: error,
-        detail: `status ${status}; ${withCode}; the provider refused our client credentials: check clientId and the client secret of this provider (and that the client may introspect)`,
+        detail: `${said}; the provider refused our client credentials: check clientId and the client secret of this provider (and that the client may introspect)`,
       });
     }
-    return authJwtError('UPSTREAM_REJECTED_BY_PROVIDER', { cause: error, detail: `status ${status}; ${withCode}` });
-  }
-  // An unexpected status without an OAuth error body: openid-client keeps the Response as the cause.
-  const response = (error as { cause?: unknown } | undefined)?.cause;
-  if (response instanceof Response && response.status >= 400) {
-    const status = response.status;
-    if (status === 429) return authJwtError('PROVIDER_RATE_LIMITED', { cause: error, detail });
-    if (status >= 500) return authJwtError('PROVIDER_BAD_STATUS', { cause: error, detail: `status ${status}` });
-    if (context.endpoint === 'introspection' && (status === 401 || status === 403)) {
-      return authJwtError('PROVIDER_CLIENT_AUTH_FAILED', {
-        cause: error,
-        detail: `status ${status}; the provider refused our client credentials: check clientId and the client secret of this provider`,
-      });
-    }
-    return authJwtError('UPSTREAM_REJECTED_BY_PROVIDER', { cause: error, detail: `status ${status}` });
+    return authJwtError('UPSTREAM_REJECTED_BY_PROVIDER', { cause: error, detail: said });
   }
   if (isTransportError(error)) return authJwtError('PROVIDER_UNREACHABLE', { cause: error, detail });
   return authJwtError('PROVIDER_BAD_RESPONSE', { cause: error, detail });
 }
 
-/** The provider's OAuth `error` (and a bounded description) from a body or a WWW-Authenticate challenge. */
-function providerErrorOf(error: oidc.WWWAuthenticateChallengeError | oidc.ResponseBodyError): string | undefined {
+/**
+ * The provider's error answer: status and OAuth `error` (with a bounded, printable description) from a
+ * body or a WWW-Authenticate challenge, or — an unexpected status without an OAuth error body — the
+ * status of the Response openid-client keeps as the cause.
+ */
+function providerAnswerOf(error: unknown): { status: number; providerError: string | undefined } | undefined {
   let code: unknown;
   let description: unknown;
   if (error instanceof oidc.ResponseBodyError) {
     code = error.error;
     description = error.error_description;
-  } else {
+  } else if (error instanceof oidc.WWWAuthenticateChallengeError) {
     const params = error.cause.find((c) => c.parameters.error)?.parameters;
     code = params?.error;
     description = params?.error_description;
+  } else {
+    const response = (error as { cause?: unknown } | undefined)?.cause;
+    return response instanceof Response && response.status >= 400 ? { status: response.status, providerError: undefined } : undefined;
   }
-  if (typeof code !== 'string' || !code) return undefined;
   const safe = (s: string, n: number) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, n);
-  return typeof description === 'string' && description ? `${safe(code, 64)}: ${safe(description, 160)}` : safe(code, 64);
+  const providerError =
+    typeof code !== 'string' || !code
+      ? undefined
+      : typeof description === 'string' && description
+        ? `${safe(code, 64)}: ${safe(description, 160)}`
+        : safe(code, 64);
+  return { status: error.status, providerError };
 }

@@ -1,5 +1,6 @@
 import { authJwtError } from '../errors.ts';
 import { readPath } from '../exchange/claims.ts';
+import type { ProofStrategy, VerifiedIdentity } from '../exchange/ports.ts';
 
 /**
  * The rules every strategy applies to what a provider vouched for — the verified JWT payload, the
@@ -26,7 +27,7 @@ export function checkHeaderType(header: { typ?: unknown }): void {
 }
 
 /** Nothing in the claims marks an ID, refresh, offline or logout token. */
-export function checkTokenType(claims: Readonly<Record<string, unknown>>): void {
+function checkTokenType(claims: Readonly<Record<string, unknown>>): void {
   for (const field of ['typ', 'token_use', 'token_type'] as const) {
     const value = claims[field];
     if (value === undefined) continue;
@@ -42,7 +43,7 @@ export function checkTokenType(claims: Readonly<Record<string, unknown>>): void 
  * enough (a token of another app with our client added by an audience mapper). Otherwise one of
  * `aud` must be accepted. Without configured audiences nothing is checked (warned at start).
  */
-export function checkClientBinding(claims: Readonly<Record<string, unknown>>, audiences: readonly string[] | undefined): void {
+function checkClientBinding(claims: Readonly<Record<string, unknown>>, audiences: readonly string[] | undefined): void {
   if (!audiences?.length) return;
   const reject = (detail: string) => {
     throw authJwtError('UPSTREAM_WRONG_AUDIENCE', { detail });
@@ -56,7 +57,8 @@ export function checkClientBinding(claims: Readonly<Record<string, unknown>>, au
   if (named.length) return;
   const aud = claims.aud;
   const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
-  if (!auds.some((a) => audiences.includes(a))) reject(`aud ${JSON.stringify(auds.slice(0, 5))} not in ${JSON.stringify(audiences)}`);
+  if (!auds.some((a) => audiences.includes(a)))
+    reject(`aud ${JSON.stringify(auds.slice(0, 5)).slice(0, 200)} not in ${JSON.stringify(audiences)}`);
 }
 
 /** The client a token was issued to: azp, else client_id, else a single aud. */
@@ -78,14 +80,10 @@ export function checkIssuer(claims: Readonly<Record<string, unknown>>, issuer: s
 /**
  * `exp`, `nbf` and `iat` against the clock, with `toleranceMs` either way. `iat` in the future is
  * refused too (jose checks it only with maxTokenAge): a token "issued" later than now is forged or
- * comes from a clock that cannot be trusted. Non-numeric values are refused.
+ * comes from a clock that cannot be trusted. Non-numeric values are refused. (`jwt` requires `exp`
+ * through jose; the remote strategies accept a token without one.)
  */
-export function checkTimes(
-  claims: Readonly<Record<string, unknown>>,
-  now: number,
-  toleranceMs: number,
-  required: { exp?: boolean } = {},
-): void {
+function checkTimes(claims: Readonly<Record<string, unknown>>, now: number, toleranceMs: number): void {
   const seconds = (field: 'exp' | 'nbf' | 'iat') => {
     const v = claims[field];
     if (v === undefined) return undefined;
@@ -95,10 +93,34 @@ export function checkTimes(
   const exp = seconds('exp');
   const nbf = seconds('nbf');
   const iat = seconds('iat');
-  if (exp === undefined && required.exp) throw authJwtError('UPSTREAM_INVALID_TOKEN', { detail: 'exp is missing' });
   if (exp !== undefined && exp + toleranceMs <= now) throw authJwtError('UPSTREAM_EXPIRED');
   if (nbf !== undefined && nbf - toleranceMs > now) throw authJwtError('UPSTREAM_NOT_YET_VALID');
   if (iat !== undefined && iat - toleranceMs > now) throw authJwtError('UPSTREAM_ISSUED_IN_FUTURE', { detail: `iat ${iat / 1000}` });
+}
+
+/**
+ * Type, times and client binding: what every OIDC strategy checks on the claims a provider vouched for.
+ * (`iss` is checked by each strategy where it is most useful: `jwt` before the signature.)
+ */
+export function checkAccessClaims(
+  claims: Readonly<Record<string, unknown>>,
+  settings: { audiences: readonly string[] | undefined; clockTolerance: number },
+  now: number,
+): void {
+  checkTokenType(claims);
+  checkTimes(claims, now, settings.clockTolerance);
+  checkClientBinding(claims, settings.audiences);
+}
+
+/** The identity proven by claims a provider vouched for as a whole (a verified JWT payload, an introspection answer). */
+export function identityFrom(claims: Readonly<Record<string, unknown>>, accountIdClaim: string, strategy: ProofStrategy): VerifiedIdentity {
+  return {
+    accountId: accountIdOf(claims, accountIdClaim),
+    claims,
+    expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
+    clientId: issuedToClient(claims),
+    strategy,
+  };
 }
 
 /** An account id as a string: strings as they are, integers in decimal; anything else is absent. */

@@ -3,7 +3,7 @@ import { authJwtError } from '../../errors.ts';
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
 import { classifyProviderError } from '../classify-error.ts';
 import { withCallSignal } from '../http/provider-fetch.ts';
-import { accountIdOf, checkClientBinding, checkIssuer, checkTimes, checkTokenType, issuedToClient } from '../token-rules.ts';
+import { checkAccessClaims, checkIssuer, identityFrom } from '../token-rules.ts';
 import type { OidcDiscovery } from './discovery.ts';
 import type { OidcTokenSettings } from './jwt-verifier.ts';
 
@@ -40,16 +40,8 @@ export class IntrospectionVerifier implements TokenVerifier {
         });
       }
       checkIssuer(answer, this.#settings.issuer);
-      checkTokenType(answer);
-      checkTimes(answer, this.#clock(), this.#settings.clockTolerance);
-      checkClientBinding(answer, this.#settings.audiences);
-      return {
-        accountId: accountIdOf(answer, this.#settings.accountIdClaim),
-        claims: answer,
-        expiresAt: typeof answer.exp === 'number' ? answer.exp * 1000 : undefined,
-        clientId: issuedToClient(answer),
-        strategy: 'introspection',
-      };
+      checkAccessClaims(answer, this.#settings, this.#clock());
+      return identityFrom(answer, this.#settings.accountIdClaim, 'introspection');
     } catch (error) {
       throw classifyProviderError(error, { endpoint: 'introspection' });
     }

@@ -2,15 +2,7 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import { authJwtError } from '../../errors.ts';
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
 import { classifyProviderError } from '../classify-error.ts';
-import {
-  accountIdOf,
-  checkClientBinding,
-  checkHeaderType,
-  checkIssuer,
-  checkTimes,
-  checkTokenType,
-  issuedToClient,
-} from '../token-rules.ts';
+import { checkAccessClaims, checkHeaderType, checkIssuer, identityFrom } from '../token-rules.ts';
 import type { DiscoveredProvider, OidcDiscovery } from './discovery.ts';
 
 export interface OidcTokenSettings {
@@ -57,16 +49,8 @@ export class OidcJwtVerifier implements TokenVerifier {
         if (!refreshed) throw error;
         payload = await this.#verify(token, refreshed);
       }
-      checkTokenType(payload);
-      checkTimes(payload, this.#clock(), this.#settings.clockTolerance, { exp: true });
-      checkClientBinding(payload, this.#settings.audiences);
-      return {
-        accountId: accountIdOf(payload, this.#settings.accountIdClaim),
-        claims: payload,
-        expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
-        clientId: issuedToClient(payload),
-        strategy: 'jwt',
-      };
+      checkAccessClaims(payload, this.#settings, this.#clock());
+      return identityFrom(payload, this.#settings.accountIdClaim, 'jwt');
     } catch (error) {
       throw classifyProviderError(error, { endpoint: 'jwt', jwksUnusable: () => this.#discovery.jwksUnusable() });
     }

@@ -4,15 +4,7 @@ import { authJwtError } from '../../errors.ts';
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
 import { classifyProviderError } from '../classify-error.ts';
 import { withCallSignal } from '../http/provider-fetch.ts';
-import {
-  accountIdOf,
-  checkClientBinding,
-  checkHeaderType,
-  checkIssuer,
-  checkTimes,
-  checkTokenType,
-  issuedToClient,
-} from '../token-rules.ts';
+import { accountIdOf, checkAccessClaims, checkHeaderType, checkIssuer, issuedToClient } from '../token-rules.ts';
 import type { OidcDiscovery } from './discovery.ts';
 import { isJwtShaped, type OidcTokenSettings } from './jwt-verifier.ts';
 
@@ -49,9 +41,7 @@ export class UserinfoVerifier implements TokenVerifier {
       if (tokenClaims) {
         checkHeaderType(decodeProtectedHeader(token));
         checkIssuer(tokenClaims, this.#settings.issuer);
-        checkTokenType(tokenClaims);
-        checkTimes(tokenClaims, this.#clock(), this.#settings.clockTolerance);
-        checkClientBinding(tokenClaims, this.#settings.audiences);
+        checkAccessClaims(tokenClaims, this.#settings, this.#clock());
       }
       options.signal?.throwIfAborted();
       const info = (await withCallSignal(options.signal, () =>
