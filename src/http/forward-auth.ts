@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authJwtError, toAuthJwtError } from '../errors.ts';
+import { authJwtError } from '../errors.ts';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
-import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { toEdgeFailure } from './http-errors.ts';
+import { requestSignal } from './request-signal.ts';
 import { send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
 
@@ -42,15 +43,12 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
   let inFlight = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
-    const started = performance.now();
-    const route = describeRoute(req, path, options.path);
+    const report = beginExchangeReport('forward_auth', options, describeRoute(req, path, options.path));
     let hint: string | undefined;
-    const report = (fields: Omit<ExchangeEvent, 'door' | 'durationSeconds'>) =>
-      options.report({ door: 'forward_auth', durationSeconds: (performance.now() - started) / 1000, route, ...fields });
 
     const deny = (error: unknown) => {
       const failure = toEdgeFailure(error);
-      report(failureFields(failure, toAuthJwtError(error), hint, options.providerIds));
+      report.failed(failure, error, hint);
       if (res.destroyed) return;
       send(
         req,
@@ -84,17 +82,12 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
     }
 
     inFlight++;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(authJwtError('DEADLINE')), options.timeout);
-    // The gateway gave up (its own timeout, or the client left): stop the provider calls.
-    const onClose = () => {
-      if (!res.writableFinished) controller.abort(authJwtError('CANCELLED'));
-    };
-    res.once('close', onClose);
-    return options.exchange.exchangeBearer(input, { signal: controller.signal, reuseMinted: true }).then(
+    // The gateway gave up (its own timeout, or the client left) or the timeout passed: stop the provider calls.
+    const { signal, dispose } = requestSignal(res, options.timeout);
+    return options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then(
       (result) => {
         done();
-        report(successFields(result));
+        report.succeeded(result);
         if (res.destroyed) return;
         const mutation = upstreamMutation(result, settings);
         const headers: Record<string, string> = { 'cache-control': 'no-store' };
@@ -104,14 +97,13 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
       },
       (error: unknown) => {
         done();
-        deny(controller.signal.aborted ? controller.signal.reason : error);
+        deny(signal.aborted ? signal.reason : error);
       },
     );
 
     function done() {
       inFlight--;
-      clearTimeout(timer);
-      res.removeListener('close', onClose);
+      dispose();
     }
   };
 

@@ -1,4 +1,4 @@
-import { toAuthJwtError, type ErrorCode, type ErrorKind, type Outcome } from '../errors.ts';
+import { toAuthJwtError, type ErrorCode, type ErrorKind } from '../errors.ts';
 
 /**
  * The ONE map from the error catalogue to HTTP, for the HTTP front doors. Two vocabularies, one
@@ -12,13 +12,11 @@ export interface HttpFailure {
   /** OAuth `error` (token endpoint) or RFC 6750 `error` (edge), when one applies. */
   error: string | undefined;
   description: string;
-  outcome: Outcome;
+  outcome: ErrorKind;
   reason: ErrorCode;
   detail: string | undefined;
   /** A bug: logged with its stack. */
   unexpected: unknown;
-  provider: string | undefined;
-  rule: string | undefined;
 }
 
 /**
@@ -99,7 +97,5 @@ function failure(
     reason: e.code,
     detail: e.detail,
     unexpected: e.code === 'ERR_AUTHJWT_INTERNAL' ? e.cause : undefined,
-    provider: e.metadata.provider,
-    rule: e.metadata.rule,
   };
 }
