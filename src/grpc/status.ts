@@ -1,7 +1,7 @@
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { toAuthJwtError, type ErrorCode, type ErrorKind } from '../errors.ts';
-import { GOOGLE_APIS_PROTO_DIR } from './proto.ts';
+import { loadGoogleRpcRoot } from './proto.ts';
 
 /** The ONE map from the error catalogue's kinds to gRPC status codes. */
 const KIND_TO_STATUS: Readonly<Record<ErrorKind, GrpcStatus>> = {
@@ -71,9 +71,7 @@ function encodeStatusDetails(
   info: { reason: string; domain: string; metadata: Readonly<Record<string, string>> },
 ): Buffer {
   if (!types) {
-    const root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : `${GOOGLE_APIS_PROTO_DIR}/${target}`);
-    root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+    const root = loadGoogleRpcRoot();
     types = { status: root.lookupType('google.rpc.Status'), errorInfo: root.lookupType('google.rpc.ErrorInfo') };
   }
   const value = types.errorInfo
