@@ -241,7 +241,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         subjectIssuers,
         oidcProviders: new Set(config.providers.filter((p) => p.oidc).map((p) => p.id)),
         defaultProvider: config.tokenEndpoint.defaultProvider,
-        providerIds: new Set(config.providers.map((p) => p.id)),
+        providerIds,
         report,
         deadline: config.tokenEndpoint.deadline,
         maxConcurrentRequests: config.tokenEndpoint.maxConcurrentRequests,

@@ -2,7 +2,7 @@ import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } fro
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings, type HeaderLookup } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
 import { toEdgeFailure } from '../http/http-errors.ts';
-import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { beginExchangeReport, describeRoute, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { callSignal } from './call-signal.ts';
 import { grpcCodeOf, toGrpcStatus } from './status.ts';
 
@@ -59,7 +59,7 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
   const Check = (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
     const attributes = call.request?.attributes;
     const http = attributes?.request?.http;
-    const route = http ? `${http.method ?? ''} ${http.host ?? ''}${(http.path ?? '').split('?')[0]}`.slice(0, 256) : undefined;
+    const route = http ? describeRoute(http.method ?? '', http.host ?? '', http.path ?? '') : undefined;
     const report = beginExchangeReport('ext_authz', options, route);
     const { signal, dispose } = callSignal(call);
     let hint: string | undefined;

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authJwtError } from '../errors.ts';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
-import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { beginExchangeReport, describeRoute, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { toEdgeFailure } from './http-errors.ts';
 import { requestSignal } from './request-signal.ts';
 import { send } from './respond.ts';
@@ -43,7 +43,7 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
   let inFlight = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
-    const report = beginExchangeReport('forward_auth', options, describeRoute(req, path, options.path));
+    const report = beginExchangeReport('forward_auth', options, gatewayRoute(req, path, options.path));
     let hint: string | undefined;
 
     const deny = (error: unknown) => {
@@ -121,7 +121,7 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
  * X-Original-Method, X-Forwarded-Host and X-Original-URI (nginx) / X-Forwarded-Uri (Traefik, Caddy),
  * else (Envoy HTTP ext_authz) the path below the endpoint. Never the query: it may carry credentials.
  */
-function describeRoute(req: IncomingMessage, path: string, base: string): string {
+function gatewayRoute(req: IncomingMessage, path: string, base: string): string {
   const header = (name: string) => {
     const v = req.headers[name];
     return typeof v === 'string' ? v : undefined;
@@ -130,5 +130,5 @@ function describeRoute(req: IncomingMessage, path: string, base: string): string
   const host = header('x-forwarded-host') ?? header('host') ?? '';
   const uri =
     header('x-original-uri') ?? header('x-forwarded-uri') ?? (path.length > base.length ? path.slice(base.replace(/\/$/, '').length) : '');
-  return `${method} ${host}${uri.split('?')[0]}`.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
+  return describeRoute(method, host, uri);
 }

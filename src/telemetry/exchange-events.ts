@@ -27,6 +27,11 @@ export interface ExchangeEvent {
   err?: unknown;
 }
 
+/** An edge event's `route`: `METHOD host/path`, without the query (it may carry credentials), control characters or excess length. */
+export function describeRoute(method: string, host: string, uri: string): string {
+  return `${method} ${host}${uri.split('?')[0]}`.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
+}
+
 /** What a transport's status map (grpc/status.ts, http/http-errors.ts) says of a failure, for the event. */
 interface ReportedFailure {
   outcome: Outcome;
