@@ -1,7 +1,7 @@
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings, type HeaderLookup } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
-import { toEdgeFailure } from '../http/http-errors.ts';
+import { failureBody, toEdgeFailure } from '../http/http-errors.ts';
 import { beginExchangeReport, describeRoute, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { callSignal } from './call-signal.ts';
 import { grpcCodeOf, toGrpcStatus } from './status.ts';
@@ -82,7 +82,7 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
         deniedResponse: {
           status: { code: failure.status },
           headers: Object.entries(headers).map(([key, value]) => overwrite(key, value)),
-          body: JSON.stringify({ error: failure.error ?? null, error_description: failure.description }),
+          body: failureBody(failure),
         },
       });
     };

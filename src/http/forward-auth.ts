@@ -3,7 +3,7 @@ import { authJwtError } from '../errors.ts';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
 import { beginExchangeReport, describeRoute, type ExchangeEvent } from '../telemetry/exchange-events.ts';
-import { toEdgeFailure } from './http-errors.ts';
+import { failureBody, toEdgeFailure } from './http-errors.ts';
 import { requestSignal } from './request-signal.ts';
 import { send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
@@ -50,14 +50,7 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
       const failure = toEdgeFailure(error);
       report.failed(failure, error, hint);
       if (res.destroyed) return;
-      send(
-        req,
-        res,
-        failure.status,
-        'application/json',
-        JSON.stringify({ error: failure.error ?? null, error_description: failure.description }),
-        failure.headers,
-      );
+      send(req, res, failure.status, 'application/json', failureBody(failure), failure.headers);
     };
 
     if (!options.isAccepting()) {

@@ -82,6 +82,11 @@ export function toEdgeFailure(thrown: unknown): HttpFailure {
   return failure(e, status, headers, error);
 }
 
+/** The JSON body of a failure, the same at every HTTP door: `{"error": …, "error_description": …}` (RFC 6749 §5.2). */
+export function failureBody(failure: HttpFailure): string {
+  return JSON.stringify({ error: failure.error ?? null, error_description: failure.description });
+}
+
 function failure(
   e: ReturnType<typeof toAuthJwtError>,
   status: number,

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authJwtError } from '../errors.ts';
 import type { BearerInput, ExchangeOptions, ExchangeResult } from '../exchange/token-exchange.ts';
 import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
-import { toOAuthError } from './http-errors.ts';
+import { failureBody, toOAuthError } from './http-errors.ts';
 import { requestSignal } from './request-signal.ts';
 import { send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
@@ -90,14 +90,7 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       // A body left unread (refused before reading it) must not be taken as the next request.
       if (!req.readableEnded) headers.connection = 'close';
       if (!res.headersSent && !res.destroyed) {
-        send(
-          req,
-          res,
-          failure.status,
-          'application/json',
-          JSON.stringify({ error: failure.error, error_description: failure.description }),
-          headers,
-        );
+        send(req, res, failure.status, 'application/json', failureBody(failure), headers);
       }
     } finally {
       if (counted) inFlight--;
