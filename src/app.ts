@@ -62,13 +62,15 @@ export interface App {
 }
 
 /** Admission per method: health answers during drain and is never shed (probes); Watch and reflection streams count. */
+const HEALTH_WATCH_RULE: AdmissionRule = { drain: true, shed: true, deadline: false, pool: 'streams' };
+const HEALTH_RULE: AdmissionRule = { drain: false, shed: false, deadline: false };
+const REFLECTION_RULE: AdmissionRule = { drain: true, shed: true, deadline: false };
+const CALL_RULE: AdmissionRule = { drain: true, shed: true, deadline: true };
+const HEALTH_PATH_PREFIX = `/${HEALTH_SERVICE_NAME}/`;
 function admissionRuleFor(path: string): AdmissionRule {
-  if (path.startsWith(`/${HEALTH_SERVICE_NAME}/`))
-    return path.endsWith('/Watch')
-      ? { drain: true, shed: true, deadline: false, pool: 'streams' }
-      : { drain: false, shed: false, deadline: false };
-  if (path.startsWith('/grpc.reflection.')) return { drain: true, shed: true, deadline: false };
-  return { drain: true, shed: true, deadline: true };
+  if (path.startsWith(HEALTH_PATH_PREFIX)) return path.endsWith('/Watch') ? HEALTH_WATCH_RULE : HEALTH_RULE;
+  if (path.startsWith('/grpc.reflection.')) return REFLECTION_RULE;
+  return CALL_RULE;
 }
 
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
@@ -239,7 +241,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         subjectIssuers,
         oidcProviders: new Set(config.providers.filter((p) => p.oidc).map((p) => p.id)),
         defaultProvider: config.tokenEndpoint.defaultProvider,
-        providerIds: new Set(config.providers.map((p) => p.id)),
+        providerIds,
         report,
         deadline: config.tokenEndpoint.deadline,
         maxConcurrentRequests: config.tokenEndpoint.maxConcurrentRequests,

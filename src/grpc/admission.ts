@@ -41,6 +41,16 @@ export interface Admission {
  */
 export function createAdmission(options: AdmissionOptions): Admission {
   const pools = { calls: { inFlight: 0, limit: options.maxConcurrentCalls }, streams: { inFlight: 0, limit: options.maxStreams } };
+  // The three ways admission ends a call, built once: under overload every refused call would
+  // otherwise encode its own google.rpc.Status (grpc-js copies the trailers it sends).
+  const ending = (code: 'SHUTTING_DOWN' | 'OVERLOADED' | 'DEADLINE') => {
+    const error = authJwtError(code);
+    const { code: status, details, metadata } = toGrpcStatus(error);
+    return { error, status: { code: status, details, metadata } };
+  };
+  const shuttingDown = ending('SHUTTING_DOWN');
+  const overloaded = ending('OVERLOADED');
+  const deadline = ending('DEADLINE');
   const interceptor: ServerInterceptor = (method, call) => {
     const rule = options.ruleFor(method.path);
     const pool = pools[rule.pool ?? 'calls'];
@@ -54,27 +64,23 @@ export function createAdmission(options: AdmissionOptions): Admission {
         pool.inFlight--;
       }
     };
-    const refuse = (error: AuthJwtError) => {
-      options.onRefused?.(method.path, error);
-      const failure = toGrpcStatus(error);
-      call.sendStatus({ code: failure.code, details: failure.details, metadata: failure.metadata });
+    const refuse = (refusal: typeof overloaded) => {
+      options.onRefused?.(method.path, refusal.error);
+      call.sendStatus(refusal.status);
     };
     return new ServerInterceptingCall(call, {
       start(next) {
         next({
           onReceiveMetadata(metadata, mdNext) {
-            if (rule.drain && !options.isAccepting()) return refuse(authJwtError('SHUTTING_DOWN'));
+            if (rule.drain && !options.isAccepting()) return refuse(shuttingDown);
             if (rule.shed) {
-              if (pool.inFlight >= pool.limit) return refuse(authJwtError('OVERLOADED'));
+              if (pool.inFlight >= pool.limit) return refuse(overloaded);
               pool.inFlight++;
               counted = true;
             }
             if (rule.deadline) {
               // The client's own (shorter) deadline is enforced by grpc-js and ends the call first.
-              timer = setTimeout(() => {
-                const failure = toGrpcStatus(authJwtError('DEADLINE'));
-                call.sendStatus({ code: failure.code, details: failure.details, metadata: failure.metadata });
-              }, options.defaultDeadline);
+              timer = setTimeout(() => call.sendStatus(deadline.status), options.defaultDeadline);
             }
             mdNext(metadata);
           },

@@ -1,10 +1,9 @@
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { toAuthJwtError } from '../errors.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
 import type { AuthAPIHandlers } from '../generated/auth/v1alpha1/AuthAPI.ts';
 import type { GetJWTRequest__Output } from '../generated/auth/v1alpha1/GetJWTRequest.ts';
 import type { GetJWTResponse } from '../generated/auth/v1alpha1/GetJWTResponse.ts';
-import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { callSignal } from './call-signal.ts';
 import { toGrpcStatus } from './status.ts';
 
@@ -20,25 +19,19 @@ export interface AuthApiOptions {
 /** `auth.v1alpha1.AuthAPI`: a thin adapter from gRPC to the exchange use case. */
 export function createAuthApi(options: AuthApiOptions): AuthAPIHandlers {
   const GetJWT = (call: ServerUnaryCall<GetJWTRequest__Output, GetJWTResponse>, callback: sendUnaryData<GetJWTResponse>) => {
-    const started = performance.now();
-    const requested = call.request?.account?.provider;
+    const report = beginExchangeReport('getjwt', options);
     const { signal, dispose } = callSignal(call);
-    const durationSeconds = () => (performance.now() - started) / 1000;
     options.exchange.exchangeAccount(call.request?.account, { signal, reuseMinted: options.reuseMinted ?? false }).then(
       (result) => {
         dispose();
-        options.report({ door: 'getjwt', durationSeconds: durationSeconds(), ...successFields(result) });
+        report.succeeded(result);
         callback(null, { token: result.token });
       },
       (error: unknown) => {
         dispose();
         // After the client left, whatever the abandoned step threw is reported as the cancellation.
         const failure = toGrpcStatus(signal.aborted ? signal.reason : error);
-        options.report({
-          door: 'getjwt',
-          durationSeconds: durationSeconds(),
-          ...failureFields(failure, toAuthJwtError(error), requested, options.providerIds),
-        });
+        report.failed(failure, error, call.request?.account?.provider);
         callback({ code: failure.code, details: failure.details, metadata: failure.metadata });
       },
     );

@@ -1,11 +1,10 @@
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { toAuthJwtError } from '../errors.ts';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings, type HeaderLookup } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
-import { toEdgeFailure } from '../http/http-errors.ts';
-import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { failureBody, toEdgeFailure } from '../http/http-errors.ts';
+import { beginExchangeReport, describeRoute, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { callSignal } from './call-signal.ts';
-import { toGrpcStatus } from './status.ts';
+import { grpcCodeOf, toGrpcStatus } from './status.ts';
 
 /** The parts of `envoy.service.auth.v3.CheckRequest` read here (proto-loader objects, camelCase). */
 interface CheckRequest {
@@ -58,25 +57,19 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
   const { settings } = options;
 
   const Check = (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
-    const started = performance.now();
     const attributes = call.request?.attributes;
     const http = attributes?.request?.http;
-    const route = http ? `${http.method ?? ''} ${http.host ?? ''}${(http.path ?? '').split('?')[0]}`.slice(0, 256) : undefined;
+    const route = http ? describeRoute(http.method ?? '', http.host ?? '', http.path ?? '') : undefined;
+    const report = beginExchangeReport('ext_authz', options, route);
     const { signal, dispose } = callSignal(call);
     let hint: string | undefined;
-    const event = (fields: Omit<ExchangeEvent, 'door' | 'durationSeconds'>): ExchangeEvent => ({
-      door: 'ext_authz',
-      durationSeconds: (performance.now() - started) / 1000,
-      route,
-      ...fields,
-    });
 
     const fail = (error: unknown) => {
       dispose();
       // After Envoy left (its timeout), whatever the abandoned step threw is reported as the cancellation.
       const thrown = signal.aborted ? signal.reason : error;
       const failure = toEdgeFailure(thrown);
-      options.report(event(failureFields(failure, toAuthJwtError(thrown), hint, options.providerIds)));
+      report.failed(failure, thrown, hint);
       const undecided = failure.status >= 500 && (options.onUnavailable === 'error' || failure.status === 500);
       if (undecided) {
         const status = toGrpcStatus(thrown);
@@ -85,11 +78,11 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
       }
       const headers = { ...failure.headers, 'content-type': 'application/json' };
       callback(null, {
-        status: { code: toGrpcStatus(thrown).code, message: failure.description },
+        status: { code: grpcCodeOf(failure.outcome), message: failure.description },
         deniedResponse: {
           status: { code: failure.status },
           headers: Object.entries(headers).map(([key, value]) => overwrite(key, value)),
-          body: JSON.stringify({ error: failure.error ?? null, error_description: failure.description }),
+          body: failureBody(failure),
         },
       });
     };
@@ -108,7 +101,7 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
     }
     options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then((result) => {
       dispose();
-      options.report(event(successFields(result)));
+      report.succeeded(result);
       const mutation = upstreamMutation(result, settings);
       callback(null, {
         status: { code: 0, message: '' },

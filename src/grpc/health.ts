@@ -21,24 +21,22 @@ type HealthResponse = { status: ServingStatus | 'SERVICE_UNKNOWN' };
  * could exhaust the heap). Watch streams count against admission like any call.
  */
 export class HealthService {
-  readonly #status = new Map<string, ServingStatus>();
+  /** Every served name has the same status: the service's. */
+  #status: ServingStatus = 'NOT_SERVING';
+  /** Watch streams per served name (the keys are the served names). */
   readonly #watchers = new Map<string, Set<ServerWritableStream<HealthRequest, HealthResponse>>>();
 
   constructor(services: readonly string[]) {
-    for (const name of services) {
-      this.#status.set(name, 'NOT_SERVING');
-      this.#watchers.set(name, new Set());
-    }
+    for (const name of services) this.#watchers.set(name, new Set());
   }
 
   /** Marks every served name SERVING or NOT_SERVING and tells their watchers. */
   setServing(serving: boolean): void {
     const next: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
-    for (const [name, current] of this.#status) {
-      if (current === next) continue;
-      this.#status.set(name, next);
-      for (const call of this.#watchers.get(name)!) call.write({ status: next });
-    }
+    if (next === this.#status) return;
+    this.#status = next;
+    const update = { status: next };
+    for (const watchers of this.#watchers.values()) for (const call of watchers) call.write(update);
   }
 
   addToServer(server: Server): void {
@@ -47,9 +45,8 @@ export class HealthService {
     ).grpc.health.v1.Health.service;
     server.addService(definition, {
       Check: (call: ServerUnaryCall<HealthRequest, HealthResponse>, callback: sendUnaryData<HealthResponse>) => {
-        const current = this.#status.get(call.request.service ?? '');
-        if (current === undefined) callback({ code: GrpcStatus.NOT_FOUND, details: 'unknown service' });
-        else callback(null, { status: current });
+        if (!this.#watchers.has(call.request.service ?? '')) callback({ code: GrpcStatus.NOT_FOUND, details: 'unknown service' });
+        else callback(null, { status: this.#status });
       },
       Watch: (call: ServerWritableStream<HealthRequest, HealthResponse>) => {
         const name = call.request.service ?? '';
@@ -60,13 +57,14 @@ export class HealthService {
         }
         watchers.add(call);
         call.once('cancelled', () => watchers.delete(call));
-        call.write({ status: this.#status.get(name)! });
+        call.write({ status: this.#status });
       },
       List: (
         _call: ServerUnaryCall<unknown, unknown>,
         callback: sendUnaryData<{ statuses: Record<string, { status: ServingStatus }> }>,
       ) => {
-        callback(null, { statuses: Object.fromEntries([...this.#status].map(([name, status]) => [name, { status }])) });
+        const status = { status: this.#status };
+        callback(null, { statuses: Object.fromEntries([...this.#watchers.keys()].map((name) => [name, status])) });
       },
     });
   }

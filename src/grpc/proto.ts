@@ -3,6 +3,7 @@ import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
 import type { ProtoGrpcType } from '../generated/auth.ts';
 
 /** Path of the public API definition (shipped with the package). */
@@ -33,8 +34,27 @@ export function loadAuthProto(): ProtoGrpcType {
   return loadPackageDefinition(loadAuthPackage()) as unknown as ProtoGrpcType;
 }
 
+let healthPackage: PackageDefinition | undefined;
+
+/** The health service's definition, parsed once (the service and reflection both serve it). */
 export function loadHealthPackage(): PackageDefinition {
-  return loadSync(HEALTH_PROTO_PATH, { ...PROTO_LOADER_OPTIONS, keepCase: true });
+  healthPackage ??= loadSync(HEALTH_PROTO_PATH, { ...PROTO_LOADER_OPTIONS, keepCase: true });
+  return healthPackage;
+}
+
+let googleRpc: protobuf.Root | undefined;
+
+/**
+ * googleapis' `google/rpc/status.proto` and `error_details.proto` (field names as in the protos),
+ * parsed once: the status encoder (status.ts) and reflection (ErrorInfo) both read them.
+ */
+export function loadGoogleRpcRoot(): protobuf.Root {
+  if (!googleRpc) {
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : `${GOOGLE_APIS_PROTO_DIR}/${target}`);
+    googleRpc = root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+  }
+  return googleRpc;
 }
 
 // ---- Envoy ext_authz (issue 12) ----

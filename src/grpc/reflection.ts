@@ -2,7 +2,7 @@ import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import protobuf from 'protobufjs';
 import descriptor, { type IDescriptorProto, type IFileDescriptorProto, type IFileDescriptorSet } from 'protobufjs/ext/descriptor/index.js';
-import { AUTH_PROTO_PATH, GOOGLE_APIS_PROTO_DIR, loadHealthPackage, PROTO_LOADER_OPTIONS } from './proto.ts';
+import { AUTH_PROTO_PATH, loadGoogleRpcRoot, loadHealthPackage, PROTO_LOADER_OPTIONS } from './proto.ts';
 
 /**
  * gRPC server reflection (grpcurl list/describe, Postman, grpcui) over the AuthAPI and health
@@ -25,10 +25,7 @@ const FileDescriptorProto = descriptor.FileDescriptorProto;
  * other file. (grpcurl decodes google.rpc.Status itself; it needs only the detail types.)
  */
 function errorInfoPackage(): PackageDefinition {
-  const source = new protobuf.Root();
-  source.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : `${GOOGLE_APIS_PROTO_DIR}/${target}`);
-  source.loadSync('google/rpc/error_details.proto', { keepCase: true });
-  const errorInfo = source.lookupType('google.rpc.ErrorInfo');
+  const errorInfo = loadGoogleRpcRoot().lookupType('google.rpc.ErrorInfo');
   const root = protobuf.Root.fromJSON({ nested: { google: { nested: { rpc: { nested: { ErrorInfo: errorInfo.toJSON() } } } } } });
   const set = (root as unknown as { toDescriptor(syntax: string): IFileDescriptorSet }).toDescriptor('proto3');
   const file = { ...set.file[0]!, name: 'google/rpc/error_info.proto' };

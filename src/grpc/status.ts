@@ -1,7 +1,7 @@
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
-import { toAuthJwtError, type ErrorCode, type ErrorKind, type Outcome } from '../errors.ts';
-import { GOOGLE_APIS_PROTO_DIR } from './proto.ts';
+import type protobuf from 'protobufjs';
+import { toAuthJwtError, type ErrorCode, type ErrorKind } from '../errors.ts';
+import { loadGoogleRpcRoot } from './proto.ts';
 
 /** The ONE map from the error catalogue's kinds to gRPC status codes. */
 const KIND_TO_STATUS: Readonly<Record<ErrorKind, GrpcStatus>> = {
@@ -23,13 +23,18 @@ export interface GrpcFailure {
   details: string;
   /** Trailers with `grpc-status-details-bin`: a `google.rpc.Status` carrying a `google.rpc.ErrorInfo`. */
   metadata: Metadata;
-  outcome: Outcome;
+  outcome: ErrorKind;
   /** Catalogue code (ERR_AUTHJWT_…) for logs. */
   reason: ErrorCode;
   /** Context for logs only. */
   detail: string | undefined;
   /** The original error when it is not one of ours (a bug): logged with its stack. */
   unexpected: unknown;
+}
+
+/** The gRPC code of an error kind, without building the status (its details are encoded per call). */
+export function grpcCodeOf(kind: ErrorKind): GrpcStatus {
+  return KIND_TO_STATUS[kind];
 }
 
 /**
@@ -66,9 +71,7 @@ function encodeStatusDetails(
   info: { reason: string; domain: string; metadata: Readonly<Record<string, string>> },
 ): Buffer {
   if (!types) {
-    const root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : `${GOOGLE_APIS_PROTO_DIR}/${target}`);
-    root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+    const root = loadGoogleRpcRoot();
     types = { status: root.lookupType('google.rpc.Status'), errorInfo: root.lookupType('google.rpc.ErrorInfo') };
   }
   const value = types.errorInfo

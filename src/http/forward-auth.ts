@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authJwtError, toAuthJwtError } from '../errors.ts';
+import { authJwtError } from '../errors.ts';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings } from '../edge/edge-headers.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
-import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
-import { toEdgeFailure } from './http-errors.ts';
+import { beginExchangeReport, describeRoute, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { failureBody, toEdgeFailure } from './http-errors.ts';
+import { requestSignal } from './request-signal.ts';
 import { send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
 
@@ -42,24 +43,14 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
   let inFlight = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
-    const started = performance.now();
-    const route = describeRoute(req, path, options.path);
+    const report = beginExchangeReport('forward_auth', options, gatewayRoute(req, path, options.path));
     let hint: string | undefined;
-    const report = (fields: Omit<ExchangeEvent, 'door' | 'durationSeconds'>) =>
-      options.report({ door: 'forward_auth', durationSeconds: (performance.now() - started) / 1000, route, ...fields });
 
     const deny = (error: unknown) => {
       const failure = toEdgeFailure(error);
-      report(failureFields(failure, toAuthJwtError(error), hint, options.providerIds));
+      report.failed(failure, error, hint);
       if (res.destroyed) return;
-      send(
-        req,
-        res,
-        failure.status,
-        'application/json',
-        JSON.stringify({ error: failure.error ?? null, error_description: failure.description }),
-        failure.headers,
-      );
+      send(req, res, failure.status, 'application/json', failureBody(failure), failure.headers);
     };
 
     if (!options.isAccepting()) {
@@ -84,17 +75,12 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
     }
 
     inFlight++;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(authJwtError('DEADLINE')), options.timeout);
-    // The gateway gave up (its own timeout, or the client left): stop the provider calls.
-    const onClose = () => {
-      if (!res.writableFinished) controller.abort(authJwtError('CANCELLED'));
-    };
-    res.once('close', onClose);
-    return options.exchange.exchangeBearer(input, { signal: controller.signal, reuseMinted: true }).then(
+    // The gateway gave up (its own timeout, or the client left) or the timeout passed: stop the provider calls.
+    const { signal, dispose } = requestSignal(res, options.timeout);
+    return options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then(
       (result) => {
         done();
-        report(successFields(result));
+        report.succeeded(result);
         if (res.destroyed) return;
         const mutation = upstreamMutation(result, settings);
         const headers: Record<string, string> = { 'cache-control': 'no-store' };
@@ -104,14 +90,13 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
       },
       (error: unknown) => {
         done();
-        deny(controller.signal.aborted ? controller.signal.reason : error);
+        deny(signal.aborted ? signal.reason : error);
       },
     );
 
     function done() {
       inFlight--;
-      clearTimeout(timer);
-      res.removeListener('close', onClose);
+      dispose();
     }
   };
 
@@ -129,7 +114,7 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
  * X-Original-Method, X-Forwarded-Host and X-Original-URI (nginx) / X-Forwarded-Uri (Traefik, Caddy),
  * else (Envoy HTTP ext_authz) the path below the endpoint. Never the query: it may carry credentials.
  */
-function describeRoute(req: IncomingMessage, path: string, base: string): string {
+function gatewayRoute(req: IncomingMessage, path: string, base: string): string {
   const header = (name: string) => {
     const v = req.headers[name];
     return typeof v === 'string' ? v : undefined;
@@ -138,5 +123,5 @@ function describeRoute(req: IncomingMessage, path: string, base: string): string
   const host = header('x-forwarded-host') ?? header('host') ?? '';
   const uri =
     header('x-original-uri') ?? header('x-forwarded-uri') ?? (path.length > base.length ? path.slice(base.replace(/\/$/, '').length) : '');
-  return `${method} ${host}${uri.split('?')[0]}`.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
+  return describeRoute(method, host, uri);
 }

@@ -1,4 +1,4 @@
-import { toAuthJwtError, type ErrorCode, type ErrorKind, type Outcome } from '../errors.ts';
+import { toAuthJwtError, type ErrorCode, type ErrorKind } from '../errors.ts';
 
 /**
  * The ONE map from the error catalogue to HTTP, for the HTTP front doors. Two vocabularies, one
@@ -12,13 +12,11 @@ export interface HttpFailure {
   /** OAuth `error` (token endpoint) or RFC 6750 `error` (edge), when one applies. */
   error: string | undefined;
   description: string;
-  outcome: Outcome;
+  outcome: ErrorKind;
   reason: ErrorCode;
   detail: string | undefined;
   /** A bug: logged with its stack. */
   unexpected: unknown;
-  provider: string | undefined;
-  rule: string | undefined;
 }
 
 /**
@@ -84,6 +82,11 @@ export function toEdgeFailure(thrown: unknown): HttpFailure {
   return failure(e, status, headers, error);
 }
 
+/** The JSON body of a failure, the same at every HTTP door: `{"error": …, "error_description": …}` (RFC 6749 §5.2). */
+export function failureBody(failure: HttpFailure): string {
+  return JSON.stringify({ error: failure.error ?? null, error_description: failure.description });
+}
+
 function failure(
   e: ReturnType<typeof toAuthJwtError>,
   status: number,
@@ -99,7 +102,5 @@ function failure(
     reason: e.code,
     detail: e.detail,
     unexpected: e.code === 'ERR_AUTHJWT_INTERNAL' ? e.cause : undefined,
-    provider: e.metadata.provider,
-    rule: e.metadata.rule,
   };
 }

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authJwtError, toAuthJwtError } from '../errors.ts';
+import { authJwtError } from '../errors.ts';
 import type { BearerInput, ExchangeOptions, ExchangeResult } from '../exchange/token-exchange.ts';
-import { failureFields, successFields, type ExchangeEvent } from '../telemetry/exchange-events.ts';
-import { toOAuthError } from './http-errors.ts';
+import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { failureBody, toOAuthError } from './http-errors.ts';
+import { requestSignal } from './request-signal.ts';
 import { send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
 
@@ -47,15 +48,8 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
   let inFlight = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const started = performance.now();
-    const durationSeconds = () => (performance.now() - started) / 1000;
+    const report = beginExchangeReport('token_endpoint', options);
     let provider: string | undefined;
-    const controller = new AbortController();
-    // The client went away before the answer: stop provider calls at once.
-    const onClose = () => {
-      if (!res.writableFinished) controller.abort(authJwtError('CANCELLED'));
-    };
-    res.once('close', onClose);
     const counted = options.isAccepting() && inFlight < options.maxConcurrentRequests;
     if (counted) inFlight++;
     try {
@@ -63,18 +57,18 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       if (!counted) throw authJwtError('OVERLOADED');
       const request = await readTokenRequest(req);
       provider = request.provider;
-      const timeout = AbortSignal.timeout(options.deadline);
-      const signal = AbortSignal.any([controller.signal, timeout]);
+      // The client went away before the answer, or the deadline passed: stop provider calls at once.
+      const { signal, dispose } = requestSignal(res, options.deadline);
       let result: ExchangeResult;
       try {
         result = await options.exchange.exchangeBearer(request.input, { signal });
       } catch (error) {
         // After an abort, whatever the abandoned step threw is reported as the abort.
-        if (controller.signal.aborted) throw controller.signal.reason;
-        if (timeout.aborted) throw authJwtError('DEADLINE', { cause: error });
-        throw error;
+        throw signal.aborted ? signal.reason : error;
+      } finally {
+        dispose();
       }
-      options.report({ door: 'token_endpoint', durationSeconds: durationSeconds(), ...successFields(result) });
+      report.succeeded(result);
       // RFC 8693 §2.2.1.
       const body = JSON.stringify({
         access_token: result.token,
@@ -85,11 +79,7 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       send(req, res, 200, 'application/json', body, { 'cache-control': 'no-store', pragma: 'no-cache' });
     } catch (error) {
       const failure = toOAuthError(error);
-      options.report({
-        door: 'token_endpoint',
-        durationSeconds: durationSeconds(),
-        ...failureFields(failure, toAuthJwtError(error), provider, options.providerIds),
-      });
+      report.failed(failure, error, provider);
       const headers = { ...failure.headers };
       // RFC 6749 §5.2: after a client authentication attempt in the Authorization header, 401 with a
       // challenge of the scheme the client used.
@@ -100,18 +90,10 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       // A body left unread (refused before reading it) must not be taken as the next request.
       if (!req.readableEnded) headers.connection = 'close';
       if (!res.headersSent && !res.destroyed) {
-        send(
-          req,
-          res,
-          failure.status,
-          'application/json',
-          JSON.stringify({ error: failure.error, error_description: failure.description }),
-          headers,
-        );
+        send(req, res, failure.status, 'application/json', failureBody(failure), headers);
       }
     } finally {
       if (counted) inFlight--;
-      res.off('close', onClose);
     }
   };
 

@@ -1,5 +1,5 @@
 import { trace } from '@opentelemetry/api';
-import type { Outcome } from '../errors.ts';
+import { toAuthJwtError, type Outcome } from '../errors.ts';
 import type { Logger } from './logger.ts';
 
 /** The front doors of the exchange. */
@@ -27,34 +27,69 @@ export interface ExchangeEvent {
   err?: unknown;
 }
 
-/** What every door reports of a success: the use case's result, the same for all doors. */
-export function successFields(result: {
-  provider: string;
-  strategy: string;
-  kid: string;
-  reused: boolean;
-}): Omit<ExchangeEvent, 'door' | 'durationSeconds'> {
-  return { provider: result.provider, outcome: 'ok', strategy: result.strategy, kid: result.kid, reused: result.reused };
+/** An edge event's `route`: `METHOD host/path`, without the query (it may carry credentials), control characters or excess length. */
+export function describeRoute(method: string, host: string, uri: string): string {
+  return `${method} ${host}${uri.split('?')[0]}`.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
+}
+
+/** What a transport's status map (grpc/status.ts, http/http-errors.ts) says of a failure, for the event. */
+interface ReportedFailure {
+  outcome: Outcome;
+  reason: string;
+  detail: string | undefined;
+  unexpected: unknown;
+}
+
+/** One exchange at a door: reported once, when it ends. */
+export interface ExchangeReport {
+  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean }): void;
+  /**
+   * `thrown`: the error whose ErrorInfo metadata names the provider that failed and the rule that
+   * denied; `requestedProvider`: the request's provider, used when the error names none.
+   */
+  failed(failure: ReportedFailure, thrown: unknown, requestedProvider: unknown): void;
 }
 
 /**
- * What every door reports of a failure, from its transport's status map (grpc/status.ts or
- * http/http-errors.ts): the label is a configured provider id or "_unknown", never a request value.
+ * The reporting every door does for one exchange, in one place: the duration from now, the door (and
+ * the edge route) on the event, and the provider label limited to configured ids or "_unknown" —
+ * never a request value.
  */
-export function failureFields(
-  failure: { outcome: Outcome; reason: string; detail: string | undefined; unexpected: unknown },
-  error: { metadata: Readonly<Record<string, string>> },
-  requestedProvider: unknown,
-  providerIds: ReadonlySet<string>,
-): Omit<ExchangeEvent, 'door' | 'durationSeconds'> {
-  const provider = error.metadata.provider ?? requestedProvider;
+export function beginExchangeReport(
+  door: Door,
+  options: { report: (event: ExchangeEvent) => void; providerIds: ReadonlySet<string> },
+  route?: string,
+): ExchangeReport {
+  const started = performance.now();
+  const durationSeconds = () => (performance.now() - started) / 1000;
   return {
-    provider: typeof provider === 'string' && providerIds.has(provider) ? provider : '_unknown',
-    outcome: failure.outcome,
-    reason: failure.reason,
-    detail: failure.detail,
-    rule: error.metadata.rule,
-    err: failure.unexpected,
+    succeeded(result) {
+      options.report({
+        door,
+        route,
+        durationSeconds: durationSeconds(),
+        provider: result.provider,
+        outcome: 'ok',
+        strategy: result.strategy,
+        kid: result.kid,
+        reused: result.reused,
+      });
+    },
+    failed(failure, thrown, requestedProvider) {
+      const { metadata } = toAuthJwtError(thrown);
+      const provider = metadata.provider ?? requestedProvider;
+      options.report({
+        door,
+        route,
+        durationSeconds: durationSeconds(),
+        provider: typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown',
+        outcome: failure.outcome,
+        reason: failure.reason,
+        detail: failure.detail,
+        rule: metadata.rule,
+        err: failure.unexpected,
+      });
+    },
   };
 }
 

@@ -123,9 +123,25 @@ export function createMetrics(options: { providerIds: readonly string[]; version
   });
 
   // Pre-create every series with value 0 so rates and ratios have data from the first scrape.
+  // A cache lookup happens on every exchange: its children are resolved once per provider, not by
+  // labels() (which hashes its arguments) per lookup.
+  type CacheResult = 'hit' | 'miss' | 'shared';
+  const cacheChildren = new Map<string, Record<CacheResult, Counter.Internal>>();
+  const cacheChildrenOf = (provider: string) => {
+    let children = cacheChildren.get(provider);
+    if (!children) {
+      children = {
+        hit: cacheRequests.labels(provider, 'hit'),
+        miss: cacheRequests.labels(provider, 'miss'),
+        shared: cacheRequests.labels(provider, 'shared'),
+      };
+      cacheChildren.set(provider, children);
+    }
+    return children;
+  };
   for (const provider of options.providerIds) {
     for (const outcome of OUTCOMES) requests.labels(provider, outcome).inc(0);
-    for (const result of ['hit', 'miss', 'shared']) cacheRequests.labels(provider, result).inc(0);
+    for (const child of Object.values(cacheChildrenOf(provider))) child.inc(0);
   }
   for (const result of ['success', 'failure', 'unchanged']) keyReloads.labels(result).inc(0);
 
@@ -159,7 +175,7 @@ export function createMetrics(options: { providerIds: readonly string[]; version
         metadataFetches.labels(provider, endpoint, result === '2xx' ? 'success' : 'failure').inc();
     },
     onCacheLookup(provider, result) {
-      cacheRequests.labels(provider, result).inc();
+      cacheChildrenOf(provider)[result].inc();
     },
     onKeyReload(result) {
       keyReloads.labels(result).inc();
