@@ -18,7 +18,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials } from '@grpc/grpc-js';
@@ -64,16 +64,17 @@ interface RunResult {
 const results: RunResult[] = [];
 const ROUNDS = Number(process.env.AUTHJWT_BENCH_ROUNDS ?? 3);
 
+/** The load generators (Go), each installed into its own BIN/<name>-<version>/ so a version bump never reuses an older binary. */
+const TOOLS = { ghz: 'github.com/bojand/ghz/cmd/ghz@v0.121.0', hey: 'github.com/rakyll/hey@v0.1.4' } as const;
+const tool = (name: keyof typeof TOOLS) => join(BIN, `${name}-${TOOLS[name].split('@')[1]}`, name);
+
 function ensureTools(): void {
-  const tools: [string, string][] = [
-    ['ghz', 'github.com/bojand/ghz/cmd/ghz@v0.121.0'],
-    ['hey', 'github.com/rakyll/hey@v0.1.4'],
-  ];
-  mkdirSync(BIN, { recursive: true });
-  for (const [name, mod] of tools) {
-    if (existsSync(join(BIN, name))) continue;
+  for (const [name, mod] of Object.entries(TOOLS) as [keyof typeof TOOLS, string][]) {
+    const bin = tool(name);
+    if (existsSync(bin)) continue;
     log(`installing ${name} (go install ${mod})`);
-    execFileSync('go', ['install', mod], { env: { ...process.env, GOBIN: BIN, GOFLAGS: '-mod=mod' }, stdio: 'inherit' });
+    mkdirSync(dirname(bin), { recursive: true });
+    execFileSync('go', ['install', mod], { env: { ...process.env, GOBIN: dirname(bin), GOFLAGS: '-mod=mod' }, stdio: 'inherit' });
   }
 }
 
@@ -211,7 +212,7 @@ async function ghz(
   ];
   if (options.rps) a.push('-r', String(options.rps));
   a.push(`127.0.0.1:${port}`);
-  const out = JSON.parse(await runTool(join(BIN, 'ghz'), a)) as {
+  const out = JSON.parse(await runTool(tool('ghz'), a)) as {
     rps: number;
     count: number;
     statusCodeDistribution: Record<string, number>;
@@ -522,7 +523,7 @@ if (!args['no-keycloak'] && !EDGE_ONLY) {
     const url = `${kc.issuer}/protocol/openid-connect/token`;
     const body = `grant_type=client_credentials&client_id=${KC_INTROSPECTION.clientId}&client_secret=${KC_INTROSPECTION.secret}`;
     const hey = (d: number) =>
-      runTool(join(BIN, 'hey'), ['-z', `${d}s`, '-c', '16', '-m', 'POST', '-T', 'application/x-www-form-urlencoded', '-d', body, url]);
+      runTool(tool('hey'), ['-z', `${d}s`, '-c', '16', '-m', 'POST', '-T', 'application/x-www-form-urlencoded', '-d', body, url]);
     await hey(Math.min(5, DURATION)); // warm-up
     const out = await hey(DURATION);
     const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
