@@ -8,8 +8,10 @@
 #                                                           the Node ELF binary from the npm `node@$NODE_MAJOR` package
 #
 # Usage: .ci/images.sh [base] [keycloak] [node]     (default: all; keycloak implies base)
-# Idempotent: an image that already exists (by tag) is skipped. Downloads and debootstrap output are
-# cached under $AUTHJWT_IMAGE_CACHE (default /var/cache/authjwt-images) so rebuilding a deleted image is fast.
+# Idempotent: an image that already exists (by tag) is skipped; the keycloak image only when it was built
+# from the current Containerfile and KC_DEV_WARMUP too (a recipe hash in its io.authjwt.recipe label), so an
+# edited Containerfile is never served from an older image of the same tag. Downloads and debootstrap
+# output are cached under $AUTHJWT_IMAGE_CACHE (default /var/cache/authjwt-images) so rebuilding is fast.
 # Needs root and podman (run .ci/podman.sh first).
 #
 # Versions (KEYCLOAK_VERSION, NODE_MAJOR): .ci/versions.env.
@@ -40,6 +42,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap and rootful podman)"
 command -v podman >/dev/null || die "podman not installed: run .ci/podman.sh first"
 command -v debootstrap >/dev/null || die "debootstrap not installed: run .ci/podman.sh first"
+# shellcheck source=container-cli.sh
+source "$REPO_ROOT/.ci/container-cli.sh"   # image_id, label (on podman: checked above)
 
 mkdir -p "$CACHE"/{rootfs,debs,downloads,tmp}
 # one run at a time (shared cache); then leftovers of killed runs can go
@@ -61,8 +65,7 @@ trap 'safe_rm "$RUN_TMP"' EXIT
 mktmp() { mktemp -d "$RUN_TMP/$1.XXXXXX"; }
 
 image_exists() { [ "$FORCE" != 1 ] && podman image exists "$1"; }
-image_id() { podman image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
-# after a FORCE rebuild: drop the image the tag pointed to before, unless a container still uses it
+# after a rebuild (FORCE, or a changed recipe): drop the image the tag pointed to before, unless a container still uses it
 drop_old() {
   local old="$1" tag="$2"
   [ -n "$old" ] && [ "$old" != "$(image_id "$tag")" ] || return 0
@@ -162,21 +165,32 @@ fetch_keycloak_zip() {
   echo "$zip"
 }
 
+# What the keycloak image is built from besides the zip (keyed by KEYCLOAK_VERSION): Containerfile, warm-up.
+keycloak_recipe() {
+  { cat "$REPO_ROOT/test/e2e/images/keycloak/Containerfile"
+    echo "KEYCLOAK_VERSION=$KEYCLOAK_VERSION KC_DEV_WARMUP=${KC_DEV_WARMUP-<Containerfile default>}"
+  } | sha256sum | cut -c1-12
+}
+
 build_keycloak() {
-  if image_exists "$KEYCLOAK_IMAGE"; then log "$KEYCLOAK_IMAGE exists, skipping"; return; fi
+  local t0 zip ctx old recipe; recipe="$(keycloak_recipe)"
+  if image_exists "$KEYCLOAK_IMAGE" && [ "$(label "$KEYCLOAK_IMAGE" io.authjwt.recipe)" = "$recipe" ]; then
+    log "$KEYCLOAK_IMAGE exists (recipe $recipe), skipping"; return
+  fi
   podman image exists "$BASE_IMAGE" || build_base
-  local t0 zip ctx old; t0="$(now)"; old="$(image_id "$KEYCLOAK_IMAGE")"
+  t0="$(now)"; old="$(image_id "$KEYCLOAK_IMAGE")"
   zip="$(fetch_keycloak_zip)"
   command -v unzip >/dev/null || die "unzip missing: run .ci/podman.sh"
   ctx="$(mktmp kc-context)"
   unzip -q "$zip" -d "$ctx"
   [ -d "$ctx/keycloak-${KEYCLOAK_VERSION}" ] || die "zip did not contain keycloak-${KEYCLOAK_VERSION}/"
-  log "podman build $KEYCLOAK_IMAGE ..."
+  log "podman build $KEYCLOAK_IMAGE (recipe $recipe) ..."
   podman build --quiet \
     -f "$REPO_ROOT/test/e2e/images/keycloak/Containerfile" \
     --build-arg "BASE_IMAGE=$BASE_IMAGE" \
     --build-arg "KEYCLOAK_VERSION=$KEYCLOAK_VERSION" \
     ${KC_DEV_WARMUP+--build-arg "KC_DEV_WARMUP=$KC_DEV_WARMUP"} \
+    --label "io.authjwt.recipe=$recipe" \
     --layers=false \
     -t "$KEYCLOAK_IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"

@@ -16,16 +16,13 @@
 # Idempotent: a tool whose installed version matches is not rebuilt. Only the bin directory goes to
 # stdout (logs on stderr), so  `export PATH="$(bash .ci/k8s-tools.sh):$PATH"`  works.
 #
+# Versions (HELM_VERSION, KUSTOMIZE_VERSION, KUBERNETES_VALIDATE_VERSION): .ci/versions.env.
 # Env knobs:
-#   HELM_VERSION        default v3.22.0
-#   KUSTOMIZE_VERSION   default v5.8.1
-#   KUBERNETES_VALIDATE_VERSION  default 1.37.0 (schemas of Kubernetes 1.37 and earlier)
 #   AUTHJWT_TOOLS_BIN   default ${XDG_CACHE_HOME:-$HOME/.cache}/authjwt-tools/bin
 set -euo pipefail
 
-HELM_VERSION="${HELM_VERSION:-v3.22.0}"
-KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.1}"
-KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
+# shellcheck source=versions.env
+source "$(dirname "${BASH_SOURCE[0]}")/versions.env"
 BIN="${AUTHJWT_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/authjwt-tools/bin}"
 
 log() { printf '[k8s-tools] %s\n' "$*" >&2; }

@@ -7,7 +7,8 @@
 # puts them on PATH and names them in AUTHJWT_* variables for the tests (test/helpers/interop-tools.ts).
 #
 #   Debian packages   nginx (binary only: the package's service is stopped and disabled), protobuf-compiler
-#                     + libprotobuf-dev (protoc and the well-known .proto includes), chromium (headless).
+#                     + libprotobuf-dev (protoc and the well-known .proto includes), chromium (headless),
+#                     prometheus (prometheus and promtool for the monitoring tests; no service is started).
 #   Go module proxy   grpcurl, grpc-health-probe, caddy, oauth2-proxy, protoc-gen-go, protoc-gen-go-grpc:
 #                     `go install MODULE/PKG@VERSION` (versions in .ci/versions.env) into
 #                     $CACHE/<tool>-<version>/bin, static (CGO_ENABLED=0), -trimpath, -ldflags "-s -w".
@@ -59,7 +60,7 @@ if [ "$MODE" = install ]; then
 fi
 
 # ---------------------------------------------------------------------------------------- Debian
-DEB_PACKAGES=(nginx protobuf-compiler libprotobuf-dev chromium fonts-liberation)
+DEB_PACKAGES=(nginx protobuf-compiler libprotobuf-dev chromium fonts-liberation prometheus)
 deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
 

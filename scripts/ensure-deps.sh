@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the locked dependencies when node_modules is missing or older than package-lock.json, so
-# `npm start` and `npm test` work right after cloning.
+# `npm start` and `npm test` work right after cloning. `sh scripts/ensure-deps.sh [DIR]`: DIR is a
+# package of this repository (default: the repository itself), e.g. examples/authjs-sveltekit.
 set -eu
 cd "$(dirname "$0")/.."
+cd "${1:-.}"
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "authjwt: installing dependencies (npm ci)" >&2
+  echo "${1:-authjwt}: installing dependencies (npm ci)" >&2
   npm ci --no-audit --no-fund >&2
 fi

@@ -4,25 +4,17 @@
  * metrics. authjwt's overhead is measured against this.
  * Usage: node test/bench/bare-server.ts --port P --key FILE.pem --issuer URL
  */
-import { Server, ServerCredentials, loadPackageDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseKeyFile } from '../../src/keys/key-file.ts';
 import { signCompactJwt } from '../../src/keys/jwt-signer.ts';
+import { loadAuthProto } from '../../src/grpc/proto.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, key: { type: 'string' }, issuer: { type: 'string' } } });
 const [key] = await parseKeyFile('bench', readFileSync(values.key!, 'utf8'));
-const proto = loadPackageDefinition(
-  loadSync(new URL('../../proto/auth/v1alpha1/auth.proto', import.meta.url).pathname, {
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  }),
-) as any;
+const proto = loadAuthProto();
 // Channelz off, as in authjwt: per-call bookkeeping nobody reads.
 const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024, 'grpc.enable_channelz': 0 });
 server.addService(proto.auth.v1alpha1.AuthAPI.service, {

@@ -4,11 +4,11 @@
  * verification-cache miss and a new cache entry. Prints progress lines "flood N" on stdout.
  * Usage: node test/bench/flood.ts --target HOST:PORT --count N --concurrency C --jwk FILE --issuer URL --provider ID
  */
-import { credentials, loadPackageDefinition, Metadata } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { credentials, Metadata } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { importJWK, SignJWT } from 'jose';
+import { loadAuthProto } from '../../src/grpc/proto.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,16 +22,8 @@ const { values } = parseArgs({
 });
 const jwk = JSON.parse(readFileSync(values.jwk!, 'utf8'));
 const key = await importJWK(jwk, jwk.alg);
-const proto = loadPackageDefinition(
-  loadSync(new URL('../../proto/auth/v1alpha1/auth.proto', import.meta.url).pathname, {
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  }),
-) as any;
-const client = new proto.auth.v1alpha1.AuthAPI(values.target, credentials.createInsecure());
+const proto = loadAuthProto();
+const client = new proto.auth.v1alpha1.AuthAPI(values.target!, credentials.createInsecure());
 const count = Number(values.count);
 let next = 0;
 let done = 0;
@@ -53,7 +45,7 @@ async function worker() {
         { account: { provider: values.provider, type: 'oidc', providerAccountId: sub, accessToken: token } },
         new Metadata(),
         { deadline: Date.now() + 30_000 },
-        (e: any) => resolve(e ? e.code : 0),
+        (e) => resolve(e ? e.code : 0),
       ),
     );
     codes[code] = (codes[code] ?? 0) + 1;

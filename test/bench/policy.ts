@@ -156,3 +156,4 @@ for (const s of scenarios) {
 console.log(
   failed ? `# over budget: a two-rule policy costs more than ${BUDGET_NS} ns` : `# within budget (${BUDGET_NS} ns = 5 % of 500 µs)`,
 );
+if (failed) process.exitCode = 1;

@@ -18,12 +18,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ENVOY_PROTO_INCLUDE_DIRS } from '../../src/grpc/proto.ts';
+import { credentials } from '@grpc/grpc-js';
+import { AUTH_PROTO_PATH, ENVOY_PROTO_INCLUDE_DIRS, loadAuthProto } from '../../src/grpc/proto.ts';
 import { newSigningKey, startOidcProvider, USERS, INTROSPECTION_CLIENT } from '../helpers/oidc.ts';
 import { freePort } from '../helpers/net.ts';
 
@@ -65,16 +64,17 @@ interface RunResult {
 const results: RunResult[] = [];
 const ROUNDS = Number(process.env.AUTHJWT_BENCH_ROUNDS ?? 3);
 
+/** The load generators (Go), each installed into its own BIN/<name>-<version>/ so a version bump never reuses an older binary. */
+const TOOLS = { ghz: 'github.com/bojand/ghz/cmd/ghz@v0.121.0', hey: 'github.com/rakyll/hey@v0.1.4' } as const;
+const tool = (name: keyof typeof TOOLS) => join(BIN, `${name}-${TOOLS[name].split('@')[1]}`, name);
+
 function ensureTools(): void {
-  const tools: [string, string][] = [
-    ['ghz', 'github.com/bojand/ghz/cmd/ghz@v0.121.0'],
-    ['hey', 'github.com/rakyll/hey@v0.1.4'],
-  ];
-  mkdirSync(BIN, { recursive: true });
-  for (const [name, mod] of tools) {
-    if (existsSync(join(BIN, name))) continue;
+  for (const [name, mod] of Object.entries(TOOLS) as [keyof typeof TOOLS, string][]) {
+    const bin = tool(name);
+    if (existsSync(bin)) continue;
     log(`installing ${name} (go install ${mod})`);
-    execFileSync('go', ['install', mod], { env: { ...process.env, GOBIN: BIN, GOFLAGS: '-mod=mod' }, stdio: 'inherit' });
+    mkdirSync(dirname(bin), { recursive: true });
+    execFileSync('go', ['install', mod], { env: { ...process.env, GOBIN: dirname(bin), GOFLAGS: '-mod=mod' }, stdio: 'inherit' });
   }
 }
 
@@ -87,9 +87,9 @@ const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM') => {
   }
 };
 
+const { AuthAPI } = loadAuthProto().auth.v1alpha1;
 async function waitGrpc(port: number): Promise<void> {
-  const proto = loadPackageDefinition(loadSync(join(root, 'proto/auth/v1alpha1/auth.proto'))) as any;
-  const client = new proto.auth.v1alpha1.AuthAPI(`127.0.0.1:${port}`, credentials.createInsecure());
+  const client = new AuthAPI(`127.0.0.1:${port}`, credentials.createInsecure());
   await new Promise<void>((resolve, reject) =>
     client.waitForReady(Date.now() + 20_000, (e: Error | undefined) => (e ? reject(e) : resolve())),
   );
@@ -98,7 +98,8 @@ async function waitGrpc(port: number): Promise<void> {
 
 async function startServer(
   kind: 'authjwt' | 'bare',
-  opts: { keyDir: string; keyFile: string; providers: string; httpPort?: number; edge?: boolean },
+  keys: { dir: string; file: string },
+  opts: { edge?: boolean } = {},
 ): Promise<{ proc: ChildProcess; port: number; internalPort: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const internalPort = await freePort();
@@ -112,7 +113,7 @@ async function startServer(
         '--port',
         String(port),
         '--key',
-        opts.keyFile,
+        keys.file,
         '--issuer',
         'https://authjwt.bench',
       ],
@@ -120,19 +121,18 @@ async function startServer(
     );
   } else {
     const httpPort = await freePort();
-    const cfg = join(work, `config-${port}.yaml`);
-    writeFileSync(
-      cfg,
+    const cfg = workFile(
+      `config-${port}.yaml`,
       `# production-like: keys from a directory, TLS off (loopback), info logging
 issuer: https://authjwt.bench
 audience: [internal-services]
 grpc: { listen: "127.0.0.1:${port}", plaintext: true, maxConcurrentCalls: 4096 }
 http: { listen: "127.0.0.1:${httpPort}" }
-keys: { dir: ${opts.keyDir} }
+keys: { dir: ${keys.dir} }
 cache: { maxEntries: 10000, maxTtl: 5m }
 logging: { level: info }
 ${opts.edge ? `edge: { extAuthz: { enabled: true }, forwardAuth: { enabled: true } }\ninternalHttp: { listen: "127.0.0.1:${internalPort}" }\n` : ''}providers:
-${opts.providers}`,
+${providers}`,
     );
     proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', cfg], {
       cwd: root,
@@ -173,7 +173,7 @@ function runTool(file: string, argv: string[]): Promise<string> {
 type Target =
   | { kind: 'grpc'; proto: string; importPaths?: readonly string[]; call: string }
   | { kind: 'http'; url: (server: { internalPort: number }) => string; headers?: readonly string[] };
-const GETJWT: Target = { kind: 'grpc', proto: join(root, 'proto/auth/v1alpha1/auth.proto'), call: 'auth.v1alpha1.AuthAPI.GetJWT' };
+const GETJWT: Target = { kind: 'grpc', proto: AUTH_PROTO_PATH, call: 'auth.v1alpha1.AuthAPI.GetJWT' };
 const EXT_AUTHZ_CHECK: Target = {
   kind: 'grpc',
   proto: 'envoy/service/auth/v3/external_auth.proto',
@@ -212,7 +212,7 @@ async function ghz(
   ];
   if (options.rps) a.push('-r', String(options.rps));
   a.push(`127.0.0.1:${port}`);
-  const out = JSON.parse(await runTool(join(BIN, 'ghz'), a)) as {
+  const out = JSON.parse(await runTool(tool('ghz'), a)) as {
     rps: number;
     count: number;
     statusCodeDistribution: Record<string, number>;
@@ -224,10 +224,17 @@ async function ghz(
   return { rps: out.rps, p50: pct(50), p95: pct(95), p99: pct(99), errors, count: out.count, errorKinds };
 }
 
-function writeData(name: string, accounts: object[]): string {
-  const file = join(work, `${name}.json`);
-  writeFileSync(file, JSON.stringify(accounts.map((account) => ({ account }))));
+/** Writes an input file of a server or load generator into the work directory; returns its path. */
+function workFile(name: string, text: string): string {
+  const file = join(work, name);
+  writeFileSync(file, text);
   return file;
+}
+
+/** A ghz data file of GetJWT requests for alice's account at `provider`, one per access token (round-robin). */
+function writeData(name: string, provider: string, tokens: readonly string[]): string {
+  const requests = tokens.map((accessToken) => ({ account: { provider, type: 'oidc', providerAccountId: alice.sub, accessToken } }));
+  return workFile(`${name}.json`, JSON.stringify(requests));
 }
 
 /** utime + stime of a process (all threads), in µs. */
@@ -314,36 +321,29 @@ const op = await startOidcProvider({ signingKeys: [signing], introspectionLatenc
 const alice = USERS.alice!;
 log('pre-generating access tokens with the OIDC provider (oidc-provider)');
 const t0 = Date.now();
+/** `count` provider tokens for alice, minted one after the other. */
+const mint = async (count: number, token: () => Promise<string>) => {
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i++) tokens.push(await token());
+  return tokens;
+};
 const hitToken = await op.jwtToken(alice);
-const distinctJwt: object[] = [];
-for (let i = 0; i < 20_000; i++)
-  distinctJwt.push({ provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken: await op.jwtToken(alice) });
-const hitData = writeData('hit', [{ provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken: hitToken }]);
-const missData = writeData('miss', distinctJwt);
+const distinctJwt = await mint(20_000, () => op.jwtToken(alice));
+const hitData = writeData('hit', 'op-jwt', [hitToken]);
+const missData = writeData('miss', 'op-jwt', distinctJwt);
 // Warm-up tokens for the miss scenarios, distinct from the measured ones.
-const warmJwt: object[] = [];
-for (let i = 0; i < 2_000; i++)
-  warmJwt.push({ provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken: await op.jwtToken(alice) });
-const missWarmData = writeData('miss-warm', warmJwt);
-const distinctOpaque: object[] = [];
+const warmJwt = await mint(2_000, () => op.jwtToken(alice));
+const missWarmData = writeData('miss-warm', 'op-jwt', warmJwt);
 // oidc-provider's development store keeps about a thousand artifacts (token + grant each, LRU), so the
 // opaque set stays well below that and is minted LAST (later grants would evict these tokens); they are never cached by authjwt (cacheTtl 0), so every call
 // is still a provider round trip.
-for (let i = 0; i < 400; i++)
-  distinctOpaque.push({
-    provider: 'op-introspection',
-    type: 'oidc',
-    providerAccountId: alice.sub,
-    accessToken: await op.opaqueToken(alice),
-  });
+const distinctOpaque = await mint(400, () => op.opaqueToken(alice));
 log(
   `generated ${distinctJwt.length + warmJwt.length} JWT and ${distinctOpaque.length} opaque tokens in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
 );
-const introspectionData = writeData('introspection', distinctOpaque);
+const introspectionData = writeData('introspection', 'op-introspection', distinctOpaque);
 // The same token through a provider with a policy (docs/policy.md): two allow rules, three computed claims.
-const hitPolicyData = writeData('hit-policy', [
-  { provider: 'op-policy', type: 'oidc', providerAccountId: alice.sub, accessToken: hitToken },
-]);
+const hitPolicyData = writeData('hit-policy', 'op-policy', [hitToken]);
 const providers = `  - { id: op-jwt, type: oidc, issuer: "${op.issuer}", audiences: [frontend], strategy: jwt }
   - { id: op-introspection, type: oidc, issuer: "${op.issuer}", audiences: [frontend], strategy: introspection, clientId: ${INTROSPECTION_CLIENT.id}, clientSecret: ${INTROSPECTION_CLIENT.secret}, timeout: 2s }
   - id: op-policy
@@ -388,6 +388,13 @@ const median = (runs: RunResult[]): RunResult => {
     note: [m.note, `median of ${runs.length}: ${runs.map((r) => Math.round(r.rps)).join(', ')} req/s`].filter(Boolean).join('; '),
   };
 };
+/** One round of the sign-only floor, on a fresh bare server (not recorded: the median of the rounds is). */
+async function floorRound(alg: string): Promise<RunResult> {
+  const bare = await startServer('bare', keyDirs[alg]!);
+  const result = await measure(`sign only (${alg})`, 'bare grpc-js (floor)', bare, hitData, { record: false });
+  await bare.stop();
+  return result;
+}
 
 for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   const k = keyDirs[alg]!;
@@ -396,10 +403,8 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   const policyRuns: RunResult[] = [];
   let svc!: Awaited<ReturnType<typeof startServer>>;
   for (let round = 0; round < ROUNDS; round++) {
-    const bare = await startServer('bare', { keyDir: k.dir, keyFile: k.file, providers });
-    bareRuns.push(await measure(`sign only (${alg})`, 'bare grpc-js (floor)', bare, hitData, { record: false }));
-    await bare.stop();
-    svc = await startServer('authjwt', { keyDir: k.dir, keyFile: k.file, providers });
+    bareRuns.push(await floorRound(alg));
+    svc = await startServer('authjwt', k);
     hitRuns.push(await measure(`cache hit (${alg})`, 'authjwt', svc, hitData, { record: false }));
     // Same server, same round: the policy row sees the same machine noise as the row it is compared with.
     if (alg === 'ES256') policyRuns.push(await measure(`${POLICY_SCENARIO} (${alg})`, 'authjwt', svc, hitPolicyData, { record: false }));
@@ -423,7 +428,7 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
     });
     ratios['p99 at half peak (ms)'] = half.p99;
     // Context for that target: the floor's own p99 at half of its peak, same generator, same machine.
-    const bareAgain = await startServer('bare', { keyDir: k.dir, keyFile: k.file, providers });
+    const bareAgain = await startServer('bare', k);
     const bareHalf = await measure(`sign only at half peak rate (${alg})`, 'bare grpc-js (floor)', bareAgain, hitData, {
       rps: Math.round(bareResult.rps / 2),
       note: `fixed rate ${Math.round(bareResult.rps / 2)} req/s`,
@@ -449,11 +454,7 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   let floor = results.find((r) => r.scenario === 'sign only (ES256)');
   if (!floor) {
     const runs: RunResult[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const bare = await startServer('bare', { keyDir: k.dir, keyFile: k.file, providers });
-      runs.push(await measure('sign only (ES256)', 'bare grpc-js (floor)', bare, hitData, { record: false }));
-      await bare.stop();
-    }
+    for (let round = 0; round < ROUNDS; round++) runs.push(await floorRound('ES256'));
     floor = median(runs);
     results.push(floor);
   }
@@ -465,23 +466,19 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
       },
     },
   });
-  const checkHit = join(work, 'check-hit.json');
-  writeFileSync(checkHit, JSON.stringify([check(hitToken)]));
-  const tokenOf = (a: object) => (a as { accessToken: string }).accessToken;
-  const checkMiss = join(work, 'check-miss.json');
-  writeFileSync(checkMiss, JSON.stringify(distinctJwt.map((a) => check(tokenOf(a)))));
-  const checkWarm = join(work, 'check-warm.json');
-  writeFileSync(checkWarm, JSON.stringify(warmJwt.map((a) => check(tokenOf(a)))));
-  const tokensHit = join(work, 'tokens-hit.txt');
-  writeFileSync(tokensHit, `${hitToken}\n`);
-  const tokensMiss = join(work, 'tokens-miss.txt');
-  writeFileSync(tokensMiss, `${distinctJwt.map(tokenOf).join('\n')}\n`);
-  const tokensWarm = join(work, 'tokens-warm.txt');
-  writeFileSync(tokensWarm, `${warmJwt.map(tokenOf).join('\n')}\n`);
+  const checks = (name: string, tokens: readonly string[]) => workFile(`check-${name}.json`, JSON.stringify(tokens.map(check)));
+  const checkHit = checks('hit', [hitToken]);
+  const checkMiss = checks('miss', distinctJwt);
+  const checkWarm = checks('warm', warmJwt);
+  // http-load.ts reads one token per line.
+  const tokenLines = (name: string, tokens: readonly string[]) => workFile(`tokens-${name}.txt`, `${tokens.join('\n')}\n`);
+  const tokensHit = tokenLines('hit', [hitToken]);
+  const tokensMiss = tokenLines('miss', distinctJwt);
+  const tokensWarm = tokenLines('warm', warmJwt);
   const forwardAuth: Target = { kind: 'http', url: (server) => `http://127.0.0.1:${server.internalPort}/forward-auth` };
   const missNote = `${distinctJwt.length} distinct provider tokens, round-robin through 10,000-entry caches`;
 
-  const svc = await startServer('authjwt', { keyDir: k.dir, keyFile: k.file, providers, edge: true });
+  const svc = await startServer('authjwt', k, { edge: true });
   const getjwt = await measure('GetJWT, verification-cache hit (edge config; signs every call)', 'authjwt', svc, hitData);
   const extHit = await measure('ext_authz Check, minted-token cache hit', 'authjwt', svc, checkHit, { target: EXT_AUTHZ_CHECK });
   const extMiss = await measure('ext_authz Check, miss (verify + sign)', 'authjwt', svc, checkMiss, {
@@ -526,7 +523,7 @@ if (!args['no-keycloak'] && !EDGE_ONLY) {
     const url = `${kc.issuer}/protocol/openid-connect/token`;
     const body = `grant_type=client_credentials&client_id=${KC_INTROSPECTION.clientId}&client_secret=${KC_INTROSPECTION.secret}`;
     const hey = (d: number) =>
-      runTool(join(BIN, 'hey'), ['-z', `${d}s`, '-c', '16', '-m', 'POST', '-T', 'application/x-www-form-urlencoded', '-d', body, url]);
+      runTool(tool('hey'), ['-z', `${d}s`, '-c', '16', '-m', 'POST', '-T', 'application/x-www-form-urlencoded', '-d', body, url]);
     await hey(Math.min(5, DURATION)); // warm-up
     const out = await hey(DURATION);
     const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
@@ -571,9 +568,8 @@ if (!args['no-keycloak'] && !EDGE_ONLY) {
 // Memory: a million distinct tokens through the verification cache (bounded at 10,000 entries).
 if (!EDGE_ONLY) {
   const k = keyDirs.ES256!;
-  const svc = await startServer('authjwt', { keyDir: k.dir, keyFile: k.file, providers });
-  const jwkFile = join(work, 'provider-key.json');
-  writeFileSync(jwkFile, JSON.stringify(signing));
+  const svc = await startServer('authjwt', k);
+  const jwkFile = workFile('provider-key.json', JSON.stringify(signing));
   const rssAt = (n: number) => ({ tokens: n, rssMb: rssMb(svc.proc.pid!, 'VmRSS') });
   const samples = [rssAt(0)];
   log(`memory: ${FLOOD} distinct tokens (flood.ts, own process)`);

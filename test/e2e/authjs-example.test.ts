@@ -30,19 +30,13 @@ import { startAuthJwtFromFile, type RunningAuthJwt } from '../helpers/authjwt.ts
 import { launchChromium, NoChromiumError } from '../helpers/chromium.ts';
 import { NoContainerRuntimeError, startKeycloak, type RunningKeycloak } from '../helpers/keycloak.ts';
 import { freePort } from '../helpers/net.ts';
+import { missingPrerequisite, requirePrerequisite } from '../helpers/prerequisite.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const EXAMPLE_DIR = join(ROOT, 'examples', 'authjs-sveltekit');
 /** The example's Keycloak client (test/fixtures/keycloak-realm.json). */
 const CLIENT = { id: 'authjs-example', secret: 'authjs-example-secret' };
 const PROVIDER_ID = 'keycloak'; // the Auth.js provider id, which the example sends as account.provider
-
-/** Skips locally, FAILS with CI set (a skipped suite is never a pass in CI). */
-function skipOrFail(suite: string, reason: string): string {
-  if (process.env.CI) throw new Error(`${reason} (CI is set: not skipping)`);
-  console.warn(`\n!!! ${suite} SKIPPED: ${reason} (set CI=true to make this a failure)\n`);
-  return reason;
-}
 
 function listFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -107,9 +101,16 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
   /** Every token this suite saw, to prove none of them shows up where it must not. */
   const seenTokens: string[] = [];
   const suiteStarted = Date.now();
+  /** The example's environment for this suite's Keycloak client and authjwt (dev routes off). */
+  const exampleEnv = () => ({
+    AUTH_SECRET: randomBytes(32).toString('hex'),
+    KEYCLOAK_ISSUER: kc!.issuer,
+    KEYCLOAK_CLIENT_ID: CLIENT.id,
+    KEYCLOAK_CLIENT_SECRET: CLIENT.secret,
+    AUTHJWT_GRPC_ADDR: `127.0.0.1:${svc!.app.grpcPort}`,
+  });
 
   before(async () => {
-    const suite = 'example frontend e2e suite';
     // Needs only Node and the npm registry: a broken example fails the suite even locally.
     let started = Date.now();
     const build = spawnSync('sh', [join(ROOT, 'scripts', 'build-example.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -119,21 +120,11 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
 
     try {
       browser = await launchChromium();
-    } catch (error) {
-      if (error instanceof NoChromiumError) {
-        skipReason = skipOrFail(suite, error.message);
-        return;
-      }
-      throw error;
-    }
-    try {
       kc = await startKeycloak();
     } catch (error) {
-      if (error instanceof NoContainerRuntimeError) {
-        skipReason = skipOrFail(suite, error.message);
-        return;
-      }
-      throw error;
+      if (!(error instanceof NoChromiumError || error instanceof NoContainerRuntimeError)) throw error;
+      skipReason = missingPrerequisite('example frontend e2e suite', error.message);
+      return;
     }
     console.log(
       kc.shared
@@ -175,14 +166,7 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
     svc = await startAuthJwtFromFile(join(dir, 'authjwt.yaml'));
 
     started = Date.now();
-    app = await startExample({
-      AUTH_SECRET: randomBytes(32).toString('hex'),
-      KEYCLOAK_ISSUER: kc.issuer,
-      KEYCLOAK_CLIENT_ID: CLIENT.id,
-      KEYCLOAK_CLIENT_SECRET: CLIENT.secret,
-      AUTHJWT_GRPC_ADDR: `127.0.0.1:${svc.app.grpcPort}`,
-      AUTHJWT_EXAMPLE_DEV_ROUTES: 'true',
-    });
+    app = await startExample({ ...exampleEnv(), AUTHJWT_EXAMPLE_DEV_ROUTES: 'true' });
     console.log(`# example listening in ${((Date.now() - started) / 1000).toFixed(1)}s at ${app.url}`);
   });
 
@@ -230,9 +214,8 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
   let aliceFirstToken: string | undefined;
 
   it('generated client (examples/authjs-sveltekit/src/lib/gen) is what scripts/gen.sh makes from proto/', (t) => {
-    if (spawnSync('protoc', ['--version']).error) {
-      return t.skip(skipOrFail('generated-client check', 'protoc not found: apt-get install protobuf-compiler'));
-    }
+    const noProtoc = spawnSync('protoc', ['--version']).error ? 'protoc not found: apt-get install protobuf-compiler' : undefined;
+    if (!requirePrerequisite(t, 'generated-client check', noProtoc)) return;
     assert.ok(built, "the example's node_modules come from scripts/build-example.sh in before()");
     const out = mkdtempSync(join(tmpdir(), 'authjwt-example-gen-'));
     try {
@@ -354,13 +337,7 @@ describe('example frontend: SvelteKit + Auth.js → GetJWT, in headless Chromium
 
   it('without AUTHJWT_EXAMPLE_DEV_ROUTES=true the /dev routes do not exist (404)', async (t) => {
     if (skipReason) return t.skip(skipReason);
-    const plain = await startExample({
-      AUTH_SECRET: randomBytes(32).toString('hex'),
-      KEYCLOAK_ISSUER: kc!.issuer,
-      KEYCLOAK_CLIENT_ID: CLIENT.id,
-      KEYCLOAK_CLIENT_SECRET: CLIENT.secret,
-      AUTHJWT_GRPC_ADDR: `127.0.0.1:${svc!.app.grpcPort}`,
-    });
+    const plain = await startExample(exampleEnv());
     try {
       assert.equal((await fetch(`${plain.url}/dev/token`)).status, 404);
       assert.equal((await fetch(`${plain.url}/dev/refresh`, { method: 'POST' })).status, 404);

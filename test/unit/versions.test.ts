@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { parseVersions, VERSIONS_FILE, version } from '../helpers/versions.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const KEYS = ['KEYCLOAK_VERSION', 'NODE_MAJOR', 'NPM_VERSION'] as const;
+const KEYS = ['KEYCLOAK_VERSION', 'NODE_MAJOR', 'NPM_VERSION', 'HELM_VERSION', 'KUSTOMIZE_VERSION', 'KUBERNETES_VALIDATE_VERSION'] as const;
 
 describe('.ci/versions.env parser', () => {
   it('reads KEY=VALUE lines, skips comments and blank lines, unwraps matching quotes', () => {
@@ -38,7 +38,7 @@ describe('.ci/versions.env parser', () => {
   });
 
   it(`defines ${KEYS.join(', ')}`, () => {
-    for (const key of KEYS) assert.match(version(key), /^\d+(\.\d+)*$/, key);
+    for (const key of KEYS) assert.match(version(key), /^v?\d+(\.\d+)*$/, key);
   });
 });
 
@@ -52,6 +52,9 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
   { key: 'NODE_MAJOR', re: /\bnode@(\d+)\b/g },
   { key: 'NODE_MAJOR', re: /\bNode(?:\.js)? (\d+)(?![\d.])/g },
   { key: 'NPM_VERSION', re: /\bnpm@(\d+\.\d+\.\d+)/g },
+  { key: 'HELM_VERSION', re: /\bhelm[@ ](v\d+\.\d+\.\d+)/g },
+  { key: 'KUSTOMIZE_VERSION', re: /\bkustomize[@ ](v\d+\.\d+\.\d+)/g },
+  { key: 'KUBERNETES_VALIDATE_VERSION', re: /\bkubernetes-validate(?: |==)(\d+\.\d+\.\d+)/g },
 ];
 
 /**
@@ -93,7 +96,7 @@ describe('version mentions', () => {
   });
 
   it('the scan sees the known mentions (README, docs/testing.md, docs/deploy.md, the Dockerfile)', () => {
-    assert.ok(files.includes('Dockerfile') && files.includes('docs/testing.md') && files.includes('.ci/run'), files.join(' '));
+    for (const file of ['README.md', 'Dockerfile', 'docs/testing.md', 'docs/deploy.md', '.ci/run']) assert.ok(files.includes(file), file);
     for (const key of KEYS) assert.ok((found.get(key) ?? 0) > 0, `no mention of ${key} found: the patterns no longer match`);
   });
 });
