@@ -41,7 +41,7 @@ const secretSources = {
 const claimName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, 'must be a claim name')
-  .refine((v) => !RESERVED_CLAIM_NAMES.has(v) && v !== '__proto__' && v !== 'constructor' && v !== 'prototype', {
+  .refine((v) => !RESERVED_CLAIM_NAMES.has(v), {
     message: 'is reserved and cannot be mapped',
   });
 
@@ -92,6 +92,10 @@ export const ASYMMETRIC_JWS_ALGORITHMS = [
   'EdDSA',
   'Ed25519',
 ] as const;
+
+/** JWS algorithms authjwt signs with (the key types src/keys/key-file.ts derives an algorithm for). */
+export const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 /** What Auth.js reports in `account.type`: Auth.js v5 `oidc` for OIDC providers, next-auth v4 `oauth` for all. */
 const ACCOUNT_TYPES = ['oidc', 'oauth'] as const;
@@ -496,7 +500,7 @@ export const configSchema = z
         dir: z.string().min(1).optional(),
         /** Development only: generate a throwaway key at start (tokens die with the process). */
         ephemeral: z.boolean().default(false),
-        ephemeralAlgorithm: z.enum(['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256']).default('ES256'),
+        ephemeralAlgorithm: z.enum(SIGNING_ALGORITHMS).default('ES256'),
         /** A new key is published in JWKS at least this long before it signs (gateways cache JWKS). */
         publishLeadTime: duration({ max: 7 * 86_400_000 }).default(600_000),
         /** How often the key directory is re-read (file-system events also trigger a reload). */
@@ -508,7 +512,7 @@ export const configSchema = z
          * planned key *before* rotating to it, so verifiers that read discovery once (go-oidc, nimbus)
          * accept it when it starts signing.
          */
-        advertisedAlgorithms: z.array(z.enum(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'])).optional(),
+        advertisedAlgorithms: z.array(z.enum(SIGNING_ALGORITHMS)).optional(),
       })
       .superRefine((k, ctx) => {
         if (!k.dir && !k.ephemeral)

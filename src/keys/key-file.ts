@@ -1,11 +1,9 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+import type { SigningAlgorithm } from '../config/schema.ts';
 import { type ErrorCode, type ErrorName, errorCode } from '../errors.ts';
 
 type KeyFileErrorName = Extract<ErrorName, `KEYS_${string}`>;
-
-/** JWS algorithms authjwt signs with: the only ones {@link algorithmFor} derives (and jwt-signer switches over). */
-type SigningAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA';
 
 /** A private signing key loaded from the Secret, with its public JWK. */
 export interface SigningKey {
