@@ -2,7 +2,7 @@ import { authJwtError } from '../../errors.ts';
 import { LOOKUP_FORBIDDEN, type CallOptions, type LookupName, type LookupResult } from '../../exchange/ports.ts';
 import type { FetchFn } from '../http/provider-fetch.ts';
 import { readJsonBody } from '../http/response-body.ts';
-import { checkStatus } from './status.ts';
+import { checkStatus, isRateLimited } from './status.ts';
 
 /** Items kept per lookup (before they reach a policy expression) and pages read to get them. */
 const MAX_LOOKUP_ITEMS = 200;
@@ -58,12 +58,11 @@ export async function fetchLookup(
       headers: { accept: 'application/json', ...headers, authorization: `Bearer ${token}` },
       signal: options.signal,
     });
-    const rateLimited = response.status === 429 || (response.status === 403 && response.headers.get('x-ratelimit-remaining') === '0');
-    if (!rateLimited && (response.status === 403 || response.status === 404)) {
+    if (!isRateLimited(response) && (response.status === 403 || response.status === 404)) {
       await response.body?.cancel();
       return LOOKUP_FORBIDDEN;
     }
-    await checkStatus(response, `lookup ${name}`);
+    await checkStatus(response, `lookup ${name}`, token);
     const body = await readJsonBody(response);
     if (!Array.isArray(body)) throw authJwtError('PROVIDER_BAD_RESPONSE', { detail: `lookup ${name}: not a list` });
     for (const entry of body) {

@@ -57,7 +57,7 @@ export class UserApiVerifier implements TokenVerifier {
       headers: { accept: 'application/json', ...this.#settings.headers, authorization: `Bearer ${token}` },
       signal: options.signal,
     });
-    await checkStatus(response, 'user API');
+    await checkStatus(response, 'user API', token);
     return this.#identity(await readJsonBody(response), undefined, undefined);
   }
 
@@ -85,7 +85,7 @@ export class UserApiVerifier implements TokenVerifier {
         detail: `token check status ${response.status}: the provider refused our OAuth app credentials: check clientId and the client secret`,
       });
     }
-    await checkStatus(response, 'token check');
+    await checkStatus(response, 'token check', token);
     const body = await readJsonBody(response);
     const appClientId = readPath(body, 'app.client_id');
     if (appClientId !== undefined && appClientId !== app.clientId) throw authJwtError('UPSTREAM_NOT_ISSUED_TO_CLIENT');
