@@ -49,7 +49,7 @@ export interface ProviderConfig {
   claims: Readonly<Record<string, string>>;
   /**
    * `allow` rules and the computed (CEL) `claims`, as configured (docs/policy.md); compiled and checked by
-   * buildConfig, compiled again by the composition root. Undefined: anyone the provider proves gets a token.
+   * buildConfig, which keeps the compiled form for the composition root. Undefined: anyone the provider proves gets a token.
    */
   policy: PolicySource | undefined;
   /** Overrides of the top-level audience / tokenTtl for tokens minted for this provider. */
