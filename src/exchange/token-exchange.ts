@@ -135,7 +135,10 @@ export class TokenExchange {
       const computed = this.checkPolicy(provider, identity);
       const claims = { ...this.mapClaims(provider, identity), ...computed };
       return await this.mint(provider, identity, claims, audience, options.reuseMinted ? token : undefined);
-    } catch (error) {
+    } catch (caught) {
+      // Once the caller's signal fired, whatever the abandoned step threw is reported as the abort itself
+      // (the door's reason: cancelled, deadline), so no door has to sort that out.
+      const error = options.signal?.aborted ? options.signal.reason : caught;
       // Every failure after selection names the provider (a configured id) for metrics and ErrorInfo.
       if (isAuthJwtError(error) && error.metadata.provider === undefined) throw error.withMetadata({ provider: provider.id });
       throw error;

@@ -29,8 +29,7 @@ export function createAuthApi(options: AuthApiOptions): AuthAPIHandlers {
       },
       (error: unknown) => {
         dispose();
-        // After the client left, whatever the abandoned step threw is reported as the cancellation.
-        const failure = toGrpcStatus(signal.aborted ? signal.reason : error);
+        const failure = toGrpcStatus(error);
         report.failed(failure, error, call.request?.account?.provider);
         callback({ code: failure.code, details: failure.details, metadata: failure.metadata });
       },

@@ -66,13 +66,11 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
 
     const fail = (error: unknown) => {
       dispose();
-      // After Envoy left (its timeout), whatever the abandoned step threw is reported as the cancellation.
-      const thrown = signal.aborted ? signal.reason : error;
-      const failure = toEdgeFailure(thrown);
-      report.failed(failure, thrown, hint);
+      const failure = toEdgeFailure(error);
+      report.failed(failure, error, hint);
       const undecided = failure.status >= 500 && (options.onUnavailable === 'error' || failure.status === 500);
       if (undecided) {
-        const status = toGrpcStatus(thrown);
+        const status = toGrpcStatus(error);
         callback({ code: status.code, details: status.details, metadata: status.metadata });
         return;
       }

@@ -90,7 +90,7 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
       },
       (error: unknown) => {
         done();
-        deny(signal.aborted ? signal.reason : error);
+        deny(error);
       },
     );
 

@@ -62,9 +62,6 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       let result: ExchangeResult;
       try {
         result = await options.exchange.exchangeBearer(request.input, { signal });
-      } catch (error) {
-        // After an abort, whatever the abandoned step threw is reported as the abort.
-        throw signal.aborted ? signal.reason : error;
       } finally {
         dispose();
       }

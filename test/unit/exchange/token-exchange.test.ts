@@ -355,4 +355,16 @@ describe('TokenExchange.exchangeBearer (edge, token endpoint)', () => {
     await exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc', audience: ['svc-b'] }, { reuseMinted: true });
     assert.equal(signer.signed.length, 4, 'the same token for another audience: a new signature');
   });
+
+  it("once the caller's signal fired, the exchange fails with the signal's reason (naming the provider), whatever the abandoned step threw", async () => {
+    const hanging: TokenVerifier = {
+      verify: (_token, options) =>
+        new Promise((_resolve, reject) => options?.signal?.addEventListener('abort', () => reject(authJwtError('PROVIDER_UNREACHABLE')))),
+    };
+    const { exchange } = setup({ provider: { verifier: hanging } });
+    const controller = new AbortController();
+    const pending = exchange.exchangeBearer({ token: 'opaque', defaultProvider: 'kc' }, { signal: controller.signal });
+    controller.abort(authJwtError('DEADLINE'));
+    await assert.rejects(pending, (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_DEADLINE' && e.metadata.provider === 'kc');
+  });
 });
