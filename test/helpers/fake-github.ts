@@ -11,7 +11,7 @@
  * default: `read:user user:email` (no org access).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './net.ts';
 
 export interface FakeGitHubUser {
   id: number;
@@ -163,13 +163,9 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     }
     json(res, 404, { message: 'Not Found' });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  const listening = await listenOnLoopback(server);
+  state.url = listening.url;
+  state.close = listening.close;
   return state;
 }
 

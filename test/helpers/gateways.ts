@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './interop-tools.ts';
+import { waitFor } from './wait-for.ts';
 
 export interface Gateway {
   url: string;
@@ -33,16 +34,18 @@ export function renderExample(file: string, replacements: Record<string, string>
 
 /** Polls until `url` answers (any HTTP status) or the child exits. */
 async function waitHttp(url: string, child: ChildProcess, logs: () => string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}): ${logs()}`);
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  const answers = async () => {
+    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode})`);
+    return fetch(url, { signal: AbortSignal.timeout(1_000) }).then(
+      () => true,
+      () => false,
+    );
+  };
+  try {
+    await waitFor(answers, { what: `${url} to answer`, timeout: 30_000, interval: 100 });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}: ${logs()}`, { cause: error });
   }
-  throw new Error(`${url} did not answer: ${logs()}`);
 }
 
 async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
