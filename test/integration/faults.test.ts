@@ -513,8 +513,7 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
         // The first caller starts the shared verification and leaves first.
         let firstSettled = false;
         const first = svc.getJwt(account, { deadlineMs: 200 }).finally(() => (firstSettled = true));
-        const deadline = Date.now() + 5_000;
-        while (providerCalls() === before && !firstSettled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        await waitFor(() => providerCalls() !== before || firstSettled, { what: `${name}: the first caller's provider call`, interval: 5 });
         const leavers = Array.from({ length: 9 }, (_, i) => svc.getJwt(account, { deadlineMs: 300 + 30 * i }));
         const started = performance.now();
         const stayers = Array.from({ length: 10 }, () =>
@@ -582,15 +581,7 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
         rssMb: [before.rssMb, after.rssMb].map((v) => Math.round(v)),
         nodeOptions: '--max-old-space-size=96 --max-semi-space-size=8',
       });
-      assert.ok(
-        alive,
-        `authjwt died: ${proc
-          .stderr()
-          .split('\n')
-          .filter((l) => /heap|memory|FATAL/i.test(l))
-          .slice(0, 2)
-          .join(' | ')}`,
-      );
+      assert.ok(alive, `authjwt died: ${proc.fatalLines(2)}`);
       assert.ok(
         after.heapUsedMb - before.heapUsedMb < 8,
         `heap grew ${(after.heapUsedMb - before.heapUsedMb).toFixed(1)} MB after ${outcomes.SERVICE_UNKNOWN ?? 0} unique-name Watch calls`,
@@ -703,15 +694,7 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
         heapUsedMb: [before.heapUsedMb, after.heapUsedMb].map((v) => Math.round(v * 10) / 10),
         alive,
       });
-      assert.ok(
-        alive,
-        `authjwt died: ${proc
-          .stderr()
-          .split('\n')
-          .filter((l) => /heap|memory|FATAL/i.test(l))
-          .slice(0, 2)
-          .join(' | ')}`,
-      );
+      assert.ok(alive, `authjwt died: ${proc.fatalLines(2)}`);
       assert.deepEqual(results, {
         'introspection 64 MiB chunked': 'UNAVAILABLE',
         'userinfo 8 MiB': 'UNAVAILABLE',

@@ -120,12 +120,7 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       );
       assert.ok(
         alive,
-        `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000).then(() => '?')])}): ${proc
-          .stderr()
-          .split('\n')
-          .filter((l) => /heap|memory|FATAL/i.test(l))
-          .slice(0, 3)
-          .join(' | ')}`,
+        `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000).then(() => '?')])}): ${proc.fatalLines(3)}`,
       );
       assert.ok(!tally.SERVING, 'an unknown name must never read SERVING');
       assert.ok(
