@@ -7,7 +7,6 @@
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -24,7 +23,7 @@ import { paddedJson, startFakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts'
 import { churnWatch, healthClient } from '../helpers/health-client.ts';
 import { freePort } from '../helpers/net.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS } from '../helpers/oidc.ts';
-import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { privateKeyPem, writeSecretRevision } from '../helpers/secret-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const codeName = (c: number) => Object.entries(status).find(([, v]) => v === c)?.[0] ?? String(c);
@@ -312,14 +311,12 @@ describe('sharing and rate limits', () => {
 });
 
 describe('keys under load', () => {
-  const pem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-
   it('Secret rotated under load: zero failed calls; every minted token verifies against the JWKS fetched right after', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-rot-'));
     const gh = await startFakeGitHub();
     gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
-    const keyA = pem();
-    const keyB = pem();
+    const keyA = privateKeyPem();
+    const keyB = privateKeyPem();
     writeSecretRevision(dir, { 'a.pem': keyA }, 1);
     const svc: RunningAuthJwt = await startAuthJwt({
       keys: { dir, reloadInterval: '100ms', publishLeadTime: '300ms' },
@@ -369,7 +366,7 @@ describe('keys under load', () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-corrupt-'));
     const gh = await startFakeGitHub();
     gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
-    writeSecretRevision(dir, { 'a.pem': pem() }, 1);
+    writeSecretRevision(dir, { 'a.pem': privateKeyPem() }, 1);
     const svc = await startAuthJwt({
       keys: { dir, reloadInterval: '100ms' },
       providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, cacheTtl: '1m' }],

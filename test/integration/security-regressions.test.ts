@@ -13,7 +13,6 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,7 +24,7 @@ import { startFakeGitHub } from '../helpers/fake-github.ts';
 import { churnWatch, check, healthClient, watchFirst } from '../helpers/health-client.ts';
 import { paddedJson, startFakeOidcIssuer, type FakeAnswer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { freePort } from '../helpers/net.ts';
-import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { privateKeyPem, writeSecretRevision } from '../helpers/secret-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const codeName = (c: number) => status[c] ?? String(c);
@@ -723,11 +722,9 @@ describe('#15.8 main.ts never prints secrets', () => {
 
 // ---------------------------------------------------------------------------------------------
 describe('#15.10 smaller findings', () => {
-  const pem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-
   it('regression #15.10: /readyz does not show the keys directory or any file path (a key reload failure is reported without paths)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-readyz-'));
-    writeSecretRevision(dir, { 'a.pem': pem() }, 1);
+    writeSecretRevision(dir, { 'a.pem': privateKeyPem() }, 1);
     const svc = await startAuthJwt({
       keys: { dir, reloadInterval: '100ms' },
       providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }],
@@ -766,7 +763,7 @@ describe('#15.10 smaller findings', () => {
   it('regression #15.10: a world-readable private key file (mode 0644) loads with a warning', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-perm-'));
     const file = join(dir, 'signing.pem');
-    writeFileSync(file, pem());
+    writeFileSync(file, privateKeyPem());
     chmodSync(file, 0o644);
     const gh = await startFakeGitHub();
     gh.issue('gho_perm', { id: 3, login: 'three', name: null, email: null }, 'app');

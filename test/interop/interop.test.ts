@@ -39,7 +39,7 @@ import {
 } from '../helpers/interop-tools.ts';
 import { freePort } from '../helpers/net.ts';
 import { generateProtobufTs } from '../helpers/protobuf-ts.ts';
-import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { privateKeyPem, writeSecretRevision } from '../helpers/secret-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const OCTOCAT = { id: 583231, login: 'octocat', name: 'The Octocat', email: null };
@@ -424,16 +424,15 @@ describe('JOSE verifiers through discovery, for every signing algorithm', () => 
     await gh?.close();
   });
 
-  const pem = (key: ReturnType<typeof generateKeyPairSync>['privateKey']) => key.export({ type: 'pkcs8', format: 'pem' }) as string;
   const KEYS: Record<string, () => [string, string]> = {
-    RS256: () => ['signing.pem', pem(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey)],
+    RS256: () => ['signing.pem', privateKeyPem('rsa')],
     PS256: () => [
       'signing.json',
       JSON.stringify({ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), alg: 'PS256' }),
     ],
-    ES256: () => ['signing.pem', pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey)],
-    ES384: () => ['signing.pem', pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey)],
-    EdDSA: () => ['signing.pem', pem(generateKeyPairSync('ed25519').privateKey)],
+    ES256: () => ['signing.pem', privateKeyPem('P-256')],
+    ES384: () => ['signing.pem', privateKeyPem('P-384')],
+    EdDSA: () => ['signing.pem', privateKeyPem('ed25519')],
   };
   /** Authlib's own JOSE layer (joserfc defaults) verifies only its "recommended" algorithms (test/interop/README.md). */
   const AUTHLIB_DEFAULT = new Set(['RS256', 'ES256']);
@@ -684,8 +683,8 @@ describe('algorithm change ES256 → RS256 with a long-running go-oidc verifier 
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-alg-change-'));
     const httpPort = await freePort();
     const grpcPort = await freePort();
-    const ecPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const ecPem = privateKeyPem('P-256');
+    const rsaPem = privateKeyPem('rsa');
     writeSecretRevision(dir, { 'signing-2026-11.pem': ecPem }, 1);
     const start = (keys: Record<string, unknown>) =>
       startAuthJwt({
