@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, generateKeyPair, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts';
@@ -325,9 +326,9 @@ describe('keys under load', () => {
     });
     try {
       const rotation = (async () => {
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         writeSecretRevision(dir, { 'a.pem': keyA, 'b.pem': keyB }, 2); // add B
-        await new Promise((r) => setTimeout(r, 1_000));
+        await sleep(1_000);
         writeSecretRevision(dir, { 'b.pem': keyB }, 3); // retire A
       })();
       const results = await drive(8, 2_500, 20_000, () => svc.getJwt(ghAccount));
@@ -373,7 +374,7 @@ describe('keys under load', () => {
     });
     try {
       const corrupt = (async () => {
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
         writeFileSync(join(dir, 'half-written.pem'), '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n'); // truncated
       })();
       const results = await drive(8, 1_500, 20_000, () => svc.getJwt(ghAccount));
@@ -431,7 +432,7 @@ describe('graceful drain', () => {
       await waitFor(() => /shutting down: health NOT_SERVING/.test(logs), { what: 'authjwt to stop accepting calls' });
       const late = await Promise.all(Array.from({ length: 10 }, (_, i) => call(20 + i)));
       const inFlightResults = await Promise.all(inFlight);
-      const code = await Promise.race([exited, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 12_000))]);
+      const code = await Promise.race([exited, sleep(12_000, 'hang' as const, { ref: false })]);
       figures('sigterm-under-load', {
         inFlight: inFlightResults.length,
         inFlightOutcomes: tally(inFlightResults),

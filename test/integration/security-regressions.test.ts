@@ -16,6 +16,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactSign, generateKeyPair } from 'jose';
 import { buildConfig } from '../../src/config/load.ts';
 import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
@@ -28,7 +29,6 @@ import { privateKeyPem, writeSecretRevision } from '../helpers/secret-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const codeName = (c: number) => status[c] ?? String(c);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowS = () => Math.floor(Date.now() / 1000);
 const SUB = 'user-7f3a';
 const AUDIENCE = 'frontend';
@@ -119,7 +119,7 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       );
       assert.ok(
         alive,
-        `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000).then(() => '?')])}): ${proc.fatalLines(3)}`,
+        `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000, '?', { ref: false })])}): ${proc.fatalLines(3)}`,
       );
       assert.ok(!tally.SERVING, 'an unknown name must never read SERVING');
       assert.ok(
@@ -690,7 +690,7 @@ describe('#15.8 main.ts never prints secrets', () => {
     const actual: Record<string, { exitCode: unknown; secretPrinted: boolean; saysInvalidConfiguration: boolean }> = {};
     for (const [name, yaml] of Object.entries(cases)) {
       const proc = startAuthJwtProcess(yaml);
-      const exitCode = await Promise.race([proc.exited, sleep(20_000).then(() => 'hang')]);
+      const exitCode = await Promise.race([proc.exited, sleep(20_000, 'hang', { ref: false })]);
       await proc.stop();
       const output = proc.stdout() + proc.stderr();
       actual[name] = {
