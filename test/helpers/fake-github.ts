@@ -175,3 +175,11 @@ function orgId(name: string): number {
   for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return h;
 }
+
+/**
+ * authjwt's provider entry for a fake GitHub: the `github` preset with its user API and REST base
+ * (`apiBaseUrl`) pointed at the fake; `extra` adds or overrides (id, timeout, app credentials, rules).
+ */
+export function fakeGitHubProvider(gh: Pick<FakeGitHub, 'url'>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, ...extra };
+}

@@ -44,7 +44,7 @@ import { CompactSign, exportJWK, generateKeyPair, importJWK, type CryptoKey, typ
 import { OUTCOMES } from '../../src/errors.ts';
 import { AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS } from '../../src/grpc/proto.ts';
 import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub, type FakeGitHubUser } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub, type FakeGitHubUser } from '../helpers/fake-github.ts';
 import { startFakeOidcIssuer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { listenOnLoopback } from '../helpers/net.ts';
 import { API_RESOURCE, INTROSPECTION_CLIENT, newSigningKey, startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
@@ -725,17 +725,8 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
           clientId: INTROSPECTION_CLIENT.id,
           clientSecret: INTROSPECTION_CLIENT.secret,
         },
-        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '2s' },
-        {
-          id: 'github-bound',
-          type: 'oauth',
-          preset: 'github',
-          userinfoUrl: `${gh.url}/user`,
-          apiBaseUrl: gh.url,
-          clientId: 'Iv1.ours',
-          clientSecret: 'ours-secret',
-          timeout: '2s',
-        },
+        fakeGitHubProvider(gh, { timeout: '2s' }),
+        fakeGitHubProvider(gh, { id: 'github-bound', clientId: 'Iv1.ours', clientSecret: 'ours-secret', timeout: '2s' }),
         {
           id: 'fk-intro',
           type: 'oidc',

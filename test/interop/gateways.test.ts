@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { ExchangeEvent } from '../../src/telemetry/exchange-events.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { renderExample, startCaddy, startNginx, startOauth2Proxy, type Gateway } from '../helpers/gateways.ts';
 import { jsonResult, requireTool, runTool } from '../helpers/interop-tools.ts';
 import { freePort, listenOnLoopback } from '../helpers/net.ts';
@@ -92,16 +92,7 @@ describe('edge behind real gateways', () => {
         },
         providers: [
           { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'jwt' },
-          {
-            id: 'github',
-            type: 'oauth',
-            preset: 'github',
-            userinfoUrl: `${gh.url}/user`,
-            apiBaseUrl: gh.url,
-            timeout: '2s',
-            retries: 0,
-            allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }],
-          },
+          fakeGitHubProvider(gh, { timeout: '2s', retries: 0, allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }] }),
         ],
       },
       { observer: { onExchange: (e) => void events.push(e) } },

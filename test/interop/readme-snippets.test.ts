@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { REPO_ROOT, requireTool, runTool } from '../helpers/interop-tools.ts';
 import { generateProtobufTs, type ProtobufTsClient } from '../helpers/protobuf-ts.ts';
 
@@ -35,7 +35,7 @@ describe('README "Calling it" examples run against a live authjwt', () => {
     gh = await startFakeGitHub();
     gh.issue('gho_readme_octocat', { id: 583231, login: 'octocat', name: 'The Octocat', email: null }, 'Iv1.app');
     svc = await startAuthJwt({
-      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url }],
+      providers: [fakeGitHubProvider(gh)],
     });
     mkdirSync(join(REPO_ROOT, '.cache'), { recursive: true });
     dir = mkdtempSync(join(REPO_ROOT, '.cache', 'readme-'));

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startCaddy, startNginx } from '../helpers/gateways.ts';
 import {
   jsonLines,
@@ -251,7 +251,7 @@ describe('clients against a running authjwt (token minted through a FAKE GitHub)
     gh = await startFakeGitHub();
     gh.issue('gho_interop_octocat', octocat, 'Iv1.interop');
     svc = await startAuthJwt({
-      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '2s' }],
+      providers: [fakeGitHubProvider(gh, { timeout: '2s' })],
     });
     grpcAddr = `127.0.0.1:${svc.app.grpcPort}`;
     dir = mkdtempSync(join(tmpdir(), 'authjwt-interop-'));
