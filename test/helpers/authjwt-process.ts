@@ -26,6 +26,8 @@ export interface AuthJwtProcess {
   /** Forces a full GC in the child (needs `gcHook`) and waits until it is done. */
   gc(): Promise<void>;
   alive(): boolean;
+  /** The first stderr lines about the heap, memory or a FATAL error, joined with " | " (why the process died). */
+  fatalLines(max?: number): string;
   stop(): Promise<void>;
 }
 
@@ -107,6 +109,12 @@ export function startAuthJwtProcess(
       await waitFor(() => (err.match(/authjwt-test: gc done/g) ?? []).length >= want, 10_000);
     },
     alive: () => child.exitCode === null && child.signalCode === null,
+    fatalLines: (max = 3) =>
+      err
+        .split('\n')
+        .filter((l) => /heap|memory|FATAL/i.test(l))
+        .slice(0, max)
+        .join(' | '),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');

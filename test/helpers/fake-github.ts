@@ -11,7 +11,7 @@
  * default: `read:user user:email` (no org access).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './net.ts';
 
 export interface FakeGitHubUser {
   id: number;
@@ -163,13 +163,9 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     }
     json(res, 404, { message: 'Not Found' });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  const listening = await listenOnLoopback(server);
+  state.url = listening.url;
+  state.close = listening.close;
   return state;
 }
 
@@ -178,4 +174,12 @@ function orgId(name: string): number {
   let h = 0;
   for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return h;
+}
+
+/**
+ * authjwt's provider entry for a fake GitHub: the `github` preset with its user API and REST base
+ * (`apiBaseUrl`) pointed at the fake; `extra` adds or overrides (id, timeout, app credentials, rules).
+ */
+export function fakeGitHubProvider(gh: Pick<FakeGitHub, 'url'>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, ...extra };
 }

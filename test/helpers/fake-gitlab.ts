@@ -6,7 +6,7 @@
  * `per_page`, `Link: rel="next"` and `X-Next-Page`. Not GitLab itself.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './net.ts';
 
 export interface FakeGitLabUser {
   id: number;
@@ -115,12 +115,8 @@ export async function startFakeGitLab(): Promise<FakeGitLab> {
     }
     json(res, 200, all.slice((current - 1) * perPage, current * perPage), headers);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  const listening = await listenOnLoopback(server);
+  state.url = listening.url;
+  state.close = listening.close;
   return state;
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './interop-tools.ts';
+import { waitFor } from './wait-for.ts';
 
 export interface Gateway {
   url: string;
@@ -33,16 +34,18 @@ export function renderExample(file: string, replacements: Record<string, string>
 
 /** Polls until `url` answers (any HTTP status) or the child exits. */
 async function waitHttp(url: string, child: ChildProcess, logs: () => string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}): ${logs()}`);
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  const answers = async () => {
+    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode})`);
+    return fetch(url, { signal: AbortSignal.timeout(1_000) }).then(
+      () => true,
+      () => false,
+    );
+  };
+  try {
+    await waitFor(answers, { what: `${url} to answer`, timeout: 30_000, interval: 100 });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}: ${logs()}`, { cause: error });
   }
-  throw new Error(`${url} did not answer: ${logs()}`);
 }
 
 async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
@@ -54,7 +57,12 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<v
   clearTimeout(timer);
 }
 
-function launch(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; dir: string; url: string; stopSignal: NodeJS.Signals }) {
+/** Starts a gateway and resolves once `readyPath` answers; a gateway that does not come up is stopped. */
+async function launch(
+  file: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; dir: string; url: string; readyPath: string; stopSignal: NodeJS.Signals },
+): Promise<Gateway> {
   let logs = '';
   const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d) => (logs += d));
@@ -67,7 +75,13 @@ function launch(file: string, args: string[], options: { env?: NodeJS.ProcessEnv
       rmSync(options.dir, { recursive: true, force: true });
     },
   };
-  return { child, gateway, logs: () => logs };
+  try {
+    await waitHttp(`${options.url}${options.readyPath}`, child, gateway.logs);
+  } catch (e) {
+    await gateway.stop();
+    throw e;
+  }
+  return gateway;
 }
 
 /**
@@ -94,19 +108,12 @@ ${server}
 }
 `,
   );
-  const url = `http://127.0.0.1:${port}`;
-  const { child, gateway, logs } = launch(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], {
+  return launch(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], {
     dir,
-    url,
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/',
     stopSignal: 'SIGQUIT',
   });
-  try {
-    await waitHttp(`${url}/`, child, logs);
-  } catch (e) {
-    await gateway.stop();
-    throw e;
-  }
-  return gateway;
 }
 
 /** Caddy with the admin API and automatic HTTPS off, storage and HOME in the prefix; `site` is the Caddyfile site block. */
@@ -122,38 +129,23 @@ export async function startCaddy(caddy: string, port: number, site: string): Pro
 ${site}
 `,
   );
-  const url = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') };
-  const { child, gateway, logs } = launch(caddy, ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], {
-    env,
+  return launch(caddy, ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], {
+    env: { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') },
     dir,
-    url,
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/',
     stopSignal: 'SIGTERM',
   });
-  try {
-    await waitHttp(`${url}/`, child, logs);
-  } catch (e) {
-    await gateway.stop();
-    throw e;
-  }
-  return gateway;
 }
 
 /** oauth2-proxy with the given flags (`--http-address` is added). */
 export async function startOauth2Proxy(bin: string, port: number, flags: string[]): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'authjwt-oauth2-proxy-'));
-  const url = `http://127.0.0.1:${port}`;
-  const { child, gateway, logs } = launch(bin, [`--http-address=127.0.0.1:${port}`, ...flags], {
+  return launch(bin, [`--http-address=127.0.0.1:${port}`, ...flags], {
     env: { ...process.env, HOME: dir },
     dir,
-    url,
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/ping',
     stopSignal: 'SIGTERM',
   });
-  try {
-    await waitHttp(`${url}/ping`, child, logs);
-  } catch (e) {
-    await gateway.stop();
-    throw e;
-  }
-  return gateway;
 }

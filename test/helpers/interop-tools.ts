@@ -14,6 +14,7 @@ import { delimiter, join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { requirePrerequisite } from './prerequisite.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const PROTO_DIR = join(REPO_ROOT, 'proto');
@@ -102,18 +103,18 @@ export function findTool(name: Tool): string | undefined {
   return undefined;
 }
 
-export class MissingToolError extends Error {}
-
 /**
  * A tool for a test: when it is missing, the test is skipped locally but FAILS when CI is set
- * (a skipped interop test is never counted as passing in CI).
+ * (a skipped interop test is never counted as passing in CI; test/helpers/prerequisite.ts).
  */
 export function requireTool(t: TestContext, name: Tool): string | undefined {
   const file = findTool(name);
   if (file) return file;
-  const message = `${name} is not installed: run  eval "$(bash .ci/tools.sh)"  (as root: apt packages, Go tools, Python venv)`;
-  if (process.env.CI) throw new MissingToolError(`${message}; it is required when CI is set`);
-  t.skip(message);
+  requirePrerequisite(
+    t,
+    `the interop tests that need ${name}`,
+    `${name} is not installed: run  eval "$(bash .ci/tools.sh)"  (as root: apt packages, Go tools, Python venv)`,
+  );
   return undefined;
 }
 

@@ -1,4 +1,5 @@
-/** Test helper: a directory laid out like a Kubernetes Secret volume. */
+/** Test helper: a directory laid out like a Kubernetes Secret volume, and the key files it holds. */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -19,4 +20,15 @@ export function writeSecretRevision(dir: string, files: Record<string, string>, 
       /* link exists */
     }
   }
+}
+
+/** A fresh private key as a PKCS#8 PEM file holds it (a Secret's signing key): EC P-256 unless named. */
+export function privateKeyPem(kind: 'P-256' | 'P-384' | 'ed25519' | 'rsa' = 'P-256'): string {
+  const { privateKey } =
+    kind === 'ed25519'
+      ? generateKeyPairSync('ed25519')
+      : kind === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : generateKeyPairSync('ec', { namedCurve: kind });
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 }

@@ -337,6 +337,7 @@ describe('edge examples (deploy/envoy/ext-authz*.yaml, deploy/nginx, deploy/cadd
       '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute',
       disabled: true,
     });
+    assert.ok(perRoute.length > 1, 'at least one route names a provider');
     for (const p of perRoute.slice(1)) {
       const provider = p.check_settings.context_extensions.provider;
       assert.ok(

@@ -15,7 +15,7 @@ import { decodeJwt } from 'jose';
 import { loadExtAuthzPackage } from '../../src/grpc/proto.ts';
 import type { ExchangeEvent } from '../../src/telemetry/exchange-events.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startFakeOidcIssuer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -97,16 +97,7 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
         },
         providers: [
           { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'jwt' },
-          {
-            id: 'github',
-            type: 'oauth',
-            preset: 'github',
-            userinfoUrl: `${gh.url}/user`,
-            apiBaseUrl: gh.url,
-            timeout: '2s',
-            retries: 0,
-            allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }],
-          },
+          fakeGitHubProvider(gh, { timeout: '2s', retries: 0, allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }] }),
         ],
       },
       { observer: { onExchange: (e) => void events.push(e) } },

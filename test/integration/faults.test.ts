@@ -7,12 +7,12 @@
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, generateKeyPair, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import type { AuthAPIClient } from '../../src/generated/auth/v1alpha1/AuthAPI.ts';
@@ -24,7 +24,7 @@ import { paddedJson, startFakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts'
 import { churnWatch, healthClient } from '../helpers/health-client.ts';
 import { freePort } from '../helpers/net.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS } from '../helpers/oidc.ts';
-import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { privateKeyPem, writeSecretRevision } from '../helpers/secret-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const codeName = (c: number) => Object.entries(status).find(([, v]) => v === c)?.[0] ?? String(c);
@@ -312,14 +312,12 @@ describe('sharing and rate limits', () => {
 });
 
 describe('keys under load', () => {
-  const pem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-
   it('Secret rotated under load: zero failed calls; every minted token verifies against the JWKS fetched right after', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-rot-'));
     const gh = await startFakeGitHub();
     gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
-    const keyA = pem();
-    const keyB = pem();
+    const keyA = privateKeyPem();
+    const keyB = privateKeyPem();
     writeSecretRevision(dir, { 'a.pem': keyA }, 1);
     const svc: RunningAuthJwt = await startAuthJwt({
       keys: { dir, reloadInterval: '100ms', publishLeadTime: '300ms' },
@@ -328,9 +326,9 @@ describe('keys under load', () => {
     });
     try {
       const rotation = (async () => {
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         writeSecretRevision(dir, { 'a.pem': keyA, 'b.pem': keyB }, 2); // add B
-        await new Promise((r) => setTimeout(r, 1_000));
+        await sleep(1_000);
         writeSecretRevision(dir, { 'b.pem': keyB }, 3); // retire A
       })();
       const results = await drive(8, 2_500, 20_000, () => svc.getJwt(ghAccount));
@@ -369,14 +367,14 @@ describe('keys under load', () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-corrupt-'));
     const gh = await startFakeGitHub();
     gh.issue('gho_seven', { id: 7, login: 'seven', name: null, email: null }, 'app');
-    writeSecretRevision(dir, { 'a.pem': pem() }, 1);
+    writeSecretRevision(dir, { 'a.pem': privateKeyPem() }, 1);
     const svc = await startAuthJwt({
       keys: { dir, reloadInterval: '100ms' },
       providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, cacheTtl: '1m' }],
     });
     try {
       const corrupt = (async () => {
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
         writeFileSync(join(dir, 'half-written.pem'), '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n'); // truncated
       })();
       const results = await drive(8, 1_500, 20_000, () => svc.getJwt(ghAccount));
@@ -434,7 +432,7 @@ describe('graceful drain', () => {
       await waitFor(() => /shutting down: health NOT_SERVING/.test(logs), { what: 'authjwt to stop accepting calls' });
       const late = await Promise.all(Array.from({ length: 10 }, (_, i) => call(20 + i)));
       const inFlightResults = await Promise.all(inFlight);
-      const code = await Promise.race([exited, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 12_000))]);
+      const code = await Promise.race([exited, sleep(12_000, 'hang' as const, { ref: false })]);
       figures('sigterm-under-load', {
         inFlight: inFlightResults.length,
         inFlightOutcomes: tally(inFlightResults),
@@ -513,8 +511,7 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
         // The first caller starts the shared verification and leaves first.
         let firstSettled = false;
         const first = svc.getJwt(account, { deadlineMs: 200 }).finally(() => (firstSettled = true));
-        const deadline = Date.now() + 5_000;
-        while (providerCalls() === before && !firstSettled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        await waitFor(() => providerCalls() !== before || firstSettled, { what: `${name}: the first caller's provider call`, interval: 5 });
         const leavers = Array.from({ length: 9 }, (_, i) => svc.getJwt(account, { deadlineMs: 300 + 30 * i }));
         const started = performance.now();
         const stayers = Array.from({ length: 10 }, () =>
@@ -582,15 +579,7 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
         rssMb: [before.rssMb, after.rssMb].map((v) => Math.round(v)),
         nodeOptions: '--max-old-space-size=96 --max-semi-space-size=8',
       });
-      assert.ok(
-        alive,
-        `authjwt died: ${proc
-          .stderr()
-          .split('\n')
-          .filter((l) => /heap|memory|FATAL/i.test(l))
-          .slice(0, 2)
-          .join(' | ')}`,
-      );
+      assert.ok(alive, `authjwt died: ${proc.fatalLines(2)}`);
       assert.ok(
         after.heapUsedMb - before.heapUsedMb < 8,
         `heap grew ${(after.heapUsedMb - before.heapUsedMb).toFixed(1)} MB after ${outcomes.SERVICE_UNKNOWN ?? 0} unique-name Watch calls`,
@@ -703,15 +692,7 @@ describe('issue 15 classes: cancellation isolation, Watch churn, oversize provid
         heapUsedMb: [before.heapUsedMb, after.heapUsedMb].map((v) => Math.round(v * 10) / 10),
         alive,
       });
-      assert.ok(
-        alive,
-        `authjwt died: ${proc
-          .stderr()
-          .split('\n')
-          .filter((l) => /heap|memory|FATAL/i.test(l))
-          .slice(0, 2)
-          .join(' | ')}`,
-      );
+      assert.ok(alive, `authjwt died: ${proc.fatalLines(2)}`);
       assert.deepEqual(results, {
         'introspection 64 MiB chunked': 'UNAVAILABLE',
         'userinfo 8 MiB': 'UNAVAILABLE',

@@ -4,7 +4,6 @@
  */
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +11,12 @@ import { after, before, describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { privateKeyPem, writeSecretRevision } from '../helpers/secret-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const ecKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+const ecKey = () => privateKeyPem();
 let lastEdPem = '';
-const edKey = () => (lastEdPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+const edKey = () => (lastEdPem = privateKeyPem('ed25519'));
 const readNewPem = () => lastEdPem;
 
 describe('keys from a Secret volume, JWKS and discovery', () => {

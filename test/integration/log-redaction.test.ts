@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { startFakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub } from '../helpers/fake-github.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS } from '../helpers/oidc.ts';
 import { startAuthJwt } from '../helpers/authjwt.ts';
 
@@ -36,15 +36,7 @@ it('logs never contain tokens, secrets or key material', async () => {
         clientSecret: INTROSPECTION_CLIENT.secret,
       },
       { id: 'op-userinfo', type: 'oidc', issuer: op.issuer, verification: 'userinfo' },
-      {
-        id: 'gh',
-        type: 'oauth',
-        preset: 'github',
-        userinfoUrl: `${gh.url}/user`,
-        apiBaseUrl: gh.url,
-        clientId: 'Iv1.app',
-        clientSecret: 'gh-app-secret-value',
-      },
+      fakeGitHubProvider(gh, { id: 'gh', clientId: 'Iv1.app', clientSecret: 'gh-app-secret-value' }),
     ],
   });
   const secrets: string[] = [INTROSPECTION_CLIENT.secret, 'gh-app-secret-value', d, pem.split('\n')[1]!, 'gho_secret_token_value_123'];

@@ -6,7 +6,7 @@
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
 
 const octocat = { id: 583231, login: 'octocat', name: 'The Octocat', email: 'octocat@github.example' };
@@ -26,28 +26,10 @@ describe('oauth user-API providers (fake GitHub)', () => {
     svc = await startAuthJwt({
       providers: [
         // Preset without app credentials: any token GitHub accepts at /user.
-        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '1s' },
+        fakeGitHubProvider(gh, { timeout: '1s' }),
         // Preset bound to our OAuth app.
-        {
-          id: 'github-bound',
-          type: 'oauth',
-          preset: 'github',
-          userinfoUrl: `${gh.url}/user`,
-          apiBaseUrl: gh.url,
-          clientId: 'Iv1.ourapp',
-          clientSecret: 'our-app-secret',
-          timeout: '1s',
-        },
-        {
-          id: 'github-badcreds',
-          type: 'oauth',
-          preset: 'github',
-          userinfoUrl: `${gh.url}/user`,
-          apiBaseUrl: gh.url,
-          clientId: 'Iv1.ourapp',
-          clientSecret: 'wrong',
-          timeout: '1s',
-        },
+        fakeGitHubProvider(gh, { id: 'github-bound', clientId: 'Iv1.ourapp', clientSecret: 'our-app-secret', timeout: '1s' }),
+        fakeGitHubProvider(gh, { id: 'github-badcreds', clientId: 'Iv1.ourapp', clientSecret: 'wrong', timeout: '1s' }),
         // A custom provider with an explicit user API and nested id field.
         {
           id: 'forge',

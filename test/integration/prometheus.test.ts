@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { freePort } from '../helpers/net.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
 import { requirePrerequisite } from '../helpers/prerequisite.ts';
@@ -187,7 +187,7 @@ describe('Prometheus rules and Grafana dashboard', { timeout: 60_000 }, () => {
       svc = await startAuthJwt(
         {
           providers: [
-            { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '1s' },
+            fakeGitHubProvider(gh, { timeout: '1s' }),
             {
               id: 'op',
               type: 'oidc',

@@ -13,10 +13,10 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactSign, generateKeyPair } from 'jose';
 import { buildConfig } from '../../src/config/load.ts';
 import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
@@ -25,22 +25,13 @@ import { startFakeGitHub } from '../helpers/fake-github.ts';
 import { churnWatch, check, healthClient, watchFirst } from '../helpers/health-client.ts';
 import { paddedJson, startFakeOidcIssuer, type FakeAnswer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { freePort } from '../helpers/net.ts';
-import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { privateKeyPem, writeSecretRevision } from '../helpers/secret-dir.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const codeName = (c: number) => status[c] ?? String(c);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowS = () => Math.floor(Date.now() / 1000);
 const SUB = 'user-7f3a';
 const AUDIENCE = 'frontend';
-
-/** Polls `cond` every 10 ms; throws after `timeoutMs`. */
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** Parsed JSON log lines of a running authjwt from index `from`. */
 const logLines = (svc: RunningAuthJwt, from = 0) =>
@@ -128,12 +119,7 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       );
       assert.ok(
         alive,
-        `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000).then(() => '?')])}): ${proc
-          .stderr()
-          .split('\n')
-          .filter((l) => /heap|memory|FATAL/i.test(l))
-          .slice(0, 3)
-          .join(' | ')}`,
+        `authjwt died during the Watch churn (exit ${await Promise.race([proc.exited, sleep(2_000, '?', { ref: false })])}): ${proc.fatalLines(3)}`,
       );
       assert.ok(!tally.SERVING, 'an unknown name must never read SERVING');
       assert.ok(
@@ -174,13 +160,12 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       );
       open.shift().cancel();
       let afterRelease = '';
-      await until(
+      await waitFor(
         async () => {
           afterRelease = (await watchFirst(client, '')).first;
           return afterRelease === 'SERVING';
         },
-        'a Watch after one stream was closed',
-        5_000,
+        { what: 'a Watch after one stream was closed', timeout: 5_000, interval: 10 },
       ).catch(() => undefined);
       assert.deepEqual(
         {
@@ -383,7 +368,7 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
         let aSettled = false;
         // A starts the shared verification (its provider call is seen), then B joins it.
         const a = svc.getJwt(acct, { deadlineMs: 300 }).finally(() => (aSettled = true));
-        await until(() => providerCalls() > before || aSettled, `${name}: A's provider call`, 5_000);
+        await waitFor(() => providerCalls() > before || aSettled, { what: `${name}: A's provider call`, timeout: 5_000, interval: 10 });
         const b = svc.getJwt(acct, { deadlineMs: 8_000 });
         const [ra, rb] = await Promise.all([a, b]);
         results[name] = { A: codeName(ra.code), B: codeName(rb.code), providerCalls: providerCalls() - before };
@@ -433,10 +418,15 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
         const res = await svc.getJwt(account(provider, t), { deadlineMs: 300 });
         // The call's log line comes when authjwt is done with it (today: after the 3 s answer).
         const line = () => logLines(svc, from).find((l) => l.rpc === 'GetJWT' && l.provider === provider);
-        await until(() => line() !== undefined, `the GetJWT log line of ${provider}`, 8_000);
+        await waitFor(() => line() !== undefined, { what: `the GetJWT log line of ${provider}`, timeout: 8_000, interval: 10 });
         // A request that was sent must then be aborted (or, today, answered); one never sent is fine.
         const request = fake.requests.find((r) => r.endpoint === endpoint && r.token === t);
-        if (request) await until(() => request.aborted || request.answered, `${endpoint} request aborted or answered`, 6_000);
+        if (request)
+          await waitFor(() => request.aborted || request.answered, {
+            what: `${endpoint} request aborted or answered`,
+            timeout: 6_000,
+            interval: 10,
+          });
         results[provider] = {
           caller: codeName(res.code),
           providerRequestLeftRunning: request?.answered ?? false,
@@ -488,7 +478,11 @@ describe('#15.4 / #15.5 cancellation and deadlines', () => {
             );
           }),
       );
-      await until(() => fake.count('introspection') - before >= 512, '512 introspection requests in flight', 20_000);
+      await waitFor(() => fake.count('introspection') - before >= 512, {
+        what: '512 introspection requests in flight',
+        timeout: 20_000,
+        interval: 10,
+      });
       for (const c of calls) c.cancel();
       const results = await Promise.all(abandoned);
       const tally: Record<string, number> = {};
@@ -696,7 +690,7 @@ describe('#15.8 main.ts never prints secrets', () => {
     const actual: Record<string, { exitCode: unknown; secretPrinted: boolean; saysInvalidConfiguration: boolean }> = {};
     for (const [name, yaml] of Object.entries(cases)) {
       const proc = startAuthJwtProcess(yaml);
-      const exitCode = await Promise.race([proc.exited, sleep(20_000).then(() => 'hang')]);
+      const exitCode = await Promise.race([proc.exited, sleep(20_000, 'hang', { ref: false })]);
       await proc.stop();
       const output = proc.stdout() + proc.stderr();
       actual[name] = {
@@ -728,11 +722,9 @@ describe('#15.8 main.ts never prints secrets', () => {
 
 // ---------------------------------------------------------------------------------------------
 describe('#15.10 smaller findings', () => {
-  const pem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-
   it('regression #15.10: /readyz does not show the keys directory or any file path (a key reload failure is reported without paths)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-readyz-'));
-    writeSecretRevision(dir, { 'a.pem': pem() }, 1);
+    writeSecretRevision(dir, { 'a.pem': privateKeyPem() }, 1);
     const svc = await startAuthJwt({
       keys: { dir, reloadInterval: '100ms' },
       providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: 'http://127.0.0.1:9/user' }],
@@ -749,11 +741,11 @@ describe('#15.10 smaller findings', () => {
       for (const [name, files, logged] of failures) {
         const from = svc.logs.length;
         writeSecretRevision(dir, files, revision++);
-        await until(
-          () => svc.logs.slice(from).some((l) => l.includes('key reload failed') && logged.test(l)),
-          `${name}: key reload failure`,
-          10_000,
-        );
+        await waitFor(() => svc.logs.slice(from).some((l) => l.includes('key reload failed') && logged.test(l)), {
+          what: `${name}: key reload failure`,
+          timeout: 10_000,
+          interval: 10,
+        });
         const res = await fetch(`${svc.httpUrl}/readyz`);
         bodies[name] = await res.text();
         assert.equal(res.status, 200, `${name}: still ready with the last good keys`);
@@ -771,7 +763,7 @@ describe('#15.10 smaller findings', () => {
   it('regression #15.10: a world-readable private key file (mode 0644) loads with a warning', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-perm-'));
     const file = join(dir, 'signing.pem');
-    writeFileSync(file, pem());
+    writeFileSync(file, privateKeyPem());
     chmodSync(file, 0o644);
     const gh = await startFakeGitHub();
     gh.issue('gho_perm', { id: 3, login: 'three', name: null, email: null }, 'app');
@@ -808,7 +800,11 @@ describe('#15.10 smaller findings', () => {
       const READY = 2;
       assert.equal(channel.getConnectivityState(false), READY);
       const openedAt = Date.now();
-      await until(() => channel.getConnectivityState(false) !== READY, 'the server to close the idle connection', 10_000);
+      await waitFor(() => channel.getConnectivityState(false) !== READY, {
+        what: 'the server to close the idle connection',
+        timeout: 10_000,
+        interval: 10,
+      });
       console.log(`# regression #15.10: idle connection closed by the server after ${Date.now() - openedAt} ms (maxConnectionIdle 2 s)`);
     } finally {
       await svc.stop();

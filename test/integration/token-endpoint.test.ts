@@ -10,7 +10,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { buildConfig } from '../../src/config/load.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -31,7 +31,7 @@ describe('token endpoint with openid-client (discovery + genericGrantRequest)', 
       tokenEndpoint: { enabled: true },
       providers: [
         { id: 'kc', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], strategy: 'jwt', audience: ['internal-services', 'orders'] },
-        { id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url, timeout: '2s', retries: 0 },
+        fakeGitHubProvider(gh, { timeout: '2s', retries: 0 }),
       ],
     });
     config = await client.discovery(new URL(svc.config.issuer), 'gateway', undefined, client.None(), {

@@ -16,15 +16,14 @@
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { ExchangeEvent } from '../../src/telemetry/exchange-events.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import { renderExample, startCaddy, startNginx, startOauth2Proxy, type Gateway } from '../helpers/gateways.ts';
 import { jsonResult, requireTool, runTool } from '../helpers/interop-tools.ts';
-import { freePort } from '../helpers/net.ts';
+import { freePort, listenOnLoopback } from '../helpers/net.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -67,17 +66,8 @@ async function startUpstream(issuer: string) {
       res.writeHead(401, { 'content-type': 'text/plain' }).end('upstream: not an authjwt token');
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { port, close } = await listenOnLoopback(server);
+  return { port, seen, close };
 }
 
 describe('edge behind real gateways', () => {
@@ -102,16 +92,7 @@ describe('edge behind real gateways', () => {
         },
         providers: [
           { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'jwt' },
-          {
-            id: 'github',
-            type: 'oauth',
-            preset: 'github',
-            userinfoUrl: `${gh.url}/user`,
-            apiBaseUrl: gh.url,
-            timeout: '2s',
-            retries: 0,
-            allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }],
-          },
+          fakeGitHubProvider(gh, { timeout: '2s', retries: 0, allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }] }),
         ],
       },
       { observer: { onExchange: (e) => void events.push(e) } },

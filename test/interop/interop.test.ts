@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
 import {
   jsonLines,
   jsonResult,
@@ -39,22 +39,13 @@ import {
 } from '../helpers/interop-tools.ts';
 import { freePort } from '../helpers/net.ts';
 import { generateProtobufTs } from '../helpers/protobuf-ts.ts';
-import { writeSecretRevision } from '../helpers/secret-dir.ts';
+import { privateKeyPem, writeSecretRevision } from '../helpers/secret-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const OCTOCAT = { id: 583231, login: 'octocat', name: 'The Octocat', email: null };
 const GH_TOKEN = 'gho_interop_suite_octocat';
 const ERROR_INFO = 'type.googleapis.com/google.rpc.ErrorInfo';
 
-const githubProvider = (gh: FakeGitHub, extra: Record<string, unknown> = {}) => ({
-  id: 'github',
-  type: 'oauth',
-  preset: 'github',
-  userinfoUrl: `${gh.url}/user`,
-  apiBaseUrl: gh.url,
-  timeout: '2s',
-  ...extra,
-});
 const octocatAccount = { provider: 'github', type: 'oauth', providerAccountId: '583231', accessToken: GH_TOKEN };
 
 describe('gRPC clients against a running authjwt (FAKE GitHub behind it)', () => {
@@ -69,7 +60,7 @@ describe('gRPC clients against a running authjwt (FAKE GitHub behind it)', () =>
     gh.issue(GH_TOKEN, OCTOCAT, 'Iv1.interop');
     svc = await startAuthJwt({
       tokenEndpoint: { enabled: true },
-      providers: [githubProvider(gh)],
+      providers: [fakeGitHubProvider(gh, { timeout: '2s' })],
     });
     grpcAddr = `127.0.0.1:${svc.app.grpcPort}`;
     dir = mkdtempSync(join(tmpdir(), 'authjwt-interop-'));
@@ -424,16 +415,15 @@ describe('JOSE verifiers through discovery, for every signing algorithm', () => 
     await gh?.close();
   });
 
-  const pem = (key: ReturnType<typeof generateKeyPairSync>['privateKey']) => key.export({ type: 'pkcs8', format: 'pem' }) as string;
   const KEYS: Record<string, () => [string, string]> = {
-    RS256: () => ['signing.pem', pem(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey)],
+    RS256: () => ['signing.pem', privateKeyPem('rsa')],
     PS256: () => [
       'signing.json',
       JSON.stringify({ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), alg: 'PS256' }),
     ],
-    ES256: () => ['signing.pem', pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey)],
-    ES384: () => ['signing.pem', pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey)],
-    EdDSA: () => ['signing.pem', pem(generateKeyPairSync('ed25519').privateKey)],
+    ES256: () => ['signing.pem', privateKeyPem('P-256')],
+    ES384: () => ['signing.pem', privateKeyPem('P-384')],
+    EdDSA: () => ['signing.pem', privateKeyPem('ed25519')],
   };
   /** Authlib's own JOSE layer (joserfc defaults) verifies only its "recommended" algorithms (test/interop/README.md). */
   const AUTHLIB_DEFAULT = new Set(['RS256', 'ES256']);
@@ -446,7 +436,7 @@ describe('JOSE verifiers through discovery, for every signing algorithm', () => 
       const dir = mkdtempSync(join(tmpdir(), `authjwt-keys-${alg}-`));
       const [name, content] = keyFile();
       writeSecretRevision(dir, { [name]: content }, 1);
-      const svc = await startAuthJwt({ keys: { dir }, providers: [githubProvider(gh)] });
+      const svc = await startAuthJwt({ keys: { dir }, providers: [fakeGitHubProvider(gh, { timeout: '2s' })] });
       try {
         const minted = await svc.getJwt(octocatAccount);
         assert.equal(minted.code, status.OK, minted.details);
@@ -498,7 +488,7 @@ describe('JOSE verifiers through discovery, for every signing algorithm', () => 
   it('the RFC 9068 validator rejects the same token minted with tokenType JWT (the enforcement is real)', async (t) => {
     const python = requireTool(t, 'python');
     if (!python) return;
-    const svc = await startAuthJwt({ tokenType: 'JWT', providers: [githubProvider(gh)] });
+    const svc = await startAuthJwt({ tokenType: 'JWT', providers: [fakeGitHubProvider(gh, { timeout: '2s' })] });
     try {
       const minted = await svc.getJwt(octocatAccount);
       assert.equal(decodeProtectedHeader(minted.token!).typ, 'JWT');
@@ -534,7 +524,7 @@ describe('RFC 8693 token endpoint with Authlib (token_exchange.py)', () => {
     gh.issue(GH_TOKEN, OCTOCAT, 'Iv1.interop');
     svc = await startAuthJwt({
       tokenEndpoint: { enabled: true },
-      providers: [githubProvider(gh, { audience: ['internal-services', 'orders'], retries: 0 })],
+      providers: [fakeGitHubProvider(gh, { timeout: '2s', audience: ['internal-services', 'orders'], retries: 0 })],
     });
     dir = mkdtempSync(join(tmpdir(), 'authjwt-authlib-'));
   });
@@ -684,8 +674,8 @@ describe('algorithm change ES256 → RS256 with a long-running go-oidc verifier 
     const dir = mkdtempSync(join(tmpdir(), 'authjwt-alg-change-'));
     const httpPort = await freePort();
     const grpcPort = await freePort();
-    const ecPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const ecPem = privateKeyPem('P-256');
+    const rsaPem = privateKeyPem('rsa');
     writeSecretRevision(dir, { 'signing-2026-11.pem': ecPem }, 1);
     const start = (keys: Record<string, unknown>) =>
       startAuthJwt({
@@ -693,7 +683,7 @@ describe('algorithm change ES256 → RS256 with a long-running go-oidc verifier 
         http: { listen: `127.0.0.1:${httpPort}` },
         grpc: { listen: `127.0.0.1:${grpcPort}` },
         keys: { dir, reloadInterval: '100ms', publishLeadTime: '1s', ...keys },
-        providers: [githubProvider(gh)],
+        providers: [fakeGitHubProvider(gh, { timeout: '2s' })],
       });
     const issuer = `http://127.0.0.1:${httpPort}`;
     const verify = async (v: ReturnType<typeof startLineProcess>, token: string) =>

@@ -6,14 +6,13 @@
  * (test/helpers/protobuf-ts.ts, Debian's protoc).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
-import { REPO_ROOT, requireTool } from '../helpers/interop-tools.ts';
+import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { REPO_ROOT, requireTool, runTool } from '../helpers/interop-tools.ts';
 import { generateProtobufTs, type ProtobufTsClient } from '../helpers/protobuf-ts.ts';
 
 /** The fenced code blocks of the README's "Calling it" section, by language tag. */
@@ -36,7 +35,7 @@ describe('README "Calling it" examples run against a live authjwt', () => {
     gh = await startFakeGitHub();
     gh.issue('gho_readme_octocat', { id: 583231, login: 'octocat', name: 'The Octocat', email: null }, 'Iv1.app');
     svc = await startAuthJwt({
-      providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, apiBaseUrl: gh.url }],
+      providers: [fakeGitHubProvider(gh)],
     });
     mkdirSync(join(REPO_ROOT, '.cache'), { recursive: true });
     dir = mkdtempSync(join(REPO_ROOT, '.cache', 'readme-'));
@@ -48,38 +47,28 @@ describe('README "Calling it" examples run against a live authjwt', () => {
   });
 
   /** Imports `file` in a new Node process and prints the outcome of `internalToken(account)` as JSON. */
-  const callSnippet = (file: string, account: Record<string, string>) =>
-    new Promise<{ token?: string; error?: { code: unknown; message: string } }>((resolve, reject) => {
-      const driver = `
+  const callSnippet = async (
+    file: string,
+    account: Record<string, string>,
+  ): Promise<{ token?: string; error?: { code: unknown; message: string } }> => {
+    const driver = `
         const { internalToken } = await import(${JSON.stringify(pathToFileURL(file).href)});
         try { console.log(JSON.stringify({ token: await internalToken(JSON.parse(process.env.ACCOUNT)) })); }
         catch (e) { console.log(JSON.stringify({ error: { code: e.code, message: e.message } })); }
         process.exit(0);`;
-      const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        AUTHJWT_ADDRESS: `127.0.0.1:${svc.app.grpcPort}`,
-        ACCOUNT: JSON.stringify(account),
-      };
-      delete env.NODE_TEST_CONTEXT;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', driver], {
-        cwd: REPO_ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        try {
-          resolve(JSON.parse(out.trim().split('\n').at(-1) ?? ''));
-        } catch {
-          reject(new Error(`snippet process exited ${code}: ${err}${out}`));
-        }
-      });
-    });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      AUTHJWT_ADDRESS: `127.0.0.1:${svc.app.grpcPort}`,
+      ACCOUNT: JSON.stringify(account),
+    };
+    delete env.NODE_TEST_CONTEXT;
+    const res = await runTool(process.execPath, ['--input-type=module', '-e', driver], { env, timeoutMs: 60_000 });
+    try {
+      return JSON.parse(res.stdout.trim().split('\n').at(-1) ?? '');
+    } catch {
+      throw new Error(`snippet process exited ${res.code}: ${res.stderr}${res.stdout}`);
+    }
+  };
 
   const account = { provider: 'github', type: 'oauth', providerAccountId: '583231', access_token: 'gho_readme_octocat' };
 
