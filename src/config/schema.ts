@@ -94,7 +94,7 @@ export const ASYMMETRIC_JWS_ALGORITHMS = [
 ] as const;
 
 /** JWS algorithms authjwt signs with (the key types src/keys/key-file.ts derives an algorithm for). */
-export const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
+const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 /** What Auth.js reports in `account.type`: Auth.js v5 `oidc` for OIDC providers, next-auth v4 `oauth` for all. */
