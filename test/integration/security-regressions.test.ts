@@ -94,9 +94,9 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
       { imageHeap: true, gcHook: true },
     );
     const client = healthClient(grpcPort);
-    const heapMb = async () => {
+    const memory = async () => {
       await proc.gc();
-      return (await memoryFigures(`http://127.0.0.1:${httpPort}`)).heapUsedMb;
+      return memoryFigures(`http://127.0.0.1:${httpPort}`);
     };
     // Bounded in time: a process thrashing near its heap limit fails the test instead of stalling it.
     // (Some calls fail with INTERNAL "Session closed with error code 2": nghttp2's rapid-reset guard
@@ -108,14 +108,14 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
     try {
       await proc.waitFor(/authjwt started/);
       await churn(1_000, () => ''); // warm-up: connections, JIT, grpc structures
-      const before = await heapMb();
+      const { heapUsedMb: before, rssMb: rssBefore } = await memory();
       const started = Date.now();
       const tally = await churn(20_000, (i) => `attacker.Service${i}.`.padEnd(4096, 'x'));
       const seconds = (Date.now() - started) / 1000;
       const alive = proc.alive();
-      const afterMb = alive ? await heapMb() : Number.NaN;
+      const { heapUsedMb: afterMb, rssMb: rssAfter } = alive ? await memory() : { heapUsedMb: Number.NaN, rssMb: Number.NaN };
       console.log(
-        `# regression #15.1: 20,000 unique 4 KiB-name Watch calls in ${seconds.toFixed(1)} s: ${JSON.stringify(tally)}; heapUsed ${before.toFixed(1)} → ${afterMb.toFixed(1)} MB after forced GC; alive=${alive}`,
+        `# regression #15.1: 20,000 unique 4 KiB-name Watch calls in ${seconds.toFixed(1)} s: ${JSON.stringify(tally)}; heapUsed ${before.toFixed(1)} → ${afterMb.toFixed(1)} MB, RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MB after forced GC; alive=${alive}`,
       );
       assert.ok(
         alive,
@@ -126,6 +126,7 @@ describe('#15.1 health Watch: no state for unknown names, streams count against 
         afterMb - before < 8,
         `heap grew ${(afterMb - before).toFixed(1)} MB after ${tally.SERVICE_UNKNOWN ?? 0} unique-name Watch calls (must stay flat)`,
       );
+      assert.ok(rssAfter < 256, `RSS ${rssAfter.toFixed(0)} MiB reaches the chart's 256 Mi limit`);
       assert.ok(
         (tally.SERVICE_UNKNOWN ?? 0) >= 20_000,
         `20,000 unknown names answered SERVICE_UNKNOWN within the time bound: ${JSON.stringify(tally)}`,
