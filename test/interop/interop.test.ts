@@ -220,10 +220,12 @@ describe('gRPC clients against a running authjwt (FAKE GitHub behind it)', () =>
     assert.equal(unknownProvider.code, status.INVALID_ARGUMENT);
     assert.deepEqual(unknownProvider.errorInfo.reason, 'ERR_AUTHJWT_REQUEST_UNKNOWN_PROVIDER');
     assert.deepEqual(unknownProvider.errorInfo.metadata, {}, 'a provider id that is not configured is never echoed');
-    const health = jsonResult<{ servingStatus: string }>(
-      await runPython(python, 'client.py', ['health', '--addr', grpcAddr, '--service', 'auth.v1alpha1.AuthAPI']),
-    );
-    assert.equal(health.servingStatus, 'SERVING');
+    for (const service of [[], ['--service', 'auth.v1alpha1.AuthAPI']]) {
+      const health: { status: string; servingStatus: string } = jsonResult<{ status: string; servingStatus: string }>(
+        await runPython(python, 'client.py', ['health', '--addr', grpcAddr, ...service]),
+      );
+      assert.deepEqual([health.status, health.servingStatus], ['OK', 'SERVING'], service.join(' ') || 'the server');
+    }
   });
 
   it('getjwt-go (grpc-go, status.Details): OK, and ErrorInfo of a mismatch', async (t) => {
@@ -232,8 +234,18 @@ describe('gRPC clients against a running authjwt (FAKE GitHub behind it)', () =>
     const call = (accountId: string) =>
       runTool(bin, ['-addr', grpcAddr, '-provider', 'github', '-type', 'oauth', '-account-id', accountId, '-token-file', tokenFile]);
     const ok = jsonResult<{ status: string; token: string }>(await call('583231'));
+    assert.equal(ok.status, 'OK');
     assert.equal((await svc.verify(ok.token)).payload.sub, 'github:583231');
-    const denied = jsonResult<{ code: number; errorInfo: unknown }>(await call('1024'));
+    // The token read from standard input this time (`-token-file -`).
+    const deniedRun = await runTool(
+      bin,
+      ['-addr', grpcAddr, '-provider', 'github', '-type', 'oauth', '-account-id', '1024', '-token-file', '-'],
+      { input: GH_TOKEN },
+    );
+    assert.equal(deniedRun.code, 0, deniedRun.stderr);
+    const denied = jsonResult<{ code: number; status: string; token?: string; message: string; errorInfo: unknown }>(deniedRun);
+    assert.deepEqual([denied.code, denied.status, denied.token], [status.UNAUTHENTICATED, 'UNAUTHENTICATED', undefined]);
+    assert.ok(!denied.message.includes(GH_TOKEN), 'the error message never echoes the access token');
     assert.deepEqual(denied.errorInfo, {
       reason: 'ERR_AUTHJWT_UPSTREAM_ACCOUNT_MISMATCH',
       domain: 'authjwt',
