@@ -9,7 +9,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"net"
@@ -19,9 +18,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -89,9 +86,7 @@ func main() {
 		exts     cli.KV
 		rpcMD    cli.KV
 	)
-	flag.BoolVar(&tlsf.Plaintext, "plaintext", true, "no TLS (set -plaintext=false for TLS with the system roots)")
-	flag.StringVar(&tlsf.CACert, "cacert", "", "PEM CA file: use TLS trusting it")
-	flag.StringVar(&tlsf.ServerName, "servername", "", "TLS server name override")
+	tlsf.RegisterFlags()
 	flag.Var(&headers, "header", "HTTP request header key=value (repeatable; keys lower-cased, repeats joined with ',' as Envoy does)")
 	flag.Var(&exts, "context", "context_extensions key=value (repeatable; Envoy's per-route ext_authz settings)")
 	flag.Var(&rpcMD, "rpc-header", "gRPC metadata key=value on the Check call itself (repeatable)")
@@ -100,14 +95,7 @@ func main() {
 		cli.Fatal(2, "unexpected arguments %q", flag.Args())
 	}
 
-	opts, err := tlsf.DialOptions()
-	if err != nil {
-		cli.Fatal(2, "%v", err)
-	}
-	conn, err := grpc.NewClient(*addr, opts...)
-	if err != nil {
-		cli.Fatal(2, "%v", err)
-	}
+	conn := tlsf.Dial(*addr)
 	defer conn.Close()
 
 	reqHeaders := map[string]string{}
@@ -141,11 +129,8 @@ func main() {
 		ContextExtensions: extensions,
 	}}
 
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := cli.CallContext(*timeout, rpcMD)
 	defer cancel()
-	for _, kv := range rpcMD.Pairs {
-		ctx = metadata.AppendToOutgoingContext(ctx, kv[0], kv[1])
-	}
 	res, err := authv3.NewAuthorizationClient(conn).Check(ctx, req)
 	out := output{Status: cli.StatusOf(err)}
 	if err == nil {

@@ -11,15 +11,11 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"io"
 	"os"
 	"strings"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 
 	authv1alpha1 "authjwt.test/interop/gen/authv1alpha1"
 	"authjwt.test/interop/internal/cli"
@@ -42,9 +38,7 @@ func main() {
 		tlsf      cli.TLSFlags
 		rpcMD     cli.KV
 	)
-	flag.BoolVar(&tlsf.Plaintext, "plaintext", true, "no TLS (set -plaintext=false for TLS with the system roots)")
-	flag.StringVar(&tlsf.CACert, "cacert", "", "PEM CA file: use TLS trusting it")
-	flag.StringVar(&tlsf.ServerName, "servername", "", "TLS server name override")
+	tlsf.RegisterFlags()
 	flag.Var(&rpcMD, "rpc-header", "gRPC metadata key=value (repeatable)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -69,14 +63,7 @@ func main() {
 		accessToken = strings.TrimSpace(string(b))
 	}
 
-	opts, err := tlsf.DialOptions()
-	if err != nil {
-		cli.Fatal(2, "%v", err)
-	}
-	conn, err := grpc.NewClient(*addr, opts...)
-	if err != nil {
-		cli.Fatal(2, "%v", err)
-	}
+	conn := tlsf.Dial(*addr)
 	defer conn.Close()
 
 	req := &authv1alpha1.GetJWTRequest{}
@@ -88,11 +75,8 @@ func main() {
 			AccessToken:       accessToken,
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := cli.CallContext(*timeout, rpcMD)
 	defer cancel()
-	for _, kv := range rpcMD.Pairs {
-		ctx = metadata.AppendToOutgoingContext(ctx, kv[0], kv[1])
-	}
 	res, err := authv1alpha1.NewAuthAPIClient(conn).GetJWT(ctx, req)
 	out := output{Status: cli.StatusOf(err)}
 	if err == nil {

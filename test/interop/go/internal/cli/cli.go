@@ -6,13 +6,16 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 	// Importing errdetails also registers ErrorInfo, so status.Details() can unpack it.
@@ -21,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -50,6 +54,35 @@ type TLSFlags struct {
 	Plaintext  bool
 	CACert     string
 	ServerName string
+}
+
+// RegisterFlags defines -plaintext, -cacert and -servername on the default flag set.
+func (t *TLSFlags) RegisterFlags() {
+	flag.BoolVar(&t.Plaintext, "plaintext", true, "no TLS (set -plaintext=false for TLS with the system roots)")
+	flag.StringVar(&t.CACert, "cacert", "", "PEM CA file: use TLS trusting it")
+	flag.StringVar(&t.ServerName, "servername", "", "TLS server name override")
+}
+
+// Dial opens a client connection to addr with the flags' channel security, or exits 2.
+func (t TLSFlags) Dial(addr string) *grpc.ClientConn {
+	opts, err := t.DialOptions()
+	if err != nil {
+		Fatal(2, "%v", err)
+	}
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		Fatal(2, "%v", err)
+	}
+	return conn
+}
+
+// CallContext is the context of one call: its deadline and the -rpc-header metadata.
+func CallContext(timeout time.Duration, md KV) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	for _, kv := range md.Pairs {
+		ctx = metadata.AppendToOutgoingContext(ctx, kv[0], kv[1])
+	}
+	return ctx, cancel
 }
 
 // DialOptions returns the transport credentials for the flags.
