@@ -143,7 +143,11 @@ build_base() {
     --change 'CMD ["/bin/bash"]' \
     --message "debootstrap minbase $SUITE + openjdk-17-jre-headless" \
     "$tarball" "$BASE_IMAGE" >/dev/null
-  podman run --rm "$BASE_IMAGE" java -version 2>&1 | head -n1 | sed 's/^/[images]   /' >&2
+  # Read the whole output before keeping its first line: `| head -n1` under pipefail closes the pipe early,
+  # podman's next write fails and the pipeline fails (exit 126 on a cold machine).
+  local java_version
+  java_version="$(podman run --rm "$BASE_IMAGE" java -version 2>&1)"
+  log "  ${java_version%%$'\n'*}"
   drop_old "$old" "$BASE_IMAGE"
   log "built $BASE_IMAGE ($(image_size "$BASE_IMAGE")) in $(elapsed "$t0")"
 }
