@@ -140,10 +140,11 @@ Chart-owned fields in values.config are rejected by values.schema.json; checked 
 {{- toYaml $cfg }}
 {{- end }}
 
-{{/* "true" when the internal HTTP listener serves a door (forward-auth not moved to the public listener). */}}
+{{/* "true" when the internal HTTP listener serves something: forward-auth (not moved to the public listener) or the RFC 8693 token endpoint. */}}
 {{- define "authjwt.internalHttpEnabled" -}}
 {{- $fa := dig "edge" "forwardAuth" dict (.Values.config | default dict) }}
-{{- if and (or .Values.edge.forwardAuth.enabled (get $fa "enabled")) (ne (get $fa "listener" | default "internal") "public") }}true{{ end }}
+{{- $te := dig "tokenEndpoint" "enabled" false (.Values.config | default dict) }}
+{{- if or $te (and (or .Values.edge.forwardAuth.enabled (get $fa "enabled")) (ne (get $fa "listener" | default "internal") "public")) }}true{{ end }}
 {{- end }}
 
 {{/* The HTTP(S) GET probe action for PATH. */}}
