@@ -11,7 +11,18 @@ import { describe, it } from 'node:test';
 import { parseVersions, VERSIONS_FILE, version } from '../helpers/versions.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const KEYS = ['KEYCLOAK_VERSION', 'NODE_MAJOR', 'NPM_VERSION', 'HELM_VERSION', 'KUSTOMIZE_VERSION', 'KUBERNETES_VALIDATE_VERSION'] as const;
+const KEYS = [
+  'KEYCLOAK_VERSION',
+  'NODE_MAJOR',
+  'NPM_VERSION',
+  'HELM_VERSION',
+  'KUSTOMIZE_VERSION',
+  'KUBERNETES_VALIDATE_VERSION',
+  'KUBERNETES_VERSION',
+  'ETCD_VERSION',
+  'COREDNS_VERSION',
+  'PROMETHEUS_OPERATOR_VERSION',
+] as const;
 
 describe('.ci/versions.env parser', () => {
   it('reads KEY=VALUE lines, skips comments and blank lines, unwraps matching quotes', () => {
@@ -55,6 +66,12 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
   { key: 'HELM_VERSION', re: /\bhelm[@ ](v\d+\.\d+\.\d+)/g },
   { key: 'KUSTOMIZE_VERSION', re: /\bkustomize[@ ](v\d+\.\d+\.\d+)/g },
   { key: 'KUBERNETES_VALIDATE_VERSION', re: /\bkubernetes-validate(?: |==)(\d+\.\d+\.\d+)/g },
+  // The test cluster (.ci/k8s-cluster.sh): "Kubernetes v1.34.4", "k8s.io/kubernetes@v1.34.4"; "etcd v3.6.4"; "CoreDNS v1.12.1".
+  { key: 'KUBERNETES_VERSION', re: /\bKubernetes (v\d+\.\d+\.\d+)\b/g },
+  { key: 'KUBERNETES_VERSION', re: /\bk8s\.io\/kubernetes[@ ](v\d+\.\d+\.\d+)\b/g },
+  { key: 'ETCD_VERSION', re: /\betcd[@ ](v\d+\.\d+\.\d+)\b/g },
+  { key: 'COREDNS_VERSION', re: /\bCoreDNS[@ ](v\d+\.\d+\.\d+)\b/g },
+  { key: 'PROMETHEUS_OPERATOR_VERSION', re: /\bprometheus-operator[@ ](v\d+\.\d+\.\d+)\b/g },
 ];
 
 /**
