@@ -731,7 +731,7 @@ cmd_up() {
     print_env
     return 0
   fi
-  [ -d "$PIDS" ] && { log "a previous cluster was left behind: tearing it down first"; teardown; }
+  if left_behind; then log "a previous cluster was left behind: tearing it down first"; teardown; fi
   log "starting a single-node Kubernetes $KUBERNETES_VERSION on $NODE_IP (state $STATE) ..."
   for m in br_netfilter overlay; do [ -d "/sys/module/$m" ] || modprobe "$m" 2>/dev/null || true; done
   [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || sysctl -qw net.ipv4.ip_forward=1
@@ -771,30 +771,44 @@ delete_pods() {
   kubectl delete pods --all --all-namespaces --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
   # The kubelet stops each sandbox once its pod is gone; the CNI DEL that follows releases its IP (veth,
   # IP, iptables rules): done when no task runs and host-local holds no address any more.
-  wait_until 60 "sandboxes stopped" sandboxes_gone || log "sandboxes still present after 60s: removing them by force"
+  if proc_pid kubelet >/dev/null; then
+    wait_until 60 "sandboxes stopped" sandboxes_gone || log "sandboxes still present after 60s: removing them by force"
+  fi
 }
+# shellcheck disable=SC2317  # called through wait_until
 sandboxes_gone() {
   [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] || return 1
   ! find "$STATE/cni/ipam" -type f -name '[0-9]*.[0-9]*.[0-9]*.[0-9]*' 2>/dev/null | grep -q .
 }
+# Containers the kubelet did not stop (only when the normal path failed): their network namespaces are
+# noted first (no CNI DEL will run for them), then they are killed and removed.
+LEFTOVER_NETNS=()
 kill_leftover_containers() {
   proc_pid containerd >/dev/null || return 0
-  local c
+  local c ns
+  for c in $(ctr_ containers ls -q 2>/dev/null); do
+    ns=$(ctr_ containers info "$c" 2>/dev/null | sed -n 's#^ *"path": "\(/var/run/netns/cni-[0-9a-f-]*\)".*#\1#p' | head -n1)
+    [ -z "$ns" ] || LEFTOVER_NETNS+=("$ns")
+  done
   for c in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true; done
   sleep 0.5
   for c in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$c" >/dev/null 2>&1 || true; done
   for c in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$c" >/dev/null 2>&1 || true; done
 }
-# KUBE-* chains (kube-proxy, kubelet) and the bridge plugin's CNI-* chains of our network only.
+# KUBE-* chains (kube-proxy, kubelet), and the rules of our CNI network (comment `name: "authjwt-k8s"`,
+# only left when a pod went without CNI DEL) with the per-pod CNI-<hash> chains they jump to. Other
+# chains (podman's NETAVARK-*, another CNI network's) are not touched.
 clean_iptables() {
-  local ipt t chain
+  local ipt t chain rules cni_chains
   for ipt in iptables ip6tables; do
     command -v "$ipt" >/dev/null 2>&1 || continue
     for t in filter nat mangle; do
-      { "$ipt" -t "$t" -S 2>/dev/null || true; } | { grep -E '^-A .* -j KUBE-|^-A .*authjwt-k8s' || true; } | { grep -vE '^-A (KUBE-|CNI-)' || true; } \
-        | sed 's/^-A /-D /' | while read -r rule; do eval "$ipt -t $t $rule" 2>/dev/null || true; done
-      for chain in $("$ipt" -t "$t" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[A-Z0-9-]*\)$/\1/p'); do "$ipt" -t "$t" -F "$chain" 2>/dev/null || true; done
-      for chain in $("$ipt" -t "$t" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[A-Z0-9-]*\)$/\1/p'); do "$ipt" -t "$t" -X "$chain" 2>/dev/null || true; done
+      rules=$({ "$ipt" -t "$t" -S 2>/dev/null || true; } | { grep -E '^-A .* -j KUBE-|^-A .*authjwt-k8s' || true; } | { grep -vE '^-A KUBE-' || true; })
+      cni_chains=$(printf '%s\n' "$rules" | { grep 'authjwt-k8s' || true; } | sed -n 's/.* -j \(CNI-[0-9a-f]\{8,\}\)$/\1/p' | sort -u)
+      printf '%s\n' "$rules" | { grep -vE '^-A CNI-[0-9a-f]{8,} ' || true; } | sed 's/^-A /-D /' \
+        | while read -r rule; do [ -z "$rule" ] || eval "$ipt -t $t $rule" 2>/dev/null || true; done
+      for chain in $("$ipt" -t "$t" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[A-Z0-9-]*\)$/\1/p') $cni_chains; do "$ipt" -t "$t" -F "$chain" 2>/dev/null || true; done
+      for chain in $("$ipt" -t "$t" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[A-Z0-9-]*\)$/\1/p') $cni_chains; do "$ipt" -t "$t" -X "$chain" 2>/dev/null || true; done
     done
   done
 }
@@ -811,22 +825,23 @@ teardown() {
   # runc shims outlive containerd: stop those of our socket (by PID, found by their -address argument).
   for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $CTR_SOCK" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done
   for p in kube-controller-manager kube-scheduler kube-apiserver etcd; do stop_proc "$p"; done
-  # Network namespaces the CNI plugin could not be asked to clean (only after a forced removal).
-  if [ -d "$STATE/cni/ipam" ]; then
-    for shim in /var/run/netns/cni-*; do
-      [ -e "$shim" ] || continue
-      grep -rqs "${shim##*/}" /var/lib/cni/results/authjwt-k8s-* 2>/dev/null || continue
-      umount "$shim" 2>/dev/null || true; rm -f "$shim"
-    done
-  fi
+  # Network namespaces of containers removed by force: deleting them removes their veths too.
+  for shim in "${LEFTOVER_NETNS[@]}"; do umount "$shim" 2>/dev/null || true; rm -f "$shim"; done
   clean_iptables
   ip link del "$BRIDGE" 2>/dev/null || true
   rm -f /var/lib/cni/results/authjwt-k8s-* 2>/dev/null || true
-  if mountpoint -q "$STATE/kubelet" 2>/dev/null || grep -q " $STATE/kubelet" /proc/self/mountinfo; then
-    grep " $STATE/kubelet" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-  fi
-  rm -rf "$STATE/kubelet" "$STATE/etcd" "$STATE/cni/ipam" "$STATE/pod-logs" "$PIDS" "$HOLDERS" "$RUN" "$PKI" "$STATE"/*.kubeconfig
+  # Every mount left under the state directory, deepest first: the kubelet directory (its bind mount,
+  # Secret tmpfs volumes) and, after a forced removal, sandbox shm and container rootfs mounts.
+  awk -v dir="$STATE/" 'index($5, dir) == 1 { print $5 }' /proc/self/mountinfo | sort -r \
+    | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$STATE/kubelet" "$STATE/etcd" "$STATE/cni/ipam" "$STATE/pod-logs" "$PIDS" "$HOLDERS" "$RUN" "$PKI" "$STATE"/*.kubeconfig \
+    || log "WARNING: could not remove all of $STATE (still mounted?)"
   log "cluster stopped in $(( $(now) - t0 ))s (containerd's image store kept in $STATE/containerd; logs in $LOGS)"
+}
+# Anything of a cluster on this host: recorded processes, mounts under the state directory, the bridge.
+left_behind() {
+  [ -d "$PIDS" ] || awk -v dir="$STATE/" 'index($5, dir) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo \
+    || ip link show "$BRIDGE" >/dev/null 2>&1
 }
 cmd_down() {
   local holder=${1:-caller-$PPID} n
@@ -836,7 +851,7 @@ cmd_down() {
   rm -f "$HOLDERS/$holder"
   n=$(live_holders)
   if [ "$n" -gt 0 ] && [ "${FORCE:-0}" != 1 ]; then log "holder $holder left; $n holder(s) still use the cluster"; return 0; fi
-  [ -d "$PIDS" ] || return 0
+  left_behind || return 0
   teardown
 }
 
@@ -857,4 +872,4 @@ case "${1:-}" in
   import-image) [ -n "${2:-}" ] || die "usage: import-image REF"; proc_pid containerd >/dev/null || die "the cluster is not running"; import_podman_image "$2" ;;
   status) cmd_status ;;
   *) die "usage: bash .ci/k8s-cluster.sh deps|build|up [HOLDER]|down [HOLDER]|env|status|import-image REF" ;;
-esac
+esac; exit $?   # one line: bash never reads past it, so editing this file cannot derail a running build
