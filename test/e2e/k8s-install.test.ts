@@ -24,13 +24,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { get as httpsGet } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { parse, stringify } from 'yaml';
-import { inPod, startClientPod } from '../helpers/k8s-cluster.ts';
+import { inPod, RESTRICTED_POD, startClientPod } from '../helpers/k8s-cluster.ts';
 import { helmBin } from '../helpers/k8s-validate.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import {
@@ -339,6 +341,90 @@ describe('Kubernetes: helm install in a real cluster (issue 20)', { skip, timeou
     assert.ok(messages.includes('key load failed; no signing key until the key directory loads (NOT_SERVING)'), messages.join('\n'));
     assert.ok(!messages.some((m) => m.includes('keeping the last good keyring')));
     await suite.helm(['uninstall', broken, '-n', suite.namespace]);
+  });
+
+  it('the API server issues projected service-account tokens that verify against its discovery and JWKS and pass a TokenReview (what the kubernetes provider kind will use)', async () => {
+    const { kubectl, cluster, namespace } = suite;
+    await kubectl.apply(
+      [
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'workload' } },
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'workload' },
+          spec: {
+            serviceAccountName: 'workload',
+            automountServiceAccountToken: false,
+            securityContext: RESTRICTED_POD.podSecurityContext,
+            containers: [
+              {
+                name: 'app',
+                image: `${cluster.image.repository}:${cluster.image.tag}`,
+                command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'],
+                securityContext: RESTRICTED_POD.containerSecurityContext,
+                volumeMounts: [{ name: 'token', mountPath: '/var/run/secrets/tokens', readOnly: true }],
+              },
+            ],
+            volumes: [
+              {
+                name: 'token',
+                projected: { sources: [{ serviceAccountToken: { path: 'authjwt', audience: 'authjwt', expirationSeconds: 600 } }] },
+              },
+            ],
+          },
+        },
+      ],
+      { namespace },
+    );
+    await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', 'pod/workload', '--timeout=120s'], { timeout: 130_000 });
+    const token = (
+      await kubectl([
+        '-n',
+        namespace,
+        'exec',
+        'workload',
+        '--',
+        'node',
+        '-e',
+        "process.stdout.write(require('node:fs').readFileSync('/var/run/secrets/tokens/authjwt', 'utf8'))",
+      ])
+    ).trim();
+    // Discovery and JWKS from the API server (admin credentials of the kubeconfig; a real setup grants
+    // system:service-account-issuer-discovery instead).
+    const user = (parse(readFileSync(cluster.kubeconfig, 'utf8')) as { users: { user: Record<string, string> }[] }).users[0]!.user;
+    const tls = {
+      ca: readFileSync(cluster.caFile),
+      cert: readFileSync(user['client-certificate']!),
+      key: readFileSync(user['client-key']!),
+    };
+    const getJson = (url: string) =>
+      new Promise<Record<string, unknown>>((resolve, reject) =>
+        httpsGet(url, tls, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c));
+          res.on('end', () =>
+            res.statusCode === 200
+              ? resolve(JSON.parse(body) as Record<string, unknown>)
+              : reject(new Error(`${url}: ${res.statusCode} ${body}`)),
+          );
+        }).on('error', reject),
+      );
+    const discovery = await getJson(`${cluster.apiUrl}/.well-known/openid-configuration`);
+    assert.equal(discovery.issuer, cluster.serviceAccountIssuer);
+    const jwks = await getJson(`${cluster.apiUrl}/openid/v1/jwks`);
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks as unknown as JSONWebKeySet), {
+      issuer: cluster.serviceAccountIssuer,
+      audience: 'authjwt',
+    });
+    assert.equal(payload.sub, `system:serviceaccount:${namespace}:workload`);
+    const review = JSON.parse(
+      await kubectl(['create', '-o', 'json', '-f', '-'], {
+        input: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: ['authjwt'] } }),
+      }),
+    ) as { status: { authenticated: boolean; user: { username: string }; audiences: string[] } };
+    assert.equal(review.status.authenticated, true);
+    assert.equal(review.status.user.username, `system:serviceaccount:${namespace}:workload`);
+    assert.deepEqual(review.status.audiences, ['authjwt']);
   });
 
   it('README Install, run as written: the Secret idiom prints no warning (also for key-rotation.md step 1), helm test passes, GitHub is "unknown"', async () => {
