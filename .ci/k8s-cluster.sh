@@ -506,33 +506,40 @@ EOF
 }
 image_present() { ctr_ images ls -q "name==$1" 2>/dev/null | grep -qxF "$1"; }
 # REF TAR: imports TAR unless containerd has REF. REF names its content (a content tag): the name is
-# all that is compared. Other tags of REF's repository that no container uses are removed afterwards
-# (the store is kept between clusters; each build of an image brings a new tag).
+# all that is compared.
 import_archive() {
-  local ref=$1 tar=$2 repo old used
-  image_present "$ref" && return 0
-  ctr_ images import --no-unpack=false "$tar" >/dev/null || die "ctr images import $tar failed"
-  image_present "$ref" || die "$tar did not provide $ref"
-  repo=${ref%:*}
-  used=$(ctr_ containers ls -q 2>/dev/null | while read -r c; do ctr_ containers info "$c" 2>/dev/null | sed -n 's/^ *"Image": "\(.*\)",$/\1/p'; done | sort -u)
-  for old in $(ctr_ images ls -q 2>/dev/null | { grep "^$repo:" || true; } | grep -vxF "$ref"); do
-    printf '%s\n' "$used" | grep -qxF "$old" || { ctr_ images rm "$old" >/dev/null 2>&1 && log "image $old: removed (superseded)"; }
-  done
-  # The CRI's sha256:<id> aliases of removed images (same manifest digest as no named image any more).
-  ctr_ images ls 2>/dev/null | awk 'NR > 1 { if ($1 ~ /^sha256:/) alias[$1] = $3; else named[$3] = 1 }
-    END { for (a in alias) if (!(alias[a] in named)) print a }' | while read -r old; do ctr_ images rm "$old" >/dev/null 2>&1 || true; done
-  return 0
+  image_present "$1" && return 0
+  ctr_ images import --no-unpack=false "$2" >/dev/null || die "ctr images import $2 failed"
+  image_present "$1" || die "$2 did not provide $1"
 }
 # REF: podman save | ctr import, when containerd does not have it yet (REF: a content tag, see above).
+# Remembered as the last imported image: teardown keeps it (the next run of the same checkout needs no
+# import) and removes older ones.
 import_podman_image() {
   local ref=$1 tar
-  image_present "$ref" && { log "image $ref: present"; return 0; }
-  command -v podman >/dev/null 2>&1 || die "podman is needed to export $ref"
-  podman image exists "$ref" || die "no podman image $ref"
-  tar=$(tmpdir image)/image.tar
-  podman save --quiet --format docker-archive -o "$tar" "$ref"
-  import_archive "$ref" "$tar"
-  log "image $ref: imported ($(du -h "$tar" | cut -f1))"
+  if image_present "$ref"; then
+    log "image $ref: present"
+  else
+    command -v podman >/dev/null 2>&1 || die "podman is needed to export $ref"
+    podman image exists "$ref" || die "no podman image $ref"
+    tar=$(tmpdir image)/image.tar
+    podman save --quiet --format docker-archive -o "$tar" "$ref"
+    import_archive "$ref" "$tar"
+    log "image $ref: imported ($(du -h "$tar" | cut -f1))"
+  fi
+  echo "$ref" >"$STATE/containerd/last-image"
+}
+# containerd's store outlives the cluster: keep the pause and CoreDNS images of this version and the
+# last imported image, remove the rest (and the CRI's sha256:<id> aliases left without a named image).
+# Only while no container runs (teardown), so no concurrent test run loses an image it uses.
+prune_images() {
+  local keep ref
+  keep=$(cat "$STATE/containerd/keep" "$STATE/containerd/last-image" 2>/dev/null || true)
+  for ref in $(ctr_ images ls -q 2>/dev/null | { grep -v '^sha256:' || true; }); do
+    printf '%s\n' "$keep" | grep -qxF "$ref" || { ctr_ images rm "$ref" >/dev/null 2>&1 && log "image $ref: removed"; }
+  done
+  ctr_ images ls 2>/dev/null | awk 'NR > 1 { if ($1 ~ /^sha256:/) alias[$1] = $3; else named[$3] = 1 }
+    END { for (a in alias) if (!(alias[a] in named)) print a }' | while read -r ref; do ctr_ images rm "$ref" >/dev/null 2>&1 || true; done
 }
 start_kubelet() {
   mkdir -p "$STATE/kubelet"
@@ -748,6 +755,7 @@ cmd_up() {
   start_apiserver
   import_archive "$PAUSE_IMAGE" "$PAUSE_TAR"
   import_archive "$COREDNS_IMAGE" "$COREDNS_TAR"
+  printf '%s\n' "$PAUSE_IMAGE" "$COREDNS_IMAGE" >"$STATE/containerd/keep"
   need_up kube-apiserver 90 "kube-apiserver ready" kubectl get --raw /readyz
   log "control plane up in $(( $(now) - phase ))s"
   start_controllers
@@ -819,6 +827,7 @@ teardown() {
   delete_pods
   stop_proc kubelet 15
   kill_leftover_containers
+  if proc_pid containerd >/dev/null; then prune_images; fi
   stop_proc kube-proxy
   if [ -x "$KBIN/kube-proxy" ]; then "$KBIN/kube-proxy" --cleanup --v 0 >/dev/null 2>&1 || true; fi
   stop_proc containerd 15
