@@ -4,8 +4,8 @@
  * with .ci/images.sh, see docs/testing.md).
  *
  * Shared container: `sh scripts/test.sh e2e` runs node --test with
- * `--test-global-setup=test/helpers/shared-keycloak.ts`, which starts ONE Keycloak before the e2e
- * files and publishes it in SHARED_KEYCLOAK_ENV. startKeycloak() without a network then attaches to it
+ * `--test-global-setup=test/helpers/e2e-global-setup.ts`, which (shared-keycloak.ts) starts ONE
+ * Keycloak before the e2e files and publishes it in SHARED_KEYCLOAK_ENV. startKeycloak() without a network then attaches to it
  * instead of starting its own (each file runs in its own process); close() leaves it running for the
  * next file. Suites that need their own container network (image.test.ts) still get their own.
  */
