@@ -77,7 +77,8 @@ tmpdir() { mktemp -d "$TMP_ROOT/$1.XXXXXX"; }
 
 # ------------------------------------------------------------------------------------------ build
 # An entry is complete when its .complete stamp holds the recipe it was built with; a changed recipe
-# (version, flags) builds a new one. Each use touches the stamp (.ci/tools.sh drops entries unused for 30 days).
+# (version, flags) builds a new one. Each use touches the stamp; `build` removes entries (and image
+# archives) nobody used for 30 days, e.g. those of an earlier version.
 complete() { [ -f "$1/.complete" ] && [ "$(cat "$1/.complete")" = "$2" ] && touch "$1/.complete"; }
 # AUTHJWT_K8S_NO_BUILD=1 (the tests outside CI): never build, fail naming what is missing.
 may_build() { [ "${AUTHJWT_K8S_NO_BUILD:-}" != 1 ] || die "$1 is not built yet: run bash .ci/k8s-cluster.sh build (once; ~10+ min)"; }
@@ -293,6 +294,10 @@ cmd_build() {
   build_coredns
   fetch_crds
   build_images
+  find "$CACHE" -mindepth 2 -maxdepth 2 -name .complete -mtime +30 2>/dev/null | while read -r old; do
+    log "removing unused cache entry ${old%/.complete}"; chmod -R u+w "${old%/.complete}"; rm -rf "${old%/.complete}"
+  done
+  find "$CACHE/images" -name '*.tar' -mtime +30 -delete 2>/dev/null || true
   log "build: ready in $(( $(now) - t0 ))s (kubernetes cold build: $(cat "$(kubernetes_dir)/.build-seconds" 2>/dev/null || echo '?')s)"
   flock -u 8
 }
