@@ -1,30 +1,8 @@
 import { z } from 'zod';
-import { parseDuration } from './duration.ts';
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
 import { PRESET_NAMES } from './presets.ts';
-
-/** Duration field: `15m`, `30s`, `1h`, `250ms` or a number of seconds; parsed to milliseconds. */
-const duration = (bounds: { min?: number; max?: number } = {}) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      // The value is not echoed: a misplaced secret must not reach an error message.
-      ctx.addIssue({ code: 'custom', message: 'is not a duration (use e.g. 30s, 15m, 1h)' });
-      return z.NEVER;
-    }
-    if (bounds.min !== undefined && ms < bounds.min) {
-      ctx.addIssue({ code: 'custom', message: `must be at least ${bounds.min}ms` });
-      return z.NEVER;
-    }
-    if (bounds.max !== undefined && ms > bounds.max) {
-      ctx.addIssue({ code: 'custom', message: `must be at most ${bounds.max}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const url = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
+import { duration, url } from './schema-fields.ts';
 
 /** host:port; host may be an IPv4/IPv6 address or a name; port 0 picks a free port. */
 const listen = z.string().regex(HOST_PORT_PATTERN, 'must be host:port, e.g. 0.0.0.0:50051 or [::]:50051');
