@@ -45,7 +45,8 @@ describe('matches() on RE2', () => {
     ['inside a comprehension, no item matches', "['a-1', 'b-2'].exists(x, x.matches('^c-'))", {}, 'denied'],
     ['a pattern used twice in one policy', "claims.s.matches('^x') || claims.t.matches('^x')", { s: 'a', t: 'xy' }, 'allowed'],
   ];
-  for (const [name, expression, claims, expected] of cases) it(name, () => assert.equal(verdict(evaluate(expression, claims)), expected));
+  for (const [name, expression, claims, expected] of cases)
+    it(`RE2: ${name}`, () => assert.equal(verdict(evaluate(expression, claims)), expected));
 
   it('a denial names the rule and never the value or the pattern', () => {
     const decision = evaluate("claims.s.matches('^secret-pattern$')", { s: 'secret-value' });
