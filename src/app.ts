@@ -232,14 +232,19 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   // --- issue 13: RFC 8693 token endpoint --------------------------------------------------------
   if (config.tokenEndpoint.enabled) {
     const subjectIssuers = new Map<string, string>();
-    for (const p of config.providers) if (p.oidc && !subjectIssuers.has(p.oidc.issuer)) subjectIssuers.set(p.oidc.issuer, p.id);
+    // issue 21: a Kubernetes provider's tokens are JWTs of its cluster issuer, like an OIDC provider's.
+    const jwtIssuerOf = (p: Config['providers'][number]) => p.oidc?.issuer ?? p.kubernetes?.issuer;
+    for (const p of config.providers) {
+      const iss = jwtIssuerOf(p);
+      if (iss !== undefined && !subjectIssuers.has(iss)) subjectIssuers.set(iss, p.id);
+    }
     for (const p of config.providers) subjectIssuers.set(p.id, p.id);
     internalRoutes.push(
       ...createTokenEndpointRoutes({
         path: config.tokenEndpoint.path,
         exchange,
         subjectIssuers,
-        oidcProviders: new Set(config.providers.filter((p) => p.oidc).map((p) => p.id)),
+        oidcProviders: new Set(config.providers.filter((p) => jwtIssuerOf(p) !== undefined).map((p) => p.id)),
         defaultProvider: config.tokenEndpoint.defaultProvider,
         providerIds,
         report,
@@ -308,6 +313,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         await http.close();
         await internalHttp?.close();
         keys.close();
+        await providers.close();
         readiness.setListening(false);
         readiness.close();
         logger.info('authjwt stopped');

@@ -7,9 +7,9 @@
 import { RE2JS } from 're2js';
 
 /** Characters of one pattern. */
-export const MAX_PATTERN_LENGTH = 512;
+const MAX_PATTERN_LENGTH = 512;
 /** RE2 program size (instructions) of one pattern: bounds the work per input character. */
-export const MAX_PATTERN_PROGRAM_SIZE = 1000;
+const MAX_PATTERN_PROGRAM_SIZE = 1000;
 /**
  * Characters of a string `matches()` is applied to; a longer one is an evaluation error (the policy
  * denies). Identifiers are shorter: a Kubernetes service-account username is at most 339 characters,
