@@ -15,7 +15,7 @@
  */
 import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -148,7 +148,7 @@ describe('kubernetes provider: projected service-account tokens at every door (f
       ],
     ];
     for (const [name, make, sa, want] of cases) {
-      it(`${name}: GetJWT ${status[want.grpc]}, token endpoint ${want.oauth}, forward-auth ${want.http}, ext_authz ${want.http}`, async () => {
+      it(`refused at every door with its status: ${name}`, async () => {
         const token = await make();
         const g = await d.getJwt(token, sa);
         assert.equal(g.code, want.grpc, g.details);
@@ -189,6 +189,20 @@ describe('kubernetes provider: projected service-account tokens at every door (f
       assert.equal(oauth.code, status.INVALID_ARGUMENT);
       assert.match(oauth.details ?? '', /ERR_AUTHJWT_REQUEST_TYPE_MISMATCH/);
     });
+  });
+
+  it("neither authjwt's own service-account token nor a workload's token ever reaches the logs", async () => {
+    const { token } = await k8s.issue(payments);
+    await d.getJwt(token, payments);
+    await d.forwardAuth((await k8s.issue(payments, { audiences: [API_AUDIENCE] })).token);
+    const own = readFileSync(k8s.tokenFile, 'utf8').trim();
+    const logs = svc.logs.join('');
+    assert.ok(
+      k8s.requests.some((r) => r.bearer === own),
+      'authjwt did present its token to the API server',
+    );
+    assert.ok(!logs.includes(own), "authjwt's own token in the log");
+    assert.ok(!logs.includes(token.split('.')[2]!), "a workload's token in the log");
   });
 
   describe('accepted: the right audience', () => {
