@@ -71,15 +71,17 @@ export function createProviderRegistry(
     const policy = options.policies?.get(p.id);
     let discovery: OidcDiscovery | undefined;
     let kubernetes: KubernetesTokenVerifier | undefined;
-    const fetch = createProviderFetch({
-      provider: p.id,
-      timeoutMs: p.timeout,
-      retries: p.retries,
-      circuitBreaker: p.circuitBreaker,
-      observer,
-      fetch: options.fetch,
-      endpointOf: (url) => (discovery ? oidcEndpointOf(url, discovery) : userApiEndpointOf(url)),
-    });
+    // A kubernetes provider builds its own (its API-server client): see src/providers/kubernetes/.
+    const providerFetch = () =>
+      createProviderFetch({
+        provider: p.id,
+        timeoutMs: p.timeout,
+        retries: p.retries,
+        circuitBreaker: p.circuitBreaker,
+        observer,
+        fetch: options.fetch,
+        endpointOf: (url) => (discovery ? oidcEndpointOf(url, discovery) : userApiEndpointOf(url)),
+      });
     let inner: TokenVerifier;
     if (p.oidc) {
       discovery = new OidcDiscovery({
@@ -89,7 +91,7 @@ export function createProviderRegistry(
         algorithms: p.oidc.algorithms,
         jwksCooldown: p.oidc.jwksCooldown,
         timeout: p.timeout,
-        fetch,
+        fetch: providerFetch(),
         clock: options.clock,
       });
       discoveries.push(discovery);
@@ -116,7 +118,7 @@ export function createProviderRegistry(
             : undefined,
         // Only what some expression needs is fetched (each lookup is a provider call per verification).
         lookups: [...(policy?.needs ?? [])].filter((n) => offered.has(n)).map((name) => ({ name, url: offered.get(name)! })),
-        fetch,
+        fetch: providerFetch(),
       });
     }
     const cached = new CachingVerifier(inner, {

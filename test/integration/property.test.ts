@@ -1195,7 +1195,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
         values.get(name!)!.add(value!);
       }
     }
-    const allowed = new Set([...PROVIDER_IDS, POLICY_PROVIDER, '_unknown']);
+    const allowed = new Set([...PROVIDER_IDS, POLICY_PROVIDER, KUBERNETES_PROVIDER, '_unknown']);
     const providers = [...(values.get('provider') ?? [])];
     assert.ok(providers.length > 0, 'no provider label found in /metrics');
     assert.deepEqual(
