@@ -1,30 +1,10 @@
 import { z } from 'zod';
-import { parseDuration } from './duration.ts';
+import { ASYMMETRIC_JWS_ALGORITHMS, duration, url } from './schema-fields.ts';
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
 import { PRESET_NAMES } from './presets.ts';
 
-/** Duration field: `15m`, `30s`, `1h`, `250ms` or a number of seconds; parsed to milliseconds. */
-const duration = (bounds: { min?: number; max?: number } = {}) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      // The value is not echoed: a misplaced secret must not reach an error message.
-      ctx.addIssue({ code: 'custom', message: 'is not a duration (use e.g. 30s, 15m, 1h)' });
-      return z.NEVER;
-    }
-    if (bounds.min !== undefined && ms < bounds.min) {
-      ctx.addIssue({ code: 'custom', message: `must be at least ${bounds.min}ms` });
-      return z.NEVER;
-    }
-    if (bounds.max !== undefined && ms > bounds.max) {
-      ctx.addIssue({ code: 'custom', message: `must be at most ${bounds.max}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const url = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
+export { ASYMMETRIC_JWS_ALGORITHMS };
 
 /** host:port; host may be an IPv4/IPv6 address or a name; port 0 picks a free port. */
 const listen = z.string().regex(HOST_PORT_PATTERN, 'must be host:port, e.g. 0.0.0.0:50051 or [::]:50051');
@@ -77,21 +57,6 @@ const allowRule = z.union([
     expression: celExpression,
   }),
 ]);
-
-/** Asymmetric JWS algorithms a provider may sign with (RFC 8725 §2.1: never symmetric, never `none`). */
-export const ASYMMETRIC_JWS_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-] as const;
 
 /** JWS algorithms authjwt signs with (the key types src/keys/key-file.ts derives an algorithm for). */
 const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
