@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ASYMMETRIC_JWS_ALGORITHMS, duration, url } from './schema-fields.ts';
+import { checkClientAuthentication, clientAuthenticationSchema, delegationSchema } from './client-auth-schema.ts';
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
 import { PRESET_NAMES } from './presets.ts';
@@ -425,7 +426,18 @@ export const configSchema = z
     internalHttp: z
       .strictObject({
         listen: listen.default('0.0.0.0:8081'),
-        tls: tlsSchema.omit({ clientCaFile: true }).optional(),
+        tls: tlsSchema
+          .omit({ clientCaFile: true })
+          .extend({
+            /**
+             * Trust bundle (PEM CA certificates) of client certificates (issue 21): the listener asks every
+             * client for a certificate and verifies it against these CAs, but does not refuse the handshake;
+             * the token endpoint's `tls_client_auth` decides (invalid_client), forward-auth ignores it.
+             * Re-read every reloadInterval like the certificate.
+             */
+            clientCaFile: z.string().min(1).optional(),
+          })
+          .optional(),
       })
       .prefault({}),
     // --- issue 13: RFC 8693 token endpoint -------------------------------------------------------
@@ -456,6 +468,9 @@ export const configSchema = z
         deadline: duration({ min: 100, max: 300_000 }).default(10_000),
         /** Exchanges handled at once; more are refused with 429 temporarily_unavailable. */
         maxConcurrentRequests: z.number().int().min(1).max(100_000).default(256),
+        // issue 21: who the caller is (src/config/client-auth-schema.ts) and who may act for the subject.
+        clientAuthentication: clientAuthenticationSchema,
+        delegation: delegationSchema,
       })
       .prefault({}),
     // --- end issue 13 ------------------------------------------------------------------------------
@@ -534,7 +549,9 @@ export const configSchema = z
     const id = c.tokenEndpoint.defaultProvider;
     if (id !== undefined && !c.providers.some((p) => p.id === id))
       ctx.addIssue({ code: 'custom', path: ['tokenEndpoint', 'defaultProvider'], message: `"${id}" is not a configured provider id` });
-  });
+  })
+  // issue 21: client authentication and delegation of the token endpoint.
+  .superRefine(checkClientAuthentication);
 
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedProvider = z.output<typeof providerSchema>;

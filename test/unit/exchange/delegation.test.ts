@@ -31,7 +31,12 @@ const user = (claims: Record<string, unknown> = {}, over: Partial<VerifiedIdenti
   strategy: 'jwt',
   ...over,
 });
-const service = (accountId: string, clientId: string, claims: Record<string, unknown> = {}, expiresAt = NOW + 600_000): VerifiedIdentity => ({
+const service = (
+  accountId: string,
+  clientId: string,
+  claims: Record<string, unknown> = {},
+  expiresAt = NOW + 600_000,
+): VerifiedIdentity => ({
   accountId,
   claims: { sub: accountId, ...claims },
   expiresAt,
@@ -40,7 +45,7 @@ const service = (accountId: string, clientId: string, claims: Record<string, unk
 });
 
 const TOKENS: Record<string, VerifiedIdentity> = {
-  'user': user(),
+  user: user(),
   'user-with-act': user({ act: { sub: 'svc-gateway', client_id: 'gw', extra: 'dropped' } }),
   'user-may-act-orders': user({ may_act: { sub: 'svc-orders' } }),
   'user-may-act-billing': user({ may_act: { sub: 'svc-billing' } }),
@@ -55,8 +60,18 @@ const TOKENS: Record<string, VerifiedIdentity> = {
   'svc-orders-short': service('svc-orders', 'orders-app', {}, NOW + 60_000),
   'svc-with-act': service('svc-orders', 'orders-app', { act: { sub: 'svc-x' } }),
   'svc-billing': service('svc-billing', 'billing-app'),
-  'gh-user': { accountId: '583231', claims: { id: 583231, may_act: { sub: 'x' }, act: { sub: 'y' } }, expiresAt: undefined, clientId: undefined, strategy: 'user-api' },
-  'ui-user': { ...user({ may_act: 'answer of userinfo: not token claims' }), strategy: 'userinfo', delegation: { act: undefined, mayAct: { sub: 'svc-orders' } } },
+  'gh-user': {
+    accountId: '583231',
+    claims: { id: 583231, may_act: { sub: 'x' }, act: { sub: 'y' } },
+    expiresAt: undefined,
+    clientId: undefined,
+    strategy: 'user-api',
+  },
+  'ui-user': {
+    ...user({ may_act: 'answer of userinfo: not token claims' }),
+    strategy: 'userinfo',
+    delegation: { act: undefined, mayAct: { sub: 'svc-orders' } },
+  },
 };
 
 function nested(depth: number): Record<string, unknown> {
@@ -76,7 +91,13 @@ function setup(options: { actor?: DelegationActorSource; policy?: AccessPolicy; 
     },
   };
   const base = { accountTypes: ['oidc', 'oauth'], verifier, claimPaths: {}, audience: ['svc'], tokenTtl: 600_000, defaultClientId: 'x' };
-  const kc: ExchangeProvider = { ...base, id: 'kc', issuer: KC, policy: options.policy, capToUpstreamExpiry: options.capToUpstreamExpiry ?? false };
+  const kc: ExchangeProvider = {
+    ...base,
+    id: 'kc',
+    issuer: KC,
+    policy: options.policy,
+    capToUpstreamExpiry: options.capToUpstreamExpiry ?? false,
+  };
   const gh: ExchangeProvider = { ...base, id: 'github', issuer: undefined, policy: undefined, capToUpstreamExpiry: false };
   const providers = new Map([kc, gh].map((p) => [p.id, p]));
   const signed: MintedClaims[] = [];
@@ -150,7 +171,11 @@ describe('delegation: act (RFC 8693 §4.1)', () => {
   it('a subject token’s act is nested under a new actor (the prior actor, RFC 8693 §4.1)', async () => {
     const { bearer, signed } = setup();
     await bearer('user-with-act', 'svc-orders');
-    assert.deepEqual(signed[0]!.act, { sub: 'kc:svc-orders', client_id: 'orders-app', act: { sub: 'svc-gateway', iss: KC, client_id: 'gw' } });
+    assert.deepEqual(signed[0]!.act, {
+      sub: 'kc:svc-orders',
+      client_id: 'orders-app',
+      act: { sub: 'svc-gateway', iss: KC, client_id: 'gw' },
+    });
   });
 
   it('an actor token that itself carries act: its chain is nested under it', async () => {
@@ -193,7 +218,12 @@ describe('delegation: act (RFC 8693 §4.1)', () => {
 describe('delegation: may_act (RFC 8693 §4.4)', () => {
   it('regression keycloak#52691: a subject token with may_act and no actor is refused on every door, never downgraded to impersonation', async () => {
     const { exchange, bearer, signed } = setup();
-    const getJwt = exchange.exchangeAccount({ provider: 'kc', type: 'oidc', providerAccountId: 'alice-1', accessToken: 'user-may-act-orders' });
+    const getJwt = exchange.exchangeAccount({
+      provider: 'kc',
+      type: 'oidc',
+      providerAccountId: 'alice-1',
+      accessToken: 'user-may-act-orders',
+    });
     assert.equal(await code(getJwt), 'ERR_AUTHJWT_DELEGATION_ACTOR_REQUIRED');
     // Edge doors (ext_authz, forward-auth) and the token endpoint: exchangeBearer, without and with reuse.
     assert.equal(await code(bearer('user-may-act-orders')), 'ERR_AUTHJWT_DELEGATION_ACTOR_REQUIRED');
@@ -209,12 +239,30 @@ describe('delegation: may_act (RFC 8693 §4.4)', () => {
     ['another actor', 'user-may-act-billing', 'svc-orders', 'token', 'ERR_AUTHJWT_DELEGATION_ACTOR_NOT_ALLOWED'],
     ['may_act by client_id', 'user-may-act-client', 'svc-orders', 'token', 'ok'],
     ['may_act by client_id, another client', 'user-may-act-client', 'svc-billing', 'token', 'ERR_AUTHJWT_DELEGATION_ACTOR_NOT_ALLOWED'],
-    ['may_act of another issuer (same sub)', 'user-may-act-other-issuer', 'svc-orders', 'token', 'ERR_AUTHJWT_DELEGATION_ACTOR_NOT_ALLOWED'],
+    [
+      'may_act of another issuer (same sub)',
+      'user-may-act-other-issuer',
+      'svc-orders',
+      'token',
+      'ERR_AUTHJWT_DELEGATION_ACTOR_NOT_ALLOWED',
+    ],
     ['may_act in authjwt’s namespace (iss = authjwt)', 'user-may-act-authjwt-name', 'svc-orders', 'token', 'ok'],
     ['may_act naming nobody (no sub, no client_id)', 'user-may-act-nobody', 'svc-orders', 'token', 'ERR_AUTHJWT_DELEGATION_INVALID_CLAIM'],
     ['a SPIFFE ID in may_act, the caller with that SPIFFE ID acts', 'user-may-act-spiffe', mesh, 'caller', 'ok'],
-    ['a SPIFFE ID in may_act, another caller', 'user-may-act-spiffe', { ...mesh, spiffeId: 'spiffe://cluster.local/ns/x/sa/y' }, 'caller', 'ERR_AUTHJWT_DELEGATION_ACTOR_NOT_ALLOWED'],
-    ['a SPIFFE ID in may_act, caller as actor but anonymous', 'user-may-act-spiffe', ANONYMOUS_CALLER, 'caller', 'ERR_AUTHJWT_DELEGATION_ACTOR_REQUIRED'],
+    [
+      'a SPIFFE ID in may_act, another caller',
+      'user-may-act-spiffe',
+      { ...mesh, spiffeId: 'spiffe://cluster.local/ns/x/sa/y' },
+      'caller',
+      'ERR_AUTHJWT_DELEGATION_ACTOR_NOT_ALLOWED',
+    ],
+    [
+      'a SPIFFE ID in may_act, caller as actor but anonymous',
+      'user-may-act-spiffe',
+      ANONYMOUS_CALLER,
+      'caller',
+      'ERR_AUTHJWT_DELEGATION_ACTOR_REQUIRED',
+    ],
     ['may_act and act together: the named actor is accepted', 'user-with-act-and-may-act', 'svc-orders', 'token', 'ok'],
   ];
   for (const [name, subject, actor, source, expected] of cases) {
@@ -244,7 +292,13 @@ describe('delegation: where the actor comes from (tokenEndpoint.delegation.actor
     assert.deepEqual(signed[0]!.act, { sub: 'spiffe://cluster.local/ns/orders/sa/orders', client_id: 'orders' });
     await bearer('user', undefined, ANONYMOUS_CALLER);
     assert.equal(signed[1]!.act, undefined);
-    const federated: Caller = { ...mesh, kind: 'federated_jwt', subject: 'system:serviceaccount:orders:orders', issuer: 'https://k8s.example', spiffeId: '' };
+    const federated: Caller = {
+      ...mesh,
+      kind: 'federated_jwt',
+      subject: 'system:serviceaccount:orders:orders',
+      issuer: 'https://k8s.example',
+      spiffeId: '',
+    };
     await bearer('user', undefined, federated);
     assert.deepEqual(signed[2]!.act, { sub: 'system:serviceaccount:orders:orders', iss: 'https://k8s.example', client_id: 'orders' });
   });

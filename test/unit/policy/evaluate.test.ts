@@ -373,7 +373,10 @@ describe('caller and actor (issue 21: the token endpoint’s client and RFC 8693
   };
   const source: PolicySource = {
     allow: [
-      { name: 'workload', expression: "caller.kind != 'none' && caller.namespace == 'orders' && caller.spiffeId.startsWith('spiffe://cluster.local/')" },
+      {
+        name: 'workload',
+        expression: "caller.kind != 'none' && caller.namespace == 'orders' && caller.spiffeId.startsWith('spiffe://cluster.local/')",
+      },
       { name: 'actor', expression: "actor.kind == 'none' || actor.sub.startsWith('kc:svc-')" },
     ],
     claims: { requester: 'caller.id', acting: "actor.kind == 'none' ? '' : actor.provider + '/' + actor.clientId" },
