@@ -15,7 +15,7 @@ const MAX_KEYS = 64;
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 /** The verification keys of a JWK Set text or object; throws an Error naming the problem (never key material). */
-export function parseJwkSet(source: unknown, purpose: JwkSetPurpose): JSONWebKeySet {
+function parseJwkSet(source: unknown, purpose: JwkSetPurpose): JSONWebKeySet {
   let value = source;
   if (typeof source === 'string') {
     if (source.length > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);

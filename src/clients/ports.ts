@@ -6,8 +6,6 @@
  */
 import type { Caller } from '../exchange/ports.ts';
 
-export type { Caller };
-
 /** The TLS client certificate of the connection, as the listener verified it against the trust bundle. */
 export interface PresentedCertificate {
   /** The chain verified against `internalHttp.tls.clientCaFile` (Node's `TLSSocket.authorized`). */

@@ -49,7 +49,7 @@ const JWT_SVID_HEADERS = new Set(['alg', 'kid', 'typ']);
  * `typ` absent or `JWT`/`JOSE`, no other header, `aud` and `exp` required, `sub` a SPIFFE ID of the
  * trust domain; `iss` only when configured (SPIRE sets one with `jwt_issuer`).
  */
-export class SpiffeJwtSvidVerifier implements TokenVerifier {
+class SpiffeJwtSvidVerifier implements TokenVerifier {
   readonly #keys: JwkSetSource;
   readonly #trustDomain: string;
   readonly #issuer: string | undefined;
@@ -95,7 +95,7 @@ export class SpiffeJwtSvidVerifier implements TokenVerifier {
  * configured ones. Unlike a provider's access-token verifier it does not bind `azp`/`client_id` to
  * audiences: a workload token names no OAuth client, its audience is this endpoint.
  */
-export class OidcAssertionVerifier implements TokenVerifier {
+class OidcAssertionVerifier implements TokenVerifier {
   readonly #discovery: OidcDiscovery;
   readonly #issuer: string;
   readonly #options: AssertionVerifierOptions;
@@ -185,7 +185,7 @@ function oidcAssertionVerifier(settings: OidcIssuerSettings, options: AssertionV
  * this endpoint as the audience. The `kubernetes` provider kind registers here (issue 21, branch i21k):
  * `if (provider.kubernetes) return createKubernetesTokenVerifier({ ...its options, audiences: options.audiences })`.
  */
-export function providerAssertionVerifier(provider: ProviderConfig, options: AssertionVerifierOptions): TokenVerifier {
+function providerAssertionVerifier(provider: ProviderConfig, options: AssertionVerifierOptions): TokenVerifier {
   if (provider.oidc)
     return oidcAssertionVerifier(
       {
@@ -233,7 +233,7 @@ type Factory<K extends TrustSourceConfig['kind']> = (
 const issuedBy = (issuer: string) => (claims: { iss?: unknown }) => claims.iss === issuer;
 
 /** One factory per trust source kind: how its verifier is built and which assertions it takes. */
-export const TRUST_SOURCE_KINDS: { [K in TrustSourceConfig['kind']]: Factory<K> } = {
+const TRUST_SOURCE_KINDS: { [K in TrustSourceConfig['kind']]: Factory<K> } = {
   spiffe: (source, options) => {
     const keys = fileJwkSet(source.bundleFile, 'jwt-svid', source.reloadInterval, options.onReload);
     const prefix = `spiffe://${source.trustDomain}/`;

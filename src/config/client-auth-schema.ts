@@ -8,8 +8,8 @@ import { z } from 'zod';
 import { ASYMMETRIC_JWS_ALGORITHMS, duration, url } from './schema-fields.ts';
 
 /** Client authentication methods of the token endpoint (RFC 8414 names; `federated_jwt`: RFC 7523 with a workload token). */
-export const CLIENT_AUTH_METHODS = ['none', 'tls_client_auth', 'private_key_jwt', 'federated_jwt'] as const;
-export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+const CLIENT_AUTH_METHODS = ['none', 'tls_client_auth', 'private_key_jwt', 'federated_jwt'] as const;
+type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 /** JWT-SVID `alg` values (SPIFFE JWT-SVID §2.1): RSA, ECDSA and RSA-PSS, never EdDSA or symmetric. */
 export const JWT_SVID_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'] as const;

@@ -35,7 +35,7 @@ export interface ActorName {
 }
 
 /** Actors in one chain, the current one included (RFC 8693 puts no bound on it; a token must stay small). */
-export const MAX_ACT_DEPTH = 8;
+const MAX_ACT_DEPTH = 8;
 const MAX_MEMBER_LENGTH = 512;
 const IDENTITY_MEMBERS = ['sub', 'iss', 'client_id'] as const;
 

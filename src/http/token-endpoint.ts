@@ -25,7 +25,7 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
  * reports. Access tokens are the only type today; another profile (Transaction Tokens) arrives as one
  * more entry of {@link TokenEndpointOptions.requestedTokenTypes}.
  */
-export interface RequestedTokenTypeHandler {
+interface RequestedTokenTypeHandler {
   issuedTokenType: string;
   exchange(input: BearerInput, options: ExchangeOptions): Promise<ExchangeResult>;
 }

@@ -41,7 +41,11 @@ describe('MemoryReplayCache', () => {
   });
 });
 
-describe('RedisReplayCache against a real redis-server', () => {
+const redisBinary = findRedisServer();
+
+describe('RedisReplayCache against a real redis-server', {
+  skip: redisBinary ? false : missingPrerequisite('the Redis replay-cache tests', REDIS_MISSING),
+}, () => {
   let redis: RedisServer | undefined;
   const caches: RedisReplayCache[] = [];
   const events: string[] = [];
@@ -59,18 +63,16 @@ describe('RedisReplayCache against a real redis-server', () => {
     return cache;
   };
 
-  before(async (t) => {
-    const binary = findRedisServer();
-    if (!binary) return void t.skip(missingPrerequisite('the Redis replay-cache tests', REDIS_MISSING));
-    redis = await startRedis(binary);
+  before(async () => {
+    redis = await startRedis(redisBinary!);
   });
   after(async () => {
     for (const c of caches) await c.close();
     await redis?.close();
   });
 
-  it('one replica records a jti; another replica (its own connection) refuses the replay', async (t) => {
-    if (!redis) return t.skip('no redis-server');
+  it('one replica records a jti; another replica (its own connection) refuses the replay', async () => {
+    assert.ok(redis);
     const a = await replica();
     const b = await replica();
     const expiresAt = Date.now() + 60_000;
@@ -82,16 +84,16 @@ describe('RedisReplayCache against a real redis-server', () => {
     assert.ok(ttl > 55_000 && ttl <= 60_000, `the key expires with the assertion (PTTL ${ttl})`);
   });
 
-  it('an entry is forgotten when the assertion expires', async (t) => {
-    if (!redis) return t.skip('no redis-server');
+  it('an entry is forgotten when the assertion expires', async () => {
+    assert.ok(redis);
     const a = await replica();
     assert.equal(await a.remember('short', Date.now() + 150), true);
     await waitFor(async () => (await redis!.command('EXISTS test:jti:short')) === ':0', { what: 'the key to expire' });
     assert.equal(await a.remember('short', Date.now() + 150), true);
   });
 
-  it('Redis down → refused (REPLAY_CACHE_UNAVAILABLE) at once, never accepted; back up → checks resume', async (t) => {
-    if (!redis) return t.skip('no redis-server');
+  it('Redis down → refused (REPLAY_CACHE_UNAVAILABLE) at once, never accepted; back up → checks resume', async () => {
+    assert.ok(redis);
     const a = await replica();
     assert.equal(await a.remember('before-outage', Date.now() + 60_000), true);
     await redis.stop();
@@ -106,8 +108,8 @@ describe('RedisReplayCache against a real redis-server', () => {
     assert.ok(events.includes('error') || events.includes('reconnecting'), 'the outage was reported');
   });
 
-  it('Redis silent (SIGSTOP): the command times out → refused within commandTimeout, never accepted', async (t) => {
-    if (!redis) return t.skip('no redis-server');
+  it('Redis silent (SIGSTOP): the command times out → refused within commandTimeout, never accepted', async () => {
+    assert.ok(redis);
     const a = await replica(200);
     redis.pause();
     try {
@@ -120,8 +122,8 @@ describe('RedisReplayCache against a real redis-server', () => {
     }
   });
 
-  it('closed: refused', async (t) => {
-    if (!redis) return t.skip('no redis-server');
+  it('closed: refused', async () => {
+    assert.ok(redis);
     const a = await replica();
     await a.close();
     assert.equal(await code(a.remember('x', Date.now() + 1_000)), 'ERR_AUTHJWT_CLIENT_AUTH_REPLAY_CACHE_UNAVAILABLE');

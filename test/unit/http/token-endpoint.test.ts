@@ -576,8 +576,8 @@ describe('token endpoint: delegation and client authentication (issue 21)', () =
     const calls: string[] = [];
     const h = await harness({
       requestedTokenTypes: new Map([
-        [ACCESS, { issuedTokenType: ACCESS, exchange: async () => (calls.push('access'), fakeResult()) }],
-        [TXN, { issuedTokenType: TXN, exchange: async () => (calls.push('txn'), fakeResult()) }],
+        [ACCESS, { issuedTokenType: ACCESS, exchange: async () => fakeResult(calls, 'access') }],
+        [TXN, { issuedTokenType: TXN, exchange: async () => fakeResult(calls, 'txn') }],
       ]),
     });
     try {
@@ -595,6 +595,7 @@ describe('token endpoint: delegation and client authentication (issue 21)', () =
   });
 });
 
-function fakeResult(): ExchangeResult {
+function fakeResult(calls: string[], name: string): ExchangeResult {
+  calls.push(name);
   return { token: 't', provider: 'kc', strategy: 'jwt', kid: 'k', expiresAt: NOW + 60_000, claims: {} as MintedClaims, reused: false };
 }
