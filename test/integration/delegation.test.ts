@@ -170,6 +170,24 @@ describe('delegation on every door', () => {
     for (const t of [hop1.token!, hop2.token!, withAct]) assert.ok(!svc.logs.join('').includes(t.split('.')[2]!), 'no token in the logs');
   });
 
+  it('discovery lists the accepted methods and the private_key_jwt algorithms (RFC 8414)', async () => {
+    const d = (await (await fetch(`${svc.httpUrl}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    assert.deepEqual(d.token_endpoint_auth_methods_supported, ['none', 'private_key_jwt']);
+    assert.deepEqual(d.token_endpoint_auth_signing_alg_values_supported, [
+      'RS256',
+      'RS384',
+      'RS512',
+      'PS256',
+      'PS384',
+      'PS512',
+      'ES256',
+      'ES384',
+      'ES512',
+      'EdDSA',
+      'Ed25519',
+    ]);
+  });
+
   it('delegation.actor token (default): the authenticated client is the caller, not an actor; its id reaches the log', async () => {
     const assertion = await new SignJWT({ iss: 'orders', sub: 'orders', aud: issuer, jti: crypto.randomUUID() })
       .setProtectedHeader({ alg: 'ES256', kid: 'o1' })
