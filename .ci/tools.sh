@@ -15,6 +15,8 @@
 #   Our Go clients    test/interop/go (extauthz-check, getjwt-go, oidc-verify), code generated from proto/
 #                     by generate.sh, built into $CACHE/interop-go-<hash of inputs>/bin.
 #   Python            a venv with test/interop/python/requirements.txt in $CACHE/interop-py-<python>-<hash>.
+#   Redis             redis-server (Debian; its service stopped and disabled) for the replay-cache tests of
+#                     the token endpoint's client assertions (test/helpers/redis.ts starts real servers).
 #
 # Idempotent: an entry is complete once its `.complete` stamp exists, and is then reused without any
 # network access; a half-built entry (interrupted run) is removed and built again. Go downloads and
@@ -220,9 +222,52 @@ install_interop_python() {
   EXPORTS+=("AUTHJWT_INTEROP_PYTHON=$dir/bin/python")
 }
 
+# ----------------------------------------------------------------------------------------- Redis
+# issue 21: the replay cache of private_key_jwt assertions lives in Redis; the tests start real
+# redis-server processes on free loopback ports (test/helpers/redis.ts), never the package's service.
+# Debian bookworm's redis-server; REDIS_SERVER_VERSION (.ci/versions.env) is its upstream version,
+# checked here (Debian security updates change only the ~deb12uN suffix).
+install_redis() {
+  local t0 have policy_created=false
+  if ! deb_installed redis-server; then
+    $IS_ROOT || { log "not root: cannot apt-get install redis-server (the replay-cache tests skip outside CI)"; return 0; }
+    t0=$(now)
+    log "apt-get install redis-server ..."
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_created=true
+    fi
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends redis-server >/dev/null 2>&1; then
+      log "apt-get install failed; apt-get update and retry"
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends redis-server >/dev/null
+    fi
+    $policy_created && rm -f /usr/sbin/policy-rc.d
+    note redis-server "$(deb_version redis-server)" installed $(( $(now) - t0 ))
+  else
+    note redis-server "$(deb_version redis-server)" cached 0
+  fi
+  if $IS_ROOT; then
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+      systemctl disable --now redis-server >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/redis-server ]; then
+      /etc/init.d/redis-server stop >/dev/null 2>&1 || true
+      if command -v update-rc.d >/dev/null 2>&1; then update-rc.d redis-server disable >/dev/null 2>&1 || true; fi
+    fi
+  fi
+  have=$(deb_version redis-server | sed -E 's/^[0-9]+://; s/-.*$//')
+  [ "$have" = "$REDIS_SERVER_VERSION" ] || log "WARNING: redis-server $have installed, .ci/versions.env says $REDIS_SERVER_VERSION"
+}
+
+export_redis() {
+  [ -x /usr/bin/redis-server ] && EXPORTS+=("AUTHJWT_REDIS_SERVER=/usr/bin/redis-server")
+  return 0
+}
+
 # ----------------------------------------------------------------------------------------- main
 [ "$MODE" = install ] && install_debian
 export_debian
+[ "$MODE" = install ] && install_redis
+export_redis
 install_go_tools
 install_interop_go
 install_interop_python

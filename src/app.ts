@@ -3,6 +3,7 @@
  * telemetry around them, starts the listeners and owns the lifecycle. No business logic lives here.
  */
 import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
+import { buildClientAuthentication, type ClientAuthentication } from './clients/build.ts';
 import { compileProviderPolicy } from './config/provider-policy.ts';
 import type { Config } from './config/types.ts';
 import { formatHostPort, parseHostPort } from './config/host-port.ts';
@@ -108,7 +109,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const exchange = new TokenExchange({
     providers,
     signer: tracing ? traceSigner(signer) : signer,
-    settings: { issuer: config.issuer, subjectTemplate: config.subjectTemplate, tokenType: config.tokenType, limits: config.limits },
+    settings: {
+      issuer: config.issuer,
+      subjectTemplate: config.subjectTemplate,
+      tokenType: config.tokenType,
+      limits: config.limits,
+      delegationActor: config.tokenEndpoint.delegation.actor,
+    },
     mintedTokens,
   });
   const report = createExchangeReporter(logger, observer);
@@ -230,7 +237,12 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   // Internal HTTP doors (forward-auth, token endpoint): their own listener, started only when one is enabled.
   const internalRoutes: HttpRoute[] = [...internalEdgeRoutes];
   // --- issue 13: RFC 8693 token endpoint --------------------------------------------------------
+  let clientAuthentication: ClientAuthentication | undefined;
   if (config.tokenEndpoint.enabled) {
+    // issue 21: who the caller is (mTLS, client assertions, federated workload tokens, or none).
+    clientAuthentication = buildClientAuthentication(config, { logger, fetch: options.fetch });
+    if (clientAuthentication.replayCache)
+      metrics.watchReplayCache(clientAuthentication.replayCache, config.tokenEndpoint.clientAuthentication.replayCache.store ?? 'memory');
     const subjectIssuers = new Map<string, string>();
     // issue 21: a Kubernetes provider's tokens are JWTs of its cluster issuer, like an OIDC provider's.
     const jwtIssuerOf = (p: Config['providers'][number]) => p.oidc?.issuer ?? p.kubernetes?.issuer;
@@ -244,6 +256,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         path: config.tokenEndpoint.path,
         exchange,
         subjectIssuers,
+        clientAuthentication: clientAuthentication.authenticator,
         oidcProviders: new Set(config.providers.filter((p) => jwtIssuerOf(p) !== undefined).map((p) => p.id)),
         defaultProvider: config.tokenEndpoint.defaultProvider,
         providerIds,
@@ -267,14 +280,25 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         ? `${config.internalHttp.tls ? 'https' : 'http'}://${formatHostPort(internalHost, internalHttp.port)}${config.tokenEndpoint.path}`
         : undefined);
     if (url) {
+      const authenticator = clientAuthentication!.authenticator;
       tokenEndpointMetadata = {
         token_endpoint: url,
         grant_types_supported: [TOKEN_EXCHANGE_GRANT],
-        token_endpoint_auth_methods_supported: ['none'],
+        // RFC 8414 §2: registered method names only (federated_jwt assertions travel as client_assertion, unregistered).
+        token_endpoint_auth_methods_supported: authenticator.methods.filter((m) => m !== 'federated_jwt'),
+        ...(authenticator.assertionAlgorithms.length
+          ? { token_endpoint_auth_signing_alg_values_supported: authenticator.assertionAlgorithms }
+          : {}),
       };
     }
     logger.info(
-      { path: config.tokenEndpoint.path, advertised: url ?? null, subjectTokenTypes: [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE] },
+      {
+        path: config.tokenEndpoint.path,
+        advertised: url ?? null,
+        subjectTokenTypes: [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE],
+        clientAuthentication: clientAuthentication?.authenticator.methods,
+        delegation: config.tokenEndpoint.delegation.actor,
+      },
       'RFC 8693 token endpoint enabled',
     );
   }
@@ -312,6 +336,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         grpcCredentials.close();
         await http.close();
         await internalHttp?.close();
+        await clientAuthentication?.authenticator.close();
         keys.close();
         await providers.close();
         readiness.setListening(false);

@@ -1,4 +1,7 @@
-/** Field types shared by the sections of the configuration schema (src/config/schema.ts and its section files). */
+/**
+ * Field types shared by the sections of the configuration schema (src/config/schema.ts and the
+ * sections it composes): durations, URLs, JWS algorithm lists.
+ */
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 
@@ -24,3 +27,18 @@ export const duration = (bounds: { min?: number; max?: number } = {}) =>
 
 /** An absolute URL (the URL policy of src/config/url-policy.ts is applied where it is used). */
 export const url = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
+
+/** Asymmetric JWS algorithms a provider may sign with (RFC 8725 §2.1: never symmetric, never `none`). */
+export const ASYMMETRIC_JWS_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;

@@ -1,9 +1,12 @@
 import { z } from 'zod';
+import { ASYMMETRIC_JWS_ALGORITHMS, duration, url } from './schema-fields.ts';
+import { checkClientAuthentication, clientAuthenticationSchema, delegationSchema } from './client-auth-schema.ts';
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
 import { apiAudiencesOf, kubernetesSchema } from './kubernetes-schema.ts';
 import { PRESET_NAMES } from './presets.ts';
-import { duration, url } from './schema-fields.ts';
+
+export { ASYMMETRIC_JWS_ALGORITHMS };
 
 /** host:port; host may be an IPv4/IPv6 address or a name; port 0 picks a free port. */
 const listen = z.string().regex(HOST_PORT_PATTERN, 'must be host:port, e.g. 0.0.0.0:50051 or [::]:50051');
@@ -56,21 +59,6 @@ const allowRule = z.union([
     expression: celExpression,
   }),
 ]);
-
-/** Asymmetric JWS algorithms a provider may sign with (RFC 8725 §2.1: never symmetric, never `none`). */
-export const ASYMMETRIC_JWS_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-] as const;
 
 /** JWS algorithms authjwt signs with (the key types src/keys/key-file.ts derives an algorithm for). */
 const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
@@ -496,7 +484,18 @@ export const configSchema = z
     internalHttp: z
       .strictObject({
         listen: listen.default('0.0.0.0:8081'),
-        tls: tlsSchema.omit({ clientCaFile: true }).optional(),
+        tls: tlsSchema
+          .omit({ clientCaFile: true })
+          .extend({
+            /**
+             * Trust bundle (PEM CA certificates) of client certificates (issue 21): the listener asks every
+             * client for a certificate and verifies it against these CAs, but does not refuse the handshake;
+             * the token endpoint's `tls_client_auth` decides (invalid_client), forward-auth ignores it.
+             * Re-read every reloadInterval like the certificate.
+             */
+            clientCaFile: z.string().min(1).optional(),
+          })
+          .optional(),
       })
       .prefault({}),
     // --- issue 13: RFC 8693 token endpoint -------------------------------------------------------
@@ -527,6 +526,9 @@ export const configSchema = z
         deadline: duration({ min: 100, max: 300_000 }).default(10_000),
         /** Exchanges handled at once; more are refused with 429 temporarily_unavailable. */
         maxConcurrentRequests: z.number().int().min(1).max(100_000).default(256),
+        // issue 21: who the caller is (src/config/client-auth-schema.ts) and who may act for the subject.
+        clientAuthentication: clientAuthenticationSchema,
+        delegation: delegationSchema,
       })
       .prefault({}),
     // --- end issue 13 ------------------------------------------------------------------------------
@@ -605,7 +607,9 @@ export const configSchema = z
     const id = c.tokenEndpoint.defaultProvider;
     if (id !== undefined && !c.providers.some((p) => p.id === id))
       ctx.addIssue({ code: 'custom', path: ['tokenEndpoint', 'defaultProvider'], message: `"${id}" is not a configured provider id` });
-  });
+  })
+  // issue 21: client authentication and delegation of the token endpoint.
+  .superRefine(checkClientAuthentication);
 
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedProvider = z.output<typeof providerSchema>;

@@ -90,4 +90,6 @@ export type Config = Omit<ParsedConfig, 'providers'> & {
   keys: ParsedConfig['keys'] & { jwksMaxAge: number };
   /** Non-fatal findings to log loudly at start (dev key, plain http, unbound tokens, deprecated names…). */
   warnings: readonly string[];
+  /** Secrets of the token endpoint's client authentication (issue 21), read at load. */
+  clientAuthSecrets: { redisPassword: Secret | undefined };
 };

@@ -44,6 +44,13 @@ const OAUTH_BY_CODE: Readonly<Partial<Record<ErrorCode, { status: number; error:
   ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_GRANT_TYPE: { status: 400, error: 'unsupported_grant_type' },
   // RFC 6749 §5.2: unsupported client authentication method (401; the door adds WWW-Authenticate).
   ERR_AUTHJWT_TOKEN_REQUEST_CLIENT_AUTH_UNSUPPORTED: { status: 401, error: 'invalid_client' },
+  // issue 21, RFC 6749 §5.2: client authentication failed (401 invalid_client; the door adds WWW-Authenticate).
+  ERR_AUTHJWT_CLIENT_AUTH_REQUIRED: { status: 401, error: 'invalid_client' },
+  ERR_AUTHJWT_CLIENT_AUTH_INVALID_CERTIFICATE: { status: 401, error: 'invalid_client' },
+  ERR_AUTHJWT_CLIENT_AUTH_UNKNOWN_CLIENT: { status: 401, error: 'invalid_client' },
+  ERR_AUTHJWT_CLIENT_AUTH_INVALID_ASSERTION: { status: 401, error: 'invalid_client' },
+  ERR_AUTHJWT_CLIENT_AUTH_ASSERTION_REPLAYED: { status: 401, error: 'invalid_client' },
+  ERR_AUTHJWT_CLIENT_AUTH_CLIENT_ID_MISMATCH: { status: 401, error: 'invalid_client' },
 };
 
 /** Token endpoint: the OAuth error response for any thrown value. */

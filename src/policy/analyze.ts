@@ -116,6 +116,8 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
   const free: Record<string, Est> = {
     claims: { cost: 1, len: L, inner: L, size: bounds.maxNodes, str: bounds.maxStringLength },
     account: { cost: 1, len: 2, inner: 0, size: 3, str: bounds.maxStringLength },
+    caller: { cost: 1, len: 7, inner: 0, size: 8, str: bounds.maxStringLength },
+    actor: { cost: 1, len: 5, inner: 0, size: 6, str: bounds.maxStringLength },
     github: { cost: 1, len: 2, inner: L, size: 2 * L + 1, str: bounds.maxLookupStringLength },
     gitlab: { cost: 1, len: 1, inner: L, size: L + 1, str: bounds.maxLookupStringLength },
   };

@@ -6,6 +6,10 @@
  * CEL variables:
  * - `claims`  map(string, dyn): the provider's verified data as returned. JSON numbers are doubles.
  * - `account` {provider: string, id: string}
+ * - `caller`  {kind, id, subject, issuer, spiffeId, namespace, serviceAccount: string}: who asks (the token
+ *   endpoint's authenticated client; kind `none` at GetJWT, the edge doors and without client authentication)
+ * - `actor`   {kind, sub, iss, provider, clientId: string}: who will act for the subject (RFC 8693; kind `none`
+ *   when no one does)
  * - `github`  {orgs: list(string), teams: list(string)} and `gitlab` {groups: list(string)}: declared only
  *   with the lookups the provider has, and fetched only when an expression reads them.
  *
@@ -16,7 +20,7 @@
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import { ConfigError } from '../errors.ts';
 import { RESERVED_CLAIM_NAMES, sanitizeClaimValue } from '../exchange/claims.ts';
-import { LOOKUP_SCOPES } from '../exchange/ports.ts';
+import { ANONYMOUS_CALLER, LOOKUP_SCOPES, NO_ACTOR } from '../exchange/ports.ts';
 import { analyzeExpression, type Analysis, type MatchesMethodCall } from './analyze.ts';
 import { compiledPattern, MAX_MATCH_INPUT_LENGTH } from './regex.ts';
 import type {
@@ -64,6 +68,42 @@ class AccountValue {
     this.id = id;
   }
 }
+class CallerValue {
+  readonly kind: string;
+  readonly id: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly spiffeId: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  constructor(fields: Record<(typeof CALLER_FIELDS)[number], string>) {
+    this.kind = fields.kind;
+    this.id = fields.id;
+    this.subject = fields.subject;
+    this.issuer = fields.issuer;
+    this.spiffeId = fields.spiffeId;
+    this.namespace = fields.namespace;
+    this.serviceAccount = fields.serviceAccount;
+  }
+}
+class ActorValue {
+  readonly kind: string;
+  readonly sub: string;
+  readonly iss: string;
+  readonly provider: string;
+  readonly clientId: string;
+  constructor(fields: Record<(typeof ACTOR_FIELDS)[number], string>) {
+    this.kind = fields.kind;
+    this.sub = fields.sub;
+    this.iss = fields.iss;
+    this.provider = fields.provider;
+    this.clientId = fields.clientId;
+  }
+}
+const CALLER_FIELDS = ['kind', 'id', 'subject', 'issuer', 'spiffeId', 'namespace', 'serviceAccount'] as const;
+const ACTOR_FIELDS = ['kind', 'sub', 'iss', 'provider', 'clientId'] as const;
+const stringFields = (names: readonly string[]) => Object.fromEntries(names.map((n) => [n, 'string']));
+
 class GitHubLookups {
   orgs?: string[];
   teams?: string[];
@@ -103,6 +143,10 @@ function environmentFor(lookups: ReadonlySet<LookupName>): Environment {
     .registerType('authjwt.Account', { ctor: AccountValue, fields: { provider: 'string', id: 'string' } })
     .registerVariable('claims', 'map<string, dyn>', { description: "The provider's verified data as returned" })
     .registerVariable('account', 'authjwt.Account', { description: 'The proven account: provider id and account id' })
+    .registerType('authjwt.Caller', { ctor: CallerValue, fields: stringFields(CALLER_FIELDS) })
+    .registerVariable('caller', 'authjwt.Caller', { description: 'Who asks for the exchange (token endpoint client authentication)' })
+    .registerType('authjwt.Actor', { ctor: ActorValue, fields: stringFields(ACTOR_FIELDS) })
+    .registerVariable('actor', 'authjwt.Actor', { description: 'Who will act for the subject (RFC 8693 delegation)' })
     .registerFunction('matches(string, string): bool', re2Matches);
   const github = Object.fromEntries(
     ['orgs', 'teams'].filter((f) => lookups.has(`github.${f}` as LookupName)).map((f) => [f, 'list<string>']),
@@ -330,6 +374,8 @@ class Policy implements CompiledPolicy {
     const context: Record<string, unknown> = {
       claims: convert.claims(input.claims, this.#claimKeys),
       account: new AccountValue(convert.string(input.account?.provider), convert.string(input.account?.id)),
+      caller: new CallerValue(stringsOf(convert, CALLER_FIELDS, input.caller ?? ANONYMOUS_CALLER)),
+      actor: new ActorValue(stringsOf(convert, ACTOR_FIELDS, input.actor ?? NO_ACTOR)),
     };
     if (this.needs.size === 0) return context;
     const lists = new JsonToCel(this.#lookupLimits);
@@ -390,6 +436,13 @@ class LookupMissing extends InputError {
     super('input_invalid');
     this.lookup = lookup;
   }
+}
+
+/** The named string fields of a caller or actor, each bounded like any other input string. */
+function stringsOf<const K extends string>(convert: JsonToCel, names: readonly K[], source: object): Record<K, string> {
+  const out = {} as Record<K, string>;
+  for (const name of names) out[name] = convert.string(Object.hasOwn(source, name) ? (source as Record<string, unknown>)[name] : undefined);
+  return out;
 }
 
 /** A library error's machine-readable code (never its message, which may quote input). */

@@ -1,5 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import { toAuthJwtError, type Outcome } from '../errors.ts';
+import type { Caller } from '../exchange/ports.ts';
 import type { Logger } from './logger.ts';
 
 /** The front doors of the exchange. */
@@ -23,6 +24,15 @@ export interface ExchangeEvent {
   rule?: string | undefined;
   /** Edge doors: the request the gateway decides on, `METHOD host/path` without the query (logs only, never a metric label). */
   route?: string | undefined;
+  /**
+   * Token endpoint: the authenticated client's configured id, `_anonymous` (method none), or undefined
+   * when client authentication failed or was not reached. Bounded (configuration): a metric label.
+   */
+  caller?: string | undefined;
+  /** Token endpoint: how the caller authenticated (`none`, `tls_client_auth`, `private_key_jwt`, `federated_jwt`). */
+  clientAuth?: string | undefined;
+  /** `act.sub` of the minted token (RFC 8693 delegation; a carried-over `act` too): logs and traces only, never a label. */
+  actor?: string | undefined;
   /** An unexpected error (a bug), logged with its stack. */
   err?: unknown;
 }
@@ -42,7 +52,9 @@ interface ReportedFailure {
 
 /** One exchange at a door: reported once, when it ends. */
 export interface ExchangeReport {
-  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean }): void;
+  /** The caller proven by client authentication (token endpoint): named on the event by its configured id only. */
+  identify(caller: Caller): void;
+  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean; actor?: string | undefined }): void;
   /**
    * `thrown`: the error whose ErrorInfo metadata names the provider that failed and the rule that
    * denied; `requestedProvider`: the request's provider, used when the error names none.
@@ -62,17 +74,23 @@ export function beginExchangeReport(
 ): ExchangeReport {
   const started = performance.now();
   const durationSeconds = () => (performance.now() - started) / 1000;
+  let caller: Pick<ExchangeEvent, 'caller' | 'clientAuth'> = {};
   return {
+    identify(c) {
+      caller = { caller: c.kind === 'none' ? '_anonymous' : c.id, clientAuth: c.kind };
+    },
     succeeded(result) {
       options.report({
         door,
         route,
+        ...caller,
         durationSeconds: durationSeconds(),
         provider: result.provider,
         outcome: 'ok',
         strategy: result.strategy,
         kid: result.kid,
         reused: result.reused,
+        ...(result.actor !== undefined ? { actor: result.actor } : {}),
       });
     },
     failed(failure, thrown, requestedProvider) {
@@ -81,6 +99,7 @@ export function beginExchangeReport(
       options.report({
         door,
         route,
+        ...caller,
         durationSeconds: durationSeconds(),
         provider: typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown',
         outcome: failure.outcome,
@@ -114,6 +133,8 @@ export function createExchangeReporter(logger: Logger, observer: ExchangeObserve
         ...(event.strategy ? { 'authjwt.strategy': event.strategy } : {}),
       });
       if (event.rule) span.setAttribute('authjwt.policy.rule', event.rule);
+      if (event.caller) span.setAttribute('authjwt.caller', event.caller);
+      if (event.actor) span.setAttribute('authjwt.actor', event.actor);
     }
     const level =
       event.outcome === 'ok' ? 'debug' : event.outcome === 'internal' ? 'error' : event.outcome === 'unavailable' ? 'warn' : 'info';

@@ -25,6 +25,8 @@ export interface Metrics {
   watchKeys(keys: KeyStatusSource): void;
   /** Publishes provider reachability and cache sizes at scrape time. */
   watchProviders(providers: readonly { id: string; reachable: () => boolean; cacheSize: () => number }[]): void;
+  /** Publishes whether the replay cache of client assertions answers (issue 21). */
+  watchReplayCache(cache: { up: () => boolean }, store: string): void;
   exposition(): Promise<{ contentType: string; body: string }>;
 }
 
@@ -89,6 +91,13 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     labelNames: ['provider', 'result'],
     registers: [registry],
   });
+  // issue 21: the token endpoint's callers, by configured client id (a bounded set) — never a request value.
+  const callers = new Counter({
+    name: 'authjwt_token_endpoint_callers_total',
+    help: 'Token endpoint requests by caller (a configured client id; _anonymous: client authentication none; _unauthenticated: it failed), client authentication method and outcome.',
+    labelNames: ['caller', 'method', 'outcome'],
+    registers: [registry],
+  });
   const keyReloads = new Counter({
     name: 'authjwt_key_reloads_total',
     help: 'Key directory reload attempts by result (success, failure, unchanged).',
@@ -144,13 +153,15 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     for (const child of Object.values(cacheChildrenOf(provider))) child.inc(0);
   }
   for (const result of ['success', 'failure', 'unchanged']) keyReloads.labels(result).inc(0);
+  const callerChildren = new Map<string, Counter.Internal>();
 
   // Labeled children are looked up once per label set (label values are bounded, so is the map):
   // prom-client's labels() hashes its arguments on every call, which shows on the hot path.
   const getJwtChildren = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
   const exchangeChildren = new Map<string, Counter.Internal>();
   const observer: TelemetryObserver = {
-    onExchange({ door, provider, outcome, durationSeconds, reused }) {
+    onExchange(event) {
+      const { door, provider, outcome, durationSeconds, reused } = event;
       const exchangeKey = `${door}\0${provider}\0${outcome}\0${reused === true}`;
       let exchange = exchangeChildren.get(exchangeKey);
       if (!exchange) {
@@ -158,6 +169,17 @@ export function createMetrics(options: { providerIds: readonly string[]; version
         exchangeChildren.set(exchangeKey, exchange);
       }
       exchange.inc();
+      if (door === 'token_endpoint') {
+        const caller = event.caller ?? '_unauthenticated';
+        const method = event.clientAuth ?? '';
+        const key = `${caller}\0${method}\0${outcome}`;
+        let child = callerChildren.get(key);
+        if (!child) {
+          child = callers.labels(caller, method, outcome);
+          callerChildren.set(key, child);
+        }
+        child.inc();
+      }
       if (door !== 'getjwt') return;
       const key = `${provider}\0${outcome}`;
       let child = getJwtChildren.get(key);
@@ -275,6 +297,17 @@ export function createMetrics(options: { providerIds: readonly string[]; version
         registers: [registry],
         collect() {
           for (const p of providers) this.labels(p.id).set(p.cacheSize());
+        },
+      });
+    },
+    watchReplayCache(cache, store) {
+      new Gauge({
+        name: 'authjwt_replay_cache_up',
+        help: 'The replay cache of private_key_jwt assertions answers (1) or not (0: such assertions are refused). store: redis or memory.',
+        labelNames: ['store'],
+        registers: [registry],
+        collect() {
+          this.labels(store).set(cache.up() ? 1 : 0);
         },
       });
     },

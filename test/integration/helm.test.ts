@@ -472,3 +472,45 @@ describe('Helm chart: edge doors (edge.extAuthz, edge.forwardAuth)', { skip: ski
     );
   });
 });
+
+describe('Helm chart: token endpoint callers (tokenEndpoint, issue 21)', { skip: skipReason }, () => {
+  it('token-endpoint-values: the endpoint on the internal port, the trust bundle mounted and set as clientCaFile, client authentication as configured', () => {
+    const objects = render('-f', join(CHART, 'ci/token-endpoint-values.yaml'));
+    const { config, container, spec, mounts } = validateRenderedConfig(objects);
+    assert.equal(config.tokenEndpoint.enabled, true);
+    assert.deepEqual(config.tokenEndpoint.clientAuthentication.methods, ['tls_client_auth', 'private_key_jwt', 'federated_jwt']);
+    assert.equal(config.tokenEndpoint.delegation.actor, 'caller');
+    const trust = mounts.find((m) => m.name === 'client-trust')!;
+    assert.equal(trust.readOnly, true);
+    assert.equal(config.internalHttp.tls?.clientCaFile, `${trust.mountPath}/ca.crt`);
+    assert.deepEqual(spec.volumes?.find((v) => v.name === 'client-trust')?.configMap, { name: 'spire-bundle' });
+    assert.ok(
+      container.ports?.some((p) => p.name === 'internal'),
+      'the internal port is open for the token endpoint',
+    );
+    assert.ok(find(objects, 'Service', `${RELEASE}-internal`));
+    assert.equal(
+      config.clientAuthSecrets.redisPassword?.reveal(),
+      'secret-from-mounted-volume',
+      'the Redis password file is in a mounted Secret',
+    );
+  });
+
+  it('a trust bundle needs the HTTPS internal listener; config.tokenEndpoint.enabled alone opens the internal port', () => {
+    assert.match(
+      renderError(
+        '-f',
+        join(CHART, 'ci/minimal-values.yaml'),
+        '--set',
+        'tokenEndpoint.enabled=true,tokenEndpoint.clientTrustBundle.configMap=bundle',
+      ),
+      /tokenEndpoint\.clientTrustBundle needs tls\.enabled and tls\.http/,
+    );
+    const objects = render('-f', join(CHART, 'ci/minimal-values.yaml'), '--set', 'config.tokenEndpoint.enabled=true');
+    assert.ok(find(objects, 'Service', `${RELEASE}-internal`));
+    assert.match(
+      renderError('-f', join(CHART, 'ci/minimal-values.yaml'), '--set', 'tokenEndpoint.clientTrustBundle.configMap=Not_A_Name'),
+      /clientTrustBundle\/configMap/,
+    );
+  });
+});

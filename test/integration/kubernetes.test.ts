@@ -255,6 +255,88 @@ describe('kubernetes provider: projected service-account tokens at every door (f
   });
 });
 
+describe("kubernetes provider as the token endpoint's trust source: service-account tokens as client assertions (federated_jwt)", () => {
+  let k8s: FakeKubernetes;
+  let svc: RunningAuthJwt;
+  let subjectToken: string;
+  const CLIENT_SA: ServiceAccount = { namespace: 'team-payments', name: 'payments-api', uid: '3c4d5e6f-0000-4000-8000-000000000003' };
+
+  before(async () => {
+    k8s = await startFakeKubernetes({ issuer: API_AUDIENCE });
+    svc = await startAuthJwt({
+      tokenEndpoint: {
+        enabled: true,
+        clientAuthentication: {
+          methods: ['federated_jwt'],
+          clients: [{ id: 'payments', federated: { trustSource: 'cluster', subject: usernameOf(CLIENT_SA) } }],
+          trustSources: [{ id: 'cluster', kind: 'provider', provider: 'cluster', maxLifetime: '1h' }],
+        },
+      },
+      providers: [
+        {
+          id: 'cluster',
+          audiences: ['authjwt'],
+          retries: 0,
+          kubernetes: { issuer: k8s.issuer, apiServer: k8s.apiServer, tokenFile: k8s.tokenFile, caFile: k8s.caFile },
+          allow: [{ name: 'payments-caller', expression: "caller.id == 'payments' && caller.namespace == 'team-payments'" }],
+          claims: { requester: 'caller.id', requester_sa: 'caller.serviceAccount' },
+        },
+      ],
+    });
+    subjectToken = (await k8s.issue(payments)).token;
+  });
+  after(async () => {
+    await svc?.stop();
+    await k8s?.close();
+  });
+
+  const exchangeWith = async (assertion: string) => {
+    const res = await fetch(`http://127.0.0.1:${svc.app.internalHttpPort}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: EXCHANGE,
+        subject_token: subjectToken,
+        subject_token_type: JWT_TYPE,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      }),
+    });
+    return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string; error_description?: string } };
+  };
+
+  const refused: [string, () => Promise<string>][] = [
+    ['a token for the API server', async () => (await k8s.issue(CLIENT_SA, { audiences: [API_AUDIENCE] })).token],
+    ["a token for the subject provider's audience, not the token endpoint's", async () => (await k8s.issue(CLIENT_SA)).token],
+    [
+      'the default service account',
+      async () => (await k8s.issue({ ...CLIENT_SA, name: 'default' }, { audiences: [svc.config.issuer] })).token,
+    ],
+    [
+      'a lifetime beyond the trust source bound (2h)',
+      async () => (await k8s.issue(CLIENT_SA, { audiences: [svc.config.issuer], expirationSeconds: 7200 })).token,
+    ],
+    [
+      'a service account registered for no client',
+      async () => (await k8s.issue({ ...CLIENT_SA, name: 'other' }, { audiences: [svc.config.issuer] })).token,
+    ],
+  ];
+  for (const [name, make] of refused) {
+    it(`client assertion refused with invalid_client: ${name}`, async () => {
+      const r = await exchangeWith(await make());
+      assert.equal(r.status, 401, JSON.stringify(r.body));
+      assert.equal(r.body.error, 'invalid_client');
+    });
+  }
+
+  it("a projected token with the token endpoint's audience authenticates the caller, whom policy sees", async () => {
+    const r = await exchangeWith((await k8s.issue(CLIENT_SA, { audiences: [svc.config.issuer] })).token);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const claims = decodeJwt(r.body.access_token!);
+    assert.deepEqual([claims.sub, claims.requester, claims.requester_sa], [`cluster:${usernameOf(payments)}`, 'payments', 'payments-api']);
+  });
+});
+
 describe('kubernetes provider: the API server down → UNAVAILABLE at every door, never UNAUTHENTICATED', () => {
   let k8s: FakeKubernetes;
   let svc: RunningAuthJwt;

@@ -40,7 +40,7 @@ import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import { CompactSign, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { CompactSign, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { OUTCOMES } from '../../src/errors.ts';
 import { AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS } from '../../src/grpc/proto.ts';
 import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
@@ -1480,5 +1480,267 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
       assert.equal(res.code, status.OK, res.details);
       assert.equal((await svc.verify(res.token!)).payload.sub, `op-jwt:${sub}`);
     }
+  });
+});
+
+/**
+ * Issue 21: callers, actors and may_act through the RFC 8693 endpoint. Random combinations of a client
+ * credential (none, a valid private_key_jwt assertion, a forged client_id, a bad signature, a replay, a
+ * client_id naming another client), a subject token's `may_act` and `act` (well-formed, malformed,
+ * chains up to and over the depth bound) and an actor token (none, two services, an invalid token, one
+ * with its own chain). The oracle, written from docs/token-endpoint.md (the order of the checks, the
+ * may_act matching rule, the nesting), gives the exact HTTP status and catalogue code — or, for a
+ * success, the exact minted `act` and the `caller` / `actor` the policy saw (computed claims).
+ */
+describe('token endpoint properties: callers, actors and may_act (issue 21)', () => {
+  const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+  const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+  const MAX_DEPTH = 8;
+  let fake: FakeOidcIssuer;
+  let svc: RunningAuthJwt;
+  let clientKey: CryptoKey;
+  let attackerKey: CryptoKey;
+  let issuer: string;
+  const seen = { ok: 0, refusedByClientAuth: 0, refusedByDelegation: 0, withAct: 0 };
+
+  before(async () => {
+    fake = await startFakeOidcIssuer();
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    clientKey = pair.privateKey;
+    attackerKey = (await generateKeyPair('ES256')).privateKey;
+    svc = await startAuthJwt({
+      tokenEndpoint: {
+        enabled: true,
+        clientAuthentication: {
+          methods: ['none', 'private_key_jwt'],
+          clients: [
+            { id: 'orders', privateKeyJwt: { jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'o1', alg: 'ES256' }] } } },
+            { id: 'billing', privateKeyJwt: { jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'o1', alg: 'ES256' }] } } },
+          ],
+          replayCache: { store: 'memory' },
+        },
+      },
+      providers: [
+        {
+          id: 'kc',
+          type: 'oidc',
+          issuer: fake.issuer,
+          strategy: 'jwt',
+          audiences: ['frontend', 'orders-app', 'billing-app'],
+          claims: { requester: 'caller.id', acting: 'actor.sub' },
+        },
+      ],
+    });
+    issuer = svc.config.issuer;
+  });
+  after(async () => {
+    await svc?.stop();
+    await fake?.close();
+  });
+
+  type Act = { sub?: unknown; iss?: unknown; client_id?: unknown; act?: Act; [k: string]: unknown };
+  const chain = (depth: number): Act => {
+    let act: Act = { sub: `hop-${depth}` };
+    for (let i = depth - 1; i >= 1; i--) act = { sub: `hop-${i}`, extra: 'dropped', act };
+    return act;
+  };
+  /** Mostly well-formed requests (so that successes are common), with every hostile variant in the mix. */
+  const weighted = <T>(common: readonly T[], rare: readonly T[]) =>
+    fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...common) }, { weight: 1, arbitrary: fc.constantFrom(...rare) });
+  const callerArb = weighted(['none', 'valid'], ['forged-client-id', 'public-client-id', 'bad-signature', 'replayed', 'mismatch']);
+  const mayActArb = weighted<unknown>(
+    [undefined, undefined, { sub: 'svc-orders' }, { client_id: 'orders-app' }, { sub: 'kc:svc-orders', iss: 'AUTHJWT' }],
+    [
+      { sub: 'svc-billing' },
+      { client_id: 'billing-app' },
+      { sub: 'svc-orders', iss: 'https://other.example' },
+      { sub: 'svc-orders', iss: 'FAKE' },
+      { iss: 'FAKE' },
+      'svc-orders',
+      { sub: 7 },
+      [{ sub: 'svc-orders' }],
+    ],
+  );
+  const actArb = weighted<unknown>(
+    [
+      undefined,
+      undefined,
+      { sub: 'svc-gw' },
+      { sub: 'svc-gw', client_id: 'gw', aud: 'dropped', act: { sub: 'svc-x', iss: 'https://other.example' } },
+    ],
+    [chain(MAX_DEPTH - 1), chain(MAX_DEPTH), chain(MAX_DEPTH + 1), 'svc-gw', { iss: 'x' }, { sub: '' }],
+  );
+  const actorArb = weighted(['none', 'orders', 'orders', 'billing'], ['invalid', 'orders-with-act']);
+
+  /** Oracle helpers, from docs/token-endpoint.md. */
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const goodString = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 512;
+  /** An act chain as minted: identity members only, iss of the subject's issuer where missing; undefined when malformed. */
+  function expectedAct(v: unknown, defaultIssuer: string, depth = 1): Act | undefined | 'invalid' {
+    if (v === undefined) return undefined;
+    if (!isObj(v) || depth > MAX_DEPTH) return 'invalid';
+    for (const m of ['sub', 'iss', 'client_id']) if (m in v && !goodString(v[m])) return 'invalid';
+    if (!goodString(v.sub)) return 'invalid';
+    const prior = expectedAct(v.act, defaultIssuer, depth + 1);
+    if (prior === 'invalid') return 'invalid';
+    return {
+      sub: v.sub,
+      iss: (v.iss as string | undefined) ?? defaultIssuer,
+      ...(v.client_id !== undefined ? { client_id: v.client_id } : {}),
+      ...(prior ? { act: prior } : {}),
+    };
+  }
+  const depthOf = (a: Act | undefined): number => (a ? 1 + depthOf(a.act) : 0);
+
+  it('random callers, actors, may_act and act get exactly the oracle’s answer; nothing is minted for a refusal', async () => {
+    await fc.assert(
+      fc.asyncProperty(callerArb, mayActArb, actArb, actorArb, async (callerSpec, mayActSpec, actSpec, actorSpec) => {
+        const now = Math.floor(Date.now() / 1000);
+        const resolve = (v: unknown) =>
+          JSON.parse(
+            JSON.stringify(v ?? null)
+              .replaceAll('"FAKE"', JSON.stringify(fake.issuer))
+              .replaceAll('"AUTHJWT"', JSON.stringify(issuer)),
+          );
+        const mayAct = mayActSpec === undefined ? undefined : resolve(mayActSpec);
+        const subject = await fake.sign({
+          iss: fake.issuer,
+          sub: 'alice',
+          azp: 'frontend',
+          iat: now,
+          exp: now + 300,
+          ...(mayAct !== undefined ? { may_act: mayAct } : {}),
+          ...(actSpec !== undefined ? { act: actSpec } : {}),
+        });
+        const service = (name: string, extra: Record<string, unknown> = {}) =>
+          fake.sign({ iss: fake.issuer, sub: `svc-${name}`, azp: `${name}-app`, iat: now, exp: now + 300, ...extra });
+        const actorToken =
+          actorSpec === 'none'
+            ? undefined
+            : actorSpec === 'invalid'
+              ? await new SignJWT({ iss: fake.issuer, sub: 'svc-evil', azp: 'orders-app', exp: now + 300 })
+                  .setProtectedHeader({ alg: 'ES256', kid: fake.kid })
+                  .sign(attackerKey)
+              : actorSpec === 'orders-with-act'
+                ? await service('orders', { act: { sub: 'svc-y' } })
+                : await service(actorSpec);
+        const assertion = (key = clientKey) =>
+          new SignJWT({ iss: 'orders', sub: 'orders', aud: issuer, jti: crypto.randomUUID(), iat: now, exp: now + 60 })
+            .setProtectedHeader({ alg: 'ES256', kid: 'o1' })
+            .sign(key);
+        const form: Record<string, string> = { grant_type: GRANT, subject_token: subject, subject_token_type: ACCESS };
+        if (actorToken) Object.assign(form, { actor_token: actorToken, actor_token_type: ACCESS });
+        const post = (f: Record<string, string>) =>
+          fetch(`http://127.0.0.1:${svc.app.internalHttpPort}/token`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams(f),
+          });
+        if (callerSpec === 'valid') Object.assign(form, { client_assertion_type: JWT_BEARER, client_assertion: await assertion() });
+        if (callerSpec === 'forged-client-id') form.client_id = 'orders';
+        if (callerSpec === 'public-client-id') form.client_id = 'a-public-spa';
+        if (callerSpec === 'bad-signature')
+          Object.assign(form, { client_assertion_type: JWT_BEARER, client_assertion: await assertion(attackerKey) });
+        if (callerSpec === 'mismatch')
+          Object.assign(form, { client_assertion_type: JWT_BEARER, client_assertion: await assertion(), client_id: 'billing' });
+        if (callerSpec === 'replayed') {
+          const used = await assertion();
+          await (
+            await post({
+              grant_type: GRANT,
+              subject_token: await fake.sign({ iss: fake.issuer, sub: 'bob', azp: 'frontend', iat: now, exp: now + 300 }),
+              subject_token_type: ACCESS,
+              client_assertion_type: JWT_BEARER,
+              client_assertion: used,
+            })
+          ).text();
+          Object.assign(form, { client_assertion_type: JWT_BEARER, client_assertion: used });
+        }
+
+        // ---- the oracle
+        let expected: { status: number; code?: string; codePrefix?: string; act?: Act; requester?: string; acting?: string };
+        const clientRefusals: Record<string, string> = {
+          'forged-client-id': 'ERR_AUTHJWT_CLIENT_AUTH_REQUIRED',
+          'bad-signature': 'ERR_AUTHJWT_CLIENT_AUTH_INVALID_ASSERTION',
+          replayed: 'ERR_AUTHJWT_CLIENT_AUTH_ASSERTION_REPLAYED',
+          mismatch: 'ERR_AUTHJWT_CLIENT_AUTH_CLIENT_ID_MISMATCH',
+        };
+        const clientRefusal = clientRefusals[callerSpec];
+        const subjectAct = expectedAct(actSpec, fake.issuer);
+        const mayActValid =
+          mayAct === undefined ||
+          (isObj(mayAct) &&
+            ['sub', 'iss', 'client_id'].every((m) => !(m in mayAct) || goodString(mayAct[m])) &&
+            (mayAct.sub !== undefined || mayAct.client_id !== undefined));
+        const actorName =
+          actorSpec === 'orders' || actorSpec === 'orders-with-act' ? 'orders' : actorSpec === 'billing' ? 'billing' : undefined;
+        const admits = (m: Record<string, unknown>) => {
+          if (!actorName) return false;
+          const iss = (m.iss as string | undefined) ?? fake.issuer;
+          const names = [
+            { sub: `svc-${actorName}`, iss: fake.issuer, clientId: `${actorName}-app` },
+            { sub: `kc:svc-${actorName}`, iss: issuer, clientId: `${actorName}-app` },
+          ];
+          return names.some(
+            (n) => n.iss === iss && (m.sub === undefined || m.sub === n.sub) && (m.client_id === undefined || m.client_id === n.clientId),
+          );
+        };
+        const actorPrior: Act | undefined = actorSpec === 'orders-with-act' ? { sub: 'svc-y', iss: fake.issuer } : undefined;
+        if (clientRefusal) expected = { status: 401, code: clientRefusal };
+        else if (subjectAct === 'invalid' || !mayActValid) expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_INVALID_CLAIM' };
+        else if (actorSpec === 'invalid') expected = { status: 400, codePrefix: 'ERR_AUTHJWT_UPSTREAM_' };
+        else if (mayAct !== undefined && !actorName) expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_ACTOR_REQUIRED' };
+        else if (mayAct !== undefined && !admits(mayAct as Record<string, unknown>))
+          expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_ACTOR_NOT_ALLOWED' };
+        else if (actorName && subjectAct && actorPrior) expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_AMBIGUOUS_CHAIN' };
+        else if (actorName && 1 + depthOf(subjectAct ?? actorPrior) > MAX_DEPTH)
+          expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_INVALID_CLAIM' };
+        else {
+          const act = actorName
+            ? {
+                sub: `kc:svc-${actorName}`,
+                client_id: `${actorName}-app`,
+                ...((subjectAct ?? actorPrior) ? { act: subjectAct ?? actorPrior } : {}),
+              }
+            : subjectAct;
+          expected = {
+            status: 200,
+            act,
+            requester: callerSpec === 'valid' ? 'orders' : '',
+            acting: actorName ? `kc:svc-${actorName}` : '',
+          };
+        }
+
+        const logsFrom = svc.logs.length;
+        const res = await post(form);
+        const body = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
+        const what = JSON.stringify({ callerSpec, mayActSpec, actSpec, actorSpec, got: body.error_description ?? 'ok' }).slice(0, 600);
+        assert.equal(res.status, expected.status, what);
+        if (expected.status !== 200) {
+          assert.equal(body.access_token, undefined);
+          const code = /\((ERR_AUTHJWT_\w+)\)$/.exec(body.error_description ?? '')?.[1] ?? '';
+          if (expected.code) assert.equal(code, expected.code, what);
+          else assert.ok(code.startsWith(expected.codePrefix!), what);
+          assert.equal(body.error, expected.status === 401 ? 'invalid_client' : 'invalid_request', what);
+          if (expected.status === 401) seen.refusedByClientAuth++;
+          else seen.refusedByDelegation++;
+        } else {
+          const { payload } = await svc.verify(body.access_token!);
+          assert.equal(payload.sub, 'kc:alice', what);
+          assert.deepEqual(payload.act, expected.act, what);
+          assert.equal(payload.requester, expected.requester, `${what}: the caller the policy saw`);
+          assert.equal(payload.acting, expected.acting, `${what}: the actor the policy saw`);
+          seen.ok++;
+          if (expected.act) seen.withAct++;
+        }
+        const logs = svc.logs.slice(logsFrom).join('');
+        for (const t of [subject, actorToken, form.client_assertion].filter(Boolean))
+          assert.ok(!logs.includes(t!.split('.')[2]!), 'a token in the logs');
+      }),
+      { numRuns: Math.max(200, Math.round(RUNS / 20)) },
+    );
+    console.log(`# property: token endpoint callers/actors/may_act ${JSON.stringify(seen)}`);
+    for (const [k, n] of Object.entries(seen)) assert.ok(n > 0, `the run produced no ${k} (generators too narrow)`);
   });
 });

@@ -11,7 +11,15 @@ import { describe, it } from 'node:test';
 import { parseVersions, VERSIONS_FILE, version } from '../helpers/versions.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const KEYS = ['KEYCLOAK_VERSION', 'NODE_MAJOR', 'NPM_VERSION', 'HELM_VERSION', 'KUSTOMIZE_VERSION', 'KUBERNETES_VALIDATE_VERSION'] as const;
+const KEYS = [
+  'KEYCLOAK_VERSION',
+  'NODE_MAJOR',
+  'NPM_VERSION',
+  'HELM_VERSION',
+  'KUSTOMIZE_VERSION',
+  'KUBERNETES_VALIDATE_VERSION',
+  'REDIS_SERVER_VERSION',
+] as const;
 
 describe('.ci/versions.env parser', () => {
   it('reads KEY=VALUE lines, skips comments and blank lines, unwraps matching quotes', () => {
@@ -55,6 +63,7 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
   { key: 'HELM_VERSION', re: /\bhelm[@ ](v\d+\.\d+\.\d+)/g },
   { key: 'KUSTOMIZE_VERSION', re: /\bkustomize[@ ](v\d+\.\d+\.\d+)/g },
   { key: 'KUBERNETES_VALIDATE_VERSION', re: /\bkubernetes-validate(?: |==)(\d+\.\d+\.\d+)/g },
+  { key: 'REDIS_SERVER_VERSION', re: /\bredis-server (\d+\.\d+\.\d+)/g },
 ];
 
 /**

@@ -110,6 +110,26 @@ describe('kubernetes provider configuration', () => {
     assert.deepEqual(p.kubernetes!.apiAudiences, [ISSUER, 'k3s']);
   });
 
+  it('a kubernetes provider is a trust source of the token endpoint (kind provider), routed by its cluster issuer', () => {
+    const raw = {
+      ...base({}),
+      tokenEndpoint: {
+        enabled: true,
+        clientAuthentication: {
+          methods: ['federated_jwt'],
+          clients: [{ id: 'payments', federated: { trustSource: 'cluster', subject: 'system:serviceaccount:team-payments:api' } }],
+          trustSources: [
+            { id: 'cluster', kind: 'provider', provider: 'cluster' },
+            { id: 'same-issuer', kind: 'oidc', issuer: ISSUER },
+          ],
+        },
+      },
+    };
+    assert.match(issueAt(raw, 'tokenEndpoint.clientAuthentication.trustSources[1]'), /routes the same issuer or trust domain as "cluster"/);
+    raw.tokenEndpoint.clientAuthentication.trustSources.pop();
+    assert.equal(buildConfig(raw).tokenEndpoint.clientAuthentication.trustSources.length, 1);
+  });
+
   it('allowDefaultServiceAccount is loud', () => {
     const c = buildConfig(base({ kubernetes: { allowDefaultServiceAccount: true } }));
     assert.ok(
