@@ -158,6 +158,13 @@ export function chartSchema(): Schema {
       extraVolumes: arrayOf({ type: 'object', required: ['name'] }),
       extraVolumeMounts: arrayOf({ type: 'object', required: ['name', 'mountPath'] }),
       serviceAccount: obj({ create: bool, name: str(), annotations: stringMap, automountServiceAccountToken: bool }),
+      kubernetesProviders: obj({
+        mountServiceAccountToken: { enum: ['auto', true, false] },
+        tokenExpirationSeconds: int(600, 86400),
+        tokenReviewBinding: { enum: ['auto', true, false] },
+        issuerDiscoveryBinding: bool,
+        egressPorts: arrayOf(port),
+      }),
       podAnnotations: stringMap,
       podLabels: stringMap,
       podSecurityContext: anyObject,

@@ -244,7 +244,12 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     if (clientAuthentication.replayCache)
       metrics.watchReplayCache(clientAuthentication.replayCache, config.tokenEndpoint.clientAuthentication.replayCache.store ?? 'memory');
     const subjectIssuers = new Map<string, string>();
-    for (const p of config.providers) if (p.oidc && !subjectIssuers.has(p.oidc.issuer)) subjectIssuers.set(p.oidc.issuer, p.id);
+    // issue 21: a Kubernetes provider's tokens are JWTs of its cluster issuer, like an OIDC provider's.
+    const jwtIssuerOf = (p: Config['providers'][number]) => p.oidc?.issuer ?? p.kubernetes?.issuer;
+    for (const p of config.providers) {
+      const iss = jwtIssuerOf(p);
+      if (iss !== undefined && !subjectIssuers.has(iss)) subjectIssuers.set(iss, p.id);
+    }
     for (const p of config.providers) subjectIssuers.set(p.id, p.id);
     internalRoutes.push(
       ...createTokenEndpointRoutes({
@@ -252,7 +257,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         exchange,
         subjectIssuers,
         clientAuthentication: clientAuthentication.authenticator,
-        oidcProviders: new Set(config.providers.filter((p) => p.oidc).map((p) => p.id)),
+        oidcProviders: new Set(config.providers.filter((p) => jwtIssuerOf(p) !== undefined).map((p) => p.id)),
         defaultProvider: config.tokenEndpoint.defaultProvider,
         providerIds,
         report,
@@ -333,6 +338,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         await internalHttp?.close();
         await clientAuthentication?.authenticator.close();
         keys.close();
+        await providers.close();
         readiness.setListening(false);
         readiness.close();
         logger.info('authjwt stopped');

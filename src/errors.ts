@@ -303,6 +303,22 @@ export const ERRORS = define({
     message: 'access token is not valid for our OAuth app',
     help: 'GitHub app binding: the token belongs to another OAuth app.',
   },
+  // issue 21: Kubernetes service-account tokens (the `kubernetes` provider kind, docs/workload-identity.md).
+  UPSTREAM_NOT_SERVICE_ACCOUNT_TOKEN: {
+    kind: 'unauthenticated',
+    message: 'token is not a Kubernetes service-account token',
+    help: 'No `kubernetes.io` claim with a namespace and a service account {name, uid}, or `sub` is not `system:serviceaccount:<namespace>:<name>` (a legacy Secret-based token has neither `kubernetes.io` nor `exp`).',
+  },
+  UPSTREAM_LIFETIME_TOO_LONG: {
+    kind: 'unauthenticated',
+    message: 'token lifetime exceeds the accepted maximum',
+    help: '`exp` − `iat` is over `kubernetes.maxTokenLifetime` (default 24h): request a shorter `expirationSeconds` in the projected volume.',
+  },
+  UPSTREAM_TOKEN_REVIEW_REJECTED: {
+    kind: 'unauthenticated',
+    message: 'the Kubernetes API server does not accept this token',
+    help: "TokenReview (`kubernetes.tokenReview: true`) answered `authenticated: false`: the pod, secret or node the token is bound to was deleted, or the service account was deleted or recreated. The log has the API server's reason.",
+  },
   UPSTREAM_ACCOUNT_MISMATCH: {
     kind: 'unauthenticated',
     message: 'access token belongs to another account than provider_account_id',
@@ -324,6 +340,13 @@ export const ERRORS = define({
     kind: 'permission_denied',
     message: 'access denied: the provider refused a lookup the policy needs',
     help: 'GitHub `/user/orgs`, `/user/teams` need the `read:org` scope; GitLab `/groups` needs `read_api`. The log names the rule and the scope.',
+  },
+
+  // issue 21: a proven Kubernetes identity the provider's configuration refuses.
+  POLICY_DEFAULT_SERVICE_ACCOUNT: {
+    kind: 'permission_denied',
+    message: 'the default service account is not accepted',
+    help: 'Every pod of a namespace without its own service account runs as `default`: give the workload a service account of its own, or set `kubernetes.allowDefaultServiceAccount: true` on the provider.',
   },
 
   // The provider cannot be used right now.
@@ -384,6 +407,21 @@ export const ERRORS = define({
     kind: 'unavailable',
     message: 'the provider has no userinfo endpoint',
     help: 'userinfo strategy, but discovery has no `userinfo_endpoint`.',
+  },
+  PROVIDER_KUBERNETES_FORBIDDEN: {
+    kind: 'unavailable',
+    message: "the Kubernetes API server refused authjwt's credentials",
+    help: "Configuration error: discovery, JWKS or TokenReview answered 401/403. Bind authjwt's service account to `system:service-account-issuer-discovery` (discovery, JWKS) and `system:auth-delegator` (TokenReview); check `kubernetes.tokenFile` (docs/workload-identity.md).",
+  },
+  PROVIDER_CREDENTIALS_UNREADABLE: {
+    kind: 'unavailable',
+    message: "authjwt's own credentials for the provider cannot be read",
+    help: "The service-account token or CA file (`kubernetes.tokenFile`, `kubernetes.caFile`) is missing or unreadable: mount the service-account token (the chart's `kubernetes.mountServiceAccountToken`). The log has the path.",
+  },
+  PROVIDER_JWKS_FILE_INVALID: {
+    kind: 'unavailable',
+    message: "the provider's JWKS file cannot be used",
+    help: '`kubernetes.jwksFile` is missing, unreadable, not JSON, larger than 1 MiB or has no `keys` list. The last good copy keeps serving after a bad update.',
   },
   PROVIDER_NO_CLIENT_CREDENTIALS: {
     kind: 'unavailable',

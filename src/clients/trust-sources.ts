@@ -13,6 +13,7 @@ import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../exchange/p
 import { classifyProviderError } from '../providers/classify-error.ts';
 import { createProviderFetch, type FetchFn } from '../providers/http/provider-fetch.ts';
 import { OidcDiscovery } from '../providers/oidc/discovery.ts';
+import { kubernetesVerifierFor } from '../providers/kubernetes/from-config.ts';
 import { isJwtShaped } from '../providers/oidc/jwt-verifier.ts';
 import { fileJwkSet, type JwkSetSource } from './jwk-set.ts';
 
@@ -182,21 +183,38 @@ function oidcAssertionVerifier(settings: OidcIssuerSettings, options: AssertionV
 
 /**
  * The assertion verifier of a configured provider (trust source kind `provider`): its keys and issuer,
- * this endpoint as the audience. The `kubernetes` provider kind registers here (issue 21, branch i21k):
- * `if (provider.kubernetes) return createKubernetesTokenVerifier({ ...its options, audiences: options.audiences })`.
+ * this endpoint as the audience. A `kubernetes` provider lends its whole verifier (keys from the API
+ * server with authjwt's own token, API-server audiences refused, the default service account refused
+ * unless allowed, its lifetime bound; src/providers/kubernetes/), with this endpoint's audiences.
  */
-function providerAssertionVerifier(provider: ProviderConfig, options: AssertionVerifierOptions): TokenVerifier {
+function providerAssertionVerifier(
+  provider: ProviderConfig,
+  options: AssertionVerifierOptions,
+): { verifier: TokenVerifier; issuer: string; close(): void } {
   if (provider.oidc)
-    return oidcAssertionVerifier(
-      {
-        id: provider.id,
-        issuer: provider.oidc.issuer,
-        algorithms: provider.oidc.algorithms,
-        timeout: provider.timeout,
-        jwksCooldown: provider.oidc.jwksCooldown,
-      },
-      options,
+    return {
+      verifier: oidcAssertionVerifier(
+        {
+          id: provider.id,
+          issuer: provider.oidc.issuer,
+          algorithms: provider.oidc.algorithms,
+          timeout: provider.timeout,
+          jwksCooldown: provider.oidc.jwksCooldown,
+        },
+        options,
+      ),
+      issuer: provider.oidc.issuer,
+      close: () => {},
+    };
+  if (provider.kubernetes) {
+    const verifier = kubernetesVerifierFor(
+      provider,
+      { clockTolerance: options.clockTolerance },
+      // A trust source is not a provider: no provider metrics (as for the oidc kind).
+      { fetch: options.fetch, clock: options.clock, audiences: options.audiences, metricLabel: `trust-source:${provider.id}` },
     );
+    return { verifier, issuer: provider.kubernetes.issuer, close: () => void verifier.close() };
+  }
   throw new TypeError(`provider ${provider.id} cannot verify JWT assertions`);
 }
 
@@ -252,8 +270,8 @@ const TRUST_SOURCE_KINDS: { [K in TrustSourceConfig['kind']]: Factory<K> } = {
     close: () => {},
   }),
   provider: (source, options, providers) => {
-    const provider = providers.get(source.provider)!;
-    return { verifier: providerAssertionVerifier(provider, options), routes: issuedBy(provider.oidc!.issuer), close: () => {} };
+    const { verifier, issuer, close } = providerAssertionVerifier(providers.get(source.provider)!, options);
+    return { verifier, routes: issuedBy(issuer), close };
   },
 };
 
@@ -271,7 +289,8 @@ export function createTrustSource(
 /** Maps a verifier's verdict on an assertion to client authentication: a rejected token is invalid_client; an unreachable issuer stays unavailable. */
 export function assertionFailure(error: unknown, sourceId: string): unknown {
   const e = classifyProviderError(error, { endpoint: 'jwt' });
-  if (e.kind === 'unauthenticated' || e.kind === 'invalid_argument')
+  // permission_denied: an identity the verifier refuses by configuration (a Kubernetes `default` service account).
+  if (e.kind === 'unauthenticated' || e.kind === 'invalid_argument' || e.kind === 'permission_denied')
     return authJwtError('CLIENT_AUTH_INVALID_ASSERTION', {
       cause: e,
       detail: `trust source ${sourceId}: ${e.code}${e.detail ? ` (${e.detail})` : ''}`,

@@ -177,7 +177,7 @@ export function checkClientAuthentication(
   c: {
     tokenEndpoint: { clientAuthentication: ClientAuthentication; delegation: z.output<typeof delegationSchema> };
     internalHttp: { tls?: { clientCaFile?: string | undefined } | undefined };
-    providers: { id: string; issuer?: string | undefined }[];
+    providers: { id: string; issuer?: string | undefined; kubernetes?: { issuer: string } | undefined }[];
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -231,9 +231,9 @@ export function checkClientAuthentication(
     else {
       const provider = c.providers.find((p) => p.id === s.provider);
       if (!provider) issue(['trustSources', i, 'provider'], `"${s.provider}" is not a configured provider id`);
-      else if (!provider.issuer)
+      else if (!provider.issuer && !provider.kubernetes)
         issue(['trustSources', i, 'provider'], `provider "${s.provider}" has no issuer: it cannot verify JWT assertions`);
-      routing = provider?.issuer;
+      routing = provider?.issuer ?? provider?.kubernetes?.issuer;
     }
     // An assertion is routed to its trust source by iss (SPIFFE: by the trust domain of sub): one source each.
     if (routing !== undefined) {

@@ -25,6 +25,7 @@ export const duration = (bounds: { min?: number; max?: number } = {}) =>
     return ms;
   });
 
+/** An absolute URL (the URL policy of src/config/url-policy.ts is applied where it is used). */
 export const url = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
 
 /** Asymmetric JWS algorithms a provider may sign with (RFC 8725 §2.1: never symmetric, never `none`). */

@@ -3,6 +3,7 @@ import { ASYMMETRIC_JWS_ALGORITHMS, duration, url } from './schema-fields.ts';
 import { checkClientAuthentication, clientAuthenticationSchema, delegationSchema } from './client-auth-schema.ts';
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
+import { apiAudiencesOf, kubernetesSchema } from './kubernetes-schema.ts';
 import { PRESET_NAMES } from './presets.ts';
 
 export { ASYMMETRIC_JWS_ALGORITHMS };
@@ -90,6 +91,12 @@ const providerSchema = z
     issuer: url.optional(),
     /** Accepted clients of upstream tokens (`aud`, `azp`, `client_id`): binds tokens to our clients. OIDC only. */
     audiences: z.array(z.string().min(1)).optional(),
+    /**
+     * A Kubernetes provider (issue 21): projected service-account tokens of a cluster, verified against
+     * its issuer's keys (docs/workload-identity.md). Set instead of `issuer`, `userApiUrl` or `preset`;
+     * `audiences` is then required.
+     */
+    kubernetes: kubernetesSchema.optional(),
     /** How access tokens are proven: auto, jwt, introspection, userinfo (OIDC), user-api (implied by userApiUrl/preset). */
     strategy: z.enum(STRATEGIES).optional(),
     /** @deprecated since 0.2: use `strategy`. */
@@ -178,9 +185,13 @@ const providerSchema = z
     const userApiField = p.userinfoUrl !== undefined && p.userApiUrl === undefined ? 'userinfoUrl' : 'userApiUrl';
     const strategy = p.strategy ?? p.verification;
     const strategyField = p.strategy !== undefined ? 'strategy' : 'verification';
+    if (p.kubernetes) {
+      checkKubernetesProvider(p, issue);
+      return;
+    }
     if (p.issuer && (userApiUrl || p.preset))
       issue('issuer', `set either issuer (OIDC discovery) or ${userApiField}/preset (user API), not both`);
-    if (!p.issuer && !userApiUrl && !p.preset) issue('issuer', 'one of issuer, userApiUrl or preset is required');
+    if (!p.issuer && !userApiUrl && !p.preset) issue('issuer', 'one of issuer, userApiUrl, preset or kubernetes is required');
     if (userApiUrl && !p.preset && !(p.accountIdClaim ?? p.accountIdField)) issue('accountIdClaim', `is required with ${userApiField}`);
     if (strategy === 'introspection' && (!p.clientId || secretCount === 0))
       issue(strategyField, 'introspection needs clientId and a client secret');
@@ -203,6 +214,53 @@ const providerSchema = z
     if (p.apiBaseUrl && p.preset !== 'github' && p.preset !== 'gitlab')
       issue('apiBaseUrl', 'only applies to the github and gitlab presets');
   });
+
+/** Cross-field rules of a `kubernetes` provider: what applies, what must be set, what would let an API-server token in. */
+function checkKubernetesProvider(
+  p: {
+    kubernetes?: z.output<typeof kubernetesSchema> | undefined;
+    audiences?: string[] | undefined;
+    [field: string]: unknown;
+  },
+  issue: (field: string, message: string) => void,
+): void {
+  const k = p.kubernetes!;
+  for (const field of ['issuer', 'userApiUrl', 'userinfoUrl', 'preset'] as const) {
+    if (p[field] !== undefined)
+      issue(field, `does not apply to a kubernetes provider (set kubernetes.issuer to the cluster's service-account issuer)`);
+  }
+  const inapplicable = [
+    'strategy',
+    'verification',
+    'accountIdClaim',
+    'accountIdField',
+    'clientId',
+    'clientSecret',
+    'clientSecretFile',
+    'clientSecretEnv',
+    'headers',
+    'apiBaseUrl',
+  ];
+  for (const field of inapplicable) {
+    if (p[field] !== undefined)
+      issue(field, `does not apply to a kubernetes provider${field.startsWith('account') ? ' (use kubernetes.subject)' : ''}`);
+  }
+  if (!p.audiences?.length) {
+    issue(
+      'audiences',
+      "is required for a kubernetes provider: the audience(s) of the workloads' projected tokens for authjwt (never the API server's)",
+    );
+    return;
+  }
+  const api = new Set(apiAudiencesOf(k));
+  for (const audience of p.audiences) {
+    if (api.has(audience))
+      issue(
+        'audiences',
+        `"${audience}" is an audience of the API server (kubernetes.apiAudiences): a token for the API server must never be accepted`,
+      );
+  }
+}
 
 const tlsSchema = z.strictObject({
   certFile: z.string().min(1),

@@ -5,8 +5,11 @@
  * wraps them for tracing and metrics.
  */
 
-/** How a token was proven. */
-export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api';
+/**
+ * How a token was proven: locally (`jwt`, a Kubernetes token verified against the cluster's keys
+ * included), or by a provider call (introspection, userinfo, the user API, a Kubernetes TokenReview).
+ */
+export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api' | 'token-review';
 
 /**
  * Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them.

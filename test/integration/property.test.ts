@@ -45,6 +45,7 @@ import { OUTCOMES } from '../../src/errors.ts';
 import { AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS } from '../../src/grpc/proto.ts';
 import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub, type FakeGitHubUser } from '../helpers/fake-github.ts';
+import { startFakeKubernetes, type FakeKubernetes } from '../helpers/fake-kubernetes.ts';
 import { startFakeOidcIssuer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { listenOnLoopback } from '../helpers/net.ts';
 import { API_RESOURCE, INTROSPECTION_CLIENT, newSigningKey, startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
@@ -84,6 +85,8 @@ const PROVIDERS = new Map<string, 'oidc' | 'oauth'>([
 const PROVIDER_IDS = [...PROVIDERS.keys()];
 /** The provider of the policy class: two allow rules and two computed claims over a JWT's claims. */
 const POLICY_PROVIDER = 'fk-policy';
+/** The provider of the kubernetes class (issue 21): projected service-account tokens of a FAKE API server, a namespace rule. */
+const KUBERNETES_PROVIDER = 'k8s';
 type ProviderId = 'op-jwt' | 'op-intro' | 'github' | 'github-bound' | 'fk-intro' | 'fk-auto' | 'fk-ui';
 
 const serializeRequest = (() => {
@@ -647,6 +650,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
   let canaryUrl: string;
   let canaryHits = 0;
   let fake: FakeOidcIssuer;
+  let k8s: FakeKubernetes;
   let providerKey: CryptoKey;
   let providerKid: string;
   let publicPem: string;
@@ -691,6 +695,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
 
     gh = await startFakeGitHub();
     fake = await startFakeOidcIssuer();
+    k8s = await startFakeKubernetes();
     gh.apps.set('Iv1.ours', 'ours-secret');
     gh.apps.set('Iv1.other', 'other-secret');
 
@@ -759,6 +764,14 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
           ],
           claims: { roles: 'claims.realm_access.roles', tenant: "claims.email.split('@')[1]" },
         },
+        // Kubernetes class (issue 21; its own test below, not in PROVIDER_IDS).
+        {
+          id: KUBERNETES_PROVIDER,
+          audiences: ['authjwt'],
+          kubernetes: { issuer: k8s.issuer, apiServer: k8s.apiServer, tokenFile: k8s.tokenFile, caFile: k8s.caFile },
+          allow: [{ name: 'team', expression: "claims['kubernetes.io'].namespace.matches('^team-[a-z0-9-]+$')" }],
+          claims: { namespace: "claims['kubernetes.io'].namespace" },
+        },
       ],
     });
 
@@ -792,6 +805,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     await gh?.close();
     await op?.close();
     await fake?.close();
+    await k8s?.close();
     canary?.close();
   });
 
@@ -1181,7 +1195,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
         values.get(name!)!.add(value!);
       }
     }
-    const allowed = new Set([...PROVIDER_IDS, POLICY_PROVIDER, '_unknown']);
+    const allowed = new Set([...PROVIDER_IDS, POLICY_PROVIDER, KUBERNETES_PROVIDER, '_unknown']);
     const providers = [...(values.get('provider') ?? [])];
     assert.ok(providers.length > 0, 'no provider label found in /metrics');
     assert.deepEqual(
@@ -1360,6 +1374,82 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     );
     console.log(`# property: policy class ${JSON.stringify(seen)}`);
     for (const [k, n] of Object.entries(seen)) assert.ok(n > 0, `the run produced no ${k} outcome (generators too narrow)`);
+  });
+
+  it("kubernetes: random projected service-account tokens get exactly the oracle's status (workload-identity.md §3); never INTERNAL", async () => {
+    const API = k8s.issuer;
+    const rogue = await k8s.rogueKid();
+    /** Mostly a genuine value, sometimes one of the bad ones: each run changes few things, so every outcome shows up. */
+    const mostly = <V>(good: V[], bad: V[]) =>
+      fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...good) }, { weight: 1, arbitrary: fc.constantFrom(...bad) });
+    const token = fc.record({
+      namespace: mostly(['team-payments', 'team-a1'], ['sandbox', 'kube-system', 'Team-x', 'team_x']),
+      name: mostly(['api', 'worker'], ['default']),
+      aud: mostly<unknown>(
+        [['authjwt'], 'authjwt'],
+        [[API], ['authjwt', API], ['vault'], ['authjwt', 'https://kubernetes.default.svc'], []],
+      ),
+      shift: mostly([0], [-7200, 3600]),
+      expirationSeconds: mostly([600, 3600], [48 * 3600]),
+      warnAfter: fc.constantFrom<number | undefined>(undefined, undefined, 3607),
+      mutation: mostly(['none'], ['sub', 'no-kubernetes.io', 'iss', 'kid', 'no-exp']),
+      accountId: mostly(['own'], ['other']),
+      type: mostly(['oidc'], ['oauth']),
+    });
+    type T = typeof token extends fc.Arbitrary<infer U> ? U : never;
+    /** From the documented contract, in its order: malformed request; verification; the default account; binding; policy. */
+    const oracle = (t: T): status => {
+      if (t.type !== 'oidc') return status.INVALID_ARGUMENT; // accountTypes of a kubernetes provider: [oidc]
+      if (t.mutation !== 'none') return status.UNAUTHENTICATED;
+      const longLived = t.warnAfter === undefined ? t.expirationSeconds : Math.min(t.warnAfter, 365 * 86400);
+      const expiresIn = t.shift + (t.warnAfter ?? t.expirationSeconds);
+      if (t.shift > CLOCK_TOLERANCE_S || expiresIn <= 0 || longLived > 24 * 3600) return status.UNAUTHENTICATED;
+      const auds = typeof t.aud === 'string' ? [t.aud] : (t.aud as string[]);
+      if (auds.some((a) => a === API || a === 'https://kubernetes.default.svc') || !auds.includes('authjwt')) return status.UNAUTHENTICATED;
+      if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(t.namespace)) return status.UNAUTHENTICATED; // not a Kubernetes name
+      if (t.name === 'default') return status.PERMISSION_DENIED;
+      if (t.accountId !== 'own') return status.UNAUTHENTICATED;
+      return /^team-[a-z0-9-]+$/.test(t.namespace) ? status.OK : status.PERMISSION_DENIED;
+    };
+    const seen: Record<string, number> = {};
+    await fc.assert(
+      fc.asyncProperty(token, async (t) => {
+        const sa = { namespace: t.namespace, name: t.name, uid: '1a2b3c4d-0000-4000-8000-000000000001' };
+        const issued = await k8s.issue(sa, {
+          audiences: t.aud as string[],
+          shift: t.shift,
+          expirationSeconds: t.warnAfter === undefined ? t.expirationSeconds : 365 * 86400,
+          warnAfterSeconds: t.warnAfter,
+          kid: t.mutation === 'kid' ? rogue : undefined,
+          mutate: (p) => {
+            if (typeof t.aud === 'string') p.aud = t.aud;
+            if (t.mutation === 'sub') p.sub = 'system:serviceaccount:kube-system:admin';
+            if (t.mutation === 'no-kubernetes.io') delete p['kubernetes.io'];
+            if (t.mutation === 'iss') p.iss = 'https://other-cluster.example';
+            if (t.mutation === 'no-exp') delete p.exp;
+          },
+        });
+        const own = `system:serviceaccount:${t.namespace}:${t.name}`;
+        const res = await svc.getJwt({
+          provider: KUBERNETES_PROVIDER,
+          type: t.type,
+          providerAccountId: t.accountId === 'own' ? own : 'system:serviceaccount:team-payments:impostor',
+          accessToken: issued.token,
+        });
+        const want = oracle(t);
+        assert.equal(res.code, want, `${JSON.stringify(t)}: ${status[res.code]} ${res.details}`);
+        assert.ok(!res.details?.includes(issued.token), 'the token is never echoed');
+        if (want === status.OK) {
+          const { payload } = await svc.verify(res.token!);
+          assert.deepEqual([payload.sub, payload.namespace], [`${KUBERNETES_PROVIDER}:${own}`, t.namespace]);
+        }
+        seen[status[want]] = (seen[status[want]] ?? 0) + 1;
+      }),
+      { numRuns: Math.max(100, Math.round(RUNS / 25)) },
+    );
+    console.log(`# property: kubernetes class ${JSON.stringify(seen)}`);
+    for (const s of ['OK', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT'])
+      assert.ok(seen[s], `no ${s} outcome (generators too narrow)`);
   });
 
   it('no unhandled rejection during the runs; heap stays bounded', () => {

@@ -152,6 +152,34 @@ Chart-owned fields in values.config are rejected by values.schema.json; checked 
 {{- toYaml $cfg }}
 {{- end }}
 
+{{/*
+Kubernetes providers (issue 21): what the config's kubernetes providers need from the API server, as JSON
+{"api": <reads keys from the API server or sends TokenReviews>, "review": <sends TokenReviews>}.
+*/}}
+{{- define "authjwt.kubernetesNeeds" -}}
+{{- $api := false }}
+{{- $review := false }}
+{{- range (dig "providers" list (.Values.config | default dict)) }}
+{{- with .kubernetes }}
+{{- if or (not .jwksFile) .tokenReview }}{{ $api = true }}{{ end }}
+{{- if .tokenReview }}{{ $review = true }}{{ end }}
+{{- end }}
+{{- end }}
+{{- dict "api" $api "review" $review | toJson }}
+{{- end }}
+
+{{/* "true" when authjwt's service-account token is mounted (kubernetesProviders.mountServiceAccountToken). */}}
+{{- define "authjwt.mountServiceAccountToken" -}}
+{{- $v := .Values.kubernetesProviders.mountServiceAccountToken }}
+{{- if kindIs "string" $v }}{{ if (include "authjwt.kubernetesNeeds" . | fromJson).api }}true{{ end }}{{ else if $v }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the ServiceAccount is bound to system:auth-delegator (kubernetesProviders.tokenReviewBinding). */}}
+{{- define "authjwt.tokenReviewBinding" -}}
+{{- $v := .Values.kubernetesProviders.tokenReviewBinding }}
+{{- if kindIs "string" $v }}{{ if (include "authjwt.kubernetesNeeds" . | fromJson).review }}true{{ end }}{{ else if $v }}true{{ end }}
+{{- end }}
+
 {{/* "true" when the internal HTTP listener serves a door (forward-auth not moved to the public listener, or the token endpoint). */}}
 {{- define "authjwt.internalHttpEnabled" -}}
 {{- $fa := dig "edge" "forwardAuth" dict (.Values.config | default dict) }}
@@ -263,6 +291,12 @@ volumeMounts:
   {{- if .Values.tokenEndpoint.clientTrustBundle.configMap }}
   - name: client-trust
     mountPath: {{ .Values.tokenEndpoint.clientTrustBundle.mountPath }}
+    readOnly: true
+  {{- end }}
+  {{- if include "authjwt.mountServiceAccountToken" . }}
+  # kubernetes providers: authjwt's own service-account token and the cluster CA, in this container only
+  - name: kube-api-access
+    mountPath: /var/run/secrets/kubernetes.io/serviceaccount
     readOnly: true
   {{- end }}
   {{- with .Values.extraVolumeMounts }}
