@@ -25,10 +25,14 @@ interface CheckRequest {
 
 type HeaderValueOption = { header: { key: string; value: string }; appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 
+/** `google.protobuf.Struct` as proto-loader encodes it. */
+type Struct = { fields: Record<string, { stringValue: string } | { boolValue: boolean }> };
+
 interface CheckResponse {
   status: { code: number; message: string };
   okResponse?: { headers: HeaderValueOption[]; headersToRemove: string[] };
   deniedResponse?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
+  dynamicMetadata: Struct;
 }
 
 export interface ExtAuthzOptions {
@@ -52,6 +56,7 @@ const ROUTE_AUDIENCE_KEY = 'audience';
  * Could not decide (provider or keys unavailable, deadline, a bug) → the call itself fails, which
  * Envoy counts as an authorization-service error: `failure_mode_allow` and `status_on_error` then
  * apply as its documentation says (`onUnavailable: deny` turns a provider outage into a 503 denial).
+ * Every answer (allowed and denied) carries `dynamic_metadata` saying why ({@link decisionMetadata}).
  */
 export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplementation {
   const { settings } = options;
@@ -67,7 +72,7 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
     const fail = (error: unknown) => {
       dispose();
       const failure = toEdgeFailure(error);
-      report.failed(failure, error, hint);
+      const event = report.failed(failure, error, hint);
       const undecided = failure.status >= 500 && (options.onUnavailable === 'error' || failure.status === 500);
       if (undecided) {
         const status = toGrpcStatus(error);
@@ -82,6 +87,7 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
           headers: Object.entries(headers).map(([key, value]) => overwrite(key, value)),
           body: failureBody(failure),
         },
+        dynamicMetadata: decisionMetadata(event),
       });
     };
 
@@ -99,15 +105,31 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
     }
     options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then((result) => {
       dispose();
-      report.succeeded(result);
+      const event = report.succeeded(result);
       const mutation = upstreamMutation(result, settings);
       callback(null, {
         status: { code: 0, message: '' },
         okResponse: { headers: mutation.set.map(([key, value]) => overwrite(key, value)), headersToRemove: mutation.remove },
+        dynamicMetadata: decisionMetadata(event),
       });
     }, fail);
   };
   return { Check };
+}
+
+/**
+ * `CheckResponse.dynamic_metadata`: Envoy stores it under the filter's name (`envoy.filters.http.ext_authz`)
+ * for access logs (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)%`) and later filters, on
+ * allowed and denied answers alike. Only the bounded values of the exchange event: `outcome`, `provider`
+ * (a configured id or "_unknown"), `reason` (the catalogue code of a denial), `rule` (the policy rule that
+ * denied) and `reused` (a minted-token cache hit) — never a token, a claim value or a request value.
+ */
+function decisionMetadata(event: ExchangeEvent): Struct {
+  const fields: Struct['fields'] = { outcome: { stringValue: event.outcome }, provider: { stringValue: event.provider } };
+  if (event.reason) fields.reason = { stringValue: event.reason };
+  if (event.rule) fields.rule = { stringValue: event.rule };
+  if (event.reused !== undefined) fields.reused = { boolValue: event.reused };
+  return { fields };
 }
 
 /**

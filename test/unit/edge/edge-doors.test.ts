@@ -122,6 +122,10 @@ describe('ext_authz adapter (Check)', () => {
       ],
     );
     assert.deepEqual(res.okResponse.headersToRemove, ['x-authjwt-provider'], 'the client provider hint does not reach the upstream');
+    // Why, for Envoy's access log: bounded values only (no token, no claim value).
+    assert.deepEqual(res.dynamicMetadata, {
+      fields: { outcome: { stringValue: 'ok' }, provider: { stringValue: 'gh' }, reused: { boolValue: false } },
+    });
   });
 
   it('a minted-token cache hit signs nothing: the same token again, reported as reused', async () => {
@@ -142,8 +146,16 @@ describe('ext_authz adapter (Check)', () => {
       undefined,
     );
     assert.deepEqual(JSON.parse(res.deniedResponse.body), {
-      error: null,
+      error: 'access_denied',
       error_description: 'access denied by policy (ERR_AUTHJWT_POLICY_DENIED)',
+    });
+    assert.deepEqual(res.dynamicMetadata, {
+      fields: {
+        outcome: { stringValue: 'permission_denied' },
+        provider: { stringValue: 'gh' },
+        reason: { stringValue: 'ERR_AUTHJWT_POLICY_DENIED' },
+        rule: { stringValue: 'org-check' },
+      },
     });
     assert.deepEqual([events.at(-1)!.outcome, events.at(-1)!.rule, events.at(-1)!.provider], ['permission_denied', 'org-check', 'gh']);
     const failed = await checkWith(ext, { authorization: 'Bearer tok-broken' });
@@ -154,6 +166,11 @@ describe('ext_authz adapter (Check)', () => {
     const { res } = await checkWith(ext, { authorization: 'Bearer nope', 'x-authjwt-provider': 'evil\nlabel' });
     assert.equal(res.deniedResponse.status.code, 401);
     assert.equal(events.at(-1)!.provider, '_unknown');
+    assert.equal(res.dynamicMetadata.fields.provider.stringValue, '_unknown', 'never the request value');
+    const missing = await checkWith(ext, {});
+    assert.deepEqual(JSON.parse(missing.res.deniedResponse.body).error, 'invalid_token', 'a registered code in the body');
+    assert.equal(missing.res.deniedResponse.headers.find((h: any) => h.header.key === 'www-authenticate').header.value, 'Bearer');
+    assert.equal(missing.res.dynamicMetadata.fields.reason.stringValue, 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN');
   });
 
   it('provider outage and a bug: the call fails (UNAVAILABLE, INTERNAL with a fixed message)', async () => {
