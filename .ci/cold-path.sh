@@ -47,7 +47,7 @@ step() {
 }
 
 export AUTHJWT_IMAGE_CACHE="$ROOT_TMP/images" AUTHJWT_IMAGE_PREFIX="$PREFIX"
-export PIP_NO_CACHE_DIR=1 npm_config_cache="$ROOT_TMP/npm"
+export PIP_NO_CACHE_DIR=1 npm_config_cache="$ROOT_TMP/npm" MAVEN_OPTS="${MAVEN_OPTS:+$MAVEN_OPTS }-Dmaven.repo.local=$ROOT_TMP/m2"
 T0=$(date +%s)
 step images bash .ci/images.sh
 # .ci/authjwt-image.sh builds its offline bases itself only under their default names.

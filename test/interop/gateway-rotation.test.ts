@@ -11,6 +11,9 @@
  * not refetch the JWKS for an unknown `kid`, so the first tokens signed with the new key are rejected
  * until the cache expires: the reason for the rule "cache_duration well below publishLeadTime".
  *
+ * Also: Envoy's verified-token cache (jwt_cache_config) keeps accepting a token it verified before its
+ * key was removed, until the token expires (docs/key-rotation.md, emergency revocation).
+ *
  * Times are scaled down to keep the test short (the examples' 300 s cache and 10–30 min lead become
  * 1 s and 4 s); the ratios are what matters. Prints the request count and the rotation's timeline.
  */
@@ -306,6 +309,71 @@ describe('key rotation across three replicas behind real Envoy (round robin, jwt
       console.log(log.join('\n'));
       await run.stop().catch(() => {});
       throw e;
+    }
+  });
+});
+
+describe("Envoy's verified-token cache (jwt_cache_config in deploy/envoy/envoy.yaml) and a removed key", () => {
+  it('a token Envoy verified once stays accepted after its key left the JWKS; one it had not seen is refused', async (t) => {
+    const envoyBin = requireTool(t, 'envoy');
+    if (!envoyBin) return;
+    const gh = await startFakeGitHub();
+    gh.issue('gho_cache_seen', { id: 1, login: 'seen', name: null, email: null }, 'Iv1.cache');
+    gh.issue('gho_cache_unseen', { id: 2, login: 'unseen', name: null, email: null }, 'Iv1.cache');
+    const upstream = await listenOnLoopback(createServer((_req, res) => res.writeHead(200).end('ok')));
+    const dir = mkdtempSync(join(tmpdir(), 'authjwt-jwt-cache-'));
+    const [httpPort, internalPort] = [await freePort(), await freePort()];
+    const start = (revision: number, files: Record<string, string>) => {
+      writeSecretRevision(dir, files, revision);
+      return startAuthJwt({
+        issuer: ISSUER,
+        keys: { dir },
+        http: { listen: `127.0.0.1:${httpPort}` },
+        internalHttp: { listen: `127.0.0.1:${internalPort}` },
+        edge: { forwardAuth: { enabled: true } },
+        providers: [fakeGitHubProvider(gh, { timeout: '5s', retries: 0 })],
+      });
+    };
+    let svc = await start(1, { 'signing-a.pem': privateKeyPem() });
+    const port = await freePort();
+    const envoy = await startEnvoy(
+      envoyBin,
+      port,
+      renderExample('deploy/envoy/envoy.yaml', {
+        '{ address: 0.0.0.0, port_value: 10000 }': `{ address: 127.0.0.1, port_value: ${port} }`,
+        '{ address: backend.default.svc.cluster.local, port_value: 3000 }': `{ address: 127.0.0.1, port_value: ${upstream.port} }`,
+        '{ address: authjwt.auth.svc.cluster.local, port_value: 8080 }': `{ address: 127.0.0.1, port_value: ${httpPort} }`,
+        'cache_duration: 300s': 'cache_duration: 1s',
+      }),
+    );
+    try {
+      const mint = async (token: string) => {
+        const res = await fetch(`http://127.0.0.1:${internalPort}/forward-auth`, {
+          headers: { authorization: `Bearer ${token}`, 'x-authjwt-provider': 'github' },
+        });
+        return res.headers.get('authorization')!;
+      };
+      const seen = await mint('gho_cache_seen');
+      const unseen = await mint('gho_cache_unseen');
+      const call = async (authorization: string) => (await fetch(`${envoy.url}/api`, { headers: { authorization } })).status;
+      await waitFor(async () => (await call(seen)) === 200, { what: 'Envoy accepting the token (JWKS fetched)' });
+      // The compromised key is removed: authjwt restarts with the new key only (A is no longer published).
+      await svc.stop();
+      svc = await start(2, { 'signing-b.pem': privateKeyPem() });
+      const fetches = await envoy.stat('cluster.authjwt_jwks.upstream_rq_200');
+      await waitFor(async () => (await envoy.stat('cluster.authjwt_jwks.upstream_rq_200')) > fetches + 1, {
+        what: 'Envoy refetching the JWKS without key A',
+        timeout: 10_000,
+      });
+      assert.equal(await call(unseen), 401, 'a token signed by the removed key that Envoy never verified');
+      assert.equal(await call(seen), 200, 'the token Envoy verified before the removal: served from jwt_cache_config until exp');
+      assert.ok((await envoy.stat('http.api.jwt_authn.jwt_cache_hit')) > 0, 'a cache hit');
+    } finally {
+      await envoy.stop();
+      await svc.stop();
+      await upstream.close();
+      await gh.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
