@@ -39,7 +39,15 @@ describe('shell scripts', () => {
   const scripts = execFileSync('bash', ['.ci/shellcheck.sh', '--list'], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n');
 
   it('.ci/shellcheck.sh finds every script: the .sh files and the extension-less ones with a shebang (.ci/run)', () => {
-    for (const file of ['.ci/run', '.ci/tools.sh', '.ci/images.sh', '.ci/shellcheck.sh', 'scripts/test.sh', 'scripts/node24.sh', 'test/interop/go/generate.sh'])
+    for (const file of [
+      '.ci/run',
+      '.ci/tools.sh',
+      '.ci/images.sh',
+      '.ci/shellcheck.sh',
+      'scripts/test.sh',
+      'scripts/node24.sh',
+      'test/interop/go/generate.sh',
+    ])
       assert.ok(scripts.includes(file), file);
     assert.ok(!scripts.some((f) => f.includes('node_modules/')));
   });
