@@ -14,6 +14,8 @@ import { waitFor } from './wait-for.ts';
 
 export interface Gateway {
   url: string;
+  /** The gateway's process id (its CPU time is read from /proc by the benchmark). */
+  pid: number;
   /** Everything the process wrote so far (diagnostics for failed assertions). */
   logs(): string;
   stop(): Promise<void>;
@@ -76,14 +78,20 @@ async function launch(
     readyUrl?: string;
     ready?: (status: number) => boolean;
     stopSignal: NodeJS.Signals;
+    /** Discard stdout (e.g. an access log under load) instead of keeping it for `logs()`. */
+    discardStdout?: boolean | undefined;
   },
 ): Promise<Gateway> {
   let logs = '';
-  const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d) => (logs += d));
+  const child = spawn(file, args, {
+    env: options.env ?? process.env,
+    stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => (logs += d));
   child.stderr!.on('data', (d) => (logs += d));
   const gateway: Gateway = {
     url: options.url,
+    pid: child.pid!,
     logs: () => logs,
     async stop() {
       await stopChild(child, options.stopSignal);
@@ -182,7 +190,7 @@ export async function startEnvoy(
   envoy: string,
   port: number,
   bootstrap: string,
-  options: { concurrency?: number; logLevel?: string } = {},
+  options: { concurrency?: number; logLevel?: string; discardStdout?: boolean } = {},
 ): Promise<EnvoyGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'authjwt-envoy-'));
   const config = join(dir, 'envoy.yaml');
@@ -212,6 +220,7 @@ export async function startEnvoy(
       readyUrl: `${adminUrl}/ready`,
       ready: (status) => status === 200,
       stopSignal: 'SIGTERM',
+      discardStdout: options.discardStdout,
     },
   );
   return {

@@ -55,7 +55,7 @@ describe('shell scripts', () => {
   it('the detector flags the line that broke a cold machine, and its fixes pass', () => {
     const flagged = (code: string) => EARLY_READER.test(code);
     assert.equal(flagged('log "  $(podman run --rm "$BASE_IMAGE" java -version 2>&1 | head -n1)"'), true);
-    assert.equal(flagged("dpkg-query -W -f='${Status}' \"$1\" | grep -q 'install ok installed'"), true);
+    assert.equal(flagged("dpkg-query -W -f='%s' \"$1\" | grep -q 'install ok installed'"), true);
     assert.equal(flagged("sed -n 's/x/y/p' f | sed -n '1{p;q}'"), true);
     assert.equal(flagged("cmd | awk '{ print; exit }'"), true);
     assert.equal(flagged('java_version="$(podman run --rm "$BASE_IMAGE" java -version 2>&1)"'), false);

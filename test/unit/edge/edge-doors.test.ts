@@ -13,7 +13,7 @@ import { authJwtError } from '../../../src/errors.ts';
 import { LruMintedTokenCache } from '../../../src/exchange/minted-token-cache.ts';
 import type { AccessPolicy, ExchangeProvider, MintedClaims, Signer, VerifiedIdentity } from '../../../src/exchange/ports.ts';
 import { TokenExchange } from '../../../src/exchange/token-exchange.ts';
-import { createExtAuthz } from '../../../src/grpc/ext-authz.ts';
+import { createExtAuthz, extAuthzService } from '../../../src/grpc/ext-authz.ts';
 import { createForwardAuthRoute } from '../../../src/http/forward-auth.ts';
 import { createRouter } from '../../../src/http/router.ts';
 import { startHttpServer, type HttpServerHandle } from '../../../src/http/server.ts';
@@ -135,6 +135,37 @@ describe('ext_authz adapter (Check)', () => {
     assert.equal(signed.length, before + 1);
     assert.deepEqual(second.res.okResponse, first.res.okResponse);
     assert.equal(events.at(-1)!.reused, true);
+  });
+
+  it('a minted-token cache hit answers bytes encoded once per cached token, which decode to the same answer', async () => {
+    const { definition, encodeResponse } = extAuthzService();
+    const encoding = createExtAuthz({
+      exchange,
+      settings,
+      onUnavailable: 'error',
+      providerIds: new Set(['gh']),
+      report: () => {},
+      encodeResponse,
+    });
+    const first = await checkWith(encoding, { authorization: 'Bearer tok-carol' });
+    assert.equal(Buffer.isBuffer(first.res), false, 'a new token: an answer object');
+    const second = await checkWith(encoding, { authorization: 'Bearer tok-carol' });
+    const third = await checkWith(encoding, { authorization: 'Bearer tok-carol' });
+    assert.ok(Buffer.isBuffer(second.res));
+    assert.equal(third.res, second.res, 'encoded once, the same bytes on every hit');
+    const check = definition.Check!;
+    assert.equal(check.responseSerialize(second.res), second.res, 'the serializer passes encoded answers through');
+    const decoded = check.responseDeserialize(second.res) as any;
+    assert.deepEqual(
+      decoded.okResponse.headers.map((h: any) => [h.header.key, h.header.value, h.appendAction]),
+      first.res.okResponse.headers.map((h: any) => [h.header.key, h.header.value, h.appendAction]),
+    );
+    assert.deepEqual(decoded.okResponse.headersToRemove, first.res.okResponse.headersToRemove);
+    assert.equal(decoded.dynamicMetadata.fields.reused.boolValue, true);
+    assert.equal(decoded.status.code, 0);
+    const other = await checkWith(encoding, { authorization: 'Bearer tok-dave' });
+    assert.notEqual((await checkWith(encoding, { authorization: 'Bearer tok-dave' })).res, second.res, 'per cached token');
+    assert.equal(Buffer.isBuffer(other.res), false);
   });
 
   it('policy denial: DeniedHttpResponse 403, CheckResponse.status PERMISSION_DENIED, no challenge, the rule reported', async () => {
