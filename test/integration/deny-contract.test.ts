@@ -11,17 +11,20 @@ import { credentials, loadPackageDefinition, Metadata, status, type ServiceError
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey } from 'jose';
 import { loadExtAuthzPackage } from '../../src/grpc/proto.ts';
 import { OAUTH_ERROR_CODES } from '../../src/http/http-errors.ts';
 import type { ExchangeEvent } from '../../src/telemetry/exchange-events.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { startFakeOidcIssuer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
+import { freePort } from '../helpers/net.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
 
 const alice = USERS.alice!;
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 interface Answer {
   status: number;
@@ -59,7 +62,10 @@ type Denied = {
 describe('deny contract: ext_authz, forward-auth and the token endpoint', () => {
   let op: OidcTestProvider;
   let gh: FakeGitHub;
+  let fake: FakeOidcIssuer;
   let svc: RunningAuthJwt;
+  /** A token of a configured issuer naming an actor that may act for alice (`may_act`), sent without an actor. */
+  let mayAct: string;
   let check: (headers: Record<string, string>, context?: Record<string, string>) => Promise<Answer>;
   let closeClient: () => void;
   const events: ExchangeEvent[] = [];
@@ -68,6 +74,7 @@ describe('deny contract: ext_authz, forward-auth and the token endpoint', () => 
   before(async () => {
     op = await startOidcProvider();
     gh = await startFakeGitHub();
+    fake = await startFakeOidcIssuer();
     gh.issue('gho_deny_octocat', { id: 583231, login: 'octocat', name: null, email: null }, 'Iv1.deny');
     gh.issue('gho_deny_mallory', { id: 666, login: 'mallory', name: null, email: null }, 'Iv1.deny');
     svc = await startAuthJwt(
@@ -81,6 +88,7 @@ describe('deny contract: ext_authz, forward-auth and the token endpoint', () => 
         tokenEndpoint: { enabled: true, deadline: '1s', maxConcurrentRequests: 1, defaultProvider: 'github' },
         providers: [
           { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'jwt' },
+          { id: 'fake', type: 'oidc', issuer: fake.issuer, audiences: ['frontend'], strategy: 'jwt' },
           fakeGitHubProvider(gh, { timeout: '3s', retries: 0, allow: [{ name: 'not-mallory', expression: 'claims.login != "mallory"' }] }),
         ],
       },
@@ -92,6 +100,9 @@ describe('deny contract: ext_authz, forward-auth and the token endpoint', () => 
     expired = await new SignJWT({ ...decodeJwt(valid), exp: Math.floor(Date.now() / 1000) - 3600 })
       .setProtectedHeader(decodeProtectedHeader(valid) as { alg: string })
       .sign(await importJWK(key, key.alg));
+
+    const now = Math.floor(Date.now() / 1000);
+    mayAct = await fake.sign({ iss: fake.issuer, sub: 'alice', azp: 'frontend', iat: now, exp: now + 600, may_act: { sub: 'svc-orders' } });
 
     const pkg = loadPackageDefinition(loadExtAuthzPackage({ defaults: true })) as any;
     const client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${svc.app.grpcPort}`, credentials.createInsecure());
@@ -119,6 +130,7 @@ describe('deny contract: ext_authz, forward-auth and the token endpoint', () => 
     closeClient?.();
     await svc?.stop();
     await gh?.close();
+    await fake?.close();
     await op?.close();
   });
 
@@ -205,8 +217,11 @@ describe('deny contract: ext_authz, forward-auth and the token endpoint', () => 
       'code',
     ],
     ['a policy denial', bearer('gho_deny_mallory', 'github'), {}, 403, 'access_denied', 'ERR_AUTHJWT_POLICY_DENIED', undefined],
+    ['may_act without an actor (RFC 8693 delegation)', [], {}, 403, 'access_denied', 'ERR_AUTHJWT_DELEGATION_ACTOR_REQUIRED', undefined], // token set below
   ];
-  const withExpired = (name: string, headers: [string, string][]) => (name === 'an expired JWT' ? bearer(expired) : headers);
+  /** The tokens only known once the providers run. */
+  const withExpired = (name: string, headers: [string, string][]) =>
+    name === 'an expired JWT' ? bearer(expired) : name.startsWith('may_act') ? bearer(mayAct) : headers;
 
   describe('ext_authz (DeniedHttpResponse, edge.extAuthz.onUnavailable: deny)', () => {
     for (const [name, headers, route, code, error, reason, challenge] of edgeDenials()) {
@@ -346,12 +361,34 @@ describe('deny contract: ext_authz, forward-auth and the token endpoint', () => 
         'ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE',
       ],
       [
-        'an actor token',
-        () => exchange('gho_deny_octocat', { actor_token: 'x', actor_token_type: ACCESS }),
+        'a scope',
+        () => exchange('gho_deny_octocat', { scope: 'read' }),
         400,
         'invalid_request',
         'ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_PARAMETER',
       ],
+      [
+        'actor_token_type without actor_token',
+        () => exchange('gho_deny_octocat', { actor_token_type: ACCESS }),
+        400,
+        'invalid_request',
+        'ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_PARAMETER',
+      ],
+      [
+        'actor_token without actor_token_type',
+        () => exchange('gho_deny_octocat', { actor_token: 'gho_deny_octocat' }),
+        400,
+        'invalid_request',
+        'ERR_AUTHJWT_TOKEN_REQUEST_MISSING_PARAMETER',
+      ],
+      [
+        'an actor token the provider rejects',
+        () => exchange('gho_deny_octocat', { actor_token: 'gho_unknown', actor_token_type: ACCESS }),
+        400,
+        'invalid_request',
+        'ERR_AUTHJWT_UPSTREAM_REJECTED_BY_PROVIDER',
+      ],
+      ['may_act without an actor', () => exchange(mayAct), 400, 'invalid_request', 'ERR_AUTHJWT_DELEGATION_ACTOR_REQUIRED'],
       [
         'an unknown subject_issuer',
         () => exchange('gho_deny_octocat', { subject_issuer: 'https://nope.example' }),
@@ -422,5 +459,87 @@ describe('deny contract: ext_authz, forward-auth and the token endpoint', () => 
         gh.delayMs = 0;
       }
     });
+  });
+  describe('token endpoint with client authentication (private_key_jwt): 401 invalid_client', () => {
+    let authn: RunningAuthJwt;
+    let clientKey: CryptoKey;
+    let url: string;
+    before(async () => {
+      const pair = await generateKeyPair('ES256', { extractable: true });
+      clientKey = pair.privateKey;
+      const httpPort = await freePort();
+      authn = await startAuthJwt({
+        issuer: `http://127.0.0.1:${httpPort}`,
+        http: { listen: `127.0.0.1:${httpPort}` },
+        tokenEndpoint: {
+          enabled: true,
+          defaultProvider: 'github',
+          clientAuthentication: {
+            methods: ['private_key_jwt'],
+            clients: [
+              { id: 'orders', privateKeyJwt: { jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'o1', alg: 'ES256' }] } } },
+            ],
+            replayCache: { store: 'memory' },
+          },
+        },
+        providers: [fakeGitHubProvider(gh, { timeout: '3s', retries: 0 })],
+      });
+      url = `http://127.0.0.1:${authn.app.internalHttpPort}/token`;
+    });
+    after(async () => {
+      await authn?.stop();
+    });
+
+    const assertion = (claims: Record<string, unknown> = {}) =>
+      new SignJWT({ iss: 'orders', sub: 'orders', aud: authn.config.issuer, jti: crypto.randomUUID(), ...claims })
+        .setProtectedHeader({ alg: 'ES256', kid: 'o1' })
+        .setIssuedAt()
+        .setExpirationTime('1m')
+        .sign(clientKey);
+    const send = (form: Record<string, string>, headers: [string, string][] = []) =>
+      raw(url, {
+        method: 'POST',
+        headers: [['content-type', 'application/x-www-form-urlencoded'], ...headers],
+        body: new URLSearchParams({ grant_type: GRANT, subject_token: 'gho_deny_octocat', subject_token_type: ACCESS, ...form }).toString(),
+      });
+
+    it('an assertion that works, for reference: 200', async () => {
+      assert.equal((await send({ client_assertion_type: JWT_BEARER, client_assertion: await assertion() })).status, 200);
+    });
+
+    const cases: [string, () => Promise<Answer>, string][] = [
+      ['no client authentication', () => send({}), 'ERR_AUTHJWT_CLIENT_AUTH_REQUIRED'],
+      [
+        'an assertion that is not a JWT',
+        () => send({ client_assertion_type: JWT_BEARER, client_assertion: 'not-a-jwt' }),
+        'ERR_AUTHJWT_CLIENT_AUTH_INVALID_ASSERTION',
+      ],
+      [
+        'an assertion of an unknown client',
+        async () => send({ client_assertion_type: JWT_BEARER, client_assertion: await assertion({ iss: 'billing', sub: 'billing' }) }),
+        'ERR_AUTHJWT_CLIENT_AUTH_UNKNOWN_CLIENT',
+      ],
+      [
+        "a client_id that is not the assertion's client",
+        async () => send({ client_id: 'billing', client_assertion_type: JWT_BEARER, client_assertion: await assertion() }),
+        'ERR_AUTHJWT_CLIENT_AUTH_CLIENT_ID_MISMATCH',
+      ],
+      [
+        'an assertion used twice',
+        async () => {
+          const once = await assertion();
+          await send({ client_assertion_type: JWT_BEARER, client_assertion: once });
+          return send({ client_assertion_type: JWT_BEARER, client_assertion: once });
+        },
+        'ERR_AUTHJWT_CLIENT_AUTH_ASSERTION_REPLAYED',
+      ],
+    ];
+    for (const [name, attempt, reason] of cases) {
+      it(`${name}: 401 invalid_client`, async () => {
+        const a = await attempt();
+        assertContract(a, { status: 401, error: 'invalid_client', reason });
+        assert.equal(a.headers['cache-control'], 'no-store');
+      });
+    }
   });
 });
