@@ -5,7 +5,9 @@
  * sees the new key file at a different moment (the kubelet's atomic `..data` swap, staggered as the
  * kubelet's sync period staggers pods). Continuous load goes through a whole rotation, following
  * docs/key-rotation.md: add the key → publish lead → it signs → the old one is retired once its last
- * token has expired. Expected: 0 rejected requests.
+ * token has expired. Expected: 0 rejected requests. The minted-token cache is off, so each request
+ * carries a token signed at that moment: the new key's tokens reach Envoy as soon as a replica switches
+ * (with the cache on, reused tokens hide a too-short lead; with a 0.5 s lead this test fails).
  *
  * Negative control: the same with a JWKS cache_duration longer than the publish lead. Envoy 1.40 does
  * not refetch the JWKS for an unknown `kid`, so the first tokens signed with the new key are rejected
@@ -96,7 +98,9 @@ describe('key rotation across three replicas behind real Envoy (round robin, jwt
         {
           issuer: ISSUER,
           tokenTtl: `${TOKEN_TTL_MS / 1000}s`,
-          mintedTokens: { refreshMargin: `${REFRESH_MARGIN_MS / 1000}s` },
+          // No minted-token cache: every request gets a token signed now, so a new key's tokens reach
+          // Envoy the moment a replica switches (a cached token would hide the switch for a while).
+          mintedTokens: { maxEntries: 0, refreshMargin: `${REFRESH_MARGIN_MS / 1000}s` },
           keys: { dir, publishLeadTime: `${LEAD_MS / 1000}s`, reloadInterval: '200ms' },
           edge: { extAuthz: { enabled: true } },
           providers: [fakeGitHubProvider(gh, { timeout: '5s', retries: 0 })],
