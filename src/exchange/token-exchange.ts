@@ -1,5 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { decodeJwt } from 'jose';
+import { hash, randomUUID } from 'node:crypto';
 import { authJwtError, isAuthJwtError } from '../errors.ts';
 import { readPath, sanitizeClaimValue } from './claims.ts';
 import { mayActAdmits, nestAct, readAct, readMayAct, type ActClaim, type ActorName } from './delegation.ts';
@@ -461,11 +460,19 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
   return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
-/** The issuer a JWT claims (unverified: only used to choose which provider verifies it). */
+/**
+ * The issuer a JWT claims (unverified: only used to choose which provider verifies it, and that
+ * provider then verifies the token in full). On every edge request, so the payload segment is decoded
+ * with Node's native base64url and parsed directly, not through a full JWT decoder.
+ */
 function unverifiedIssuer(token: string): string | undefined {
-  if (token.split('.').length !== 3) return undefined;
+  // Three segments, the payload not empty (what a JWT decoder accepts; the verifier checks the rest).
+  const first = token.indexOf('.');
+  const last = token.lastIndexOf('.');
+  if (first < 0 || last === first + 1 || token.indexOf('.', first + 1) !== last) return undefined;
   try {
-    const { iss } = decodeJwt(token);
+    const payload: unknown = JSON.parse(Buffer.from(token.slice(first + 1, last), 'base64url').toString('utf8'));
+    const iss = payload !== null && typeof payload === 'object' ? (payload as { iss?: unknown }).iss : undefined;
     return typeof iss === 'string' ? iss : undefined;
   } catch {
     return undefined;
@@ -481,11 +488,6 @@ function mintedCacheKey(
   clientId: string,
   claims: Record<string, unknown>,
 ): string {
-  return createHash('sha256')
-    .update(provider)
-    .update('\0')
-    .update(token)
-    .update('\0')
-    .update(JSON.stringify([subject, aud, clientId, claims]))
-    .digest('base64url');
+  // One-shot hash: on every edge request (a cache hit included), and half the cost of createHash().update().
+  return hash('sha256', `${provider}\0${token}\0${JSON.stringify([subject, aud, clientId, claims])}`, 'base64url');
 }

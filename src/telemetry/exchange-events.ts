@@ -50,16 +50,16 @@ interface ReportedFailure {
   unexpected: unknown;
 }
 
-/** One exchange at a door: reported once, when it ends. */
+/** One exchange at a door: reported once, when it ends; each returns the event it reported. */
 export interface ExchangeReport {
   /** The caller proven by client authentication (token endpoint): named on the event by its configured id only. */
   identify(caller: Caller): void;
-  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean; actor?: string | undefined }): void;
+  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean; actor?: string | undefined }): ExchangeEvent;
   /**
    * `thrown`: the error whose ErrorInfo metadata names the provider that failed and the rule that
    * denied; `requestedProvider`: the request's provider, used when the error names none.
    */
-  failed(failure: ReportedFailure, thrown: unknown, requestedProvider: unknown): void;
+  failed(failure: ReportedFailure, thrown: unknown, requestedProvider: unknown): ExchangeEvent;
 }
 
 /**
@@ -80,7 +80,7 @@ export function beginExchangeReport(
       caller = { caller: c.kind === 'none' ? '_anonymous' : c.id, clientAuth: c.kind };
     },
     succeeded(result) {
-      options.report({
+      const event: ExchangeEvent = {
         door,
         route,
         ...caller,
@@ -91,12 +91,14 @@ export function beginExchangeReport(
         kid: result.kid,
         reused: result.reused,
         ...(result.actor !== undefined ? { actor: result.actor } : {}),
-      });
+      };
+      options.report(event);
+      return event;
     },
     failed(failure, thrown, requestedProvider) {
       const { metadata } = toAuthJwtError(thrown);
       const provider = metadata.provider ?? requestedProvider;
-      options.report({
+      const event: ExchangeEvent = {
         door,
         route,
         ...caller,
@@ -107,7 +109,9 @@ export function beginExchangeReport(
         detail: failure.detail,
         rule: metadata.rule,
         err: failure.unexpected,
-      });
+      };
+      options.report(event);
+      return event;
     },
   };
 }

@@ -57,7 +57,9 @@ async function measure(name: string, calls: number, run: (i: number) => Promise<
 const rows = [
   await measure('cache miss (new token: RS256 signature + claims)', TOKENS, (i) => local.verify(tokens[i]!)),
   await measure('cache hit (CachingVerifier, same token)', 20_000, () => cached.verify(tokens[0]!)),
-  await measure('cache miss with TokenReview (+ one HTTPS call to the API server)', Math.min(TOKENS, 500), (i) => review.verify(tokens[i]!)),
+  await measure('cache miss with TokenReview (+ one HTTPS call to the API server)', Math.min(TOKENS, 500), (i) =>
+    review.verify(tokens[i]!),
+  ),
 ];
 console.log(`# kubernetes verification: node ${process.version}, median of ${ROUNDS} rounds, keys loaded`);
 console.log('| scenario | calls per round | µs/call (median) | µs/call (min) |');

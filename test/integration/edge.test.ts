@@ -209,7 +209,8 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
         assert.equal(String(res.headers['www-authenticate']).replace(/, error_description=.*$/, ''), challenge);
         assert.equal(res.headers['cache-control'], 'no-store');
         assert.equal(res.headers.authorization, undefined);
-        const body = JSON.parse(res.body) as { error: string | null; error_description: string };
+        const body = JSON.parse(res.body) as { error: string; error_description: string };
+        assert.equal(body.error, 'invalid_token', 'a registered code in the body, also without a token (the challenge has none)');
         assert.ok(body.error_description.endsWith(`(${reason})`), body.error_description);
         assert.equal(events.findLast((e) => e.door === 'forward_auth')!.reason, reason);
       });

@@ -19,6 +19,8 @@ const KEYS = [
   'KUSTOMIZE_VERSION',
   'KUBERNETES_VALIDATE_VERSION',
   'REDIS_SERVER_VERSION',
+  'ENVOY_VERSION',
+  'TRAEFIK_VERSION',
 ] as const;
 
 describe('.ci/versions.env parser', () => {
@@ -64,6 +66,10 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
   { key: 'KUSTOMIZE_VERSION', re: /\bkustomize[@ ](v\d+\.\d+\.\d+)/g },
   { key: 'KUBERNETES_VALIDATE_VERSION', re: /\bkubernetes-validate(?: |==)(\d+\.\d+\.\d+)/g },
   { key: 'REDIS_SERVER_VERSION', re: /\bredis-server (\d+\.\d+\.\d+)/g },
+  { key: 'ENVOY_VERSION', re: /\bEnvoy (\d+\.\d+(?:\.\d+)?)\b/g, prefix: true },
+  { key: 'ENVOY_VERSION', re: /\benvoy-server(?:==| )(\d+\.\d+\.\d+)/g },
+  { key: 'TRAEFIK_VERSION', re: /\bTraefik (\d+\.\d+(?:\.\d+)?)\b/g, prefix: true },
+  { key: 'TRAEFIK_VERSION', re: /\btraefik-bin(?:==| )(\d+\.\d+\.\d+)/g },
 ];
 
 /**
