@@ -103,6 +103,17 @@ describe('the monitoring mixin (monitoring/)', () => {
     assert.deepEqual(documented.map((h) => h.slice(3)).sort(), names.sort());
   });
 
+  it('docs/operations.md: the PrometheusRule made without the chart carries exactly the groups of both rule files', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs/operations.md'), 'utf8');
+    const line = doc.split('\n').find((l) => l.includes('kind: PrometheusRule') && l.includes('| kubectl'));
+    assert.ok(line, 'the command in docs/operations.md');
+    const r = spawnSync('sh', ['-c', line.slice(0, line.lastIndexOf('| kubectl'))], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const rule = parseYaml(r.stdout) as { apiVersion: string; kind: string; spec: { groups: RuleGroup[] } };
+    assert.deepEqual([rule.apiVersion, rule.kind], ['monitoring.coreos.com/v1', 'PrometheusRule']);
+    assert.deepEqual(rule.spec.groups, [...groupsOf(MONITORING_FILES.rules), ...groupsOf(MONITORING_FILES.alerts)]);
+  });
+
   it('the SLO alerts are generated for every door from one rule each: no rule names a door', () => {
     const rules = [...groupsOf(MONITORING_FILES.rules), ...groupsOf(MONITORING_FILES.alerts)].flatMap((g) => g.rules);
     const slo = rules.filter((r) => r.labels?.sloth_service === 'authjwt' || /^slo:/.test(r.record ?? ''));
