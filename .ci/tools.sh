@@ -8,10 +8,13 @@
 #
 #   Debian packages   nginx (binary only: the package's service is stopped and disabled), protobuf-compiler
 #                     + libprotobuf-dev (protoc and the well-known .proto includes), chromium (headless),
-#                     prometheus (prometheus and promtool for the monitoring tests; no service is started).
+#                     prometheus (prometheus and promtool for the monitoring tests; no service is started),
+#                     prometheus-alertmanager (the alert end-to-end test; no service is started).
 #   Go module proxy   grpcurl, grpc-health-probe, caddy, oauth2-proxy, protoc-gen-go, protoc-gen-go-grpc:
 #                     `go install MODULE/PKG@VERSION` (versions in .ci/versions.env) into
 #                     $CACHE/<tool>-<version>/bin, static (CGO_ENABLED=0), -trimpath, -ldflags "-s -w".
+#   Monitoring        sloth (SLO rules generator of monitoring/, npm run gen:monitoring) from the Go module
+#                     proxy, like the Go tools above, its version stamped into the binary.
 #   Our Go clients    test/interop/go (extauthz-check, getjwt-go, oidc-verify), code generated from proto/
 #                     by generate.sh, built into $CACHE/interop-go-<hash of inputs>/bin.
 #   Python            a venv with test/interop/python/requirements.txt in $CACHE/interop-py-<python>-<hash>.
@@ -66,7 +69,7 @@ if [ "$MODE" = install ]; then
 fi
 
 # ---------------------------------------------------------------------------------------- Debian
-DEB_PACKAGES=(nginx protobuf-compiler libprotobuf-dev chromium fonts-liberation prometheus)
+DEB_PACKAGES=(nginx protobuf-compiler libprotobuf-dev chromium fonts-liberation prometheus prometheus-alertmanager)
 # The static check of every shell script (.ci/shellcheck.sh, run by .ci/run like lint).
 DEB_PACKAGES+=(shellcheck)
 # Captured, then matched: no early-closing reader (`| grep -q`) under pipefail.
@@ -99,10 +102,11 @@ install_debian() {
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_created=true
     fi
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    # Other sessions on the machine may hold the dpkg lock: wait for it rather than fail.
+    if ! apt-get install -o DPkg::Lock::Timeout=900 -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
       log "apt-get install failed; apt-get update and retry"
-      apt-get update -qq >&2
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      apt-get -o DPkg::Lock::Timeout=900 update -qq >&2
+      apt-get install -o DPkg::Lock::Timeout=900 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
     $policy_created && rm -f /usr/sbin/policy-rc.d
     note debian "${missing[*]}" installed $(( $(now) - t0 ))
@@ -118,6 +122,7 @@ export_debian() {
   [ -x /usr/sbin/nginx ] && EXPORTS+=("AUTHJWT_NGINX=/usr/sbin/nginx")
   [ -x /usr/bin/chromium ] && EXPORTS+=("AUTHJWT_CHROMIUM=/usr/bin/chromium")
   [ -f /usr/include/google/protobuf/descriptor.proto ] && EXPORTS+=("AUTHJWT_PROTOC_INCLUDE=/usr/include")
+  [ -x /usr/bin/prometheus-alertmanager ] && EXPORTS+=("AUTHJWT_ALERTMANAGER=/usr/bin/prometheus-alertmanager")
   return 0
 }
 
@@ -158,6 +163,16 @@ install_go_tools() {
   go_tool caddy github.com/caddyserver/caddy/v2/cmd/caddy "$CADDY_VERSION" "-X github.com/caddyserver/caddy/v2.CustomVersion=$CADDY_VERSION"
   go_tool oauth2-proxy github.com/oauth2-proxy/oauth2-proxy/v7 "$OAUTH2_PROXY_VERSION" \
     "-X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=$OAUTH2_PROXY_VERSION"
+}
+
+# ------------------------------------------------------------------------------------ Monitoring
+# Sloth turns monitoring/src/slos.yaml into the SLO recording rules and burn-rate alerts
+# (scripts/gen-monitoring.ts, run by `npm run gen:monitoring` and by the staleness test). The version
+# is stamped in (`sloth version`, the generated sloth_slo_info rule), so the script can refuse another.
+install_monitoring_tools() {
+  go_tool sloth github.com/slok/sloth/cmd/sloth "$SLOTH_VERSION" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION"
+  [ -x "$CACHE/sloth-$SLOTH_VERSION/bin/sloth" ] && EXPORTS+=("AUTHJWT_SLOTH=$CACHE/sloth-$SLOTH_VERSION/bin/sloth")
+  return 0
 }
 
 # Our Go clients: the cache key covers everything the binaries depend on: the module's files, the
@@ -348,6 +363,7 @@ export_debian
 [ "$MODE" = install ] && install_redis
 export_redis
 install_go_tools
+install_monitoring_tools
 install_interop_go
 install_interop_python
 install_wheel_tools

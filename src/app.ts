@@ -31,7 +31,7 @@ import type { CompiledPolicy } from './policy/index.ts';
 import type { FetchFn } from './providers/http/provider-fetch.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { createReadiness } from './readiness.ts';
-import { createExchangeReporter } from './telemetry/exchange-events.ts';
+import { createExchangeReporter, refusalOf, type Door } from './telemetry/exchange-events.ts';
 import { traceUnaryService } from './telemetry/grpc-tracing.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
@@ -67,6 +67,11 @@ const HEALTH_RULE: AdmissionRule = { drain: false, shed: false, deadline: false 
 const REFLECTION_RULE: AdmissionRule = { drain: true, shed: true, deadline: false };
 const CALL_RULE: AdmissionRule = { drain: true, shed: true, deadline: true };
 const HEALTH_PATH_PREFIX = `/${HEALTH_SERVICE_NAME}/`;
+/** gRPC methods that are exchange doors (their admission refusals are counted as the door's requests). */
+const GRPC_DOORS: ReadonlyMap<string, Door> = new Map([
+  [`/${AUTH_SERVICE_NAME}/GetJWT`, 'getjwt'],
+  [`/${EXT_AUTHZ_SERVICE_NAME}/Check`, 'ext_authz'],
+]);
 function admissionRuleFor(path: string): AdmissionRule {
   if (path.startsWith(HEALTH_PATH_PREFIX)) return path.endsWith('/Watch') ? HEALTH_WATCH_RULE : HEALTH_RULE;
   if (path.startsWith('/grpc.reflection.')) return REFLECTION_RULE;
@@ -78,7 +83,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   for (const warning of config.warnings) logger.warn({ warning }, `CONFIG WARNING: ${warning}`);
   const tracing = tracingActive();
   let accepting = true;
-  const metrics = createMetrics({ providerIds: config.providers.map((p) => p.id), version: pkg.version });
+  const doors: Door[] = [
+    'getjwt',
+    ...(config.edge.extAuthz.enabled ? (['ext_authz'] as const) : []),
+    ...(config.edge.forwardAuth.enabled ? (['forward_auth'] as const) : []),
+    ...(config.tokenEndpoint.enabled ? (['token_endpoint'] as const) : []),
+  ];
+  const metrics = createMetrics({ providerIds: config.providers.map((p) => p.id), version: pkg.version, doors });
   const observer = combineObservers(metrics.observer, options.observer);
 
   const keys = await createKeyManager(config.keys, logger, observer);
@@ -86,7 +97,8 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   config.providers.forEach((p, i) => {
     const compiled = compileProviderPolicy(p, `providers[${i}]`);
     if (!compiled) return;
-    const policy = accessPolicyOf(compiled);
+    const rules = [...compiled.rules.map((r) => r.name), ...compiled.claimNames.map((n) => `claims.${n}`)];
+    const policy = metrics.meterPolicy(accessPolicyOf(compiled), p.id, rules);
     policies.set(p.id, tracing ? tracePolicy(policy, p.id) : policy);
   });
   const providers = createProviderRegistry(config, {
@@ -103,8 +115,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   // Minted-token cache (issue 12): the edge doors reuse tokens; GetJWT only with mintedTokens.getJwt.
   const mintedTokens =
     config.mintedTokens.maxEntries > 0
-      ? new LruMintedTokenCache({ maxEntries: config.mintedTokens.maxEntries, refreshMargin: config.mintedTokens.refreshMargin })
+      ? new LruMintedTokenCache({ maxEntries: config.mintedTokens.maxEntries, refreshMargin: config.mintedTokens.refreshMargin, observer })
       : undefined;
+  if (mintedTokens) metrics.watchMintedTokens(mintedTokens);
   const exchange = new TokenExchange({
     providers,
     signer: tracing ? traceSigner(signer) : signer,
@@ -134,7 +147,20 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     defaultDeadline: config.grpc.defaultDeadline,
     isAccepting: () => accepting,
     ruleFor: admissionRuleFor,
-    onRefused: (path, error) => refused(path, error.code),
+    onRefused: (path, error) => {
+      refused(path, error.code);
+      // A refused call at an exchange door is one of its requests (metrics only: the log line above is throttled).
+      const door = GRPC_DOORS.get(path);
+      if (door)
+        observer.onExchange?.({
+          door,
+          provider: '_unknown',
+          outcome: error.kind,
+          durationSeconds: 0,
+          reason: error.code,
+          refused: refusalOf(error),
+        });
+    },
   });
   const health = new HealthService(['', AUTH_SERVICE_NAME, ...(config.edge.extAuthz.enabled ? [EXT_AUTHZ_SERVICE_NAME] : [])]);
   const authApiDefinition = loadAuthProto().auth.v1alpha1.AuthAPI.service;

@@ -100,10 +100,11 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
     const { signal, dispose } = callSignal(call);
     let hint: string | undefined;
 
-    const fail = (error: unknown) => {
+    /** `before`: the request could not be read (no usable token): counted as refused before the exchange. */
+    const fail = (error: unknown, before = false) => {
       dispose();
       const failure = toEdgeFailure(error);
-      const event = report.failed(failure, error, hint);
+      const event = before ? report.refused(failure, error, hint) : report.failed(failure, error, hint);
       const undecided = failure.status >= 500 && (options.onUnavailable === 'error' || failure.status === 500);
       if (undecided) {
         const status = toGrpcStatus(error);
@@ -131,7 +132,7 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
       });
       hint = input.providerHint ?? input.defaultProvider;
     } catch (error) {
-      fail(error);
+      fail(error, true);
       return;
     }
     options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then((result) => {

@@ -82,6 +82,8 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const report = beginExchangeReport('token_endpoint', options);
     let provider: string | undefined;
+    /** Set once the exchange runs: a failure before it is a refusal (admission, a malformed request). */
+    let exchanging = false;
     const counted = options.isAccepting() && inFlight < options.maxConcurrentRequests;
     if (counted) inFlight++;
     try {
@@ -92,6 +94,7 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       // The client went away before the answer, or the deadline passed: stop provider and Redis calls at once.
       const { signal, dispose } = requestSignal(res, options.deadline);
       let result: ExchangeResult;
+      exchanging = true;
       try {
         const caller = auth ? await auth.authenticate(request.credentials, { signal }) : ANONYMOUS_CALLER;
         report.identify(caller);
@@ -110,7 +113,8 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       send(req, res, 200, 'application/json', body, { 'cache-control': 'no-store', pragma: 'no-cache' });
     } catch (error) {
       const failure = toOAuthError(error);
-      report.failed(failure, error, provider);
+      if (exchanging) report.failed(failure, error, provider);
+      else report.refused(failure, error, provider);
       const headers = { ...failure.headers };
       // RFC 6749 §5.2: after a client authentication attempt in the Authorization header, 401 with a
       // challenge of the scheme the client used; otherwise (certificate, assertion) the accepted methods.

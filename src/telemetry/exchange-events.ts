@@ -3,8 +3,32 @@ import { toAuthJwtError, type Outcome } from '../errors.ts';
 import type { Caller } from '../exchange/ports.ts';
 import type { Logger } from './logger.ts';
 
-/** The front doors of the exchange. */
-type Door = 'getjwt' | 'ext_authz' | 'forward_auth' | 'token_endpoint';
+/**
+ * The front doors of the exchange, as the `door` label of the metrics and logs. A new door is one more
+ * entry here: the metrics, the SLOs and the dashboard group by the label, so nothing else lists doors.
+ */
+const DOORS = ['getjwt', 'ext_authz', 'forward_auth', 'token_endpoint'] as const;
+export type Door = (typeof DOORS)[number];
+
+/**
+ * Why a door answered without running the exchange: admission (`draining` after SIGTERM, `overloaded`
+ * beyond a concurrency limit) or a request it could not read (`no_token`: no bearer token at an edge
+ * door; `malformed`: anything else the door cannot parse).
+ */
+export const REFUSALS = ['draining', 'overloaded', 'no_token', 'malformed'] as const;
+export type Refusal = (typeof REFUSALS)[number];
+
+/** The refusal a pre-exchange error stands for (admission codes by name; everything else the door could not read). */
+export function refusalOf(error: unknown): Refusal {
+  const { code } = toAuthJwtError(error);
+  return code === 'ERR_AUTHJWT_SHUTTING_DOWN'
+    ? 'draining'
+    : code === 'ERR_AUTHJWT_OVERLOADED'
+      ? 'overloaded'
+      : code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN'
+        ? 'no_token'
+        : 'malformed';
+}
 
 export interface ExchangeEvent {
   door: Door;
@@ -33,6 +57,8 @@ export interface ExchangeEvent {
   clientAuth?: string | undefined;
   /** `act.sub` of the minted token (RFC 8693 delegation; a carried-over `act` too): logs and traces only, never a label. */
   actor?: string | undefined;
+  /** Answered before the exchange ran (admission, or a request the door could not read). */
+  refused?: Refusal | undefined;
   /** An unexpected error (a bug), logged with its stack. */
   err?: unknown;
 }
@@ -60,6 +86,8 @@ export interface ExchangeReport {
    * denied; `requestedProvider`: the request's provider, used when the error names none.
    */
   failed(failure: ReportedFailure, thrown: unknown, requestedProvider: unknown): ExchangeEvent;
+  /** Like `failed`, for a request answered before the exchange ran: the event also names the {@link Refusal}. */
+  refused(failure: ReportedFailure, thrown: unknown, requestedProvider?: unknown): ExchangeEvent;
 }
 
 /**
@@ -96,24 +124,34 @@ export function beginExchangeReport(
       return event;
     },
     failed(failure, thrown, requestedProvider) {
-      const { metadata } = toAuthJwtError(thrown);
-      const provider = metadata.provider ?? requestedProvider;
-      const event: ExchangeEvent = {
-        door,
-        route,
-        ...caller,
-        durationSeconds: durationSeconds(),
-        provider: typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown',
-        outcome: failure.outcome,
-        reason: failure.reason,
-        detail: failure.detail,
-        rule: metadata.rule,
-        err: failure.unexpected,
-      };
+      const event = failedEvent(failure, thrown, requestedProvider, undefined);
+      options.report(event);
+      return event;
+    },
+    refused(failure, thrown, requestedProvider) {
+      const event = failedEvent(failure, thrown, requestedProvider, refusalOf(thrown));
       options.report(event);
       return event;
     },
   };
+
+  function failedEvent(failure: ReportedFailure, thrown: unknown, requestedProvider: unknown, refused: Refusal | undefined): ExchangeEvent {
+    const { metadata } = toAuthJwtError(thrown);
+    const provider = metadata.provider ?? requestedProvider;
+    return {
+      door,
+      route,
+      ...caller,
+      durationSeconds: durationSeconds(),
+      provider: typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown',
+      outcome: failure.outcome,
+      reason: failure.reason,
+      detail: failure.detail,
+      rule: metadata.rule,
+      refused,
+      err: failure.unexpected,
+    };
+  }
 }
 
 export interface ExchangeObserver {

@@ -323,6 +323,7 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
     });
 
     it('denied: 401 with the RFC 6750 challenge for a missing and an invalid token', async () => {
+      const seen = events.length;
       const missing = await ext.check({});
       assert.equal(missing.res!.status.code, status.UNAUTHENTICATED);
       assert.equal(missing.res!.deniedResponse!.status.code, 'Unauthorized');
@@ -337,6 +338,18 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
       const twice = await ext.check({ authorization: 'Bearer a,Bearer b' });
       assert.equal(twice.res!.status.code, status.INVALID_ARGUMENT);
       assert.equal(twice.res!.deniedResponse!.status.code, 'Unauthorized');
+      // Refused before the exchange (no token, two tokens) vs. refused by it (the provider rejected the token).
+      assert.deepEqual(
+        events.slice(seen).map((e) => [e.door, e.outcome, e.refused]),
+        [
+          ['ext_authz', 'unauthenticated', 'no_token'],
+          ['ext_authz', 'unauthenticated', undefined],
+          ['ext_authz', 'invalid_argument', 'malformed'],
+        ],
+      );
+      const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+      assert.match(metrics, /authjwt_requests_refused_total\{door="ext_authz",reason="no_token"\} [1-9]/);
+      assert.match(metrics, /authjwt_requests_refused_total\{door="ext_authz",reason="malformed"\} [1-9]/);
     });
 
     it('policy denial: DeniedHttpResponse 403 (CheckResponse.status PERMISSION_DENIED), never a failed call', async () => {

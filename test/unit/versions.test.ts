@@ -21,6 +21,7 @@ const KEYS = [
   'REDIS_SERVER_VERSION',
   'ENVOY_VERSION',
   'TRAEFIK_VERSION',
+  'SLOTH_VERSION',
 ] as const;
 
 describe('.ci/versions.env parser', () => {
@@ -70,6 +71,7 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
   { key: 'ENVOY_VERSION', re: /\benvoy-server(?:==| )(\d+\.\d+\.\d+)/g },
   { key: 'TRAEFIK_VERSION', re: /\bTraefik (\d+\.\d+(?:\.\d+)?)\b/g, prefix: true },
   { key: 'TRAEFIK_VERSION', re: /\btraefik-bin(?:==| )(\d+\.\d+\.\d+)/g },
+  { key: 'SLOTH_VERSION', re: /\b[Ss]loth[@ ](v\d+\.\d+\.\d+)/g },
 ];
 
 /**
@@ -77,7 +79,7 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
  * measurement: it names the versions that were measured, rewritten by `npm run bench`), node_modules,
  * generated code and lockfiles.
  */
-const SCANNED = ['README.md', 'SECURITY.md', 'Dockerfile', 'docs', 'helm/authjwt/README.md', '.ci', 'scripts', 'src', 'test'];
+const SCANNED = ['README.md', 'SECURITY.md', 'Dockerfile', 'docs', 'helm/authjwt/README.md', 'monitoring', '.ci', 'scripts', 'src', 'test'];
 const EXCLUDED = new Set(['.ci/versions.env', 'docs/benchmarks.md', 'src/generated']);
 
 function textFiles(path: string): string[] {
