@@ -5,8 +5,11 @@
 set -u
 out=$(npm audit --omit=dev --audit-level=high 2>&1); rc=$?
 echo "$out"
-if [ $rc -ne 0 ] && echo "$out" | grep -q "audit endpoint returned an error"; then
-  echo "WARNING: npm audit could not run: the registry's advisory endpoint is unavailable here. NOT AUDITED." >&2
-  exit 0
-fi
+case "$rc:$out" in
+  0:*) ;;
+  *"audit endpoint returned an error"*)
+    echo "WARNING: npm audit could not run: the registry's advisory endpoint is unavailable here. NOT AUDITED." >&2
+    exit 0
+    ;;
+esac
 exit $rc

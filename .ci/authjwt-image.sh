@@ -45,7 +45,7 @@ source "$REPO_ROOT/.ci/container-cli.sh"
 [ "$NODE_IMAGE" != "$LOCAL_NODE" ] || exists "$LOCAL_NODE" || bash .ci/images.sh node
 [ "$BUILD_IMAGE" != "$LOCAL_BUILD" ] || bash .ci/node-build-image.sh
 
-VERSION="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' package.json | head -n1)"
+VERSION="$(sed -n '/^  "version": "\([^"]*\)".*/{s//\1/p;q;}' package.json)"
 [ -n "$VERSION" ] || die "no version in package.json"
 
 # The build context, exactly as .dockerignore allows it (keep the two lists in step).
@@ -88,7 +88,7 @@ if [ "${KEEP_OLD:-0}" != 1 ]; then
   # No earlier tag (a first build) makes grep exit 1: not an error under pipefail.
   "$CLI" images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" 2>/dev/null \
     | { grep -E ":[^:]+-[0-9a-f]{12}$" | grep -vxF "$CONTENT_TAG" || true; } \
-    | while IFS= read -r old; do "$CLI" rmi "$old" >/dev/null 2>&1 && log "removed old $old" || true; done
+    | while IFS= read -r old; do if "$CLI" rmi "$old" >/dev/null 2>&1; then log "removed old $old"; fi; done
 fi
 log "image:      $CONTENT_TAG (also ${STABLE_TAGS[*]})"
 log "build time: ${build_secs}s"

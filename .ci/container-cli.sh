@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the image scripts (bash): picks the container CLI (podman here, docker elsewhere) and
 # defines image helpers on it. Expects the caller's die().
 if command -v podman >/dev/null 2>&1; then CLI=podman

@@ -20,6 +20,9 @@
 #                        "KC_HEALTH_ENABLED=true", must match what the tests pass); "none" disables
 #   DEBIAN_MIRROR        default: the Debian mirror from this machine's apt sources
 #   AUTHJWT_IMAGE_CACHE  default /var/cache/authjwt-images
+#   AUTHJWT_IMAGE_PREFIX default localhost/authjwt: the images are $AUTHJWT_IMAGE_PREFIX/{debian-jre17,keycloak,node}.
+#                        Another prefix builds a separate set that never replaces (or removes) the images other
+#                        runs on this machine use (.ci/cold-path.sh)
 #   FORCE=1              rebuild images even if they exist (caches are still used)
 set -euo pipefail
 
@@ -30,9 +33,10 @@ CACHE="${AUTHJWT_IMAGE_CACHE:-/var/cache/authjwt-images}"
 SUITE=bookworm
 FORCE="${FORCE:-0}"
 
-BASE_IMAGE="localhost/authjwt/debian-jre17:${SUITE}"
-KEYCLOAK_IMAGE="localhost/authjwt/keycloak:${KEYCLOAK_VERSION}"
-NODE_IMAGE="localhost/authjwt/node:${NODE_MAJOR}-${SUITE}-slim"
+PREFIX="${AUTHJWT_IMAGE_PREFIX:-localhost/authjwt}"
+BASE_IMAGE="${PREFIX}/debian-jre17:${SUITE}"
+KEYCLOAK_IMAGE="${PREFIX}/keycloak:${KEYCLOAK_VERSION}"
+NODE_IMAGE="${PREFIX}/node:${NODE_MAJOR}-${SUITE}-slim"
 
 log() { printf '[images] %s\n' "$*" >&2; }
 die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -79,7 +83,7 @@ debian_mirror() {
   # deb822 sources (URIs: ...) first, then one-line sources (deb URL suite ...); skip the security archive
   m="$( { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ for (i = 2; i <= NF; i++) print $i }'
           grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; break } }'
-        } | grep -v -e security -e '^$' | grep '/debian/\?$' | head -n1 || true)"
+        } | grep -v -e security -e '^$' | grep '/debian/\?$' | sed -n 1p || true)"
   [ -n "$m" ] || die "no Debian mirror found in apt sources; set DEBIAN_MIRROR"
   echo "${m%/}"
 }

@@ -39,7 +39,7 @@ else
   log "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION ..."
   go mod download -json "helm.sh/helm/v3@$HELM_VERSION" >/dev/null
   modfile="$(go env GOMODCACHE)/cache/download/helm.sh/helm/v3/@v/$HELM_VERSION.mod"
-  k8s_minor="$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$modfile" | head -n1)"
+  k8s_minor="$(sed -n '/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*/{s//\1/p;q;}' "$modfile")"
   [ -n "$k8s_minor" ] || die "cannot read the client-go version from $modfile"
   pkg=helm.sh/helm/v3
   go install -trimpath -ldflags "-w -s \

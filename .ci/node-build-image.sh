@@ -37,7 +37,11 @@ source "$REPO_ROOT/.ci/container-cli.sh"
 
 if ! exists "$NODE_BASE_IMAGE"; then
   case "$NODE_BASE_IMAGE" in
-    localhost/authjwt/node:*) log "$NODE_BASE_IMAGE missing: building it (.ci/images.sh node)"; bash "$REPO_ROOT/.ci/images.sh" node ;;
+    # .ci/images.sh's node image, under its default or another AUTHJWT_IMAGE_PREFIX
+    localhost/*/node:*)
+      log "$NODE_BASE_IMAGE missing: building it (AUTHJWT_IMAGE_PREFIX=${NODE_BASE_IMAGE%/node:*} .ci/images.sh node)"
+      AUTHJWT_IMAGE_PREFIX="${NODE_BASE_IMAGE%/node:*}" bash "$REPO_ROOT/.ci/images.sh" node
+      ;;
     *) die "$NODE_BASE_IMAGE not found" ;;
   esac
 fi

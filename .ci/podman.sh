@@ -33,7 +33,8 @@ die() { printf '[podman] ERROR: %s\n' "$*" >&2; exit 1; }
 PKGS=(podman runc conmon containernetworking-plugins iptables debootstrap uidmap slirp4netns fuse-overlayfs unzip curl python3 ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+  # Captured, then compared: no early-closing reader (`| grep -q`) under pipefail.
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != 'install ok installed' ]; then
     missing+=("$p")
   fi
 done
@@ -54,7 +55,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
   log "packages already installed: ${PKGS[*]}"
 fi
-log "$(podman --version); $(runc --version | head -n1)"
+runc_version="$(runc --version)"
+log "$(podman --version); ${runc_version%%$'\n'*}"
 
 # ---------------------------------------------------------------- containers.conf (merge)
 # Set only our keys, keeping everything else in the file:
@@ -139,7 +141,7 @@ if [ -z "$driver" ]; then
   if probe_overlay; then driver=overlay; else driver=vfs; fi
 fi
 log "storage driver: $driver"
-current="$(sed -n 's/^[[:space:]]*driver[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$STORAGE_CONF" 2>/dev/null | head -n1 || true)"
+current="$(sed -n '/^[[:space:]]*driver[[:space:]]*=[[:space:]]*"\([^"]*\)".*/{s//\1/p;q;}' "$STORAGE_CONF" 2>/dev/null || true)"
 if [ "$current" != "$driver" ]; then
   if [ -f "$STORAGE_CONF" ] && grep -q '^[[:space:]]*driver[[:space:]]*=' "$STORAGE_CONF"; then
     sed -i "s/^[[:space:]]*driver[[:space:]]*=.*/driver = \"$driver\"/" "$STORAGE_CONF"
@@ -188,7 +190,9 @@ ping() { curl -fsS --max-time 2 --unix-socket "$SOCKET" http://d/_ping >/dev/nul
 # but conmon inherits that working directory and every container start fails ("write child: broken
 # pipe", "[conmon:e] Failed to get working directory"): restart it.
 pidfile=/run/podman/authjwt-podman-service.pid
-if ping && [ -f "$pidfile" ] && readlink "/proc/$(cat "$pidfile")/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
+service_cwd=""
+[ -f "$pidfile" ] && service_cwd="$(readlink "/proc/$(cat "$pidfile")/cwd" 2>/dev/null || true)"
+if ping && [[ "$service_cwd" == *' (deleted)' ]]; then
   log "API service (pid $(cat "$pidfile")) runs in a deleted directory: restarting it"
   stale=$(cat "$pidfile")
   kill "$stale" 2>/dev/null || true

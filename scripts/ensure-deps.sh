@@ -5,7 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 cd "${1:-.}"
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# `find -newer` rather than `[ a -nt b ]`, which POSIX sh does not define.
+if [ ! -f node_modules/.package-lock.json ] || [ -n "$(find package-lock.json -newer node_modules/.package-lock.json)" ]; then
   echo "${1:-authjwt}: installing dependencies (npm ci)" >&2
   npm ci --no-audit --no-fund >&2
 fi

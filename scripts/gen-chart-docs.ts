@@ -141,6 +141,15 @@ export function chartSchema(): Schema {
       ),
       ports: obj({ grpc: port, http: port, internal: port }, { required: ['grpc', 'http'] }),
       edge: obj({ extAuthz: obj({ enabled: bool }), forwardAuth: obj({ enabled: bool }) }),
+      tokenEndpoint: obj({
+        enabled: bool,
+        // ConfigMap names are DNS subdomains (dots allowed).
+        clientTrustBundle: obj({
+          configMap: str({ pattern: '^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 }),
+          key: str({ minLength: 1 }),
+          mountPath: absPath,
+        }),
+      }),
       grpcListenAddress: { enum: ['0.0.0.0', '[::]', '127.0.0.1', '[::1]'] },
       extraContainers: arrayOf({ type: 'object', required: ['name', 'image'] }),
       nativeSidecar: bool,
@@ -149,6 +158,13 @@ export function chartSchema(): Schema {
       extraVolumes: arrayOf({ type: 'object', required: ['name'] }),
       extraVolumeMounts: arrayOf({ type: 'object', required: ['name', 'mountPath'] }),
       serviceAccount: obj({ create: bool, name: str(), annotations: stringMap, automountServiceAccountToken: bool }),
+      kubernetesProviders: obj({
+        mountServiceAccountToken: { enum: ['auto', true, false] },
+        tokenExpirationSeconds: int(600, 86400),
+        tokenReviewBinding: { enum: ['auto', true, false] },
+        issuerDiscoveryBinding: bool,
+        egressPorts: arrayOf(port),
+      }),
       podAnnotations: stringMap,
       podLabels: stringMap,
       podSecurityContext: anyObject,

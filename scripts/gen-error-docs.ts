@@ -21,6 +21,12 @@ const SECTIONS: [prefix: string, title: string, note: string][] = [
   ['POLICY_', 'Access policy', "A proven identity that the provider's `allow` rules refuse (docs/policy.md)."],
   ['PROVIDER_', 'Provider', 'The provider cannot be used right now; retry with backoff.'],
   [
+    'CLIENT_AUTH_',
+    'Client authentication (token endpoint)',
+    'The caller of the token endpoint did not prove which registered client it is (docs/token-endpoint.md).',
+  ],
+  ['DELEGATION_', 'Delegation', 'RFC 8693 `act` / `may_act`: who may act for the subject (docs/token-endpoint.md#delegation).'],
+  [
     'KEYS_',
     'Signing keys',
     '`KEYS_NO_SIGNING_KEY` reaches callers; the key-file codes appear only in logs and `/readyz` (`lastKeyReloadError`).',

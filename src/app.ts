@@ -2,7 +2,7 @@
  * The composition root: builds every module from the config, wires ports to implementations and
  * telemetry around them, starts the listeners and owns the lifecycle. No business logic lives here.
  */
-import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
+import { buildClientAuthentication, type ClientAuthentication } from './clients/build.ts';
 import { compileProviderPolicy } from './config/provider-policy.ts';
 import type { Config } from './config/types.ts';
 import { formatHostPort, parseHostPort } from './config/host-port.ts';
@@ -12,10 +12,10 @@ import { TokenExchange } from './exchange/token-exchange.ts';
 import { LruMintedTokenCache } from './exchange/minted-token-cache.ts';
 import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
 import { createAuthApi } from './grpc/auth-api.ts';
-import { createExtAuthz } from './grpc/ext-authz.ts';
+import { createExtAuthz, extAuthzService } from './grpc/ext-authz.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { HealthService } from './grpc/health.ts';
-import { AUTH_SERVICE_NAME, EXT_AUTHZ_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthProto, loadExtAuthzPackage } from './grpc/proto.ts';
+import { AUTH_SERVICE_NAME, EXT_AUTHZ_SERVICE_NAME, HEALTH_SERVICE_NAME, loadAuthProto } from './grpc/proto.ts';
 import { createReflectionService } from './grpc/reflection.ts';
 import { startGrpcServer, type GrpcServerOptions, type GrpcService } from './grpc/server.ts';
 import { createForwardAuthRoute } from './http/forward-auth.ts';
@@ -31,7 +31,7 @@ import type { CompiledPolicy } from './policy/index.ts';
 import type { FetchFn } from './providers/http/provider-fetch.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { createReadiness } from './readiness.ts';
-import { createExchangeReporter } from './telemetry/exchange-events.ts';
+import { createExchangeReporter, refusalOf, type Door } from './telemetry/exchange-events.ts';
 import { traceUnaryService } from './telemetry/grpc-tracing.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
@@ -67,6 +67,11 @@ const HEALTH_RULE: AdmissionRule = { drain: false, shed: false, deadline: false 
 const REFLECTION_RULE: AdmissionRule = { drain: true, shed: true, deadline: false };
 const CALL_RULE: AdmissionRule = { drain: true, shed: true, deadline: true };
 const HEALTH_PATH_PREFIX = `/${HEALTH_SERVICE_NAME}/`;
+/** gRPC methods that are exchange doors (their admission refusals are counted as the door's requests). */
+const GRPC_DOORS: ReadonlyMap<string, Door> = new Map([
+  [`/${AUTH_SERVICE_NAME}/GetJWT`, 'getjwt'],
+  [`/${EXT_AUTHZ_SERVICE_NAME}/Check`, 'ext_authz'],
+]);
 function admissionRuleFor(path: string): AdmissionRule {
   if (path.startsWith(HEALTH_PATH_PREFIX)) return path.endsWith('/Watch') ? HEALTH_WATCH_RULE : HEALTH_RULE;
   if (path.startsWith('/grpc.reflection.')) return REFLECTION_RULE;
@@ -78,7 +83,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   for (const warning of config.warnings) logger.warn({ warning }, `CONFIG WARNING: ${warning}`);
   const tracing = tracingActive();
   let accepting = true;
-  const metrics = createMetrics({ providerIds: config.providers.map((p) => p.id), version: pkg.version });
+  const doors: Door[] = [
+    'getjwt',
+    ...(config.edge.extAuthz.enabled ? (['ext_authz'] as const) : []),
+    ...(config.edge.forwardAuth.enabled ? (['forward_auth'] as const) : []),
+    ...(config.tokenEndpoint.enabled ? (['token_endpoint'] as const) : []),
+  ];
+  const metrics = createMetrics({ providerIds: config.providers.map((p) => p.id), version: pkg.version, doors });
   const observer = combineObservers(metrics.observer, options.observer);
 
   const keys = await createKeyManager(config.keys, logger, observer);
@@ -86,7 +97,8 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   config.providers.forEach((p, i) => {
     const compiled = compileProviderPolicy(p, `providers[${i}]`);
     if (!compiled) return;
-    const policy = accessPolicyOf(compiled);
+    const rules = [...compiled.rules.map((r) => r.name), ...compiled.claimNames.map((n) => `claims.${n}`)];
+    const policy = metrics.meterPolicy(accessPolicyOf(compiled), p.id, rules);
     policies.set(p.id, tracing ? tracePolicy(policy, p.id) : policy);
   });
   const providers = createProviderRegistry(config, {
@@ -103,12 +115,19 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   // Minted-token cache (issue 12): the edge doors reuse tokens; GetJWT only with mintedTokens.getJwt.
   const mintedTokens =
     config.mintedTokens.maxEntries > 0
-      ? new LruMintedTokenCache({ maxEntries: config.mintedTokens.maxEntries, refreshMargin: config.mintedTokens.refreshMargin })
+      ? new LruMintedTokenCache({ maxEntries: config.mintedTokens.maxEntries, refreshMargin: config.mintedTokens.refreshMargin, observer })
       : undefined;
+  if (mintedTokens) metrics.watchMintedTokens(mintedTokens);
   const exchange = new TokenExchange({
     providers,
     signer: tracing ? traceSigner(signer) : signer,
-    settings: { issuer: config.issuer, subjectTemplate: config.subjectTemplate, tokenType: config.tokenType, limits: config.limits },
+    settings: {
+      issuer: config.issuer,
+      subjectTemplate: config.subjectTemplate,
+      tokenType: config.tokenType,
+      limits: config.limits,
+      delegationActor: config.tokenEndpoint.delegation.actor,
+    },
     mintedTokens,
   });
   const report = createExchangeReporter(logger, observer);
@@ -128,7 +147,20 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     defaultDeadline: config.grpc.defaultDeadline,
     isAccepting: () => accepting,
     ruleFor: admissionRuleFor,
-    onRefused: (path, error) => refused(path, error.code),
+    onRefused: (path, error) => {
+      refused(path, error.code);
+      // A refused call at an exchange door is one of its requests (metrics only: the log line above is throttled).
+      const door = GRPC_DOORS.get(path);
+      if (door)
+        observer.onExchange?.({
+          door,
+          provider: '_unknown',
+          outcome: error.kind,
+          durationSeconds: 0,
+          reason: error.code,
+          refused: refusalOf(error),
+        });
+    },
   });
   const health = new HealthService(['', AUTH_SERVICE_NAME, ...(config.edge.extAuthz.enabled ? [EXT_AUTHZ_SERVICE_NAME] : [])]);
   const authApiDefinition = loadAuthProto().auth.v1alpha1.AuthAPI.service;
@@ -139,17 +171,14 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const edgeSettings = config.edge;
   const edgeGrpcServices: GrpcService[] = [];
   if (config.edge.extAuthz.enabled) {
-    const definition = (
-      loadPackageDefinition(loadExtAuthzPackage()) as unknown as {
-        envoy: { service: { auth: { v3: { Authorization: { service: ServiceDefinition } } } } };
-      }
-    ).envoy.service.auth.v3.Authorization.service;
+    const { definition, encodeResponse } = extAuthzService();
     const extAuthz = createExtAuthz({
       exchange,
       settings: edgeSettings,
       onUnavailable: config.edge.extAuthz.onUnavailable,
       providerIds,
       report,
+      encodeResponse,
     });
     edgeGrpcServices.push({ definition, implementation: tracing ? traceUnaryService(definition, extAuthz) : extAuthz });
   }
@@ -230,16 +259,27 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   // Internal HTTP doors (forward-auth, token endpoint): their own listener, started only when one is enabled.
   const internalRoutes: HttpRoute[] = [...internalEdgeRoutes];
   // --- issue 13: RFC 8693 token endpoint --------------------------------------------------------
+  let clientAuthentication: ClientAuthentication | undefined;
   if (config.tokenEndpoint.enabled) {
+    // issue 21: who the caller is (mTLS, client assertions, federated workload tokens, or none).
+    clientAuthentication = buildClientAuthentication(config, { logger, fetch: options.fetch });
+    if (clientAuthentication.replayCache)
+      metrics.watchReplayCache(clientAuthentication.replayCache, config.tokenEndpoint.clientAuthentication.replayCache.store ?? 'memory');
     const subjectIssuers = new Map<string, string>();
-    for (const p of config.providers) if (p.oidc && !subjectIssuers.has(p.oidc.issuer)) subjectIssuers.set(p.oidc.issuer, p.id);
+    // issue 21: a Kubernetes provider's tokens are JWTs of its cluster issuer, like an OIDC provider's.
+    const jwtIssuerOf = (p: Config['providers'][number]) => p.oidc?.issuer ?? p.kubernetes?.issuer;
+    for (const p of config.providers) {
+      const iss = jwtIssuerOf(p);
+      if (iss !== undefined && !subjectIssuers.has(iss)) subjectIssuers.set(iss, p.id);
+    }
     for (const p of config.providers) subjectIssuers.set(p.id, p.id);
     internalRoutes.push(
       ...createTokenEndpointRoutes({
         path: config.tokenEndpoint.path,
         exchange,
         subjectIssuers,
-        oidcProviders: new Set(config.providers.filter((p) => p.oidc).map((p) => p.id)),
+        clientAuthentication: clientAuthentication.authenticator,
+        oidcProviders: new Set(config.providers.filter((p) => jwtIssuerOf(p) !== undefined).map((p) => p.id)),
         defaultProvider: config.tokenEndpoint.defaultProvider,
         providerIds,
         report,
@@ -262,14 +302,25 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         ? `${config.internalHttp.tls ? 'https' : 'http'}://${formatHostPort(internalHost, internalHttp.port)}${config.tokenEndpoint.path}`
         : undefined);
     if (url) {
+      const authenticator = clientAuthentication!.authenticator;
       tokenEndpointMetadata = {
         token_endpoint: url,
         grant_types_supported: [TOKEN_EXCHANGE_GRANT],
-        token_endpoint_auth_methods_supported: ['none'],
+        // RFC 8414 §2: registered method names only (federated_jwt assertions travel as client_assertion, unregistered).
+        token_endpoint_auth_methods_supported: authenticator.methods.filter((m) => m !== 'federated_jwt'),
+        ...(authenticator.assertionAlgorithms.length
+          ? { token_endpoint_auth_signing_alg_values_supported: authenticator.assertionAlgorithms }
+          : {}),
       };
     }
     logger.info(
-      { path: config.tokenEndpoint.path, advertised: url ?? null, subjectTokenTypes: [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE] },
+      {
+        path: config.tokenEndpoint.path,
+        advertised: url ?? null,
+        subjectTokenTypes: [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE],
+        clientAuthentication: clientAuthentication?.authenticator.methods,
+        delegation: config.tokenEndpoint.delegation.actor,
+      },
       'RFC 8693 token endpoint enabled',
     );
   }
@@ -307,7 +358,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         grpcCredentials.close();
         await http.close();
         await internalHttp?.close();
+        await clientAuthentication?.authenticator.close();
         keys.close();
+        await providers.close();
         readiness.setListening(false);
         readiness.close();
         logger.info('authjwt stopped');

@@ -128,8 +128,8 @@ export const ERRORS = define({
   },
   TOKEN_REQUEST_MISSING_PARAMETER: {
     kind: 'invalid_argument',
-    message: 'grant_type, subject_token and subject_token_type are required',
-    help: 'One of the three is absent or empty; the log names it.',
+    message: 'grant_type, subject_token and subject_token_type are required (and actor_token_type with actor_token)',
+    help: 'One of them is absent or empty; the log names it. RFC 8693 §2.1: `actor_token_type` is required with `actor_token` and must not be sent without it.',
   },
   TOKEN_REQUEST_REPEATED_PARAMETER: {
     kind: 'invalid_argument',
@@ -148,8 +148,8 @@ export const ERRORS = define({
   },
   TOKEN_REQUEST_UNSUPPORTED_PARAMETER: {
     kind: 'invalid_argument',
-    message: 'actor_token (delegation) and scope are not supported',
-    help: 'Minted tokens carry no scope and no `act` claim: a request for either is refused rather than silently ignored.',
+    message: 'scope is not supported, and actor_token_type comes only with actor_token',
+    help: 'Minted tokens carry no scope: a request for one is refused rather than silently ignored. RFC 8693 §2.1: `actor_token_type` must not be sent without `actor_token`.',
   },
   TOKEN_REQUEST_UNKNOWN_ISSUER: {
     kind: 'invalid_argument',
@@ -158,8 +158,77 @@ export const ERRORS = define({
   },
   TOKEN_REQUEST_CLIENT_AUTH_UNSUPPORTED: {
     kind: 'invalid_argument',
-    message: 'client authentication is not supported: send no Authorization header and no client_secret or client_assertion',
-    help: 'The token endpoint uses the authentication method `none` (docs/token-endpoint.md): credentials it would not verify are refused (OAuth error invalid_client, HTTP 401).',
+    message: 'this client authentication method is not accepted here (never client secrets; see token_endpoint_auth_methods_supported)',
+    help: 'A client secret (HTTP Basic, `client_secret`), or a `client_assertion` / certificate method that `tokenEndpoint.clientAuthentication.methods` does not list (docs/token-endpoint.md): credentials the endpoint would not verify are refused (OAuth error invalid_client, HTTP 401), never ignored.',
+  },
+  TOKEN_REQUEST_ACTOR_NOT_ACCEPTED: {
+    kind: 'invalid_argument',
+    message: 'actor_token is not accepted here: delegation takes the actor from the authenticated client, or is off',
+    help: '`tokenEndpoint.delegation.actor` is `caller` (the authenticated client is the actor) or `none` (no delegation): an actor token is refused rather than ignored.',
+  },
+
+  // Client authentication at the token endpoint (RFC 6749 §2.3, RFC 8705, RFC 7523): OAuth invalid_client, HTTP 401.
+  CLIENT_AUTH_REQUIRED: {
+    kind: 'unauthenticated',
+    message: 'client authentication is required',
+    help: 'No client credential (certificate, `client_assertion`) and `tokenEndpoint.clientAuthentication.methods` does not list `none`.',
+  },
+  CLIENT_AUTH_INVALID_CERTIFICATE: {
+    kind: 'unauthenticated',
+    message: 'the client certificate is not trusted',
+    help: 'mTLS: the certificate does not chain to `internalHttp.tls.clientCaFile`, is expired or not yet valid; the log has the TLS verification error.',
+  },
+  CLIENT_AUTH_UNKNOWN_CLIENT: {
+    kind: 'unauthenticated',
+    message: 'the credential names no registered client',
+    help: 'The certificate (SPIFFE ID, subject, SAN), the assertion `iss`/`sub`, or a federated assertion matches no entry of `tokenEndpoint.clientAuthentication.clients` for that method.',
+  },
+  CLIENT_AUTH_INVALID_ASSERTION: {
+    kind: 'unauthenticated',
+    message: 'the client assertion is not valid',
+    help: "RFC 7523: signature, algorithm, `typ`, `iss`/`sub`, `aud` (authjwt's issuer or token endpoint), `exp`/`nbf`/`iat`, `jti`, or a lifetime beyond the bound; the log names the check.",
+  },
+  CLIENT_AUTH_ASSERTION_REPLAYED: {
+    kind: 'unauthenticated',
+    message: 'the client assertion was already used',
+    help: 'A `private_key_jwt` assertion is single-use: its `jti` was seen before (by any replica sharing the replay cache). Sign a new assertion per request.',
+  },
+  CLIENT_AUTH_CLIENT_ID_MISMATCH: {
+    kind: 'unauthenticated',
+    message: 'client_id does not name the authenticated client',
+    help: 'The `client_id` parameter differs from the client the credential proves: the caller is never taken from the body.',
+  },
+  CLIENT_AUTH_MULTIPLE_METHODS: {
+    kind: 'invalid_argument',
+    message: 'more than one client authentication method in the request',
+    help: 'RFC 6749 §2.3: a client certificate (with `tls_client_auth` enabled) and a `client_assertion` together, or two assertions.',
+  },
+  CLIENT_AUTH_REPLAY_CACHE_UNAVAILABLE: {
+    kind: 'unavailable',
+    message: 'client assertions cannot be checked for replay right now',
+    help: 'The replay cache (Redis) is unreachable or slow: `private_key_jwt` assertions are refused (never accepted unchecked) until it answers. Retry with a new assertion.',
+  },
+
+  // Delegation (RFC 8693 §4.1 act, §4.4 may_act).
+  DELEGATION_ACTOR_REQUIRED: {
+    kind: 'permission_denied',
+    message: 'the subject token names who may act for it (may_act): present an actor',
+    help: 'A subject token with `may_act` is never exchanged without an actor (no silent downgrade to impersonation, keycloak#52691). GetJWT and the edge doors carry no actor: use the token endpoint with `actor_token`.',
+  },
+  DELEGATION_ACTOR_NOT_ALLOWED: {
+    kind: 'permission_denied',
+    message: 'the actor is not one the subject token allows (may_act)',
+    help: 'The actor (`actor_token`, or the authenticated client) matches none of the identities `may_act` names; the log has the actor id.',
+  },
+  DELEGATION_INVALID_CLAIM: {
+    kind: 'unauthenticated',
+    message: 'the token carries an unusable act or may_act claim',
+    help: '`act` or `may_act` is not an object with a string `sub` (or `client_id`), or the delegation chain is deeper than 8 actors.',
+  },
+  DELEGATION_AMBIGUOUS_CHAIN: {
+    kind: 'invalid_argument',
+    message: 'both the subject token and the actor token carry a delegation chain (act)',
+    help: 'RFC 8693 §4.1 nests prior actors in one chain; two chains cannot be merged without inventing an order, so the request is refused.',
   },
 
   // The upstream token does not prove the account.
@@ -234,6 +303,22 @@ export const ERRORS = define({
     message: 'access token is not valid for our OAuth app',
     help: 'GitHub app binding: the token belongs to another OAuth app.',
   },
+  // issue 21: Kubernetes service-account tokens (the `kubernetes` provider kind, docs/workload-identity.md).
+  UPSTREAM_NOT_SERVICE_ACCOUNT_TOKEN: {
+    kind: 'unauthenticated',
+    message: 'token is not a Kubernetes service-account token',
+    help: 'No `kubernetes.io` claim with a namespace and a service account {name, uid}, or `sub` is not `system:serviceaccount:<namespace>:<name>` (a legacy Secret-based token has neither `kubernetes.io` nor `exp`).',
+  },
+  UPSTREAM_LIFETIME_TOO_LONG: {
+    kind: 'unauthenticated',
+    message: 'token lifetime exceeds the accepted maximum',
+    help: '`exp` − `iat` is over `kubernetes.maxTokenLifetime` (default 24h): request a shorter `expirationSeconds` in the projected volume.',
+  },
+  UPSTREAM_TOKEN_REVIEW_REJECTED: {
+    kind: 'unauthenticated',
+    message: 'the Kubernetes API server does not accept this token',
+    help: "TokenReview (`kubernetes.tokenReview: true`) answered `authenticated: false`: the pod, secret or node the token is bound to was deleted, or the service account was deleted or recreated. The log has the API server's reason.",
+  },
   UPSTREAM_ACCOUNT_MISMATCH: {
     kind: 'unauthenticated',
     message: 'access token belongs to another account than provider_account_id',
@@ -255,6 +340,13 @@ export const ERRORS = define({
     kind: 'permission_denied',
     message: 'access denied: the provider refused a lookup the policy needs',
     help: 'GitHub `/user/orgs`, `/user/teams` need the `read:org` scope; GitLab `/groups` needs `read_api`. The log names the rule and the scope.',
+  },
+
+  // issue 21: a proven Kubernetes identity the provider's configuration refuses.
+  POLICY_DEFAULT_SERVICE_ACCOUNT: {
+    kind: 'permission_denied',
+    message: 'the default service account is not accepted',
+    help: 'Every pod of a namespace without its own service account runs as `default`: give the workload a service account of its own, or set `kubernetes.allowDefaultServiceAccount: true` on the provider.',
   },
 
   // The provider cannot be used right now.
@@ -315,6 +407,21 @@ export const ERRORS = define({
     kind: 'unavailable',
     message: 'the provider has no userinfo endpoint',
     help: 'userinfo strategy, but discovery has no `userinfo_endpoint`.',
+  },
+  PROVIDER_KUBERNETES_FORBIDDEN: {
+    kind: 'unavailable',
+    message: "the Kubernetes API server refused authjwt's credentials",
+    help: "Configuration error: discovery, JWKS or TokenReview answered 401/403. Bind authjwt's service account to `system:service-account-issuer-discovery` (discovery, JWKS) and `system:auth-delegator` (TokenReview); check `kubernetes.tokenFile` (docs/workload-identity.md).",
+  },
+  PROVIDER_CREDENTIALS_UNREADABLE: {
+    kind: 'unavailable',
+    message: "authjwt's own credentials for the provider cannot be read",
+    help: "The service-account token or CA file (`kubernetes.tokenFile`, `kubernetes.caFile`) is missing or unreadable: mount the service-account token (the chart's `kubernetes.mountServiceAccountToken`). The log has the path.",
+  },
+  PROVIDER_JWKS_FILE_INVALID: {
+    kind: 'unavailable',
+    message: "the provider's JWKS file cannot be used",
+    help: '`kubernetes.jwksFile` is missing, unreadable, not JSON, larger than 1 MiB or has no `keys` list. The last good copy keeps serving after a bad update.',
   },
   PROVIDER_NO_CLIENT_CREDENTIALS: {
     kind: 'unavailable',

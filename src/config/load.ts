@@ -3,6 +3,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { PolicyCompileError } from '../policy/index.ts';
 import { parseHostPort } from './host-port.ts';
+import { resolveClientAuthentication } from './client-auth.ts';
 import { compileProviderPolicy } from './provider-policy.ts';
 import { resolveProvider } from './resolve-provider.ts';
 import { configSchema } from './schema.ts';
@@ -81,6 +82,7 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}): Config {
     );
   }
   const providers = c.providers.map((p, i) => resolveProvider(p, `providers[${i}]`, { env, read, issues, warnings }));
+  const clientAuthSecrets = resolveClientAuthentication(c, { env, read, issues, warnings });
   if (issues.length) throw new ConfigError(issues, options.source);
   // Policies are compiled here so that a bad expression stops the start (exit 2), with every problem at once.
   providers.forEach((p, i) => {
@@ -106,7 +108,7 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}): Config {
   if (issues.length) throw new ConfigError(issues, options.source);
 
   const jwksMaxAge = c.keys.jwksMaxAge ?? Math.min(Math.floor(c.keys.publishLeadTime / 2), 300_000);
-  return deepFreeze({ ...c, keys: { ...c.keys, jwksMaxAge }, providers, warnings });
+  return deepFreeze({ ...c, keys: { ...c.keys, jwksMaxAge }, providers, warnings, clientAuthSecrets });
 }
 
 function deepFreeze<T>(o: T): T {

@@ -1,4 +1,5 @@
 import type { PolicySource } from '../policy/index.ts';
+import { apiAudiencesOf } from './kubernetes-schema.ts';
 import { OIDC_DEFAULT_CLAIMS, PRESETS } from './presets.ts';
 import { DEPRECATED_PROVIDER_FIELDS, type ParsedProvider } from './schema.ts';
 import { Secret } from './secret.ts';
@@ -17,9 +18,10 @@ const DEFAULT_JWKS_COOLDOWN = 5_000;
 /** Applies the preset, deprecated names, secrets and the URL policy to one validated provider entry. */
 export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveContext): ProviderConfig {
   const preset = p.preset ? PRESETS[p.preset] : undefined;
-  const type: AccountType = p.type ?? preset?.type ?? (p.issuer ? 'oidc' : 'oauth');
+  const type: AccountType = p.type ?? preset?.type ?? (p.issuer || p.kubernetes ? 'oidc' : 'oauth');
   // next-auth v4 reports "oauth" for every provider, Auth.js v5 the provider's type: accept both by default.
-  const accountTypes = p.accountTypes ?? [...new Set<AccountType>([type, 'oauth'])];
+  // Workloads calling GetJWT with a Kubernetes token are no Auth.js frontend: only `type` (oidc) by default.
+  const accountTypes = p.accountTypes ?? (p.kubernetes ? [type] : [...new Set<AccountType>([type, 'oauth'])]);
 
   for (const [current, deprecated] of DEPRECATED_PROVIDER_FIELDS) {
     if (p[deprecated] !== undefined)
@@ -69,10 +71,42 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
     retries: p.retries,
     circuitBreaker: p.circuitBreaker,
     ...splitClaims(p, path, preset?.claims ?? (p.issuer ? OIDC_DEFAULT_CLAIMS : {}), ctx),
+    kubernetes: undefined,
     audience: p.audience,
     tokenTtl: p.tokenTtl,
     capToUpstreamExpiry: p.capToUpstreamExpiry,
   };
+
+  if (p.kubernetes) {
+    const k = p.kubernetes;
+    if (k.jwksFile === undefined || k.tokenReview) checkUrl('kubernetes.apiServer', k.apiServer);
+    if (k.allowDefaultServiceAccount) {
+      ctx.warnings.push(
+        `provider ${p.id}: kubernetes.allowDefaultServiceAccount is on — any pod of a namespace that names no service account is accepted as "default"`,
+      );
+    }
+    return {
+      ...common,
+      strategy: 'jwt',
+      accountIdClaim: 'sub',
+      oidc: undefined,
+      userApi: undefined,
+      kubernetes: {
+        issuer: k.issuer,
+        apiServer: k.apiServer,
+        tokenFile: k.tokenFile,
+        caFile: k.caFile,
+        jwksFile: k.jwksFile,
+        subject: k.subject,
+        allowDefaultServiceAccount: k.allowDefaultServiceAccount,
+        maxTokenLifetime: k.maxTokenLifetime,
+        apiAudiences: apiAudiencesOf(k),
+        tokenReview: k.tokenReview,
+        algorithms: p.algorithms,
+        jwksCooldown: p.jwksCooldown ?? DEFAULT_JWKS_COOLDOWN,
+      },
+    };
+  }
 
   if (p.issuer) {
     checkUrl('issuer', p.issuer);
@@ -115,7 +149,7 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
  * an undeclared identifier, `a-b` over undeclared names or a `:` without `?` does not compile.
  */
 const BARE_PATH = /^[A-Za-z_][A-Za-z0-9_:-]*(?:\.[A-Za-z0-9_:-]+)*$/;
-const CEL_ROOTS = new Set(['claims', 'account', 'github', 'gitlab', 'true', 'false', 'null']);
+const CEL_ROOTS = new Set(['claims', 'account', 'caller', 'actor', 'github', 'gitlab', 'true', 'false', 'null']);
 
 export function isBarePath(value: string): boolean {
   return BARE_PATH.test(value) && !CEL_ROOTS.has(value.split('.', 1)[0]!);

@@ -1,30 +1,12 @@
 import { z } from 'zod';
-import { parseDuration } from './duration.ts';
+import { ASYMMETRIC_JWS_ALGORITHMS, duration, url } from './schema-fields.ts';
+import { checkClientAuthentication, clientAuthenticationSchema, delegationSchema } from './client-auth-schema.ts';
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
+import { apiAudiencesOf, kubernetesSchema } from './kubernetes-schema.ts';
 import { PRESET_NAMES } from './presets.ts';
 
-/** Duration field: `15m`, `30s`, `1h`, `250ms` or a number of seconds; parsed to milliseconds. */
-const duration = (bounds: { min?: number; max?: number } = {}) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      // The value is not echoed: a misplaced secret must not reach an error message.
-      ctx.addIssue({ code: 'custom', message: 'is not a duration (use e.g. 30s, 15m, 1h)' });
-      return z.NEVER;
-    }
-    if (bounds.min !== undefined && ms < bounds.min) {
-      ctx.addIssue({ code: 'custom', message: `must be at least ${bounds.min}ms` });
-      return z.NEVER;
-    }
-    if (bounds.max !== undefined && ms > bounds.max) {
-      ctx.addIssue({ code: 'custom', message: `must be at most ${bounds.max}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const url = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
+export { ASYMMETRIC_JWS_ALGORITHMS };
 
 /** host:port; host may be an IPv4/IPv6 address or a name; port 0 picks a free port. */
 const listen = z.string().regex(HOST_PORT_PATTERN, 'must be host:port, e.g. 0.0.0.0:50051 or [::]:50051');
@@ -78,21 +60,6 @@ const allowRule = z.union([
   }),
 ]);
 
-/** Asymmetric JWS algorithms a provider may sign with (RFC 8725 §2.1: never symmetric, never `none`). */
-export const ASYMMETRIC_JWS_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-] as const;
-
 /** JWS algorithms authjwt signs with (the key types src/keys/key-file.ts derives an algorithm for). */
 const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
@@ -124,6 +91,12 @@ const providerSchema = z
     issuer: url.optional(),
     /** Accepted clients of upstream tokens (`aud`, `azp`, `client_id`): binds tokens to our clients. OIDC only. */
     audiences: z.array(z.string().min(1)).optional(),
+    /**
+     * A Kubernetes provider (issue 21): projected service-account tokens of a cluster, verified against
+     * its issuer's keys (docs/workload-identity.md). Set instead of `issuer`, `userApiUrl` or `preset`;
+     * `audiences` is then required.
+     */
+    kubernetes: kubernetesSchema.optional(),
     /** How access tokens are proven: auto, jwt, introspection, userinfo (OIDC), user-api (implied by userApiUrl/preset). */
     strategy: z.enum(STRATEGIES).optional(),
     /** @deprecated since 0.2: use `strategy`. */
@@ -212,9 +185,13 @@ const providerSchema = z
     const userApiField = p.userinfoUrl !== undefined && p.userApiUrl === undefined ? 'userinfoUrl' : 'userApiUrl';
     const strategy = p.strategy ?? p.verification;
     const strategyField = p.strategy !== undefined ? 'strategy' : 'verification';
+    if (p.kubernetes) {
+      checkKubernetesProvider(p, issue);
+      return;
+    }
     if (p.issuer && (userApiUrl || p.preset))
       issue('issuer', `set either issuer (OIDC discovery) or ${userApiField}/preset (user API), not both`);
-    if (!p.issuer && !userApiUrl && !p.preset) issue('issuer', 'one of issuer, userApiUrl or preset is required');
+    if (!p.issuer && !userApiUrl && !p.preset) issue('issuer', 'one of issuer, userApiUrl, preset or kubernetes is required');
     if (userApiUrl && !p.preset && !(p.accountIdClaim ?? p.accountIdField)) issue('accountIdClaim', `is required with ${userApiField}`);
     if (strategy === 'introspection' && (!p.clientId || secretCount === 0))
       issue(strategyField, 'introspection needs clientId and a client secret');
@@ -237,6 +214,53 @@ const providerSchema = z
     if (p.apiBaseUrl && p.preset !== 'github' && p.preset !== 'gitlab')
       issue('apiBaseUrl', 'only applies to the github and gitlab presets');
   });
+
+/** Cross-field rules of a `kubernetes` provider: what applies, what must be set, what would let an API-server token in. */
+function checkKubernetesProvider(
+  p: {
+    kubernetes?: z.output<typeof kubernetesSchema> | undefined;
+    audiences?: string[] | undefined;
+    [field: string]: unknown;
+  },
+  issue: (field: string, message: string) => void,
+): void {
+  const k = p.kubernetes!;
+  for (const field of ['issuer', 'userApiUrl', 'userinfoUrl', 'preset'] as const) {
+    if (p[field] !== undefined)
+      issue(field, `does not apply to a kubernetes provider (set kubernetes.issuer to the cluster's service-account issuer)`);
+  }
+  const inapplicable = [
+    'strategy',
+    'verification',
+    'accountIdClaim',
+    'accountIdField',
+    'clientId',
+    'clientSecret',
+    'clientSecretFile',
+    'clientSecretEnv',
+    'headers',
+    'apiBaseUrl',
+  ];
+  for (const field of inapplicable) {
+    if (p[field] !== undefined)
+      issue(field, `does not apply to a kubernetes provider${field.startsWith('account') ? ' (use kubernetes.subject)' : ''}`);
+  }
+  if (!p.audiences?.length) {
+    issue(
+      'audiences',
+      "is required for a kubernetes provider: the audience(s) of the workloads' projected tokens for authjwt (never the API server's)",
+    );
+    return;
+  }
+  const api = new Set(apiAudiencesOf(k));
+  for (const audience of p.audiences) {
+    if (api.has(audience))
+      issue(
+        'audiences',
+        `"${audience}" is an audience of the API server (kubernetes.apiAudiences): a token for the API server must never be accepted`,
+      );
+  }
+}
 
 const tlsSchema = z.strictObject({
   certFile: z.string().min(1),
@@ -460,7 +484,18 @@ export const configSchema = z
     internalHttp: z
       .strictObject({
         listen: listen.default('0.0.0.0:8081'),
-        tls: tlsSchema.omit({ clientCaFile: true }).optional(),
+        tls: tlsSchema
+          .omit({ clientCaFile: true })
+          .extend({
+            /**
+             * Trust bundle (PEM CA certificates) of client certificates (issue 21): the listener asks every
+             * client for a certificate and verifies it against these CAs, but does not refuse the handshake;
+             * the token endpoint's `tls_client_auth` decides (invalid_client), forward-auth ignores it.
+             * Re-read every reloadInterval like the certificate.
+             */
+            clientCaFile: z.string().min(1).optional(),
+          })
+          .optional(),
       })
       .prefault({}),
     // --- issue 13: RFC 8693 token endpoint -------------------------------------------------------
@@ -491,6 +526,9 @@ export const configSchema = z
         deadline: duration({ min: 100, max: 300_000 }).default(10_000),
         /** Exchanges handled at once; more are refused with 429 temporarily_unavailable. */
         maxConcurrentRequests: z.number().int().min(1).max(100_000).default(256),
+        // issue 21: who the caller is (src/config/client-auth-schema.ts) and who may act for the subject.
+        clientAuthentication: clientAuthenticationSchema,
+        delegation: delegationSchema,
       })
       .prefault({}),
     // --- end issue 13 ------------------------------------------------------------------------------
@@ -569,7 +607,9 @@ export const configSchema = z
     const id = c.tokenEndpoint.defaultProvider;
     if (id !== undefined && !c.providers.some((p) => p.id === id))
       ctx.addIssue({ code: 'custom', path: ['tokenEndpoint', 'defaultProvider'], message: `"${id}" is not a configured provider id` });
-  });
+  })
+  // issue 21: client authentication and delegation of the token endpoint.
+  .superRefine(checkClientAuthentication);
 
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedProvider = z.output<typeof providerSchema>;

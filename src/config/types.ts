@@ -25,6 +25,28 @@ interface UserApiSettings {
   apiBaseUrl: string | undefined;
 }
 
+/** Kubernetes settings (providers with a `kubernetes` section, src/config/kubernetes-schema.ts). Durations are milliseconds. */
+interface KubernetesSettings {
+  /** The cluster's service-account issuer: the exact `iss` of its tokens. */
+  issuer: string;
+  apiServer: string;
+  tokenFile: string;
+  caFile: string;
+  /** Static JWKS instead of discovery from the API server. */
+  jwksFile: string | undefined;
+  /** Account-id template: {namespace}, {name}, {uid}. */
+  subject: string;
+  allowDefaultServiceAccount: boolean;
+  maxTokenLifetime: number;
+  /** Audiences of API-server tokens (the issuer included): a token naming one is refused. */
+  apiAudiences: readonly string[];
+  tokenReview: boolean;
+  /** Accepted JWS algorithms; undefined: what discovery advertises, or the JWKS file's keys. */
+  algorithms: readonly string[] | undefined;
+  /** Minimum ms between key refetches (or file re-reads) an unknown `kid` can trigger. */
+  jwksCooldown: number;
+}
+
 /** A provider after presets, deprecated names, secrets and URL policy were applied. Durations are milliseconds. */
 export interface ProviderConfig {
   id: string;
@@ -58,6 +80,8 @@ export interface ProviderConfig {
   capToUpstreamExpiry: boolean | undefined;
   oidc: OidcSettings | undefined;
   userApi: UserApiSettings | undefined;
+  /** Set for a `kubernetes` provider (issue 21); then `oidc` and `userApi` are undefined. */
+  kubernetes: KubernetesSettings | undefined;
 }
 
 /** The validated, frozen configuration. Durations are milliseconds. */
@@ -66,4 +90,6 @@ export type Config = Omit<ParsedConfig, 'providers'> & {
   keys: ParsedConfig['keys'] & { jwksMaxAge: number };
   /** Non-fatal findings to log loudly at start (dev key, plain http, unbound tokens, deprecated names…). */
   warnings: readonly string[];
+  /** Secrets of the token endpoint's client authentication (issue 21), read at load. */
+  clientAuthSecrets: { redisPassword: Secret | undefined };
 };

@@ -13,13 +13,16 @@ export const DEFAULT_PROFILE_CLAIMS = ['email', 'email_verified', 'name', 'prefe
 /**
  * Names configuration cannot map or compute (claim paths and policy claims alike): the registered
  * claims (RFC 7519 §4.1), the ones authjwt sets itself, claims with a protocol meaning (RFC 9068
- * `scope`, RFC 7800 `cnf`, `typ`), and names that reach an object's prototype.
+ * `scope`, RFC 7800 `cnf`, `typ`, RFC 8693 `act` and `may_act`: a computed `act` would forge a
+ * delegation), and names that reach an object's prototype.
  */
 export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
   ...MINTED_CLAIMS,
   'scope',
   'cnf',
   'typ',
+  'act',
+  'may_act',
   '__proto__',
   'constructor',
   'prototype',

@@ -5,8 +5,11 @@
  * wraps them for tracing and metrics.
  */
 
-/** How a token was proven. */
-export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api';
+/**
+ * How a token was proven: locally (`jwt`, a Kubernetes token verified against the cluster's keys
+ * included), or by a provider call (introspection, userinfo, the user API, a Kubernetes TokenReview).
+ */
+export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api' | 'token-review';
 
 /**
  * Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them.
@@ -42,6 +45,13 @@ export interface VerifiedIdentity {
   strategy: ProofStrategy;
   /** Lookups the verifier was asked to fetch (see {@link LookupName}). */
   lookups?: Readonly<Partial<Record<LookupName, LookupResult>>>;
+  /**
+   * The token's own RFC 8693 delegation claims (`act` §4.1, `may_act` §4.4) as the provider vouched for
+   * them, untrusted shape. Set by a verifier whose `claims` are not the token's claims (userinfo: the
+   * answer; the JWT payload holds them). Absent: the use case reads them from `claims`, except for
+   * `user-api` (a user API's JSON is not token claims).
+   */
+  delegation?: { act: unknown; mayAct: unknown } | undefined;
 }
 
 export interface CallOptions {
@@ -57,12 +67,65 @@ export interface TokenVerifier {
   verify(token: string, options?: CallOptions): Promise<VerifiedIdentity>;
 }
 
+/** How the requester of an exchange authenticated (RFC 6749 §2.3 method names; `federated_jwt`: RFC 7523 with a workload token). */
+export type CallerKind = 'none' | 'tls_client_auth' | 'private_key_jwt' | 'federated_jwt';
+
+/**
+ * The authenticated requester of an exchange — the token endpoint's client, never the subject — as
+ * proven by its credential, never read from the request body. Strings are `''` when they do not apply.
+ */
+export interface Caller {
+  kind: CallerKind;
+  /** The registered client id (configuration: a bounded set); `''` for `none`. */
+  id: string;
+  /** The caller as its credential names it: SPIFFE ID, certificate subject, the assertion's `sub`, else the client id. */
+  subject: string;
+  /** Issuer of a federated assertion; `''` otherwise. */
+  issuer: string;
+  /** SPIFFE ID (X509-SVID URI SAN or JWT-SVID `sub`); `''` otherwise. */
+  spiffeId: string;
+  /** Kubernetes service-account tokens: namespace and service account name. */
+  namespace: string;
+  serviceAccount: string;
+}
+
+/** The caller of GetJWT and the edge doors, and of the token endpoint with client authentication `none`. */
+export const ANONYMOUS_CALLER: Caller = Object.freeze({
+  kind: 'none',
+  id: '',
+  subject: '',
+  issuer: '',
+  spiffeId: '',
+  namespace: '',
+  serviceAccount: '',
+});
+
+/** The actor of a delegated exchange as policy sees it (RFC 8693 §4.1: the party the minted `act` names). */
+export interface PolicyActor {
+  /** `none` (no actor: impersonation), `token` (`actor_token`), `caller` (the authenticated client acts). */
+  kind: 'none' | 'token' | 'caller';
+  /** `act.sub` of the minted token. */
+  sub: string;
+  /** `act.iss` of the minted token (a federated caller's issuer), else `''`. */
+  iss: string;
+  /** Provider that verified the actor token; `''` otherwise. */
+  provider: string;
+  /** Client the actor token was issued to, or the caller's client id. */
+  clientId: string;
+}
+
+export const NO_ACTOR: PolicyActor = Object.freeze({ kind: 'none', sub: '', iss: '', provider: '', clientId: '' });
+
 export interface PolicyInput {
   /** The provider's verified data as returned (JWT payload, introspection + userinfo, user API JSON). */
   claims: Readonly<Record<string, unknown>>;
   account: { provider: string; id: string };
   /** The lookups the policy `needs`, fetched; others may be absent. */
   lookups: Readonly<Partial<Record<LookupName, readonly string[]>>>;
+  /** Who asks for the exchange (token endpoint client authentication); absent: {@link ANONYMOUS_CALLER}. */
+  caller?: Caller | undefined;
+  /** Who will act for the subject; absent: {@link NO_ACTOR}. */
+  actor?: PolicyActor | undefined;
 }
 
 /**

@@ -46,19 +46,21 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
     const report = beginExchangeReport('forward_auth', options, gatewayRoute(req, path, options.path));
     let hint: string | undefined;
 
-    const deny = (error: unknown) => {
+    /** `before`: answered without running the exchange (admission, or no usable token): counted as refused. */
+    const deny = (error: unknown, before = false) => {
       const failure = toEdgeFailure(error);
-      report.failed(failure, error, hint);
+      if (before) report.refused(failure, error, hint);
+      else report.failed(failure, error, hint);
       if (res.destroyed) return;
       send(req, res, failure.status, 'application/json', failureBody(failure), failure.headers);
     };
 
     if (!options.isAccepting()) {
-      deny(authJwtError('SHUTTING_DOWN'));
+      deny(authJwtError('SHUTTING_DOWN'), true);
       return Promise.resolve();
     }
     if (inFlight >= options.maxConcurrent) {
-      deny(authJwtError('OVERLOADED'));
+      deny(authJwtError('OVERLOADED'), true);
       return Promise.resolve();
     }
     let input: ReturnType<typeof readBearer>;
@@ -70,7 +72,7 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
       });
       hint = input.providerHint ?? input.defaultProvider;
     } catch (error) {
-      deny(error);
+      deny(error, true);
       return Promise.resolve();
     }
 

@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { ClientAuthenticator, ClientCredentials, PresentedCertificate } from '../clients/ports.ts';
 import { authJwtError } from '../errors.ts';
+import { ANONYMOUS_CALLER } from '../exchange/ports.ts';
 import type { BearerInput, ExchangeOptions, ExchangeResult } from '../exchange/token-exchange.ts';
 import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { failureBody, toOAuthError } from './http-errors.ts';
@@ -17,9 +20,26 @@ const MAX_BODY_BYTES = 64 * 1024;
 const REPEATABLE = new Set(['audience', 'resource']);
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
+/**
+ * How one `requested_token_type` is answered: the exchange that mints it and the `issued_token_type` it
+ * reports. Access tokens are the only type today; another profile (Transaction Tokens) arrives as one
+ * more entry of {@link TokenEndpointOptions.requestedTokenTypes}.
+ */
+interface RequestedTokenTypeHandler {
+  issuedTokenType: string;
+  exchange(input: BearerInput, options: ExchangeOptions): Promise<ExchangeResult>;
+}
+
 export interface TokenEndpointOptions {
   path: string;
   exchange: { exchangeBearer(input: BearerInput, options?: ExchangeOptions): Promise<ExchangeResult> };
+  /** `requested_token_type` → handler; default: access tokens only (also when the parameter is absent). */
+  requestedTokenTypes?: ReadonlyMap<string, RequestedTokenTypeHandler> | undefined;
+  /**
+   * Client authentication (src/clients): who the caller is, from its certificate or assertion, never
+   * from the body. Undefined: method `none`, and any client credential is refused as unsupported.
+   */
+  clientAuthentication?: ClientAuthenticator | undefined;
   /** `subject_issuer` value → provider id: every configured provider id, and every OIDC provider's issuer. */
   subjectIssuers: ReadonlyMap<string, string>;
   /** Providers with an OIDC issuer (their tokens may be declared `…:jwt`). */
@@ -39,17 +59,31 @@ export interface TokenEndpointOptions {
 
 /**
  * The RFC 8693 token endpoint: a thin adapter from an OAuth token request to the exchange use case
- * (`exchangeBearer`), with the OAuth error map of src/http/http-errors.ts. Client authentication
- * method `none`: the subject token is the credential; credentials the endpoint would not verify
- * (an Authorization header, client_secret, client_assertion) are refused with invalid_client.
+ * (`exchangeBearer`, which owns delegation), with the OAuth error map of src/http/http-errors.ts. The
+ * caller is authenticated by `clientAuthentication` (RFC 6749 §2.3: mTLS, client assertions, or `none`);
+ * credentials the endpoint would not verify (client secrets, an Authorization header, unaccepted
+ * methods) are refused with invalid_client, never ignored.
  */
 export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRoute[] {
   const clock = options.clock ?? Date.now;
+  const auth = options.clientAuthentication;
+  const handlers =
+    options.requestedTokenTypes ??
+    new Map<string, RequestedTokenTypeHandler>([
+      [ACCESS_TOKEN_TYPE, { issuedTokenType: ACCESS_TOKEN_TYPE, exchange: (input, o) => options.exchange.exchangeBearer(input, o) }],
+    ]);
+  // RFC 6749 §5.2 challenge for credentials sent outside the Authorization header: the accepted methods.
+  const challenge = auth?.methods
+    .filter((m) => m !== 'none')
+    .map((m) => `${m} realm="authjwt"`)
+    .join(', ');
   let inFlight = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const report = beginExchangeReport('token_endpoint', options);
     let provider: string | undefined;
+    /** Set once the exchange runs: a failure before it is a refusal (admission, a malformed request). */
+    let exchanging = false;
     const counted = options.isAccepting() && inFlight < options.maxConcurrentRequests;
     if (counted) inFlight++;
     try {
@@ -57,11 +91,14 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       if (!counted) throw authJwtError('OVERLOADED');
       const request = await readTokenRequest(req);
       provider = request.provider;
-      // The client went away before the answer, or the deadline passed: stop provider calls at once.
+      // The client went away before the answer, or the deadline passed: stop provider and Redis calls at once.
       const { signal, dispose } = requestSignal(res, options.deadline);
       let result: ExchangeResult;
+      exchanging = true;
       try {
-        result = await options.exchange.exchangeBearer(request.input, { signal });
+        const caller = auth ? await auth.authenticate(request.credentials, { signal }) : ANONYMOUS_CALLER;
+        report.identify(caller);
+        result = await request.handler.exchange({ ...request.input, caller }, { signal });
       } finally {
         dispose();
       }
@@ -69,20 +106,24 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       // RFC 8693 §2.2.1.
       const body = JSON.stringify({
         access_token: result.token,
-        issued_token_type: ACCESS_TOKEN_TYPE,
+        issued_token_type: request.handler.issuedTokenType,
         token_type: 'Bearer',
         expires_in: Math.max(0, Math.floor((result.expiresAt - clock()) / 1000)),
       });
       send(req, res, 200, 'application/json', body, { 'cache-control': 'no-store', pragma: 'no-cache' });
     } catch (error) {
       const failure = toOAuthError(error);
-      report.failed(failure, error, provider);
+      if (exchanging) report.failed(failure, error, provider);
+      else report.refused(failure, error, provider);
       const headers = { ...failure.headers };
       // RFC 6749 §5.2: after a client authentication attempt in the Authorization header, 401 with a
-      // challenge of the scheme the client used.
-      if (failure.error === 'invalid_client' && req.headers.authorization) {
-        const scheme = /^[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*/.exec(req.headers.authorization)?.[0] ?? 'Basic';
-        headers['www-authenticate'] = `${scheme} realm="authjwt"`;
+      // challenge of the scheme the client used; otherwise (certificate, assertion) the accepted methods.
+      if (failure.error === 'invalid_client') {
+        const scheme = req.headers.authorization
+          ? (/^[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*/.exec(req.headers.authorization)?.[0] ?? 'Basic')
+          : undefined;
+        if (scheme) headers['www-authenticate'] = `${scheme} realm="authjwt"`;
+        else if (challenge) headers['www-authenticate'] = challenge;
       }
       // A body left unread (refused before reading it) must not be taken as the next request.
       if (!req.readableEnded) headers.connection = 'close';
@@ -94,8 +135,10 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
     }
   };
 
-  /** Reads and validates the form; names the provider to ask (or leaves it to the token's `iss`). */
-  const readTokenRequest = async (req: IncomingMessage): Promise<{ input: BearerInput; provider: string | undefined }> => {
+  /** Reads and validates the form; names the provider to ask (or leaves it to the token's `iss`) and the client's credentials. */
+  const readTokenRequest = async (
+    req: IncomingMessage,
+  ): Promise<{ input: BearerInput; provider: string | undefined; credentials: ClientCredentials; handler: RequestedTokenTypeHandler }> => {
     if ((req.url ?? '').includes('?')) throw authJwtError('TOKEN_REQUEST_MALFORMED', { detail: 'query string' });
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/x-www-form-urlencoded')
@@ -107,7 +150,9 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       if (seen.has(name) && !REPEATABLE.has(name)) throw authJwtError('TOKEN_REQUEST_REPEATED_PARAMETER', { detail: safeName(name) });
       seen.add(name);
     }
-    if (req.headers.authorization !== undefined || ['client_secret', 'client_assertion', 'client_assertion_type'].some((n) => seen.has(n)))
+    // Client secrets are never accepted (HTTP Basic or the body); assertions only where a method verifies them.
+    const assertionSent = seen.has('client_assertion') || seen.has('client_assertion_type');
+    if (req.headers.authorization !== undefined || seen.has('client_secret') || (assertionSent && !auth))
       throw authJwtError('TOKEN_REQUEST_CLIENT_AUTH_UNSUPPORTED');
     const one = (name: string) => params.get(name) ?? undefined;
     const grantType = one('grant_type');
@@ -121,10 +166,22 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
     if (tokenType !== ACCESS_TOKEN_TYPE && tokenType !== JWT_TOKEN_TYPE)
       throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `subject_token_type ${safeName(tokenType)}` });
     const requested = one('requested_token_type');
-    if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE)
-      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `requested_token_type ${safeName(requested)}` });
-    for (const name of ['actor_token', 'actor_token_type', 'scope'])
-      if (seen.has(name)) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: name });
+    const handler = handlers.get(requested ?? ACCESS_TOKEN_TYPE);
+    if (!handler) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `requested_token_type ${safeName(requested!)}` });
+    if (seen.has('scope')) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: 'scope' });
+
+    // RFC 8693 §2.1: actor_token_type is required with actor_token and must not come without it.
+    const actorToken = one('actor_token');
+    const actorTokenType = one('actor_token_type');
+    if (actorToken !== undefined && !actorTokenType) throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'actor_token_type' });
+    if (actorToken === undefined && seen.has('actor_token_type'))
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: 'actor_token_type without actor_token' });
+    if (actorToken === '') throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'actor_token' });
+    if (actorTokenType !== undefined && actorTokenType !== ACCESS_TOKEN_TYPE && actorTokenType !== JWT_TOKEN_TYPE)
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `actor_token_type ${safeName(actorTokenType)}` });
+    const actorIsJwt = actorTokenType === JWT_TOKEN_TYPE;
+    if (actorToken !== undefined && actorIsJwt && !COMPACT_JWS.test(actorToken))
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: 'actor_token_type jwt for a token that is not a JWT' });
 
     let provider: string | undefined;
     const subjectIssuer = one('subject_issuer');
@@ -147,17 +204,44 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
     }
     return {
       provider,
+      handler,
+      // Only what proves the client; `client_id` merely has to agree with the proven client.
+      credentials: {
+        certificate: auth?.usesCertificates ? peerCertificate(req) : undefined,
+        assertionType: one('client_assertion_type'),
+        assertion: one('client_assertion'),
+        clientId: one('client_id'),
+      },
       input: {
         token,
         provider,
         // A token declared a JWT is verified only by the OIDC provider its `iss` names.
         defaultProvider: isJwtType ? undefined : options.defaultProvider,
         audience: audience.length ? audience : undefined,
+        actorToken: actorToken !== undefined ? { token: actorToken, jwt: actorIsJwt } : undefined,
       },
     };
   };
 
   return [{ paths: [options.path], methods: ['POST'], handle }];
+}
+
+const certificates = new WeakMap<TLSSocket, PresentedCertificate | null>();
+
+/** The connection's client certificate and the TLS layer's verdict on it (read once per connection). */
+function peerCertificate(req: IncomingMessage): PresentedCertificate | undefined {
+  const socket = req.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  let presented = certificates.get(socket);
+  if (presented === undefined) {
+    const raw = socket.getPeerCertificate(false)?.raw;
+    const error = socket.authorizationError;
+    presented = raw?.length
+      ? { authorized: socket.authorized === true, error: error === undefined || error === null ? undefined : String(error), raw }
+      : null;
+    certificates.set(socket, presented);
+  }
+  return presented ?? undefined;
 }
 
 /** The body as text, at most {@link MAX_BODY_BYTES}. */
@@ -197,6 +281,7 @@ const KNOWN_NAMES = new Set([
   'client_secret',
   'client_assertion',
   'client_assertion_type',
+  'actor_token_type without actor_token',
   'authorization_code',
   'client_credentials',
   'password',

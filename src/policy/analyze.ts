@@ -3,7 +3,8 @@
  * - which provider lookups it reads (`github.orgs`...), so they are fetched only when needed;
  * - which top-level `claims` keys it reads, so only those are converted per call (or all of them when
  *   `claims` is used as a whole: `claims[account.id]`, `size(claims)`, `claims.exists(...)`);
- * - functions refused by policy (`matches`: the library runs it on a backtracking regex engine);
+ * - the `matches()` calls: the pattern must be a string literal, compiled here once with RE2 (src/policy/regex.ts);
+ *   the calls written as methods (`s.matches(p)`) are reported so that compile.ts routes them to RE2;
  * - a worst-case cost, from the input bounds, that must stay under `maxCost`.
  *
  * Cost model. A unit is one interpreted step: a node evaluated, a comprehension iteration. Native bulk
@@ -16,6 +17,7 @@
  * at most `maxListItems` strings of at most `maxLookupStringLength`. Values computed inside the expression
  * are bounded from those: `split` makes at most length+1 parts, `+` adds lengths, `join` multiplies them.
  */
+import { compilePattern, MAX_MATCH_INPUT_LENGTH, PatternError } from './regex.ts';
 import type { LookupName } from './types.ts';
 
 /** What the analysis needs to know about the inputs. */
@@ -32,11 +34,21 @@ interface AnalysisIssue {
   readonly message: string;
 }
 
+/** A method-style `receiver.matches('pattern')` call: compile.ts evaluates it as the RE2 `matches(receiver, pattern)`. */
+export interface MatchesMethodCall {
+  readonly node: unknown;
+  readonly receiver: unknown;
+  readonly pattern: unknown;
+}
+
 export interface Analysis {
   readonly needs: ReadonlySet<LookupName>;
   readonly claimKeys: ReadonlySet<string> | 'all';
   readonly cost: number;
   readonly issues: readonly AnalysisIssue[];
+  readonly matchesMethods: readonly MatchesMethodCall[];
+  /** `matches()` calls of either form. */
+  readonly matchesCalls: number;
 }
 
 /** The AST as the library builds it (lib/index.d.ts `ASTNode`), typed loosely: every shape is checked. */
@@ -73,8 +85,15 @@ const LOOKUP_ROOTS = { github: ['github.orgs', 'github.teams'], gitlab: ['gitlab
   string,
   readonly LookupName[]
 >;
-const MATCHES_REFUSED =
-  'matches() is not supported (the CEL library runs it on a backtracking regular expression engine): use startsWith, endsWith, contains or split';
+const MATCHES_LITERAL_ONLY =
+  'matches() takes a string literal as its pattern (patterns are compiled with RE2 at start; a pattern computed from the input is refused)';
+/**
+ * Instruction-characters of RE2 matching per cost unit: measured on re2js, the worst case (NFA) is about
+ * 1.6 ns per instruction and input character, a unit 15 to 30 ns.
+ */
+const MATCH_STEPS_PER_UNIT = 16;
+/** Fixed cost of one `matches()` call (about 400 ns measured). */
+const MATCH_CALL_UNITS = 16;
 
 const chars = (n: number) => Math.ceil(n / 64);
 const elems = (n: number) => Math.ceil(n / 8);
@@ -91,10 +110,14 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
   const claimKeys = new Set<string>();
   let allClaims = false;
   const issues: AnalysisIssue[] = [];
+  const matchesMethods: MatchesMethodCall[] = [];
+  let matchesCalls = 0;
   const L = bounds.maxListItems;
   const free: Record<string, Est> = {
     claims: { cost: 1, len: L, inner: L, size: bounds.maxNodes, str: bounds.maxStringLength },
     account: { cost: 1, len: 2, inner: 0, size: 3, str: bounds.maxStringLength },
+    caller: { cost: 1, len: 7, inner: 0, size: 8, str: bounds.maxStringLength },
+    actor: { cost: 1, len: 5, inner: 0, size: 6, str: bounds.maxStringLength },
     github: { cost: 1, len: 2, inner: L, size: 2 * L + 1, str: bounds.maxLookupStringLength },
     gitlab: { cost: 1, len: 1, inner: L, size: L + 1, str: bounds.maxLookupStringLength },
   };
@@ -231,8 +254,26 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
     const receiver = receiverCall ? parts[1] : undefined;
     const rawArgs = receiverCall ? parts[2] : parts[1];
     const callArgs: unknown[] = Array.isArray(rawArgs) ? rawArgs : [];
-    if (name === 'matches')
-      issue(receiverCall && isNode(receiver) ? (receiver.range?.end ?? offsetOf(node)) : offsetOf(node), MATCHES_REFUSED);
+    let programSize = 0;
+    if (name === 'matches') {
+      matchesCalls++;
+      const pattern = callArgs[receiverCall ? 0 : 1];
+      const at = isNode(pattern)
+        ? offsetOf(pattern)
+        : receiverCall && isNode(receiver)
+          ? (receiver.range?.end ?? offsetOf(node))
+          : offsetOf(node);
+      if (!isNode(pattern) || pattern.op !== 'value' || typeof pattern.args !== 'string') issue(at, MATCHES_LITERAL_ONLY);
+      else {
+        try {
+          programSize = compilePattern(pattern.args).programSize;
+        } catch (error) {
+          if (!(error instanceof PatternError)) throw error;
+          issue(at, error.message);
+        }
+        if (receiverCall && callArgs.length === 1) matchesMethods.push({ node, receiver, pattern });
+      }
+    }
 
     const first = callArgs[0];
     const variable = isNode(first) && first.op === 'id' ? String(first.args) : undefined;
@@ -263,6 +304,11 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
     // The library counts a string's code points one by one.
     if (name === 'size') return { ...UNIT, cost: base + Math.ceil(recv.str / 2) };
     if (name === 'json') return { cost: base + recv.str, len: recv.str, inner: recv.str, size: recv.str, str: recv.str };
+    if (name === 'matches') {
+      // The string matched: the receiver of `s.matches(p)`, the first argument of `matches(s, p)` (both are all[0]).
+      const input = Math.min(recv.str, MAX_MATCH_INPUT_LENGTH);
+      return { ...UNIT, cost: base + MATCH_CALL_UNITS + Math.ceil((programSize * input) / MATCH_STEPS_PER_UNIT) };
+    }
     return {
       cost: base,
       len: max(all, (e) => e.len),
@@ -273,7 +319,7 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
   }
 
   const root = visit(ast, undefined);
-  return { needs, claimKeys: allClaims ? 'all' : claimKeys, cost: root.cost, issues };
+  return { needs, claimKeys: allClaims ? 'all' : claimKeys, cost: root.cost, issues, matchesMethods, matchesCalls };
 }
 
 function availableText(lookups: ReadonlySet<LookupName>): string {

@@ -6,14 +6,23 @@
  * CEL variables:
  * - `claims`  map(string, dyn): the provider's verified data as returned. JSON numbers are doubles.
  * - `account` {provider: string, id: string}
+ * - `caller`  {kind, id, subject, issuer, spiffeId, namespace, serviceAccount: string}: who asks (the token
+ *   endpoint's authenticated client; kind `none` at GetJWT, the edge doors and without client authentication)
+ * - `actor`   {kind, sub, iss, provider, clientId: string}: who will act for the subject (RFC 8693; kind `none`
+ *   when no one does)
  * - `github`  {orgs: list(string), teams: list(string)} and `gitlab` {groups: list(string)}: declared only
  *   with the lookups the provider has, and fetched only when an expression reads them.
+ *
+ * `matches()` runs on RE2 (src/policy/regex.ts), never on the library's own `string.matches`, which uses
+ * JavaScript's backtracking RegExp: the global `matches(string, string)` is ours, and every method-style
+ * `s.matches(p)` is evaluated as `matches(s, p)` (see {@link routeMatchesToRe2}).
  */
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import { ConfigError } from '../errors.ts';
 import { RESERVED_CLAIM_NAMES, sanitizeClaimValue } from '../exchange/claims.ts';
-import { LOOKUP_SCOPES } from '../exchange/ports.ts';
-import { analyzeExpression, type Analysis } from './analyze.ts';
+import { ANONYMOUS_CALLER, LOOKUP_SCOPES, NO_ACTOR } from '../exchange/ports.ts';
+import { analyzeExpression, type Analysis, type MatchesMethodCall } from './analyze.ts';
+import { compiledPattern, MAX_MATCH_INPUT_LENGTH } from './regex.ts';
 import type {
   AllowRule,
   CompileOptions,
@@ -59,12 +68,65 @@ class AccountValue {
     this.id = id;
   }
 }
+class CallerValue {
+  readonly kind: string;
+  readonly id: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly spiffeId: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  constructor(fields: Record<(typeof CALLER_FIELDS)[number], string>) {
+    this.kind = fields.kind;
+    this.id = fields.id;
+    this.subject = fields.subject;
+    this.issuer = fields.issuer;
+    this.spiffeId = fields.spiffeId;
+    this.namespace = fields.namespace;
+    this.serviceAccount = fields.serviceAccount;
+  }
+}
+class ActorValue {
+  readonly kind: string;
+  readonly sub: string;
+  readonly iss: string;
+  readonly provider: string;
+  readonly clientId: string;
+  constructor(fields: Record<(typeof ACTOR_FIELDS)[number], string>) {
+    this.kind = fields.kind;
+    this.sub = fields.sub;
+    this.iss = fields.iss;
+    this.provider = fields.provider;
+    this.clientId = fields.clientId;
+  }
+}
+const CALLER_FIELDS = ['kind', 'id', 'subject', 'issuer', 'spiffeId', 'namespace', 'serviceAccount'] as const;
+const ACTOR_FIELDS = ['kind', 'sub', 'iss', 'provider', 'clientId'] as const;
+const stringFields = (names: readonly string[]) => Object.fromEntries(names.map((n) => [n, 'string']));
+
 class GitHubLookups {
   orgs?: string[];
   teams?: string[];
 }
 class GitLabLookups {
   groups?: string[];
+}
+
+/** A `matches()` failure with a fixed code (the policy reports codes, never messages). */
+class MatchesError extends Error {
+  readonly code: string;
+  constructor(code: 'input_limit' | 'pattern_not_compiled') {
+    super(code);
+    this.code = code;
+  }
+}
+
+/** CEL `matches(string, string): bool` on RE2. The pattern was compiled when the policy was (a string literal). */
+function re2Matches(input: string, pattern: string): boolean {
+  const compiled = compiledPattern(pattern);
+  if (!compiled) throw new MatchesError('pattern_not_compiled');
+  if (input.length > MAX_MATCH_INPUT_LENGTH) throw new MatchesError('input_limit');
+  return compiled.test(input);
 }
 
 const environments = new Map<string, Environment>();
@@ -80,7 +142,12 @@ function environmentFor(lookups: ReadonlySet<LookupName>): Environment {
   })
     .registerType('authjwt.Account', { ctor: AccountValue, fields: { provider: 'string', id: 'string' } })
     .registerVariable('claims', 'map<string, dyn>', { description: "The provider's verified data as returned" })
-    .registerVariable('account', 'authjwt.Account', { description: 'The proven account: provider id and account id' });
+    .registerVariable('account', 'authjwt.Account', { description: 'The proven account: provider id and account id' })
+    .registerType('authjwt.Caller', { ctor: CallerValue, fields: stringFields(CALLER_FIELDS) })
+    .registerVariable('caller', 'authjwt.Caller', { description: 'Who asks for the exchange (token endpoint client authentication)' })
+    .registerType('authjwt.Actor', { ctor: ActorValue, fields: stringFields(ACTOR_FIELDS) })
+    .registerVariable('actor', 'authjwt.Actor', { description: 'Who will act for the subject (RFC 8693 delegation)' })
+    .registerFunction('matches(string, string): bool', re2Matches);
   const github = Object.fromEntries(
     ['orgs', 'teams'].filter((f) => lookups.has(`github.${f}` as LookupName)).map((f) => [f, 'list<string>']),
   );
@@ -107,7 +174,8 @@ type Issue = { path: string; message: string };
 /**
  * Compiles a provider's policy. Throws {@link PolicyCompileError} listing every problem: syntax and type
  * errors, an `allow` that is not bool, a claim whose type cannot be put in a token, a reserved claim name,
- * a lookup this provider does not have, `matches()`, an expression over the length or cost limit.
+ * a lookup this provider does not have, a `matches()` pattern that is not a valid RE2 string literal within
+ * the size bounds, an expression over the length or cost limit.
  */
 export function compilePolicy(source: PolicySource, options: CompileOptions): CompiledPolicy {
   const limits = { ...DEFAULT_POLICY_LIMITS, ...definedOnly(options.limits ?? {}) };
@@ -151,9 +219,12 @@ export function compilePolicy(source: PolicySource, options: CompileOptions): Co
     if (!(analysis.cost <= limits.maxCost)) {
       return fail(
         `1:1: worst-case cost ${analysis.cost} is over the limit of ${limits.maxCost} ` +
-          '(a comprehension nested in another over provider lists, or values grown in a loop?)',
+          (analysis.matchesCalls > 0
+            ? '(matches() costs its pattern size times the input length: over every item of a provider list, use startsWith, endsWith or contains)'
+            : '(a comprehension nested in another over provider lists, or values grown in a loop?)'),
       );
     }
+    routeMatchesToRe2(env, analysis.matchesMethods);
     const checked = run.check();
     if (!checked.valid) return fail(`${position(text, rangeStart(checked.error))}: ${summaryOf(checked.error)}`);
     if (kind === 'allow' && checked.type !== 'bool') {
@@ -303,6 +374,8 @@ class Policy implements CompiledPolicy {
     const context: Record<string, unknown> = {
       claims: convert.claims(input.claims, this.#claimKeys),
       account: new AccountValue(convert.string(input.account?.provider), convert.string(input.account?.id)),
+      caller: new CallerValue(stringsOf(convert, CALLER_FIELDS, input.caller ?? ANONYMOUS_CALLER)),
+      actor: new ActorValue(stringsOf(convert, ACTOR_FIELDS, input.actor ?? NO_ACTOR)),
     };
     if (this.needs.size === 0) return context;
     const lists = new JsonToCel(this.#lookupLimits);
@@ -326,6 +399,36 @@ class Policy implements CompiledPolicy {
   }
 }
 
+/** The library's AST node, as far as routing a call needs it (lib/parser.js `ASTNode`; checked at run time). */
+interface CallNode {
+  readonly meta: { check: unknown; evaluate: unknown };
+  clone(op: { name: string; check: unknown; evaluate: unknown }, args: unknown): CallNode;
+  setMeta(key: 'alternate', value: CallNode): CallNode;
+}
+const isCallNode = (v: unknown): v is CallNode =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as Partial<CallNode>).clone === 'function' &&
+  typeof (v as Partial<CallNode>).setMeta === 'function' &&
+  typeof (v as Partial<CallNode>).meta?.check === 'function';
+
+/**
+ * Makes each method-style `s.matches(p)` evaluate (and type-check) as our global `matches(s, p)`: the
+ * node gets the library's `alternate`, the mechanism its own macros use to stand for another call. The
+ * library refuses to replace its built-in `string.matches` overload, so this is how RE2 takes its place.
+ * Throws when the library's AST no longer has that shape (an upgrade): start fails rather than fall back.
+ */
+function routeMatchesToRe2(env: Environment, calls: readonly MatchesMethodCall[]): void {
+  if (calls.length === 0) return;
+  const probe: unknown = env.parse("matches('', '')").ast;
+  if (!isCallNode(probe)) throw new Error('@marcbachmann/cel-js AST has changed: cannot route matches() to RE2');
+  const call = { name: 'call', check: probe.meta.check, evaluate: probe.meta.evaluate };
+  for (const { node, receiver, pattern } of calls) {
+    if (!isCallNode(node)) throw new Error('@marcbachmann/cel-js AST has changed: cannot route matches() to RE2');
+    node.setMeta('alternate', node.clone(call, ['matches', [receiver, pattern]]));
+  }
+}
+
 /** A lookup the policy needs was not given to `evaluate` (a bug of the caller: fetch every one of `needs`). */
 class LookupMissing extends InputError {
   readonly lookup: LookupName;
@@ -333,6 +436,13 @@ class LookupMissing extends InputError {
     super('input_invalid');
     this.lookup = lookup;
   }
+}
+
+/** The named string fields of a caller or actor, each bounded like any other input string. */
+function stringsOf<const K extends string>(convert: JsonToCel, names: readonly K[], source: object): Record<K, string> {
+  const out = {} as Record<K, string>;
+  for (const name of names) out[name] = convert.string(Object.hasOwn(source, name) ? (source as Record<string, unknown>)[name] : undefined);
+  return out;
 }
 
 /** A library error's machine-readable code (never its message, which may quote input). */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../exchange/ports.ts';
 
@@ -54,7 +54,7 @@ export class CachingVerifier implements TokenVerifier {
   }
 
   verify(token: string, options: CallOptions = {}): Promise<VerifiedIdentity> {
-    const key = createHash('sha256').update(token).digest('base64url');
+    const key = hash('sha256', token, 'base64url');
     const cached = this.#cache?.get(key);
     if (cached && (cached.expiresAt === undefined || cached.expiresAt > this.#clock())) {
       this.#options.observer?.onCacheLookup?.(this.#options.provider, 'hit');

@@ -2,6 +2,8 @@ import type { Config, ProviderConfig } from '../config/types.ts';
 import type { AccessPolicy, ExchangeProvider, LookupName, ProviderDirectory, TokenVerifier } from '../exchange/ports.ts';
 import { CachingVerifier, type CacheObserver } from './caching-verifier.ts';
 import { createProviderFetch, type FetchFn, type ProviderCallObserver } from './http/provider-fetch.ts';
+import { kubernetesVerifierFor } from './kubernetes/from-config.ts';
+import type { KubernetesTokenVerifier } from './kubernetes/kubernetes-verifier.ts';
 import { AutoVerifier } from './oidc/auto-verifier.ts';
 import { OidcDiscovery } from './oidc/discovery.ts';
 import { IntrospectionVerifier } from './oidc/introspection-verifier.ts';
@@ -30,8 +32,10 @@ interface RegisteredProvider {
 
 export interface ProviderRegistry extends ProviderDirectory {
   all(): readonly RegisteredProvider[];
-  /** Starts OIDC discovery in the background so the first calls are fast. */
+  /** Starts OIDC discovery (and Kubernetes key discovery) in the background so the first calls are fast. */
   warmUp(): Promise<void>;
+  /** Releases outbound connections (the Kubernetes API-server clients). */
+  close(): Promise<void>;
 }
 
 export interface ProviderRegistryOptions {
@@ -60,6 +64,7 @@ export function createProviderRegistry(
   const entries = new Map<string, RegisteredProvider>();
   const byIssuer = new Map<string, RegisteredProvider>();
   const discoveries: OidcDiscovery[] = [];
+  const kubernetesVerifiers: KubernetesTokenVerifier[] = [];
   // Last observed call result per provider: reported as provider state, never gates readiness. A call
   // the caller abandoned (`aborted`) says nothing about the provider.
   const lastCallFailed = new Map<string, boolean>();
@@ -75,15 +80,18 @@ export function createProviderRegistry(
   for (const p of config.providers) {
     const policy = options.policies?.get(p.id);
     let discovery: OidcDiscovery | undefined;
-    const fetch = createProviderFetch({
-      provider: p.id,
-      timeoutMs: p.timeout,
-      retries: p.retries,
-      circuitBreaker: p.circuitBreaker,
-      observer,
-      fetch: options.fetch,
-      endpointOf: (url) => (discovery ? oidcEndpointOf(url, discovery) : userApiEndpointOf(url)),
-    });
+    let kubernetes: KubernetesTokenVerifier | undefined;
+    // A kubernetes provider builds its own (its API-server client): see src/providers/kubernetes/.
+    const providerFetch = () =>
+      createProviderFetch({
+        provider: p.id,
+        timeoutMs: p.timeout,
+        retries: p.retries,
+        circuitBreaker: p.circuitBreaker,
+        observer,
+        fetch: options.fetch,
+        endpointOf: (url) => (discovery ? oidcEndpointOf(url, discovery) : userApiEndpointOf(url)),
+      });
     let inner: TokenVerifier;
     if (p.oidc) {
       discovery = new OidcDiscovery({
@@ -93,7 +101,7 @@ export function createProviderRegistry(
         algorithms: p.oidc.algorithms,
         jwksCooldown: p.oidc.jwksCooldown,
         timeout: p.timeout,
-        fetch,
+        fetch: providerFetch(),
         clock: options.clock,
       });
       discoveries.push(discovery);
@@ -104,6 +112,9 @@ export function createProviderRegistry(
         clockTolerance: config.clockTolerance,
         clock: options.clock,
       });
+    } else if (p.kubernetes) {
+      inner = kubernetes = kubernetesVerifierFor(p, config, { observer, fetch: options.fetch, clock: options.clock });
+      kubernetesVerifiers.push(kubernetes);
     } else {
       const userApi = p.userApi!;
       const offered = lookupsFor(userApi.preset, lookupBase(p));
@@ -117,7 +128,7 @@ export function createProviderRegistry(
             : undefined,
         // Only what some expression needs is fetched (each lookup is a provider call per verification).
         lookups: [...(policy?.needs ?? [])].filter((n) => offered.has(n)).map((name) => ({ name, url: offered.get(name)! })),
-        fetch,
+        fetch: providerFetch(),
       });
     }
     const cached = new CachingVerifier(inner, {
@@ -130,12 +141,14 @@ export function createProviderRegistry(
     });
     const verifier = options.wrapVerifier ? options.wrapVerifier(cached, p.id) : cached;
     const d = discovery;
+    const k = kubernetes;
+    const jwtIssuer = p.oidc?.issuer ?? p.kubernetes?.issuer;
     const entry: RegisteredProvider = {
       id: p.id,
       exchange: {
         id: p.id,
         accountTypes: p.accountTypes,
-        issuer: p.oidc?.issuer,
+        issuer: jwtIssuer,
         verifier,
         policy,
         claimPaths: p.claims,
@@ -148,27 +161,32 @@ export function createProviderRegistry(
         const failed = lastCallFailed.get(p.id);
         if (failed) return 'unreachable';
         if (d) return d.discovered ? 'reachable' : 'unknown';
+        if (k) return k.ready ? 'reachable' : 'unknown';
         return failed === false ? 'reachable' : 'unknown';
       },
       cacheSize: () => cached.size,
     };
     // Map keys come only from config; lookups with attacker-chosen ids use Map.get (no prototype walk).
     entries.set(p.id, entry);
-    if (p.oidc && !byIssuer.has(p.oidc.issuer)) byIssuer.set(p.oidc.issuer, entry);
+    if (jwtIssuer !== undefined && !byIssuer.has(jwtIssuer)) byIssuer.set(jwtIssuer, entry);
   }
   return {
     get: (id) => entries.get(id)?.exchange,
     byIssuer: (issuer) => byIssuer.get(issuer)?.exchange,
     all: () => [...entries.values()],
     warmUp: async () => {
-      await Promise.all(
-        discoveries.map((d) =>
+      await Promise.all([
+        ...discoveries.map((d) =>
           d.current().then(
             () => undefined,
             () => undefined,
           ),
         ),
-      );
+        ...kubernetesVerifiers.map((v) => v.warmUp()),
+      ]);
+    },
+    close: async () => {
+      await Promise.all(kubernetesVerifiers.map((v) => v.close()));
     },
   };
 }

@@ -1,9 +1,34 @@
 import { trace } from '@opentelemetry/api';
 import { toAuthJwtError, type Outcome } from '../errors.ts';
+import type { Caller } from '../exchange/ports.ts';
 import type { Logger } from './logger.ts';
 
-/** The front doors of the exchange. */
-type Door = 'getjwt' | 'ext_authz' | 'forward_auth' | 'token_endpoint';
+/**
+ * The front doors of the exchange, as the `door` label of the metrics and logs. A new door is one more
+ * entry here: the metrics, the SLOs and the dashboard group by the label, so nothing else lists doors.
+ */
+const DOORS = ['getjwt', 'ext_authz', 'forward_auth', 'token_endpoint'] as const;
+export type Door = (typeof DOORS)[number];
+
+/**
+ * Why a door answered without running the exchange: admission (`draining` after SIGTERM, `overloaded`
+ * beyond a concurrency limit) or a request it could not read (`no_token`: no bearer token at an edge
+ * door; `malformed`: anything else the door cannot parse).
+ */
+export const REFUSALS = ['draining', 'overloaded', 'no_token', 'malformed'] as const;
+export type Refusal = (typeof REFUSALS)[number];
+
+/** The refusal a pre-exchange error stands for (admission codes by name; everything else the door could not read). */
+export function refusalOf(error: unknown): Refusal {
+  const { code } = toAuthJwtError(error);
+  return code === 'ERR_AUTHJWT_SHUTTING_DOWN'
+    ? 'draining'
+    : code === 'ERR_AUTHJWT_OVERLOADED'
+      ? 'overloaded'
+      : code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN'
+        ? 'no_token'
+        : 'malformed';
+}
 
 export interface ExchangeEvent {
   door: Door;
@@ -23,6 +48,17 @@ export interface ExchangeEvent {
   rule?: string | undefined;
   /** Edge doors: the request the gateway decides on, `METHOD host/path` without the query (logs only, never a metric label). */
   route?: string | undefined;
+  /**
+   * Token endpoint: the authenticated client's configured id, `_anonymous` (method none), or undefined
+   * when client authentication failed or was not reached. Bounded (configuration): a metric label.
+   */
+  caller?: string | undefined;
+  /** Token endpoint: how the caller authenticated (`none`, `tls_client_auth`, `private_key_jwt`, `federated_jwt`). */
+  clientAuth?: string | undefined;
+  /** `act.sub` of the minted token (RFC 8693 delegation; a carried-over `act` too): logs and traces only, never a label. */
+  actor?: string | undefined;
+  /** Answered before the exchange ran (admission, or a request the door could not read). */
+  refused?: Refusal | undefined;
   /** An unexpected error (a bug), logged with its stack. */
   err?: unknown;
 }
@@ -40,14 +76,18 @@ interface ReportedFailure {
   unexpected: unknown;
 }
 
-/** One exchange at a door: reported once, when it ends. */
+/** One exchange at a door: reported once, when it ends; each returns the event it reported. */
 export interface ExchangeReport {
-  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean }): void;
+  /** The caller proven by client authentication (token endpoint): named on the event by its configured id only. */
+  identify(caller: Caller): void;
+  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean; actor?: string | undefined }): ExchangeEvent;
   /**
    * `thrown`: the error whose ErrorInfo metadata names the provider that failed and the rule that
    * denied; `requestedProvider`: the request's provider, used when the error names none.
    */
-  failed(failure: ReportedFailure, thrown: unknown, requestedProvider: unknown): void;
+  failed(failure: ReportedFailure, thrown: unknown, requestedProvider: unknown): ExchangeEvent;
+  /** Like `failed`, for a request answered before the exchange ran: the event also names the {@link Refusal}. */
+  refused(failure: ReportedFailure, thrown: unknown, requestedProvider?: unknown): ExchangeEvent;
 }
 
 /**
@@ -62,35 +102,56 @@ export function beginExchangeReport(
 ): ExchangeReport {
   const started = performance.now();
   const durationSeconds = () => (performance.now() - started) / 1000;
+  let caller: Pick<ExchangeEvent, 'caller' | 'clientAuth'> = {};
   return {
+    identify(c) {
+      caller = { caller: c.kind === 'none' ? '_anonymous' : c.id, clientAuth: c.kind };
+    },
     succeeded(result) {
-      options.report({
+      const event: ExchangeEvent = {
         door,
         route,
+        ...caller,
         durationSeconds: durationSeconds(),
         provider: result.provider,
         outcome: 'ok',
         strategy: result.strategy,
         kid: result.kid,
         reused: result.reused,
-      });
+        ...(result.actor !== undefined ? { actor: result.actor } : {}),
+      };
+      options.report(event);
+      return event;
     },
     failed(failure, thrown, requestedProvider) {
-      const { metadata } = toAuthJwtError(thrown);
-      const provider = metadata.provider ?? requestedProvider;
-      options.report({
-        door,
-        route,
-        durationSeconds: durationSeconds(),
-        provider: typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown',
-        outcome: failure.outcome,
-        reason: failure.reason,
-        detail: failure.detail,
-        rule: metadata.rule,
-        err: failure.unexpected,
-      });
+      const event = failedEvent(failure, thrown, requestedProvider, undefined);
+      options.report(event);
+      return event;
+    },
+    refused(failure, thrown, requestedProvider) {
+      const event = failedEvent(failure, thrown, requestedProvider, refusalOf(thrown));
+      options.report(event);
+      return event;
     },
   };
+
+  function failedEvent(failure: ReportedFailure, thrown: unknown, requestedProvider: unknown, refused: Refusal | undefined): ExchangeEvent {
+    const { metadata } = toAuthJwtError(thrown);
+    const provider = metadata.provider ?? requestedProvider;
+    return {
+      door,
+      route,
+      ...caller,
+      durationSeconds: durationSeconds(),
+      provider: typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown',
+      outcome: failure.outcome,
+      reason: failure.reason,
+      detail: failure.detail,
+      rule: metadata.rule,
+      refused,
+      err: failure.unexpected,
+    };
+  }
 }
 
 export interface ExchangeObserver {
@@ -114,6 +175,8 @@ export function createExchangeReporter(logger: Logger, observer: ExchangeObserve
         ...(event.strategy ? { 'authjwt.strategy': event.strategy } : {}),
       });
       if (event.rule) span.setAttribute('authjwt.policy.rule', event.rule);
+      if (event.caller) span.setAttribute('authjwt.caller', event.caller);
+      if (event.actor) span.setAttribute('authjwt.actor', event.actor);
     }
     const level =
       event.outcome === 'ok' ? 'debug' : event.outcome === 'internal' ? 'error' : event.outcome === 'unavailable' ? 'warn' : 'info';

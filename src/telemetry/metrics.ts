@@ -1,9 +1,14 @@
 import { ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { OUTCOMES } from '../errors.ts';
+import { OUTCOMES, type Outcome } from '../errors.ts';
+import type { AccessPolicy } from '../exchange/ports.ts';
+import { REFUSALS, type Door, type Refusal } from './exchange-events.ts';
 import type { TelemetryObserver } from './observers.ts';
 
-/** Latency buckets (seconds) for GetJWT and gRPC handling: cache hits are sub-millisecond. */
+/**
+ * Latency buckets (seconds) of the exchanges and gRPC handling: cache hits are sub-millisecond; 0.25 is
+ * the latency SLO's threshold (monitoring/slos.yaml) and must stay a bucket boundary.
+ */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const GRPC_CODE_NAMES = Object.fromEntries(
   Object.entries(GrpcStatus)
@@ -27,6 +32,15 @@ export interface Metrics {
   watchProviders(
     providers: readonly { id: string; reachability: () => 'reachable' | 'unreachable' | 'unknown'; cacheSize: () => number }[],
   ): void;
+  /** Publishes whether the replay cache of client assertions answers (issue 21). */
+  watchReplayCache(cache: { up: () => boolean }, store: string): void;
+  /** Publishes the minted-token cache's size at scrape time. */
+  watchMintedTokens(cache: { readonly size: number }): void;
+  /**
+   * The provider's access policy, counting every decision by rule. `rules`: every rule name the policy
+   * can report (its allow rules and `claims.<name>`), so the label values come from configuration only.
+   */
+  meterPolicy(policy: AccessPolicy, provider: string, rules: readonly string[]): AccessPolicy;
   exposition(): Promise<{ contentType: string; body: string }>;
 }
 
@@ -34,7 +48,12 @@ export interface Metrics {
  * Prometheus metrics. Label values come only from configuration and fixed sets (outcomes, endpoints,
  * gRPC codes): a request cannot create a series.
  */
-export function createMetrics(options: { providerIds: readonly string[]; version: string }): Metrics {
+export function createMetrics(options: {
+  providerIds: readonly string[];
+  version: string;
+  /** Enabled doors: their refusal counters exist at 0 from the start (other doors' appear on first use). */
+  doors?: readonly Door[];
+}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
 
@@ -47,10 +66,11 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     .labels(options.version, process.versions.node)
     .set(1);
 
-  const requests = new Counter({
-    name: 'authjwt_getjwt_requests_total',
-    help: 'GetJWT calls by provider and outcome.',
-    labelNames: ['provider', 'outcome'],
+  const exchangeDuration = new Histogram({
+    name: 'authjwt_exchange_duration_seconds',
+    help: 'Requests at every front door (getjwt, ext_authz, forward_auth, token_endpoint, ...), from arrival to answer, by door, provider and outcome; requests refused before the exchange included.',
+    labelNames: ['door', 'provider', 'outcome'],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const exchanges = new Counter({
@@ -59,11 +79,32 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     labelNames: ['door', 'provider', 'outcome', 'reused'],
     registers: [registry],
   });
-  const duration = new Histogram({
-    name: 'authjwt_getjwt_duration_seconds',
-    help: 'GetJWT handling time by provider and outcome.',
-    labelNames: ['provider', 'outcome'],
-    buckets: LATENCY_BUCKETS,
+  const refusals = new Counter({
+    name: 'authjwt_requests_refused_total',
+    help: 'Requests a door answered without running the exchange: admission (draining, overloaded) or a request it could not read (no_token, malformed).',
+    labelNames: ['door', 'reason'],
+    registers: [registry],
+  });
+  // DEPRECATED (issue 23): the GetJWT-only names, served at scrape time as views of
+  // authjwt_exchange_duration_seconds{door="getjwt"}: the same values by construction, and no work per
+  // call (docs/operations.md#deprecated-metrics).
+  registerGetJwtViews(registry, exchangeDuration, options.providerIds);
+  const policyDecisions = new Counter({
+    name: 'authjwt_policy_decisions_total',
+    help: 'Access policy decisions by provider, decision (allowed, denied, error) and the rule that decided (empty when allowed).',
+    labelNames: ['provider', 'decision', 'rule'],
+    registers: [registry],
+  });
+  const mintedLookups = new Counter({
+    name: 'authjwt_minted_token_cache_requests_total',
+    help: 'Minted-token cache lookups by result (hit: a minted token was reused; miss: a new one was signed).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const mintedEvictions = new Counter({
+    name: 'authjwt_minted_token_cache_evictions_total',
+    help: 'Entries dropped from the minted-token cache: capacity (least recently used, beyond mintedTokens.maxEntries) or expired (within refreshMargin of exp).',
+    labelNames: ['reason'],
     registers: [registry],
   });
   const providerRequests = new Counter({
@@ -89,6 +130,13 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     name: 'authjwt_verification_cache_requests_total',
     help: 'Verification cache lookups: hit, miss, or shared (joined an in-flight verification).',
     labelNames: ['provider', 'result'],
+    registers: [registry],
+  });
+  // issue 21: the token endpoint's callers, by configured client id (a bounded set) — never a request value.
+  const callers = new Counter({
+    name: 'authjwt_token_endpoint_callers_total',
+    help: 'Token endpoint requests by caller (a configured client id; _anonymous: client authentication none; _unauthenticated: it failed), client authentication method and outcome.',
+    labelNames: ['caller', 'method', 'outcome'],
     registers: [registry],
   });
   const keyReloads = new Counter({
@@ -141,34 +189,86 @@ export function createMetrics(options: { providerIds: readonly string[]; version
     }
     return children;
   };
-  for (const provider of options.providerIds) {
-    for (const outcome of OUTCOMES) requests.labels(provider, outcome).inc(0);
-    for (const child of Object.values(cacheChildrenOf(provider))) child.inc(0);
-  }
+  for (const provider of options.providerIds) for (const child of Object.values(cacheChildrenOf(provider))) child.inc(0);
   for (const result of ['success', 'failure', 'unchanged']) keyReloads.labels(result).inc(0);
+  const callerChildren = new Map<string, Counter.Internal>();
+  const minted = {
+    hit: mintedLookups.labels('hit'),
+    miss: mintedLookups.labels('miss'),
+    capacity: mintedEvictions.labels('capacity'),
+    expired: mintedEvictions.labels('expired'),
+  };
+  for (const child of Object.values(minted)) child.inc(0);
+  const refusalChildren = new Map<string, Record<Refusal, Counter.Internal>>();
+  const refusalsOf = (door: string) => {
+    let children = refusalChildren.get(door);
+    if (!children) {
+      children = Object.fromEntries(REFUSALS.map((r) => [r, refusals.labels(door, r)])) as Record<Refusal, Counter.Internal>;
+      refusalChildren.set(door, children);
+    }
+    return children;
+  };
+  for (const door of options.doors ?? []) for (const child of Object.values(refusalsOf(door))) child.inc(0);
 
-  // Labeled children are looked up once per label set (label values are bounded, so is the map):
-  // prom-client's labels() hashes its arguments on every call, which shows on the hot path.
-  const getJwtChildren = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
-  const exchangeChildren = new Map<string, Counter.Internal>();
+  // Labeled children are looked up once per label set (label values are bounded, so are the maps):
+  // prom-client's labels() hashes its arguments on every call, which shows on the hot path. Door and
+  // provider index two maps and the outcome a property: no key string is built per exchange.
+  interface OutcomeChildren {
+    duration: Histogram.Internal<string>;
+    fresh: Counter.Internal;
+    reused: Counter.Internal | undefined;
+  }
+  const exchangeChildren = new Map<string, Map<string, Partial<Record<Outcome, OutcomeChildren>>>>();
+  const childrenOf = (door: string, provider: string, outcome: Outcome): OutcomeChildren => {
+    let byProvider = exchangeChildren.get(door);
+    if (!byProvider) {
+      byProvider = new Map();
+      exchangeChildren.set(door, byProvider);
+    }
+    let byOutcome = byProvider.get(provider);
+    if (!byOutcome) {
+      byOutcome = {};
+      byProvider.set(provider, byOutcome);
+    }
+    let children = byOutcome[outcome];
+    if (!children) {
+      children = {
+        duration: exchangeDuration.labels(door, provider, outcome),
+        fresh: exchanges.labels(door, provider, outcome, 'false'),
+        reused: undefined,
+      };
+      byOutcome[outcome] = children;
+    }
+    return children;
+  };
+
   const observer: TelemetryObserver = {
-    onExchange({ door, provider, outcome, durationSeconds, reused }) {
-      const exchangeKey = `${door}\0${provider}\0${outcome}\0${reused === true}`;
-      let exchange = exchangeChildren.get(exchangeKey);
-      if (!exchange) {
-        exchange = exchanges.labels(door, provider, outcome, String(reused === true));
-        exchangeChildren.set(exchangeKey, exchange);
+    onExchange(event) {
+      const { door, provider, outcome, durationSeconds, reused, refused } = event;
+      const c = childrenOf(door, provider, outcome);
+      c.duration.observe(durationSeconds);
+      if (reused === true) {
+        c.reused ??= exchanges.labels(door, provider, outcome, 'true');
+        c.reused.inc();
+      } else c.fresh.inc();
+      if (refused) refusalsOf(door)[refused].inc();
+      if (door === 'token_endpoint') {
+        const caller = event.caller ?? '_unauthenticated';
+        const method = event.clientAuth ?? '';
+        const key = `${caller}\0${method}\0${outcome}`;
+        let child = callerChildren.get(key);
+        if (!child) {
+          child = callers.labels(caller, method, outcome);
+          callerChildren.set(key, child);
+        }
+        child.inc();
       }
-      exchange.inc();
-      if (door !== 'getjwt') return;
-      const key = `${provider}\0${outcome}`;
-      let child = getJwtChildren.get(key);
-      if (!child) {
-        child = { count: requests.labels(provider, outcome), time: duration.labels(provider, outcome) };
-        getJwtChildren.set(key, child);
-      }
-      child.count.inc();
-      child.time.observe(durationSeconds);
+    },
+    onMintedTokenLookup(result) {
+      minted[result].inc();
+    },
+    onMintedTokenEviction(reason) {
+      minted[reason].inc();
     },
     onProviderCall({ provider, endpoint, result, durationSeconds }) {
       providerRequests.labels(provider, endpoint, result).inc();
@@ -280,8 +380,112 @@ export function createMetrics(options: { providerIds: readonly string[]; version
         },
       });
     },
+    watchReplayCache(cache, store) {
+      new Gauge({
+        name: 'authjwt_replay_cache_up',
+        help: 'The replay cache of private_key_jwt assertions answers (1) or not (0: such assertions are refused). store: redis or memory.',
+        labelNames: ['store'],
+        registers: [registry],
+        collect() {
+          this.labels(store).set(cache.up() ? 1 : 0);
+        },
+      });
+    },
+    watchMintedTokens(cache) {
+      new Gauge({
+        name: 'authjwt_minted_token_cache_entries',
+        help: 'Minted tokens in the cache (bounded by mintedTokens.maxEntries).',
+        registers: [registry],
+        collect() {
+          this.set(cache.size);
+        },
+      });
+    },
+    meterPolicy(policy, provider, rules) {
+      const allowed = policyDecisions.labels(provider, 'allowed', '');
+      allowed.inc(0);
+      const byRule = new Map<string, { denied: Counter.Internal; error: Counter.Internal }>();
+      const ruleChildren = (rule: string) => {
+        let children = byRule.get(rule);
+        if (!children) {
+          children = { denied: policyDecisions.labels(provider, 'denied', rule), error: policyDecisions.labels(provider, 'error', rule) };
+          byRule.set(rule, children);
+        }
+        return children;
+      };
+      for (const rule of rules) {
+        const children = ruleChildren(rule);
+        children.denied.inc(0);
+        children.error.inc(0);
+      }
+      return {
+        needs: policy.needs,
+        evaluate(input) {
+          const decision = policy.evaluate(input);
+          if (decision.allowed) allowed.inc();
+          else ruleChildren(decision.rule)[decision.reason === 'error' ? 'error' : 'denied'].inc();
+          return decision;
+        },
+      };
+    },
     async exposition() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   };
+}
+
+/**
+ * The deprecated GetJWT metrics as views of the door histogram, computed when scraped:
+ * `authjwt_getjwt_duration_seconds{provider,outcome}` is `authjwt_exchange_duration_seconds{door="getjwt"}`
+ * without the door label, and `authjwt_getjwt_requests_total{provider,outcome}` its `_count` (at 0 for
+ * every configured provider and outcome, as the counter always was).
+ */
+function registerGetJwtViews(registry: Registry, source: Histogram<string>, providerIds: readonly string[]): void {
+  const SOURCE = 'authjwt_exchange_duration_seconds';
+  const getjwtSeries = async () => (await source.get()).values.filter((v) => v.labels.door === 'getjwt');
+  const withoutDoor = ({ door: _door, ...labels }: Record<string, string | number | undefined>) => labels;
+  const views: View[] = [
+    {
+      name: 'authjwt_getjwt_duration_seconds',
+      help: 'DEPRECATED: use authjwt_exchange_duration_seconds{door="getjwt"}. GetJWT handling time by provider and outcome.',
+      type: 'histogram',
+      values: async () =>
+        (await getjwtSeries()).map((v) => ({
+          labels: withoutDoor(v.labels),
+          value: v.value,
+          metricName: `authjwt_getjwt_duration_seconds${(v as { metricName?: string }).metricName?.slice(SOURCE.length) ?? ''}`,
+        })),
+    },
+    {
+      name: 'authjwt_getjwt_requests_total',
+      help: 'DEPRECATED: use authjwt_exchange_duration_seconds_count{door="getjwt"}. GetJWT calls by provider and outcome.',
+      type: 'counter',
+      values: async () => {
+        const counts = new Map<string, number>();
+        for (const v of await getjwtSeries())
+          if ((v as { metricName?: string }).metricName === `${SOURCE}_count`)
+            counts.set(`${v.labels.provider}\0${v.labels.outcome}`, v.value);
+        const providers = [...new Set([...providerIds, ...[...counts.keys()].map((k) => k.split('\0')[0]!)])];
+        return providers.flatMap((provider) =>
+          OUTCOMES.map((outcome) => ({ labels: { provider, outcome }, value: counts.get(`${provider}\0${outcome}`) ?? 0 })),
+        );
+      },
+    },
+  ];
+  for (const view of views) {
+    registry.registerMetric({
+      name: view.name,
+      help: view.help,
+      type: view.type,
+      aggregator: 'sum',
+      get: async () => ({ name: view.name, help: view.help, type: view.type, aggregator: 'sum', values: await view.values() }),
+    } as unknown as Counter);
+  }
+}
+
+interface View {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  values(): Promise<{ labels: Record<string, string | number | undefined>; value: number; metricName?: string }[]>;
 }

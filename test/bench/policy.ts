@@ -111,6 +111,8 @@ const single: [string, boolean][] = [
   ["claims.email.split('@')[1]", false],
   ["'admin' in claims.resource_access['my-client'].roles", true],
   ["!(account.id in ['1', '2'])", true],
+  // matches() on RE2 (issue 21): an email-domain rule on this identity.
+  ["claims.email.matches('^[^@]+@(example[.]com|corp[.]example[.]com)$')", true],
 ];
 const both: EvaluationInput = {
   claims: keycloakClaims,
@@ -123,6 +125,35 @@ for (const [expression, isRule] of single) {
     source: isRule ? { allow: expression } : { claims: { c: expression } },
     lookups: ['github.orgs', 'github.teams'],
     input: both,
+  });
+}
+
+/** A Kubernetes projected service-account token's payload (pkg/serviceaccount/claims.go), for the workload rules. */
+const serviceAccountClaims = {
+  aud: ['authjwt'],
+  exp: 1_800_003_600,
+  iat: 1_800_000_000,
+  nbf: 1_800_000_000,
+  iss: 'https://kubernetes.default.svc.cluster.local',
+  jti: '0d6a1f2e-3b4c-4d5e-8f90-a1b2c3d4e5f6',
+  sub: 'system:serviceaccount:prod-payments:api',
+  'kubernetes.io': {
+    namespace: 'prod-payments',
+    node: { name: 'node-1', uid: '5e6f7a8b-0000-4000-8000-000000000003' },
+    pod: { name: 'api-7d9f8b6c5-x2x4z', uid: '3c4d5e6f-0000-4000-8000-000000000002' },
+    serviceaccount: { name: 'api', uid: '1a2b3c4d-0000-4000-8000-000000000001' },
+  },
+};
+for (const expression of [
+  "claims['kubernetes.io'].namespace.matches('^(prod|staging)-[a-z0-9-]+$')",
+  "claims.sub.matches('^system:serviceaccount:(prod|staging)-[a-z0-9-]+:[a-z0-9-]+$')",
+  "claims['kubernetes.io'].namespace.startsWith('prod-')",
+]) {
+  scenarios.push({
+    name: `workload: ${expression}`,
+    source: { allow: expression },
+    lookups: [],
+    input: { claims: serviceAccountClaims, account: { provider: 'k8s', id: serviceAccountClaims.sub }, lookups: {} },
   });
 }
 

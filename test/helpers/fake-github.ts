@@ -33,6 +33,8 @@ export interface FakeGitHub {
   url: string;
   /** Registers `token` as issued to OAuth app `clientId` for `user`, with `scopes` (default {@link DEFAULT_SCOPES}). */
   issue(token: string, user: FakeGitHubUser, clientId: string, options?: { scopes?: readonly string[] }): void;
+  /** Revokes `token`: GitHub then answers 401 for it, as for a token the user or the app revoked. */
+  revoke(token: string): void;
   /** Org logins and teams (`org/slug`) of a user, by user id; none by default. */
   memberships: Map<number, { orgs: readonly string[]; teams: readonly string[] }>;
   apps: Map<string, string>;
@@ -62,6 +64,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     delayMs: 0,
     requests: [],
     issue: (token, user, clientId, options = {}) => void tokens.set(token, { user, clientId, scopes: options.scopes ?? DEFAULT_SCOPES }),
+    revoke: (token) => void tokens.delete(token),
     count: (path) => state.requests.filter((r) => r.path.split('?')[0] === path).length,
     close: async () => {},
   };

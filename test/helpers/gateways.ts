@@ -1,7 +1,7 @@
 /**
  * Real gateways as test-owned processes on loopback ports, each with its own temporary prefix (no
- * root paths, no daemons): nginx (Debian package), Caddy and oauth2-proxy (Go proxy builds), found
- * through test/helpers/interop-tools.ts. Configs are the deploy/ examples with the test's addresses
+ * root paths, no daemons): nginx (Debian package), Caddy and oauth2-proxy (Go proxy builds), Envoy and
+ * Traefik (PyPI wheels), found through test/helpers/interop-tools.ts. Configs are the deploy/ examples with the test's addresses
  * substituted (renderExample), so the examples are what the tests prove.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,10 +9,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './interop-tools.ts';
+import { freePort } from './net.ts';
 import { waitFor } from './wait-for.ts';
 
 export interface Gateway {
   url: string;
+  /** The gateway's process id (its CPU time is read from /proc by the benchmark). */
+  pid: number;
   /** Everything the process wrote so far (diagnostics for failed assertions). */
   logs(): string;
   stop(): Promise<void>;
@@ -32,12 +35,17 @@ export function renderExample(file: string, replacements: Record<string, string>
   return text;
 }
 
-/** Polls until `url` answers (any HTTP status) or the child exits. */
-async function waitHttp(url: string, child: ChildProcess, logs: () => string): Promise<void> {
+/** Polls until `url` answers (any HTTP status, or one `ready` accepts) or the child exits. */
+async function waitHttp(
+  url: string,
+  child: ChildProcess,
+  logs: () => string,
+  ready: (status: number) => boolean = () => true,
+): Promise<void> {
   const answers = async () => {
     if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode})`);
     return fetch(url, { signal: AbortSignal.timeout(1_000) }).then(
-      () => true,
+      (res) => ready(res.status),
       () => false,
     );
   };
@@ -61,14 +69,29 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<v
 async function launch(
   file: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; dir: string; url: string; readyPath: string; stopSignal: NodeJS.Signals },
+  options: {
+    env?: NodeJS.ProcessEnv;
+    dir: string;
+    url: string;
+    readyPath: string;
+    /** Where readiness is polled when not `url` + `readyPath` (e.g. Envoy's admin `/ready`), and which statuses mean ready. */
+    readyUrl?: string;
+    ready?: (status: number) => boolean;
+    stopSignal: NodeJS.Signals;
+    /** Discard stdout (e.g. an access log under load) instead of keeping it for `logs()`. */
+    discardStdout?: boolean | undefined;
+  },
 ): Promise<Gateway> {
   let logs = '';
-  const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d) => (logs += d));
+  const child = spawn(file, args, {
+    env: options.env ?? process.env,
+    stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => (logs += d));
   child.stderr!.on('data', (d) => (logs += d));
   const gateway: Gateway = {
     url: options.url,
+    pid: child.pid!,
     logs: () => logs,
     async stop() {
       await stopChild(child, options.stopSignal);
@@ -76,7 +99,7 @@ async function launch(
     },
   };
   try {
-    await waitHttp(`${options.url}${options.readyPath}`, child, gateway.logs);
+    await waitHttp(options.readyUrl ?? `${options.url}${options.readyPath}`, child, gateway.logs, options.ready);
   } catch (e) {
     await gateway.stop();
     throw e;
@@ -149,3 +172,90 @@ export async function startOauth2Proxy(bin: string, port: number, flags: string[
     stopSignal: 'SIGTERM',
   });
 }
+
+export interface EnvoyGateway extends Gateway {
+  /** Envoy's admin interface (loopback, added by the test: the examples have none). */
+  adminUrl: string;
+  /** A counter or gauge of `/stats` (e.g. `http.api.ext_authz.denied`); 0 when Envoy does not have it yet. */
+  stat(name: string): Promise<number>;
+}
+
+/**
+ * Envoy with `bootstrap` (a rendered deploy/envoy example) as its config file, one worker thread, hot
+ * restart off (no shared memory: several Envoys run side by side) and an admin listener on loopback
+ * merged in with `--config-yaml` (the example itself stays as rendered). Ready when admin `/ready`
+ * answers 200 (listeners up, static clusters initialised). `url` is the example's listener.
+ */
+export async function startEnvoy(
+  envoy: string,
+  port: number,
+  bootstrap: string,
+  options: { concurrency?: number; logLevel?: string; discardStdout?: boolean } = {},
+): Promise<EnvoyGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'authjwt-envoy-'));
+  const config = join(dir, 'envoy.yaml');
+  writeFileSync(config, bootstrap);
+  const adminPort = await freePort();
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const gateway = await launch(
+    envoy,
+    [
+      '-c',
+      config,
+      '--config-yaml',
+      JSON.stringify({ admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } } }),
+      '--disable-hot-restart',
+      '--concurrency',
+      String(options.concurrency ?? 1),
+      '--log-level',
+      options.logLevel ?? 'warn',
+      // Access logs reach stdout within 100 ms (default 10 s), so a test can read them.
+      '--file-flush-interval-msec',
+      '100',
+    ],
+    {
+      dir,
+      url: `http://127.0.0.1:${port}`,
+      readyPath: '/',
+      readyUrl: `${adminUrl}/ready`,
+      ready: (status) => status === 200,
+      stopSignal: 'SIGTERM',
+      discardStdout: options.discardStdout,
+    },
+  );
+  return {
+    ...gateway,
+    adminUrl,
+    async stat(name) {
+      const text = await (await fetch(`${adminUrl}/stats?filter=${encodeURIComponent(`^${escapeRegExp(name)}$`)}`)).text();
+      const m = new RegExp(`^${escapeRegExp(name)}: (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : 0;
+    },
+  };
+}
+
+/**
+ * Traefik with a rendered deploy/traefik static configuration whose file provider points at the
+ * rendered dynamic configuration (both written into the prefix). `url` is the example's entry point;
+ * ready once `/` is routed (the entry point answers 404 until the file provider's routers are loaded).
+ */
+export async function startTraefik(
+  traefik: string,
+  port: number,
+  files: { static: (dynamicFile: string) => string; dynamic: string },
+): Promise<Gateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'authjwt-traefik-'));
+  const dynamic = join(dir, 'dynamic.yaml');
+  writeFileSync(dynamic, files.dynamic);
+  writeFileSync(join(dir, 'traefik.yaml'), files.static(dynamic));
+  return launch(traefik, [`--configFile=${join(dir, 'traefik.yaml')}`], {
+    env: { ...process.env, HOME: dir },
+    dir,
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/',
+    ready: (status) => status !== 404,
+    stopSignal: 'SIGTERM',
+  });
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

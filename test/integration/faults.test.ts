@@ -303,6 +303,15 @@ describe('sharing and rate limits', () => {
       assert.equal(ok.length + shed.length, 40);
       assert.ok(ok.length >= 4 && shed.length >= 30, JSON.stringify(tally(results)));
       assert.ok(Math.max(...shed.map((r) => r.ms)) < 400, 'shed calls do not wait for the slow ones');
+      // Shed by admission before the handler: still requests of the getjwt door (they count against its SLO).
+      const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+      const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1]);
+      assert.equal(value('authjwt_requests_refused_total{door="getjwt",reason="overloaded"}'), shed.length);
+      assert.equal(
+        value('authjwt_exchange_duration_seconds_count{door="getjwt",provider="_unknown",outcome="resource_exhausted"}'),
+        shed.length,
+      );
+      assert.equal(value('authjwt_getjwt_requests_total{provider="_unknown",outcome="resource_exhausted"}'), shed.length);
     } finally {
       await svc.stop();
       await gh.close();

@@ -141,6 +141,16 @@ describe('Helm chart: lint and render', { skip: skipReason }, () => {
           'every authjwt mount is read-only',
         );
         assert.ok(!spec.volumes?.some((v) => 'emptyDir' in v), 'no emptyDir: authjwt writes nothing');
+        // A service-account token only for a kubernetes provider that needs the API server, in the authjwt container only.
+        const { config } = validateRenderedConfig(objects);
+        const needsApi = config.providers.some((p) => p.kubernetes && (p.kubernetes.jwksFile === undefined || p.kubernetes.tokenReview));
+        const tokenMounts = [...(spec.initContainers ?? []), ...spec.containers].filter((x) =>
+          (x.volumeMounts ?? []).some((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount'),
+        );
+        assert.deepEqual(
+          tokenMounts.map((x) => x.name),
+          needsApi ? ['authjwt'] : [],
+        );
         const sa = find(objects, 'ServiceAccount');
         if (sa) assert.equal((sa as { automountServiceAccountToken?: boolean }).automountServiceAccountToken, false);
         const test = find(objects, 'Pod');
@@ -359,6 +369,63 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
   }
 });
 
+describe('Helm chart: kubernetes providers (kubernetesProviders)', { skip: skipReason }, () => {
+  type Volume = { name: string; projected?: { sources: Record<string, Record<string, unknown>>[] } };
+  type Binding = { metadata: { name: string }; roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] };
+  type Egress = { spec: { egress: { ports: { port: number | string }[] }[] } };
+  const tokenVolume = (objects: ReturnType<typeof render>) =>
+    (podSpecOf(find(objects, 'Deployment')!).volumes as Volume[] | undefined)?.find((v) => v.name === 'kube-api-access');
+
+  it('kubernetes-values: a projected token (1h) and the cluster CA at the in-cluster path, auth-delegator binding, API server egress', () => {
+    const objects = render('-f', join(CHART, 'ci/kubernetes-values.yaml'));
+    const { config, spec } = validateRenderedConfig(objects);
+    assert.equal(spec.automountServiceAccountToken, false, 'never the automount of every container');
+    const k = config.providers[0]!.kubernetes!;
+    const volume = tokenVolume(objects)!;
+    assert.deepEqual(volume.projected!.sources, [
+      { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
+      { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+    ]);
+    assert.equal(k.tokenFile, '/var/run/secrets/kubernetes.io/serviceaccount/token');
+    assert.equal(k.caFile, '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt');
+    const binding = find(objects, 'ClusterRoleBinding') as unknown as Binding;
+    assert.equal(binding.roleRef.name, 'system:auth-delegator');
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: RELEASE, namespace: NAMESPACE }]);
+    const policy = find(objects, 'NetworkPolicy') as unknown as Egress;
+    assert.ok(policy.spec.egress.some((r) => r.ports.some((p) => p.port === 6443)));
+  });
+
+  it('auto: a static JWKS file without TokenReview mounts no token and binds nothing; true/false force them', () => {
+    const fileOnly = [
+      '--set',
+      'config.providers[0].kubernetes.tokenReview=false',
+      '--set',
+      'config.providers[0].kubernetes.jwksFile=/etc/k8s/jwks.json',
+    ];
+    let objects = render('-f', join(CHART, 'ci/kubernetes-values.yaml'), ...fileOnly);
+    assert.equal(tokenVolume(objects), undefined);
+    assert.equal(find(objects, 'ClusterRoleBinding'), undefined);
+    objects = render('-f', join(CHART, 'ci/kubernetes-values.yaml'), '--set', 'config.providers[0].kubernetes.tokenReview=false');
+    assert.ok(tokenVolume(objects), 'discovery from the API server needs the token');
+    assert.equal(find(objects, 'ClusterRoleBinding'), undefined, 'no TokenReview, no auth-delegator');
+    objects = render(
+      '-f',
+      join(CHART, 'ci/kubernetes-values.yaml'),
+      '--set',
+      'kubernetesProviders.mountServiceAccountToken=false,kubernetesProviders.tokenReviewBinding=false,kubernetesProviders.issuerDiscoveryBinding=true',
+    );
+    assert.equal(tokenVolume(objects), undefined);
+    assert.deepEqual(
+      (objects.filter((o) => o.kind === 'ClusterRoleBinding') as unknown as Binding[]).map((b) => b.roleRef.name),
+      ['system:service-account-issuer-discovery'],
+    );
+    assert.match(
+      renderError('-f', join(CHART, 'ci/kubernetes-values.yaml'), '--set', 'kubernetesProviders.mountServiceAccountToken=maybe'),
+      /at '\/kubernetesProviders\/mountServiceAccountToken': value must be one of/,
+    );
+  });
+});
+
 describe('Helm chart: edge doors (edge.extAuthz, edge.forwardAuth)', { skip: skipReason }, () => {
   type Service = {
     metadata: { name: string };
@@ -434,6 +501,48 @@ describe('Helm chart: edge doors (edge.extAuthz, edge.forwardAuth)', { skip: ski
     assert.match(
       renderError('-f', join(CHART, 'ci/minimal-values.yaml'), '--set', 'edge.forwardAuth.enabled=yes'),
       /at '\/edge\/forwardAuth\/enabled': got string, want boolean/,
+    );
+  });
+});
+
+describe('Helm chart: token endpoint callers (tokenEndpoint, issue 21)', { skip: skipReason }, () => {
+  it('token-endpoint-values: the endpoint on the internal port, the trust bundle mounted and set as clientCaFile, client authentication as configured', () => {
+    const objects = render('-f', join(CHART, 'ci/token-endpoint-values.yaml'));
+    const { config, container, spec, mounts } = validateRenderedConfig(objects);
+    assert.equal(config.tokenEndpoint.enabled, true);
+    assert.deepEqual(config.tokenEndpoint.clientAuthentication.methods, ['tls_client_auth', 'private_key_jwt', 'federated_jwt']);
+    assert.equal(config.tokenEndpoint.delegation.actor, 'caller');
+    const trust = mounts.find((m) => m.name === 'client-trust')!;
+    assert.equal(trust.readOnly, true);
+    assert.equal(config.internalHttp.tls?.clientCaFile, `${trust.mountPath}/ca.crt`);
+    assert.deepEqual(spec.volumes?.find((v) => v.name === 'client-trust')?.configMap, { name: 'spire-bundle' });
+    assert.ok(
+      container.ports?.some((p) => p.name === 'internal'),
+      'the internal port is open for the token endpoint',
+    );
+    assert.ok(find(objects, 'Service', `${RELEASE}-internal`));
+    assert.equal(
+      config.clientAuthSecrets.redisPassword?.reveal(),
+      'secret-from-mounted-volume',
+      'the Redis password file is in a mounted Secret',
+    );
+  });
+
+  it('a trust bundle needs the HTTPS internal listener; config.tokenEndpoint.enabled alone opens the internal port', () => {
+    assert.match(
+      renderError(
+        '-f',
+        join(CHART, 'ci/minimal-values.yaml'),
+        '--set',
+        'tokenEndpoint.enabled=true,tokenEndpoint.clientTrustBundle.configMap=bundle',
+      ),
+      /tokenEndpoint\.clientTrustBundle needs tls\.enabled and tls\.http/,
+    );
+    const objects = render('-f', join(CHART, 'ci/minimal-values.yaml'), '--set', 'config.tokenEndpoint.enabled=true');
+    assert.ok(find(objects, 'Service', `${RELEASE}-internal`));
+    assert.match(
+      renderError('-f', join(CHART, 'ci/minimal-values.yaml'), '--set', 'tokenEndpoint.clientTrustBundle.configMap=Not_A_Name'),
+      /clientTrustBundle\/configMap/,
     );
   });
 });

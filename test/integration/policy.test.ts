@@ -102,6 +102,13 @@ describe('access policy and computed claims (CEL), per provider', () => {
           allow: "claims.email_verified == true && claims.email.endsWith('@example.com')",
           claims: { tenant: "claims.email.split('@')[1]" },
         },
+        // Recipe: email domains by pattern (matches() on RE2).
+        {
+          id: 'op-email-re',
+          issuer: op.issuer,
+          strategy: 'userinfo',
+          allow: "claims.email_verified == true && claims.email.matches('^[^@]+@(sub[.])?example[.]com$')",
+        },
         // Recipe: Keycloak realm role, plus three computed claims.
         {
           id: 'kc-role',
@@ -303,6 +310,27 @@ describe('access policy and computed claims (CEL), per provider', () => {
           assert.ok(!lines.join('').includes(value), `"${value}" in the log`);
           assert.ok(!JSON.stringify(result).includes(value), `"${value}" sent to the caller`);
         }
+      });
+    }
+  });
+
+  describe('email domains by pattern (matches() on RE2)', () => {
+    const cases: [string, boolean][] = [
+      ['carol', false], // another domain
+      ['dave', false], // our domain, email_verified false
+      ['alice', true],
+    ];
+    for (const [user, allowed] of cases) {
+      it(`email pattern: ${user} → ${allowed ? 'OK' : 'PERMISSION_DENIED'}`, async () => {
+        const u = USERS[user]!;
+        const res = await svc.getJwt({
+          provider: 'op-email-re',
+          type: 'oidc',
+          providerAccountId: u.sub,
+          accessToken: await op.opaqueToken(u),
+        });
+        if (allowed) assert.equal(res.code, status.OK, res.details);
+        else assertDenied(res, 'POLICY_DENIED', 'allow[0]');
       });
     }
   });

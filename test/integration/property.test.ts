@@ -40,11 +40,12 @@ import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import { CompactSign, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { CompactSign, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { OUTCOMES } from '../../src/errors.ts';
 import { AUTH_PROTO_PATH, PROTO_LOADER_OPTIONS } from '../../src/grpc/proto.ts';
 import { startAuthJwt, type Account, type CallResult, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub, type FakeGitHubUser } from '../helpers/fake-github.ts';
+import { startFakeKubernetes, type FakeKubernetes } from '../helpers/fake-kubernetes.ts';
 import { startFakeOidcIssuer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { listenOnLoopback } from '../helpers/net.ts';
 import { API_RESOURCE, INTROSPECTION_CLIENT, newSigningKey, startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
@@ -84,6 +85,8 @@ const PROVIDERS = new Map<string, 'oidc' | 'oauth'>([
 const PROVIDER_IDS = [...PROVIDERS.keys()];
 /** The provider of the policy class: two allow rules and two computed claims over a JWT's claims. */
 const POLICY_PROVIDER = 'fk-policy';
+/** The provider of the kubernetes class (issue 21): projected service-account tokens of a FAKE API server, a namespace rule. */
+const KUBERNETES_PROVIDER = 'k8s';
 type ProviderId = 'op-jwt' | 'op-intro' | 'github' | 'github-bound' | 'fk-intro' | 'fk-auto' | 'fk-ui';
 
 const serializeRequest = (() => {
@@ -647,6 +650,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
   let canaryUrl: string;
   let canaryHits = 0;
   let fake: FakeOidcIssuer;
+  let k8s: FakeKubernetes;
   let providerKey: CryptoKey;
   let providerKid: string;
   let publicPem: string;
@@ -691,6 +695,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
 
     gh = await startFakeGitHub();
     fake = await startFakeOidcIssuer();
+    k8s = await startFakeKubernetes();
     gh.apps.set('Iv1.ours', 'ours-secret');
     gh.apps.set('Iv1.other', 'other-secret');
 
@@ -759,6 +764,14 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
           ],
           claims: { roles: 'claims.realm_access.roles', tenant: "claims.email.split('@')[1]" },
         },
+        // Kubernetes class (issue 21; its own test below, not in PROVIDER_IDS).
+        {
+          id: KUBERNETES_PROVIDER,
+          audiences: ['authjwt'],
+          kubernetes: { issuer: k8s.issuer, apiServer: k8s.apiServer, tokenFile: k8s.tokenFile, caFile: k8s.caFile },
+          allow: [{ name: 'team', expression: "claims['kubernetes.io'].namespace.matches('^team-[a-z0-9-]+$')" }],
+          claims: { namespace: "claims['kubernetes.io'].namespace" },
+        },
       ],
     });
 
@@ -792,6 +805,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     await gh?.close();
     await op?.close();
     await fake?.close();
+    await k8s?.close();
     canary?.close();
   });
 
@@ -1181,7 +1195,7 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
         values.get(name!)!.add(value!);
       }
     }
-    const allowed = new Set([...PROVIDER_IDS, POLICY_PROVIDER, '_unknown']);
+    const allowed = new Set([...PROVIDER_IDS, POLICY_PROVIDER, KUBERNETES_PROVIDER, '_unknown']);
     const providers = [...(values.get('provider') ?? [])];
     assert.ok(providers.length > 0, 'no provider label found in /metrics');
     assert.deepEqual(
@@ -1362,6 +1376,82 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
     for (const [k, n] of Object.entries(seen)) assert.ok(n > 0, `the run produced no ${k} outcome (generators too narrow)`);
   });
 
+  it("kubernetes: random projected service-account tokens get exactly the oracle's status (workload-identity.md §3); never INTERNAL", async () => {
+    const API = k8s.issuer;
+    const rogue = await k8s.rogueKid();
+    /** Mostly a genuine value, sometimes one of the bad ones: each run changes few things, so every outcome shows up. */
+    const mostly = <V>(good: V[], bad: V[]) =>
+      fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...good) }, { weight: 1, arbitrary: fc.constantFrom(...bad) });
+    const token = fc.record({
+      namespace: mostly(['team-payments', 'team-a1'], ['sandbox', 'kube-system', 'Team-x', 'team_x']),
+      name: mostly(['api', 'worker'], ['default']),
+      aud: mostly<unknown>(
+        [['authjwt'], 'authjwt'],
+        [[API], ['authjwt', API], ['vault'], ['authjwt', 'https://kubernetes.default.svc'], []],
+      ),
+      shift: mostly([0], [-7200, 3600]),
+      expirationSeconds: mostly([600, 3600], [48 * 3600]),
+      warnAfter: fc.constantFrom<number | undefined>(undefined, undefined, 3607),
+      mutation: mostly(['none'], ['sub', 'no-kubernetes.io', 'iss', 'kid', 'no-exp']),
+      accountId: mostly(['own'], ['other']),
+      type: mostly(['oidc'], ['oauth']),
+    });
+    type T = typeof token extends fc.Arbitrary<infer U> ? U : never;
+    /** From the documented contract, in its order: malformed request; verification; the default account; binding; policy. */
+    const oracle = (t: T): status => {
+      if (t.type !== 'oidc') return status.INVALID_ARGUMENT; // accountTypes of a kubernetes provider: [oidc]
+      if (t.mutation !== 'none') return status.UNAUTHENTICATED;
+      const longLived = t.warnAfter === undefined ? t.expirationSeconds : Math.min(t.warnAfter, 365 * 86400);
+      const expiresIn = t.shift + (t.warnAfter ?? t.expirationSeconds);
+      if (t.shift > CLOCK_TOLERANCE_S || expiresIn <= 0 || longLived > 24 * 3600) return status.UNAUTHENTICATED;
+      const auds = typeof t.aud === 'string' ? [t.aud] : (t.aud as string[]);
+      if (auds.some((a) => a === API || a === 'https://kubernetes.default.svc') || !auds.includes('authjwt')) return status.UNAUTHENTICATED;
+      if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(t.namespace)) return status.UNAUTHENTICATED; // not a Kubernetes name
+      if (t.name === 'default') return status.PERMISSION_DENIED;
+      if (t.accountId !== 'own') return status.UNAUTHENTICATED;
+      return /^team-[a-z0-9-]+$/.test(t.namespace) ? status.OK : status.PERMISSION_DENIED;
+    };
+    const seen: Record<string, number> = {};
+    await fc.assert(
+      fc.asyncProperty(token, async (t) => {
+        const sa = { namespace: t.namespace, name: t.name, uid: '1a2b3c4d-0000-4000-8000-000000000001' };
+        const issued = await k8s.issue(sa, {
+          audiences: t.aud as string[],
+          shift: t.shift,
+          expirationSeconds: t.warnAfter === undefined ? t.expirationSeconds : 365 * 86400,
+          warnAfterSeconds: t.warnAfter,
+          kid: t.mutation === 'kid' ? rogue : undefined,
+          mutate: (p) => {
+            if (typeof t.aud === 'string') p.aud = t.aud;
+            if (t.mutation === 'sub') p.sub = 'system:serviceaccount:kube-system:admin';
+            if (t.mutation === 'no-kubernetes.io') delete p['kubernetes.io'];
+            if (t.mutation === 'iss') p.iss = 'https://other-cluster.example';
+            if (t.mutation === 'no-exp') delete p.exp;
+          },
+        });
+        const own = `system:serviceaccount:${t.namespace}:${t.name}`;
+        const res = await svc.getJwt({
+          provider: KUBERNETES_PROVIDER,
+          type: t.type,
+          providerAccountId: t.accountId === 'own' ? own : 'system:serviceaccount:team-payments:impostor',
+          accessToken: issued.token,
+        });
+        const want = oracle(t);
+        assert.equal(res.code, want, `${JSON.stringify(t)}: ${status[res.code]} ${res.details}`);
+        assert.ok(!res.details?.includes(issued.token), 'the token is never echoed');
+        if (want === status.OK) {
+          const { payload } = await svc.verify(res.token!);
+          assert.deepEqual([payload.sub, payload.namespace], [`${KUBERNETES_PROVIDER}:${own}`, t.namespace]);
+        }
+        seen[status[want]] = (seen[status[want]] ?? 0) + 1;
+      }),
+      { numRuns: Math.max(100, Math.round(RUNS / 25)) },
+    );
+    console.log(`# property: kubernetes class ${JSON.stringify(seen)}`);
+    for (const s of ['OK', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT'])
+      assert.ok(seen[s], `no ${s} outcome (generators too narrow)`);
+  });
+
   it('no unhandled rejection during the runs; heap stays bounded', () => {
     svc.logs.length = 0;
     const heap = heapMb();
@@ -1390,5 +1480,267 @@ describe('GetJWT properties (fast-check, real gRPC server, real OIDC provider, f
       assert.equal(res.code, status.OK, res.details);
       assert.equal((await svc.verify(res.token!)).payload.sub, `op-jwt:${sub}`);
     }
+  });
+});
+
+/**
+ * Issue 21: callers, actors and may_act through the RFC 8693 endpoint. Random combinations of a client
+ * credential (none, a valid private_key_jwt assertion, a forged client_id, a bad signature, a replay, a
+ * client_id naming another client), a subject token's `may_act` and `act` (well-formed, malformed,
+ * chains up to and over the depth bound) and an actor token (none, two services, an invalid token, one
+ * with its own chain). The oracle, written from docs/token-endpoint.md (the order of the checks, the
+ * may_act matching rule, the nesting), gives the exact HTTP status and catalogue code — or, for a
+ * success, the exact minted `act` and the `caller` / `actor` the policy saw (computed claims).
+ */
+describe('token endpoint properties: callers, actors and may_act (issue 21)', () => {
+  const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+  const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+  const MAX_DEPTH = 8;
+  let fake: FakeOidcIssuer;
+  let svc: RunningAuthJwt;
+  let clientKey: CryptoKey;
+  let attackerKey: CryptoKey;
+  let issuer: string;
+  const seen = { ok: 0, refusedByClientAuth: 0, refusedByDelegation: 0, withAct: 0 };
+
+  before(async () => {
+    fake = await startFakeOidcIssuer();
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    clientKey = pair.privateKey;
+    attackerKey = (await generateKeyPair('ES256')).privateKey;
+    svc = await startAuthJwt({
+      tokenEndpoint: {
+        enabled: true,
+        clientAuthentication: {
+          methods: ['none', 'private_key_jwt'],
+          clients: [
+            { id: 'orders', privateKeyJwt: { jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'o1', alg: 'ES256' }] } } },
+            { id: 'billing', privateKeyJwt: { jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'o1', alg: 'ES256' }] } } },
+          ],
+          replayCache: { store: 'memory' },
+        },
+      },
+      providers: [
+        {
+          id: 'kc',
+          type: 'oidc',
+          issuer: fake.issuer,
+          strategy: 'jwt',
+          audiences: ['frontend', 'orders-app', 'billing-app'],
+          claims: { requester: 'caller.id', acting: 'actor.sub' },
+        },
+      ],
+    });
+    issuer = svc.config.issuer;
+  });
+  after(async () => {
+    await svc?.stop();
+    await fake?.close();
+  });
+
+  type Act = { sub?: unknown; iss?: unknown; client_id?: unknown; act?: Act; [k: string]: unknown };
+  const chain = (depth: number): Act => {
+    let act: Act = { sub: `hop-${depth}` };
+    for (let i = depth - 1; i >= 1; i--) act = { sub: `hop-${i}`, extra: 'dropped', act };
+    return act;
+  };
+  /** Mostly well-formed requests (so that successes are common), with every hostile variant in the mix. */
+  const weighted = <T>(common: readonly T[], rare: readonly T[]) =>
+    fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...common) }, { weight: 1, arbitrary: fc.constantFrom(...rare) });
+  const callerArb = weighted(['none', 'valid'], ['forged-client-id', 'public-client-id', 'bad-signature', 'replayed', 'mismatch']);
+  const mayActArb = weighted<unknown>(
+    [undefined, undefined, { sub: 'svc-orders' }, { client_id: 'orders-app' }, { sub: 'kc:svc-orders', iss: 'AUTHJWT' }],
+    [
+      { sub: 'svc-billing' },
+      { client_id: 'billing-app' },
+      { sub: 'svc-orders', iss: 'https://other.example' },
+      { sub: 'svc-orders', iss: 'FAKE' },
+      { iss: 'FAKE' },
+      'svc-orders',
+      { sub: 7 },
+      [{ sub: 'svc-orders' }],
+    ],
+  );
+  const actArb = weighted<unknown>(
+    [
+      undefined,
+      undefined,
+      { sub: 'svc-gw' },
+      { sub: 'svc-gw', client_id: 'gw', aud: 'dropped', act: { sub: 'svc-x', iss: 'https://other.example' } },
+    ],
+    [chain(MAX_DEPTH - 1), chain(MAX_DEPTH), chain(MAX_DEPTH + 1), 'svc-gw', { iss: 'x' }, { sub: '' }],
+  );
+  const actorArb = weighted(['none', 'orders', 'orders', 'billing'], ['invalid', 'orders-with-act']);
+
+  /** Oracle helpers, from docs/token-endpoint.md. */
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const goodString = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 512;
+  /** An act chain as minted: identity members only, iss of the subject's issuer where missing; undefined when malformed. */
+  function expectedAct(v: unknown, defaultIssuer: string, depth = 1): Act | undefined | 'invalid' {
+    if (v === undefined) return undefined;
+    if (!isObj(v) || depth > MAX_DEPTH) return 'invalid';
+    for (const m of ['sub', 'iss', 'client_id']) if (m in v && !goodString(v[m])) return 'invalid';
+    if (!goodString(v.sub)) return 'invalid';
+    const prior = expectedAct(v.act, defaultIssuer, depth + 1);
+    if (prior === 'invalid') return 'invalid';
+    return {
+      sub: v.sub,
+      iss: (v.iss as string | undefined) ?? defaultIssuer,
+      ...(v.client_id !== undefined ? { client_id: v.client_id } : {}),
+      ...(prior ? { act: prior } : {}),
+    };
+  }
+  const depthOf = (a: Act | undefined): number => (a ? 1 + depthOf(a.act) : 0);
+
+  it('random callers, actors, may_act and act get exactly the oracle’s answer; nothing is minted for a refusal', async () => {
+    await fc.assert(
+      fc.asyncProperty(callerArb, mayActArb, actArb, actorArb, async (callerSpec, mayActSpec, actSpec, actorSpec) => {
+        const now = Math.floor(Date.now() / 1000);
+        const resolve = (v: unknown) =>
+          JSON.parse(
+            JSON.stringify(v ?? null)
+              .replaceAll('"FAKE"', JSON.stringify(fake.issuer))
+              .replaceAll('"AUTHJWT"', JSON.stringify(issuer)),
+          );
+        const mayAct = mayActSpec === undefined ? undefined : resolve(mayActSpec);
+        const subject = await fake.sign({
+          iss: fake.issuer,
+          sub: 'alice',
+          azp: 'frontend',
+          iat: now,
+          exp: now + 300,
+          ...(mayAct !== undefined ? { may_act: mayAct } : {}),
+          ...(actSpec !== undefined ? { act: actSpec } : {}),
+        });
+        const service = (name: string, extra: Record<string, unknown> = {}) =>
+          fake.sign({ iss: fake.issuer, sub: `svc-${name}`, azp: `${name}-app`, iat: now, exp: now + 300, ...extra });
+        const actorToken =
+          actorSpec === 'none'
+            ? undefined
+            : actorSpec === 'invalid'
+              ? await new SignJWT({ iss: fake.issuer, sub: 'svc-evil', azp: 'orders-app', exp: now + 300 })
+                  .setProtectedHeader({ alg: 'ES256', kid: fake.kid })
+                  .sign(attackerKey)
+              : actorSpec === 'orders-with-act'
+                ? await service('orders', { act: { sub: 'svc-y' } })
+                : await service(actorSpec);
+        const assertion = (key = clientKey) =>
+          new SignJWT({ iss: 'orders', sub: 'orders', aud: issuer, jti: crypto.randomUUID(), iat: now, exp: now + 60 })
+            .setProtectedHeader({ alg: 'ES256', kid: 'o1' })
+            .sign(key);
+        const form: Record<string, string> = { grant_type: GRANT, subject_token: subject, subject_token_type: ACCESS };
+        if (actorToken) Object.assign(form, { actor_token: actorToken, actor_token_type: ACCESS });
+        const post = (f: Record<string, string>) =>
+          fetch(`http://127.0.0.1:${svc.app.internalHttpPort}/token`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams(f),
+          });
+        if (callerSpec === 'valid') Object.assign(form, { client_assertion_type: JWT_BEARER, client_assertion: await assertion() });
+        if (callerSpec === 'forged-client-id') form.client_id = 'orders';
+        if (callerSpec === 'public-client-id') form.client_id = 'a-public-spa';
+        if (callerSpec === 'bad-signature')
+          Object.assign(form, { client_assertion_type: JWT_BEARER, client_assertion: await assertion(attackerKey) });
+        if (callerSpec === 'mismatch')
+          Object.assign(form, { client_assertion_type: JWT_BEARER, client_assertion: await assertion(), client_id: 'billing' });
+        if (callerSpec === 'replayed') {
+          const used = await assertion();
+          await (
+            await post({
+              grant_type: GRANT,
+              subject_token: await fake.sign({ iss: fake.issuer, sub: 'bob', azp: 'frontend', iat: now, exp: now + 300 }),
+              subject_token_type: ACCESS,
+              client_assertion_type: JWT_BEARER,
+              client_assertion: used,
+            })
+          ).text();
+          Object.assign(form, { client_assertion_type: JWT_BEARER, client_assertion: used });
+        }
+
+        // ---- the oracle
+        let expected: { status: number; code?: string; codePrefix?: string; act?: Act; requester?: string; acting?: string };
+        const clientRefusals: Record<string, string> = {
+          'forged-client-id': 'ERR_AUTHJWT_CLIENT_AUTH_REQUIRED',
+          'bad-signature': 'ERR_AUTHJWT_CLIENT_AUTH_INVALID_ASSERTION',
+          replayed: 'ERR_AUTHJWT_CLIENT_AUTH_ASSERTION_REPLAYED',
+          mismatch: 'ERR_AUTHJWT_CLIENT_AUTH_CLIENT_ID_MISMATCH',
+        };
+        const clientRefusal = clientRefusals[callerSpec];
+        const subjectAct = expectedAct(actSpec, fake.issuer);
+        const mayActValid =
+          mayAct === undefined ||
+          (isObj(mayAct) &&
+            ['sub', 'iss', 'client_id'].every((m) => !(m in mayAct) || goodString(mayAct[m])) &&
+            (mayAct.sub !== undefined || mayAct.client_id !== undefined));
+        const actorName =
+          actorSpec === 'orders' || actorSpec === 'orders-with-act' ? 'orders' : actorSpec === 'billing' ? 'billing' : undefined;
+        const admits = (m: Record<string, unknown>) => {
+          if (!actorName) return false;
+          const iss = (m.iss as string | undefined) ?? fake.issuer;
+          const names = [
+            { sub: `svc-${actorName}`, iss: fake.issuer, clientId: `${actorName}-app` },
+            { sub: `kc:svc-${actorName}`, iss: issuer, clientId: `${actorName}-app` },
+          ];
+          return names.some(
+            (n) => n.iss === iss && (m.sub === undefined || m.sub === n.sub) && (m.client_id === undefined || m.client_id === n.clientId),
+          );
+        };
+        const actorPrior: Act | undefined = actorSpec === 'orders-with-act' ? { sub: 'svc-y', iss: fake.issuer } : undefined;
+        if (clientRefusal) expected = { status: 401, code: clientRefusal };
+        else if (subjectAct === 'invalid' || !mayActValid) expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_INVALID_CLAIM' };
+        else if (actorSpec === 'invalid') expected = { status: 400, codePrefix: 'ERR_AUTHJWT_UPSTREAM_' };
+        else if (mayAct !== undefined && !actorName) expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_ACTOR_REQUIRED' };
+        else if (mayAct !== undefined && !admits(mayAct as Record<string, unknown>))
+          expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_ACTOR_NOT_ALLOWED' };
+        else if (actorName && subjectAct && actorPrior) expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_AMBIGUOUS_CHAIN' };
+        else if (actorName && 1 + depthOf(subjectAct ?? actorPrior) > MAX_DEPTH)
+          expected = { status: 400, code: 'ERR_AUTHJWT_DELEGATION_INVALID_CLAIM' };
+        else {
+          const act = actorName
+            ? {
+                sub: `kc:svc-${actorName}`,
+                client_id: `${actorName}-app`,
+                ...((subjectAct ?? actorPrior) ? { act: subjectAct ?? actorPrior } : {}),
+              }
+            : subjectAct;
+          expected = {
+            status: 200,
+            act,
+            requester: callerSpec === 'valid' ? 'orders' : '',
+            acting: actorName ? `kc:svc-${actorName}` : '',
+          };
+        }
+
+        const logsFrom = svc.logs.length;
+        const res = await post(form);
+        const body = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
+        const what = JSON.stringify({ callerSpec, mayActSpec, actSpec, actorSpec, got: body.error_description ?? 'ok' }).slice(0, 600);
+        assert.equal(res.status, expected.status, what);
+        if (expected.status !== 200) {
+          assert.equal(body.access_token, undefined);
+          const code = /\((ERR_AUTHJWT_\w+)\)$/.exec(body.error_description ?? '')?.[1] ?? '';
+          if (expected.code) assert.equal(code, expected.code, what);
+          else assert.ok(code.startsWith(expected.codePrefix!), what);
+          assert.equal(body.error, expected.status === 401 ? 'invalid_client' : 'invalid_request', what);
+          if (expected.status === 401) seen.refusedByClientAuth++;
+          else seen.refusedByDelegation++;
+        } else {
+          const { payload } = await svc.verify(body.access_token!);
+          assert.equal(payload.sub, 'kc:alice', what);
+          assert.deepEqual(payload.act, expected.act, what);
+          assert.equal(payload.requester, expected.requester, `${what}: the caller the policy saw`);
+          assert.equal(payload.acting, expected.acting, `${what}: the actor the policy saw`);
+          seen.ok++;
+          if (expected.act) seen.withAct++;
+        }
+        const logs = svc.logs.slice(logsFrom).join('');
+        for (const t of [subject, actorToken, form.client_assertion].filter(Boolean))
+          assert.ok(!logs.includes(t!.split('.')[2]!), 'a token in the logs');
+      }),
+      { numRuns: Math.max(200, Math.round(RUNS / 20)) },
+    );
+    console.log(`# property: token endpoint callers/actors/may_act ${JSON.stringify(seen)}`);
+    for (const [k, n] of Object.entries(seen)) assert.ok(n > 0, `the run produced no ${k} (generators too narrow)`);
   });
 });

@@ -123,6 +123,10 @@ describe('token endpoint with openid-client (discovery + genericGrantRequest)', 
 
   it('counts exchanges at door token_endpoint; no subject token reaches the logs', async () => {
     const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+    // Refused before the exchange: an unknown subject_issuer, client_credentials, client authentication (earlier test).
+    assert.match(metrics, /authjwt_requests_refused_total\{door="token_endpoint",reason="malformed"\} [3-9]/);
+    assert.match(metrics, /authjwt_requests_refused_total\{door="token_endpoint",reason="overloaded"\} 0/);
+    assert.match(metrics, /authjwt_exchange_duration_seconds_count\{door="token_endpoint",provider="kc",outcome="ok"\} [1-9]/);
     assert.match(metrics, /authjwt_exchange_requests_total\{door="token_endpoint",provider="kc",outcome="ok",reused="false"\} [1-9]/);
     assert.match(
       metrics,
@@ -193,7 +197,7 @@ describe('token endpoint configuration', () => {
     const warned = buildConfig({ ...base, internalHttp: { listen: '0.0.0.0:8081' }, tokenEndpoint: { enabled: true } }).warnings;
     assert.ok(warned.some((w) => /tokenEndpoint\.url is not set/.test(w)));
     const quiet = buildConfig({ ...base, tokenEndpoint: { enabled: true, url: 'http://authjwt.auth.svc:8081/token' } }).warnings;
-    assert.ok(!quiet.some((w) => /tokenEndpoint/.test(w)));
+    assert.ok(!quiet.some((w) => /tokenEndpoint\.url/.test(w)));
     assert.throws(
       () => buildConfig({ ...base, tokenEndpoint: { enabled: true, defaultProvider: 'gitlab' } }),
       /tokenEndpoint\.defaultProvider: "gitlab" is not a configured provider id/,

@@ -64,6 +64,9 @@ describe('interop tools: installed, pinned versions', () => {
       expect: `protoc-gen-go-grpc ${version('PROTOC_GEN_GO_GRPC_VERSION').replace(/^v/, '')}`,
     },
     { tool: 'protoc', args: ['--version'], expect: 'libprotoc 3.' },
+    { tool: 'envoy', args: ['--version'], expect: `/${version('ENVOY_VERSION')}/Clean/RELEASE/` },
+    { tool: 'traefik', args: ['version'], expect: `Version:      ${version('TRAEFIK_VERSION')}` },
+    { tool: 'shellcheck', args: ['--version'], expect: 'version: 0.' },
   ];
   for (const c of cases) {
     it(`${c.tool} ${c.args.join(' ')} reports ${c.expect}`, async (t) => {

@@ -18,6 +18,10 @@ const KEYS = [
   'HELM_VERSION',
   'KUSTOMIZE_VERSION',
   'KUBERNETES_VALIDATE_VERSION',
+  'REDIS_SERVER_VERSION',
+  'ENVOY_VERSION',
+  'TRAEFIK_VERSION',
+  'SLOTH_VERSION',
   'KUBERNETES_VERSION',
   'ETCD_VERSION',
   'COREDNS_VERSION',
@@ -66,6 +70,12 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
   { key: 'HELM_VERSION', re: /\bhelm[@ ](v\d+\.\d+\.\d+)/g },
   { key: 'KUSTOMIZE_VERSION', re: /\bkustomize[@ ](v\d+\.\d+\.\d+)/g },
   { key: 'KUBERNETES_VALIDATE_VERSION', re: /\bkubernetes-validate(?: |==)(\d+\.\d+\.\d+)/g },
+  { key: 'REDIS_SERVER_VERSION', re: /\bredis-server (\d+\.\d+\.\d+)/g },
+  { key: 'ENVOY_VERSION', re: /\bEnvoy (\d+\.\d+(?:\.\d+)?)\b/g, prefix: true },
+  { key: 'ENVOY_VERSION', re: /\benvoy-server(?:==| )(\d+\.\d+\.\d+)/g },
+  { key: 'TRAEFIK_VERSION', re: /\bTraefik (\d+\.\d+(?:\.\d+)?)\b/g, prefix: true },
+  { key: 'TRAEFIK_VERSION', re: /\btraefik-bin(?:==| )(\d+\.\d+\.\d+)/g },
+  { key: 'SLOTH_VERSION', re: /\b[Ss]loth[@ ](v\d+\.\d+\.\d+)/g },
   // The test cluster (.ci/k8s-cluster.sh): "Kubernetes v1.34.4", "k8s.io/kubernetes@v1.34.4"; "etcd v3.6.4"; "CoreDNS v1.12.1".
   { key: 'KUBERNETES_VERSION', re: /\bKubernetes (v\d+\.\d+\.\d+)\b/g },
   { key: 'KUBERNETES_VERSION', re: /\bk8s\.io\/kubernetes[@ ](v\d+\.\d+\.\d+)\b/g },
@@ -79,7 +89,7 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
  * measurement: it names the versions that were measured, rewritten by `npm run bench`), node_modules,
  * generated code and lockfiles.
  */
-const SCANNED = ['README.md', 'SECURITY.md', 'Dockerfile', 'docs', 'helm/authjwt/README.md', '.ci', 'scripts', 'src', 'test'];
+const SCANNED = ['README.md', 'SECURITY.md', 'Dockerfile', 'docs', 'helm/authjwt/README.md', 'monitoring', '.ci', 'scripts', 'src', 'test'];
 const EXCLUDED = new Set(['.ci/versions.env', 'docs/benchmarks.md', 'src/generated']);
 
 function textFiles(path: string): string[] {

@@ -125,7 +125,19 @@ Chart-owned fields in values.config are rejected by values.schema.json; checked 
 {{- if and .Values.tls.enabled .Values.tls.http }}
 {{- $_ := set $internal "tls" (dict "certFile" (printf "%s/tls.crt" .Values.tls.mountPath) "keyFile" (printf "%s/tls.key" .Values.tls.mountPath)) }}
 {{- end }}
+{{- /* ---- issue 21: the trust bundle of the token endpoint's client certificates ---- */}}
+{{- with .Values.tokenEndpoint.clientTrustBundle.configMap }}
+{{- if not (and $.Values.tls.enabled $.Values.tls.http) }}
+{{- fail "tokenEndpoint.clientTrustBundle needs tls.enabled and tls.http: client certificates are asked for on the HTTPS internal listener" }}
+{{- end }}
+{{- $_ := set $internal.tls "clientCaFile" (printf "%s/%s" $.Values.tokenEndpoint.clientTrustBundle.mountPath $.Values.tokenEndpoint.clientTrustBundle.key) }}
+{{- end }}
 {{- $_ := set $cfg "internalHttp" $internal }}
+{{- if .Values.tokenEndpoint.enabled }}
+{{- $te := get $cfg "tokenEndpoint" | default dict }}
+{{- $_ := set $te "enabled" true }}
+{{- $_ := set $cfg "tokenEndpoint" $te }}
+{{- end }}
 {{- $edge := get $cfg "edge" | default dict }}
 {{- range $door := list "extAuthz" "forwardAuth" }}
 {{- if (get $.Values.edge $door).enabled }}
@@ -140,11 +152,39 @@ Chart-owned fields in values.config are rejected by values.schema.json; checked 
 {{- toYaml $cfg }}
 {{- end }}
 
-{{/* "true" when the internal HTTP listener serves something: forward-auth (not moved to the public listener) or the RFC 8693 token endpoint. */}}
+{{/*
+Kubernetes providers (issue 21): what the config's kubernetes providers need from the API server, as JSON
+{"api": <reads keys from the API server or sends TokenReviews>, "review": <sends TokenReviews>}.
+*/}}
+{{- define "authjwt.kubernetesNeeds" -}}
+{{- $api := false }}
+{{- $review := false }}
+{{- range (dig "providers" list (.Values.config | default dict)) }}
+{{- with .kubernetes }}
+{{- if or (not .jwksFile) .tokenReview }}{{ $api = true }}{{ end }}
+{{- if .tokenReview }}{{ $review = true }}{{ end }}
+{{- end }}
+{{- end }}
+{{- dict "api" $api "review" $review | toJson }}
+{{- end }}
+
+{{/* "true" when authjwt's service-account token is mounted (kubernetesProviders.mountServiceAccountToken). */}}
+{{- define "authjwt.mountServiceAccountToken" -}}
+{{- $v := .Values.kubernetesProviders.mountServiceAccountToken }}
+{{- if kindIs "string" $v }}{{ if (include "authjwt.kubernetesNeeds" . | fromJson).api }}true{{ end }}{{ else if $v }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the ServiceAccount is bound to system:auth-delegator (kubernetesProviders.tokenReviewBinding). */}}
+{{- define "authjwt.tokenReviewBinding" -}}
+{{- $v := .Values.kubernetesProviders.tokenReviewBinding }}
+{{- if kindIs "string" $v }}{{ if (include "authjwt.kubernetesNeeds" . | fromJson).review }}true{{ end }}{{ else if $v }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the internal HTTP listener serves a door (forward-auth not moved to the public listener, or the token endpoint). */}}
 {{- define "authjwt.internalHttpEnabled" -}}
 {{- $fa := dig "edge" "forwardAuth" dict (.Values.config | default dict) }}
 {{- $te := dig "tokenEndpoint" "enabled" false (.Values.config | default dict) }}
-{{- if or $te (and (or .Values.edge.forwardAuth.enabled (get $fa "enabled")) (ne (get $fa "listener" | default "internal") "public")) }}true{{ end }}
+{{- if or (and (or .Values.edge.forwardAuth.enabled (get $fa "enabled")) (ne (get $fa "listener" | default "internal") "public")) .Values.tokenEndpoint.enabled $te }}true{{ end }}
 {{- end }}
 
 {{/* The HTTP(S) GET probe action for PATH. */}}
@@ -246,6 +286,17 @@ volumeMounts:
   {{- range .Values.providerSecrets }}
   - name: provider-{{ .name }}
     mountPath: /var/run/secrets/authjwt/providers/{{ .name }}
+    readOnly: true
+  {{- end }}
+  {{- if .Values.tokenEndpoint.clientTrustBundle.configMap }}
+  - name: client-trust
+    mountPath: {{ .Values.tokenEndpoint.clientTrustBundle.mountPath }}
+    readOnly: true
+  {{- end }}
+  {{- if include "authjwt.mountServiceAccountToken" . }}
+  # kubernetes providers: authjwt's own service-account token and the cluster CA, in this container only
+  - name: kube-api-access
+    mountPath: /var/run/secrets/kubernetes.io/serviceaccount
     readOnly: true
   {{- end }}
   {{- with .Values.extraVolumeMounts }}

@@ -24,6 +24,14 @@ export interface DiscoveryOptions {
   /** The provider's fetch (timeouts, retries, breaker, body cap). */
   fetch: FetchFn;
   clock?: () => number;
+  /**
+   * Where the discovery document is read when it is not served at the issuer (a Kubernetes API server
+   * serves its service-account issuer's document at its own URL). The document's `issuer` must still be
+   * exactly `issuer`. Default: `{issuer}/.well-known/openid-configuration`.
+   */
+  discoveryUrl?: string | undefined;
+  /** Chooses the JWKS URL from the discovered metadata. Default: its `jwks_uri`. */
+  jwksUriOf?: ((metadata: oidc.ServerMetadata) => string | undefined) | undefined;
 }
 
 export interface DiscoveredProvider {
@@ -118,7 +126,8 @@ export class OidcDiscovery {
 
   async #discover(): Promise<DiscoveredProvider> {
     const o = this.#options;
-    const issuer = new URL(o.issuer);
+    // A URL naming /.well-known/ is read as it is (openid-client then leaves the issuer check to us, below).
+    const issuer = new URL(o.discoveryUrl ?? o.issuer);
     const auth = o.clientSecret ? oidc.ClientSecretBasic(o.clientSecret) : oidc.None();
     let configuration: oidc.Configuration;
     try {
@@ -126,6 +135,11 @@ export class OidcDiscovery {
         [oidc.customFetch]: o.fetch as oidc.CustomFetch,
         execute: issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
       });
+      if (o.discoveryUrl !== undefined && configuration.serverMetadata().issuer !== o.issuer) {
+        throw new Error(
+          `the discovery document names issuer ${JSON.stringify(configuration.serverMetadata().issuer).slice(0, 200)}, configured ${JSON.stringify(o.issuer)}`,
+        );
+      }
     } catch (error) {
       const classified = classifyProviderError(error, { endpoint: 'discovery' });
       if (
@@ -148,7 +162,7 @@ export class OidcDiscovery {
     // An HS256 token "signed" with the provider's public key would otherwise verify (RFC 8725 §2.1).
     const algorithms = candidates.filter((a) => ASYMMETRIC_ALGORITHMS.has(a));
     if (algorithms.length === 0) throw authJwtError('PROVIDER_NO_ALGORITHMS');
-    return { configuration, metadata, keys: this.#keysFor(metadata.jwks_uri), algorithms };
+    return { configuration, metadata, keys: this.#keysFor(o.jwksUriOf ? o.jwksUriOf(metadata) : metadata.jwks_uri), algorithms };
   }
 
   /** One jose remote JWKS per jwks_uri, kept across rediscoveries, with fallback to its last good copy. */

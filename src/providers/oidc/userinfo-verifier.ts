@@ -54,6 +54,8 @@ export class UserinfoVerifier implements TokenVerifier {
         expiresAt: typeof tokenClaims?.exp === 'number' ? tokenClaims.exp * 1000 : undefined,
         clientId: tokenClaims ? issuedToClient(tokenClaims) : undefined,
         strategy: 'userinfo',
+        // RFC 8693 act / may_act are the token's claims, not userinfo's (an opaque token: the answer's, if any).
+        delegation: tokenClaims ? { act: tokenClaims.act, mayAct: tokenClaims.may_act } : undefined,
       };
     } catch (error) {
       throw classifyProviderError(error, { endpoint: 'userinfo' });

@@ -227,7 +227,7 @@ describe('buildConfig rejects invalid configs, naming the field and the problem'
       name: 'neither issuer, userinfoUrl nor preset',
       raw: () => withProviders({ id: 'nothing', type: 'oauth' }),
       path: 'providers[0].issuer',
-      problem: /one of issuer, userApiUrl or preset is required/,
+      problem: /one of issuer, userApiUrl, preset or kubernetes is required/,
     },
     {
       name: 'unknown preset',
@@ -782,7 +782,7 @@ describe('docs/configuration.md', () => {
     const c = buildConfig(parseYaml(example!), { env: { GITHUB_CLIENT_SECRET: 'x' }, readFile: () => 'keycloak-secret\n' });
     assert.deepEqual(
       c.providers.map((p) => p.id),
-      ['keycloak', 'github', 'forge'],
+      ['keycloak', 'github', 'forge', 'cluster'],
     );
     assert.deepEqual(c.warnings, []);
   });

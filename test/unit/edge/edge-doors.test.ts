@@ -13,7 +13,7 @@ import { authJwtError } from '../../../src/errors.ts';
 import { LruMintedTokenCache } from '../../../src/exchange/minted-token-cache.ts';
 import type { AccessPolicy, ExchangeProvider, MintedClaims, Signer, VerifiedIdentity } from '../../../src/exchange/ports.ts';
 import { TokenExchange } from '../../../src/exchange/token-exchange.ts';
-import { createExtAuthz } from '../../../src/grpc/ext-authz.ts';
+import { createExtAuthz, extAuthzService } from '../../../src/grpc/ext-authz.ts';
 import { createForwardAuthRoute } from '../../../src/http/forward-auth.ts';
 import { createRouter } from '../../../src/http/router.ts';
 import { startHttpServer, type HttpServerHandle } from '../../../src/http/server.ts';
@@ -122,6 +122,10 @@ describe('ext_authz adapter (Check)', () => {
       ],
     );
     assert.deepEqual(res.okResponse.headersToRemove, ['x-authjwt-provider'], 'the client provider hint does not reach the upstream');
+    // Why, for Envoy's access log: bounded values only (no token, no claim value).
+    assert.deepEqual(res.dynamicMetadata, {
+      fields: { outcome: { stringValue: 'ok' }, provider: { stringValue: 'gh' }, reused: { boolValue: false } },
+    });
   });
 
   it('a minted-token cache hit signs nothing: the same token again, reported as reused', async () => {
@@ -133,6 +137,37 @@ describe('ext_authz adapter (Check)', () => {
     assert.equal(events.at(-1)!.reused, true);
   });
 
+  it('a minted-token cache hit answers bytes encoded once per cached token, which decode to the same answer', async () => {
+    const { definition, encodeResponse } = extAuthzService();
+    const encoding = createExtAuthz({
+      exchange,
+      settings,
+      onUnavailable: 'error',
+      providerIds: new Set(['gh']),
+      report: () => {},
+      encodeResponse,
+    });
+    const first = await checkWith(encoding, { authorization: 'Bearer tok-carol' });
+    assert.equal(Buffer.isBuffer(first.res), false, 'a new token: an answer object');
+    const second = await checkWith(encoding, { authorization: 'Bearer tok-carol' });
+    const third = await checkWith(encoding, { authorization: 'Bearer tok-carol' });
+    assert.ok(Buffer.isBuffer(second.res));
+    assert.equal(third.res, second.res, 'encoded once, the same bytes on every hit');
+    const check = definition.Check!;
+    assert.equal(check.responseSerialize(second.res), second.res, 'the serializer passes encoded answers through');
+    const decoded = check.responseDeserialize(second.res) as any;
+    assert.deepEqual(
+      decoded.okResponse.headers.map((h: any) => [h.header.key, h.header.value, h.appendAction]),
+      first.res.okResponse.headers.map((h: any) => [h.header.key, h.header.value, h.appendAction]),
+    );
+    assert.deepEqual(decoded.okResponse.headersToRemove, first.res.okResponse.headersToRemove);
+    assert.equal(decoded.dynamicMetadata.fields.reused.boolValue, true);
+    assert.equal(decoded.status.code, 0);
+    const other = await checkWith(encoding, { authorization: 'Bearer tok-dave' });
+    assert.notEqual((await checkWith(encoding, { authorization: 'Bearer tok-dave' })).res, second.res, 'per cached token');
+    assert.equal(Buffer.isBuffer(other.res), false);
+  });
+
   it('policy denial: DeniedHttpResponse 403, CheckResponse.status PERMISSION_DENIED, no challenge, the rule reported', async () => {
     const { res } = await checkWith(ext, { authorization: 'Bearer tok-mallory' });
     assert.equal(res.status.code, status.PERMISSION_DENIED);
@@ -142,8 +177,16 @@ describe('ext_authz adapter (Check)', () => {
       undefined,
     );
     assert.deepEqual(JSON.parse(res.deniedResponse.body), {
-      error: null,
+      error: 'access_denied',
       error_description: 'access denied by policy (ERR_AUTHJWT_POLICY_DENIED)',
+    });
+    assert.deepEqual(res.dynamicMetadata, {
+      fields: {
+        outcome: { stringValue: 'permission_denied' },
+        provider: { stringValue: 'gh' },
+        reason: { stringValue: 'ERR_AUTHJWT_POLICY_DENIED' },
+        rule: { stringValue: 'org-check' },
+      },
     });
     assert.deepEqual([events.at(-1)!.outcome, events.at(-1)!.rule, events.at(-1)!.provider], ['permission_denied', 'org-check', 'gh']);
     const failed = await checkWith(ext, { authorization: 'Bearer tok-broken' });
@@ -154,6 +197,11 @@ describe('ext_authz adapter (Check)', () => {
     const { res } = await checkWith(ext, { authorization: 'Bearer nope', 'x-authjwt-provider': 'evil\nlabel' });
     assert.equal(res.deniedResponse.status.code, 401);
     assert.equal(events.at(-1)!.provider, '_unknown');
+    assert.equal(res.dynamicMetadata.fields.provider.stringValue, '_unknown', 'never the request value');
+    const missing = await checkWith(ext, {});
+    assert.deepEqual(JSON.parse(missing.res.deniedResponse.body).error, 'invalid_token', 'a registered code in the body');
+    assert.equal(missing.res.deniedResponse.headers.find((h: any) => h.header.key === 'www-authenticate').header.value, 'Bearer');
+    assert.equal(missing.res.dynamicMetadata.fields.reason.stringValue, 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN');
   });
 
   it('provider outage and a bug: the call fails (UNAVAILABLE, INTERNAL with a fixed message)', async () => {

@@ -42,4 +42,21 @@ describe('LruMintedTokenCache', () => {
       (hit.claims as { sub: string }).sub = 'mutated';
     }, TypeError);
   });
+
+  it('reports every lookup (hit, miss) and every entry it drops itself (capacity, expired), not replacements', () => {
+    const seen: string[] = [];
+    const cache = new LruMintedTokenCache({
+      maxEntries: 2,
+      refreshMargin: 1_000,
+      observer: { onMintedTokenLookup: (r) => void seen.push(r), onMintedTokenEviction: (r) => void seen.push(`evicted ${r}`) },
+    });
+    cache.set('a', entry('a', 10_000));
+    cache.set('a', entry('a2', 10_000)); // replaced: not an eviction
+    cache.set('b', entry('b'));
+    assert.equal(cache.get('a', 0)?.token, 't-a2');
+    cache.set('c', entry('c')); // b is the least recently used
+    assert.equal(cache.get('b', 0), undefined);
+    assert.equal(cache.get('a', 9_000), undefined, 'within refreshMargin of exp');
+    assert.deepEqual(seen, ['hit', 'evicted capacity', 'miss', 'evicted expired', 'miss']);
+  });
 });

@@ -8,8 +8,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { authJwtError } from '../../../src/errors.ts';
-import type { AccessPolicy, ExchangeProvider, MintedClaims, VerifiedIdentity } from '../../../src/exchange/ports.ts';
-import { TokenExchange } from '../../../src/exchange/token-exchange.ts';
+import {
+  ANONYMOUS_CALLER,
+  type AccessPolicy,
+  type Caller,
+  type ExchangeProvider,
+  type MintedClaims,
+  type VerifiedIdentity,
+} from '../../../src/exchange/ports.ts';
+import { TokenExchange, type ExchangeResult } from '../../../src/exchange/token-exchange.ts';
+import type { ClientAuthenticator, ClientCredentials } from '../../../src/clients/ports.ts';
 import { createRouter } from '../../../src/http/router.ts';
 import { startHttpServer, type HttpServerHandle } from '../../../src/http/server.ts';
 import { createTokenEndpointRoutes, type TokenEndpointOptions } from '../../../src/http/token-endpoint.ts';
@@ -287,9 +295,40 @@ describe('token endpoint: errors (RFC 8693 §2.2.2, RFC 6749 §5.2)', () => {
       [400, 'invalid_request', 'ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE'],
     ],
     [
-      'an actor token (delegation)',
+      'an actor token that does not verify',
       () => h.post(exchangeForm(KC_JWT, { actor_token: 'x', actor_token_type: ACCESS })),
+      [400, 'invalid_request', 'ERR_AUTHJWT_UPSTREAM_INVALID_TOKEN'],
+    ],
+    [
+      'an actor_token without actor_token_type',
+      () => h.post(exchangeForm(KC_JWT, { actor_token: 'gho-octocat' })),
+      [400, 'invalid_request', 'ERR_AUTHJWT_TOKEN_REQUEST_MISSING_PARAMETER'],
+    ],
+    [
+      'an actor_token_type without actor_token',
+      () => h.post(exchangeForm(KC_JWT, { actor_token_type: ACCESS })),
       [400, 'invalid_request', 'ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_PARAMETER'],
+    ],
+    [
+      'an actor token of type id_token',
+      () => h.post(exchangeForm(KC_JWT, { actor_token: KC_JWT, actor_token_type: 'urn:ietf:params:oauth:token-type:id_token' })),
+      [400, 'invalid_request', 'ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE'],
+    ],
+    [
+      '…:jwt for an opaque actor token',
+      () => h.post(exchangeForm(KC_JWT, { actor_token: 'gho-octocat', actor_token_type: JWT })),
+      [400, 'invalid_request', 'ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE'],
+    ],
+    [
+      'a client_assertion where client authentication is none',
+      () =>
+        h.post(
+          exchangeForm(KC_JWT, {
+            client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+            client_assertion: 'a.b.c',
+          }),
+        ),
+      [401, 'invalid_client', 'ERR_AUTHJWT_TOKEN_REQUEST_CLIENT_AUTH_UNSUPPORTED'],
     ],
     [
       'a scope',
@@ -427,3 +466,136 @@ describe('token endpoint: lifecycle and limits', () => {
     }
   });
 });
+
+describe('token endpoint: delegation and client authentication (issue 21)', () => {
+  /** A fake ClientAuthenticator: records what the adapter handed it, answers a scripted caller or error. */
+  const fakeAuth = (answer: (c: ClientCredentials) => Caller) => {
+    const seen: ClientCredentials[] = [];
+    const authenticator: ClientAuthenticator = {
+      usesCertificates: false,
+      methods: ['tls_client_auth', 'private_key_jwt'],
+      assertionAlgorithms: ['ES256'],
+      async authenticate(credentials) {
+        seen.push(credentials);
+        return answer(credentials);
+      },
+      async close() {},
+    };
+    return { authenticator, seen };
+  };
+  const reports: Caller = { ...ANONYMOUS_CALLER, kind: 'private_key_jwt', id: 'reports', subject: 'reports' };
+
+  it('an actor token: the minted token carries act; the event names the actor by id', async () => {
+    const h = await harness();
+    try {
+      // The actor token declared …:jwt: verified by the provider its iss names (kc), not the subject's (github).
+      const res = await h.post(exchangeForm('gho-octocat', { subject_issuer: 'github', actor_token: KC_JWT, actor_token_type: JWT }));
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.deepEqual(h.signed.at(-1)!.act, { sub: 'kc:alice', client_id: 'frontend' });
+      assert.equal(h.events.at(-1)!.actor, 'kc:alice');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('the authenticator gets the assertion, its type and client_id from the form — never a caller — and the caller reaches the event', async () => {
+    const { authenticator, seen } = fakeAuth(() => reports);
+    const h = await harness({ clientAuthentication: authenticator });
+    try {
+      const res = await h.post(
+        exchangeForm(KC_JWT, {
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: 'a.b.c',
+          client_id: 'reports',
+          caller: 'admin',
+        }),
+      );
+      assert.equal(res.status, 200);
+      assert.deepEqual(seen[0], {
+        certificate: undefined,
+        assertionType: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        assertion: 'a.b.c',
+        clientId: 'reports',
+      });
+      assert.deepEqual([h.events.at(-1)!.caller, h.events.at(-1)!.clientAuth], ['reports', 'private_key_jwt']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('invalid_client without an Authorization header: 401 with a challenge naming the accepted methods; the use case is not called', async () => {
+    const { authenticator } = fakeAuth(() => {
+      throw authJwtError('CLIENT_AUTH_INVALID_ASSERTION');
+    });
+    const h = await harness({ clientAuthentication: authenticator });
+    try {
+      const res = await h.post(exchangeForm(KC_JWT, { client_assertion_type: 'x', client_assertion: 'a.b.c' }));
+      assert.equal(res.headers.get('www-authenticate'), 'tls_client_auth realm="authjwt", private_key_jwt realm="authjwt"');
+      assert.deepEqual(await oauthError(res), [401, 'invalid_client', 'ERR_AUTHJWT_CLIENT_AUTH_INVALID_ASSERTION']);
+      assert.equal(h.state.verifyCalls, 0);
+      assert.equal(h.events.at(-1)!.caller, undefined, 'not identified: counted as _unauthenticated');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('client secrets stay refused, with an authenticator too (HTTP Basic keeps its own challenge)', async () => {
+    const { authenticator, seen } = fakeAuth(() => reports);
+    const h = await harness({ clientAuthentication: authenticator });
+    try {
+      assert.deepEqual(await oauthError(await h.post(exchangeForm(KC_JWT, { client_secret: 'x' }))), [
+        401,
+        'invalid_client',
+        'ERR_AUTHJWT_TOKEN_REQUEST_CLIENT_AUTH_UNSUPPORTED',
+      ]);
+      const basic = await h.post(exchangeForm(KC_JWT), { headers: { authorization: 'Basic eDp5' } });
+      assert.equal(basic.headers.get('www-authenticate'), 'Basic realm="authjwt"');
+      assert.equal(seen.length, 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('Redis down (replay cache unavailable): 503 temporarily_unavailable with Retry-After — refused, never accepted', async () => {
+    const { authenticator } = fakeAuth(() => {
+      throw authJwtError('CLIENT_AUTH_REPLAY_CACHE_UNAVAILABLE');
+    });
+    const h = await harness({ clientAuthentication: authenticator });
+    try {
+      const res = await h.post(exchangeForm(KC_JWT, { client_assertion_type: 'x', client_assertion: 'a.b.c' }));
+      assert.equal(res.headers.get('retry-after'), '1');
+      assert.deepEqual(await oauthError(res), [503, 'temporarily_unavailable', 'ERR_AUTHJWT_CLIENT_AUTH_REPLAY_CACHE_UNAVAILABLE']);
+      assert.equal(h.state.verifyCalls, 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('requested_token_type: a handler registry (another token type is one more entry); unknown types refused', async () => {
+    const TXN = 'urn:ietf:params:oauth:token-type:txn_token';
+    const calls: string[] = [];
+    const h = await harness({
+      requestedTokenTypes: new Map([
+        [ACCESS, { issuedTokenType: ACCESS, exchange: async () => fakeResult(calls, 'access') }],
+        [TXN, { issuedTokenType: TXN, exchange: async () => fakeResult(calls, 'txn') }],
+      ]),
+    });
+    try {
+      const txn = (await (await h.post(exchangeForm(KC_JWT, { requested_token_type: TXN }))).json()) as { issued_token_type: string };
+      assert.equal(txn.issued_token_type, TXN);
+      assert.equal((await h.post(exchangeForm(KC_JWT))).status, 200);
+      assert.deepEqual(calls, ['txn', 'access']);
+      assert.deepEqual(
+        (await oauthError(await h.post(exchangeForm(KC_JWT, { requested_token_type: JWT }))))[2],
+        'ERR_AUTHJWT_TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE',
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+function fakeResult(calls: string[], name: string): ExchangeResult {
+  calls.push(name);
+  return { token: 't', provider: 'kc', strategy: 'jwt', kid: 'k', expiresAt: NOW + 60_000, claims: {} as MintedClaims, reused: false };
+}

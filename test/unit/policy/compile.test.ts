@@ -90,16 +90,52 @@ describe('compilePolicy: errors name the field and the position', () => {
       message: /^1:1: `github` lookups are not available/,
     },
     {
-      name: 'matches(): method',
-      source: { allow: "claims.email.matches('^a')" },
+      name: 'matches(): a pattern that is not a string literal (method)',
+      source: { allow: 'claims.email.matches(claims.pattern)' },
       path: 'providers[2].allow',
-      message: /^1:13: matches\(\) is not supported/,
+      message: /^1:22: matches\(\) takes a string literal as its pattern/,
     },
     {
-      name: 'matches(): function',
-      source: { claims: { m: "matches(claims.email, '^a')" } },
+      name: 'matches(): a pattern that is not a string literal (function)',
+      source: { claims: { m: "matches(claims.email, '^' + account.id)" } },
       path: 'providers[2].claims.m',
-      message: /^1:1: matches\(\) is not supported/,
+      message: /^1:23: matches\(\) takes a string literal as its pattern/,
+    },
+    {
+      name: 'matches(): a backreference (RE2 has none)',
+      source: { allow: "claims.email.matches('(a)\\\\1')" },
+      path: 'providers[2].allow',
+      message: /^1:22: invalid RE2 pattern: .*invalid escape sequence/,
+    },
+    {
+      name: 'matches(): a lookahead (RE2 has none)',
+      source: { allow: "claims.email.matches('a(?=b)')" },
+      path: 'providers[2].allow',
+      message: /^1:22: invalid RE2 pattern: .*unsupported Perl syntax/,
+    },
+    {
+      name: 'matches(): invalid syntax',
+      source: { allow: "claims.email.matches('(')" },
+      path: 'providers[2].allow',
+      message: /^1:22: invalid RE2 pattern: .*missing closing \)/,
+    },
+    {
+      name: 'matches(): a pattern over 512 characters',
+      source: { allow: `claims.email.matches('${'a'.repeat(513)}')` },
+      path: 'providers[2].allow',
+      message: /^1:22: the pattern is 513 characters long, over the limit of 512$/,
+    },
+    {
+      name: 'matches(): a pattern over 1000 RE2 instructions',
+      source: { allow: "claims.email.matches('[a-z]{600}[0-9]{600}')" },
+      path: 'providers[2].allow',
+      message: /^1:22: the pattern compiles to \d+ RE2 instructions, over the limit of 1000$/,
+    },
+    {
+      name: 'matches() over every item of a provider list: over the cost bound, with a hint',
+      source: { allow: "claims.groups.exists(g, g.matches('^team-[a-z]+$'))" },
+      path: 'providers[2].allow',
+      message: /^1:1: worst-case cost \d+ is over the limit of 100000 \(matches\(\) costs its pattern size times the input length/,
     },
     {
       name: 'nested comprehensions over provider lists',
@@ -227,7 +263,7 @@ describe('compilePolicy: errors name the field and the position', () => {
     let caught: unknown;
     try {
       compilePolicy(
-        { allow: ['nope', "claims.x.matches('a')"], claims: { sub: "'x'", ok: "'fine'" } },
+        { allow: ['nope', "claims.x.matches('(')"], claims: { sub: "'x'", ok: "'fine'" } },
         { path: 'providers[0]', lookups: [] },
       );
     } catch (error) {

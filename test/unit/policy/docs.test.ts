@@ -12,7 +12,7 @@ import { buildConfig } from '../../../src/config/load.ts';
 
 const read = (path: string) => readFileSync(fileURLToPath(new URL(`../../../${path}`, import.meta.url)), 'utf8');
 const doc = read('docs/policy.md');
-const TESTS = read('test/integration/policy.test.ts') + read('test/e2e/keycloak.test.ts');
+const TESTS = read('test/integration/policy.test.ts') + read('test/integration/kubernetes.test.ts') + read('test/e2e/keycloak.test.ts');
 
 /** The ```yaml blocks of the "## Recipes" section, with the heading above each. */
 function recipes(): { title: string; providers: Record<string, unknown>[] }[] {
@@ -26,13 +26,15 @@ function recipes(): { title: string; providers: Record<string, unknown>[] }[] {
 describe('docs/policy.md', () => {
   const all = recipes();
 
-  it('has the seven recipes of the issue', () => {
+  it('has the recipes of issues 11 and 21', () => {
     assert.deepEqual(
       all.map((r) => r.title),
       [
         'GitHub organization',
         'GitHub team',
         'Email domain, verified addresses only',
+        'Email domains by pattern',
+        'Kubernetes namespace and service-account patterns',
         'Keycloak realm role and client role',
         'Keycloak group',
         'GitLab group or any of its subgroups',
@@ -54,7 +56,8 @@ describe('docs/policy.md', () => {
       const allow = policy.allow === undefined ? [] : typeof policy.allow === 'string' ? [policy.allow] : policy.allow;
       const expressions = [...allow.map((a) => (typeof a === 'string' ? a : a.expression)), ...Object.values(policy.claims ?? {})];
       assert.ok(expressions.length > 0);
-      for (const e of expressions) assert.ok(TESTS.includes(e), `"${e}" is not in test/integration/policy.test.ts or the Keycloak e2e`);
+      for (const e of expressions)
+        assert.ok(TESTS.includes(e), `"${e}" is not in test/integration/policy.test.ts, kubernetes.test.ts or the Keycloak e2e`);
     });
   }
 

@@ -360,3 +360,50 @@ function nest(depth: number): unknown {
   for (let i = 0; i < depth; i++) v = { v };
   return v;
 }
+
+describe('caller and actor (issue 21: the token endpoint’s client and RFC 8693 actor)', () => {
+  const mesh = {
+    kind: 'tls_client_auth' as const,
+    id: 'orders',
+    subject: 'spiffe://cluster.local/ns/orders/sa/orders',
+    issuer: '',
+    spiffeId: 'spiffe://cluster.local/ns/orders/sa/orders',
+    namespace: 'orders',
+    serviceAccount: 'orders',
+  };
+  const source: PolicySource = {
+    allow: [
+      {
+        name: 'workload',
+        expression: "caller.kind != 'none' && caller.namespace == 'orders' && caller.spiffeId.startsWith('spiffe://cluster.local/')",
+      },
+      { name: 'actor', expression: "actor.kind == 'none' || actor.sub.startsWith('kc:svc-')" },
+    ],
+    claims: { requester: 'caller.id', acting: "actor.kind == 'none' ? '' : actor.provider + '/' + actor.clientId" },
+  };
+  it('absent caller and actor read as kind none with empty strings (GetJWT, edge doors)', () => {
+    assert.deepEqual(plain(run(source, [], input({}))), { allowed: false, rule: 'workload', reason: 'denied' });
+    assert.deepEqual(plain(run({ allow: "caller.id == '' && actor.sub == '' && caller.kind == 'none'" }, [], input({}))), ALLOWED);
+  });
+  it('an authenticated caller and a token actor are visible; claims can name them', () => {
+    const actor = { kind: 'token' as const, sub: 'kc:svc-orders', iss: '', provider: 'kc', clientId: 'orders-app' };
+    assert.deepEqual(plain(run(source, [], input({}, { caller: mesh, actor }))), {
+      allowed: true,
+      claims: { requester: 'orders', acting: 'kc/orders-app' },
+    });
+    assert.deepEqual(plain(run(source, [], input({}, { caller: mesh, actor: { ...actor, sub: 'github:1' } }))), {
+      allowed: false,
+      rule: 'actor',
+      reason: 'denied',
+    });
+    assert.deepEqual(plain(run(source, [], input({}, { caller: { ...mesh, namespace: 'payments' } }))), {
+      allowed: false,
+      rule: 'workload',
+      reason: 'denied',
+    });
+  });
+  it('unknown fields of caller and actor do not compile', () => {
+    assert.throws(() => compilePolicy({ allow: "caller.password == ''" }, { path: 'p', lookups: [] }), /p\.allow/);
+    assert.throws(() => compilePolicy({ allow: 'actor.claims.size() > 0' }, { path: 'p', lookups: [] }), /p\.allow/);
+  });
+});

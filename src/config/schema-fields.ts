@@ -1,0 +1,44 @@
+/**
+ * Field types shared by the sections of the configuration schema (src/config/schema.ts and the
+ * sections it composes): durations, URLs, JWS algorithm lists.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+
+/** Duration field: `15m`, `30s`, `1h`, `250ms` or a number of seconds; parsed to milliseconds. */
+export const duration = (bounds: { min?: number; max?: number } = {}) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      // The value is not echoed: a misplaced secret must not reach an error message.
+      ctx.addIssue({ code: 'custom', message: 'is not a duration (use e.g. 30s, 15m, 1h)' });
+      return z.NEVER;
+    }
+    if (bounds.min !== undefined && ms < bounds.min) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${bounds.min}ms` });
+      return z.NEVER;
+    }
+    if (bounds.max !== undefined && ms > bounds.max) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${bounds.max}ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** An absolute URL (the URL policy of src/config/url-policy.ts is applied where it is used). */
+export const url = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
+
+/** Asymmetric JWS algorithms a provider may sign with (RFC 8725 §2.1: never symmetric, never `none`). */
+export const ASYMMETRIC_JWS_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
