@@ -139,7 +139,8 @@ replace ("
   for b in "${K8S_BINARIES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   go_scratch_build "$dir" "$body" "$ldflags" "" "${pkgs[@]}"
   for b in "${K8S_BINARIES[@]}"; do [ -x "$dir/bin/$b" ] || die "kubernetes build produced no $b"; done
-  "$dir/bin/kubectl" version --client -o json | grep -q "\"gitVersion\": \"$KUBERNETES_VERSION\"" || die "kubectl does not report $KUBERNETES_VERSION"
+  v=$("$dir/bin/kubectl" version --client -o json)
+  [[ $v == *"\"gitVersion\": \"$KUBERNETES_VERSION\""* ]] || die "kubectl does not report $KUBERNETES_VERSION"
   # Kubernetes' own pause.c (the sandbox process), from the same module.
   cp "$GOMODCACHE/k8s.io/kubernetes@$KUBERNETES_VERSION/build/pause/linux/pause.c" "$dir/pause.c"
   stamp "$dir" "$recipe"
@@ -148,7 +149,7 @@ replace ("
 
 etcd_dir() { echo "$CACHE/etcd-$ETCD_VERSION"; }
 build_etcd() {
-  local dir recipe m body t0
+  local dir recipe m body t0 out
   dir=$(etcd_dir); recipe="etcd $ETCD_VERSION go=$(go env GOVERSION 2>/dev/null) v1"
   if complete "$dir" "$recipe"; then log "etcd $ETCD_VERSION: cached"; return 0; fi
   may_build "etcd $ETCD_VERSION"
@@ -163,7 +164,8 @@ require ("
   for m in server/v3 api/v3 client/pkg/v3 client/v3 pkg/v3; do body+=$'\n'"	go.etcd.io/etcd/$m $ETCD_VERSION"; done
   body+=$'\n)'
   go_scratch_build "$dir" "$body" "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3
-  "$dir/bin/etcd" --version | grep -q "etcd Version: ${ETCD_VERSION#v}" || die "etcd does not report $ETCD_VERSION"
+  out=$("$dir/bin/etcd" --version)
+  [[ $out == *"etcd Version: ${ETCD_VERSION#v}"* ]] || die "etcd does not report $ETCD_VERSION"
   stamp "$dir" "$recipe"
   log "etcd $ETCD_VERSION: built in $(( $(now) - t0 ))s"
 }
@@ -174,7 +176,7 @@ coredns_dir() { echo "$CACHE/coredns-$COREDNS_VERSION"; }
 # plugin, cloud DNS SDKs included: ~2x the build time for nothing the cluster uses.
 COREDNS_PLUGINS=(ready health errors loadbalance cache kubernetes)
 build_coredns() {
-  local dir recipe t0 p imports="" directives=""
+  local dir recipe t0 p out imports="" directives=""
   dir=$(coredns_dir); recipe="coredns $COREDNS_VERSION plugins=${COREDNS_PLUGINS[*]} go=$(go env GOVERSION 2>/dev/null) v2"
   if complete "$dir" "$recipe"; then log "coredns $COREDNS_VERSION: cached"; return 0; fi
   may_build "coredns $COREDNS_VERSION"
@@ -200,8 +202,10 @@ func main() { coremain.Run() }" \
 go 1.24.0
 
 require github.com/coredns/coredns $COREDNS_VERSION" "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" coredns .
-  "$dir/bin/coredns" -version | grep -q "CoreDNS-${COREDNS_VERSION#v}" || die "coredns does not report $COREDNS_VERSION"
-  "$dir/bin/coredns" -plugins | grep -qx kubernetes || die "coredns was built without its kubernetes plugin"
+  out=$("$dir/bin/coredns" -version)
+  [[ $out == *"CoreDNS-${COREDNS_VERSION#v}"* ]] || die "coredns does not report $COREDNS_VERSION"
+  out=$("$dir/bin/coredns" -plugins)
+  grep -qx kubernetes <<<"$out" || die "coredns was built without its kubernetes plugin"
   stamp "$dir" "$recipe"
   log "coredns $COREDNS_VERSION: built in $(( $(now) - t0 ))s"
 }
@@ -226,7 +230,7 @@ DEB_PACKAGES=(containerd containernetworking-plugins iptables gcc libc6-dev)
 install_debian() {
   local missing=() p policy_created=false
   for p in "${DEB_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
   done
   [ ${#missing[@]} -gt 0 ] || return 0
   may_build "Debian packages ${missing[*]}"
@@ -317,7 +321,8 @@ ctr_() { ctr --address "$CTR_SOCK" --namespace k8s.io "$@"; }
 
 node_ip() {
   local ip
-  ip=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n1)
+  ip=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+  ip=${ip%%$'\n'*}
   [ -n "$ip" ] || ip=$(hostname -I 2>/dev/null | awk '{print $1}')
   [ -n "$ip" ] || die "cannot find this host's primary IPv4 address"
   echo "$ip"
@@ -509,7 +514,7 @@ EOF
   record_exe containerd
   need_up containerd 30 "containerd answers" ctr --address "$CTR_SOCK" version
 }
-image_present() { ctr_ images ls -q "name==$1" 2>/dev/null | grep -qxF "$1"; }
+image_present() { local refs; refs=$(ctr_ images ls -q "name==$1" 2>/dev/null || true); grep -qxF "$1" <<<"$refs"; }
 # REF TAR: imports TAR unless containerd has REF. REF names its content (a content tag): the name is
 # all that is compared.
 import_archive() {
@@ -541,7 +546,7 @@ prune_images() {
   local keep ref
   keep=$(cat "$STATE/containerd/keep" "$STATE/containerd/last-image" 2>/dev/null || true)
   for ref in $(ctr_ images ls -q 2>/dev/null | { grep -v '^sha256:' || true; }); do
-    printf '%s\n' "$keep" | grep -qxF "$ref" || { ctr_ images rm "$ref" >/dev/null 2>&1 && log "image $ref: removed"; }
+    grep -qxF "$ref" <<<"$keep" || { ctr_ images rm "$ref" >/dev/null 2>&1 && log "image $ref: removed"; }
   done
   ctr_ images ls 2>/dev/null | awk 'NR > 1 { if ($1 ~ /^sha256:/) alias[$1] = $3; else named[$3] = 1 }
     END { for (a in alias) if (!(alias[a] in named)) print a }' | while read -r ref; do ctr_ images rm "$ref" >/dev/null 2>&1 || true; done
@@ -791,7 +796,7 @@ delete_pods() {
 # shellcheck disable=SC2317  # called through wait_until
 sandboxes_gone() {
   [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] || return 1
-  ! find "$STATE/cni/ipam" -type f -name '[0-9]*.[0-9]*.[0-9]*.[0-9]*' 2>/dev/null | grep -q .
+  [ -z "$(find "$STATE/cni/ipam" -type f -name '[0-9]*.[0-9]*.[0-9]*.[0-9]*' 2>/dev/null)" ]
 }
 # Containers the kubelet did not stop (only when the normal path failed): their network namespaces are
 # noted first (no CNI DEL will run for them), then they are killed and removed.
@@ -800,7 +805,8 @@ kill_leftover_containers() {
   proc_pid containerd >/dev/null || return 0
   local c ns
   for c in $(ctr_ containers ls -q 2>/dev/null); do
-    ns=$(ctr_ containers info "$c" 2>/dev/null | sed -n 's#^ *"path": "\(/var/run/netns/cni-[0-9a-f-]*\)".*#\1#p' | head -n1)
+    ns=$(ctr_ containers info "$c" 2>/dev/null | sed -n 's#^ *"path": "\(/var/run/netns/cni-[0-9a-f-]*\)".*#\1#p')
+    ns=${ns%%$'\n'*}
     [ -z "$ns" ] || LEFTOVER_NETNS+=("$ns")
   done
   for c in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true; done
@@ -854,8 +860,9 @@ teardown() {
 }
 # Anything of a cluster on this host: recorded processes, mounts under the state directory, the bridge.
 left_behind() {
-  [ -d "$PIDS" ] || awk -v dir="$STATE/" 'index($5, dir) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo \
-    || ip link show "$BRIDGE" >/dev/null 2>&1
+  local mounts
+  mounts=$(awk -v dir="$STATE/" 'index($5, dir) == 1 { print $5 }' /proc/self/mountinfo)
+  [ -d "$PIDS" ] || [ -n "$mounts" ] || ip link show "$BRIDGE" >/dev/null 2>&1
 }
 cmd_down() {
   local holder=${1:-caller-$PPID} n
