@@ -232,7 +232,20 @@ export async function startClientPod(
   namespace: string,
   name: string,
   env: Record<string, string> = {},
+  options: { serviceAccountName?: string; projectedTokenAudience?: string } = {},
 ) {
+  // A projected service-account token at /var/run/secrets/authjwt/token (a workload identity).
+  const token = options.projectedTokenAudience
+    ? {
+        volume: {
+          name: 'authjwt-token',
+          projected: {
+            sources: [{ serviceAccountToken: { audience: options.projectedTokenAudience, expirationSeconds: 3600, path: 'token' } }],
+          },
+        },
+        mount: { name: 'authjwt-token', mountPath: '/var/run/secrets/authjwt', readOnly: true },
+      }
+    : undefined;
   await kubectl.apply(
     [
       {
@@ -246,6 +259,7 @@ export async function startClientPod(
         kind: 'Pod',
         metadata: { name, labels: { 'app.kubernetes.io/name': 'authjwt-e2e-client' } },
         spec: {
+          ...(options.serviceAccountName ? { serviceAccountName: options.serviceAccountName } : {}),
           automountServiceAccountToken: false,
           restartPolicy: 'Never',
           terminationGracePeriodSeconds: 1,
@@ -260,10 +274,10 @@ export async function startClientPod(
               env: Object.entries(env).map(([k, value]) => ({ name: k, value })),
               securityContext: RESTRICTED_POD.containerSecurityContext,
               resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
-              volumeMounts: [{ name: 'script', mountPath: '/app/e2e', readOnly: true }],
+              volumeMounts: [{ name: 'script', mountPath: '/app/e2e', readOnly: true }, ...(token ? [token.mount] : [])],
             },
           ],
-          volumes: [{ name: 'script', configMap: { name: `${name}-script` } }],
+          volumes: [{ name: 'script', configMap: { name: `${name}-script` } }, ...(token ? [token.volume] : [])],
         },
       },
     ],

@@ -11,8 +11,10 @@
  *   node /app/e2e/in-pod.ts load          continuous GetJWT load until stdin closes or SIGTERM (below)
  *
  * Environment: AUTHJWT_ADDRESS (host:port of the gRPC Service), JWKS_URL (through the Service), ISSUER,
- * AUDIENCE, PROVIDER, and either ACCESS_TOKEN or a Keycloak password grant (KC_TOKEN_URL, KC_CLIENT_ID,
- * KC_USERNAME, KC_PASSWORD; the load refreshes its token every 60 s, as a frontend holding a session would).
+ * AUDIENCE, PROVIDER, and the provider token: ACCESS_TOKEN, ACCESS_TOKEN_FILE (re-read for every call, as
+ * a workload reads its projected service-account token) or a Keycloak password grant (KC_TOKEN_URL,
+ * KC_CLIENT_ID, KC_USERNAME, KC_PASSWORD; the load refreshes its token every 60 s, as a frontend holding a
+ * session would).
  *
  * `load`: WORKERS loops (default 4), each on its own gRPC connection (a local subchannel pool), so
  * kube-proxy spreads them over the replicas. Every minted token is verified at once against the JWKS
@@ -25,6 +27,7 @@
 import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { readFile } from 'node:fs/promises';
 import { get } from 'node:http';
 
 const env = (name: string, fallback?: string): string => {
@@ -86,10 +89,12 @@ async function verify(token: string, jwks?: JSONWebKeySet) {
   };
 }
 
-/** The provider token: ACCESS_TOKEN, or a Keycloak password grant refreshed every 60 s. */
+/** The provider token: ACCESS_TOKEN, ACCESS_TOKEN_FILE (read each time), or a Keycloak password grant refreshed every 60 s. */
 function accessTokens(): () => Promise<string> {
   const fixed = process.env.ACCESS_TOKEN;
   if (fixed) return async () => fixed;
+  const file = process.env.ACCESS_TOKEN_FILE;
+  if (file) return async () => (await readFile(file, 'utf8')).trim();
   let current: { token: string; at: number } | undefined;
   let pending: Promise<string> | undefined;
   const fetchToken = async () => {

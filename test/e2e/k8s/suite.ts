@@ -41,26 +41,27 @@ export interface K8sSuite {
   cluster: K8sCluster;
   kubectl: Kubectl;
   helm: (args: readonly string[], options?: { timeout?: number }) => Promise<string>;
+  /** The shared Keycloak at the node address (unless started with `keycloak: false`). */
   kc: RunningKeycloak;
   namespace: string;
   close(): Promise<void>;
 }
 
-export async function startSuite(what: string): Promise<K8sSuite> {
+export async function startSuite(what: string, options: { keycloak?: boolean } = {}): Promise<K8sSuite> {
   const { cluster, close } = await useCluster();
   const kubectl = kubectlFor(cluster);
-  const kc = await startKeycloak({ host: cluster.nodeIp });
+  const kc = options.keycloak === false ? undefined : await startKeycloak({ host: cluster.nodeIp });
   const namespace = await createRestrictedNamespace(kubectl, what);
   return {
     cluster,
     kubectl,
     helm: helmFor(cluster),
-    kc,
+    kc: kc as RunningKeycloak,
     namespace,
     async close() {
       // Pods first (CNI cleanup happens as they go), without waiting for the namespace's finalizers.
       await kubectl(['delete', 'namespace', namespace, '--wait=false']).catch(() => undefined);
-      await kc.close();
+      await kc?.close();
       await close();
     },
   };
