@@ -4,7 +4,8 @@
 # all = type-check + unit + integration + interop + e2e (containers). The e2e suites need a container
 # runtime (Docker, or podman via DOCKER_HOST, see docs/testing.md), the interop suites the tools of
 # .ci/tools.sh (test/interop/README.md); with CI set they fail when these are missing.
-# The e2e files share one Keycloak container (test/helpers/shared-keycloak.ts, a global setup).
+# The e2e files share one Keycloak container and one real Kubernetes cluster (.ci/k8s-cluster.sh), both
+# started by the global setup test/helpers/e2e-global-setup.ts.
 set -eu
 cd "$(dirname "$0")/.."
 node_bin=$(sh scripts/node24.sh)
@@ -33,12 +34,12 @@ case "$suite" in
   unit) run unit "test/unit/**/*.test.ts" ;;
   integration) run integration "test/integration/**/*.test.ts" ;;
   interop) run interop "test/interop/**/*.test.ts" ;;
-  e2e) run e2e --test-concurrency=1 --test-global-setup=test/helpers/shared-keycloak.ts "test/e2e/**/*.test.ts" ;;
+  e2e) run e2e --test-concurrency=1 --test-global-setup=test/helpers/e2e-global-setup.ts "test/e2e/**/*.test.ts" ;;
   all)
     echo "== type-check"
     node node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
     run "unit + integration + interop" "test/unit/**/*.test.ts" "test/integration/**/*.test.ts" "test/interop/**/*.test.ts"
-    run e2e --test-concurrency=1 --test-global-setup=test/helpers/shared-keycloak.ts "test/e2e/**/*.test.ts"
+    run e2e --test-concurrency=1 --test-global-setup=test/helpers/e2e-global-setup.ts "test/e2e/**/*.test.ts"
     ;;
   *) echo "unknown suite $suite" >&2; exit 2 ;;
 esac

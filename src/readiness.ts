@@ -1,3 +1,5 @@
+import type { ProviderReachability } from './providers/registry.ts';
+
 /**
  * Readiness: the process may serve when its listeners are up, it is not draining and a key can sign.
  * Provider reachability is reported but never gates readiness: an IdP outage must not empty the
@@ -9,7 +11,7 @@ export interface ReadinessSources {
   signing(): { signingKid: string | undefined; publishedKeys: number; lastReloadError: string | undefined };
   /** Subscribes to key-store changes; returns an unsubscribe function. */
   onKeysChange(listener: () => void): () => void;
-  providers(): readonly { id: string; reachable(): boolean }[];
+  providers(): readonly { id: string; reachability(): ProviderReachability }[];
 }
 
 export interface Readiness {
@@ -45,7 +47,7 @@ export function createReadiness(sources: ReadinessSources): Readiness {
           lastKeyReloadError: s.lastReloadError ?? null,
           accepting,
           // Informational only (see above).
-          providers: Object.fromEntries(sources.providers().map((p) => [p.id, p.reachable() ? 'reachable' : 'unknown_or_unreachable'])),
+          providers: Object.fromEntries(sources.providers().map((p) => [p.id, p.reachability()])),
         },
       };
     },

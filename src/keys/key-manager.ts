@@ -53,6 +53,16 @@ export async function createKeyManager(config: Config['keys'], logger: Logger, o
   }
 
   const source = new SecretDirKeySource(config.dir!);
+  // The signing key also changes without a reload (a new key's lead time or Not-Before passes): log
+  // every change after the first key, so each replica's switch shows in its log with its time.
+  let loggedSigningKid: string | undefined;
+  store.onChange(() => {
+    const { signingKid } = store.status();
+    if (signingKid === loggedSigningKid) return;
+    if (loggedSigningKid !== undefined)
+      logger.info({ signingKid: signingKid ?? null, previousSigningKid: loggedSigningKid }, 'signing key changed');
+    loggedSigningKid = signingKid;
+  });
   const reloadOnce = async () => {
     const outcome = await source.load();
     observer.onKeyReload?.(outcome.result);
@@ -85,9 +95,13 @@ export async function createKeyManager(config: Config['keys'], logger: Logger, o
       );
       // The same failure is logged once; every attempt is still counted in the reload metric.
       if (!outcome.repeated) {
+        // Before the first good load there is no keyring to keep: say so (readiness is NOT_SERVING).
+        const hasKeyring = store.status().lastReloadAt !== undefined;
         logger.error(
           { dir: source.dir, err: { code, message: outcome.error.message } },
-          'key reload failed; keeping the last good keyring',
+          hasKeyring
+            ? 'key reload failed; keeping the last good keyring'
+            : 'key load failed; no signing key until the key directory loads (NOT_SERVING)',
         );
       }
     }

@@ -12,12 +12,20 @@ import { UserinfoVerifier } from './oidc/userinfo-verifier.ts';
 import { lookupsFor } from './user-api/lookups.ts';
 import { UserApiVerifier } from './user-api/user-api-verifier.ts';
 
+/**
+ * A provider's reachability as last observed. `reachable`: its last call got an answer (any HTTP status:
+ * a 4xx is the provider answering) and, for OIDC, discovery has succeeded. `unreachable`: its last call
+ * ended in a timeout, a network error or a 5xx. `unknown`: nothing observed yet — a user-API provider
+ * (GitHub, GitLab) before its first call, an OIDC provider before discovery has finished.
+ */
+export type ProviderReachability = 'reachable' | 'unreachable' | 'unknown';
+
 interface RegisteredProvider {
   id: string;
   /** What the exchange use case sees. */
   exchange: ExchangeProvider;
-  /** Reachability as last observed: OIDC discovery succeeded and the last call did not fail (timeout, network, 5xx). Reported, never gates readiness. */
-  reachable(): boolean;
+  /** Reachability as last observed (see ProviderReachability). Reported, never gates readiness. */
+  reachability(): ProviderReachability;
   /** Entries in its verification cache. */
   cacheSize(): number;
 }
@@ -57,12 +65,14 @@ export function createProviderRegistry(
   const byIssuer = new Map<string, RegisteredProvider>();
   const discoveries: OidcDiscovery[] = [];
   const kubernetesVerifiers: KubernetesTokenVerifier[] = [];
-  // Last observed call result per provider: reported as provider state, never gates readiness.
+  // Last observed call result per provider: reported as provider state, never gates readiness. A call
+  // the caller abandoned (`aborted`) says nothing about the provider.
   const lastCallFailed = new Map<string, boolean>();
   const observer: ProviderCallObserver & CacheObserver = {
     ...options.observer,
     onProviderCall(event) {
-      lastCallFailed.set(event.provider, event.result === 'timeout' || event.result === 'error' || event.result === '5xx');
+      if (event.result !== 'aborted')
+        lastCallFailed.set(event.provider, event.result === 'timeout' || event.result === 'error' || event.result === '5xx');
       options.observer?.onProviderCall?.(event);
     },
   };
@@ -147,7 +157,13 @@ export function createProviderRegistry(
         capToUpstreamExpiry: p.capToUpstreamExpiry ?? config.capToUpstreamExpiry,
         defaultClientId: p.clientId ?? p.id,
       },
-      reachable: () => (d ? d.discovered : k ? k.ready : true) && !lastCallFailed.get(p.id),
+      reachability: () => {
+        const failed = lastCallFailed.get(p.id);
+        if (failed) return 'unreachable';
+        if (d) return d.discovered ? 'reachable' : 'unknown';
+        if (k) return k.ready ? 'reachable' : 'unknown';
+        return failed === false ? 'reachable' : 'unknown';
+      },
       cacheSize: () => cached.size,
     };
     // Map keys come only from config; lookups with attacker-chosen ids use Map.get (no prototype walk).

@@ -29,7 +29,9 @@ export interface Metrics {
   /** Publishes keyring state (gauges computed at scrape time). */
   watchKeys(keys: KeyStatusSource): void;
   /** Publishes provider reachability and cache sizes at scrape time. */
-  watchProviders(providers: readonly { id: string; reachable: () => boolean; cacheSize: () => number }[]): void;
+  watchProviders(
+    providers: readonly { id: string; reachability: () => 'reachable' | 'unreachable' | 'unknown'; cacheSize: () => number }[],
+  ): void;
   /** Publishes whether the replay cache of client assertions answers (issue 21). */
   watchReplayCache(cache: { up: () => boolean }, store: string): void;
   /** Publishes the minted-token cache's size at scrape time. */
@@ -361,11 +363,11 @@ export function createMetrics(options: {
     watchProviders(providers) {
       new Gauge({
         name: 'authjwt_provider_up',
-        help: 'Provider reachability as last observed (OIDC: discovery succeeded). Does not affect readiness.',
+        help: 'Provider reachability as last observed: 1 after an answer (OIDC: and discovery succeeded), 0 after a failure or before any call. Does not affect readiness.',
         labelNames: ['provider'],
         registers: [registry],
         collect() {
-          for (const p of providers) this.labels(p.id).set(p.reachable() ? 1 : 0);
+          for (const p of providers) this.labels(p.id).set(p.reachability() === 'reachable' ? 1 : 0);
         },
       });
       new Gauge({

@@ -4,8 +4,8 @@
  * with .ci/images.sh, see docs/testing.md).
  *
  * Shared container: `sh scripts/test.sh e2e` runs node --test with
- * `--test-global-setup=test/helpers/shared-keycloak.ts`, which starts ONE Keycloak before the e2e
- * files and publishes it in SHARED_KEYCLOAK_ENV. startKeycloak() without a network then attaches to it
+ * `--test-global-setup=test/helpers/e2e-global-setup.ts`, which (shared-keycloak.ts) starts ONE
+ * Keycloak before the e2e files and publishes it in SHARED_KEYCLOAK_ENV. startKeycloak() without a network then attaches to it
  * instead of starting its own (each file runs in its own process); close() leaves it running for the
  * next file. Suites that need their own container network (image.test.ts) still get their own.
  */
@@ -63,9 +63,15 @@ export async function containerRuntimeAvailable(): Promise<boolean> {
   }
 }
 
-export async function startKeycloak(options: { network?: StartedNetwork; alias?: string } = {}): Promise<RunningKeycloak> {
+/**
+ * `host`: the address the test reaches the published port at, and so the one token issuers name
+ * (Keycloak derives `iss` from the request). Default 127.0.0.1; the Kubernetes suites use the node
+ * address, which pods of the test cluster reach too, so tokens fetched by the test and discovery done
+ * by authjwt in a pod name the same issuer.
+ */
+export async function startKeycloak(options: { network?: StartedNetwork; alias?: string; host?: string } = {}): Promise<RunningKeycloak> {
   const shared = process.env[SHARED_KEYCLOAK_ENV];
-  if (shared && !options.network) return attachKeycloak(JSON.parse(shared) as SharedKeycloak);
+  if (shared && !options.network) return attachKeycloak(JSON.parse(shared) as SharedKeycloak, options.host);
   if (!(await containerRuntimeAvailable())) {
     throw new NoContainerRuntimeError('no container runtime (Docker, or podman via DOCKER_HOST) is reachable; see docs/testing.md');
   }
@@ -94,7 +100,7 @@ export async function startKeycloak(options: { network?: StartedNetwork; alias?:
     console.warn(`# Keycloak start: ${(error as Error).message}; retrying once`);
     container = await builder.start();
   }
-  return keycloakHandle({ id: container.getId(), hostPort }, Date.now() - started, () => container.stop({ timeout: 5 }));
+  return keycloakHandle({ id: container.getId(), hostPort }, Date.now() - started, () => container.stop({ timeout: 5 }), options.host);
 }
 
 /** What the global setup publishes about the shared container. */
@@ -103,8 +109,8 @@ export interface SharedKeycloak {
   hostPort: number;
 }
 
-async function attachKeycloak(shared: SharedKeycloak): Promise<RunningKeycloak> {
-  const kc = await keycloakHandle(shared, 0, undefined);
+async function attachKeycloak(shared: SharedKeycloak, host?: string): Promise<RunningKeycloak> {
+  const kc = await keycloakHandle(shared, 0, undefined, host);
   await kc.start(); // no-op when running (a suite may have left it stopped); waits until the realm answers
   return kc;
 }
@@ -113,8 +119,9 @@ async function keycloakHandle(
   ref: SharedKeycloak,
   startupMs: number,
   remove: (() => Promise<unknown>) | undefined,
+  host = '127.0.0.1',
 ): Promise<RunningKeycloak> {
-  const baseUrl = `http://127.0.0.1:${ref.hostPort}`;
+  const baseUrl = `http://${host}:${ref.hostPort}`;
   const issuer = `${baseUrl}/realms/${REALM}`;
   const form = (data: Record<string, string>) => new URLSearchParams(data).toString();
   const tokenRequest = async (realm: string, data: Record<string, string>): Promise<TokenSet> => {

@@ -1,5 +1,5 @@
 /**
- * `node --test --test-global-setup=test/helpers/shared-keycloak.ts` (scripts/test.sh, e2e run): one
+ * Part of the e2e global setup (test/helpers/e2e-global-setup.ts, scripts/test.sh): one
  * Keycloak container for every e2e file that calls startKeycloak() without a container network,
  * instead of one per file (~20 s each here). The container is published to the test processes in
  * SHARED_KEYCLOAK_ENV and removed by the global teardown.
@@ -17,7 +17,7 @@ import { NoContainerRuntimeError, SHARED_KEYCLOAK_ENV, startKeycloak, type Runni
 
 let kc: RunningKeycloak | undefined;
 
-export async function globalSetup(): Promise<void> {
+export async function startSharedKeycloak(): Promise<void> {
   if (process.env[SHARED_KEYCLOAK_ENV] === 'off') {
     delete process.env[SHARED_KEYCLOAK_ENV];
     return;
@@ -35,6 +35,6 @@ export async function globalSetup(): Promise<void> {
   console.log(`# shared Keycloak for the e2e suites ready in ${(kc.startupMs / 1000).toFixed(1)}s at ${kc.issuer}`);
 }
 
-export async function globalTeardown(): Promise<void> {
+export async function stopSharedKeycloak(): Promise<void> {
   await kc?.close();
 }

@@ -58,10 +58,43 @@ describe('health', () => {
       );
       const ready = await fetch(`${svc.httpUrl}/readyz`);
       assert.equal(ready.status, 200);
-      assert.equal(((await ready.json()) as { providers: Record<string, string> }).providers.down, 'unknown_or_unreachable');
+      assert.equal(((await ready.json()) as { providers: Record<string, string> }).providers.down, 'unreachable');
       assert.match(await (await fetch(`${svc.httpUrl}/metrics`)).text(), /authjwt_provider_up\{provider="down"\} 0/);
     } finally {
       await svc.stop();
+    }
+  });
+
+  it('regression (issue 20): a user-API provider is `unknown` until its first call, not "reachable" (a pod without egress showed GitHub reachable)', async () => {
+    const gh = await startFakeGitHub();
+    gh.issue('gho_alice', { id: 7, login: 'alice', name: null, email: null }, 'app');
+    const svc = await startAuthJwt({ providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user` }] });
+    const state = async () => ({
+      readyz: ((await (await fetch(`${svc.httpUrl}/readyz`)).json()) as { providers: Record<string, string> }).providers.github,
+      up: /authjwt_provider_up\{provider="github"\} (\d)/.exec(await (await fetch(`${svc.httpUrl}/metrics`)).text())?.[1],
+    });
+    try {
+      assert.deepEqual(await state(), { readyz: 'unknown', up: '0' }, 'no call yet: nothing is known');
+      assert.equal(
+        (await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_alice' })).code,
+        status.OK,
+      );
+      assert.deepEqual(await state(), { readyz: 'reachable', up: '1' });
+      // A token the provider refuses (401) is still an answer: the provider is reachable.
+      assert.equal(
+        (await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_unknown' })).code,
+        status.UNAUTHENTICATED,
+      );
+      assert.deepEqual(await state(), { readyz: 'reachable', up: '1' });
+      await gh.close();
+      assert.equal(
+        (await svc.getJwt({ provider: 'github', type: 'oauth', providerAccountId: '7', accessToken: 'gho_other' })).code,
+        status.UNAVAILABLE,
+      );
+      assert.deepEqual(await state(), { readyz: 'unreachable', up: '0' });
+    } finally {
+      await svc.stop();
+      await gh.close();
     }
   });
 });

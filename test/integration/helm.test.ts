@@ -223,6 +223,23 @@ describe('Helm chart: behaviour', { skip: skipReason }, () => {
     assert.equal(sum('--set', 'replicaCount=3'), base);
   });
 
+  it('safe drain by default (issue 20): a preStop sleep before SIGTERM, and a grace period above preStop + shutdownGrace', () => {
+    for (const args of [minimal, ['-f', join(CHART, 'ci/production-values.yaml')], ['-f', join(CHART, 'ci/edge-values.yaml')]]) {
+      const objects = render(...args);
+      const { container, spec, config } = validateRenderedConfig(objects);
+      const preStop = (container as { lifecycle?: { preStop?: { sleep?: { seconds: number } } } }).lifecycle?.preStop?.sleep?.seconds;
+      assert.equal(preStop, 10, args.join(' '));
+      const grace = (spec as { terminationGracePeriodSeconds?: number }).terminationGracePeriodSeconds!;
+      assert.ok(
+        grace > preStop! + config.shutdownGrace / 1000,
+        `${grace}s > ${preStop}s + ${config.shutdownGrace / 1000}s (${args.join(' ')})`,
+      );
+    }
+    // An explicit `lifecycle: null` removes it (what the rollout e2e test's negative check uses).
+    const bare = authjwtContainer(podSpecOf(find(render(...minimal, '--set', 'lifecycle=null'), 'Deployment')!));
+    assert.equal((bare as { lifecycle?: unknown }).lifecycle, undefined);
+  });
+
   it('keys.generate (DEV ONLY): a Secret with a private key authjwt can load, checksum/keys, loud warnings', () => {
     const objects = render('-f', join(CHART, 'ci/dev-values.yaml'));
     const secret = find(objects, 'Secret') as unknown as {
@@ -457,6 +474,21 @@ describe('Helm chart: edge doors (edge.extAuthz, edge.forwardAuth)', { skip: ski
       const policy = find(objects, 'NetworkPolicy') as unknown as Policy;
       assert.ok(!policy.spec.ingress.some((r) => r.ports.some((p) => p.port === 'internal')));
     }
+  });
+
+  it('the RFC 8693 token endpoint (config.tokenEndpoint.enabled) also opens the internal port, its Service and NetworkPolicy rule (issue 20)', () => {
+    const objects = render(
+      '-f',
+      join(CHART, 'ci/minimal-values.yaml'),
+      '--set',
+      'networkPolicy.enabled=true,config.tokenEndpoint.enabled=true',
+    );
+    const { container, config } = validateRenderedConfig(objects);
+    assert.equal(config.tokenEndpoint.enabled, true);
+    assert.equal(container.ports?.find((p) => p.name === 'internal')?.containerPort, 8081);
+    assert.ok(find(objects, 'Service', `${RELEASE}-internal`), 'the endpoint is reachable in the cluster');
+    const policy = find(objects, 'NetworkPolicy') as unknown as Policy;
+    assert.ok(policy.spec.ingress.some((r) => r.ports.some((p) => p.port === 'internal')));
   });
 
   it('config.edge.forwardAuth.enabled set directly also opens the internal port; chart-owned internalHttp fields are refused', () => {

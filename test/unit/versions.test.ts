@@ -22,6 +22,10 @@ const KEYS = [
   'ENVOY_VERSION',
   'TRAEFIK_VERSION',
   'SLOTH_VERSION',
+  'KUBERNETES_VERSION',
+  'ETCD_VERSION',
+  'COREDNS_VERSION',
+  'PROMETHEUS_OPERATOR_VERSION',
 ] as const;
 
 describe('.ci/versions.env parser', () => {
@@ -72,6 +76,12 @@ const MENTIONS: { key: (typeof KEYS)[number]; re: RegExp; prefix?: boolean }[] =
   { key: 'TRAEFIK_VERSION', re: /\bTraefik (\d+\.\d+(?:\.\d+)?)\b/g, prefix: true },
   { key: 'TRAEFIK_VERSION', re: /\btraefik-bin(?:==| )(\d+\.\d+\.\d+)/g },
   { key: 'SLOTH_VERSION', re: /\b[Ss]loth[@ ](v\d+\.\d+\.\d+)/g },
+  // The test cluster (.ci/k8s-cluster.sh): "Kubernetes v1.34.4", "k8s.io/kubernetes@v1.34.4"; "etcd v3.6.4"; "CoreDNS v1.12.1".
+  { key: 'KUBERNETES_VERSION', re: /\bKubernetes (v\d+\.\d+\.\d+)\b/g },
+  { key: 'KUBERNETES_VERSION', re: /\bk8s\.io\/kubernetes[@ ](v\d+\.\d+\.\d+)\b/g },
+  { key: 'ETCD_VERSION', re: /\betcd[@ ](v\d+\.\d+\.\d+)\b/g },
+  { key: 'COREDNS_VERSION', re: /\bCoreDNS[@ ](v\d+\.\d+\.\d+)\b/g },
+  { key: 'PROMETHEUS_OPERATOR_VERSION', re: /\bprometheus-operator[@ ](v\d+\.\d+\.\d+)\b/g },
 ];
 
 /**

@@ -359,3 +359,64 @@ describe('a failed key reload is logged once (issue 13, point 8)', () => {
     await waitFor(() => manager.store.status().lastReloadError === undefined, { what: 'recovery' });
   });
 });
+
+describe('what the log says about the keyring (issue 20: found on a real cluster)', () => {
+  let volume: SecretVolume;
+  let manager: KeyManager;
+  after(() => {
+    manager?.close();
+    volume?.remove();
+  });
+  const messages = (sink: ReturnType<typeof logSink>) =>
+    sink.lines.map((l) => JSON.parse(l) as { msg: string; signingKid?: string; previousSigningKid?: string; err?: { code?: string } });
+
+  it('regression: a FIRST load that fails does not claim to keep a "last good keyring" it never had', async () => {
+    volume = new SecretVolume();
+    volume.write({ 'broken.pem': '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n' });
+    const sink = logSink();
+    manager = await createKeyManager(keysConfig(volume.dir), sink.logger);
+    assert.equal(manager.store.currentSigningKey(), undefined);
+    const failed = messages(sink).filter((l) => l.err);
+    assert.deepEqual(
+      failed.map((l) => l.msg),
+      ['key load failed; no signing key until the key directory loads (NOT_SERVING)'],
+    );
+    assert.equal(failed[0]!.err?.code, 'ERR_AUTHJWT_KEYS_FILE_INVALID');
+
+    // Once a good key arrives, a later failure does keep it, and says so.
+    const good = ecPem();
+    volume.write({ 'a.pem': good });
+    await waitFor(() => manager.store.currentSigningKey() !== undefined, { what: 'the good key' });
+    volume.write({ 'a.pem': good, 'broken.pem': 'not a key' });
+    await waitFor(() => messages(sink).some((l) => l.msg === 'key reload failed; keeping the last good keyring'), {
+      what: 'the reload failure',
+    });
+    assert.equal(manager.store.currentSigningKey()?.kid, await kidOf(good));
+  });
+
+  it('logs each change of the signing key, including one that only time makes (a new key past its lead time)', async () => {
+    manager?.close();
+    volume?.remove();
+    const [first, second] = [ecPem(), ecPem()];
+    volume = new SecretVolume();
+    volume.write({ 'a.pem': first });
+    const sink = logSink();
+    const config = buildConfig({
+      issuer: 'https://authjwt.example',
+      audience: 'internal-services',
+      keys: { dir: volume.dir, reloadInterval: '100ms', publishLeadTime: '400ms' },
+      providers: [{ id: 'gh', preset: 'github' }],
+    }).keys;
+    manager = await createKeyManager(config, sink.logger);
+    assert.ok(!messages(sink).some((l) => l.msg === 'signing key changed'), 'the first key is announced by "signing keys loaded" only');
+    volume.write({ 'a.pem': first, 'b.pem': second });
+    await waitFor(() => manager.store.jwks().keys.length === 2, { what: 'the second key published' });
+    assert.equal(manager.store.currentSigningKey()?.kid, await kidOf(first), 'published, not yet signing');
+    const changed = await waitFor(() => messages(sink).find((l) => l.msg === 'signing key changed'), {
+      what: 'the switch',
+      timeout: 5_000,
+    });
+    assert.equal(changed.signingKid, await kidOf(second));
+    assert.equal(changed.previousSigningKid, await kidOf(first));
+  });
+});
