@@ -45,11 +45,23 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean' },
     'no-keycloak': { type: 'boolean' },
     only: { type: 'string' },
+    profile: { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 const ONLY_ENVOY = args.only === 'envoy';
+/** `--only hit`: the per-call overhead rows only (floor and cache hit per algorithm, half peak, the edge doors' hits). */
+const ONLY_HIT = args.only === 'hit';
 const EDGE_ONLY = args.only === 'edge' || ONLY_ENVOY;
-if (args.only !== undefined && !EDGE_ONLY) throw new Error(`--only ${args.only}: only "edge" and "envoy" are known`);
+if (args.only !== undefined && !EDGE_ONLY && !ONLY_HIT) throw new Error(`--only ${args.only}: only "edge", "envoy" and "hit" are known`);
+/** `--profile DIR`: authjwt servers run with `--cpu-prof --cpu-prof-dir DIR` (read with test/bench/top-frames.ts). */
+const PROFILE_DIR = args.profile;
+/**
+ * `--baseline DIR`: the `dist/` of another build (inside this checkout, so it resolves node_modules), e.g.
+ * `cp -r dist bench-results/dist-baseline` before a change: every round of the cache-hit rows then also
+ * measures it, alternating with this build, so a before/after comparison sees the same machine noise.
+ */
+const BASELINE_DIST = args.baseline;
 const DURATION = Number(args.duration ?? (args.quick ? 4 : 10));
 const FLOOD = Number(args.flood ?? (args.quick ? 100_000 : 1_000_000));
 const CONCURRENCY = 32;
@@ -113,7 +125,7 @@ async function waitGrpc(port: number): Promise<void> {
 async function startServer(
   kind: 'authjwt' | 'bare',
   keys: { dir: string; file: string },
-  opts: { edge?: boolean } = {},
+  opts: { edge?: boolean; dist?: string } = {},
 ): Promise<{ proc: ChildProcess; port: number; httpPort: number; internalPort: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const internalPort = await freePort();
@@ -148,7 +160,9 @@ logging: { level: info }
 ${opts.edge ? `edge: { extAuthz: { enabled: true }, forwardAuth: { enabled: true } }\ninternalHttp: { listen: "127.0.0.1:${internalPort}" }\n` : ''}providers:
 ${providers}`,
     );
-    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', cfg], {
+    const dist = opts.dist ?? join(root, 'dist');
+    const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, opts.dist ? 'baseline' : 'current')] : [];
+    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, ...profile, '--import', join(dist, 'telemetry/tracing.js'), join(dist, 'main.js'), '--config', cfg], {
       cwd: root,
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, NODE_ENV: 'production' },
@@ -563,16 +577,17 @@ const mint = async (count: number, token: () => Promise<string>) => {
   return tokens;
 };
 const hitToken = await op.jwtToken(alice);
-const distinctJwt = await mint(ONLY_ENVOY ? 1 : 20_000, () => op.jwtToken(alice));
+const FEW_TOKENS = ONLY_ENVOY || ONLY_HIT;
+const distinctJwt = await mint(FEW_TOKENS ? 1 : 20_000, () => op.jwtToken(alice));
 const hitData = writeData('hit', 'op-jwt', [hitToken]);
 const missData = writeData('miss', 'op-jwt', distinctJwt);
 // Warm-up tokens for the miss scenarios, distinct from the measured ones.
-const warmJwt = await mint(ONLY_ENVOY ? 1 : 2_000, () => op.jwtToken(alice));
+const warmJwt = await mint(FEW_TOKENS ? 1 : 2_000, () => op.jwtToken(alice));
 const missWarmData = writeData('miss-warm', 'op-jwt', warmJwt);
 // oidc-provider's development store keeps about a thousand artifacts (token + grant each, LRU), so the
 // opaque set stays well below that and is minted LAST (later grants would evict these tokens); they are never cached by authjwt (cacheTtl 0), so every call
 // is still a provider round trip.
-const distinctOpaque = await mint(ONLY_ENVOY ? 1 : 400, () => op.opaqueToken(alice));
+const distinctOpaque = await mint(FEW_TOKENS ? 1 : 400, () => op.opaqueToken(alice));
 log(
   `generated ${distinctJwt.length + warmJwt.length} JWT and ${distinctOpaque.length} opaque tokens in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
 );
@@ -636,9 +651,15 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   const bareRuns: RunResult[] = [];
   const hitRuns: RunResult[] = [];
   const policyRuns: RunResult[] = [];
+  const baselineRuns: RunResult[] = [];
   let svc!: Awaited<ReturnType<typeof startServer>>;
   for (let round = 0; round < ROUNDS; round++) {
     bareRuns.push(await floorRound(alg));
+    if (BASELINE_DIST) {
+      const before = await startServer('authjwt', k, { dist: BASELINE_DIST });
+      baselineRuns.push(await measure(`cache hit (${alg})`, 'authjwt, baseline build', before, hitData, { record: false }));
+      await before.stop();
+    }
     svc = await startServer('authjwt', k);
     hitRuns.push(await measure(`cache hit (${alg})`, 'authjwt', svc, hitData, { record: false }));
     // Same server, same round: the policy row sees the same machine noise as the row it is compared with.
@@ -648,6 +669,11 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   const bareResult = median(bareRuns);
   const hit = median(hitRuns);
   results.push(bareResult, hit);
+  if (baselineRuns.length) {
+    const before = median(baselineRuns);
+    results.push(before);
+    ratios[`cache hit − floor (${alg}), baseline build, server CPU µs per call`] = before.cpuUsPerCall! - bareResult.cpuUsPerCall!;
+  }
   if (policyRuns.length) {
     const withPolicy = median(policyRuns);
     results.push(withPolicy);
@@ -656,6 +682,7 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   }
   ratios[`cache hit / floor (${alg}), throughput`] = hit.rps / bareResult.rps;
   ratios[`floor / cache hit (${alg}), server CPU per call`] = bareResult.cpuUsPerCall! / hit.cpuUsPerCall!;
+  ratios[`cache hit − floor (${alg}), server CPU µs per call (goal ≤ 60)`] = hit.cpuUsPerCall! - bareResult.cpuUsPerCall!;
   if (alg === 'ES256') {
     const half = await measure(`cache hit at half peak rate (${alg})`, 'authjwt', svc, hitData, {
       rps: Math.round(hit.rps / 2),
@@ -670,6 +697,9 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
     });
     await bareAgain.stop();
     ratios['floor p99 at half its peak (ms)'] = bareHalf.p99;
+    ratios['p99 at half peak / floor p99 at half its peak (goal ≤ 1.5)'] = half.p99 / bareHalf.p99;
+  }
+  if (alg === 'ES256' && !ONLY_HIT) {
     const miss = await measure('cache miss, local JWT verification (ES256 key)', 'authjwt', svc, missData, {
       note: `${distinctJwt.length} distinct provider tokens, round-robin`,
       warmData: missWarmData,
@@ -717,32 +747,37 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   if (!ONLY_ENVOY) {
     const getjwt = await measure('GetJWT, verification-cache hit (edge config; signs every call)', 'authjwt', svc, hitData);
     const extHit = await measure('ext_authz Check, minted-token cache hit', 'authjwt', svc, checkHit, { target: EXT_AUTHZ_CHECK });
-    const extMiss = await measure('ext_authz Check, miss (verify + sign)', 'authjwt', svc, checkMiss, {
-      target: EXT_AUTHZ_CHECK,
-      note: missNote,
-      warmData: checkWarm,
-    });
+    const extMiss = ONLY_HIT
+      ? undefined
+      : await measure('ext_authz Check, miss (verify + sign)', 'authjwt', svc, checkMiss, {
+          target: EXT_AUTHZ_CHECK,
+          note: missNote,
+          warmData: checkWarm,
+        });
     const faHit = await measure('forward-auth, minted-token cache hit', 'authjwt', svc, tokensHit, {
       target: forwardAuth,
       note: 'HTTP/1.1 keep-alive, test/bench/http-load.ts',
     });
-    const faMiss = await measure('forward-auth, miss (verify + sign)', 'authjwt', svc, tokensMiss, {
-      target: forwardAuth,
-      note: missNote,
-      warmData: tokensWarm,
-    });
+    const faMiss = ONLY_HIT
+      ? undefined
+      : await measure('forward-auth, miss (verify + sign)', 'authjwt', svc, tokensMiss, {
+          target: forwardAuth,
+          note: missNote,
+          warmData: tokensWarm,
+        });
+    ratios['ext_authz hit / floor (ES256), throughput (goal ≥ 1.3)'] = extHit.rps / floor!.rps;
     ratios['ext_authz hit / floor (ES256), server CPU per call (goal < 1)'] = extHit.cpuUsPerCall! / floor!.cpuUsPerCall!;
     ratios['ext_authz hit / GetJWT hit, server CPU per call'] = extHit.cpuUsPerCall! / getjwt.cpuUsPerCall!;
-    ratios['ext_authz miss / hit, server CPU per call'] = extMiss.cpuUsPerCall! / extHit.cpuUsPerCall!;
+    if (extMiss) ratios['ext_authz miss / hit, server CPU per call'] = extMiss.cpuUsPerCall! / extHit.cpuUsPerCall!;
     ratios['forward-auth hit / floor (ES256), server CPU per call'] = faHit.cpuUsPerCall! / floor!.cpuUsPerCall!;
-    ratios['forward-auth miss / hit, server CPU per call'] = faMiss.cpuUsPerCall! / faHit.cpuUsPerCall!;
+    if (faMiss) ratios['forward-auth miss / hit, server CPU per call'] = faMiss.cpuUsPerCall! / faHit.cpuUsPerCall!;
   }
-  await envoyRows(svc, tokensHit);
+  if (!ONLY_HIT) await envoyRows(svc, tokensHit);
   await svc.stop();
 }
 
 // Keycloak: client_credentials on its token endpoint, what a user would otherwise run.
-if (!args['no-keycloak'] && !EDGE_ONLY) {
+if (!args['no-keycloak'] && !EDGE_ONLY && !ONLY_HIT) {
   try {
     const { startKeycloak, KC_INTROSPECTION, KEYCLOAK_VERSION } = await import('../helpers/keycloak.ts');
     log('starting Keycloak (testcontainers)');
@@ -804,7 +839,7 @@ if (!args['no-keycloak'] && !EDGE_ONLY) {
 }
 
 // Memory: a million distinct tokens through the verification cache (bounded at 10,000 entries).
-if (!EDGE_ONLY) {
+if (!EDGE_ONLY && !ONLY_HIT) {
   const k = keyDirs.ES256!;
   const svc = await startServer('authjwt', k);
   const jwkFile = workFile('provider-key.json', JSON.stringify(signing));
@@ -876,11 +911,17 @@ mkdirSync(join(root, 'bench-results'), { recursive: true });
 writeFileSync(
   join(
     root,
-    ONLY_ENVOY ? 'bench-results/results-envoy.json' : EDGE_ONLY ? 'bench-results/results-edge.json' : 'bench-results/results.json',
+    ONLY_ENVOY
+      ? 'bench-results/results-envoy.json'
+      : EDGE_ONLY
+        ? 'bench-results/results-edge.json'
+        : ONLY_HIT
+          ? 'bench-results/results-hit.json'
+          : 'bench-results/results.json',
   ),
   JSON.stringify({ machine, duration: DURATION, concurrency: CONCURRENCY, results, ratios }, null, 2),
 );
-if (EDGE_ONLY) {
+if (EDGE_ONLY || ONLY_HIT) {
   console.log(`\n${table}\n\n| ratio | value |\n| --- | ---: |\n${ratioLines}\n`);
   rmSync(work, { recursive: true, force: true });
   process.exit(0);
