@@ -136,6 +136,7 @@ async function startServer(
       process.execPath,
       [
         ...PRODUCTION_NODE_FLAGS,
+        ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, 'floor')] : []),
         'test/bench/bare-server.ts',
         '--port',
         String(port),

@@ -24,9 +24,9 @@ const { values, positionals } = parseArgs({ options: { top: { type: 'string', de
 function area(url: string, name: string): string {
   if (name === '(garbage collector)') return 'GC';
   if (name === '(idle)' || name === '(program)') return name;
-  if (url.includes('/dist/') || url.includes('/src/')) return `authjwt ${url.replace(/^.*\/(dist|src)\//, '')}`;
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
+  if (url.includes('/dist/') || url.includes('/src/')) return `authjwt ${url.replace(/^.*\/(dist|src)\//, '')}`;
   if (url.startsWith('node:')) return `node ${url.slice(5)}`;
   return url || '(native)';
 }
