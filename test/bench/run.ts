@@ -22,10 +22,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials } from '@grpc/grpc-js';
@@ -47,6 +47,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     profile: { type: 'string' },
     baseline: { type: 'string' },
+    algs: { type: 'string' },
+    'no-edge': { type: 'boolean' },
   },
 });
 const ONLY_ENVOY = args.only === 'envoy';
@@ -58,10 +60,12 @@ if (args.only !== undefined && !EDGE_ONLY && !ONLY_HIT) throw new Error(`--only 
 const PROFILE_DIR = args.profile;
 /**
  * `--baseline DIR`: the `dist/` of another build (inside this checkout, so it resolves node_modules), e.g.
- * `cp -r dist bench-results/dist-baseline` before a change: every round of the cache-hit rows then also
+ * `cp -r dist dist-baseline` before a change (a sibling of dist/: it imports ../package.json): every round of the cache-hit rows then also
  * measures it, alternating with this build, so a before/after comparison sees the same machine noise.
  */
 const BASELINE_DIST = args.baseline;
+/** `--algs ES256,EdDSA`: the signing algorithms of the cache-hit rows (default all three); `--no-edge`: no edge rows. */
+const ALGS = args.algs ? args.algs.split(',') : ['ES256', 'EdDSA', 'RS256'];
 const DURATION = Number(args.duration ?? (args.quick ? 4 : 10));
 const FLOOD = Number(args.flood ?? (args.quick ? 100_000 : 1_000_000));
 const CONCURRENCY = 32;
@@ -70,6 +74,17 @@ const work = mkdtempSync(join(tmpdir(), 'authjwt-bench-'));
 const log = (s: string) => console.log(`[bench] ${s}`);
 /** The V8 limits the container image sets (Dockerfile NODE_OPTIONS): heap bounded, young generation small. */
 export const PRODUCTION_NODE_FLAGS = ['--max-old-space-size=96', '--max-semi-space-size=8'];
+/**
+ * Diagnostics: AUTHJWT_BENCH_SERVER_FLAGS (e.g. `--trace-gc`) are added to the floor's and authjwt's
+ * Node flags; with AUTHJWT_BENCH_SERVER_STDOUT=DIR each server's stdout goes to DIR/<kind>-<port>.log.
+ */
+const SERVER_FLAGS = (process.env.AUTHJWT_BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
+const serverStdout = (name: string): 'ignore' | number => {
+  const dir = process.env.AUTHJWT_BENCH_SERVER_STDOUT;
+  if (!dir) return 'ignore';
+  mkdirSync(dir, { recursive: true });
+  return openSync(join(dir, `${name}.log`), 'w');
+};
 
 interface RunResult {
   scenario: string;
@@ -136,6 +151,7 @@ async function startServer(
       process.execPath,
       [
         ...PRODUCTION_NODE_FLAGS,
+        ...SERVER_FLAGS,
         ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, 'floor')] : []),
         'test/bench/bare-server.ts',
         '--port',
@@ -145,7 +161,7 @@ async function startServer(
         '--issuer',
         'https://authjwt.bench',
       ],
-      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+      { cwd: root, stdio: ['ignore', serverStdout(`floor-${port}`), 'inherit'] },
     );
   } else {
     const cfg = workFile(
@@ -161,11 +177,11 @@ logging: { level: info }
 ${opts.edge ? `edge: { extAuthz: { enabled: true }, forwardAuth: { enabled: true } }\ninternalHttp: { listen: "127.0.0.1:${internalPort}" }\n` : ''}providers:
 ${providers}`,
     );
-    const dist = opts.dist ?? join(root, 'dist');
+    const dist = resolve(root, opts.dist ?? 'dist');
     const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, opts.dist ? 'baseline' : 'current')] : [];
-    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, ...profile, '--import', join(dist, 'telemetry/tracing.js'), join(dist, 'main.js'), '--config', cfg], {
+    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, ...SERVER_FLAGS, ...profile, '--import', join(dist, 'telemetry/tracing.js'), join(dist, 'main.js'), '--config', cfg], {
       cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', serverStdout(`authjwt-${port}`), 'inherit'],
       env: { ...process.env, NODE_ENV: 'production' },
     });
   }
@@ -647,7 +663,7 @@ async function floorRound(alg: string): Promise<RunResult> {
   return result;
 }
 
-for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
+for (const alg of EDGE_ONLY ? [] : ALGS) {
   const k = keyDirs[alg]!;
   const bareRuns: RunResult[] = [];
   const hitRuns: RunResult[] = [];
@@ -715,7 +731,7 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
 
 // Edge doors (issue 12): ext_authz Check and forward-auth at a minted-token cache hit and miss,
 // beside GetJWT on the same server and the sign-only floor.
-{
+if (!args['no-edge']) {
   const k = keyDirs.ES256!;
   let floor = results.find((r) => r.scenario === 'sign only (ES256)');
   if (!floor && !ONLY_ENVOY) {
