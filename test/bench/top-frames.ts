@@ -35,7 +35,7 @@ for (const file of positionals) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  for (const [i, id] of profile.samples.entries()) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   const byFrame = new Map<string, number>();
   const byArea = new Map<string, number>();
   let busy = 0;
@@ -46,7 +46,11 @@ for (const file of positionals) {
     busy += us;
     const frame = `${functionName || '(anonymous)'} ${where.startsWith('authjwt') || !url.startsWith('node:') ? `${where}:${lineNumber + 1}` : where}`;
     byFrame.set(frame, (byFrame.get(frame) ?? 0) + us);
-    const group = where.startsWith('authjwt') ? `authjwt ${where.split(' ')[1]!.split(/[/.]/)[0]}` : where.startsWith('node ') ? 'node internals' : where;
+    const group = where.startsWith('authjwt')
+      ? `authjwt ${where.split(' ')[1]!.split(/[/.]/)[0]}`
+      : where.startsWith('node ')
+        ? 'node internals'
+        : where;
     byArea.set(group, (byArea.get(group) ?? 0) + us);
   }
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)} %`;

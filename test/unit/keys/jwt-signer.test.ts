@@ -25,7 +25,18 @@ const KEYS = {
 };
 const claims = (): MintedClaims => {
   const now = Math.floor(Date.now() / 1000);
-  return { iss: 'https://authjwt.test', aud: 'svc', sub: 'p:alice', iat: now, nbf: now, exp: now + 60, jti: 'j', provider: 'p', client_id: 'c', name: 'Zoë' };
+  return {
+    iss: 'https://authjwt.test',
+    aud: 'svc',
+    sub: 'p:alice',
+    iat: now,
+    nbf: now,
+    exp: now + 60,
+    jti: 'j',
+    provider: 'p',
+    client_id: 'c',
+    name: 'Zoë',
+  };
 };
 
 describe('CompactJwtSigner', () => {
@@ -50,7 +61,11 @@ describe('CompactJwtSigner', () => {
     let current = a;
     const signer = new CompactJwtSigner({ currentSigningKey: () => current, recordUse: () => undefined });
     assert.deepEqual(decodeProtectedHeader((await signer.sign(claims(), { typ: 'JWT' })).token), { alg: 'ES256', kid: a.kid, typ: 'JWT' });
-    assert.deepEqual(decodeProtectedHeader((await signer.sign(claims(), { typ: 'at+jwt' })).token), { alg: 'ES256', kid: a.kid, typ: 'at+jwt' });
+    assert.deepEqual(decodeProtectedHeader((await signer.sign(claims(), { typ: 'at+jwt' })).token), {
+      alg: 'ES256',
+      kid: a.kid,
+      typ: 'at+jwt',
+    });
     current = b;
     assert.deepEqual(decodeProtectedHeader((await signer.sign(claims(), { typ: 'JWT' })).token), { alg: 'EdDSA', kid: b.kid, typ: 'JWT' });
   });
