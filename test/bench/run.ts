@@ -1213,11 +1213,9 @@ async function keycloakComparison(): Promise<void> {
     const gjWarm = workFile(
       'kc-lfl-getjwt-warm.json',
       JSON.stringify(
-        teTokens
-          .slice(-2_000)
-          .map((accessToken, i) => ({
-            account: { provider: 'op-jwt', type: 'oidc', providerAccountId: `lfl-te-${LFL - 2_000 + i}`, accessToken },
-          })),
+        teTokens.slice(-2_000).map((accessToken, i) => ({
+          account: { provider: 'op-jwt', type: 'oidc', providerAccountId: `lfl-te-${LFL - 2_000 + i}`, accessToken },
+        })),
       ),
     );
     const gjLfl = await pinnedMeasure(

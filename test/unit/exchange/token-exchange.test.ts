@@ -64,7 +64,13 @@ const recordingSigner = (): Signer & { signed: { claims: MintedClaims; typ: stri
 };
 
 function setup(
-  over: { provider?: Partial<ExchangeProvider>; minted?: MintedTokenCache; signer?: Signer; subjectTemplate?: string; accountId?: string } = {},
+  over: {
+    provider?: Partial<ExchangeProvider>;
+    minted?: MintedTokenCache;
+    signer?: Signer;
+    subjectTemplate?: string;
+    accountId?: string;
+  } = {},
 ) {
   const verifier = tableVerifier({
     good: over.accountId === undefined ? alice : { ...alice, accountId: over.accountId },
