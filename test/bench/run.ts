@@ -1,14 +1,16 @@
 /**
  * `npm run bench`: throughput, latency and memory of GetJWT, side by side with the floor (a bare
- * sign-only gRPC server) and with Keycloak's token endpoint, on this machine, loopback only, bounded
+ * sign-only gRPC server) and with Keycloak's standard token exchange, on this machine, loopback only, bounded
  * in time. Writes docs/benchmarks.md and bench-results/results.json.
  *
- * Load generators run in their own processes: ghz (Go, `go install`) for gRPC, hey (Go) for
- * Keycloak's HTTP token endpoint, test/bench/flood.ts for the million-token memory run.
+ * Load generators run in their own processes: ghz (Go, `go install`) for gRPC, test/bench/http-load.ts
+ * (forward-auth) and test/bench/token-load.ts (authjwt's and Keycloak's token endpoints) for HTTP,
+ * test/bench/flood.ts for the million-token memory run.
  * Options: --duration S (per measured run, default 10), --flood N (distinct tokens, default 1000000),
  * --quick (duration 4, flood 100000), --no-keycloak, --only edge (the floor and the edge rows only:
  * results in bench-results/results-edge.json, docs/benchmarks.md untouched), --only envoy (the real-Envoy
- * rows only, results in bench-results/results-envoy.json).
+ * rows only, results in bench-results/results-envoy.json), --only hit, --only keycloak, --soak,
+ * --algs, --no-edge, --baseline DIR, --profile DIR (issue 24; see docs/benchmarks.md).
  *
  * Edge rows (issue 12): Envoy ext_authz Check (ghz with Envoy's protos from @grpc/grpc-js-xds) and HTTP
  * forward-auth (test/bench/http-load.ts), each at a minted-token cache hit (the same provider token
@@ -115,7 +117,7 @@ const ROUNDS = Number(process.env.AUTHJWT_BENCH_ROUNDS ?? 3);
 const ENVOY_WORKERS = Number(process.env.AUTHJWT_BENCH_ENVOY_WORKERS ?? 1);
 
 /** The load generators (Go), each installed into its own BIN/<name>-<version>/ so a version bump never reuses an older binary. */
-const TOOLS = { ghz: 'github.com/bojand/ghz/cmd/ghz@v0.121.0', hey: 'github.com/rakyll/hey@v0.1.4' } as const;
+const TOOLS = { ghz: 'github.com/bojand/ghz/cmd/ghz@v0.121.0' } as const;
 const tool = (name: keyof typeof TOOLS) => join(BIN, `${name}-${TOOLS[name].split('@')[1]}`, name);
 
 function ensureTools(): void {
