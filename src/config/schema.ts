@@ -345,6 +345,32 @@ const edgeSchema = z
     identityHeaders: z.record(headerName, z.string().min(1).max(64)).default({}),
     /** Keep the incoming provider token on the upstream request (only when it is in another header than mintedHeader). */
     keepProviderToken: z.boolean().default(false),
+    /**
+     * Transaction Tokens at the edge doors (issue 22, docs/txn-tokens.md): `off` (default) exchanges the
+     * provider token as above; `mint` verifies the provider token and sets a fresh Txn-Token in the
+     * `Txn-Token` header of the upstream request (one `txn` per request, never reused; a client's
+     * `Txn-Token` is replaced); `verify` (internal hops) checks the request's `Txn-Token` against
+     * authjwt's keys, the trust domain, `exp` and `typ`, and passes it on unmodified. A route may choose
+     * its own mode: Envoy `context_extensions: { txn_token: mint | verify | off }`, forward-auth
+     * `?txn_token=`. Needs the `txnTokens` section.
+     */
+    txnToken: z
+      .strictObject({
+        /** The doors' mode when the route names none. */
+        mode: z.enum(['off', 'mint', 'verify']).default('off'),
+        /**
+         * The gateway's workload name, the `req_wl` of Txn-Tokens minted at the edge (the draft's
+         * requesting workload: the gateway that asks on the client's behalf, e.g.
+         * `apigateway.trust-domain.example`). Required for `mint` (here or on a route).
+         */
+        requester: z
+          .string()
+          .min(1)
+          .max(255)
+          .regex(/^[\x21-\x7e]+$/, 'must be visible ASCII without spaces')
+          .optional(),
+      })
+      .prefault({}),
     extAuthz: z
       .strictObject({
         /** Serve `envoy.service.auth.v3.Authorization/Check` on the gRPC port. */
@@ -406,6 +432,18 @@ function checkEdgeConfig(
   }
   if (e.providerHeader !== '' && (e.providerHeader === e.tokenHeader || e.providerHeader === e.mintedHeader))
     issue(['edge', 'providerHeader'], 'must differ from tokenHeader and mintedHeader');
+  if (e.txnToken.mode !== 'off') {
+    // The draft's header (§ "Txn-Token" HTTP Header) belongs to the Txn-Token alone at these doors.
+    const uses: [string[], string][] = [
+      [['edge', 'tokenHeader'], e.tokenHeader],
+      [['edge', 'mintedHeader'], e.mintedHeader],
+      [['edge', 'providerHeader'], e.providerHeader],
+      ...Object.keys(e.identityHeaders).map((h): [string[], string] => [['edge', 'identityHeaders', h], h]),
+    ];
+    for (const [path, name] of uses) if (name === 'txn-token') issue(path, 'cannot be txn-token (the Txn-Token header)');
+  }
+  if (e.txnToken.mode === 'mint' && e.txnToken.requester === undefined)
+    issue(['edge', 'txnToken', 'requester'], 'is required with mode mint (the req_wl of Txn-Tokens minted at the edge)');
   if (c.mintedTokens.maxEntries > 0) {
     const ttls = [c.tokenTtl, ...c.providers.map((p) => p.tokenTtl).filter((t): t is number => t !== undefined)];
     if (ttls.some((ttl) => c.mintedTokens.refreshMargin >= ttl))

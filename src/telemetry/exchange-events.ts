@@ -25,7 +25,7 @@ export function refusalOf(error: unknown): Refusal {
     ? 'draining'
     : code === 'ERR_AUTHJWT_OVERLOADED'
       ? 'overloaded'
-      : code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN'
+      : code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN' || code === 'ERR_AUTHJWT_EDGE_TXN_TOKEN_MISSING'
         ? 'no_token'
         : 'malformed';
 }
@@ -57,6 +57,18 @@ export interface ExchangeEvent {
   clientAuth?: string | undefined;
   /** `act.sub` of the minted token (RFC 8693 delegation; a carried-over `act` too): logs and traces only, never a label. */
   actor?: string | undefined;
+  /**
+   * Edge doors (issue 22): the route's Txn-Token mode when not `off` — `mint` (a Txn-Token was asked
+   * for) or `verify` (an incoming one was checked). A metric label (a fixed set).
+   */
+  txnTokenMode?: 'mint' | 'verify' | undefined;
+  /** The Txn-Token's `txn` (minted, or verified): logs, spans and Envoy dynamic metadata; never a metric label. */
+  txn?: string | undefined;
+  /**
+   * SHA-256 of the Txn-Token (base64url), for correlation with the issuance log: the draft forbids
+   * logging a Txn-Token verbatim, so this and `txn` are all that is logged of it.
+   */
+  txnTokenSha256?: string | undefined;
   /** Answered before the exchange ran (admission, or a request the door could not read). */
   refused?: Refusal | undefined;
   /** An unexpected error (a bug), logged with its stack. */
@@ -80,7 +92,16 @@ interface ReportedFailure {
 export interface ExchangeReport {
   /** The caller proven by client authentication (token endpoint): named on the event by its configured id only. */
   identify(caller: Caller): void;
-  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean; actor?: string | undefined }): ExchangeEvent;
+  succeeded(result: {
+    provider: string;
+    strategy: string;
+    kid: string;
+    reused: boolean;
+    actor?: string | undefined;
+    txn?: { mode: 'mint' | 'verify'; txn: string; sha256: string } | undefined;
+  }): ExchangeEvent;
+  /** Edge doors (issue 22): the route's Txn-Token mode, on every event from now on (success and failure). */
+  txnTokenMode(mode: 'mint' | 'verify'): void;
   /**
    * `thrown`: the error whose ErrorInfo metadata names the provider that failed and the rule that
    * denied; `requestedProvider`: the request's provider, used when the error names none.
@@ -103,9 +124,13 @@ export function beginExchangeReport(
   const started = performance.now();
   const durationSeconds = () => (performance.now() - started) / 1000;
   let caller: Pick<ExchangeEvent, 'caller' | 'clientAuth'> = {};
+  let txnTokenMode: Pick<ExchangeEvent, 'txnTokenMode'> = {};
   return {
     identify(c) {
       caller = { caller: c.kind === 'none' ? '_anonymous' : c.id, clientAuth: c.kind };
+    },
+    txnTokenMode(mode) {
+      txnTokenMode = { txnTokenMode: mode };
     },
     succeeded(result) {
       const event: ExchangeEvent = {
@@ -119,6 +144,8 @@ export function beginExchangeReport(
         kid: result.kid,
         reused: result.reused,
         ...(result.actor !== undefined ? { actor: result.actor } : {}),
+        ...txnTokenMode,
+        ...(result.txn ? { txnTokenMode: result.txn.mode, txn: result.txn.txn, txnTokenSha256: result.txn.sha256 } : {}),
       };
       options.report(event);
       return event;
@@ -142,6 +169,7 @@ export function beginExchangeReport(
       door,
       route,
       ...caller,
+      ...txnTokenMode,
       durationSeconds: durationSeconds(),
       provider: typeof provider === 'string' && options.providerIds.has(provider) ? provider : '_unknown',
       outcome: failure.outcome,
@@ -177,6 +205,9 @@ export function createExchangeReporter(logger: Logger, observer: ExchangeObserve
       if (event.rule) span.setAttribute('authjwt.policy.rule', event.rule);
       if (event.caller) span.setAttribute('authjwt.caller', event.caller);
       if (event.actor) span.setAttribute('authjwt.actor', event.actor);
+      // issue 22: the transaction id joins a trace to a transaction (never the Txn-Token itself).
+      if (event.txn) span.setAttribute('authjwt.txn', event.txn);
+      if (event.txnTokenMode) span.setAttribute('authjwt.txn_token.mode', event.txnTokenMode);
     }
     const level =
       event.outcome === 'ok' ? 'debug' : event.outcome === 'internal' ? 'error' : event.outcome === 'unavailable' ? 'warn' : 'info';

@@ -139,6 +139,13 @@ export function createMetrics(options: {
     labelNames: ['caller', 'method', 'outcome'],
     registers: [registry],
   });
+  // issue 22: Transaction Tokens at the edge doors, by door, mode (mint, verify) and outcome: fixed sets.
+  const edgeTxnTokens = new Counter({
+    name: 'authjwt_edge_txn_token_requests_total',
+    help: 'Edge requests with a Txn-Token mode, by door (ext_authz, forward_auth), mode (mint: a fresh Txn-Token was asked for; verify: an incoming one was checked) and outcome.',
+    labelNames: ['door', 'mode', 'outcome'],
+    registers: [registry],
+  });
   const keyReloads = new Counter({
     name: 'authjwt_key_reloads_total',
     help: 'Key directory reload attempts by result (success, failure, unchanged).',
@@ -252,6 +259,7 @@ export function createMetrics(options: {
         c.reused.inc();
       } else c.fresh.inc();
       if (refused) refusalsOf(door)[refused].inc();
+      if (event.txnTokenMode) edgeTxnTokens.labels(door, event.txnTokenMode, outcome).inc();
       if (door === 'token_endpoint') {
         const caller = event.caller ?? '_unauthenticated';
         const method = event.clientAuth ?? '';

@@ -35,6 +35,7 @@ describe('edge configuration', () => {
       mintedScheme: 'Bearer',
       identityHeaders: {},
       keepProviderToken: false,
+      txnToken: { mode: 'off' },
       extAuthz: { enabled: false, onUnavailable: 'error' },
       forwardAuth: { enabled: false, path: '/forward-auth', listener: 'internal', timeout: 10_000, maxConcurrent: 512 },
     });
@@ -102,5 +103,25 @@ describe('edge configuration', () => {
 
   it('a disabled minted-token cache does not constrain the margin', () => {
     assert.doesNotThrow(() => buildConfig(base({ tokenTtl: '30s', mintedTokens: { maxEntries: 0 } })));
+  });
+});
+
+describe('edge.txnToken (issue 22)', () => {
+  it('mode mint needs the requester (the req_wl of Txn-Tokens minted at the edge)', () => {
+    assert.match(issueAt(base({ edge: { txnToken: { mode: 'mint' } } }), 'edge.txnToken.requester'), /required with mode mint/);
+  });
+  it('an unknown mode is refused', () => {
+    issueAt(base({ edge: { txnToken: { mode: 'MINT' } } }), 'edge.txnToken.mode');
+  });
+  it('with a mode other than off, no edge header may be the Txn-Token header', () => {
+    for (const [edge, path] of [
+      [{ tokenHeader: 'Txn-Token' }, 'edge.tokenHeader'],
+      [{ mintedHeader: 'txn-token' }, 'edge.mintedHeader'],
+      [{ providerHeader: 'TXN-TOKEN' }, 'edge.providerHeader'],
+      [{ identityHeaders: { 'txn-token': 'sub' } }, 'edge.identityHeaders.txn-token'],
+    ] as const)
+      assert.match(issueAt(base({ edge: { ...edge, txnToken: { mode: 'verify' } } }), path), /Txn-Token header/);
+    // Mode off (the default): unchanged, such a header stays allowed.
+    assert.equal(buildConfig(base({ edge: { mintedHeader: 'txn-token' } })).edge.mintedHeader, 'txn-token');
   });
 });
