@@ -52,6 +52,13 @@ export interface VerifiedIdentity {
    * `user-api` (a user API's JSON is not token claims).
    */
   delegation?: { act: unknown; mayAct: unknown } | undefined;
+  /**
+   * The OAuth scopes the upstream token carries, as the provider vouched for them (issue 22: a
+   * Txn-Token's `scope` is never wider). `undefined`: the scope cannot be determined, and the
+   * Transaction Token Service refuses (draft-ietf-oauth-transaction-tokens: "MUST NOT treat an unknown
+   * scope as unconstrained"); `[]`: determined, and empty.
+   */
+  scopes?: readonly string[] | undefined;
 }
 
 export interface CallOptions {
