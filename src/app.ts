@@ -12,6 +12,8 @@ import { TokenExchange } from './exchange/token-exchange.ts';
 import { LruMintedTokenCache } from './exchange/minted-token-cache.ts';
 import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
 import { createAuthApi } from './grpc/auth-api.ts';
+import { createEdgeTxnTokenService } from './edge/txn-token-service.ts';
+import type { EdgeTxnTokenSettings } from './edge/txn-token-edge.ts';
 import { createExtAuthz, extAuthzService } from './grpc/ext-authz.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { HealthService } from './grpc/health.ts';
@@ -31,6 +33,7 @@ import type { CompiledPolicy } from './policy/index.ts';
 import type { FetchFn } from './providers/http/provider-fetch.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { createReadiness } from './readiness.ts';
+import { createTxnTokenIssuer } from './txn-tokens/build.ts';
 import { createExchangeReporter, refusalOf, type Door } from './telemetry/exchange-events.ts';
 import { traceUnaryService } from './telemetry/grpc-tracing.ts';
 import type { Logger } from './telemetry/logger.ts';
@@ -169,6 +172,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
 
   // ---- Edge doors (issue 12): Envoy ext_authz on the gRPC port, forward-auth on an HTTP listener ----
   const edgeSettings = config.edge;
+  const edgeTxnTokens = buildEdgeTxnTokens(config, exchange, tracing ? traceSigner(signer) : signer, () => keys.store.jwks());
   const edgeGrpcServices: GrpcService[] = [];
   if (config.edge.extAuthz.enabled) {
     const { definition, encodeResponse } = extAuthzService();
@@ -179,6 +183,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       providerIds,
       report,
       encodeResponse,
+      txnTokens: edgeTxnTokens,
     });
     edgeGrpcServices.push({ definition, implementation: tracing ? traceUnaryService(definition, extAuthz) : extAuthz });
   }
@@ -193,6 +198,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
           providerIds,
           report,
           isAccepting: () => accepting,
+          txnTokens: edgeTxnTokens,
         }),
       ]
     : [];
@@ -367,6 +373,41 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * issue 22: Transaction Tokens at the edge doors — the `edge.txnToken` settings and, with a `txnTokens`
+ * section, the Transaction Token Service as the doors use it. The gateway requester is the configured
+ * client (`edge.txnToken.requester`); its `req_wl` is the client's registered SPIFFE ID, else its id.
+ */
+function buildEdgeTxnTokens(
+  config: Config,
+  exchange: TokenExchange,
+  signer: ConstructorParameters<typeof TokenExchange>[0]['signer'],
+  jwks: () => ReturnType<KeyManager['store']['jwks']>,
+): EdgeTxnTokenSettings {
+  const { mode, requester } = config.edge.txnToken;
+  if (!config.txnTokens) return { mode };
+  const client = config.tokenEndpoint.clientAuthentication.clients.find((c) => c.id === requester);
+  return {
+    mode,
+    requester,
+    service: createEdgeTxnTokenService({
+      exchange,
+      issuer: createTxnTokenIssuer(config.txnTokens, { signer, issuer: config.issuer }),
+      requester: client && {
+        kind: 'edge',
+        id: client.id,
+        subject: client.id,
+        issuer: '',
+        spiffeId: client.tlsClientAuth?.spiffeId ?? '',
+        namespace: '',
+        serviceAccount: '',
+      },
+      keys: jwks,
+      tokenIssuer: config.issuer,
+    }),
   };
 }
 

@@ -360,15 +360,14 @@ const edgeSchema = z
         /** The doors' mode when the route names none. */
         mode: z.enum(['off', 'mint', 'verify']).default('off'),
         /**
-         * The gateway's workload name, the `req_wl` of Txn-Tokens minted at the edge (the draft's
-         * requesting workload: the gateway that asks on the client's behalf, e.g.
-         * `apigateway.trust-domain.example`). Required for `mint` (here or on a route).
+         * The gateway as the requesting workload of Txn-Tokens minted at the edge: a client of
+         * `txnTokens.requesters` (its issuance policy and scopes apply). The Txn-Token's `req_wl` is
+         * that client's registered SPIFFE ID (`tlsClientAuth.spiffeId`) when it has one, else its client
+         * id. Required for `mint` (here or on a route).
          */
         requester: z
           .string()
-          .min(1)
-          .max(255)
-          .regex(/^[\x21-\x7e]+$/, 'must be visible ASCII without spaces')
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, 'must be a client id')
           .optional(),
       })
       .prefault({}),
@@ -417,6 +416,7 @@ function checkEdgeConfig(
     mintedTokens: z.output<typeof mintedTokensSchema>;
     tokenTtl: number;
     providers: { id: string; tokenTtl?: number | undefined }[];
+    txnTokens?: { requesters: readonly { client: string }[] } | undefined;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -445,6 +445,10 @@ function checkEdgeConfig(
   }
   if (e.txnToken.mode === 'mint' && e.txnToken.requester === undefined)
     issue(['edge', 'txnToken', 'requester'], 'is required with mode mint (the req_wl of Txn-Tokens minted at the edge)');
+  if (e.txnToken.mode !== 'off' && !c.txnTokens)
+    issue(['edge', 'txnToken', 'mode'], 'needs the txnTokens section (the Transaction Token Service)');
+  if (e.txnToken.requester !== undefined && !c.txnTokens?.requesters.some((r) => r.client === e.txnToken.requester))
+    issue(['edge', 'txnToken', 'requester'], `"${e.txnToken.requester}" is not a client of txnTokens.requesters`);
   if (c.mintedTokens.maxEntries > 0) {
     const ttls = [c.tokenTtl, ...c.providers.map((p) => p.tokenTtl).filter((t): t is number => t !== undefined)];
     if (ttls.some((ttl) => c.mintedTokens.refreshMargin >= ttl))

@@ -15,12 +15,12 @@ import { verifyTxnToken } from '../txn-tokens/verify.ts';
 import type { EdgeTxnTokenService } from './txn-token-edge.ts';
 
 export interface EdgeTxnTokenServiceDeps {
-  exchange: Pick<TokenExchange, 'validateToken' | 'selectProvider' | 'checkPolicy' | 'subjectOf'>;
+  exchange: Pick<TokenExchange, 'verifySubject'>;
   issuer: Pick<TxnTokenIssuer, 'issue' | 'requesterOf' | 'trustDomain'>;
-  /** The gateway as a requester: the configured client (`edge.txnToken.requester`) and its workload name. */
+  /** The gateway as a requester: the configured client (`edge.txnToken.requester`); undefined: mint is refused. */
   requester: Caller | undefined;
   /** authjwt's published keys (verification of incoming Txn-Tokens), read per call so rotation applies at once. */
-  keys: () => JSONWebKeySet;
+  keys: () => { readonly keys: readonly object[] };
   /** `iss` of authjwt's Txn-Tokens, when it sets one: then required on verification too. */
   tokenIssuer: string | undefined;
   clock?: (() => number) | undefined;
@@ -30,22 +30,18 @@ export function createEdgeTxnTokenService(deps: EdgeTxnTokenServiceDeps): EdgeTx
   const { exchange, issuer } = deps;
   return {
     async mint(input: BearerInput, request, options: CallOptions = {}) {
-      exchange.validateToken(input.token);
-      const provider = exchange.selectProvider(input);
+      const requester = deps.requester;
+      if (!requester) throw authJwtError('EDGE_TXN_TOKEN_MODE', { detail: 'mint without edge.txnToken.requester' });
+      // As every door proves a token: provider choice, the verifier (and its cache), the provider's own policy.
+      const { provider, identity, sub } = await exchange.verifySubject(input, options);
       try {
-        options.signal?.throwIfAborted();
-        const requester = deps.requester;
-        if (!requester) throw authJwtError('EDGE_TXN_TOKEN_MODE', { detail: 'mint without edge.txnToken.requester' });
-        const identity = await provider.verifier.verify(input.token, { signal: options.signal });
-        // The provider's own access policy holds at the edge as at every door (anonymous caller: the gateway is not the subject's client).
-        exchange.checkPolicy(provider, identity);
         const available = subjectScopes({ scopes: identity.scopes, claims: identity.claims, strategy: identity.strategy });
         // No `scope` parameter at the edge: the Txn-Token carries the subject token's scope, within what the gateway may obtain.
         const allowed = issuer.requesterOf(requester)?.scopes;
         const requestedScope = available === undefined ? [] : available.filter((s) => !allowed || allowed.has(s));
         const result = await issuer.issue({
           subject: {
-            sub: exchange.subjectOf(provider.id, identity.accountId),
+            sub,
             claims: identity.claims,
             scopes: available,
             provider: provider.id,
@@ -67,8 +63,7 @@ export function createEdgeTxnTokenService(deps: EdgeTxnTokenServiceDeps): EdgeTx
           strategy: identity.strategy,
           kid: result.kid,
         };
-      } catch (caught) {
-        const error = options.signal?.aborted ? options.signal.reason : caught;
+      } catch (error) {
         if (isAuthJwtError(error) && error.metadata.provider === undefined) throw error.withMetadata({ provider: provider.id });
         throw error;
       }
@@ -76,7 +71,8 @@ export function createEdgeTxnTokenService(deps: EdgeTxnTokenServiceDeps): EdgeTx
     async verify(token) {
       const claims = await verifyTxnToken(token, {
         trustDomain: issuer.trustDomain,
-        keys: deps.keys,
+        // Read-only as published; jose only reads it.
+        keys: deps.keys as () => JSONWebKeySet,
         issuer: deps.tokenIssuer,
         ...(deps.clock ? { clock: deps.clock } : {}),
       });

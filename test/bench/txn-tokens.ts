@@ -101,7 +101,12 @@ async function ghz(port: number, target: GrpcTarget, data: string, load: { durat
       ...(load.total ? ['-n', String(load.total)] : ['-z', `${load.duration}s`]),
       `127.0.0.1:${port}`,
     ]),
-  ) as { rps: number; count: number; statusCodeDistribution: Record<string, number>; latencyDistribution: { percentage: number; latency: number }[] | null };
+  ) as {
+    rps: number;
+    count: number;
+    statusCodeDistribution: Record<string, number>;
+    latencyDistribution: { percentage: number; latency: number }[] | null;
+  };
   const pct = (p: number) => (out.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6;
   const errors = Object.entries(out.statusCodeDistribution ?? {})
     .filter(([k]) => k !== 'OK')
@@ -110,7 +115,14 @@ async function ghz(port: number, target: GrpcTarget, data: string, load: { durat
 }
 
 const rows: Row[] = [];
-async function measure(scenario: string, serverLabel: string, server: { pid: number; port: number }, target: GrpcTarget, data: string, check?: (data: string) => Promise<void>) {
+async function measure(
+  scenario: string,
+  serverLabel: string,
+  server: { pid: number; port: number },
+  target: GrpcTarget,
+  data: string,
+  check?: (data: string) => Promise<void>,
+) {
   await check?.(data);
   const best: Row[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -119,19 +131,33 @@ async function measure(scenario: string, serverLabel: string, server: { pid: num
     const r = await ghz(server.port, target, data, { total: Math.max(200, Math.round(warm.rps * DURATION)) });
     const cpuUsPerCall = Math.round((cpuUs(server.pid) - before) / Math.max(1, r.count));
     if (r.errors > 0) log(`WARNING: ${scenario}: ${r.errors}/${r.count} calls failed ${JSON.stringify(r.codes)}`);
-    best.push({ scenario, server: serverLabel, rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors, count: r.count, cpuUsPerCall, perCore: 1e6 / cpuUsPerCall });
+    best.push({
+      scenario,
+      server: serverLabel,
+      rps: r.rps,
+      p50: r.p50,
+      p99: r.p99,
+      errors: r.errors,
+      count: r.count,
+      cpuUsPerCall,
+      perCore: 1e6 / cpuUsPerCall,
+    });
   }
   best.sort((a, b) => a.cpuUsPerCall - b.cpuUsPerCall);
   const row = best[Math.floor(best.length / 2)]!;
   rows.push(row);
-  log(`${scenario} [${serverLabel}] ${row.rps.toFixed(0)} req/s p50 ${row.p50.toFixed(2)} ms p99 ${row.p99.toFixed(2)} ms, ${row.cpuUsPerCall} µs CPU/call = ${row.perCore.toFixed(0)}/s per core, errors ${row.errors}/${row.count}`);
+  log(
+    `${scenario} [${serverLabel}] ${row.rps.toFixed(0)} req/s p50 ${row.p50.toFixed(2)} ms p99 ${row.p99.toFixed(2)} ms, ${row.cpuUsPerCall} µs CPU/call = ${row.perCore.toFixed(0)}/s per core, errors ${row.errors}/${row.count}`,
+  );
   return row;
 }
 
 async function waitGrpc(port: number): Promise<void> {
   const { AuthAPI } = loadAuthProto().auth.v1alpha1;
   const client = new AuthAPI(`127.0.0.1:${port}`, credentials.createInsecure());
-  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 20_000, (e: Error | undefined) => (e ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 20_000, (e: Error | undefined) => (e ? reject(e) : resolve())),
+  );
   client.close();
 }
 
@@ -151,7 +177,10 @@ try {
   execFileSync(ghzBin, ['--version'], { stdio: 'ignore' });
 } catch {
   log(`installing ghz (go install ${GHZ_MODULE})`);
-  execFileSync('go', ['install', GHZ_MODULE], { env: { ...process.env, GOBIN: join(BIN, 'ghz-v0.121.0'), GOFLAGS: '-mod=mod' }, stdio: 'inherit' });
+  execFileSync('go', ['install', GHZ_MODULE], {
+    env: { ...process.env, GOBIN: join(BIN, 'ghz-v0.121.0'), GOFLAGS: '-mod=mod' },
+    stdio: 'inherit',
+  });
 }
 log('production build (npm run build)');
 execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
@@ -189,6 +218,7 @@ tokenEndpoint:
   enabled: true
   clientAuthentication:
     methods: [private_key_jwt]
+    replayCache: { store: memory }
     clients:
       - { id: api-gateway, privateKeyJwt: { jwksFile: ${clientJwks} } }
 edge:
@@ -196,16 +226,29 @@ edge:
   txnToken: { requester: api-gateway }
 `,
 );
-const svcProc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', config], {
-  cwd: root,
-  stdio: ['ignore', 'ignore', 'inherit'],
-  env: { ...process.env, NODE_ENV: 'production' },
-});
+const svcProc = spawn(
+  process.execPath,
+  [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', config],
+  {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  },
+);
 const stopSvc = stopper(svcProc);
 const barePort = await freePort();
 const bareProc = spawn(
   process.execPath,
-  [...PRODUCTION_NODE_FLAGS, 'test/bench/bare-txn-ext-authz.ts', '--port', String(barePort), '--key', keyFile, '--trust-domain', TRUST_DOMAIN],
+  [
+    ...PRODUCTION_NODE_FLAGS,
+    'test/bench/bare-txn-ext-authz.ts',
+    '--port',
+    String(barePort),
+    '--key',
+    keyFile,
+    '--trust-domain',
+    TRUST_DOMAIN,
+  ],
   { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
 );
 const stopBare = stopper(bareProc);
@@ -228,10 +271,19 @@ try {
         },
       ]),
     );
-  const getJwt = workFile('getjwt.json', JSON.stringify([{ account: { provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken } }]));
+  const getJwt = workFile(
+    'getjwt.json',
+    JSON.stringify([{ account: { provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken } }]),
+  );
 
   const floor = await measure('sign only: Txn-Token claims, ES256 (floor)', 'bare grpc-js Check', bare, CHECK, check('mint'));
-  const mint = await measure('ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)', 'authjwt', svc, CHECK, check('mint'));
+  const mint = await measure(
+    'ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)',
+    'authjwt',
+    svc,
+    CHECK,
+    check('mint'),
+  );
   const hit = await measure('ext_authz Check, access token, minted-token cache hit', 'authjwt', svc, CHECK, check(undefined));
   const getjwt = await measure('GetJWT, access token (verification-cache hit, signs every call)', 'authjwt', svc, GETJWT, getJwt);
 
@@ -242,7 +294,10 @@ try {
     'mint / access-token cache hit, per core': Number((mint.perCore / hit.perCore).toFixed(2)),
   };
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.versions.node}`;
-  writeFileSync(join(root, 'bench-results/results-txn.json'), `${JSON.stringify({ machine, duration: DURATION, rounds: ROUNDS, rows, ratios }, null, 2)}\n`);
+  writeFileSync(
+    join(root, 'bench-results/results-txn.json'),
+    `${JSON.stringify({ machine, duration: DURATION, rounds: ROUNDS, rows, ratios }, null, 2)}\n`,
+  );
   console.log(`\n${machine}; ${DURATION} s per row, concurrency ${CONCURRENCY}, ${ROUNDS} round(s) (median)\n`);
   console.log('| scenario | server | req/s | p50 ms | p99 ms | CPU µs/call | per core/s | errors |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');

@@ -10,9 +10,31 @@
  * test/integration/txn-tokens-edge.test.ts (oidc-provider) and test/e2e/txn-tokens.test.ts (Keycloak).
  */
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
-import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { renderExample, startEnvoy, type EnvoyGateway } from './gateways.ts';
+import { REPO_ROOT } from './interop-tools.ts';
 import { freePort, listenOnLoopback, type LoopbackServer } from './net.ts';
+
+/** `txnTokens.trustDomain` of deploy/txn-tokens/authjwt.yaml, and the `audiences` of hop-jwt-authn.yaml. */
+export const TRUST_DOMAIN = 'trust-domain.example';
+
+/**
+ * deploy/txn-tokens/authjwt.yaml as this test runs it: the example's `txnTokens`, `tokenEndpoint` and
+ * `edge` sections unchanged but for the provider (the test's), the gateway's key file and a key directory the test can sign with.
+ */
+export function exampleConfig(options: { provider: Record<string, unknown>; keysDir: string; clientJwksFile: string; scopes: string[] }) {
+  const raw = parseYaml(readFileSync(join(REPO_ROOT, 'deploy/txn-tokens/authjwt.yaml'), 'utf8')) as Record<string, any>;
+  if (raw.txnTokens.trustDomain !== TRUST_DOMAIN) throw new Error('the Envoy examples name another trust domain than authjwt.yaml');
+  raw.providers = [options.provider];
+  raw.keys = { dir: options.keysDir, publishLeadTime: '0s' };
+  raw.tokenEndpoint.clientAuthentication.clients[0].privateKeyJwt.jwksFile = options.clientJwksFile;
+  raw.txnTokens.requesters[0].scopes = options.scopes;
+  delete raw.issuer;
+  return raw;
+}
 
 /** What the last service saw of one request. */
 export interface LastSeen {
@@ -155,14 +177,16 @@ async function startRelay(next: string): Promise<LoopbackServer> {
  * with authjwt's own key (`signingKey`, the private JWK of its key directory), so only the named
  * property is wrong.
  */
-export async function badTxnTokens(valid: string, signingKey: JWK): Promise<Record<'forged' | 'expired' | 'otherTrustDomain' | 'wrongTyp', string>> {
+export async function badTxnTokens(
+  valid: string,
+  signingKey: JWK,
+): Promise<Record<'forged' | 'expired' | 'otherTrustDomain' | 'wrongTyp', string>> {
   const header = decodeProtectedHeader(valid);
   const payload = decodeJwt(valid);
   const { privateKey: otherKey } = await generateKeyPair('ES256', { extractable: true });
-  const sign = (claims: JWTPayload, key: JWK | CryptoKey, typ = header.typ as string) =>
-    new SignJWT(claims).setProtectedHeader({ alg: header.alg!, kid: header.kid!, typ }).sign(key as CryptoKey);
-  const { importJWK } = await import('jose');
-  const ours = (await importJWK(signingKey, header.alg)) as CryptoKey;
+  const sign = (claims: JWTPayload, key: Parameters<SignJWT['sign']>[0], typ = header.typ as string) =>
+    new SignJWT(claims).setProtectedHeader({ alg: header.alg!, kid: header.kid!, typ }).sign(key);
+  const ours = await importJWK(signingKey, header.alg);
   const now = Math.floor(Date.now() / 1000);
   return {
     forged: await sign(payload, otherKey),
