@@ -24,7 +24,16 @@ import { createForwardAuthRoute } from './http/forward-auth.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
 import { createRouter, type HttpRoute } from './http/router.ts';
-import { ACCESS_TOKEN_TYPE, createTokenEndpointRoutes, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './http/token-endpoint.ts';
+import {
+  ACCESS_TOKEN_TYPE,
+  createTokenEndpointRoutes,
+  JWT_TOKEN_TYPE,
+  type RequestedTokenTypeHandler,
+  TOKEN_EXCHANGE_GRANT,
+} from './http/token-endpoint.ts';
+import { TXN_TOKEN_TYPE } from './txn-tokens/constants.ts';
+import { createTxnTokenRequestHandler } from './txn-tokens/door.ts';
+import type { TxnTokenIssuer } from './txn-tokens/issuer.ts';
 import { isLoopbackHost } from './config/url-policy.ts';
 import { startHttpServer } from './http/server.ts';
 import { CompactJwtSigner } from './keys/jwt-signer.ts';
@@ -133,6 +142,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     },
     mintedTokens,
   });
+  // issue 22: the Transaction Token Service (src/txn-tokens), when `txnTokens` is configured.
+  const txnIssuer = config.txnTokens
+    ? createTxnTokenIssuer(config.txnTokens, { signer: tracing ? traceSigner(signer) : signer, issuer: config.issuer })
+    : undefined;
   const report = createExchangeReporter(logger, observer);
   const readiness = createReadiness({
     signing: () => keys.store.status(),
@@ -172,7 +185,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
 
   // ---- Edge doors (issue 12): Envoy ext_authz on the gRPC port, forward-auth on an HTTP listener ----
   const edgeSettings = config.edge;
-  const edgeTxnTokens = buildEdgeTxnTokens(config, exchange, tracing ? traceSigner(signer) : signer, () => keys.store.jwks());
+  const edgeTxnTokens = buildEdgeTxnTokens(config, exchange, txnIssuer, () => keys.store.jwks());
   const edgeGrpcServices: GrpcService[] = [];
   if (config.edge.extAuthz.enabled) {
     const { definition, encodeResponse } = extAuthzService();
@@ -292,6 +305,16 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         deadline: config.tokenEndpoint.deadline,
         maxConcurrentRequests: config.tokenEndpoint.maxConcurrentRequests,
         isAccepting: () => accepting,
+        // issue 22: requested_token_type=…:txn_token (the draft's Txn-Token Request profile).
+        requestedTokenTypes: txnIssuer
+          ? new Map<string, RequestedTokenTypeHandler>([
+              [ACCESS_TOKEN_TYPE, { issuedTokenType: ACCESS_TOKEN_TYPE, exchange: (input, o) => exchange.exchangeBearer(input, o) }],
+              [
+                TXN_TOKEN_TYPE,
+                createTxnTokenRequestHandler({ issuer: txnIssuer, exchange, keys: () => keys.store.jwks(), tokenIssuer: config.issuer }),
+              ],
+            ])
+          : undefined,
       }),
     );
   }
@@ -384,18 +407,18 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
 function buildEdgeTxnTokens(
   config: Config,
   exchange: TokenExchange,
-  signer: ConstructorParameters<typeof TokenExchange>[0]['signer'],
+  issuer: TxnTokenIssuer | undefined,
   jwks: () => ReturnType<KeyManager['store']['jwks']>,
 ): EdgeTxnTokenSettings {
   const { mode, requester } = config.edge.txnToken;
-  if (!config.txnTokens) return { mode };
+  if (!issuer) return { mode };
   const client = config.tokenEndpoint.clientAuthentication.clients.find((c) => c.id === requester);
   return {
     mode,
     requester,
     service: createEdgeTxnTokenService({
       exchange,
-      issuer: createTxnTokenIssuer(config.txnTokens, { signer, issuer: config.issuer }),
+      issuer,
       requester: client && {
         kind: 'edge',
         id: client.id,

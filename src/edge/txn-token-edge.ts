@@ -12,10 +12,11 @@
  * - `verify` (an internal hop): the request's `Txn-Token` is checked (signature against authjwt's own
  *   keys, `aud` = the trust domain, `exp`, `typ: txntoken+jwt`) and passed on unmodified.
  */
-import { createHash } from 'node:crypto';
 import { authJwtError } from '../errors.ts';
 import type { BearerInput } from '../exchange/token-exchange.ts';
 import type { CallOptions } from '../exchange/ports.ts';
+import type { TxnReport } from '../telemetry/exchange-events.ts';
+import { txnTokenHash } from '../txn-tokens/door.ts';
 import {
   readBearer,
   upstreamMutation,
@@ -113,7 +114,7 @@ export interface TxnTokenDecision {
     strategy: string;
     kid: string;
     reused: false;
-    txn: { mode: 'mint' | 'verify'; txn: string; sha256: string };
+    txn: TxnReport;
   };
 }
 
@@ -141,7 +142,7 @@ export async function decideTxnToken(
         strategy: 'txn-token',
         kid: '',
         reused: false,
-        txn: { mode: 'verify', txn: verified.txn, sha256: txnTokenDigest(request.token) },
+        txn: { txn: verified.txn, tokenHash: txnTokenHash(request.token) },
       },
     };
   }
@@ -157,12 +158,7 @@ export async function decideTxnToken(
       strategy: minted.strategy,
       kid: minted.kid,
       reused: false,
-      txn: { mode: 'mint', txn: minted.txn, sha256: txnTokenDigest(minted.token) },
+      txn: { txn: minted.txn, tokenHash: txnTokenHash(minted.token) },
     },
   };
-}
-
-/** SHA-256 of a Txn-Token, base64url: what the logs carry instead of it (the draft, § Logging). */
-export function txnTokenDigest(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
 }

@@ -151,7 +151,10 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
         input = readBearer(headersOf(http), settings, edgeRoute);
         hint = input.providerHint ?? input.defaultProvider;
       } else {
-        report.txnTokenMode(mode);
+        // issue 22: the mode on every event; a mint also counts as a Txn-Token request of the gateway requester.
+        report.annotate(
+          mode === 'mint' ? { txnTokenMode: mode, txnRequester: txnTokens.requester, txnKind: 'new' } : { txnTokenMode: mode },
+        );
         txnRequest = readTxnTokenRequest(mode, headersOf(http), settings, edgeRoute);
         if (txnRequest.mode === 'mint') hint = txnRequest.input.providerHint ?? txnRequest.input.defaultProvider;
       }

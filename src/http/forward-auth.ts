@@ -86,7 +86,10 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
         input = readBearer(get, settings, route);
         hint = input.providerHint ?? input.defaultProvider;
       } else {
-        report.txnTokenMode(mode);
+        // issue 22: the mode on every event; a mint also counts as a Txn-Token request of the gateway requester.
+        report.annotate(
+          mode === 'mint' ? { txnTokenMode: mode, txnRequester: txnTokens.requester, txnKind: 'new' } : { txnTokenMode: mode },
+        );
         txnRequest = readTxnTokenRequest(mode, get, settings, route);
         if (txnRequest.mode === 'mint') hint = txnRequest.input.providerHint ?? txnRequest.input.defaultProvider;
       }

@@ -80,7 +80,7 @@ export interface TxnIssueResult {
   /** Seconds since epoch. */
   exp: number;
   kid: string;
-  claims: TxnTokenClaims;
+  claims: SignedTxnClaims;
   /** The configured requester (bounded: a metric label). */
   requester: string;
   /** Replacements of this transaction so far, this one included (0 for a new transaction). */

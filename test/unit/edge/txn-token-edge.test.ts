@@ -9,15 +9,10 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import type { EdgeHeaderSettings } from '../../../src/edge/edge-headers.ts';
-import {
-  readTxnToken,
-  txnTokenDigest,
-  txnTokenModeOf,
-  type EdgeTxnTokenService,
-  type EdgeTxnTokenSettings,
-} from '../../../src/edge/txn-token-edge.ts';
+import { readTxnToken, txnTokenModeOf, type EdgeTxnTokenService, type EdgeTxnTokenSettings } from '../../../src/edge/txn-token-edge.ts';
 import { authJwtError } from '../../../src/errors.ts';
 import { createExtAuthz } from '../../../src/grpc/ext-authz.ts';
+import { txnTokenHash } from '../../../src/txn-tokens/door.ts';
 import { createForwardAuthRoute } from '../../../src/http/forward-auth.ts';
 import { createRouter } from '../../../src/http/router.ts';
 import { startHttpServer, type HttpServerHandle } from '../../../src/http/server.ts';
@@ -147,8 +142,8 @@ describe('ext_authz in Txn-Token modes', () => {
     assert.deepEqual(res.dynamicMetadata.fields.txn, { stringValue: 'txn-1' });
     const event = events.at(-1)!;
     assert.deepEqual(
-      [event.txnTokenMode, event.txn, event.txnTokenSha256, event.provider, event.reused],
-      ['mint', 'txn-1', txnTokenDigest('txn.txn-1.sig'), 'gh', false],
+      [event.txnTokenMode, event.txnRequester, event.txnKind, event.txn, event.txnTokenHash, event.provider, event.reused],
+      ['mint', 'apigateway.example', 'new', 'txn-1', txnTokenHash('txn.txn-1.sig'), 'gh', false],
     );
   });
 

@@ -1,0 +1,452 @@
+/**
+ * Conformance of authjwt's Transaction Token Service to draft-ietf-oauth-transaction-tokens (the
+ * revision named in docs/txn-tokens.md): every MUST / MUST NOT that binds a TTS is a test whose name
+ * quotes the requirement. A real authjwt (HTTPS internal listener asking for client certificates),
+ * a real OIDC provider (oidc-provider) for subject tokens, requesters authenticated by mTLS (SPIFFE
+ * IDs in their certificates); Txn-Tokens verified with jose against authjwt's published JWKS.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, copyFileSync } from 'node:fs';
+import { request, type RequestOptions } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { signCompactJwt } from '../../src/keys/jwt-signer.ts';
+import { txnTokenHash } from '../../src/txn-tokens/door.ts';
+import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
+import { makeCa, makeCert, type Pem } from '../helpers/certs.ts';
+import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
+
+const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+const TXN = 'urn:ietf:params:oauth:token-type:txn_token';
+const REFRESH = 'urn:ietf:params:oauth:token-type:refresh_token';
+const TRUST_DOMAIN = 'trust-domain.example';
+const GATEWAY = 'spiffe://trust-domain.example/ns/edge/sa/gateway';
+const ORDERS = 'spiffe://trust-domain.example/ns/orders/sa/orders';
+const STRANGER = 'spiffe://trust-domain.example/ns/misc/sa/stranger';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Record<string, unknown>;
+}
+
+function post(port: number, ca: string, form: Record<string, string> | URLSearchParams, client?: Pem): Promise<Answer> {
+  const body = new URLSearchParams(form).toString();
+  const options: RequestOptions = {
+    host: '127.0.0.1',
+    port,
+    path: '/token',
+    method: 'POST',
+    ca,
+    servername: 'localhost',
+    agent: false,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+    ...(client ? { cert: client.cert, key: client.key } : {}),
+  };
+  return new Promise((resolve, reject) => {
+    const req = request(options, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
+  let dir: string;
+  let op: OidcTestProvider;
+  let svc: RunningAuthJwt;
+  let port: number;
+  let ca: string;
+  let gateway: Pem;
+  let orders: Pem;
+  let stranger: Pem;
+  /** alice's JWT access token with scopes trade.read trade.stocks. */
+  let alice: string;
+
+  const txnRequest = (subjectToken: string, over: Record<string, string | undefined> = {}) => {
+    const form: Record<string, string> = {};
+    const all: Record<string, string | undefined> = {
+      grant_type: GRANT,
+      requested_token_type: TXN,
+      audience: TRUST_DOMAIN,
+      scope: 'trade.stocks',
+      subject_token: subjectToken,
+      subject_token_type: ACCESS,
+      ...over,
+    };
+    for (const [k, v] of Object.entries(all)) if (v !== undefined) form[k] = v;
+    return form;
+  };
+  /** `null`: no client certificate (the anonymous requester). */
+  const ask = (form: Record<string, string>, client: Pem | null = gateway) => post(port, ca, form, client ?? undefined);
+  const issue = async (form: Record<string, string>, client: Pem | null = gateway) => {
+    const answer = await ask(form, client);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    return answer.body.access_token as string;
+  };
+  const verified = async (token: string): Promise<JWTPayload> => {
+    const jwks = (await (await fetch(`${svc.httpUrl}/.well-known/jwks.json`)).json()) as { keys: never[] };
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { typ: 'txntoken+jwt', audience: TRUST_DOMAIN });
+    return payload;
+  };
+  const refused = (answer: Answer, status: number, error: string, code?: string) => {
+    assert.equal(answer.status, status, JSON.stringify(answer.body));
+    assert.equal(answer.body.error, error, JSON.stringify(answer.body));
+    if (code) assert.match(String(answer.body.error_description), new RegExp(`\\(ERR_AUTHJWT_${code}\\)$`));
+    assert.equal(answer.body.access_token, undefined);
+  };
+  /** A token signed with authjwt's own current key (to build what a TTS would never issue). */
+  const signedByAuthjwt = (header: Record<string, unknown>, claims: Record<string, unknown>) => {
+    const key = svc.app.keys.store.currentSigningKey()!;
+    return signCompactJwt(key, { kid: key.kid, ...header }, claims);
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'authjwt-txn-'));
+    const serverCa = makeCa(dir, 'server-ca');
+    ca = serverCa.cert;
+    const server = makeCert(dir, 'server-ca', 'server', { san: 'DNS:localhost,IP:127.0.0.1', usage: 'serverAuth' });
+    makeCa(dir, 'clients-ca');
+    gateway = makeCert(dir, 'clients-ca', 'gateway', { san: `URI:${GATEWAY}`, usage: 'clientAuth' });
+    orders = makeCert(dir, 'clients-ca', 'orders', { san: `URI:${ORDERS}`, usage: 'clientAuth' });
+    stranger = makeCert(dir, 'clients-ca', 'stranger', { san: `URI:${STRANGER}`, usage: 'clientAuth' });
+    copyFileSync(join(dir, 'clients-ca.crt'), join(dir, 'trust.pem'));
+    op = await startOidcProvider();
+    alice = await op.jwtToken(USERS.alice!, { scope: 'trade.read trade.stocks' });
+    svc = await startAuthJwt({
+      clockTolerance: '0s',
+      internalHttp: { tls: { certFile: server.certFile, keyFile: server.keyFile, clientCaFile: join(dir, 'trust.pem') } },
+      tokenEndpoint: {
+        enabled: true,
+        url: 'https://authjwt.auth.svc:8081/token',
+        clientAuthentication: {
+          // `none` is accepted for plain access tokens: the TTS itself must refuse the anonymous requester.
+          methods: ['none', 'tls_client_auth'],
+          clients: [
+            { id: 'gateway', tlsClientAuth: { spiffeId: GATEWAY } },
+            { id: 'orders', tlsClientAuth: { spiffeId: ORDERS } },
+            { id: 'stranger', tlsClientAuth: { spiffeId: STRANGER } },
+          ],
+        },
+      },
+      txnTokens: {
+        trustDomain: TRUST_DOMAIN,
+        ttl: '1m',
+        maxReplacements: 2,
+        tctx: { customer: 'claims.sub' },
+        requesters: [
+          {
+            client: 'gateway',
+            allow: [{ name: 'not-bob', expression: `claims.sub != '${USERS.bob!.sub}'` }],
+            requestDetails: ['action', 'ticker', 'amount'],
+            requestContext: ['req_ip', 'transport'],
+          },
+          { client: 'orders', replace: true, requestDetails: ['order_id'] },
+        ],
+      },
+      providers: [
+        { id: 'kc', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], strategy: 'jwt' },
+        { id: 'kc-userinfo', type: 'oidc', issuer: op.issuer, strategy: 'userinfo' },
+      ],
+    });
+    port = svc.app.internalHttpPort!;
+  });
+  after(async () => {
+    await svc?.stop();
+    await op?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('Txn-Token Response', () => {
+    it('"The token_type value MUST be set to N_A", "The access_token value MUST be the Txn-Token JWT", "The issued_token_type value MUST be set to urn:ietf:params:oauth:token-type:txn_token"', async () => {
+      const answer = await ask(txnRequest(alice));
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.equal(answer.body.token_type, 'N_A');
+      assert.equal(answer.body.issued_token_type, TXN);
+      assert.equal(typeof answer.body.access_token, 'string');
+      assert.equal((await verified(answer.body.access_token as string)).aud, TRUST_DOMAIN);
+      assert.equal(answer.headers['cache-control'], 'no-store');
+      assert.match(String(answer.headers['content-type']), /^application\/json/);
+    });
+
+    it('"The Txn-Token Response MUST NOT include the refresh_token value"', async () => {
+      const answer = await ask(txnRequest(alice));
+      assert.equal(answer.status, 200);
+      assert.equal(Object.hasOwn(answer.body, 'refresh_token'), false);
+      assert.deepEqual(Object.keys(answer.body).sort(), ['access_token', 'expires_in', 'issued_token_type', 'token_type']);
+    });
+
+    it('"If the TTS responds with an error, the error response is as described in Section 5.2 of RFC6749"', async () => {
+      const answer = await ask(txnRequest(alice, { audience: 'elsewhere.example' }));
+      refused(answer, 400, 'invalid_target', 'TXN_TARGET_INVALID');
+      assert.equal(typeof answer.body.error_description, 'string');
+      assert.equal(answer.headers['cache-control'], 'no-store');
+    });
+  });
+
+  describe('Txn-Token format', () => {
+    it('"The typ Header Parameter MUST be present and MUST have the value txntoken+jwt" (and a kid for key rotation)', async () => {
+      const header = decodeProtectedHeader(await issue(txnRequest(alice)));
+      assert.equal(header.typ, 'txntoken+jwt');
+      assert.equal(typeof header.kid, 'string');
+      const jwks = (await (await fetch(`${svc.httpUrl}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+      assert.ok(
+        jwks.keys.some((k) => k.kid === header.kid),
+        'kid names a published key',
+      );
+    });
+
+    it('"The TTS MUST set the iat claim to the time of issuance" and "MUST set the exp claim to the expiry time" (short-lived: txnTokens.ttl)', async () => {
+      const before = Math.floor(Date.now() / 1000);
+      const c = await verified(await issue(txnRequest(alice)));
+      const after = Math.floor(Date.now() / 1000);
+      assert.ok(c.iat! >= before && c.iat! <= after, `iat ${c.iat} in [${before}, ${after}]`);
+      assert.equal(c.exp! - c.iat!, 60);
+    });
+
+    it('"The TTS MUST set the aud claim to an identifier representing the Trust Domain"', async () => {
+      assert.equal((await verified(await issue(txnRequest(alice)))).aud, TRUST_DOMAIN);
+    });
+
+    it('"The TTS MUST set the txn claim to a unique ID specific to this transaction"', async () => {
+      const txns = new Set<unknown>();
+      for (let i = 0; i < 5; i++) txns.add((await verified(await issue(txnRequest(alice)))).txn);
+      assert.equal(txns.size, 5);
+      for (const txn of txns) assert.match(String(txn), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    });
+
+    it('"[sub] MUST be unique within the context of the aud Trust Domain": the subject template names provider and account', async () => {
+      assert.equal((await verified(await issue(txnRequest(alice)))).sub, `kc:${USERS.alice!.sub}`);
+    });
+
+    it('"req_wl: REQUIRED. A string value that identifies the workload that requested the Txn-Token": the authenticated requester, never the body', async () => {
+      const c = await verified(await issue({ ...txnRequest(alice), req_wl: 'spiffe://evil/forged', client_id: 'gateway' }));
+      assert.equal(c.req_wl, GATEWAY);
+    });
+
+    it('"scope: REQUIRED", "tctx" and "rctx": scope as decided, tctx computed and from allowed request_details, rctx with req_ip', async () => {
+      const c = await verified(
+        await issue(
+          txnRequest(alice, {
+            request_details: JSON.stringify({ action: 'BUY', ticker: 'MSFT', amount: 100 }),
+            request_context: JSON.stringify({ transport: 'https' }),
+          }),
+        ),
+      );
+      assert.equal(c.scope, 'trade.stocks');
+      assert.deepEqual(c.tctx, { customer: USERS.alice!.sub, action: 'BUY', ticker: 'MSFT', amount: 100 });
+      assert.deepEqual(c.rctx, { req_ip: '127.0.0.1', transport: 'https' });
+    });
+
+    it('"the Txn-Token MUST NOT contain the access token presented to the external endpoint"', async () => {
+      const token = await issue(txnRequest(alice, { request_details: JSON.stringify({ action: 'BUY' }) }));
+      const payload = Buffer.from(token.split('.')[1]!, 'base64url').toString();
+      assert.ok(!payload.includes(alice) && !payload.includes(alice.split('.')[2]!));
+      // A requester trying to smuggle it through request_details is refused.
+      refused(
+        await ask(txnRequest(alice, { request_details: JSON.stringify({ action: alice }) })),
+        400,
+        'invalid_request',
+        'TXN_SUBJECT_TOKEN_EMBEDDED',
+      );
+    });
+  });
+
+  describe('Txn-Token Request', () => {
+    it('"audience REQUIRED. The value MUST be set to the Trust Domain name": missing, another, two, or a resource are refused', async () => {
+      refused(await ask(txnRequest(alice, { audience: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
+      refused(await ask(txnRequest(alice, { audience: 'other.example' })), 400, 'invalid_target', 'TXN_TARGET_INVALID');
+      const two = new URLSearchParams(txnRequest(alice));
+      two.append('audience', 'other.example');
+      refused(await post(port, ca, two, gateway), 400, 'invalid_target', 'TXN_TARGET_INVALID');
+      refused(await ask({ ...txnRequest(alice), resource: 'https://api.example' }), 400, 'invalid_target', 'TXN_TARGET_INVALID');
+    });
+
+    it('"scope REQUIRED": a request without scope is refused', async () => {
+      refused(await ask(txnRequest(alice, { scope: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
+      refused(await ask(txnRequest(alice, { scope: 'bad"scope' })), 400, 'invalid_scope', 'TXN_SCOPE_INVALID');
+    });
+
+    it('"MUST validate the requesting workload client authentication": an unauthenticated requester is refused with invalid_client (401)', async () => {
+      const answer = await ask(txnRequest(alice), null);
+      refused(answer, 401, 'invalid_client', 'TXN_REQUESTER_UNAUTHENTICATED');
+      // The same request for an access token is still served (method none): only Txn-Tokens require it.
+      const access = await ask({ grant_type: GRANT, subject_token: alice, subject_token_type: ACCESS }, null);
+      assert.equal(access.status, 200, JSON.stringify(access.body));
+    });
+
+    it('"[MUST] determine if that workload is authorized to obtain the Txn-Tokens with the requested value(s)": a client that is not a requester is refused', async () => {
+      refused(await ask(txnRequest(alice), stranger), 400, 'unauthorized_client', 'TXN_REQUESTER_NOT_ALLOWED');
+    });
+
+    it('TTS issuance policy: "an API gateway ... might be permitted to obtain a Txn-Token carrying ... a transaction amount, while a downstream service ... might not"', async () => {
+      await issue(txnRequest(alice, { request_details: JSON.stringify({ amount: 100 }) }), gateway);
+      refused(
+        await ask(txnRequest(alice, { request_details: JSON.stringify({ amount: 100 }) }), orders),
+        400,
+        'unauthorized_client',
+        'TXN_CONTEXT_NOT_ALLOWED',
+      );
+      // The requester's CEL rule decides per subject, naming the rule.
+      const bob = await op.jwtToken(USERS.bob!, { scope: 'trade.stocks' });
+      refused(await ask(txnRequest(bob)), 400, 'unauthorized_client', 'TXN_ISSUANCE_DENIED');
+    });
+
+    it('"The TTS MUST validate the subject_token, including verifying the signature"', async () => {
+      const [h, p] = alice.split('.');
+      refused(await ask(txnRequest(`${h}.${p}.${'A'.repeat(86)}`)), 400, 'invalid_request');
+    });
+
+    it('"[subject_token_type MAY be] any one of the subject token types ... except the Refresh Token type"', async () => {
+      refused(
+        await ask(txnRequest(alice, { subject_token_type: REFRESH })),
+        400,
+        'invalid_request',
+        'TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE',
+      );
+    });
+
+    it('"The TTS MUST ensure that the requested scope of the Txn-Token is equal or less than the scope(s) associated with the original subject_token": an unknown scope is refused', async () => {
+      const c = await verified(await issue(txnRequest(alice, { scope: 'trade.read trade.stocks' })));
+      assert.equal(c.scope, 'trade.read trade.stocks');
+      refused(await ask(txnRequest(alice, { scope: 'trade.admin' })), 400, 'invalid_scope', 'TXN_SCOPE_WIDENED');
+      refused(await ask(txnRequest(alice, { scope: 'trade.stocks trade.admin' })), 400, 'invalid_scope', 'TXN_SCOPE_WIDENED');
+    });
+
+    it('"If the scope associated with a subject_token cannot be determined ... The TTS MUST reject the Txn-Token Request and MUST NOT treat an unknown scope as unconstrained"', async () => {
+      const opaque = await op.opaqueToken(USERS.alice!);
+      refused(await ask(txnRequest(opaque, { subject_issuer: 'kc-userinfo' })), 400, 'invalid_request', 'TXN_SUBJECT_SCOPE_UNKNOWN');
+    });
+
+    it('"If the token ... presented to the TTS ... has an expiration time, then the TTS MUST NOT issue a Txn-Token if the expiration time has passed"', async () => {
+      const shortLived = await op.jwtToken(USERS.alice!, { expiresIn: 1, scope: 'trade.stocks' });
+      await new Promise((r) => setTimeout(r, 2100));
+      refused(await ask(txnRequest(shortLived)), 400, 'invalid_request', 'UPSTREAM_EXPIRED');
+    });
+  });
+
+  describe('Txn-Token as a subject_token (replacement)', () => {
+    const replace = (token: string, over: Record<string, string | undefined> = {}) =>
+      txnRequest(token, { subject_token_type: TXN, ...over });
+
+    it('"MUST NOT modify txn, sub, and aud values of the Txn-Token in the request" and "MUST maintain the Call Chain of workloads"', async () => {
+      const first = await issue(txnRequest(alice, { scope: 'trade.read trade.stocks', request_details: JSON.stringify({ amount: 100 }) }));
+      const second = await issue(replace(first, { scope: 'trade.stocks', request_details: JSON.stringify({ order_id: 'o-1' }) }), orders);
+      const [p, c] = [await verified(first), await verified(second)];
+      assert.deepEqual([c.txn, c.sub, c.aud], [p.txn, p.sub, p.aud]);
+      assert.equal(c.req_wl, ORDERS);
+      assert.deepEqual((c.rctx as Record<string, unknown>).req_wl_chain, [GATEWAY]);
+      // "MAY enable additional asserted values".
+      assert.deepEqual(c.tctx, { ...(p.tctx as object), order_id: 'o-1' });
+      assert.equal(c.scope, 'trade.stocks');
+    });
+
+    it('"MUST NOT enable modification to asserted values that expand the scope of permitted actions": scope never widens, tctx never changes', async () => {
+      const first = await issue(txnRequest(alice, { scope: 'trade.stocks', request_details: JSON.stringify({ amount: 100 }) }));
+      refused(await ask(replace(first, { scope: 'trade.read' }), orders), 400, 'invalid_scope', 'TXN_SCOPE_WIDENED');
+      refused(await ask(replace(first, { scope: 'trade.stocks trade.read' }), orders), 400, 'invalid_scope', 'TXN_SCOPE_WIDENED');
+      // orders may set order_id but never amount, and never change it.
+      refused(await ask(replace(first, { request_details: JSON.stringify({ amount: 1e9 }) }), orders), 400, 'unauthorized_client');
+    });
+
+    it('"MUST NOT issue a new Txn-Token when the Txn-Token being replaced has expired"', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const expired = await signedByAuthjwt(
+        { typ: 'txntoken+jwt' },
+        {
+          iss: svc.config.issuer,
+          aud: TRUST_DOMAIN,
+          iat: now - 120,
+          exp: now - 60,
+          txn: 't-expired',
+          sub: 'kc:x',
+          scope: 'trade.stocks',
+          req_wl: GATEWAY,
+        },
+      );
+      refused(await ask(replace(expired), orders), 400, 'invalid_request', 'TXN_TOKEN_EXPIRED');
+    });
+
+    it('"A Txn-Token MUST NOT be accepted outside the Trust Domain identified by the aud claim": another trust domain\'s token is not replaced', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const foreign = await signedByAuthjwt(
+        { typ: 'txntoken+jwt' },
+        {
+          iss: svc.config.issuer,
+          aud: 'other.example',
+          iat: now,
+          exp: now + 60,
+          txn: 't-1',
+          sub: 'kc:x',
+          scope: 'trade.stocks',
+          req_wl: GATEWAY,
+        },
+      );
+      refused(await ask(replace(foreign), orders), 400, 'invalid_request', 'TXN_TOKEN_INVALID');
+    });
+
+    it('"The typ Header Parameter MUST be present and MUST have the value txntoken+jwt": authjwt\'s own access token is not a Txn-Token', async () => {
+      const access = await ask({ grant_type: GRANT, subject_token: alice, subject_token_type: ACCESS }, null);
+      assert.equal(decodeProtectedHeader(access.body.access_token as string).typ, 'at+jwt');
+      refused(await ask(replace(access.body.access_token as string), orders), 400, 'invalid_request', 'TXN_TOKEN_INVALID');
+      const now = Math.floor(Date.now() / 1000);
+      const untyped = await signedByAuthjwt(
+        {},
+        {
+          iss: svc.config.issuer,
+          aud: TRUST_DOMAIN,
+          iat: now,
+          exp: now + 60,
+          txn: 't-2',
+          sub: 'kc:x',
+          scope: 'trade.stocks',
+          req_wl: GATEWAY,
+        },
+      );
+      refused(await ask(replace(untyped), orders), 400, 'invalid_request', 'TXN_TOKEN_INVALID');
+    });
+
+    it('"SHOULD limit the number of times a Txn-Token is replaced": at most txnTokens.maxReplacements per transaction', async () => {
+      let token = await issue(txnRequest(alice));
+      for (let i = 0; i < 2; i++) token = await issue(replace(token), orders);
+      assert.equal(((decodeJwt(token).rctx as Record<string, unknown>).req_wl_chain as string[]).length, 2);
+      refused(await ask(replace(token), orders), 400, 'invalid_request', 'TXN_REPLACEMENTS_EXHAUSTED');
+    });
+
+    it('a requester not configured to replace may not present a Txn-Token as subject_token', async () => {
+      const first = await issue(txnRequest(alice));
+      refused(await ask(replace(first), gateway), 400, 'unauthorized_client', 'TXN_REPLACEMENT_NOT_ALLOWED');
+    });
+  });
+
+  describe('Logging', () => {
+    it('"Complete Txn-Tokens MUST NOT be logged verbatim": the log has txn and a hash, never the token', async () => {
+      const token = await issue(txnRequest(alice));
+      const { txn } = decodeJwt(token);
+      const line = svc.logs.find((l) => l.includes(String(txn)));
+      assert.ok(line, 'the issuance is logged with its txn');
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(entry.txnRequester, 'gateway');
+      assert.equal(entry.txnTokenHash, txnTokenHash(token));
+      assert.match(String(entry.txnTokenHash), /^[0-9a-f]{16}$/);
+      for (const l of svc.logs) {
+        assert.ok(!l.includes(token) && !l.includes(token.split('.')[2]!), 'no Txn-Token in the logs');
+        assert.ok(!l.includes(alice.split('.')[2]!), 'no subject token in the logs');
+      }
+      const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+      assert.match(metrics, /authjwt_txn_token_requests_total\{door="token_endpoint",requester="gateway",kind="new",outcome="ok"\} [1-9]/);
+      assert.match(
+        metrics,
+        /authjwt_txn_token_requests_total\{door="token_endpoint",requester="other",kind="new",outcome="permission_denied"\} [1-9]/,
+      );
+    });
+  });
+});
