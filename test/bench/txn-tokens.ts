@@ -11,13 +11,15 @@
  * Results: bench-results/results-txn.json and a Markdown table on stdout (docs/benchmarks.md).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials } from '@grpc/grpc-js';
+import { SignJWT } from 'jose';
 import { AUTH_PROTO_PATH, ENVOY_PROTO_INCLUDE_DIRS, loadAuthProto } from '../../src/grpc/proto.ts';
 import { freePort } from '../helpers/net.ts';
 import { newSigningKey, startOidcProvider, USERS } from '../helpers/oidc.ts';
@@ -114,6 +116,64 @@ async function ghz(port: number, target: GrpcTarget, data: string, load: { durat
   return { rps: out.rps, p50: pct(50), p99: pct(99), errors, count: out.count, codes: out.statusCodeDistribution };
 }
 
+/**
+ * The token endpoint row: RFC 8693 Txn-Token requests (the draft's profile), each authenticated with a
+ * fresh `private_key_jwt` assertion (single use: the replay cache refuses a `jti` twice), so `bodies`
+ * are pre-generated, one per request; HTTP/1.1 keep-alive, CONCURRENCY at a time, in this process.
+ */
+async function postLoad(url: string, bodies: readonly string[], load: { duration?: number; total?: number }, from: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies: number[] = [];
+  const codes: Record<string, number> = {};
+  let next = from;
+  const until = load.duration ? performance.now() + load.duration * 1000 : Number.POSITIVE_INFINITY;
+  const total = load.total ?? Number.POSITIVE_INFINITY;
+  const started = performance.now();
+  const one = (body: string) =>
+    new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      const req = httpRequest(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - t0);
+            codes[res.statusCode!] = (codes[res.statusCode!] ?? 0) + 1;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        codes.error = (codes.error ?? 0) + 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < until && done < total && next < bodies.length) {
+        done++;
+        await one(bodies[next++]!);
+      }
+    }),
+  );
+  agent.destroy();
+  if (next >= bodies.length) log('WARNING: the pre-generated client assertions ran out');
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? NaN;
+  const errors = Object.entries(codes)
+    .filter(([k]) => k !== '200')
+    .reduce((n, [, v]) => n + v, 0);
+  return { rps: latencies.length / seconds, p50: pct(50), p99: pct(99), errors, count: latencies.length, codes, next };
+}
+
 const rows: Row[] = [];
 async function measure(
   scenario: string,
@@ -192,10 +252,14 @@ const keyDir = join(work, 'keys');
 mkdirSync(keyDir);
 const keyFile = join(keyDir, 'es256.pem');
 writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-const gatewayKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
-const clientJwks = workFile('api-gateway.jwks.json', JSON.stringify({ keys: [{ ...gatewayKey, kid: 'gw', alg: 'ES256', use: 'sig' }] }));
+const gatewayPair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const clientJwks = workFile(
+  'api-gateway.jwks.json',
+  JSON.stringify({ keys: [{ ...gatewayPair.publicKey.export({ format: 'jwk' }), kid: 'gw', alg: 'ES256', use: 'sig' }] }),
+);
 
 const grpcPort = await freePort();
+const internalPort = await freePort();
 const config = workFile(
   'authjwt.yaml',
   `# test/bench/txn-tokens.ts: production-like, keys from a directory, info logging
@@ -203,7 +267,7 @@ issuer: https://authjwt.bench
 audience: [internal-services]
 grpc: { listen: "127.0.0.1:${grpcPort}", plaintext: true, maxConcurrentCalls: 4096, maxReceiveMessageBytes: 65536 }
 http: { listen: "127.0.0.1:${await freePort()}" }
-internalHttp: { listen: "127.0.0.1:${await freePort()}" }
+internalHttp: { listen: "127.0.0.1:${internalPort}" }
 keys: { dir: ${keyDir} }
 logging: { level: info }
 providers:
@@ -287,7 +351,59 @@ try {
   const hit = await measure('ext_authz Check, access token, minted-token cache hit', 'authjwt', svc, CHECK, check(undefined));
   const getjwt = await measure('GetJWT, access token (verification-cache hit, signs every call)', 'authjwt', svc, GETJWT, getJwt);
 
+  // The token endpoint: the same subject token, the gateway authenticated by private_key_jwt on every request.
+  log('pre-generating client assertions (private_key_jwt, one per request)');
+  const now = Math.floor(Date.now() / 1000);
+  const bodies: string[] = [];
+  for (let i = 0; i < 40_000; i++) {
+    const assertion = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', kid: 'gw' })
+      .setIssuer('api-gateway')
+      .setSubject('api-gateway')
+      .setAudience('https://authjwt.bench')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 240)
+      .sign(gatewayPair.privateKey);
+    bodies.push(
+      new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+        audience: TRUST_DOMAIN,
+        scope: 'api',
+        subject_token: accessToken,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        client_id: 'api-gateway',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      }).toString(),
+    );
+  }
+  const tokenUrl = `http://127.0.0.1:${internalPort}/token`;
+  const warm = await postLoad(tokenUrl, bodies, { duration: 2 }, 0);
+  if (warm.errors) log(`WARNING: token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
+  const before = cpuUs(svc.pid);
+  const te = await postLoad(tokenUrl, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next);
+  const teCpu = Math.round((cpuUs(svc.pid) - before) / Math.max(1, te.count));
+  if (te.errors) log(`WARNING: token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
+  const endpoint: Row = {
+    scenario:
+      'token endpoint, Txn-Token request (private_key_jwt client assertion verified + replay-checked, subject verification-cache hit, signs)',
+    server: 'authjwt',
+    rps: te.rps,
+    p50: te.p50,
+    p99: te.p99,
+    errors: te.errors,
+    count: te.count,
+    cpuUsPerCall: teCpu,
+    perCore: 1e6 / teCpu,
+  };
+  rows.push(endpoint);
+  log(
+    `${endpoint.scenario}: ${te.rps.toFixed(0)} req/s, ${teCpu} µs CPU/call = ${endpoint.perCore.toFixed(0)}/s per core, errors ${te.errors}/${te.count}`,
+  );
+
   const ratios = {
+    'Txn-Tokens per second per core, token endpoint': Math.round(endpoint.perCore),
     'Txn-Tokens per second per core at the edge (goal ≥ 2,000)': Math.round(mint.perCore),
     'mint / floor, per core (goal ≥ 0.8)': Number((mint.perCore / floor.perCore).toFixed(2)),
     'mint / GetJWT (access token, signs every call), per core': Number((mint.perCore / getjwt.perCore).toFixed(2)),
