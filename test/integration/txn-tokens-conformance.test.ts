@@ -98,7 +98,7 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
       );
     });
 
-    it('"The TTS MUST set the iat claim to the time of issuance" and "MUST set the exp claim to the expiry time" (short-lived: txnTokens.ttl)', async () => {
+    it('"The TTS MUST set the iat claim to the time of issuance", "MUST set the exp claim to the expiry time" and "a Txn-Token lifetime MUST be kept short" (txnTokens.ttl, at most 15m)', async () => {
       const before = Math.floor(Date.now() / 1000);
       const c = await verified(await issue(txnRequest(alice)));
       const after = Math.floor(Date.now() / 1000);
@@ -155,6 +155,22 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
   });
 
   describe('Txn-Token Request', () => {
+    it('"If the transaction token request is made via HTTP to a remote server, it MUST use RFC8693": grant_type "MUST be set to urn:ietf:params:oauth:grant-type:token-exchange"', async () => {
+      refused(await ask(txnRequest(alice, { grant_type: 'client_credentials' })), 400, 'unsupported_grant_type');
+      refused(await ask(txnRequest(alice, { grant_type: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
+    });
+
+    it('"The context information provided to the TTS MUST include ... A token which identifies the subject": subject_token and subject_token_type REQUIRED', async () => {
+      refused(await ask(txnRequest(alice, { subject_token: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
+      refused(await ask(txnRequest(alice, { subject_token_type: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
+      refused(
+        await ask(txnRequest(alice, { subject_token_type: 'not a uri' })),
+        400,
+        'invalid_request',
+        'TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE',
+      );
+    });
+
     it('"audience REQUIRED. The value MUST be set to the Trust Domain name": missing, another, two, or a resource are refused', async () => {
       refused(await ask(txnRequest(alice, { audience: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
       refused(await ask(txnRequest(alice, { audience: 'other.example' })), 400, 'invalid_target', 'TXN_TARGET_INVALID');
@@ -318,6 +334,28 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
     it('a requester not configured to replace may not present a Txn-Token as subject_token', async () => {
       const first = await issue(txnRequest(alice));
       refused(await ask(replace(first), gateway), 400, 'unauthorized_client', 'TXN_REPLACEMENT_NOT_ALLOWED');
+    });
+  });
+
+  describe('What a Txn-Token is not', () => {
+    it('"A workload MUST NOT use a transaction token to authenticate itself to ... the TTS": a Txn-Token as client assertion is refused (invalid_client)', async () => {
+      const token = await issue(txnRequest(alice));
+      const answer = await ask(
+        {
+          ...txnRequest(alice),
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: token,
+        },
+        null,
+      );
+      refused(answer, 401, 'invalid_client');
+    });
+
+    it('"A workload MUST NOT use a transaction token as an OAuth 2.0 Access Token": authjwt does not take its Txn-Token as an access token', async () => {
+      const token = await issue(txnRequest(alice));
+      // Neither for an access token nor for a new transaction: only the replacement profile reads a Txn-Token.
+      refused(await ask({ grant_type: GRANT, subject_token: token, subject_token_type: ACCESS }, null), 400, 'invalid_request');
+      refused(await ask(txnRequest(token)), 400, 'invalid_request');
     });
   });
 
