@@ -118,6 +118,8 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       if (!counted) throw authJwtError('OVERLOADED');
       const request = await readTokenRequest(req);
       provider = request.provider;
+      // Labelled before client authentication, so a requester that fails it is counted (as `other`).
+      if (request.handler.describe) report.annotate(request.handler.describe(ANONYMOUS_CALLER, request.extras));
       // The client went away before the answer, or the deadline passed: stop provider and Redis calls at once.
       const { signal, dispose } = requestSignal(res, options.deadline);
       let result: TokenEndpointResult;

@@ -62,8 +62,11 @@ export interface TxnIssueInput {
   parent?: TxnTokenClaims | undefined;
   /** The authenticated requester (client authentication), never from the request body. */
   requester: Caller;
-  /** The `scope` parameter's values (required by the draft). */
-  requestedScope: readonly string[];
+  /**
+   * The `scope` parameter's values (the token endpoint requires it, as the draft does). Undefined (a
+   * door without a scope parameter, e.g. the edge): every scope the subject holds that the requester may get.
+   */
+  requestedScope?: readonly string[] | undefined;
   requestDetails?: JsonObject | undefined;
   requestContext?: JsonObject | undefined;
   /** The address the request was observed from (`rctx.req_ip`). */
@@ -182,9 +185,10 @@ export class TxnTokenIssuer {
     }
 
     // "MUST ensure that the requested scope of the Txn-Token is equal or less than the scope(s) associated with the original subject_token".
-    if (input.requestedScope.length === 0) throw authJwtError('TXN_SCOPE_INVALID', { metadata });
     const held = new Set(available);
-    for (const value of input.requestedScope) {
+    const requestedScope = input.requestedScope ?? available.filter((v) => !requester.scopes || requester.scopes.has(v));
+    if (requestedScope.length === 0) throw authJwtError('TXN_SCOPE_INVALID', { metadata });
+    for (const value of requestedScope) {
       if (!held.has(value) || (requester.scopes && !requester.scopes.has(value)))
         throw authJwtError('TXN_SCOPE_WIDENED', { detail: `scope ${value.slice(0, 128)}`, metadata });
     }
@@ -238,7 +242,7 @@ export class TxnTokenIssuer {
       exp: iat + Math.floor(this.#settings.ttl / 1000),
       txn,
       sub,
-      scope: input.requestedScope.join(' '),
+      scope: [...new Set(requestedScope)].join(' '),
       req_wl: requesterWorkload(input.requester),
       tctx: { ...tctx },
       rctx: { ...rctx },

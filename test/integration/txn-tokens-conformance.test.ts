@@ -6,87 +6,29 @@
  * IDs in their certificates); Txn-Tokens verified with jose against authjwt's published JWKS.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, copyFileSync } from 'node:fs';
-import { request, type RequestOptions } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { signCompactJwt } from '../../src/keys/jwt-signer.ts';
 import { txnTokenHash } from '../../src/txn-tokens/door.ts';
-import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { makeCa, makeCert, type Pem } from '../helpers/certs.ts';
-import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
+import type { RunningAuthJwt } from '../helpers/authjwt.ts';
+import type { Pem } from '../helpers/certs.ts';
+import { USERS, type OidcTestProvider } from '../helpers/oidc.ts';
+import { ACCESS, type Answer, GATEWAY, GRANT, ORDERS, startTxnTts, TRUST_DOMAIN, TXN, type TxnTts } from '../helpers/txn-tokens.ts';
 
-const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
-const TXN = 'urn:ietf:params:oauth:token-type:txn_token';
 const REFRESH = 'urn:ietf:params:oauth:token-type:refresh_token';
-const TRUST_DOMAIN = 'trust-domain.example';
-const GATEWAY = 'spiffe://trust-domain.example/ns/edge/sa/gateway';
-const ORDERS = 'spiffe://trust-domain.example/ns/orders/sa/orders';
-const STRANGER = 'spiffe://trust-domain.example/ns/misc/sa/stranger';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Record<string, unknown>;
-}
-
-function post(port: number, ca: string, form: Record<string, string> | URLSearchParams, client?: Pem): Promise<Answer> {
-  const body = new URLSearchParams(form).toString();
-  const options: RequestOptions = {
-    host: '127.0.0.1',
-    port,
-    path: '/token',
-    method: 'POST',
-    ca,
-    servername: 'localhost',
-    agent: false,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
-    ...(client ? { cert: client.cert, key: client.key } : {}),
-  };
-  return new Promise((resolve, reject) => {
-    const req = request(options, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }),
-      );
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
-  let dir: string;
+  let tts: TxnTts;
   let op: OidcTestProvider;
   let svc: RunningAuthJwt;
-  let port: number;
-  let ca: string;
   let gateway: Pem;
   let orders: Pem;
   let stranger: Pem;
   /** alice's JWT access token with scopes trade.read trade.stocks. */
   let alice: string;
 
-  const txnRequest = (subjectToken: string, over: Record<string, string | undefined> = {}) => {
-    const form: Record<string, string> = {};
-    const all: Record<string, string | undefined> = {
-      grant_type: GRANT,
-      requested_token_type: TXN,
-      audience: TRUST_DOMAIN,
-      scope: 'trade.stocks',
-      subject_token: subjectToken,
-      subject_token_type: ACCESS,
-      ...over,
-    };
-    for (const [k, v] of Object.entries(all)) if (v !== undefined) form[k] = v;
-    return form;
-  };
-  /** `null`: no client certificate (the anonymous requester). */
-  const ask = (form: Record<string, string>, client: Pem | null = gateway) => post(port, ca, form, client ?? undefined);
+  const txnRequest = (subjectToken: string, over: Record<string, string | undefined> = {}) => tts.txnRequest(subjectToken, over);
+  const ask = (form: Record<string, string>, client: Pem | null = gateway) => tts.post(form, client);
   const issue = async (form: Record<string, string>, client: Pem | null = gateway) => {
     const answer = await ask(form, client);
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
@@ -110,59 +52,11 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'authjwt-txn-'));
-    const serverCa = makeCa(dir, 'server-ca');
-    ca = serverCa.cert;
-    const server = makeCert(dir, 'server-ca', 'server', { san: 'DNS:localhost,IP:127.0.0.1', usage: 'serverAuth' });
-    makeCa(dir, 'clients-ca');
-    gateway = makeCert(dir, 'clients-ca', 'gateway', { san: `URI:${GATEWAY}`, usage: 'clientAuth' });
-    orders = makeCert(dir, 'clients-ca', 'orders', { san: `URI:${ORDERS}`, usage: 'clientAuth' });
-    stranger = makeCert(dir, 'clients-ca', 'stranger', { san: `URI:${STRANGER}`, usage: 'clientAuth' });
-    copyFileSync(join(dir, 'clients-ca.crt'), join(dir, 'trust.pem'));
-    op = await startOidcProvider();
-    alice = await op.jwtToken(USERS.alice!, { scope: 'trade.read trade.stocks' });
-    svc = await startAuthJwt({
-      clockTolerance: '0s',
-      internalHttp: { tls: { certFile: server.certFile, keyFile: server.keyFile, clientCaFile: join(dir, 'trust.pem') } },
-      tokenEndpoint: {
-        enabled: true,
-        url: 'https://authjwt.auth.svc:8081/token',
-        clientAuthentication: {
-          // `none` is accepted for plain access tokens: the TTS itself must refuse the anonymous requester.
-          methods: ['none', 'tls_client_auth'],
-          clients: [
-            { id: 'gateway', tlsClientAuth: { spiffeId: GATEWAY } },
-            { id: 'orders', tlsClientAuth: { spiffeId: ORDERS } },
-            { id: 'stranger', tlsClientAuth: { spiffeId: STRANGER } },
-          ],
-        },
-      },
-      txnTokens: {
-        trustDomain: TRUST_DOMAIN,
-        ttl: '1m',
-        maxReplacements: 2,
-        tctx: { customer: 'claims.sub' },
-        requesters: [
-          {
-            client: 'gateway',
-            allow: [{ name: 'not-bob', expression: `claims.sub != '${USERS.bob!.sub}'` }],
-            requestDetails: ['action', 'ticker', 'amount'],
-            requestContext: ['req_ip', 'transport'],
-          },
-          { client: 'orders', replace: true, requestDetails: ['order_id'] },
-        ],
-      },
-      providers: [
-        { id: 'kc', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], strategy: 'jwt' },
-        { id: 'kc-userinfo', type: 'oidc', issuer: op.issuer, strategy: 'userinfo' },
-      ],
-    });
-    port = svc.app.internalHttpPort!;
+    tts = await startTxnTts();
+    ({ op, svc, gateway, orders, stranger, alice } = tts);
   });
   after(async () => {
-    await svc?.stop();
-    await op?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await tts?.close();
   });
 
   describe('Txn-Token Response', () => {
@@ -204,7 +98,7 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
       );
     });
 
-    it('"The TTS MUST set the iat claim to the time of issuance" and "MUST set the exp claim to the expiry time" (short-lived: txnTokens.ttl)', async () => {
+    it('"The TTS MUST set the iat claim to the time of issuance", "MUST set the exp claim to the expiry time" and "a Txn-Token lifetime MUST be kept short" (txnTokens.ttl, at most 15m)', async () => {
       const before = Math.floor(Date.now() / 1000);
       const c = await verified(await issue(txnRequest(alice)));
       const after = Math.floor(Date.now() / 1000);
@@ -261,12 +155,28 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
   });
 
   describe('Txn-Token Request', () => {
+    it('"If the transaction token request is made via HTTP to a remote server, it MUST use RFC8693": grant_type "MUST be set to urn:ietf:params:oauth:grant-type:token-exchange"', async () => {
+      refused(await ask(txnRequest(alice, { grant_type: 'client_credentials' })), 400, 'unsupported_grant_type');
+      refused(await ask(txnRequest(alice, { grant_type: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
+    });
+
+    it('"The context information provided to the TTS MUST include ... A token which identifies the subject": subject_token and subject_token_type REQUIRED', async () => {
+      refused(await ask(txnRequest(alice, { subject_token: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
+      refused(await ask(txnRequest(alice, { subject_token_type: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
+      refused(
+        await ask(txnRequest(alice, { subject_token_type: 'not a uri' })),
+        400,
+        'invalid_request',
+        'TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE',
+      );
+    });
+
     it('"audience REQUIRED. The value MUST be set to the Trust Domain name": missing, another, two, or a resource are refused', async () => {
       refused(await ask(txnRequest(alice, { audience: undefined })), 400, 'invalid_request', 'TOKEN_REQUEST_MISSING_PARAMETER');
       refused(await ask(txnRequest(alice, { audience: 'other.example' })), 400, 'invalid_target', 'TXN_TARGET_INVALID');
       const two = new URLSearchParams(txnRequest(alice));
       two.append('audience', 'other.example');
-      refused(await post(port, ca, two, gateway), 400, 'invalid_target', 'TXN_TARGET_INVALID');
+      refused(await tts.post(two, gateway), 400, 'invalid_target', 'TXN_TARGET_INVALID');
       refused(await ask({ ...txnRequest(alice), resource: 'https://api.example' }), 400, 'invalid_target', 'TXN_TARGET_INVALID');
     });
 
@@ -424,6 +334,28 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
     it('a requester not configured to replace may not present a Txn-Token as subject_token', async () => {
       const first = await issue(txnRequest(alice));
       refused(await ask(replace(first), gateway), 400, 'unauthorized_client', 'TXN_REPLACEMENT_NOT_ALLOWED');
+    });
+  });
+
+  describe('What a Txn-Token is not', () => {
+    it('"A workload MUST NOT use a transaction token to authenticate itself to ... the TTS": a Txn-Token as client assertion is refused (invalid_client)', async () => {
+      const token = await issue(txnRequest(alice));
+      const answer = await ask(
+        {
+          ...txnRequest(alice),
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: token,
+        },
+        null,
+      );
+      refused(answer, 401, 'invalid_client');
+    });
+
+    it('"A workload MUST NOT use a transaction token as an OAuth 2.0 Access Token": authjwt does not take its Txn-Token as an access token', async () => {
+      const token = await issue(txnRequest(alice));
+      // Neither for an access token nor for a new transaction: only the replacement profile reads a Txn-Token.
+      refused(await ask({ grant_type: GRANT, subject_token: token, subject_token_type: ACCESS }, null), 400, 'invalid_request');
+      refused(await ask(txnRequest(token)), 400, 'invalid_request');
     });
   });
 

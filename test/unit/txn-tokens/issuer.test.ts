@@ -336,3 +336,14 @@ describe('request parameters', () => {
       assert.throws(() => parseContextParameter(bad, 'request_details'), /not a valid JSON object/);
   });
 });
+
+describe('TxnTokenIssuer: a door without a scope parameter', () => {
+  it('without requestedScope: every scope the subject holds that the requester may get; none left is refused', async () => {
+    const tts = await newTts();
+    const all = await tts.issuer.issue({ subject: subject(), requester: gateway });
+    assert.equal(all.claims.scope, 'trade.read trade.stocks profile');
+    const limited = await tts.issuer.issue({ subject: subject(), requester: payments });
+    assert.equal(limited.claims.scope, 'trade.read');
+    await rejectsWith(tts.issuer.issue({ subject: subject({ scopes: ['profile'] }), requester: payments }), 'TXN_SCOPE_INVALID');
+  });
+});
