@@ -10,13 +10,12 @@ import { authJwtError, isAuthJwtError } from '../errors.ts';
 import type { Caller, CallOptions } from '../exchange/ports.ts';
 import type { BearerInput, TokenExchange } from '../exchange/token-exchange.ts';
 import type { TxnTokenIssuer } from '../txn-tokens/issuer.ts';
-import { subjectScopes } from '../txn-tokens/scopes.ts';
 import { verifyTxnToken } from '../txn-tokens/verify.ts';
 import type { EdgeTxnTokenService } from './txn-token-edge.ts';
 
 export interface EdgeTxnTokenServiceDeps {
   exchange: Pick<TokenExchange, 'verifySubject'>;
-  issuer: Pick<TxnTokenIssuer, 'issue' | 'requesterOf' | 'trustDomain'>;
+  issuer: Pick<TxnTokenIssuer, 'issue' | 'trustDomain'>;
   /** The gateway as a requester: the configured client (`edge.txnToken.requester`); undefined: mint is refused. */
   requester: Caller | undefined;
   /** authjwt's published keys (verification of incoming Txn-Tokens), read per call so rotation applies at once. */
@@ -35,22 +34,19 @@ export function createEdgeTxnTokenService(deps: EdgeTxnTokenServiceDeps): EdgeTx
       // As every door proves a token: provider choice, the verifier (and its cache), the provider's own policy.
       const { provider, identity, sub } = await exchange.verifySubject(input, options);
       try {
-        const available = subjectScopes({ scopes: identity.scopes, claims: identity.claims, strategy: identity.strategy });
-        // No `scope` parameter at the edge: the Txn-Token carries the subject token's scope, within what the gateway may obtain.
-        const allowed = issuer.requesterOf(requester)?.scopes;
-        const requestedScope = available === undefined ? [] : available.filter((s) => !allowed || allowed.has(s));
         const result = await issuer.issue({
           subject: {
             sub,
             claims: identity.claims,
-            scopes: available,
+            scopes: identity.scopes,
             provider: provider.id,
             strategy: identity.strategy,
             accountId: identity.accountId,
             expiresAt: identity.expiresAt,
           },
           requester,
-          requestedScope,
+          // No `scope` parameter at the edge: the subject token's scope, within what the gateway may obtain.
+          requestedScope: undefined,
           reqIp: request.reqIp,
           subjectToken: input.token,
         });

@@ -1,5 +1,5 @@
 /**
- * The call chain of docs/txn-tokens-edge.md#at-the-edge-and-internal-hops as test-owned processes on
+ * The call chain of docs/txn-tokens.md#at-the-edge-and-internal-hops as test-owned processes on
  * loopback (issue 22), built from the deploy/txn-tokens examples:
  *
  *   client ─▶ edge Envoy (ext_authz, mint) ─▶ hop 1 Envoy (ext_authz, verify) ─▶ relay service
