@@ -154,6 +154,7 @@ export function createMetrics(options: {
     registers: [registry],
   });
   const txnChildren = new Map<string, Counter.Internal>();
+  const edgeTxnChildren = new Map<string, Counter.Internal>();
   const keyReloads = new Counter({
     name: 'authjwt_key_reloads_total',
     help: 'Key directory reload attempts by result (success, failure, unchanged).',
@@ -267,7 +268,15 @@ export function createMetrics(options: {
         c.reused.inc();
       } else c.fresh.inc();
       if (refused) refusalsOf(door)[refused].inc();
-      if (event.txnTokenMode) edgeTxnTokens.labels(door, event.txnTokenMode, outcome).inc();
+      if (event.txnTokenMode) {
+        const key = `${door}\0${event.txnTokenMode}\0${outcome}`;
+        let child = edgeTxnChildren.get(key);
+        if (!child) {
+          child = edgeTxnTokens.labels(door, event.txnTokenMode, outcome);
+          edgeTxnChildren.set(key, child);
+        }
+        child.inc();
+      }
       if (door === 'token_endpoint') {
         const caller = event.caller ?? '_unauthenticated';
         const method = event.clientAuth ?? '';
