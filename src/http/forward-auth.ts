@@ -81,7 +81,10 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
       const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
       const route = { provider: query.get('provider') ?? undefined, audience: parseAudienceList(query.get('audience')) };
       const get = (name: string) => req.headersDistinct[name];
-      const mode = txnTokenModeOf(query.get(ROUTE_TXN_TOKEN_KEY), txnTokens);
+      // The route's Txn-Token mode only from the URL the gateway is configured to call (nginx, Traefik,
+      // Caddy): below the endpoint (Envoy HTTP ext_authz appends the client's path and query) a client
+      // could otherwise downgrade an internal hop from verify to off. There, edge.txnToken.mode decides.
+      const mode = txnTokenModeOf(path === options.path ? query.get(ROUTE_TXN_TOKEN_KEY) : undefined, txnTokens);
       if (mode === 'off') {
         input = readBearer(get, settings, route);
         hint = input.providerHint ?? input.defaultProvider;

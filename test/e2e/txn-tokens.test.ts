@@ -23,6 +23,7 @@ import {
   exampleConfig,
   get,
   newTestSigningJwk,
+  GATEWAY_WORKLOAD,
   startTxnTokenChain,
   TRUST_DOMAIN,
   type TxnTokenChain,
@@ -56,15 +57,12 @@ describe(`Txn-Tokens end to end: Keycloak (${KEYCLOAK_IMAGE}) → edge Envoy →
     mkdirSync(join(dir, 'keys'));
     signingJwk = await newTestSigningJwk('txn-e2e');
     writeFileSync(join(dir, 'keys', 'key.json'), JSON.stringify(signingJwk));
-    const { d: _d, ...gatewayPublic } = await newTestSigningJwk('gw');
-    writeFileSync(join(dir, 'api-gateway.jwks.json'), JSON.stringify({ keys: [gatewayPublic] }));
     svc = await startAuthJwt(
       exampleConfig({
         // The example's provider, at this Keycloak.
-        provider: { id: 'keycloak', type: 'oidc', issuer: kc.issuer, audiences: ['frontend'], verification: 'jwt' },
+        provider: { id: 'keycloak', type: 'oidc', issuer: kc.issuer, audiences: ['frontend'], strategy: 'jwt' },
         keysDir: join(dir, 'keys'),
-        clientJwksFile: join(dir, 'api-gateway.jwks.json'),
-        scopes: GATEWAY_SCOPES,
+        tlsDir: dir,
       }),
     );
     chain = await startTxnTokenChain({ envoy, grpcPort: svc.app.grpcPort, httpPort: svc.app.httpPort });
@@ -87,7 +85,7 @@ describe(`Txn-Tokens end to end: Keycloak (${KEYCLOAK_IMAGE}) → edge Envoy →
     assert.ok(expected.length > 0, `Keycloak's token carries some of ${GATEWAY_SCOPES} (${subject.scope})`);
     assert.deepEqual(res.body.scope.split(' '), expected, "the Txn-Token's scope: the subject token's, within the gateway's");
     assert.deepEqual(res.body.tctx, { idp: 'keycloak' });
-    assert.equal(res.body.req_wl, 'api-gateway');
+    assert.equal(res.body.req_wl, GATEWAY_WORKLOAD);
     const seen = chain!.seen.at(-1)!;
     assert.equal(seen.typ, 'txntoken+jwt');
     assert.equal(seen.payload.aud, TRUST_DOMAIN);

@@ -15,24 +15,32 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { renderExample, startEnvoy, type EnvoyGateway } from './gateways.ts';
+import { makeCa, makeCert } from './certs.ts';
 import { REPO_ROOT } from './interop-tools.ts';
 import { freePort, listenOnLoopback, type LoopbackServer } from './net.ts';
 
 /** `txnTokens.trustDomain` of deploy/txn-tokens/authjwt.yaml, and the `audiences` of hop-jwt-authn.yaml. */
 export const TRUST_DOMAIN = 'trust-domain.example';
 
+/** `req_wl` of the example's gateway requester: its registered SPIFFE ID. */
+export const GATEWAY_WORKLOAD = 'spiffe://trust-domain.example/ns/edge/sa/api-gateway';
+
 /**
- * deploy/txn-tokens/authjwt.yaml as this test runs it: the example's `txnTokens`, `tokenEndpoint` and
- * `edge` sections unchanged but for the provider (the test's), the gateway's key file and a key directory the test can sign with.
+ * deploy/txn-tokens/authjwt.yaml as a test runs it: the example's `txnTokens`, `tokenEndpoint` and
+ * `edge` sections unchanged but for the provider (the test's), the requester's scopes when given, the
+ * internal listener's certificates (a test CA in `dir`) and a key directory the test can sign with.
  */
-export function exampleConfig(options: { provider: Record<string, unknown>; keysDir: string; clientJwksFile: string; scopes: string[] }) {
+export function exampleConfig(options: { provider: Record<string, unknown>; keysDir: string; tlsDir: string; scopes?: string[] }) {
   const raw = parseYaml(readFileSync(join(REPO_ROOT, 'deploy/txn-tokens/authjwt.yaml'), 'utf8')) as Record<string, any>;
   if (raw.txnTokens.trustDomain !== TRUST_DOMAIN) throw new Error('the Envoy examples name another trust domain than authjwt.yaml');
   raw.providers = [options.provider];
   raw.keys = { dir: options.keysDir, publishLeadTime: '0s' };
-  raw.tokenEndpoint.clientAuthentication.clients[0].privateKeyJwt.jwksFile = options.clientJwksFile;
-  raw.txnTokens.requesters[0].scopes = options.scopes;
+  const ca = makeCa(options.tlsDir, 'ca');
+  const server = makeCert(options.tlsDir, 'ca', 'authjwt', { san: 'DNS:localhost,IP:127.0.0.1', usage: 'serverAuth' });
+  raw.internalHttp = { tls: { certFile: server.certFile, keyFile: server.keyFile, clientCaFile: ca.certFile } };
+  if (options.scopes) raw.txnTokens.requesters[0].scopes = options.scopes;
   delete raw.issuer;
+  delete raw.tokenEndpoint.url;
   return raw;
 }
 

@@ -8,7 +8,9 @@
  * The same chain from a Keycloak user: test/e2e/txn-tokens.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { buildConfig } from '../../src/config/load.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -22,6 +24,7 @@ import {
   exampleConfig,
   get,
   newTestSigningJwk,
+  GATEWAY_WORKLOAD,
   startTxnTokenChain,
   TRUST_DOMAIN,
   type TxnTokenChain,
@@ -45,14 +48,11 @@ describe('Txn-Tokens at the edge and internal hops: real Envoys, the deploy/txn-
     signingJwk = await newTestSigningJwk('txn-edge-test');
     mkdirSync(join(dir, 'keys'));
     writeFileSync(join(dir, 'keys', 'key.json'), JSON.stringify(signingJwk));
-    const gateway = await newTestSigningJwk('gw');
-    const { d: _d, ...gatewayPublic } = gateway;
-    writeFileSync(join(dir, 'api-gateway.jwks.json'), JSON.stringify({ keys: [gatewayPublic] }));
     svc = await startAuthJwt(
       exampleConfig({
-        provider: { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'jwt' },
+        provider: { id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], strategy: 'jwt' },
         keysDir: join(dir, 'keys'),
-        clientJwksFile: join(dir, 'api-gateway.jwks.json'),
+        tlsDir: dir,
         scopes: ['api'],
       }),
     );
@@ -69,6 +69,13 @@ describe('Txn-Tokens at the edge and internal hops: real Envoys, the deploy/txn-
     if (!requireTool(t, 'envoy')) return false;
     return true;
   };
+
+  it('deploy/txn-tokens/authjwt.yaml as shipped is a valid configuration, without warnings', () => {
+    const config = buildConfig(parseYaml(readFileSync(join(DEPLOY, 'authjwt.yaml'), 'utf8')));
+    assert.deepEqual(config.warnings, []);
+    assert.equal(config.txnTokens?.trustDomain, TRUST_DOMAIN);
+    assert.deepEqual(config.edge.txnToken, { mode: 'off', requester: 'api-gateway' });
+  });
 
   it('every shipped deploy/txn-tokens Envoy file passes `envoy --mode validate` (Envoy 1.40), without a deprecated field', async (t) => {
     const bin = requireTool(t, 'envoy');
@@ -98,7 +105,7 @@ describe('Txn-Tokens at the edge and internal hops: real Envoys, the deploy/txn-
         sub: `op:${alice.sub}`,
         scope: 'api',
         tctx: { idp: 'op' },
-        req_wl: 'api-gateway',
+        req_wl: GATEWAY_WORKLOAD,
       },
     );
     assert.equal(chain!.seen.length, before + 1);

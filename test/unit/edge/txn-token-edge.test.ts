@@ -236,6 +236,17 @@ describe('forward-auth in Txn-Token modes', () => {
     assert.deepEqual(minted.at(-1), { requester: 'traefik.example', reqIp: '198.51.100.4' });
   });
 
+  it('below the endpoint (Envoy HTTP ext_authz appends the client path and query) the query cannot choose the mode', async () => {
+    // The default here is mint: a client's "?txn_token=off" or "=verify" changes nothing.
+    for (const query of ['?txn_token=off', '?txn_token=verify']) {
+      const res = await fetch(`${url}/orders/1${query}`, { headers: { authorization: 'Bearer tok-dave' } });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('txn-token')!, /^txn\.txn-\d+\.sig$/, 'still minted');
+    }
+    const without = await fetch(`${url}/orders/1?txn_token=verify`, { headers: { 'txn-token': 'txn.txn-1.sig' } });
+    assert.equal(without.status, 401, 'mint needs the provider token, whatever the client query says');
+  });
+
   it('?txn_token=verify: 200 with no header to copy (passed on unmodified); missing → 401 with a challenge', async () => {
     const ok = await fetch(`${url}?txn_token=verify`, { headers: { 'txn-token': 'txn.txn-1.sig' } });
     assert.equal(ok.status, 200);
