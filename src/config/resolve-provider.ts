@@ -104,6 +104,7 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
         tokenReview: k.tokenReview,
         algorithms: p.algorithms,
         jwksCooldown: p.jwksCooldown ?? DEFAULT_JWKS_COOLDOWN,
+        scopes: k.scopes ? [...new Set(k.scopes)] : undefined,
       },
     };
   }

@@ -45,6 +45,8 @@ interface KubernetesSettings {
   algorithms: readonly string[] | undefined;
   /** Minimum ms between key refetches (or file re-reads) an unknown `kid` can trigger. */
   jwksCooldown: number;
+  /** Scopes granted to every workload token of this cluster; undefined: cannot be determined. */
+  scopes: readonly string[] | undefined;
 }
 
 /** A provider after presets, deprecated names, secrets and URL policy were applied. Durations are milliseconds. */

@@ -52,6 +52,14 @@ export interface VerifiedIdentity {
    * `user-api` (a user API's JSON is not token claims).
    */
   delegation?: { act: unknown; mayAct: unknown } | undefined;
+  /**
+   * The OAuth scopes the subject token carries, as the provider vouched for them (RFC 6749 §3.3 scope
+   * tokens, deduplicated, in the provider's order); `[]`: known to carry none. `undefined`: cannot be
+   * determined — draft-ietf-oauth-transaction-tokens (§ Unknown `subject_token` scope) then requires
+   * refusing a Txn-Token request, never treating it as unconstrained. Per strategy: docs/strategies.md
+   * ("Scopes of a subject token").
+   */
+  scopes?: readonly string[] | undefined;
 }
 
 export interface CallOptions {

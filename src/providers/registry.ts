@@ -10,7 +10,7 @@ import { IntrospectionVerifier } from './oidc/introspection-verifier.ts';
 import { OidcJwtVerifier, type OidcTokenSettings } from './oidc/jwt-verifier.ts';
 import { UserinfoVerifier } from './oidc/userinfo-verifier.ts';
 import { lookupsFor } from './user-api/lookups.ts';
-import { UserApiVerifier } from './user-api/user-api-verifier.ts';
+import { UserApiVerifier, type UserApiSettings } from './user-api/user-api-verifier.ts';
 
 /**
  * A provider's reachability as last observed. `reachable`: its last call got an answer (any HTTP status:
@@ -128,6 +128,7 @@ export function createProviderRegistry(
             : undefined,
         // Only what some expression needs is fetched (each lookup is a provider call per verification).
         lookups: [...(policy?.needs ?? [])].filter((n) => offered.has(n)).map((name) => ({ name, url: offered.get(name)! })),
+        scopes: userApiScopeSource(p),
         fetch: providerFetch(),
       });
     }
@@ -208,6 +209,18 @@ function oidcVerifier(p: ProviderConfig, discovery: OidcDiscovery, settings: Oid
   }
 }
 
+/**
+ * Where a user-API provider's token scopes are read: GitHub's `X-OAuth-Scopes`; GitLab's
+ * `/oauth/token/info` (the instance root: the user API URL without `/api/v4/user`). Other user APIs: none.
+ */
+function userApiScopeSource(p: ProviderConfig): UserApiSettings['scopes'] {
+  const api = p.userApi!;
+  if (api.preset === 'github') return { source: 'github' };
+  if (api.preset === 'gitlab' && api.url.endsWith('/api/v4/user'))
+    return { source: 'gitlab', tokenInfoUrl: `${api.url.slice(0, -'/api/v4/user'.length)}/oauth/token/info` };
+  return undefined;
+}
+
 /** REST API base for lookups: the configured/preset apiBaseUrl, else (GitLab) the user API URL without `/user`. */
 function lookupBase(p: ProviderConfig): string | undefined {
   const api = p.userApi;
@@ -229,6 +242,7 @@ function oidcEndpointOf(url: URL, discovery: OidcDiscovery): string {
 
 function userApiEndpointOf(url: URL): string {
   if (url.pathname.includes('/applications/')) return 'token_binding';
+  if (url.pathname.endsWith('/oauth/token/info')) return 'token_info';
   if (/\/(user\/orgs|user\/teams|groups)$/.test(url.pathname)) return 'lookup';
   return 'user_api';
 }
