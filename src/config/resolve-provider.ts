@@ -77,6 +77,39 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
     capToUpstreamExpiry: p.capToUpstreamExpiry,
   };
 
+  if (p.selfSigned) {
+    const s = p.selfSigned;
+    for (const w of s.workloads) {
+      if (w.subjects.includes('*'))
+        ctx.warnings.push(`provider ${p.id}: workload ${JSON.stringify(w.id)} may assert any subject (subjects: ["*"]): its key speaks for every user`);
+    }
+    if (!s.replayProtection)
+      ctx.warnings.push(`provider ${p.id}: selfSigned.replayProtection is off — a captured self-signed JWT can be replayed until it expires`);
+    return {
+      ...common,
+      strategy: 'jwt',
+      accountIdClaim: 'sub',
+      oidc: undefined,
+      userApi: undefined,
+      selfSigned: {
+        audience: s.audience,
+        algorithms: s.algorithms,
+        maxTokenLifetime: s.maxTokenLifetime,
+        replayProtection: s.replayProtection,
+        maxReplayEntries: s.maxReplayEntries,
+        accessTokens: s.accessTokens,
+        workloads: s.workloads.map((w) => ({
+          id: w.id,
+          jwks: w.jwks,
+          jwksFile: w.jwksFile,
+          reloadInterval: w.reloadInterval,
+          subjects: [...new Set(w.subjects)],
+          scopes: w.scopes ? [...new Set(w.scopes)] : undefined,
+        })),
+      },
+    };
+  }
+
   if (p.kubernetes) {
     const k = p.kubernetes;
     if (k.jwksFile === undefined || k.tokenReview) checkUrl('kubernetes.apiServer', k.apiServer);

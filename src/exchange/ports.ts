@@ -7,9 +7,10 @@
 
 /**
  * How a token was proven: locally (`jwt`, a Kubernetes token verified against the cluster's keys
- * included), or by a provider call (introspection, userinfo, the user API, a Kubernetes TokenReview).
+ * included; `self-signed`, a registered workload's own JWT), or by a provider call (introspection,
+ * userinfo, the user API, a Kubernetes TokenReview).
  */
-export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api' | 'token-review';
+export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api' | 'token-review' | 'self-signed';
 
 /**
  * Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them.
@@ -189,6 +190,11 @@ export interface ExchangeProvider {
   capToUpstreamExpiry: boolean;
   /** `client_id` of minted tokens when the upstream token names no client (RFC 9068 requires one). */
   defaultClientId: string;
+  /**
+   * Its tokens are self-signed workload JWTs (issue 22): taken only when the request declares them so
+   * (`subject_token_type …:self_signed`), never at GetJWT or the edge. Absent: false.
+   */
+  selfSigned?: boolean | undefined;
 }
 
 export interface ProviderDirectory {

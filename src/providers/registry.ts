@@ -3,6 +3,7 @@ import type { AccessPolicy, ExchangeProvider, LookupName, ProviderDirectory, Tok
 import { CachingVerifier, type CacheObserver } from './caching-verifier.ts';
 import { createProviderFetch, type FetchFn, type ProviderCallObserver } from './http/provider-fetch.ts';
 import { kubernetesVerifierFor } from './kubernetes/from-config.ts';
+import { selfSignedVerifierFor } from './self-signed/from-config.ts';
 import type { KubernetesTokenVerifier } from './kubernetes/kubernetes-verifier.ts';
 import { AutoVerifier } from './oidc/auto-verifier.ts';
 import { OidcDiscovery } from './oidc/discovery.ts';
@@ -58,13 +59,14 @@ export function availableLookups(provider: ProviderConfig): LookupName[] {
  * verification cache — and answers the exchange's provider lookups.
  */
 export function createProviderRegistry(
-  config: Pick<Config, 'providers' | 'cache' | 'clockTolerance' | 'audience' | 'tokenTtl' | 'capToUpstreamExpiry'>,
+  config: Pick<Config, 'providers' | 'cache' | 'clockTolerance' | 'audience' | 'tokenTtl' | 'capToUpstreamExpiry' | 'issuer'>,
   options: ProviderRegistryOptions = {},
 ): ProviderRegistry {
   const entries = new Map<string, RegisteredProvider>();
   const byIssuer = new Map<string, RegisteredProvider>();
   const discoveries: OidcDiscovery[] = [];
   const kubernetesVerifiers: KubernetesTokenVerifier[] = [];
+  const closers: (() => Promise<void>)[] = [];
   // Last observed call result per provider: reported as provider state, never gates readiness. A call
   // the caller abandoned (`aborted`) says nothing about the provider.
   const lastCallFailed = new Map<string, boolean>();
@@ -93,7 +95,14 @@ export function createProviderRegistry(
         endpointOf: (url) => (discovery ? oidcEndpointOf(url, discovery) : userApiEndpointOf(url)),
       });
     let inner: TokenVerifier;
-    if (p.oidc) {
+    let cacheable = true;
+    if (p.selfSigned) {
+      const built = selfSignedVerifierFor(p, config, { clock: options.clock });
+      inner = built.verifier;
+      closers.push(built.close);
+      // Never cached nor shared in flight: a cache hit or a shared verification would skip the jti check.
+      cacheable = false;
+    } else if (p.oidc) {
       discovery = new OidcDiscovery({
         issuer: p.oidc.issuer,
         clientId: p.clientId,
@@ -132,15 +141,17 @@ export function createProviderRegistry(
         fetch: providerFetch(),
       });
     }
-    const cached = new CachingVerifier(inner, {
-      provider: p.id,
-      maxEntries: config.cache.maxEntries,
-      maxTtl: config.cache.maxTtl,
-      remoteTtl: p.cacheTtl,
-      observer,
-      clock: options.clock,
-    });
-    const verifier = options.wrapVerifier ? options.wrapVerifier(cached, p.id) : cached;
+    const cached = cacheable
+      ? new CachingVerifier(inner, {
+          provider: p.id,
+          maxEntries: config.cache.maxEntries,
+          maxTtl: config.cache.maxTtl,
+          remoteTtl: p.cacheTtl,
+          observer,
+          clock: options.clock,
+        })
+      : undefined;
+    const verifier = options.wrapVerifier ? options.wrapVerifier(cached ?? inner, p.id) : (cached ?? inner);
     const d = discovery;
     const k = kubernetes;
     const jwtIssuer = p.oidc?.issuer ?? p.kubernetes?.issuer;
@@ -157,15 +168,18 @@ export function createProviderRegistry(
         tokenTtl: p.tokenTtl ?? config.tokenTtl,
         capToUpstreamExpiry: p.capToUpstreamExpiry ?? config.capToUpstreamExpiry,
         defaultClientId: p.clientId ?? p.id,
+        ...(p.selfSigned ? { selfSigned: true } : {}),
       },
       reachability: () => {
         const failed = lastCallFailed.get(p.id);
         if (failed) return 'unreachable';
         if (d) return d.discovered ? 'reachable' : 'unknown';
         if (k) return k.ready ? 'reachable' : 'unknown';
+        // Nothing to reach: the workloads' keys are configuration.
+        if (p.selfSigned) return 'reachable';
         return failed === false ? 'reachable' : 'unknown';
       },
-      cacheSize: () => cached.size,
+      cacheSize: () => cached?.size ?? 0,
     };
     // Map keys come only from config; lookups with attacker-chosen ids use Map.get (no prototype walk).
     entries.set(p.id, entry);
@@ -187,7 +201,7 @@ export function createProviderRegistry(
       ]);
     },
     close: async () => {
-      await Promise.all(kubernetesVerifiers.map((v) => v.close()));
+      await Promise.all([...kubernetesVerifiers.map((v) => v.close()), ...closers.map((c) => c())]);
     },
   };
 }
