@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { JwkSetSource } from '../../clients/jwk-set.ts';
 import type { ReplayCache } from '../../clients/ports.ts';
 import { authJwtError } from '../../errors.ts';
@@ -82,6 +82,11 @@ export class SelfSignedVerifier implements TokenVerifier {
         requiredClaims: ['iss', 'sub', 'aud', 'iat', 'exp'],
         clockTolerance: Math.round(tolerance / 1000),
         currentDate: new Date(now),
+      }).catch((error: unknown) => {
+        // A claim the draft requires is absent: the token is malformed, whichever claim it is.
+        if (error instanceof joseErrors.JWTClaimValidationFailed && error.reason === 'missing')
+          throw authJwtError('UPSTREAM_INVALID_TOKEN', { cause: error, detail: `missing ${error.claim}` });
+        throw error;
       });
       this.#checkLifetime(payload, now);
       const sub = payload.sub!;
@@ -136,7 +141,8 @@ export class SelfSignedVerifier implements TokenVerifier {
  */
 function scopesOf(payload: JWTPayload, workload: RegisteredWorkload): readonly string[] | undefined {
   if (!Object.hasOwn(payload, 'scope')) return workload.scopes ? Object.freeze([...workload.scopes]) : undefined;
-  const claimed = parseScopes(payload.scope);
+  // RFC 8693 §4.2: a space-delimited string.
+  const claimed = typeof payload.scope === 'string' ? parseScopes(payload.scope) : undefined;
   if (claimed === undefined) throw authJwtError('UPSTREAM_SCOPE_NOT_ALLOWED', { detail: 'scope is not an RFC 6749 scope string' });
   if (workload.scopes === undefined) return undefined;
   if (!claimed.every((s) => workload.scopes!.includes(s))) throw authJwtError('UPSTREAM_SCOPE_NOT_ALLOWED', { detail: `workload ${workload.id}` });
