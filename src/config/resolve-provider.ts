@@ -183,7 +183,7 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
  * an undeclared identifier, `a-b` over undeclared names or a `:` without `?` does not compile.
  */
 const BARE_PATH = /^[A-Za-z_][A-Za-z0-9_:-]*(?:\.[A-Za-z0-9_:-]+)*$/;
-const CEL_ROOTS = new Set(['claims', 'account', 'caller', 'actor', 'github', 'gitlab', 'true', 'false', 'null']);
+const CEL_ROOTS = new Set(['claims', 'account', 'caller', 'actor', 'subject', 'github', 'gitlab', 'true', 'false', 'null']);
 
 export function isBarePath(value: string): boolean {
   return BARE_PATH.test(value) && !CEL_ROOTS.has(value.split('.', 1)[0]!);

@@ -135,6 +135,8 @@ export interface PolicyInput {
   caller?: Caller | undefined;
   /** Who will act for the subject; absent: {@link NO_ACTOR}. */
   actor?: PolicyActor | undefined;
+  /** The subject token's scopes ({@link VerifiedIdentity.scopes}); absent: cannot be determined. */
+  scopes?: readonly string[] | undefined;
 }
 
 /**

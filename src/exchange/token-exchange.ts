@@ -365,6 +365,7 @@ export class TokenExchange {
       // Absent means anonymous / no actor (GetJWT and the edge doors never have them).
       ...(caller.kind !== 'none' ? { caller } : {}),
       ...(actor.kind !== 'none' ? { actor } : {}),
+      ...(identity.scopes !== undefined ? { scopes: identity.scopes } : {}),
     });
     if (refused.length) {
       const rule = decision.allowed ? undefined : decision.rule;
