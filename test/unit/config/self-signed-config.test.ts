@@ -43,7 +43,7 @@ describe('selfSigned provider configuration', () => {
     assert.equal(c.providers[0]!.oidc, undefined);
     assert.equal(c.providers[0]!.kubernetes, undefined);
   });
-  it('warnings: any subject ("*") and replay protection off are loud', () => {
+  it('warnings: any subject (*) and replay protection off are loud', () => {
     const c = buildConfig(base({ replayProtection: false, workloads: [{ ...workload, subjects: ['*'] }] }));
     assert.ok(c.warnings.some((w) => /may assert any subject/.test(w)));
     assert.ok(c.warnings.some((w) => /replayProtection is off/.test(w)));

@@ -78,7 +78,7 @@ describe('self-signed workload JWTs (subject_token_type …:self_signed)', () =>
       await rejectsWith(v.verify(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims())}.`), 'UPSTREAM_INVALID_TOKEN');
       await rejectsWith(v.verify(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims())}.c2ln`), 'UPSTREAM_INVALID_TOKEN');
     });
-    it('HS256 "signed" with the workload’s public key → UPSTREAM_INVALID_TOKEN (RFC 8725 §2.1)', async () => {
+    it('HS256 keyed with the workload’s public key → UPSTREAM_INVALID_TOKEN (RFC 8725 §2.1)', async () => {
       const secret = new TextEncoder().encode(JSON.stringify(es.jwk));
       const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: es.jwk.kid! }).sign(secret);
       await rejectsWith(v.verify(token), 'UPSTREAM_INVALID_TOKEN');
