@@ -281,7 +281,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         clientAuthentication: clientAuthentication.authenticator,
         oidcProviders: new Set(config.providers.filter((p) => jwtIssuerOf(p) !== undefined).map((p) => p.id)),
         // issue 22: the providers that take `…:self_signed` subject tokens.
-        selfSignedProviders: new Map(config.providers.flatMap((p) => (p.selfSigned ? [[p.id, { accessTokens: p.selfSigned.accessTokens }]] : []))),
+        selfSignedProviders: new Map(
+          config.providers.flatMap((p) => (p.selfSigned ? [[p.id, { accessTokens: p.selfSigned.accessTokens }]] : [])),
+        ),
         defaultProvider: config.tokenEndpoint.defaultProvider,
         providerIds,
         report,

@@ -159,7 +159,8 @@ export const ERRORS = define({
   },
   REQUEST_SELF_SIGNED_NOT_ACCEPTED: {
     kind: 'invalid_argument',
-    message: 'self-signed subject tokens are accepted only as subject_token_type urn:ietf:params:oauth:token-type:self_signed, by a selfSigned provider, for the token types it issues',
+    message:
+      'self-signed subject tokens are accepted only as subject_token_type urn:ietf:params:oauth:token-type:self_signed, by a selfSigned provider, for the token types it issues',
     help: '`…:self_signed` without a `selfSigned` provider (or with `subject_issuer` naming another kind, or several selfSigned providers and no `subject_issuer`); a selfSigned provider named for another token type or door (GetJWT, the edge); or an access token requested from a self-signed JWT without `selfSigned.accessTokens` (docs/workload-identity.md).',
   },
   TOKEN_REQUEST_UNKNOWN_ISSUER: {
@@ -344,7 +345,7 @@ export const ERRORS = define({
   UPSTREAM_SCOPE_NOT_ALLOWED: {
     kind: 'unauthenticated',
     message: 'the workload may not claim this scope',
-    help: 'A self-signed JWT whose `scope` holds a value the workload\'s `scopes` do not list, or malformed (RFC 6749 §3.3).',
+    help: "A self-signed JWT whose `scope` holds a value the workload's `scopes` do not list, or malformed (RFC 6749 §3.3).",
   },
   UPSTREAM_REPLAYED: {
     kind: 'unauthenticated',

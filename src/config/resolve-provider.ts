@@ -81,10 +81,14 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
     const s = p.selfSigned;
     for (const w of s.workloads) {
       if (w.subjects.includes('*'))
-        ctx.warnings.push(`provider ${p.id}: workload ${JSON.stringify(w.id)} may assert any subject (subjects: ["*"]): its key speaks for every user`);
+        ctx.warnings.push(
+          `provider ${p.id}: workload ${JSON.stringify(w.id)} may assert any subject (subjects: ["*"]): its key speaks for every user`,
+        );
     }
     if (!s.replayProtection)
-      ctx.warnings.push(`provider ${p.id}: selfSigned.replayProtection is off — a captured self-signed JWT can be replayed until it expires`);
+      ctx.warnings.push(
+        `provider ${p.id}: selfSigned.replayProtection is off — a captured self-signed JWT can be replayed until it expires`,
+      );
     return {
       ...common,
       strategy: 'jwt',

@@ -12,7 +12,7 @@ import { ASYMMETRIC_JWS_ALGORITHMS, duration, scopeToken, url } from './schema-f
 const jwk = z.looseObject({ kty: z.string(), kid: z.string().optional(), alg: z.string().optional(), use: z.string().optional() });
 
 /** What a workload signs with by default: the algorithms RFC 8725 §3.2 and FIPS 186-5 users pick (never symmetric, never `none`). */
-export const DEFAULT_SELF_SIGNED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'] as const;
+const DEFAULT_SELF_SIGNED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'] as const;
 
 const workloadSchema = z
   .strictObject({
@@ -88,5 +88,3 @@ export const selfSignedSchema = z
       seen.add(w.id);
     });
   });
-
-export type ParsedSelfSigned = z.output<typeof selfSignedSchema>;

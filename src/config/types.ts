@@ -50,7 +50,7 @@ interface KubernetesSettings {
 }
 
 /** Self-signed workload JWTs (providers with a `selfSigned` section, src/config/self-signed-schema.ts). Durations are milliseconds. */
-export interface SelfSignedSettings {
+interface SelfSignedSettings {
   /** Required `aud`; undefined: authjwt's `issuer`. */
   audience: string | undefined;
   algorithms: readonly string[];

@@ -285,7 +285,8 @@ export class TokenExchange {
     // A JWT names its provider by `iss`; an opaque actor token is verified by the subject's provider.
     const provider = this.selectProvider({ token: input.token, defaultProvider: input.jwt ? undefined : subjectProvider.id });
     // No actor_token_type names self-signed JWTs: a selfSigned provider never verifies an actor.
-    if (provider.selfSigned) throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id, token: 'actor' } });
+    if (provider.selfSigned)
+      throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id, token: 'actor' } });
     let identity: VerifiedIdentity;
     try {
       identity = await provider.verifier.verify(input.token, { signal: options.signal });

@@ -14,9 +14,9 @@ export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exch
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 /** RFC 8693 §3: never a subject token here (draft-ietf-oauth-transaction-tokens, Subject Token Types). */
-export const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
+const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
 /** draft-ietf-oauth-transaction-tokens, Self-Signed Subject Token Type: a workload's own JWT. */
-export const SELF_SIGNED_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:self_signed';
+const SELF_SIGNED_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:self_signed';
 
 /** Largest accepted request body: a maximal subject token (16 KiB) percent-encoded, with room to spare. */
 const MAX_BODY_BYTES = 64 * 1024;

@@ -47,7 +47,8 @@ export async function startFakeGitLab(): Promise<FakeGitLab> {
     maxPerPage: 100,
     failing: new Map(),
     requests: [],
-    issue: (token, user, options = {}) => void tokens.set(token, { user, scopes: options.scopes ?? ['read_user'], pat: options.pat === true }),
+    issue: (token, user, options = {}) =>
+      void tokens.set(token, { user, scopes: options.scopes ?? ['read_user'], pat: options.pat === true }),
     count: (path) => state.requests.filter((r) => r.path.split('?')[0] === path).length,
     close: async () => {},
   };

@@ -69,7 +69,13 @@ describe('subject tokens from every strategy, with their scopes (token endpoint)
         fakeGitHubProvider(gh, { retries: 0, claims: SCOPE_CLAIMS }),
         { id: 'gitlab', preset: 'gitlab', userApiUrl: `${gl.url}/api/v4/user`, retries: 0, claims: SCOPE_CLAIMS },
         { id: 'cluster', audiences: ['authjwt'], kubernetes, retries: 0, claims: SCOPE_CLAIMS },
-        { id: 'cluster-scoped', audiences: ['authjwt'], kubernetes: { ...kubernetes, scopes: ['orders.read'] }, retries: 0, claims: SCOPE_CLAIMS },
+        {
+          id: 'cluster-scoped',
+          audiences: ['authjwt'],
+          kubernetes: { ...kubernetes, scopes: ['orders.read'] },
+          retries: 0,
+          claims: SCOPE_CLAIMS,
+        },
         {
           id: 'workloads',
           selfSigned: {
@@ -119,7 +125,11 @@ describe('subject tokens from every strategy, with their scopes (token endpoint)
       assert.deepEqual([r.scopes, r.known], [['api'], true]);
     });
     it('OIDC introspection: the answer’s `scope`', async () => {
-      const r = await scopesOf({ subject_token: await op.opaqueToken(alice), subject_token_type: ACCESS, subject_issuer: 'kc-introspection' });
+      const r = await scopesOf({
+        subject_token: await op.opaqueToken(alice),
+        subject_token_type: ACCESS,
+        subject_issuer: 'kc-introspection',
+      });
       assert.deepEqual([r.scopes, r.known], [['openid', 'email', 'profile'], true]);
     });
     it('OIDC userinfo with an opaque token: cannot be determined (userinfo names no scope)', async () => {
@@ -151,9 +161,17 @@ describe('subject tokens from every strategy, with their scopes (token endpoint)
       assert.deepEqual([scoped.scopes, scoped.known], [['orders.read'], true]);
     });
     it('self-signed workload JWT: its `scope` within the workload’s; without one, all of the workload’s', async () => {
-      const narrow = await scopesOf({ subject_token: await selfSigned({ scope: 'orders.read' }), subject_token_type: SELF_SIGNED, subject_issuer: 'workloads' });
+      const narrow = await scopesOf({
+        subject_token: await selfSigned({ scope: 'orders.read' }),
+        subject_token_type: SELF_SIGNED,
+        subject_issuer: 'workloads',
+      });
       assert.deepEqual([narrow.scopes, narrow.known, narrow.sub], [['orders.read'], true, `workloads:${WORKLOAD}`]);
-      const all = await scopesOf({ subject_token: await selfSigned({ sub: 'user:alice' }), subject_token_type: SELF_SIGNED, subject_issuer: 'workloads' });
+      const all = await scopesOf({
+        subject_token: await selfSigned({ sub: 'user:alice' }),
+        subject_token_type: SELF_SIGNED,
+        subject_issuer: 'workloads',
+      });
       assert.deepEqual([all.scopes, all.known, all.sub], [['orders.read', 'orders.write'], true, 'workloads:user:alice']);
     });
   });
@@ -175,7 +193,10 @@ describe('subject tokens from every strategy, with their scopes (token endpoint)
         ]);
       });
     it('…:self_signed where no selfSigned provider is configured', async () => {
-      const bare = await startAuthJwt({ tokenEndpoint: { enabled: true }, providers: [{ id: 'kc', issuer: op.issuer, audiences: ['frontend'] }] });
+      const bare = await startAuthJwt({
+        tokenEndpoint: { enabled: true },
+        providers: [{ id: 'kc', issuer: op.issuer, audiences: ['frontend'] }],
+      });
       try {
         const res = await fetch(`http://127.0.0.1:${bare.app.internalHttpPort}/token`, {
           method: 'POST',
@@ -192,29 +213,85 @@ describe('subject tokens from every strategy, with their scopes (token endpoint)
   });
 
   describe('self-signed workload JWTs refused', () => {
-    const as = (token: string, extra: Record<string, string> = {}) => ({ subject_token: token, subject_token_type: SELF_SIGNED, subject_issuer: 'workloads', ...extra });
+    const as = (token: string, extra: Record<string, string> = {}) => ({
+      subject_token: token,
+      subject_token_type: SELF_SIGNED,
+      subject_issuer: 'workloads',
+      ...extra,
+    });
     const cases: [string, () => Promise<Record<string, string>>, string][] = [
-      ['wrong aud (another TTS)', async () => as(await selfSigned({ aud: 'https://other-tts.example' })), 'ERR_AUTHJWT_UPSTREAM_WRONG_AUDIENCE'],
-      ['expired', async () => as(await selfSigned({ iat: Math.floor(Date.now() / 1000) - 300, exp: Math.floor(Date.now() / 1000) - 120 })), 'ERR_AUTHJWT_UPSTREAM_EXPIRED'],
-      ['unknown workload', async () => as(await selfSigned({ iss: 'spiffe://cluster.local/ns/x/sa/intruder', sub: 'spiffe://cluster.local/ns/x/sa/intruder' })), 'ERR_AUTHJWT_UPSTREAM_UNKNOWN_WORKLOAD'],
+      [
+        'wrong aud (another TTS)',
+        async () => as(await selfSigned({ aud: 'https://other-tts.example' })),
+        'ERR_AUTHJWT_UPSTREAM_WRONG_AUDIENCE',
+      ],
+      [
+        'expired',
+        async () => as(await selfSigned({ iat: Math.floor(Date.now() / 1000) - 300, exp: Math.floor(Date.now() / 1000) - 120 })),
+        'ERR_AUTHJWT_UPSTREAM_EXPIRED',
+      ],
+      [
+        'unknown workload',
+        async () =>
+          as(await selfSigned({ iss: 'spiffe://cluster.local/ns/x/sa/intruder', sub: 'spiffe://cluster.local/ns/x/sa/intruder' })),
+        'ERR_AUTHJWT_UPSTREAM_UNKNOWN_WORKLOAD',
+      ],
       [
         'alg none',
         async () => {
           const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
           const now = Math.floor(Date.now() / 1000);
-          return as(`${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: WORKLOAD, sub: WORKLOAD, aud: svc.config.issuer, iat: now, exp: now + 60, jti: randomUUID() })}.`);
+          return as(
+            `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: WORKLOAD, sub: WORKLOAD, aud: svc.config.issuer, iat: now, exp: now + 60, jti: randomUUID() })}.`,
+          );
         },
         'ERR_AUTHJWT_UPSTREAM_INVALID_TOKEN',
       ],
-      ['signed by a key the workload did not register', async () => as(await selfSigned({}, strangerKey)), 'ERR_AUTHJWT_UPSTREAM_INVALID_TOKEN'],
-      ['a lifetime beyond 5 minutes', async () => as(await selfSigned({ exp: Math.floor(Date.now() / 1000) + 3600 })), 'ERR_AUTHJWT_UPSTREAM_LIFETIME_TOO_LONG'],
-      ['an access-token typ (at+jwt)', async () => as(await selfSigned({}, workloadKey, { typ: 'at+jwt' })), 'ERR_AUTHJWT_UPSTREAM_WRONG_TYPE'],
-      ['a subject the workload may not assert', async () => as(await selfSigned({ sub: 'user:mallory' })), 'ERR_AUTHJWT_UPSTREAM_SUBJECT_NOT_ALLOWED'],
-      ['a scope the workload may not claim', async () => as(await selfSigned({ scope: 'orders.read admin' })), 'ERR_AUTHJWT_UPSTREAM_SCOPE_NOT_ALLOWED'],
-      ['declared an access token (subject_issuer names the selfSigned provider)', async () => ({ ...as(await selfSigned()), subject_token_type: ACCESS }), 'ERR_AUTHJWT_REQUEST_SELF_SIGNED_NOT_ACCEPTED'],
-      ['several selfSigned providers and no subject_issuer', async () => ({ subject_token: await selfSigned(), subject_token_type: SELF_SIGNED }), 'ERR_AUTHJWT_REQUEST_SELF_SIGNED_NOT_ACCEPTED'],
-      ['an access token from a Txn-Token-only provider (selfSigned.accessTokens off)', async () => as(await selfSigned(), { subject_issuer: 'workloads-txn' }), 'ERR_AUTHJWT_REQUEST_SELF_SIGNED_NOT_ACCEPTED'],
-      ['…:self_signed with subject_issuer naming an OIDC provider', async () => as(await selfSigned(), { subject_issuer: 'kc-jwt' }), 'ERR_AUTHJWT_REQUEST_SELF_SIGNED_NOT_ACCEPTED'],
+      [
+        'signed by a key the workload did not register',
+        async () => as(await selfSigned({}, strangerKey)),
+        'ERR_AUTHJWT_UPSTREAM_INVALID_TOKEN',
+      ],
+      [
+        'a lifetime beyond 5 minutes',
+        async () => as(await selfSigned({ exp: Math.floor(Date.now() / 1000) + 3600 })),
+        'ERR_AUTHJWT_UPSTREAM_LIFETIME_TOO_LONG',
+      ],
+      [
+        'an access-token typ (at+jwt)',
+        async () => as(await selfSigned({}, workloadKey, { typ: 'at+jwt' })),
+        'ERR_AUTHJWT_UPSTREAM_WRONG_TYPE',
+      ],
+      [
+        'a subject the workload may not assert',
+        async () => as(await selfSigned({ sub: 'user:mallory' })),
+        'ERR_AUTHJWT_UPSTREAM_SUBJECT_NOT_ALLOWED',
+      ],
+      [
+        'a scope the workload may not claim',
+        async () => as(await selfSigned({ scope: 'orders.read admin' })),
+        'ERR_AUTHJWT_UPSTREAM_SCOPE_NOT_ALLOWED',
+      ],
+      [
+        'declared an access token (subject_issuer names the selfSigned provider)',
+        async () => ({ ...as(await selfSigned()), subject_token_type: ACCESS }),
+        'ERR_AUTHJWT_REQUEST_SELF_SIGNED_NOT_ACCEPTED',
+      ],
+      [
+        'several selfSigned providers and no subject_issuer',
+        async () => ({ subject_token: await selfSigned(), subject_token_type: SELF_SIGNED }),
+        'ERR_AUTHJWT_REQUEST_SELF_SIGNED_NOT_ACCEPTED',
+      ],
+      [
+        'an access token from a Txn-Token-only provider (selfSigned.accessTokens off)',
+        async () => as(await selfSigned(), { subject_issuer: 'workloads-txn' }),
+        'ERR_AUTHJWT_REQUEST_SELF_SIGNED_NOT_ACCEPTED',
+      ],
+      [
+        '…:self_signed with subject_issuer naming an OIDC provider',
+        async () => as(await selfSigned(), { subject_issuer: 'kc-jwt' }),
+        'ERR_AUTHJWT_REQUEST_SELF_SIGNED_NOT_ACCEPTED',
+      ],
     ];
     for (const [name, form, reason] of cases)
       it(`${name} → 400 invalid_request (${reason.replace('ERR_AUTHJWT_', '')})`, async () => {

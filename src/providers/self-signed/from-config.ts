@@ -21,7 +21,9 @@ export function selfSignedVerifierFor(
   const s = p.selfSigned!;
   const sources = s.workloads.map((w) => {
     try {
-      return w.jwksFile !== undefined ? fileJwkSet(w.jwksFile, 'client', w.reloadInterval, deps.onKeysReload) : inlineJwkSet(w.jwks, 'client');
+      return w.jwksFile !== undefined
+        ? fileJwkSet(w.jwksFile, 'client', w.reloadInterval, deps.onKeysReload)
+        : inlineJwkSet(w.jwks, 'client');
     } catch (error) {
       throw new Error(`provider ${p.id}: workload ${JSON.stringify(w.id)}: keys: ${(error as Error).message}`, { cause: error });
     }

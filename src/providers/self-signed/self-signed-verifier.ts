@@ -118,9 +118,13 @@ export class SelfSignedVerifier implements TokenVerifier {
     const iat = payload.iat! * 1000;
     if (iat - tolerance > now) throw authJwtError('UPSTREAM_ISSUED_IN_FUTURE', { detail: `iat ${payload.iat}` });
     if (exp - iat > max)
-      throw authJwtError('UPSTREAM_LIFETIME_TOO_LONG', { detail: `exp − iat ${Math.round((exp - iat) / 1000)} s, at most ${max / 1000} s` });
+      throw authJwtError('UPSTREAM_LIFETIME_TOO_LONG', {
+        detail: `exp − iat ${Math.round((exp - iat) / 1000)} s, at most ${max / 1000} s`,
+      });
     if (exp - now > max + tolerance)
-      throw authJwtError('UPSTREAM_LIFETIME_TOO_LONG', { detail: `expires in ${Math.round((exp - now) / 1000)} s, at most ${max / 1000} s` });
+      throw authJwtError('UPSTREAM_LIFETIME_TOO_LONG', {
+        detail: `expires in ${Math.round((exp - now) / 1000)} s, at most ${max / 1000} s`,
+      });
   }
 
   /** Records the `jti` until no clock within the tolerance would accept the token; a second use is refused. */
@@ -145,6 +149,7 @@ function scopesOf(payload: JWTPayload, workload: RegisteredWorkload): readonly s
   const claimed = typeof payload.scope === 'string' ? parseScopes(payload.scope) : undefined;
   if (claimed === undefined) throw authJwtError('UPSTREAM_SCOPE_NOT_ALLOWED', { detail: 'scope is not an RFC 6749 scope string' });
   if (workload.scopes === undefined) return undefined;
-  if (!claimed.every((s) => workload.scopes!.includes(s))) throw authJwtError('UPSTREAM_SCOPE_NOT_ALLOWED', { detail: `workload ${workload.id}` });
+  if (!claimed.every((s) => workload.scopes!.includes(s)))
+    throw authJwtError('UPSTREAM_SCOPE_NOT_ALLOWED', { detail: `workload ${workload.id}` });
   return claimed;
 }

@@ -89,7 +89,11 @@ export class UserApiVerifier implements TokenVerifier {
    * endpoint does not know) leaves the scopes undetermined; a 5xx or a network failure fails the
    * verification like the user API's would (UNAVAILABLE).
    */
-  async #gitLabTokenInfo(url: string, token: string, options: CallOptions): Promise<{ scopes: readonly string[] | undefined; ownerId: string | undefined }> {
+  async #gitLabTokenInfo(
+    url: string,
+    token: string,
+    options: CallOptions,
+  ): Promise<{ scopes: readonly string[] | undefined; ownerId: string | undefined }> {
     const response = await this.#settings.fetch(url, {
       method: 'GET',
       headers: { accept: 'application/json', authorization: `Bearer ${token}` },

@@ -49,12 +49,22 @@ describe('selfSigned provider configuration', () => {
     assert.ok(c.warnings.some((w) => /replayProtection is off/.test(w)));
   });
   const refused: [string, Record<string, unknown>, string, RegExp, Record<string, unknown>?][] = [
-    ['both jwks and jwksFile', { workloads: [{ ...workload, jwksFile: '/x' }] }, 'providers[0].selfSigned.workloads[0]', /exactly one of jwks, jwksFile/],
+    [
+      'both jwks and jwksFile',
+      { workloads: [{ ...workload, jwksFile: '/x' }] },
+      'providers[0].selfSigned.workloads[0]',
+      /exactly one of jwks, jwksFile/,
+    ],
     ['neither jwks nor jwksFile', { workloads: [{ id: 'w' }] }, 'providers[0].selfSigned.workloads[0]', /exactly one of jwks, jwksFile/],
     ['duplicate workload ids', { workloads: [workload, workload] }, 'providers[0].selfSigned.workloads[1].id', /duplicate workload id/],
     ['a symmetric algorithm', { algorithms: ['HS256'] }, 'providers[0].selfSigned.algorithms[0]', /./],
     ['a lifetime over 1h', { maxTokenLifetime: '2h' }, 'providers[0].selfSigned.maxTokenLifetime', /at most/],
-    ['a scope that is not a scope-token', { workloads: [{ ...workload, scopes: ['a b'] }] }, 'providers[0].selfSigned.workloads[0].scopes[0]', /scope-token/],
+    [
+      'a scope that is not a scope-token',
+      { workloads: [{ ...workload, scopes: ['a b'] }] },
+      'providers[0].selfSigned.workloads[0].scopes[0]',
+      /scope-token/,
+    ],
     ['no workload', { workloads: [] }, 'providers[0].selfSigned.workloads', /./],
   ];
   for (const [name, selfSigned, path, message] of refused) {
@@ -62,7 +72,14 @@ describe('selfSigned provider configuration', () => {
   }
   for (const field of ['issuer', 'audiences', 'algorithms', 'clientId', 'strategy']) {
     it(`refused: ${field} beside selfSigned (does not apply)`, () => {
-      const value = field === 'issuer' ? 'https://sso.example' : field === 'audiences' || field === 'algorithms' ? ['ES256'] : field === 'strategy' ? 'jwt' : 'x';
+      const value =
+        field === 'issuer'
+          ? 'https://sso.example'
+          : field === 'audiences' || field === 'algorithms'
+            ? ['ES256']
+            : field === 'strategy'
+              ? 'jwt'
+              : 'x';
       assert.match(issueAt(base({}, { [field]: value }), `providers[0].${field}`), /does not apply to a selfSigned provider/);
     });
   }

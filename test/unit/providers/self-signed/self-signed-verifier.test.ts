@@ -93,7 +93,10 @@ describe('self-signed workload JWTs (subject_token_type …:self_signed)', () =>
       );
     });
     it('unknown workload (iss not registered) → UPSTREAM_UNKNOWN_WORKLOAD', async () => {
-      await rejectsWith(v.verify(await sign(claims({ iss: 'spiffe://cluster.local/ns/x/sa/y', sub: 'spiffe://cluster.local/ns/x/sa/y' }))), 'UPSTREAM_UNKNOWN_WORKLOAD');
+      await rejectsWith(
+        v.verify(await sign(claims({ iss: 'spiffe://cluster.local/ns/x/sa/y', sub: 'spiffe://cluster.local/ns/x/sa/y' }))),
+        'UPSTREAM_UNKNOWN_WORKLOAD',
+      );
       await rejectsWith(v.verify(await sign(claims({ iss: '__proto__' }))), 'UPSTREAM_UNKNOWN_WORKLOAD');
       await rejectsWith(v.verify(await sign(claims({ iss: undefined }))), 'UPSTREAM_UNKNOWN_WORKLOAD');
     });
@@ -105,7 +108,8 @@ describe('self-signed workload JWTs (subject_token_type …:self_signed)', () =>
       await rejectsWith(v.verify(await sign(claims({ iat: sec - 200, exp: sec - 31 }))), 'UPSTREAM_EXPIRED');
     });
     it('missing exp, iat, sub or aud → UPSTREAM_INVALID_TOKEN (the draft requires them all)', async () => {
-      for (const missing of ['exp', 'iat', 'sub']) await rejectsWith(v.verify(await sign(claims({ [missing]: undefined }))), 'UPSTREAM_INVALID_TOKEN');
+      for (const missing of ['exp', 'iat', 'sub'])
+        await rejectsWith(v.verify(await sign(claims({ [missing]: undefined }))), 'UPSTREAM_INVALID_TOKEN');
       await assert.rejects(v.verify(await sign(claims({ aud: undefined }))), (e: AuthJwtError) => e.kind === 'unauthenticated');
     });
     it('lifetime exp − iat beyond maxTokenLifetime → UPSTREAM_LIFETIME_TOO_LONG', async () => {
@@ -165,7 +169,10 @@ describe('self-signed workload JWTs (subject_token_type …:self_signed)', () =>
       assert.equal((await unscoped.verify(await sign(claims()))).scopes, undefined);
     });
     it('a listed subject, and any subject with "*"', async () => {
-      assert.equal((await verifierWith({}, { subjects: ['user:alice'] }).verify(await sign(claims({ sub: 'user:alice' })))).accountId, 'user:alice');
+      assert.equal(
+        (await verifierWith({}, { subjects: ['user:alice'] }).verify(await sign(claims({ sub: 'user:alice' })))).accountId,
+        'user:alice',
+      );
       assert.equal((await verifierWith({}, { subjects: ['*'] }).verify(await sign(claims({ sub: 'user:bob' })))).accountId, 'user:bob');
     });
     it('typ absent or JWT; an aud array naming authjwt', async () => {
@@ -235,7 +242,16 @@ describe('self-signed workload JWTs (subject_token_type …:self_signed)', () =>
       assert.throws(
         () =>
           selfSignedVerifierFor(
-            provider([{ id: WORKLOAD, jwks: { keys: [{ ...es.jwk, d: 'secret-part' }] }, jwksFile: undefined, reloadInterval: 1000, subjects: [], scopes: undefined }]),
+            provider([
+              {
+                id: WORKLOAD,
+                jwks: { keys: [{ ...es.jwk, d: 'secret-part' }] },
+                jwksFile: undefined,
+                reloadInterval: 1000,
+                subjects: [],
+                scopes: undefined,
+              },
+            ]),
             { clockTolerance: 30_000, issuer: TTS },
           ),
         (e: Error) => e.message.includes(WORKLOAD) && e.message.includes('private') && !e.message.includes('secret-part'),
