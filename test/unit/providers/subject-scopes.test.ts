@@ -156,6 +156,27 @@ describe('scopes of subject tokens, per strategy (issue 22)', () => {
       assert.equal(identity.accountId, '42');
       assert.equal(identity.scopes, undefined);
     });
+    it('GitLab token info about another user than the user API → UPSTREAM_SUBJECT_MISMATCH (UNAUTHENTICATED)', async () => {
+      gl.issue('glo_mixed', gluser, { scopes: ['api'] });
+      const v = new UserApiVerifier({
+        url: `${gl.url}/api/v4/user`,
+        headers: {},
+        accountIdClaim: 'id',
+        githubApp: undefined,
+        lookups: [],
+        scopes: { source: 'gitlab', tokenInfoUrl: `${gl.url}/oauth/token/info` },
+        fetch: async (input, init) => {
+          const response = await fetch(input, init);
+          if (!String(input instanceof Request ? input.url : input).endsWith('/oauth/token/info')) return response;
+          const body = (await response.json()) as Record<string, unknown>;
+          return Response.json({ ...body, resource_owner_id: 4242 });
+        },
+      });
+      await assert.rejects(
+        v.verify('glo_mixed'),
+        (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_UPSTREAM_SUBJECT_MISMATCH' && e.kind === 'unauthenticated',
+      );
+    });
     it('GitLab token info down (5xx) → UNAVAILABLE, never a guess', async () => {
       gl.issue('glo_down', gluser, { scopes: ['read_user'] });
       gl.failing.set('/oauth/token/info', 503);
