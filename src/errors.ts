@@ -303,7 +303,7 @@ export const ERRORS = define({
   UPSTREAM_SUBJECT_MISMATCH: {
     kind: 'unauthenticated',
     message: 'userinfo subject differs from the token subject',
-    help: 'userinfo strategy with a JWT-shaped token.',
+    help: "userinfo strategy with a JWT-shaped token; GitLab: `/oauth/token/info` names another `resource_owner_id` than the user API's `id`.",
   },
   UPSTREAM_NO_ACCOUNT_ID: {
     kind: 'unauthenticated',

@@ -60,16 +60,17 @@ export class UserApiVerifier implements TokenVerifier {
 
   async #verifyWithUserApi(token: string, options: CallOptions): Promise<VerifiedIdentity> {
     const scopeSource = this.#settings.scopes;
-    const [response, tokenInfo] = await Promise.all([
-      this.#settings.fetch(this.#settings.url, {
-        method: 'GET',
-        headers: { accept: 'application/json', ...this.#settings.headers, authorization: `Bearer ${token}` },
-        signal: options.signal,
-      }),
-      scopeSource?.source === 'gitlab' ? this.#gitLabTokenInfo(scopeSource.tokenInfoUrl, token, options) : undefined,
-    ]);
+    // Asked beside the user API (no added latency); its failure counts only once the user API proved the token.
+    const info = scopeSource?.source === 'gitlab' ? this.#gitLabTokenInfo(scopeSource.tokenInfoUrl, token, options) : undefined;
+    info?.catch(() => undefined);
+    const response = await this.#settings.fetch(this.#settings.url, {
+      method: 'GET',
+      headers: { accept: 'application/json', ...this.#settings.headers, authorization: `Bearer ${token}` },
+      signal: options.signal,
+    });
     await checkStatus(response, 'user API', token);
     const identity = this.#identity(await readJsonBody(response), undefined, undefined);
+    const tokenInfo = await info;
     if (scopeSource?.source === 'github') {
       // GitHub names an OAuth app's or a classic PAT's scopes in every answer ("repo, user:email"; empty
       // when it has none); fine-grained PATs and GitHub App tokens have permissions, and no such header.

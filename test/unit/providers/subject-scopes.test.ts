@@ -182,6 +182,8 @@ describe('scopes of subject tokens, per strategy (issue 22)', () => {
       gl.failing.set('/oauth/token/info', 503);
       try {
         await assert.rejects(gitlab().verify('glo_down'), (e: AuthJwtError) => e.kind === 'unavailable');
+        // A token the user API refuses stays refused (UNAUTHENTICATED) whatever token info says.
+        await assert.rejects(gitlab().verify('glo_unknown'), (e: AuthJwtError) => e.code === 'ERR_AUTHJWT_UPSTREAM_REJECTED_BY_PROVIDER');
       } finally {
         gl.failing.delete('/oauth/token/info');
       }
