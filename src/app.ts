@@ -106,6 +106,11 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     fetch: options.fetch,
     policies,
     wrapVerifier: tracing ? traceVerifier : undefined,
+    // issue 22: selfSigned providers' workload keys (files re-read; a bad update keeps the last good keys).
+    onWorkloadKeysReload: ({ provider, path, ok, keys, error }) =>
+      ok
+        ? logger.info({ provider, file: path, keys }, 'workload keys reloaded')
+        : logger.warn({ provider, file: path, error }, 'workload keys could not be reloaded: the last good keys stay in use'),
   });
   void providers.warmUp();
   metrics.watchKeys(keys.store);

@@ -46,6 +46,8 @@ export interface ProviderRegistryOptions {
   policies?: ReadonlyMap<string, AccessPolicy> | undefined;
   /** Wraps each provider's verifier (tracing). */
   wrapVerifier?: ((verifier: TokenVerifier, providerId: string) => TokenVerifier) | undefined;
+  /** Hears each re-read of a selfSigned provider's workload JWK Set file: a change, or a failure (the last good keys stay). */
+  onWorkloadKeysReload?: ((event: { provider: string; path: string; ok: boolean; keys?: number; error?: string }) => void) | undefined;
   clock?: () => number;
 }
 
@@ -97,7 +99,10 @@ export function createProviderRegistry(
     let inner: TokenVerifier;
     let cacheable = true;
     if (p.selfSigned) {
-      const built = selfSignedVerifierFor(p, config, { clock: options.clock });
+      const built = selfSignedVerifierFor(p, config, {
+        clock: options.clock,
+        onKeysReload: (event) => options.onWorkloadKeysReload?.({ provider: p.id, ...event }),
+      });
       inner = built.verifier;
       closers.push(built.close);
       // Never cached nor shared in flight: a cache hit or a shared verification would skip the jti check.

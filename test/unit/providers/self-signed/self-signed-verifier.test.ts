@@ -238,6 +238,34 @@ describe('self-signed workload JWTs (subject_token_type …:self_signed)', () =>
         await built.close();
       }
     });
+    it('rotation through the file: the new key verifies after a re-read; a broken update keeps the last good keys and is reported', async () => {
+      const file = join(dir, 'rotating.jwks.json');
+      writeFileSync(file, JSON.stringify({ keys: [es.jwk] }));
+      const events: { ok: boolean; error?: string }[] = [];
+      const next = await keyPair('ES256');
+      const nextJwk = { ...next.jwk, kid: 'k-next' };
+      const built = selfSignedVerifierFor(
+        provider([{ id: WORKLOAD, jwks: undefined, jwksFile: file, reloadInterval: 100, subjects: [], scopes: [] }]),
+        { clockTolerance: 30_000, issuer: TTS },
+        { clock, onKeysReload: (e) => events.push(e) },
+      );
+      const signNext = () => sign(claims(), next.privateKey, { kid: 'k-next' });
+      const until = async (done: () => boolean) => {
+        for (let i = 0; i < 50 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+      };
+      try {
+        await assert.rejects(built.verifier.verify(await signNext()));
+        writeFileSync(file, JSON.stringify({ keys: [es.jwk, nextJwk] }));
+        await until(() => events.some((e) => e.ok));
+        await built.verifier.verify(await signNext());
+        writeFileSync(file, '{ not json');
+        await until(() => events.some((e) => !e.ok));
+        assert.equal(events.at(-1)?.ok, false);
+        await built.verifier.verify(await signNext());
+      } finally {
+        await built.close();
+      }
+    });
     it('a JWK Set with a private key fails the start, naming the workload (never the key)', () => {
       assert.throws(
         () =>
