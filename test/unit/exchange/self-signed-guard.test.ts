@@ -22,7 +22,13 @@ const identity = (accountId: string, scopes: readonly string[] | undefined): Ver
 
 function setup() {
   const seen: PolicyInput[] = [];
-  const policy: AccessPolicy = { needs: new Set(), evaluate: (input) => (seen.push(input), { allowed: true, claims: {} }) };
+  const policy: AccessPolicy = {
+    needs: new Set(),
+    evaluate: (input) => {
+      seen.push(input);
+      return { allowed: true, claims: {} };
+    },
+  };
   const verifier = {
     calls: 0,
     async verify(token: string) {
