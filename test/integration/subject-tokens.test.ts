@@ -314,3 +314,87 @@ describe('subject tokens from every strategy, with their scopes (token endpoint)
     });
   });
 });
+
+describe('self-signed JWTs bound to the requesting workload (policy: claims.iss == caller.subject)', () => {
+  let svc: RunningAuthJwt;
+  let nightlyKey: CryptoKey;
+  let reportsKey: CryptoKey;
+  const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+  before(async () => {
+    const nightly = await generateKeyPair('ES256', { extractable: true });
+    const reports = await generateKeyPair('ES256', { extractable: true });
+    nightlyKey = nightly.privateKey;
+    reportsKey = reports.privateKey;
+    const jwk = async (key: CryptoKey, kid: string) => ({ ...(await exportJWK(key)), kid, alg: 'ES256', use: 'sig' });
+    const nightlyJwk = await jwk(nightly.publicKey, 'nightly');
+    const reportsJwk = await jwk(reports.publicKey, 'reports');
+    svc = await startAuthJwt({
+      tokenEndpoint: {
+        enabled: true,
+        clientAuthentication: {
+          methods: ['private_key_jwt'],
+          clients: [
+            { id: 'nightly', privateKeyJwt: { jwks: { keys: [nightlyJwk] } } },
+            { id: 'reports', privateKeyJwt: { jwks: { keys: [reportsJwk] } } },
+          ],
+          replayCache: { store: 'memory' },
+        },
+      },
+      providers: [
+        {
+          id: 'workloads',
+          selfSigned: {
+            accessTokens: true,
+            workloads: [
+              // One key per purpose in production (docs/workload-identity.md); the same key here keeps the test short.
+              { id: 'nightly', jwks: { keys: [nightlyJwk] }, scopes: ['reports.read'] },
+              { id: 'reports', jwks: { keys: [reportsJwk] }, scopes: ['reports.read'] },
+            ],
+          },
+          // The draft: the self-signed JWT's `iss` is the requesting workload.
+          allow: [{ name: 'iss-is-requester', expression: 'claims.iss == caller.subject' }],
+        },
+      ],
+    });
+  });
+  after(async () => svc?.stop());
+
+  const jwt = (claims: Record<string, unknown>, key: CryptoKey, kid: string, typ = 'JWT') => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ aud: svc.config.issuer, iat: now, exp: now + 60, jti: randomUUID(), ...claims })
+      .setProtectedHeader({ alg: 'ES256', kid, typ })
+      .sign(key);
+  };
+  const exchange = async (subject: string, client: string, key: CryptoKey) =>
+    fetch(`http://127.0.0.1:${svc.app.internalHttpPort}/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: EXCHANGE,
+        subject_token: subject,
+        subject_token_type: SELF_SIGNED,
+        client_assertion_type: JWT_BEARER,
+        client_assertion: await jwt({ iss: client, sub: client }, key, client, 'client-authentication+jwt'),
+      }),
+    });
+
+  it('the workload presenting its own self-signed JWT → minted', async () => {
+    const res = await exchange(await jwt({ iss: 'nightly', sub: 'nightly' }, nightlyKey, 'nightly'), 'nightly', nightlyKey);
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal((await svc.verify(((await res.json()) as { access_token: string }).access_token)).payload.sub, 'workloads:nightly');
+  });
+  it('another authenticated workload presenting it (a stolen self-signed JWT) → 400 invalid_request, POLICY_DENIED', async () => {
+    const stolen = await jwt({ iss: 'nightly', sub: 'nightly' }, nightlyKey, 'nightly');
+    const res = await exchange(stolen, 'reports', reportsKey);
+    const body = (await res.json()) as { error: string; error_description: string };
+    assert.equal(res.status, 400);
+    assert.equal(body.error, 'invalid_request');
+    assert.match(body.error_description, /ERR_AUTHJWT_POLICY_DENIED/);
+  });
+  it('a client assertion (typ client-authentication+jwt) presented as a self-signed JWT → UPSTREAM_WRONG_TYPE', async () => {
+    const assertion = await jwt({ iss: 'nightly', sub: 'nightly' }, nightlyKey, 'nightly', 'client-authentication+jwt');
+    const res = await exchange(assertion, 'nightly', nightlyKey);
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error_description: string }).error_description, /ERR_AUTHJWT_UPSTREAM_WRONG_TYPE/);
+  });
+});
