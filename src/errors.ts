@@ -347,6 +347,11 @@ export const ERRORS = define({
     message: 'the workload may not claim this scope',
     help: "A self-signed JWT whose `scope` holds a value the workload's `scopes` do not list, or malformed (RFC 6749 §3.3).",
   },
+  PROVIDER_REPLAY_CACHE_UNAVAILABLE: {
+    kind: 'unavailable',
+    message: 'self-signed tokens cannot be checked for replay right now',
+    help: 'The replay cache of a selfSigned provider is unreachable or slow (`replayStore: redis`), or full of live entries (`memory`, `maxReplayEntries`): self-signed JWTs are refused (never accepted unchecked) until it answers. Retry with a new JWT.',
+  },
   UPSTREAM_REPLAYED: {
     kind: 'unauthenticated',
     message: 'this token was already used',

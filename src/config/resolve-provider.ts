@@ -89,6 +89,10 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
       ctx.warnings.push(
         `provider ${p.id}: selfSigned.replayProtection is off — a captured self-signed JWT can be replayed until it expires`,
       );
+    else if (s.replayStore === 'memory')
+      ctx.warnings.push(
+        `provider ${p.id}: selfSigned.replayStore is memory: each replica remembers only the tokens it saw, so with several replicas a self-signed JWT can be used once at every other replica. Use replayStore: redis with more than one replica.`,
+      );
     return {
       ...common,
       strategy: 'jwt',
@@ -100,6 +104,7 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
         algorithms: s.algorithms,
         maxTokenLifetime: s.maxTokenLifetime,
         replayProtection: s.replayProtection,
+        replayStore: s.replayStore ?? 'memory',
         maxReplayEntries: s.maxReplayEntries,
         accessTokens: s.accessTokens,
         workloads: s.workloads.map((w) => ({

@@ -665,6 +665,14 @@ export const configSchema = z
           message: `"${id}" is a selfSigned provider: its tokens are accepted only as subject_token_type urn:ietf:params:oauth:token-type:self_signed`,
         });
     }
+    c.providers.forEach((p, i) => {
+      if (p.selfSigned?.replayStore === 'redis' && !c.tokenEndpoint.clientAuthentication.replayCache.redis)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', i, 'selfSigned', 'replayStore'],
+          message: 'redis needs tokenEndpoint.clientAuthentication.replayCache.redis (the Redis it shares)',
+        });
+    });
   })
   // issue 21: client authentication and delegation of the token endpoint.
   .superRefine(checkClientAuthentication);

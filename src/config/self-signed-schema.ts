@@ -69,7 +69,15 @@ export const selfSignedSchema = z
      * presentation is refused. Default on. Off only for workloads that cannot make a `jti` (warned at start).
      */
     replayProtection: z.boolean().default(true),
-    /** Entries of the replay cache (per replica); when full of live entries, tokens are refused (UNAVAILABLE). Default 100000. */
+    /**
+     * Where used `jti`s are remembered: `memory` (this replica: with N replicas a token can be used once per
+     * replica within its lifetime) or `redis` (shared by every replica: the Redis of
+     * `tokenEndpoint.clientAuthentication.replayCache.redis`, keys under its `keyPrefix` + `self_signed:`;
+     * Redis down → refused, never accepted unchecked). Required with replay protection, like
+     * `tokenEndpoint.clientAuthentication.replayCache.store`: the choice is the operator's.
+     */
+    replayStore: z.enum(['memory', 'redis']).optional(),
+    /** Entries of the memory replay cache (per replica); when full of live entries, tokens are refused (UNAVAILABLE). Default 100000. */
     maxReplayEntries: z.number().int().min(100).max(10_000_000).default(100_000),
     /**
      * Also mint access tokens from self-signed JWTs at the token endpoint (`requested_token_type`
@@ -82,6 +90,13 @@ export const selfSignedSchema = z
     workloads: z.array(workloadSchema).min(1).max(1000),
   })
   .superRefine((s, ctx) => {
+    if (s.replayProtection && s.replayStore === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replayStore'],
+        message:
+          'is required with replay protection: redis (shared by every replica) or memory (one replica only: a token could be used once more at each other replica)',
+      });
     const seen = new Set<string>();
     s.workloads.forEach((w, i) => {
       if (seen.has(w.id)) ctx.addIssue({ code: 'custom', path: ['workloads', i, 'id'], message: `duplicate workload id "${w.id}"` });

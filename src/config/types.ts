@@ -56,6 +56,8 @@ interface SelfSignedSettings {
   algorithms: readonly string[];
   maxTokenLifetime: number;
   replayProtection: boolean;
+  /** `redis`: the client-authentication Redis (`tokenEndpoint.clientAuthentication.replayCache.redis`). */
+  replayStore: 'memory' | 'redis';
   maxReplayEntries: number;
   /** Mint access tokens from them too (token endpoint, requested_token_type access_token). */
   accessTokens: boolean;

@@ -48,6 +48,10 @@ export interface ProviderRegistryOptions {
   wrapVerifier?: ((verifier: TokenVerifier, providerId: string) => TokenVerifier) | undefined;
   /** Hears each re-read of a selfSigned provider's workload JWK Set file: a change, or a failure (the last good keys stay). */
   onWorkloadKeysReload?: ((event: { provider: string; path: string; ok: boolean; keys?: number; error?: string }) => void) | undefined;
+  /** Connection changes of a selfSigned provider's Redis replay cache (`replayStore: redis`). */
+  onWorkloadReplayCacheEvent?:
+    | ((event: { provider: string; kind: 'ready' | 'error' | 'reconnecting'; error?: string }) => void)
+    | undefined;
   clock?: () => number;
 }
 
@@ -61,7 +65,8 @@ export function availableLookups(provider: ProviderConfig): LookupName[] {
  * verification cache — and answers the exchange's provider lookups.
  */
 export function createProviderRegistry(
-  config: Pick<Config, 'providers' | 'cache' | 'clockTolerance' | 'audience' | 'tokenTtl' | 'capToUpstreamExpiry' | 'issuer'>,
+  config: Pick<Config, 'providers' | 'cache' | 'clockTolerance' | 'audience' | 'tokenTtl' | 'capToUpstreamExpiry' | 'issuer'> &
+    Partial<Pick<Config, 'tokenEndpoint' | 'clientAuthSecrets'>>,
   options: ProviderRegistryOptions = {},
 ): ProviderRegistry {
   const entries = new Map<string, RegisteredProvider>();
@@ -102,6 +107,7 @@ export function createProviderRegistry(
       const built = selfSignedVerifierFor(p, config, {
         clock: options.clock,
         onKeysReload: (event) => options.onWorkloadKeysReload?.({ provider: p.id, ...event }),
+        onReplayCacheEvent: (event) => options.onWorkloadReplayCacheEvent?.({ provider: p.id, ...event }),
       });
       inner = built.verifier;
       closers.push(built.close);

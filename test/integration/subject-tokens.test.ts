@@ -18,6 +18,9 @@ import { fakeGitHubProvider, startFakeGitHub, type FakeGitHub } from '../helpers
 import { startFakeGitLab, type FakeGitLab } from '../helpers/fake-gitlab.ts';
 import { startFakeKubernetes, type FakeKubernetes, type ServiceAccount } from '../helpers/fake-kubernetes.ts';
 import { INTROSPECTION_CLIENT, startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
+import { missingPrerequisite } from '../helpers/prerequisite.ts';
+import { findRedisServer, REDIS_MISSING, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
@@ -80,12 +83,13 @@ describe('subject tokens from every strategy, with their scopes (token endpoint)
           id: 'workloads',
           selfSigned: {
             accessTokens: true,
+            replayStore: 'memory',
             workloads: [{ id: WORKLOAD, jwks: { keys: [workloadJwk] }, scopes: ['orders.read', 'orders.write'], subjects: ['user:alice'] }],
           },
           claims: SCOPE_CLAIMS,
         },
         // Txn-Token requests only (the default): an access token from it is refused.
-        { id: 'workloads-txn', selfSigned: { workloads: [{ id: WORKLOAD, jwks: { keys: [workloadJwk] } }] } },
+        { id: 'workloads-txn', selfSigned: { replayStore: 'memory', workloads: [{ id: WORKLOAD, jwks: { keys: [workloadJwk] } }] } },
       ],
     });
   });
@@ -346,6 +350,7 @@ describe('self-signed JWTs bound to the requesting workload (policy: claims.iss 
           id: 'workloads',
           selfSigned: {
             accessTokens: true,
+            replayStore: 'memory',
             workloads: [
               // One key per purpose in production (docs/workload-identity.md); the same key here keeps the test short.
               { id: 'nightly', jwks: { keys: [nightlyJwk] }, scopes: ['reports.read'] },
@@ -396,5 +401,82 @@ describe('self-signed JWTs bound to the requesting workload (policy: claims.iss 
     const res = await exchange(assertion, 'nightly', nightlyKey);
     assert.equal(res.status, 400);
     assert.match(((await res.json()) as { error_description: string }).error_description, /ERR_AUTHJWT_UPSTREAM_WRONG_TYPE/);
+  });
+});
+
+const redisBinary = findRedisServer();
+
+describe('self-signed JWTs single use across replicas (replayStore: redis, a REAL redis-server)', {
+  skip: redisBinary ? false : missingPrerequisite('the self-signed replay-across-replicas tests', REDIS_MISSING),
+}, () => {
+  let redis: RedisServer;
+  let a: RunningAuthJwt;
+  let b: RunningAuthJwt;
+  let key: CryptoKey;
+  const ISSUER = 'https://authjwt.example';
+
+  before(async () => {
+    redis = await startRedis(redisBinary!);
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    key = pair.privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'nightly-1', alg: 'ES256', use: 'sig' };
+    const replica = () =>
+      startAuthJwt({
+        issuer: ISSUER,
+        tokenEndpoint: {
+          enabled: true,
+          clientAuthentication: { replayCache: { redis: { url: redis.url, commandTimeout: '300ms', connectTimeout: '500ms' } } },
+        },
+        providers: [
+          {
+            id: 'workloads',
+            selfSigned: { accessTokens: true, replayStore: 'redis', workloads: [{ id: WORKLOAD, jwks: { keys: [jwk] } }] },
+          },
+        ],
+      });
+    [a, b] = await Promise.all([replica(), replica()]);
+    for (const r of [a, b])
+      await waitFor(() => r.logs.some((l) => l.includes('self-signed replay cache (redis) connected')), { what: 'redis' });
+  });
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.close();
+  });
+
+  const token = () => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ iss: WORKLOAD, sub: WORKLOAD, aud: ISSUER, iat: now, exp: now + 60, jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', kid: 'nightly-1', typ: 'JWT' })
+      .sign(key);
+  };
+  const exchange = async (replica: RunningAuthJwt, subject: string) => {
+    const res = await fetch(`http://127.0.0.1:${replica.app.internalHttpPort}/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: EXCHANGE, subject_token: subject, subject_token_type: SELF_SIGNED }),
+    });
+    const body = (await res.json()) as { error?: string; error_description?: string };
+    return [res.status, body.error ?? 'ok', /\((ERR_AUTHJWT_\w+)\)$/.exec(body.error_description ?? '')?.[1] ?? ''];
+  };
+
+  it('a self-signed JWT exchanged at replica A is refused as a replay at replica B (UPSTREAM_REPLAYED)', async () => {
+    const jwt = await token();
+    assert.deepEqual(await exchange(a, jwt), [200, 'ok', '']);
+    assert.deepEqual(await exchange(b, jwt), [400, 'invalid_request', 'ERR_AUTHJWT_UPSTREAM_REPLAYED']);
+    assert.deepEqual(await exchange(b, await token()), [200, 'ok', ''], 'a new one works at B');
+  });
+  it('Redis down → 503 temporarily_unavailable (PROVIDER_REPLAY_CACHE_UNAVAILABLE), never accepted; back up → accepted again', async () => {
+    await redis.stop();
+    try {
+      for (const r of [a, b])
+        assert.deepEqual(await exchange(r, await token()), [
+          503,
+          'temporarily_unavailable',
+          'ERR_AUTHJWT_PROVIDER_REPLAY_CACHE_UNAVAILABLE',
+        ]);
+    } finally {
+      await redis.start();
+    }
+    await waitFor(async () => (await exchange(a, await token()))[0] === 200, { what: 'replica A to reconnect', timeout: 15_000 });
+    await waitFor(async () => (await exchange(b, await token()))[0] === 200, { what: 'replica B to reconnect', timeout: 15_000 });
   });
 });

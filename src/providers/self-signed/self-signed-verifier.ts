@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { JwkSetSource } from '../../clients/jwk-set.ts';
 import type { ReplayCache } from '../../clients/ports.ts';
-import { authJwtError } from '../../errors.ts';
+import { authJwtError, isAuthJwtError } from '../../errors.ts';
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
 import { classifyProviderError } from '../classify-error.ts';
 import { isJwtShaped } from '../oidc/jwt-verifier.ts';
@@ -133,7 +133,15 @@ export class SelfSignedVerifier implements TokenVerifier {
     if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH)
       throw authJwtError('UPSTREAM_REPLAYED', { detail: 'no jti of 1 to 256 characters (single use needs one)' });
     const key = hash('sha256', `self_signed\0${workload.id}\0${jti}`, 'base64url');
-    const first = await this.#o.replay!.remember(key, payload.exp! * 1000 + this.#o.clockTolerance, options);
+    let first: boolean;
+    try {
+      first = await this.#o.replay!.remember(key, payload.exp! * 1000 + this.#o.clockTolerance, options);
+    } catch (error) {
+      // The cache cannot tell (Redis down or slow, memory full): refused, never accepted unchecked.
+      if (isAuthJwtError(error) && error.code === 'ERR_AUTHJWT_CLIENT_AUTH_REPLAY_CACHE_UNAVAILABLE')
+        throw authJwtError('PROVIDER_REPLAY_CACHE_UNAVAILABLE', { cause: error, detail: error.detail });
+      throw error;
+    }
     if (!first) throw authJwtError('UPSTREAM_REPLAYED', { detail: `workload ${workload.id}` });
   }
 }

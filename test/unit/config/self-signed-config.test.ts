@@ -14,7 +14,7 @@ const base = (selfSigned: Record<string, unknown>, provider: Record<string, unkn
   audience: ['internal-services'],
   keys: { dir: '/var/run/secrets/authjwt/keys' },
   ...top,
-  providers: [{ id: 'workloads', ...provider, selfSigned: { workloads: [workload], ...selfSigned } }],
+  providers: [{ id: 'workloads', ...provider, selfSigned: { replayStore: 'memory', workloads: [workload], ...selfSigned } }],
 });
 
 function issueAt(raw: Record<string, unknown>, path: string): string {
@@ -33,6 +33,7 @@ describe('selfSigned provider configuration', () => {
   it('defaults: aud = issuer (left to the verifier), ES256/ES384/EdDSA/Ed25519/PS256/RS256, 5m, replay protection on, no access tokens', () => {
     const c = buildConfig(base({}));
     const s = c.providers[0]!.selfSigned!;
+    assert.equal(s.replayStore, 'memory');
     assert.equal(s.audience, undefined);
     assert.deepEqual(s.algorithms, ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256']);
     assert.equal(s.maxTokenLifetime, 300_000);
@@ -44,9 +45,21 @@ describe('selfSigned provider configuration', () => {
     assert.equal(c.providers[0]!.kubernetes, undefined);
   });
   it('warnings: any subject (*) and replay protection off are loud', () => {
-    const c = buildConfig(base({ replayProtection: false, workloads: [{ ...workload, subjects: ['*'] }] }));
+    const c = buildConfig(base({ replayProtection: false, replayStore: undefined, workloads: [{ ...workload, subjects: ['*'] }] }));
     assert.ok(c.warnings.some((w) => /may assert any subject/.test(w)));
     assert.ok(c.warnings.some((w) => /replayProtection is off/.test(w)));
+  });
+  it('replayStore memory is loud (one replica only); redis shares the client-authentication Redis', () => {
+    assert.ok(buildConfig(base({})).warnings.some((w) => /replayStore is memory/.test(w)));
+    const redis = buildConfig(
+      base(
+        { replayStore: 'redis' },
+        {},
+        { tokenEndpoint: { clientAuthentication: { replayCache: { redis: { url: 'redis://redis.auth.svc:6379/0' } } } } },
+      ),
+    );
+    assert.equal(redis.providers[0]!.selfSigned!.replayStore, 'redis');
+    assert.ok(!redis.warnings.some((w) => /replayStore is memory/.test(w)));
   });
   const refused: [string, Record<string, unknown>, string, RegExp, Record<string, unknown>?][] = [
     [
@@ -66,6 +79,18 @@ describe('selfSigned provider configuration', () => {
       /scope-token/,
     ],
     ['no workload', { workloads: [] }, 'providers[0].selfSigned.workloads', /./],
+    [
+      'no replayStore with replay protection',
+      { replayStore: undefined },
+      'providers[0].selfSigned.replayStore',
+      /is required with replay protection/,
+    ],
+    [
+      'replayStore redis without the client-authentication Redis',
+      { replayStore: 'redis' },
+      'providers[0].selfSigned.replayStore',
+      /needs tokenEndpoint.clientAuthentication.replayCache.redis/,
+    ],
   ];
   for (const [name, selfSigned, path, message] of refused) {
     it(`refused: ${name}`, () => assert.match(issueAt(base(selfSigned), path), message));
