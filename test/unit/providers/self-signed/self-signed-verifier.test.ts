@@ -137,6 +137,11 @@ describe('self-signed workload JWTs (subject_token_type …:self_signed)', () =>
       await v.verify(token);
       await rejectsWith(v.verify(token), 'UPSTREAM_REPLAYED');
     });
+    it('a replay cache that cannot tell (full of live entries; Redis down) → PROVIDER_REPLAY_CACHE_UNAVAILABLE (UNAVAILABLE), never accepted', async () => {
+      const full = verifierWith({ replay: new MemoryReplayCache({ maxEntries: 1, clock }) });
+      await full.verify(await sign(claims()));
+      await rejectsWith(full.verify(await sign(claims())), 'PROVIDER_REPLAY_CACHE_UNAVAILABLE', 'unavailable');
+    });
     it('no jti with replay protection → UPSTREAM_REPLAYED', async () => {
       await rejectsWith(v.verify(await sign(claims({ jti: undefined }))), 'UPSTREAM_REPLAYED');
     });
