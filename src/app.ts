@@ -90,6 +90,21 @@ function admissionRuleFor(path: string): AdmissionRule {
   return CALL_RULE;
 }
 
+/** Logs a selfSigned provider's Redis replay-cache events: `ready` always, failures at most every 10 s. */
+function throttledReplayCacheLog(logger: Logger) {
+  let lastErrorLog = 0;
+  return (event: { provider: string; kind: 'ready' | 'error' | 'reconnecting'; error?: string }) => {
+    if (event.kind === 'ready') logger.info({ provider: event.provider }, 'self-signed replay cache (redis) connected');
+    else if (Date.now() - lastErrorLog >= 10_000) {
+      lastErrorLog = Date.now();
+      logger.warn(
+        { provider: event.provider, event: event.kind, error: event.error },
+        'self-signed replay cache (redis) unavailable: self-signed JWTs are refused until it answers',
+      );
+    }
+  };
+}
+
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
   for (const warning of config.warnings) logger.warn({ warning }, `CONFIG WARNING: ${warning}`);
@@ -118,6 +133,12 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     fetch: options.fetch,
     policies,
     wrapVerifier: tracing ? traceVerifier : undefined,
+    // issue 22: selfSigned providers' workload keys (files re-read; a bad update keeps the last good keys).
+    onWorkloadKeysReload: ({ provider, path, ok, keys, error }) =>
+      ok
+        ? logger.info({ provider, file: path, keys }, 'workload keys reloaded')
+        : logger.warn({ provider, file: path, error }, 'workload keys could not be reloaded: the last good keys stay in use'),
+    onWorkloadReplayCacheEvent: throttledReplayCacheLog(logger),
   });
   void providers.warmUp();
   metrics.watchKeys(keys.store);
@@ -299,6 +320,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         subjectIssuers,
         clientAuthentication: clientAuthentication.authenticator,
         oidcProviders: new Set(config.providers.filter((p) => jwtIssuerOf(p) !== undefined).map((p) => p.id)),
+        // issue 22: the providers that take `…:self_signed` subject tokens.
+        selfSignedProviders: new Map(
+          config.providers.flatMap((p) => (p.selfSigned ? [[p.id, { accessTokens: p.selfSigned.accessTokens }]] : [])),
+        ),
         defaultProvider: config.tokenEndpoint.defaultProvider,
         providerIds,
         report,

@@ -168,6 +168,18 @@ export const ERRORS = define({
     message: 'scope is not supported, and actor_token_type comes only with actor_token',
     help: 'Minted tokens carry no scope: a request for one is refused rather than silently ignored. RFC 8693 §2.1: `actor_token_type` must not be sent without `actor_token`.',
   },
+  // issue 22: subject token types (draft-ietf-oauth-transaction-tokens, Subject Token Types).
+  TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT: {
+    kind: 'invalid_argument',
+    message: 'a refresh token is never accepted as a subject token',
+    help: '`subject_token_type=urn:ietf:params:oauth:token-type:refresh_token`: refresh tokens obtain access tokens from their own authorization server only (RFC 6749 §6); the Transaction Tokens draft forbids them as subject tokens. Present the access token.',
+  },
+  REQUEST_SELF_SIGNED_NOT_ACCEPTED: {
+    kind: 'invalid_argument',
+    message:
+      'self-signed subject tokens are accepted only as subject_token_type urn:ietf:params:oauth:token-type:self_signed, by a selfSigned provider, for the token types it issues',
+    help: '`…:self_signed` without a `selfSigned` provider (or with `subject_issuer` naming another kind, or several selfSigned providers and no `subject_issuer`); a selfSigned provider named for another token type or door (GetJWT, the edge); or an access token requested from a self-signed JWT without `selfSigned.accessTokens` (docs/workload-identity.md).',
+  },
   TOKEN_REQUEST_UNKNOWN_ISSUER: {
     kind: 'invalid_argument',
     message: 'subject_issuer names no configured provider (send a provider id or its issuer URL)',
@@ -308,7 +320,7 @@ export const ERRORS = define({
   UPSTREAM_SUBJECT_MISMATCH: {
     kind: 'unauthenticated',
     message: 'userinfo subject differs from the token subject',
-    help: 'userinfo strategy with a JWT-shaped token.',
+    help: "userinfo strategy with a JWT-shaped token; GitLab: `/oauth/token/info` names another `resource_owner_id` than the user API's `id`.",
   },
   UPSTREAM_NO_ACCOUNT_ID: {
     kind: 'unauthenticated',
@@ -329,12 +341,38 @@ export const ERRORS = define({
   UPSTREAM_LIFETIME_TOO_LONG: {
     kind: 'unauthenticated',
     message: 'token lifetime exceeds the accepted maximum',
-    help: '`exp` − `iat` is over `kubernetes.maxTokenLifetime` (default 24h): request a shorter `expirationSeconds` in the projected volume.',
+    help: '`exp` − `iat` is over `kubernetes.maxTokenLifetime` (default 24h): request a shorter `expirationSeconds` in the projected volume. A self-signed JWT: `exp` − `iat` or `exp` − now over `selfSigned.maxTokenLifetime` (default 5m).',
   },
   UPSTREAM_TOKEN_REVIEW_REJECTED: {
     kind: 'unauthenticated',
     message: 'the Kubernetes API server does not accept this token',
     help: "TokenReview (`kubernetes.tokenReview: true`) answered `authenticated: false`: the pod, secret or node the token is bound to was deleted, or the service account was deleted or recreated. The log has the API server's reason.",
+  },
+  // issue 22: self-signed workload JWTs (the `selfSigned` provider kind, docs/workload-identity.md).
+  UPSTREAM_UNKNOWN_WORKLOAD: {
+    kind: 'unauthenticated',
+    message: 'self-signed token of an unregistered workload',
+    help: 'The `iss` of a self-signed JWT is not the `id` of a workload of the selfSigned provider (exact match).',
+  },
+  UPSTREAM_SUBJECT_NOT_ALLOWED: {
+    kind: 'unauthenticated',
+    message: 'the workload may not assert this subject',
+    help: 'A self-signed JWT whose `sub` is neither the workload id nor one of its `subjects`.',
+  },
+  UPSTREAM_SCOPE_NOT_ALLOWED: {
+    kind: 'unauthenticated',
+    message: 'the workload may not claim this scope',
+    help: "A self-signed JWT whose `scope` holds a value the workload's `scopes` do not list, or malformed (RFC 6749 §3.3).",
+  },
+  PROVIDER_REPLAY_CACHE_UNAVAILABLE: {
+    kind: 'unavailable',
+    message: 'self-signed tokens cannot be checked for replay right now',
+    help: 'The replay cache of a selfSigned provider is unreachable or slow (`replayStore: redis`), or full of live entries (`memory`, `maxReplayEntries`): self-signed JWTs are refused (never accepted unchecked) until it answers. Retry with a new JWT.',
+  },
+  UPSTREAM_REPLAYED: {
+    kind: 'unauthenticated',
+    message: 'this token was already used',
+    help: 'A self-signed JWT (single use, `selfSigned.replayProtection`) presented a second time, or without a `jti`: sign a new one per request.',
   },
   UPSTREAM_ACCOUNT_MISMATCH: {
     kind: 'unauthenticated',

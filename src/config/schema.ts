@@ -4,6 +4,7 @@ import { checkClientAuthentication, clientAuthenticationSchema, delegationSchema
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
 import { apiAudiencesOf, kubernetesSchema } from './kubernetes-schema.ts';
+import { selfSignedSchema } from './self-signed-schema.ts';
 import { PRESET_NAMES } from './presets.ts';
 import { checkTxnTokens, txnTokensSchema } from './txn-tokens-schema.ts';
 
@@ -98,6 +99,12 @@ const providerSchema = z
      * `audiences` is then required.
      */
     kubernetes: kubernetesSchema.optional(),
+    /**
+     * Self-signed workload JWTs (issue 22): subject tokens of type `urn:ietf:params:oauth:token-type:self_signed`
+     * at the token endpoint, signed by registered workloads (docs/workload-identity.md). Set instead of
+     * `issuer`, `userApiUrl`, `preset` or `kubernetes`.
+     */
+    selfSigned: selfSignedSchema.optional(),
     /** How access tokens are proven: auto, jwt, introspection, userinfo (OIDC), user-api (implied by userApiUrl/preset). */
     strategy: z.enum(STRATEGIES).optional(),
     /** @deprecated since 0.2: use `strategy`. */
@@ -186,6 +193,10 @@ const providerSchema = z
     const userApiField = p.userinfoUrl !== undefined && p.userApiUrl === undefined ? 'userinfoUrl' : 'userApiUrl';
     const strategy = p.strategy ?? p.verification;
     const strategyField = p.strategy !== undefined ? 'strategy' : 'verification';
+    if (p.selfSigned) {
+      checkSelfSignedProvider(p, issue);
+      return;
+    }
     if (p.kubernetes) {
       checkKubernetesProvider(p, issue);
       return;
@@ -215,6 +226,37 @@ const providerSchema = z
     if (p.apiBaseUrl && p.preset !== 'github' && p.preset !== 'gitlab')
       issue('apiBaseUrl', 'only applies to the github and gitlab presets');
   });
+
+/** Cross-field rules of a `selfSigned` provider: nothing of another kind applies (the keys are its workloads'). */
+function checkSelfSignedProvider(p: Record<string, unknown>, issue: (field: string, message: string) => void): void {
+  const inapplicable = [
+    'issuer',
+    'userApiUrl',
+    'userinfoUrl',
+    'preset',
+    'kubernetes',
+    'audiences',
+    'strategy',
+    'verification',
+    'accountIdClaim',
+    'accountIdField',
+    'algorithms',
+    'clientId',
+    'clientSecret',
+    'clientSecretFile',
+    'clientSecretEnv',
+    'headers',
+    'apiBaseUrl',
+    'jwksCooldown',
+  ];
+  for (const field of inapplicable) {
+    if (p[field] !== undefined)
+      issue(
+        field,
+        `does not apply to a selfSigned provider${field === 'algorithms' ? ' (use selfSigned.algorithms)' : field === 'audiences' ? ' (use selfSigned.audience)' : ''}`,
+      );
+  }
+}
 
 /** Cross-field rules of a `kubernetes` provider: what applies, what must be set, what would let an API-server token in. */
 function checkKubernetesProvider(
@@ -652,6 +694,30 @@ export const configSchema = z
     const id = c.tokenEndpoint.defaultProvider;
     if (id !== undefined && !c.providers.some((p) => p.id === id))
       ctx.addIssue({ code: 'custom', path: ['tokenEndpoint', 'defaultProvider'], message: `"${id}" is not a configured provider id` });
+  })
+  // issue 22: self-signed workload JWTs are only taken when declared so, never by default.
+  .superRefine((c, ctx) => {
+    const selfSigned = new Set(c.providers.filter((p) => p.selfSigned).map((p) => p.id));
+    for (const path of [
+      ['tokenEndpoint', 'defaultProvider'],
+      ['edge', 'defaultProvider'],
+    ] as const) {
+      const id = path[0] === 'edge' ? c.edge.defaultProvider : c.tokenEndpoint.defaultProvider;
+      if (id !== undefined && selfSigned.has(id))
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path],
+          message: `"${id}" is a selfSigned provider: its tokens are accepted only as subject_token_type urn:ietf:params:oauth:token-type:self_signed`,
+        });
+    }
+    c.providers.forEach((p, i) => {
+      if (p.selfSigned?.replayStore === 'redis' && !c.tokenEndpoint.clientAuthentication.replayCache.redis)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', i, 'selfSigned', 'replayStore'],
+          message: 'redis needs tokenEndpoint.clientAuthentication.replayCache.redis (the Redis it shares)',
+        });
+    });
   })
   // issue 21: client authentication and delegation of the token endpoint.
   .superRefine(checkClientAuthentication)

@@ -13,6 +13,10 @@ import type { HttpRoute } from './router.ts';
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+/** RFC 8693 §3: never a subject token here (draft-ietf-oauth-transaction-tokens, Subject Token Types). */
+const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
+/** draft-ietf-oauth-transaction-tokens, Self-Signed Subject Token Type: a workload's own JWT. */
+const SELF_SIGNED_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:self_signed';
 
 /** Largest accepted request body: a maximal subject token (16 KiB) percent-encoded, with room to spare. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -71,6 +75,11 @@ export interface TokenEndpointOptions {
   subjectIssuers: ReadonlyMap<string, string>;
   /** Providers with an OIDC issuer (their tokens may be declared `…:jwt`). */
   oidcProviders: ReadonlySet<string>;
+  /**
+   * `selfSigned` providers (issue 22) by id: the only ones that take `…:self_signed` subject tokens;
+   * `accessTokens`: they may be exchanged for access tokens too. Empty or absent: the type is not configured.
+   */
+  selfSignedProviders?: ReadonlyMap<string, { accessTokens: boolean }> | undefined;
   /** Used when neither subject_issuer nor the token's `iss` names a provider. */
   defaultProvider?: string | undefined;
   /** Configured provider ids: the only values allowed as a metric/log label. */
@@ -94,6 +103,7 @@ export interface TokenEndpointOptions {
 export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRoute[] {
   const clock = options.clock ?? Date.now;
   const auth = options.clientAuthentication;
+  const selfSignedProviders: ReadonlyMap<string, { accessTokens: boolean }> = options.selfSignedProviders ?? new Map();
   const handlers =
     options.requestedTokenTypes ??
     new Map<string, RequestedTokenTypeHandler>([
@@ -199,10 +209,13 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
     const tokenType = one('subject_token_type');
     if (!token) throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'subject_token' });
     if (!tokenType) throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'subject_token_type' });
+    // issue 22: a refresh token is refused by name; self_signed only where a selfSigned provider is configured.
+    if (tokenType === REFRESH_TOKEN_TYPE) throw authJwtError('TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT');
+    const isSelfSigned = tokenType === SELF_SIGNED_TOKEN_TYPE && selfSignedProviders.size > 0;
     const requested = one('requested_token_type');
     const handler = handlers.get(requested ?? ACCESS_TOKEN_TYPE);
     if (!handler) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `requested_token_type ${safeName(requested!)}` });
-    if (!(handler.subjectTokenTypes ?? DEFAULT_SUBJECT_TOKEN_TYPES).includes(tokenType))
+    if (!isSelfSigned && !(handler.subjectTokenTypes ?? DEFAULT_SUBJECT_TOKEN_TYPES).includes(tokenType))
       throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `subject_token_type ${safeName(tokenType)}` });
     const extra = handler.parameters ?? [];
     if (seen.has('scope') && !extra.includes('scope')) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: 'scope' });
@@ -231,6 +244,7 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', {
         detail: 'subject_token_type jwt for a token that is not a JWT of an OIDC provider',
       });
+    if (isSelfSigned) provider = selfSignedProvider(provider, requested);
 
     // RFC 8693 `audience` (logical names) and RFC 8707 `resource` (absolute URIs without fragment).
     const audience = params.getAll('audience').filter((a) => a !== '');
@@ -261,11 +275,30 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
         token,
         provider,
         // A token declared a JWT is verified only by the OIDC provider its `iss` names.
-        defaultProvider: isJwtType ? undefined : options.defaultProvider,
+        defaultProvider: isJwtType || isSelfSigned ? undefined : options.defaultProvider,
+        ...(isSelfSigned ? { selfSigned: true } : {}),
         audience: audience.length ? audience : undefined,
         actorToken: actorToken !== undefined ? { token: actorToken, jwt: actorIsJwt } : undefined,
       },
     };
+  };
+
+  /**
+   * The selfSigned provider of a `…:self_signed` subject token: the one `subject_issuer` names, else the
+   * only one configured. It must issue the requested type (access tokens only with `accessTokens`).
+   */
+  const selfSignedProvider = (named: string | undefined, requested: string | undefined): string => {
+    const refuse = (detail: string) => authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { detail });
+    let id = named;
+    if (id === undefined) {
+      if (selfSignedProviders.size !== 1) throw refuse('several selfSigned providers: subject_issuer must name one');
+      id = selfSignedProviders.keys().next().value!;
+    }
+    const settings = selfSignedProviders.get(id);
+    if (!settings) throw refuse('subject_issuer names a provider that is not selfSigned');
+    if ((requested ?? ACCESS_TOKEN_TYPE) === ACCESS_TOKEN_TYPE && !settings.accessTokens)
+      throw refuse('an access token from a self-signed JWT (selfSigned.accessTokens is off)');
+    return id;
   };
 
   return [{ paths: [options.path], methods: ['POST'], handle }];

@@ -9,7 +9,6 @@ import { authJwtError } from '../errors.ts';
 import type { AccessPolicy, Caller, Clock, MintedClaims, ProofStrategy, Signer } from '../exchange/ports.ts';
 import { REQUESTER_CHAIN_MEMBER, TTS_RCTX_MEMBERS, TXN_TOKEN_JWS_TYPE } from './constants.ts';
 import { type JsonObject, mergeAllowedMembers } from './context.ts';
-import { subjectScopes } from './scopes.ts';
 import type { TxnTokenClaims } from './verify.ts';
 
 /** What one configured requester may do (`txnTokens.requesters[]`, compiled). */
@@ -45,7 +44,7 @@ export interface TxnSubject {
   sub: string;
   /** The provider's verified claims (CEL `claims`). */
   claims: Readonly<Record<string, unknown>>;
-  /** The subject token's scopes; undefined: undeterminable (refused; see {@link subjectScopes}). */
+  /** The subject token's scopes as its verifier determined them (`VerifiedIdentity.scopes`); undefined: undeterminable, refused. */
   scopes: readonly string[] | undefined;
   provider: string;
   strategy: ProofStrategy;
@@ -172,7 +171,7 @@ export class TxnTokenIssuer {
       if (s.expiresAt !== undefined && s.expiresAt <= now) throw authJwtError('UPSTREAM_EXPIRED', { metadata });
       sub = s.sub;
       txn = randomUUID();
-      available = subjectScopes(s);
+      available = s.scopes;
       // "MUST reject the Txn-Token Request and MUST NOT treat an unknown scope as unconstrained".
       if (available === undefined)
         throw authJwtError('TXN_SUBJECT_SCOPE_UNKNOWN', {

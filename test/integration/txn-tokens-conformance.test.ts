@@ -220,7 +220,7 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
         await ask(txnRequest(alice, { subject_token_type: REFRESH })),
         400,
         'invalid_request',
-        'TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE',
+        'TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT',
       );
     });
 

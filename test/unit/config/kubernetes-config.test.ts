@@ -93,6 +93,7 @@ describe('kubernetes provider configuration', () => {
       tokenReview: false,
       algorithms: undefined,
       jwksCooldown: 5_000,
+      scopes: undefined,
     });
     assert.deepEqual(p.accountTypes, ['oidc']);
     assert.equal(p.oidc, undefined);

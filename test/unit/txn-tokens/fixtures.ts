@@ -22,7 +22,7 @@ export const payments = caller('payments');
 export const subject = (over: Partial<TxnSubject> = {}): TxnSubject => ({
   sub: 'kc:alice',
   claims: { sub: 'alice', scope: 'trade.read trade.stocks profile', email_verified: true, level: 'VIP' },
-  scopes: undefined,
+  scopes: ['trade.read', 'trade.stocks', 'profile'],
   provider: 'kc',
   strategy: 'jwt',
   accountId: 'alice',

@@ -20,7 +20,7 @@ import {
 } from '../../../src/txn-tokens/constants.ts';
 import { keepsMembers, parseContextParameter } from '../../../src/txn-tokens/context.ts';
 import type { TxnIssueInput } from '../../../src/txn-tokens/issuer.ts';
-import { parseScope, subjectScopes } from '../../../src/txn-tokens/scopes.ts';
+import { parseScope } from '../../../src/txn-tokens/scopes.ts';
 import { gateway, newTts, orders, payments, subject, T0, TRUST_DOMAIN, type Tts } from './fixtures.ts';
 
 const rejectsWith = async (promise: Promise<unknown>, code: string) => {
@@ -114,22 +114,14 @@ describe('TxnTokenIssuer: a new transaction', () => {
 
   it('a subject whose scope cannot be determined is refused, never treated as unconstrained', async () => {
     const tts = await newTts();
-    const noScope = subject({ strategy: 'userinfo', claims: { sub: 'alice', scope: 'trade.stocks', email_verified: true } });
-    await rejectsWith(fresh(tts, { subject: noScope }), 'TXN_SUBJECT_SCOPE_UNKNOWN');
-    const jwtWithout = subject({ claims: { sub: 'alice', email_verified: true } });
-    await rejectsWith(fresh(tts, { subject: jwtWithout }), 'TXN_SUBJECT_SCOPE_UNKNOWN');
+    // Whatever the claims say: the verifier (VerifiedIdentity.scopes) is the only source.
+    const unknown = subject({ scopes: undefined, claims: { sub: 'alice', scope: 'trade.stocks', email_verified: true } });
+    await rejectsWith(fresh(tts, { subject: unknown }), 'TXN_SUBJECT_SCOPE_UNKNOWN');
+    await rejectsWith(fresh(tts, { subject: { ...unknown, strategy: 'userinfo' } }), 'TXN_SUBJECT_SCOPE_UNKNOWN');
     // Determined and empty: nothing can be requested.
     await rejectsWith(fresh(tts, { subject: subject({ scopes: [] }) }), 'TXN_SCOPE_WIDENED');
-    // Determined by the verifier (i22-subjects), whatever the claims say.
+    // Determined by the verifier, whatever the claims say.
     await fresh(tts, { subject: subject({ strategy: 'introspection', scopes: ['trade.stocks'], claims: { email_verified: true } }) });
-  });
-
-  it('subjectScopes: scope string or scp list of a JWT; nothing for other strategies without scopes', () => {
-    assert.deepEqual(subjectScopes({ strategy: 'jwt', claims: { scope: 'a  b' } }), ['a', 'b']);
-    assert.deepEqual(subjectScopes({ strategy: 'jwt', claims: { scp: ['a', 'b'] } }), ['a', 'b']);
-    assert.equal(subjectScopes({ strategy: 'jwt', claims: { scp: [1] } }), undefined);
-    assert.equal(subjectScopes({ strategy: 'user-api', claims: { scope: 'a' } }), undefined);
-    assert.deepEqual(subjectScopes({ strategy: 'user-api', scopes: ['repo'], claims: {} }), ['repo']);
   });
 
   it('an expired subject token never yields a Txn-Token', async () => {
