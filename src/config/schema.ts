@@ -475,8 +475,9 @@ function checkEdgeConfig(
   }
   if (e.providerHeader !== '' && (e.providerHeader === e.tokenHeader || e.providerHeader === e.mintedHeader))
     issue(['edge', 'providerHeader'], 'must differ from tokenHeader and mintedHeader');
-  if (e.txnToken.mode !== 'off') {
-    // The draft's header (§ "Txn-Token" HTTP Header) belongs to the Txn-Token alone at these doors.
+  if (e.txnToken.mode !== 'off' || c.txnTokens) {
+    // The draft's header (§ "Txn-Token" HTTP Header) belongs to the Txn-Token alone at these doors (a route
+    // may choose mint or verify whenever the txnTokens section is there).
     const uses: [string[], string][] = [
       [['edge', 'tokenHeader'], e.tokenHeader],
       [['edge', 'mintedHeader'], e.mintedHeader],

@@ -147,10 +147,8 @@ export async function decideTxnToken(
     };
   }
   const minted = await service.mint(request.input, { requester: txn.requester!, reqIp: context.reqIp }, { signal: context.signal });
+  // The Txn-Token in its own header; the provider token removed (unless keepProviderToken), as is the hint.
   const mutation = upstreamMutation(minted, { ...settings, mintedHeader: TXN_TOKEN_HEADER, mintedScheme: '' });
-  // With mintedHeader "authorization" (the default) the exchange would have replaced the provider token;
-  // here it travels on only when keepProviderToken says so.
-  if (!settings.keepProviderToken && !mutation.remove.includes(settings.tokenHeader)) mutation.remove.push(settings.tokenHeader);
   return {
     mutation,
     result: {

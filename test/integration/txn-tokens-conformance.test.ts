@@ -216,12 +216,7 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
     });
 
     it('"[subject_token_type MAY be] any one of the subject token types ... except the Refresh Token type"', async () => {
-      refused(
-        await ask(txnRequest(alice, { subject_token_type: REFRESH })),
-        400,
-        'invalid_request',
-        'TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT',
-      );
+      refused(await ask(txnRequest(alice, { subject_token_type: REFRESH })), 400, 'invalid_request', 'TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT');
     });
 
     it('"The TTS MUST ensure that the requested scope of the Txn-Token is equal or less than the scope(s) associated with the original subject_token": an unknown scope is refused', async () => {

@@ -125,3 +125,40 @@ describe('edge.txnToken (issue 22)', () => {
     assert.equal(buildConfig(base({ edge: { mintedHeader: 'txn-token' } })).edge.mintedHeader, 'txn-token');
   });
 });
+
+it('edge.txnToken: with the txnTokens section a route may mint or verify, so no edge header may be txn-token even with mode off', () => {
+  const raw = base({
+    edge: { identityHeaders: { 'txn-token': 'sub' } },
+    txnTokens: { trustDomain: 'td.example', requesters: [{ client: 'gw' }] },
+    tokenEndpoint: {
+      enabled: true,
+      clientAuthentication: {
+        methods: ['private_key_jwt'],
+        replayCache: { store: 'memory' },
+        clients: [
+          {
+            id: 'gw',
+            privateKeyJwt: {
+              jwks: {
+                keys: [
+                  {
+                    kty: 'EC',
+                    crv: 'P-256',
+                    x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+                    y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+                  },
+                ],
+              },
+            },
+          },
+        ],
+      },
+    },
+  });
+  assert.match(issueAt(raw, 'edge.identityHeaders.txn-token'), /Txn-Token header/);
+  assert.match(
+    issueAt({ ...raw, edge: { txnToken: { requester: 'nobody' } } }, 'edge.txnToken.requester'),
+    /not a client of txnTokens.requesters/,
+  );
+  assert.match(issueAt(base({ edge: { txnToken: { mode: 'verify' } } }), 'edge.txnToken.mode'), /needs the txnTokens section/);
+});
