@@ -9,6 +9,7 @@ import type { JSONWebKeySet } from 'jose';
 import { authJwtError, isAuthJwtError } from '../errors.ts';
 import type { Caller, CallOptions } from '../exchange/ports.ts';
 import type { BearerInput, TokenExchange } from '../exchange/token-exchange.ts';
+import { authnOf } from '../txn-tokens/door.ts';
 import type { TxnTokenIssuer } from '../txn-tokens/issuer.ts';
 import { verifyTxnToken } from '../txn-tokens/verify.ts';
 import type { EdgeTxnTokenService } from './txn-token-edge.ts';
@@ -48,6 +49,8 @@ export function createEdgeTxnTokenService(deps: EdgeTxnTokenServiceDeps): EdgeTx
           // No `scope` parameter at the edge: the subject token's scope, within what the gateway may obtain.
           requestedScope: undefined,
           reqIp: request.reqIp,
+          // `rctx.authn` as the token endpoint sets it (the subject token's amr, else acr).
+          authn: authnOf(identity.claims),
           subjectToken: input.token,
         });
         return {

@@ -7,7 +7,8 @@
  * Production build, production V8 flags, loopback, ghz, bounded in time. Server CPU per call gives
  * "Txn-Tokens per second per core" (1 s / CPU per call); the goal is ≥ 2,000 and ≥ 0.8× the floor.
  *
- * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N]   (or: npm run bench -- --only txn)
+ * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N]
+ *   or: AUTHJWT_BENCH_ROUNDS=N npm run bench -- --only txn [--duration S]
  * Results: bench-results/results-txn.json and a Markdown table on stdout (docs/benchmarks.md).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -27,7 +28,8 @@ import { newSigningKey, startOidcProvider, USERS } from '../helpers/oidc.ts';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values: args } = parseArgs({ options: { duration: { type: 'string' }, rounds: { type: 'string' } }, strict: false });
 const DURATION = Number(args.duration ?? 4);
-const ROUNDS = Number(args.rounds ?? 1);
+// Rounds per row (median by CPU per call): --rounds, or AUTHJWT_BENCH_ROUNDS as for test/bench/run.ts.
+const ROUNDS = Number(args.rounds ?? process.env.AUTHJWT_BENCH_ROUNDS ?? 1);
 const CONCURRENCY = 32;
 const PRODUCTION_NODE_FLAGS = ['--max-old-space-size=96', '--max-semi-space-size=8'];
 const TRUST_DOMAIN = 'trust-domain.bench';

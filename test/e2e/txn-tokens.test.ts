@@ -77,7 +77,7 @@ describe(`Txn-Tokens end to end: Keycloak (${KEYCLOAK_IMAGE}) → edge Envoy →
   it("alice's Keycloak access token → edge (mint) → hop 1 (authjwt verify) → hop 2 (jwt_authn): the last service reads sub, scope, tctx", async (t) => {
     if (skipReason) return t.skip(skipReason);
     const { access_token } = await kc!.userToken('alice', 'alice');
-    const subject = decodeJwt(access_token) as { sub: string; scope: string };
+    const subject = decodeJwt(access_token) as { sub: string; scope: string; acr?: string; amr?: string[] };
     const res = await get(`${chain!.edge.url}/orders/42`, { authorization: `Bearer ${access_token}` });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.sub, `keycloak:${subject.sub}`);
@@ -90,6 +90,12 @@ describe(`Txn-Tokens end to end: Keycloak (${KEYCLOAK_IMAGE}) → edge Envoy →
     assert.equal(seen.typ, 'txntoken+jwt');
     assert.equal(seen.payload.aud, TRUST_DOMAIN);
     assert.equal(seen.authorization, undefined, "the user's access token stays outside the trust domain");
+    assert.equal(seen.payload.rctx?.req_ip, '127.0.0.1', 'rctx.req_ip: the client address the edge Envoy saw');
+    assert.equal(
+      seen.payload.rctx?.authn,
+      subject.amr?.length ? subject.amr.join(' ') : subject.acr,
+      "rctx.authn: Keycloak's amr, else acr",
+    );
     assert.ok(!JSON.stringify(seen.payload).includes(access_token.split('.')[2]!), 'the Txn-Token does not contain the access token');
   });
 
