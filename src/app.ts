@@ -22,7 +22,16 @@ import { createForwardAuthRoute } from './http/forward-auth.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
 import { createRouter, type HttpRoute } from './http/router.ts';
-import { ACCESS_TOKEN_TYPE, createTokenEndpointRoutes, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './http/token-endpoint.ts';
+import {
+  ACCESS_TOKEN_TYPE,
+  createTokenEndpointRoutes,
+  JWT_TOKEN_TYPE,
+  type RequestedTokenTypeHandler,
+  TOKEN_EXCHANGE_GRANT,
+} from './http/token-endpoint.ts';
+import { TXN_TOKEN_TYPE } from './txn-tokens/constants.ts';
+import { createTxnTokenIssuer } from './txn-tokens/build.ts';
+import { createTxnTokenRequestHandler } from './txn-tokens/door.ts';
 import { isLoopbackHost } from './config/url-policy.ts';
 import { startHttpServer } from './http/server.ts';
 import { CompactJwtSigner } from './keys/jwt-signer.ts';
@@ -151,6 +160,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     },
     mintedTokens,
   });
+  // issue 22: the Transaction Token Service (src/txn-tokens), when `txnTokens` is configured.
+  const txnIssuer = config.txnTokens
+    ? createTxnTokenIssuer(config.txnTokens, { signer: tracing ? traceSigner(signer) : signer, issuer: config.issuer })
+    : undefined;
   const report = createExchangeReporter(logger, observer);
   const readiness = createReadiness({
     signing: () => keys.store.status(),
@@ -311,6 +324,16 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         deadline: config.tokenEndpoint.deadline,
         maxConcurrentRequests: config.tokenEndpoint.maxConcurrentRequests,
         isAccepting: () => accepting,
+        // issue 22: requested_token_type=…:txn_token (the draft's Txn-Token Request profile).
+        requestedTokenTypes: txnIssuer
+          ? new Map<string, RequestedTokenTypeHandler>([
+              [ACCESS_TOKEN_TYPE, { issuedTokenType: ACCESS_TOKEN_TYPE, exchange: (input, o) => exchange.exchangeBearer(input, o) }],
+              [
+                TXN_TOKEN_TYPE,
+                createTxnTokenRequestHandler({ issuer: txnIssuer, exchange, keys: () => keys.store.jwks(), tokenIssuer: config.issuer }),
+              ],
+            ])
+          : undefined,
       }),
     );
   }

@@ -467,6 +467,83 @@ export const ERRORS = define({
     help: 'Set `clientId` and a client secret.',
   },
 
+  // Transaction Tokens (issue 22, draft-ietf-oauth-transaction-tokens; docs/txn-tokens.md).
+  TXN_REQUESTER_UNAUTHENTICATED: {
+    kind: 'unauthenticated',
+    message: 'a Txn-Token request needs client authentication',
+    help: 'The draft requires the TTS to authenticate the requesting workload: use tls_client_auth, private_key_jwt or federated_jwt (docs/token-endpoint.md). OAuth invalid_client (401).',
+  },
+  TXN_REQUESTER_NOT_ALLOWED: {
+    kind: 'permission_denied',
+    message: 'this client may not request Txn-Tokens',
+    help: 'The authenticated client is not in `txnTokens.requesters`. OAuth unauthorized_client.',
+  },
+  TXN_ISSUANCE_DENIED: {
+    kind: 'permission_denied',
+    message: 'the issuance policy refuses a Txn-Token for this requester and subject',
+    help: "An `allow` rule of the requester's entry in `txnTokens.requesters` evaluated to false; ErrorInfo metadata `rule` names it. OAuth unauthorized_client.",
+  },
+  TXN_REPLACEMENT_NOT_ALLOWED: {
+    kind: 'permission_denied',
+    message: 'this client may not replace Txn-Tokens',
+    help: 'A Txn-Token was presented as subject_token by a requester without `replace: true`. OAuth unauthorized_client.',
+  },
+  TXN_CONTEXT_NOT_ALLOWED: {
+    kind: 'permission_denied',
+    message: 'request_details or request_context sets a member this client may not set',
+    help: "A member not listed in the requester's `requestDetails` / `requestContext` (the draft's example: a downstream service may not set tctx.amount). The log names it. OAuth unauthorized_client.",
+  },
+  TXN_CONTEXT_MODIFIED: {
+    kind: 'permission_denied',
+    message: 'a replacement Txn-Token cannot change an asserted tctx or rctx member',
+    help: 'Replacement only adds members; a member of the replaced token keeps its value (the draft: never expand, and tctx is immutable through the call chain). OAuth invalid_request.',
+  },
+  TXN_CONTEXT_MALFORMED: {
+    kind: 'invalid_argument',
+    message: 'request_details or request_context is not a valid JSON object',
+    help: 'Not JSON, not an object, over 8 KiB, deeper than 8 or over 256 members, or a reserved member name; ErrorInfo metadata `parameter` names which. OAuth invalid_request.',
+  },
+  TXN_SCOPE_INVALID: {
+    kind: 'invalid_argument',
+    message: 'scope is missing or malformed',
+    help: 'A Txn-Token request needs `scope`: 1 to 64 space-separated RFC 6749 scope tokens. OAuth invalid_scope.',
+  },
+  TXN_SCOPE_WIDENED: {
+    kind: 'permission_denied',
+    message: 'the requested scope exceeds the subject token or what this client may get',
+    help: "A requested scope value is not in the subject token's scope (or the replaced Txn-Token's), or not in the requester's `scopes`. OAuth invalid_scope.",
+  },
+  TXN_SUBJECT_SCOPE_UNKNOWN: {
+    kind: 'permission_denied',
+    message: "the subject token's scope cannot be determined",
+    help: "The draft: the TTS MUST reject the request and MUST NOT treat an unknown scope as unconstrained. The provider does not tell the token's scope (docs/txn-tokens.md lists which strategies do). OAuth invalid_request.",
+  },
+  TXN_SUBJECT_TOKEN_EMBEDDED: {
+    kind: 'invalid_argument',
+    message: 'the Txn-Token would contain the subject token',
+    help: 'request_details or request_context carries the presented subject token; the draft forbids a Txn-Token containing it. OAuth invalid_request.',
+  },
+  TXN_TARGET_INVALID: {
+    kind: 'invalid_argument',
+    message: 'audience must be the trust domain',
+    help: 'A Txn-Token request needs exactly one `audience`, equal to `txnTokens.trustDomain`, and no `resource`. OAuth invalid_target.',
+  },
+  TXN_TOKEN_INVALID: {
+    kind: 'unauthenticated',
+    message: 'Txn-Token invalid',
+    help: "Bad signature (not signed by authjwt's keys), `typ` not txntoken+jwt, `aud` not the trust domain, an algorithm off the list, or a required claim missing or mistyped; the log has the reason.",
+  },
+  TXN_TOKEN_EXPIRED: {
+    kind: 'unauthenticated',
+    message: 'Txn-Token expired',
+    help: 'An expired Txn-Token is never accepted and never replaced: request a new one from the subject token.',
+  },
+  TXN_REPLACEMENTS_EXHAUSTED: {
+    kind: 'permission_denied',
+    message: 'this transaction was replaced too often',
+    help: 'The replaced Txn-Token already went through `txnTokens.maxReplacements` replacements (counted in the token: rctx.req_wl_chain). OAuth invalid_request.',
+  },
+
   // Signing keys.
   KEYS_NO_SIGNING_KEY: {
     kind: 'unavailable',

@@ -6,6 +6,7 @@ import { HOST_PORT_PATTERN } from './host-port.ts';
 import { apiAudiencesOf, kubernetesSchema } from './kubernetes-schema.ts';
 import { selfSignedSchema } from './self-signed-schema.ts';
 import { PRESET_NAMES } from './presets.ts';
+import { checkTxnTokens, txnTokensSchema } from './txn-tokens-schema.ts';
 
 export { ASYMMETRIC_JWS_ALGORITHMS };
 
@@ -635,6 +636,8 @@ export const configSchema = z
     edge: edgeSchema,
     // ---- end edge ----
     providers: z.array(providerSchema).min(1, 'at least one provider is required'),
+    // issue 22: the Transaction Token Service (src/config/txn-tokens-schema.ts); absent: disabled.
+    txnTokens: txnTokensSchema,
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
@@ -675,7 +678,9 @@ export const configSchema = z
     });
   })
   // issue 21: client authentication and delegation of the token endpoint.
-  .superRefine(checkClientAuthentication);
+  .superRefine(checkClientAuthentication)
+  // issue 22: Txn-Token requesters are registered clients.
+  .superRefine(checkTxnTokens);
 
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedProvider = z.output<typeof providerSchema>;

@@ -184,6 +184,32 @@ export class TokenExchange {
     );
   }
 
+  /**
+   * The subject of a Transaction Token request (issue 22): selectProvider → verifyUpstream → checkPolicy
+   * (the provider's own rules, which decide who gets any token), and the subject template applied. No
+   * delegation and no mint: the Transaction Token Service (src/txn-tokens) issues from this.
+   */
+  async verifySubject(
+    input: BearerInput,
+    options: CallOptions = {},
+  ): Promise<{ provider: ExchangeProvider; identity: VerifiedIdentity; sub: string }> {
+    this.validateToken(input.token);
+    const provider = this.selectProvider(input);
+    // As for every exchange: a workload's own JWT only where declared one, and only by its kind of provider.
+    if (Boolean(provider.selfSigned) !== Boolean(input.selfSigned))
+      throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id } });
+    try {
+      options.signal?.throwIfAborted();
+      const identity = await provider.verifier.verify(input.token, { signal: options.signal });
+      this.checkPolicy(provider, identity, input.caller ?? ANONYMOUS_CALLER, NO_ACTOR);
+      return { provider, identity, sub: this.#subjectOf(provider.id, identity.accountId) };
+    } catch (caught) {
+      const error = options.signal?.aborted ? options.signal.reason : caught;
+      if (isAuthJwtError(error) && error.metadata.provider === undefined) throw error.withMetadata({ provider: provider.id });
+      throw error;
+    }
+  }
+
   async #run(provider: ExchangeProvider, token: string, input: RunInput, options: ExchangeOptions): Promise<ExchangeResult> {
     try {
       options.signal?.throwIfAborted();

@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { ClientAuthenticator, ClientCredentials, PresentedCertificate } from '../clients/ports.ts';
 import { authJwtError } from '../errors.ts';
-import { ANONYMOUS_CALLER } from '../exchange/ports.ts';
+import { ANONYMOUS_CALLER, type Caller } from '../exchange/ports.ts';
 import type { BearerInput, ExchangeOptions, ExchangeResult } from '../exchange/token-exchange.ts';
-import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { beginExchangeReport, type ExchangeEvent, type TxnReport } from '../telemetry/exchange-events.ts';
 import { failureBody, toOAuthError } from './http-errors.ts';
 import { requestSignal } from './request-signal.ts';
 import { send } from './respond.ts';
@@ -23,15 +23,42 @@ const MAX_BODY_BYTES = 64 * 1024;
 /** The only parameters RFC 8693 lets a client send more than once. */
 const REPEATABLE = new Set(['audience', 'resource']);
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const DEFAULT_SUBJECT_TOKEN_TYPES: readonly string[] = [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE];
+
+/** What a profile beyond plain RFC 8693 reads from the request (Transaction Tokens: scope, request_details…). */
+interface TokenRequestExtras {
+  subjectTokenType: string;
+  /** RFC 6749 §3.3 `scope`, as sent (only for a handler listing it in `parameters`). */
+  scope: string | undefined;
+  /** draft-ietf-oauth-transaction-tokens `request_details` / `request_context`, as sent (JSON text). */
+  requestDetails: string | undefined;
+  requestContext: string | undefined;
+  /** An RFC 8707 `resource` was sent (its values are in the input's `audience`). */
+  resourceSent: boolean;
+  /** The peer address the request was observed from. */
+  remoteAddress: string | undefined;
+}
+
+/** A successful exchange, with what a Transaction Token adds for logs, spans and metrics. */
+type TokenEndpointResult = Omit<ExchangeResult, 'strategy'> & { strategy: string; txn?: TxnReport | undefined };
 
 /**
- * How one `requested_token_type` is answered: the exchange that mints it and the `issued_token_type` it
- * reports. Access tokens are the only type today; another profile (Transaction Tokens) arrives as one
- * more entry of {@link TokenEndpointOptions.requestedTokenTypes}.
+ * How one `requested_token_type` is answered: the exchange that mints it, the `issued_token_type` and
+ * `token_type` it reports, the subject token types and extra parameters it accepts. Access tokens by
+ * default; Transaction Tokens (src/txn-tokens/door.ts) are one more entry of
+ * {@link TokenEndpointOptions.requestedTokenTypes}.
  */
-interface RequestedTokenTypeHandler {
+export interface RequestedTokenTypeHandler {
   issuedTokenType: string;
-  exchange(input: BearerInput, options: ExchangeOptions): Promise<ExchangeResult>;
+  /** RFC 8693 §2.2.1 `token_type`; default `Bearer` (`N_A` for a token that is not an access token). */
+  tokenType?: string;
+  /** Accepted `subject_token_type` values; default access_token and jwt. */
+  subjectTokenTypes?: readonly string[];
+  /** Parameters beyond RFC 8693 this type reads (others are refused as today: `scope`); default none. */
+  parameters?: readonly ('scope' | 'request_details' | 'request_context')[];
+  /** Labels of the request's events once the caller is known (bounded values). */
+  describe?(caller: Caller, extras: TokenRequestExtras): Pick<ExchangeEvent, 'txnRequester' | 'txnKind'>;
+  exchange(input: BearerInput, options: ExchangeOptions, extras: TokenRequestExtras): Promise<TokenEndpointResult>;
 }
 
 export interface TokenEndpointOptions {
@@ -101,14 +128,17 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       if (!counted) throw authJwtError('OVERLOADED');
       const request = await readTokenRequest(req);
       provider = request.provider;
+      // Labelled before client authentication, so a requester that fails it is counted (as `other`).
+      if (request.handler.describe) report.annotate(request.handler.describe(ANONYMOUS_CALLER, request.extras));
       // The client went away before the answer, or the deadline passed: stop provider and Redis calls at once.
       const { signal, dispose } = requestSignal(res, options.deadline);
-      let result: ExchangeResult;
+      let result: TokenEndpointResult;
       exchanging = true;
       try {
         const caller = auth ? await auth.authenticate(request.credentials, { signal }) : ANONYMOUS_CALLER;
         report.identify(caller);
-        result = await request.handler.exchange({ ...request.input, caller }, { signal });
+        if (request.handler.describe) report.annotate(request.handler.describe(caller, request.extras));
+        result = await request.handler.exchange({ ...request.input, caller }, { signal }, request.extras);
       } finally {
         dispose();
       }
@@ -117,7 +147,7 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       const body = JSON.stringify({
         access_token: result.token,
         issued_token_type: request.handler.issuedTokenType,
-        token_type: 'Bearer',
+        token_type: request.handler.tokenType ?? 'Bearer',
         expires_in: Math.max(0, Math.floor((result.expiresAt - clock()) / 1000)),
       });
       send(req, res, 200, 'application/json', body, { 'cache-control': 'no-store', pragma: 'no-cache' });
@@ -148,7 +178,13 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
   /** Reads and validates the form; names the provider to ask (or leaves it to the token's `iss`) and the client's credentials. */
   const readTokenRequest = async (
     req: IncomingMessage,
-  ): Promise<{ input: BearerInput; provider: string | undefined; credentials: ClientCredentials; handler: RequestedTokenTypeHandler }> => {
+  ): Promise<{
+    input: BearerInput;
+    provider: string | undefined;
+    credentials: ClientCredentials;
+    handler: RequestedTokenTypeHandler;
+    extras: TokenRequestExtras;
+  }> => {
     if ((req.url ?? '').includes('?')) throw authJwtError('TOKEN_REQUEST_MALFORMED', { detail: 'query string' });
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/x-www-form-urlencoded')
@@ -176,12 +212,13 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
     // issue 22: a refresh token is refused by name; self_signed only where a selfSigned provider is configured.
     if (tokenType === REFRESH_TOKEN_TYPE) throw authJwtError('TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT');
     const isSelfSigned = tokenType === SELF_SIGNED_TOKEN_TYPE && selfSignedProviders.size > 0;
-    if (tokenType !== ACCESS_TOKEN_TYPE && tokenType !== JWT_TOKEN_TYPE && !isSelfSigned)
-      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `subject_token_type ${safeName(tokenType)}` });
     const requested = one('requested_token_type');
     const handler = handlers.get(requested ?? ACCESS_TOKEN_TYPE);
     if (!handler) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `requested_token_type ${safeName(requested!)}` });
-    if (seen.has('scope')) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: 'scope' });
+    if (!isSelfSigned && !(handler.subjectTokenTypes ?? DEFAULT_SUBJECT_TOKEN_TYPES).includes(tokenType))
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `subject_token_type ${safeName(tokenType)}` });
+    const extra = handler.parameters ?? [];
+    if (seen.has('scope') && !extra.includes('scope')) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: 'scope' });
 
     // RFC 8693 §2.1: actor_token_type is required with actor_token and must not come without it.
     const actorToken = one('actor_token');
@@ -219,6 +256,14 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
     return {
       provider,
       handler,
+      extras: {
+        subjectTokenType: tokenType,
+        scope: extra.includes('scope') ? one('scope') : undefined,
+        requestDetails: extra.includes('request_details') ? one('request_details') : undefined,
+        requestContext: extra.includes('request_context') ? one('request_context') : undefined,
+        resourceSent: seen.has('resource'),
+        remoteAddress: req.socket.remoteAddress?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ''),
+      },
       // Only what proves the client; `client_id` merely has to agree with the proven client.
       credentials: {
         certificate: auth?.usesCertificates ? peerCertificate(req) : undefined,
@@ -310,6 +355,8 @@ const KNOWN_NAMES = new Set([
   'audience',
   'resource',
   'scope',
+  'request_details',
+  'request_context',
   'client_id',
   'client_secret',
   'client_assertion',

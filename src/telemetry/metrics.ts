@@ -139,6 +139,14 @@ export function createMetrics(options: {
     labelNames: ['caller', 'method', 'outcome'],
     registers: [registry],
   });
+  // issue 22: Txn-Tokens by door, requester (a configured requester or `other`), kind and outcome.
+  const txnTokens = new Counter({
+    name: 'authjwt_txn_token_requests_total',
+    help: 'Transaction Token requests by door, requester (txnTokens.requesters[].client, or other), kind (new, replacement) and outcome.',
+    labelNames: ['door', 'requester', 'kind', 'outcome'],
+    registers: [registry],
+  });
+  const txnChildren = new Map<string, Counter.Internal>();
   const keyReloads = new Counter({
     name: 'authjwt_key_reloads_total',
     help: 'Key directory reload attempts by result (success, failure, unchanged).',
@@ -260,6 +268,16 @@ export function createMetrics(options: {
         if (!child) {
           child = callers.labels(caller, method, outcome);
           callerChildren.set(key, child);
+        }
+        child.inc();
+      }
+      if (event.txnRequester !== undefined) {
+        const kind = event.txnKind ?? 'new';
+        const key = `${door}\0${event.txnRequester}\0${kind}\0${outcome}`;
+        let child = txnChildren.get(key);
+        if (!child) {
+          child = txnTokens.labels(door, event.txnRequester, kind, outcome);
+          txnChildren.set(key, child);
         }
         child.inc();
       }
