@@ -145,7 +145,11 @@ export class TxnTokenIssuer {
     let rctxBase: JsonObject;
     let chain: string[] = [];
     let txn: string;
-    let policyInput: { claims: Readonly<Record<string, unknown>>; account: { provider: string; id: string } };
+    let policyInput: {
+      claims: Readonly<Record<string, unknown>>;
+      account: { provider: string; id: string };
+      scopes?: readonly string[] | undefined;
+    };
     if (parent) {
       // "MUST NOT issue a new Txn-Token when the Txn-Token being replaced has expired" (also checked on verification).
       if (parent.exp <= iat) throw authJwtError('TXN_TOKEN_EXPIRED', { metadata });
@@ -164,7 +168,7 @@ export class TxnTokenIssuer {
       tctxBase = parent.tctx;
       rctxBase = Object.assign(Object.create(null), parent.rctx);
       delete rctxBase[REQUESTER_CHAIN_MEMBER];
-      policyInput = { claims: parent, account: { provider: 'txn_token', id: parent.sub } };
+      policyInput = { claims: parent, account: { provider: 'txn_token', id: parent.sub }, scopes: available };
     } else {
       const s = subject!;
       // "MUST NOT issue a Txn-Token if the expiration time has passed" (of the presented token).
@@ -178,7 +182,7 @@ export class TxnTokenIssuer {
           detail: `strategy ${s.strategy}`,
           metadata: { ...metadata, provider: s.provider },
         });
-      policyInput = { claims: s.claims, account: { provider: s.provider, id: s.accountId ?? s.sub } };
+      policyInput = { claims: s.claims, account: { provider: s.provider, id: s.accountId ?? s.sub }, scopes: available };
       tctxBase = Object.create(null);
       rctxBase = Object.create(null);
     }

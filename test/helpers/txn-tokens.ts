@@ -3,10 +3,12 @@
  * for client certificates, requesters authenticated by mTLS (SPIFFE IDs in their certificates), a
  * real OIDC provider for subject tokens. Used by the conformance suite and the interop verifier.
  */
+import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startAuthJwt, type RunningAuthJwt } from './authjwt.ts';
 import { makeCa, makeCert, type Pem } from './certs.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from './oidc.ts';
@@ -38,6 +40,8 @@ export interface TxnTts {
   txnRequest(subjectToken: string, over?: Record<string, string | undefined>): Record<string, string>;
   /** alice's JWT access token with scopes trade.read trade.stocks. */
   alice: string;
+  /** A self-signed JWT of the orders workload (`…:self_signed`, provider `workloads`, workload scopes orders.read orders.write). */
+  selfSigned(claims?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -51,6 +55,8 @@ export async function startTxnTts(): Promise<TxnTts> {
   const stranger = makeCert(dir, 'clients-ca', 'stranger', { san: `URI:${STRANGER}`, usage: 'clientAuth' });
   copyFileSync(join(dir, 'clients-ca.crt'), join(dir, 'trust.pem'));
   const op = await startOidcProvider();
+  const workload = await generateKeyPair('ES256', { extractable: true });
+  const workloadJwk = { ...(await exportJWK(workload.publicKey)), kid: 'orders-1', alg: 'ES256', use: 'sig' };
   const alice = await op.jwtToken(USERS.alice!, { scope: 'trade.read trade.stocks' });
   const svc = await startAuthJwt({
     clockTolerance: '0s',
@@ -86,6 +92,14 @@ export async function startTxnTts(): Promise<TxnTts> {
     providers: [
       { id: 'kc', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], strategy: 'jwt' },
       { id: 'kc-userinfo', type: 'oidc', issuer: op.issuer, strategy: 'userinfo' },
+      // Workloads' own JWTs (…:self_signed), for Txn-Token requests only (selfSigned.accessTokens off).
+      {
+        id: 'workloads',
+        selfSigned: {
+          replayStore: 'memory',
+          workloads: [{ id: ORDERS, jwks: { keys: [workloadJwk] }, scopes: ['orders.read', 'orders.write'] }],
+        },
+      },
     ],
   });
   const port = svc.app.internalHttpPort!;
@@ -136,6 +150,12 @@ export async function startTxnTts(): Promise<TxnTts> {
     post,
     txnRequest,
     alice,
+    selfSigned(claims = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ iss: ORDERS, sub: ORDERS, aud: svc.config.issuer, iat: now, exp: now + 60, jti: randomUUID(), ...claims })
+        .setProtectedHeader({ alg: 'ES256', kid: 'orders-1', typ: 'JWT' })
+        .sign(workload.privateKey);
+    },
     async close() {
       await svc.stop();
       await op.close();

@@ -219,6 +219,34 @@ describe('draft-ietf-oauth-transaction-tokens conformance of the TTS', () => {
       refused(await ask(txnRequest(alice, { subject_token_type: REFRESH })), 400, 'invalid_request', 'TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT');
     });
 
+    it('"A requester MAY use a self-signed JWT as a subject_token ... the requester MUST set the subject_token_type value to: urn:ietf:params:oauth:token-type:self_signed"', async () => {
+      const SELF_SIGNED = 'urn:ietf:params:oauth:token-type:self_signed';
+      const answer = await ask(txnRequest(await tts.selfSigned(), { subject_token_type: SELF_SIGNED, scope: 'orders.read' }), orders);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const c = await verified(answer.body.access_token as string);
+      // "The TTS SHALL use this value [sub] in determining the sub value in the Txn-Token".
+      assert.deepEqual([c.sub, c.scope, c.req_wl], [`workloads:${ORDERS}`, 'orders.read', ORDERS]);
+      // Its scope bounds the Txn-Token like any subject token's.
+      refused(
+        await ask(
+          txnRequest(await tts.selfSigned({ scope: 'orders.read' }), { subject_token_type: SELF_SIGNED, scope: 'orders.write' }),
+          orders,
+        ),
+        400,
+        'invalid_scope',
+        'TXN_SCOPE_WIDENED',
+      );
+      // "aud: The unique identifier of the TTS. The TTS SHALL verify that this value matches its own unique identifier."
+      refused(
+        await ask(
+          txnRequest(await tts.selfSigned({ aud: 'https://other-tts.example' }), { subject_token_type: SELF_SIGNED, scope: 'orders.read' }),
+          orders,
+        ),
+        400,
+        'invalid_request',
+      );
+    });
+
     it('"The TTS MUST ensure that the requested scope of the Txn-Token is equal or less than the scope(s) associated with the original subject_token": an unknown scope is refused', async () => {
       const c = await verified(await issue(txnRequest(alice, { scope: 'trade.read trade.stocks' })));
       assert.equal(c.scope, 'trade.read trade.stocks');

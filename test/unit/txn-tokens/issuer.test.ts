@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import { decodeProtectedHeader, SignJWT } from 'jose';
 import { AuthJwtError } from '../../../src/errors.ts';
 import { ANONYMOUS_CALLER } from '../../../src/exchange/ports.ts';
-import { signCompactJwt } from '../../../src/keys/jwt-signer.ts';
+import { CompactJwtSigner, signCompactJwt } from '../../../src/keys/jwt-signer.ts';
+import { compilePolicy } from '../../../src/policy/index.ts';
 import { parseKeyFile } from '../../../src/keys/key-file.ts';
 import {
   REQUESTER_CHAIN_MEMBER,
@@ -19,7 +20,7 @@ import {
   TXN_TOKEN_TYPE,
 } from '../../../src/txn-tokens/constants.ts';
 import { keepsMembers, parseContextParameter } from '../../../src/txn-tokens/context.ts';
-import type { TxnIssueInput } from '../../../src/txn-tokens/issuer.ts';
+import { type TxnIssueInput, TxnTokenIssuer } from '../../../src/txn-tokens/issuer.ts';
 import { parseScope } from '../../../src/txn-tokens/scopes.ts';
 import { gateway, newTts, orders, payments, subject, T0, TRUST_DOMAIN, type Tts } from './fixtures.ts';
 
@@ -326,6 +327,41 @@ describe('request parameters', () => {
       `{"a":"${'x'.repeat(9000)}"}`,
     ])
       assert.throws(() => parseContextParameter(bad, 'request_details'), /not a valid JSON object/);
+  });
+});
+
+describe('TxnTokenIssuer: CEL sees the subject token scopes', () => {
+  it("subject.scopes in a requester rule: the subject token's scopes, the replaced token's on a replacement", async () => {
+    const tts = await newTts();
+    const issuer = new TxnTokenIssuer({
+      settings: { trustDomain: TRUST_DOMAIN, ttl: 60_000, maxReplacements: 8, issuer: undefined },
+      requesters: new Map([
+        [
+          'orders',
+          {
+            client: 'orders',
+            allow: compilePolicy({ allow: ["'trade.stocks' in subject.scopes"] }, { path: 'p', lookups: [] }),
+            scopes: undefined,
+            requestDetails: new Set<string>(),
+            requestContext: new Set<string>(),
+            replace: true,
+          },
+        ],
+      ]),
+      tctx: undefined,
+      signer: new CompactJwtSigner(tts.store),
+      clock: () => tts.clock.now,
+    });
+    const first = await issuer.issue({ subject: subject(), requester: orders, requestedScope: ['trade.read'] });
+    await rejectsWith(
+      issuer.issue({ subject: subject({ scopes: ['trade.read'] }), requester: orders, requestedScope: ['trade.read'] }),
+      'TXN_ISSUANCE_DENIED',
+    );
+    // The replaced token's scope is trade.read only: the rule no longer holds.
+    await rejectsWith(
+      issuer.issue({ parent: await tts.verify(first.token), requester: orders, requestedScope: ['trade.read'] }),
+      'TXN_ISSUANCE_DENIED',
+    );
   });
 });
 
