@@ -32,6 +32,7 @@ import {
   TOKEN_EXCHANGE_GRANT,
 } from './http/token-endpoint.ts';
 import { TXN_TOKEN_TYPE } from './txn-tokens/constants.ts';
+import { createTxnTokenIssuer } from './txn-tokens/build.ts';
 import { createTxnTokenRequestHandler } from './txn-tokens/door.ts';
 import type { TxnTokenIssuer } from './txn-tokens/issuer.ts';
 import { isLoopbackHost } from './config/url-policy.ts';
@@ -42,7 +43,6 @@ import type { CompiledPolicy } from './policy/index.ts';
 import type { FetchFn } from './providers/http/provider-fetch.ts';
 import { createProviderRegistry } from './providers/registry.ts';
 import { createReadiness } from './readiness.ts';
-import { createTxnTokenIssuer } from './txn-tokens/build.ts';
 import { createExchangeReporter, refusalOf, type Door } from './telemetry/exchange-events.ts';
 import { traceUnaryService } from './telemetry/grpc-tracing.ts';
 import type { Logger } from './telemetry/logger.ts';
