@@ -13,11 +13,14 @@ import { parse as parseYaml } from 'yaml';
 import { buildConfig } from '../../src/config/load.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { verifyTxnToken } from '../../src/txn-tokens/verify.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
+import { renderExample, startTraefik, type Gateway } from '../helpers/gateways.ts';
 import { findTool, REPO_ROOT, requireTool, runTool } from '../helpers/interop-tools.ts';
+import { freePort, listenOnLoopback, type LoopbackServer } from '../helpers/net.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
 import {
   badTxnTokens,
@@ -80,7 +83,7 @@ describe('Txn-Tokens at the edge and internal hops: real Envoys, the deploy/txn-
   it('every shipped deploy/txn-tokens Envoy file passes `envoy --mode validate` (Envoy 1.40), without a deprecated field', async (t) => {
     const bin = requireTool(t, 'envoy');
     if (!bin) return;
-    const files = readdirSync(DEPLOY).filter((f) => f.endsWith('.yaml') && f !== 'authjwt.yaml');
+    const files = readdirSync(DEPLOY).filter((f) => f.endsWith('.yaml') && f !== 'authjwt.yaml' && f !== 'traefik.yaml');
     assert.deepEqual(files.sort(), ['edge-envoy.yaml', 'hop-ext-authz.yaml', 'hop-jwt-authn.yaml']);
     for (const file of files) {
       const res = await runTool(bin, ['--mode', 'validate', '-c', join(DEPLOY, file), '--log-level', 'warn'], { timeoutMs: 60_000 });
@@ -185,5 +188,94 @@ describe('Txn-Tokens at the edge and internal hops: real Envoys, the deploy/txn-
       timeout: 5_000,
     });
     assert.ok(!chain!.edge.logs().includes(token));
+  });
+});
+
+describe('Txn-Tokens through Traefik forward-auth (deploy/txn-tokens/traefik.yaml): mint at the edge, verify at a hop', () => {
+  let op: OidcTestProvider;
+  let svc: RunningAuthJwt;
+  let traefik: Gateway | undefined;
+  let last: LoopbackServer;
+  let dir: string;
+  let signingJwk: Awaited<ReturnType<typeof newTestSigningJwk>>;
+  const seen: { txnToken: string | undefined; authorization: string | undefined }[] = [];
+  const traefikBin = findTool('traefik');
+
+  before(async () => {
+    if (!traefikBin) return;
+    op = await startOidcProvider();
+    dir = mkdtempSync(join(tmpdir(), 'authjwt-txn-traefik-'));
+    mkdirSync(join(dir, 'keys'));
+    signingJwk = await newTestSigningJwk('txn-traefik');
+    writeFileSync(join(dir, 'keys', 'key.json'), JSON.stringify(signingJwk));
+    const { d: _d, ...gatewayPublic } = await newTestSigningJwk('gw');
+    svc = await startAuthJwt({
+      keys: { dir: join(dir, 'keys'), publishLeadTime: '0s' },
+      providers: [{ id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], strategy: 'jwt' }],
+      txnTokens: { trustDomain: TRUST_DOMAIN, requesters: [{ client: 'api-gateway' }] },
+      tokenEndpoint: {
+        enabled: true,
+        clientAuthentication: {
+          methods: ['private_key_jwt'],
+          replayCache: { store: 'memory' },
+          clients: [{ id: 'api-gateway', privateKeyJwt: { jwks: { keys: [gatewayPublic] } } }],
+        },
+      },
+      edge: { forwardAuth: { enabled: true }, txnToken: { requester: 'api-gateway' } },
+    });
+    last = await listenOnLoopback(
+      createServer((req, res) => {
+        const one = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : undefined);
+        seen.push({ txnToken: one('txn-token'), authorization: one('authorization') });
+        res.writeHead(200).end();
+      }),
+    );
+    const port = await freePort();
+    const internal = `127.0.0.1:${svc.app.internalHttpPort}`;
+    traefik = await startTraefik(traefikBin, port, {
+      static: (dynamic) =>
+        renderExample('deploy/traefik/traefik.yaml', { '":8000"': `"127.0.0.1:${port}"`, '/etc/traefik/dynamic/authjwt.yaml': dynamic }),
+      dynamic: renderExample('deploy/txn-tokens/traefik.yaml', {
+        'authjwt-internal.auth.svc.cluster.local:8081': internal,
+        'Host(`api.example.com`)': 'PathPrefix(`/`)',
+        'Host(`orders.shop.svc.cluster.local`)': 'PathPrefix(`/hop`)',
+        'http://orders.shop.svc.cluster.local:8000': last.url,
+        'http://127.0.0.1:3000': last.url,
+      }),
+    });
+  });
+  after(async () => {
+    await traefik?.stop();
+    await last?.close();
+    await svc?.stop();
+    await op?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('edge: a Txn-Token replaces the client one and the access token stays out; hop: verified and passed on unmodified; bad ones refused', async (t) => {
+    if (!requireTool(t, 'traefik')) return;
+    const access = await op.jwtToken(alice);
+    const edge = await get(`${traefik!.url}/orders`, { authorization: `Bearer ${access}`, 'txn-token': 'smuggled.a.b' });
+    assert.equal(edge.status, 200, traefik!.logs());
+    const minted = seen.at(-1)!;
+    assert.equal(minted.authorization, undefined, 'the external access token does not travel into the trust domain');
+    assert.notEqual(minted.txnToken, 'smuggled.a.b');
+    assert.equal(decodeProtectedHeader(minted.txnToken!).typ, 'txntoken+jwt');
+    const again = await get(`${traefik!.url}/orders`, { authorization: `Bearer ${access}` });
+    assert.equal(again.status, 200);
+    assert.notEqual(seen.at(-1)!.txnToken, minted.txnToken, 'one txn per request');
+
+    const hop = await get(`${traefik!.url}/hop/pay`, { 'txn-token': minted.txnToken! });
+    assert.equal(hop.status, 200);
+    assert.equal(seen.at(-1)!.txnToken, minted.txnToken, 'passed on unmodified');
+    const reached = seen.length;
+    const bad = await badTxnTokens(minted.txnToken!, signingJwk);
+    for (const [name, headers] of [...Object.entries(bad).map(([n, v]) => [n, { 'txn-token': v }] as const), ['missing', {}] as const]) {
+      const res = await get(`${traefik!.url}/hop/pay`, headers);
+      assert.equal(res.status, 401, `hop, ${name}`);
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer error="invalid_token"/, `hop, ${name}`);
+      assert.equal((await get(`${traefik!.url}/orders`, headers)).status, 401, `edge, ${name}`);
+    }
+    assert.equal(seen.length, reached, 'no refused request reached the service');
   });
 });
