@@ -457,8 +457,9 @@ function checkEdgeConfig(
     edge: z.output<typeof edgeSchema>;
     mintedTokens: z.output<typeof mintedTokensSchema>;
     tokenTtl: number;
-    providers: { id: string; tokenTtl?: number | undefined }[];
-    txnTokens?: { requesters: readonly { client: string }[] } | undefined;
+    providers: { id: string; tokenTtl?: number | undefined; audience?: readonly string[] | undefined }[];
+    audience: readonly string[];
+    txnTokens?: { trustDomain: string; requesters: readonly { client: string }[] } | undefined;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -490,6 +491,13 @@ function checkEdgeConfig(
     issue(['edge', 'txnToken', 'requester'], 'is required with mode mint (the req_wl of Txn-Tokens minted at the edge)');
   if (e.txnToken.mode !== 'off' && !c.txnTokens)
     issue(['edge', 'txnToken', 'mode'], 'needs the txnTokens section (the Transaction Token Service)');
+  // No access token authjwt mints may name the trust domain: a hop that checks only signature and `aud`
+  // (Envoy jwt_authn cannot check `typ`) would take it for a Txn-Token.
+  if (c.txnTokens && [c.audience, ...c.providers.map((p) => p.audience ?? [])].some((a) => a.includes(c.txnTokens!.trustDomain)))
+    issue(
+      ['txnTokens', 'trustDomain'],
+      'must not be an audience of access tokens (audience, providers[].audience): a hop verifying only aud would take them for Txn-Tokens',
+    );
   if (e.txnToken.requester !== undefined && !c.txnTokens?.requesters.some((r) => r.client === e.txnToken.requester))
     issue(['edge', 'txnToken', 'requester'], `"${e.txnToken.requester}" is not a client of txnTokens.requesters`);
   if (c.mintedTokens.maxEntries > 0) {

@@ -162,3 +162,44 @@ it('edge.txnToken: with the txnTokens section a route may mint or verify, so no 
   );
   assert.match(issueAt(base({ edge: { txnToken: { mode: 'verify' } } }), 'edge.txnToken.mode'), /needs the txnTokens section/);
 });
+
+it('txnTokens.trustDomain is never an access-token audience (a hop checking only aud, like jwt_authn, would take an access token for a Txn-Token)', () => {
+  const txn = {
+    txnTokens: { trustDomain: 'internal-services', requesters: [{ client: 'gw' }] },
+    tokenEndpoint: {
+      enabled: true,
+      clientAuthentication: {
+        methods: ['private_key_jwt'],
+        replayCache: { store: 'memory' },
+        clients: [
+          {
+            id: 'gw',
+            privateKeyJwt: {
+              jwks: {
+                keys: [
+                  {
+                    kty: 'EC',
+                    crv: 'P-256',
+                    x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+                    y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+                  },
+                ],
+              },
+            },
+          },
+        ],
+      },
+    },
+  };
+  assert.match(issueAt(base(txn), 'txnTokens.trustDomain'), /must not be an audience of access tokens/);
+  const perProvider = base({
+    ...txn,
+    txnTokens: { ...txn.txnTokens, trustDomain: 'td.example' },
+    providers: [{ id: 'github', preset: 'github', audience: ['td.example'] }],
+  });
+  assert.match(issueAt(perProvider, 'txnTokens.trustDomain'), /must not be an audience/);
+  assert.equal(
+    buildConfig(base({ ...txn, txnTokens: { ...txn.txnTokens, trustDomain: 'td.example' } })).txnTokens?.trustDomain,
+    'td.example',
+  );
+});
