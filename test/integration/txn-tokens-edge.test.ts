@@ -18,7 +18,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { verifyTxnToken } from '../../src/txn-tokens/verify.ts';
 import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
-import { renderExample, startTraefik, type Gateway } from '../helpers/gateways.ts';
+import { renderExample, startNginx, startTraefik, type Gateway } from '../helpers/gateways.ts';
 import { findTool, REPO_ROOT, requireTool, runTool } from '../helpers/interop-tools.ts';
 import { freePort, listenOnLoopback, type LoopbackServer } from '../helpers/net.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
@@ -191,18 +191,21 @@ describe('Txn-Tokens at the edge and internal hops: real Envoys, the deploy/txn-
   });
 });
 
-describe('Txn-Tokens through Traefik forward-auth (deploy/txn-tokens/traefik.yaml): mint at the edge, verify at a hop', () => {
+describe('Txn-Tokens through forward-auth: Traefik (deploy/txn-tokens/traefik.yaml) and nginx (nginx.conf), mint at the edge, verify at a hop', () => {
   let op: OidcTestProvider;
   let svc: RunningAuthJwt;
   let traefik: Gateway | undefined;
+  let nginx: Gateway | undefined;
+  let nginxHop: string;
   let last: LoopbackServer;
   let dir: string;
   let signingJwk: Awaited<ReturnType<typeof newTestSigningJwk>>;
   const seen: { txnToken: string | undefined; authorization: string | undefined }[] = [];
   const traefikBin = findTool('traefik');
+  const nginxBin = findTool('nginx');
 
   before(async () => {
-    if (!traefikBin) return;
+    if (!traefikBin && !nginxBin) return;
     op = await startOidcProvider();
     dir = mkdtempSync(join(tmpdir(), 'authjwt-txn-traefik-'));
     mkdirSync(join(dir, 'keys'));
@@ -230,8 +233,24 @@ describe('Txn-Tokens through Traefik forward-auth (deploy/txn-tokens/traefik.yam
         res.writeHead(200).end();
       }),
     );
-    const port = await freePort();
     const internal = `127.0.0.1:${svc.app.internalHttpPort}`;
+    if (nginxBin) {
+      const [edgePort, hopPort] = [await freePort(), await freePort()];
+      nginxHop = `http://127.0.0.1:${hopPort}`;
+      nginx = await startNginx(
+        nginxBin,
+        edgePort,
+        renderExample('deploy/txn-tokens/nginx.conf', {
+          'authjwt.auth.svc.cluster.local:8081': internal,
+          'orders.shop.svc.cluster.local:8090': `127.0.0.1:${hopPort}`,
+          'server 127.0.0.1:3000;': `server 127.0.0.1:${last.port};`,
+          'listen 8080;': `listen 127.0.0.1:${edgePort};`,
+          'listen 8090;': `listen 127.0.0.1:${hopPort};`,
+        }),
+      );
+    }
+    if (!traefikBin) return;
+    const port = await freePort();
     traefik = await startTraefik(traefikBin, port, {
       static: (dynamic) =>
         renderExample('deploy/traefik/traefik.yaml', { '":8000"': `"127.0.0.1:${port}"`, '/etc/traefik/dynamic/authjwt.yaml': dynamic }),
@@ -246,13 +265,14 @@ describe('Txn-Tokens through Traefik forward-auth (deploy/txn-tokens/traefik.yam
   });
   after(async () => {
     await traefik?.stop();
+    await nginx?.stop();
     await last?.close();
     await svc?.stop();
     await op?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('edge: a Txn-Token replaces the client one and the access token stays out; hop: verified and passed on unmodified; bad ones refused', async (t) => {
+  it('Traefik: at the edge a Txn-Token replaces the client one and the access token stays out; at the hop verified and passed on unmodified; bad ones refused', async (t) => {
     if (!requireTool(t, 'traefik')) return;
     const access = await op.jwtToken(alice);
     const edge = await get(`${traefik!.url}/orders`, { authorization: `Bearer ${access}`, 'txn-token': 'smuggled.a.b' });
@@ -275,6 +295,26 @@ describe('Txn-Tokens through Traefik forward-auth (deploy/txn-tokens/traefik.yam
       assert.equal(res.status, 401, `hop, ${name}`);
       assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer error="invalid_token"/, `hop, ${name}`);
       assert.equal((await get(`${traefik!.url}/orders`, headers)).status, 401, `edge, ${name}`);
+    }
+    assert.equal(seen.length, reached, 'no refused request reached the service');
+  });
+
+  it('nginx: the edge mints through the hop (Txn-Token replaced, Authorization dropped); the hop refuses bad Txn-Tokens with the challenge', async (t) => {
+    if (!requireTool(t, 'nginx')) return;
+    const access = await op.jwtToken(alice);
+    const res = await get(`${nginx!.url}/orders/7`, { authorization: `Bearer ${access}`, 'txn-token': 'smuggled.a.b' });
+    assert.equal(res.status, 200, nginx!.logs());
+    const minted = seen.at(-1)!;
+    assert.equal(minted.authorization, undefined, 'the external access token does not travel into the trust domain');
+    assert.notEqual(minted.txnToken, 'smuggled.a.b');
+    assert.equal(decodeProtectedHeader(minted.txnToken!).typ, 'txntoken+jwt', 'verified at the hop and passed on');
+    const reached = seen.length;
+    const bad = await badTxnTokens(minted.txnToken!, signingJwk);
+    for (const [name, headers] of [...Object.entries(bad).map(([n, v]) => [n, { 'txn-token': v }] as const), ['missing', {}] as const]) {
+      const hop = await get(`${nginxHop}/pay`, headers);
+      assert.equal(hop.status, 401, `hop, ${name}`);
+      assert.match(hop.headers.get('www-authenticate') ?? '', /^Bearer error="invalid_token"/, `hop, ${name}`);
+      assert.equal((await get(`${nginx!.url}/orders/7`, headers)).status, 401, `edge, ${name}`);
     }
     assert.equal(seen.length, reached, 'no refused request reached the service');
   });
