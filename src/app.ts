@@ -12,6 +12,8 @@ import { TokenExchange } from './exchange/token-exchange.ts';
 import { LruMintedTokenCache } from './exchange/minted-token-cache.ts';
 import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
 import { createAuthApi } from './grpc/auth-api.ts';
+import { createEdgeTxnTokenService } from './edge/txn-token-service.ts';
+import type { EdgeTxnTokenSettings } from './edge/txn-token-edge.ts';
 import { createExtAuthz, extAuthzService } from './grpc/ext-authz.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { HealthService } from './grpc/health.ts';
@@ -32,6 +34,7 @@ import {
 import { TXN_TOKEN_TYPE } from './txn-tokens/constants.ts';
 import { createTxnTokenIssuer } from './txn-tokens/build.ts';
 import { createTxnTokenRequestHandler } from './txn-tokens/door.ts';
+import type { TxnTokenIssuer } from './txn-tokens/issuer.ts';
 import { isLoopbackHost } from './config/url-policy.ts';
 import { startHttpServer } from './http/server.ts';
 import { CompactJwtSigner } from './keys/jwt-signer.ts';
@@ -203,6 +206,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
 
   // ---- Edge doors (issue 12): Envoy ext_authz on the gRPC port, forward-auth on an HTTP listener ----
   const edgeSettings = config.edge;
+  const edgeTxnTokens = buildEdgeTxnTokens(config, exchange, txnIssuer, () => keys.store.jwks());
   const edgeGrpcServices: GrpcService[] = [];
   if (config.edge.extAuthz.enabled) {
     const { definition, encodeResponse } = extAuthzService();
@@ -213,6 +217,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       providerIds,
       report,
       encodeResponse,
+      txnTokens: edgeTxnTokens,
     });
     edgeGrpcServices.push({ definition, implementation: tracing ? traceUnaryService(definition, extAuthz) : extAuthz });
   }
@@ -227,6 +232,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
           providerIds,
           report,
           isAccepting: () => accepting,
+          txnTokens: edgeTxnTokens,
         }),
       ]
     : [];
@@ -415,6 +421,41 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * issue 22: Transaction Tokens at the edge doors — the `edge.txnToken` settings and, with a `txnTokens`
+ * section, the Transaction Token Service as the doors use it. The gateway requester is the configured
+ * client (`edge.txnToken.requester`); its `req_wl` is the client's registered SPIFFE ID, else its id.
+ */
+function buildEdgeTxnTokens(
+  config: Config,
+  exchange: TokenExchange,
+  issuer: TxnTokenIssuer | undefined,
+  jwks: () => ReturnType<KeyManager['store']['jwks']>,
+): EdgeTxnTokenSettings {
+  const { mode, requester } = config.edge.txnToken;
+  if (!issuer) return { mode };
+  const client = config.tokenEndpoint.clientAuthentication.clients.find((c) => c.id === requester);
+  return {
+    mode,
+    requester,
+    service: createEdgeTxnTokenService({
+      exchange,
+      issuer,
+      requester: client && {
+        kind: 'edge',
+        id: client.id,
+        subject: client.id,
+        issuer: '',
+        spiffeId: client.tlsClientAuth?.spiffeId ?? '',
+        namespace: '',
+        serviceAccount: '',
+      },
+      keys: jwks,
+      tokenIssuer: config.issuer,
+    }),
   };
 }
 

@@ -120,6 +120,23 @@ export const ERRORS = define({
     help: 'Edge: the token header was sent twice, or with comma-separated values (RFC 6750 §2: one credential per request).',
   },
 
+  // Transaction Tokens at the edge doors (issue 22, docs/txn-tokens.md): a route's mode and the Txn-Token header.
+  EDGE_TXN_TOKEN_MISSING: {
+    kind: 'unauthenticated',
+    message: 'no Txn-Token in the request',
+    help: 'Edge, verify mode: the `Txn-Token` header is absent or empty (an internal hop is only reached with a Txn-Token).',
+  },
+  EDGE_TXN_TOKEN_MULTIPLE: {
+    kind: 'invalid_argument',
+    message: 'more than one Txn-Token in the request',
+    help: 'Edge, verify mode: the `Txn-Token` header was sent twice or with comma-separated values (the draft: exactly one Txn-Token).',
+  },
+  EDGE_TXN_TOKEN_MODE: {
+    kind: 'invalid_argument',
+    message: 'the route asks for a Txn-Token mode this service does not serve',
+    help: "Edge: the route's `txn_token` (Envoy context_extensions, forward-auth query) is not off, mint or verify, or names mint without `edge.txnToken.requester`, or the `txnTokens` section is not configured.",
+  },
+
   // Token endpoint (RFC 8693): requests that are not a token exchange this service performs.
   TOKEN_REQUEST_MALFORMED: {
     kind: 'invalid_argument',

@@ -388,6 +388,31 @@ const edgeSchema = z
     identityHeaders: z.record(headerName, z.string().min(1).max(64)).default({}),
     /** Keep the incoming provider token on the upstream request (only when it is in another header than mintedHeader). */
     keepProviderToken: z.boolean().default(false),
+    /**
+     * Transaction Tokens at the edge doors (issue 22, docs/txn-tokens.md): `off` (default) exchanges the
+     * provider token as above; `mint` verifies the provider token and sets a fresh Txn-Token in the
+     * `Txn-Token` header of the upstream request (one `txn` per request, never reused; a client's
+     * `Txn-Token` is replaced); `verify` (internal hops) checks the request's `Txn-Token` against
+     * authjwt's keys, the trust domain, `exp` and `typ`, and passes it on unmodified. A route may choose
+     * its own mode: Envoy `context_extensions: { txn_token: mint | verify | off }`, forward-auth
+     * `?txn_token=`. Needs the `txnTokens` section.
+     */
+    txnToken: z
+      .strictObject({
+        /** The doors' mode when the route names none. */
+        mode: z.enum(['off', 'mint', 'verify']).default('off'),
+        /**
+         * The gateway as the requesting workload of Txn-Tokens minted at the edge: a client of
+         * `txnTokens.requesters` (its issuance policy and scopes apply). The Txn-Token's `req_wl` is
+         * that client's registered SPIFFE ID (`tlsClientAuth.spiffeId`) when it has one, else its client
+         * id. Required for `mint` (here or on a route).
+         */
+        requester: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, 'must be a client id')
+          .optional(),
+      })
+      .prefault({}),
     extAuthz: z
       .strictObject({
         /** Serve `envoy.service.auth.v3.Authorization/Check` on the gRPC port. */
@@ -432,7 +457,9 @@ function checkEdgeConfig(
     edge: z.output<typeof edgeSchema>;
     mintedTokens: z.output<typeof mintedTokensSchema>;
     tokenTtl: number;
-    providers: { id: string; tokenTtl?: number | undefined }[];
+    providers: { id: string; tokenTtl?: number | undefined; audience?: readonly string[] | undefined }[];
+    audience: readonly string[];
+    txnTokens?: { trustDomain: string; requesters: readonly { client: string }[] } | undefined;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -449,6 +476,30 @@ function checkEdgeConfig(
   }
   if (e.providerHeader !== '' && (e.providerHeader === e.tokenHeader || e.providerHeader === e.mintedHeader))
     issue(['edge', 'providerHeader'], 'must differ from tokenHeader and mintedHeader');
+  if (e.txnToken.mode !== 'off' || c.txnTokens) {
+    // The draft's header (§ "Txn-Token" HTTP Header) belongs to the Txn-Token alone at these doors (a route
+    // may choose mint or verify whenever the txnTokens section is there).
+    const uses: [string[], string][] = [
+      [['edge', 'tokenHeader'], e.tokenHeader],
+      [['edge', 'mintedHeader'], e.mintedHeader],
+      [['edge', 'providerHeader'], e.providerHeader],
+      ...Object.keys(e.identityHeaders).map((h): [string[], string] => [['edge', 'identityHeaders', h], h]),
+    ];
+    for (const [path, name] of uses) if (name === 'txn-token') issue(path, 'cannot be txn-token (the Txn-Token header)');
+  }
+  if (e.txnToken.mode === 'mint' && e.txnToken.requester === undefined)
+    issue(['edge', 'txnToken', 'requester'], 'is required with mode mint (the req_wl of Txn-Tokens minted at the edge)');
+  if (e.txnToken.mode !== 'off' && !c.txnTokens)
+    issue(['edge', 'txnToken', 'mode'], 'needs the txnTokens section (the Transaction Token Service)');
+  // No access token authjwt mints may name the trust domain: a hop that checks only signature and `aud`
+  // (Envoy jwt_authn cannot check `typ`) would take it for a Txn-Token.
+  if (c.txnTokens && [c.audience, ...c.providers.map((p) => p.audience ?? [])].some((a) => a.includes(c.txnTokens!.trustDomain)))
+    issue(
+      ['txnTokens', 'trustDomain'],
+      'must not be an audience of access tokens (audience, providers[].audience): a hop verifying only aud would take them for Txn-Tokens',
+    );
+  if (e.txnToken.requester !== undefined && !c.txnTokens?.requesters.some((r) => r.client === e.txnToken.requester))
+    issue(['edge', 'txnToken', 'requester'], `"${e.txnToken.requester}" is not a client of txnTokens.requesters`);
   if (c.mintedTokens.maxEntries > 0) {
     const ttls = [c.tokenTtl, ...c.providers.map((p) => p.tokenTtl).filter((t): t is number => t !== undefined)];
     if (ttls.some((ttl) => c.mintedTokens.refreshMargin >= ttl))

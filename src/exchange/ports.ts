@@ -76,8 +76,12 @@ export interface TokenVerifier {
   verify(token: string, options?: CallOptions): Promise<VerifiedIdentity>;
 }
 
-/** How the requester of an exchange authenticated (RFC 6749 §2.3 method names; `federated_jwt`: RFC 7523 with a workload token). */
-export type CallerKind = 'none' | 'tls_client_auth' | 'private_key_jwt' | 'federated_jwt';
+/**
+ * How the requester of an exchange authenticated (RFC 6749 §2.3 method names; `federated_jwt`: RFC 7523
+ * with a workload token; `edge`: the gateway behind an edge door minting Txn-Tokens, named by
+ * configuration — `edge.txnToken.requester` — since ext_authz and forward-auth carry no client credential).
+ */
+export type CallerKind = 'none' | 'tls_client_auth' | 'private_key_jwt' | 'federated_jwt' | 'edge';
 
 /**
  * The authenticated requester of an exchange — the token endpoint's client, never the subject — as

@@ -25,7 +25,7 @@ export function refusalOf(error: unknown): Refusal {
     ? 'draining'
     : code === 'ERR_AUTHJWT_OVERLOADED'
       ? 'overloaded'
-      : code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN'
+      : code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN' || code === 'ERR_AUTHJWT_EDGE_TXN_TOKEN_MISSING'
         ? 'no_token'
         : 'malformed';
 }
@@ -57,6 +57,11 @@ export interface ExchangeEvent {
   clientAuth?: string | undefined;
   /** `act.sub` of the minted token (RFC 8693 delegation; a carried-over `act` too): logs and traces only, never a label. */
   actor?: string | undefined;
+  /**
+   * Edge doors (issue 22): the route's Txn-Token mode when not `off` — `mint` (a Txn-Token was asked
+   * for) or `verify` (an incoming one was checked). A metric label (a fixed set).
+   */
+  txnTokenMode?: 'mint' | 'verify' | undefined;
   /** Answered before the exchange ran (admission, or a request the door could not read). */
   refused?: Refusal | undefined;
   /**
@@ -96,8 +101,8 @@ interface ReportedFailure {
 export interface ExchangeReport {
   /** The caller proven by client authentication (token endpoint): named on the event by its configured id only. */
   identify(caller: Caller): void;
-  /** Labels every event of this exchange carries from now on (Txn-Token requester and kind). */
-  annotate(fields: Pick<ExchangeEvent, 'txnRequester' | 'txnKind'>): void;
+  /** Labels every event of this exchange carries from now on (Txn-Token requester and kind; the edge's Txn-Token mode). */
+  annotate(fields: Pick<ExchangeEvent, 'txnRequester' | 'txnKind' | 'txnTokenMode'>): void;
   succeeded(result: {
     provider: string;
     strategy: string;
@@ -127,7 +132,7 @@ export function beginExchangeReport(
 ): ExchangeReport {
   const started = performance.now();
   const durationSeconds = () => (performance.now() - started) / 1000;
-  let caller: Pick<ExchangeEvent, 'caller' | 'clientAuth' | 'txnRequester' | 'txnKind'> = {};
+  let caller: Pick<ExchangeEvent, 'caller' | 'clientAuth' | 'txnRequester' | 'txnKind' | 'txnTokenMode'> = {};
   return {
     identify(c) {
       caller = { ...caller, caller: c.kind === 'none' ? '_anonymous' : c.id, clientAuth: c.kind };
@@ -209,6 +214,7 @@ export function createExchangeReporter(logger: Logger, observer: ExchangeObserve
       // A trace id and a transaction id join here (issue 22); the Txn-Token itself is never recorded.
       if (event.txn) span.setAttribute('authjwt.txn', event.txn);
       if (event.txnRequester) span.setAttribute('authjwt.txn.requester', event.txnRequester);
+      if (event.txnTokenMode) span.setAttribute('authjwt.txn_token.mode', event.txnTokenMode);
     }
     const level =
       event.outcome === 'ok' ? 'debug' : event.outcome === 'internal' ? 'error' : event.outcome === 'unavailable' ? 'warn' : 'info';

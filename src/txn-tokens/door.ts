@@ -43,7 +43,7 @@ export function txnTokenHash(token: string): string {
 }
 
 /** `rctx.authn`: the subject token's RFC 8176 `amr` values (space-separated), else its `acr`. */
-function authnOf(claims: Readonly<Record<string, unknown>>): string | undefined {
+export function authnOf(claims: Readonly<Record<string, unknown>>): string | undefined {
   const amr = Object.hasOwn(claims, 'amr') ? claims.amr : undefined;
   if (Array.isArray(amr) && amr.length > 0 && amr.every((v) => typeof v === 'string')) return amr.join(' ').slice(0, 256);
   const acr = Object.hasOwn(claims, 'acr') ? claims.acr : undefined;

@@ -47,9 +47,14 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
   },
 });
+// issue 22: the Transaction Token rows live in their own file (results in bench-results/results-txn.json).
+if (args.only === 'txn') {
+  await import('./txn-tokens.ts');
+  process.exit(0);
+}
 const ONLY_ENVOY = args.only === 'envoy';
 const EDGE_ONLY = args.only === 'edge' || ONLY_ENVOY;
-if (args.only !== undefined && !EDGE_ONLY) throw new Error(`--only ${args.only}: only "edge" and "envoy" are known`);
+if (args.only !== undefined && !EDGE_ONLY) throw new Error(`--only ${args.only}: only "edge", "envoy" and "txn" are known`);
 const DURATION = Number(args.duration ?? (args.quick ? 4 : 10));
 const FLOOD = Number(args.flood ?? (args.quick ? 100_000 : 1_000_000));
 const CONCURRENCY = 32;

@@ -80,3 +80,68 @@ it('an issued Txn-Token: txn and requester on the span, txn and hash in the log,
     assert.ok(!text.includes(token) && !text.includes(token.split('.')[2]!), 'no token anywhere');
   }
 });
+
+it('the edge doors (issue 22): a verified Txn-Token puts txn and the mode on the span; a refused one only the mode; the token nowhere', () => {
+  const token = 'eyJhbGciOiJFUzI1NiJ9.eyJ0eG4iOiJ0LTIifQ.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmUtZWRnZQ';
+  const lines: string[] = [];
+  const logger = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _e, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    }) as never,
+  });
+  const report = createExchangeReporter(logger, {});
+  const spans: Record<string, unknown>[] = [];
+  const spanOf = () => {
+    const attributes: Record<string, unknown> = {};
+    spans.push(attributes);
+    return {
+      setAttributes: (a: Record<string, unknown>) => Object.assign(attributes, a),
+      setAttribute: (k: string, v: unknown) => Object.assign(attributes, { [k]: v }),
+      spanContext: () => ({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 }),
+      isRecording: () => true,
+    } as unknown as Span;
+  };
+  assert.ok(context.setGlobalContextManager(new StorageContextManager()));
+  try {
+    context.with(trace.setSpan(context.active(), spanOf()), () => {
+      const r = beginExchangeReport('ext_authz', { report, providerIds: new Set(['kc']) }, 'GET api/orders');
+      r.annotate({ txnTokenMode: 'verify' });
+      r.succeeded({
+        provider: '_txn_token',
+        strategy: 'txn-token',
+        kid: '',
+        reused: false,
+        txn: { txn: 't-2', tokenHash: txnTokenHash(token) },
+      });
+    });
+    context.with(trace.setSpan(context.active(), spanOf()), () => {
+      const r = beginExchangeReport('forward_auth', { report, providerIds: new Set(['kc']) });
+      r.annotate({ txnTokenMode: 'verify' });
+      r.failed(
+        {
+          outcome: 'unauthenticated',
+          reason: 'ERR_AUTHJWT_TXN_TOKEN_INVALID',
+          detail: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+          unexpected: undefined,
+        },
+        new Error('x'),
+        undefined,
+      );
+    });
+  } finally {
+    context.disable();
+  }
+  assert.deepEqual(
+    [spans[0]!['authjwt.txn'], spans[0]!['authjwt.txn_token.mode'], spans[0]!['authjwt.door']],
+    ['t-2', 'verify', 'ext_authz'],
+  );
+  assert.deepEqual([spans[1]!['authjwt.txn'], spans[1]!['authjwt.txn_token.mode']], [undefined, 'verify']);
+  const [ok, refused] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual([ok!.txn, ok!.txnTokenHash, ok!.txnTokenMode, ok!.door], ['t-2', txnTokenHash(token), 'verify', 'ext_authz']);
+  assert.deepEqual([refused!.txnTokenMode, refused!.reason, refused!.txn], ['verify', 'ERR_AUTHJWT_TXN_TOKEN_INVALID', undefined]);
+  for (const text of [...lines, JSON.stringify(spans)]) assert.ok(!text.includes(token.split('.')[2]!), 'no token anywhere');
+});
