@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildConfig } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/errors.ts';
+import { configIssueAt as issueAt } from '../../helpers/config-issues.ts';
 
 const base = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   issuer: 'https://authjwt.example',
@@ -11,18 +11,6 @@ const base = (extra: Record<string, unknown> = {}): Record<string, unknown> => (
   providers: [{ id: 'github', preset: 'github' }],
   ...extra,
 });
-
-function issueAt(raw: Record<string, unknown>, path: string): string {
-  try {
-    buildConfig(raw);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    const found = e.issues.find((i) => i.path === path);
-    assert.ok(found, `no issue at ${path}: ${JSON.stringify(e.issues)}`);
-    return found.message;
-  }
-  assert.fail(`accepted; expected an issue at ${path}`);
-}
 
 describe('edge configuration', () => {
   it('defaults: both doors off, Bearer in authorization, forward-auth internal, cache on for the edge only', () => {

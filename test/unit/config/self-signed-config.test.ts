@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildConfig } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/errors.ts';
+import { configIssueAt as issueAt } from '../../helpers/config-issues.ts';
 
 const JWK = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' };
 const workload = { id: 'spiffe://cluster.local/ns/batch/sa/nightly', jwks: { keys: [JWK] } };
@@ -16,18 +16,6 @@ const base = (selfSigned: Record<string, unknown>, provider: Record<string, unkn
   ...top,
   providers: [{ id: 'workloads', ...provider, selfSigned: { replayStore: 'memory', workloads: [workload], ...selfSigned } }],
 });
-
-function issueAt(raw: Record<string, unknown>, path: string): string {
-  try {
-    buildConfig(raw);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    const found = e.issues.find((i) => i.path === path);
-    assert.ok(found, `no issue at ${path}: ${JSON.stringify(e.issues)}`);
-    return found.message;
-  }
-  assert.fail(`accepted; expected an issue at ${path}`);
-}
 
 describe('selfSigned provider configuration', () => {
   it('defaults: aud = issuer (left to the verifier), ES256/ES384/EdDSA/Ed25519/PS256/RS256, 5m, replay protection on, no access tokens', () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildConfig } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/errors.ts';
+import { configIssueAt as issueAt } from '../../helpers/config-issues.ts';
 import { PolicyCompileError } from '../../../src/policy/index.ts';
 import { CompactJwtSigner } from '../../../src/keys/jwt-signer.ts';
 import { KeyStore } from '../../../src/keys/key-store.ts';
@@ -29,18 +29,6 @@ const base = (txnTokens?: Record<string, unknown>, tokenEndpoint: Record<string,
   ...(txnTokens ? { txnTokens } : {}),
 });
 const minimal = { trustDomain: 'td.example', requesters: [{ client: 'gateway' }] };
-
-function issueAt(raw: Record<string, unknown>, path: string): string {
-  try {
-    buildConfig(raw);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    const found = e.issues.find((i) => i.path === path);
-    assert.ok(found, `no issue at ${path}: ${JSON.stringify(e.issues)}`);
-    return found.message;
-  }
-  assert.fail(`accepted; expected an issue at ${path}`);
-}
 
 describe('txnTokens configuration', () => {
   it('absent: disabled', () => {
