@@ -5,13 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startAuthJwt, type RunningAuthJwt } from './authjwt.ts';
 import { makeCa, makeCert, type Pem } from './certs.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from './oidc.ts';
+import { postFormOverTls, type FormAnswer as Answer } from './tls-form.ts';
 
 export const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
@@ -21,11 +21,7 @@ export const GATEWAY = 'spiffe://trust-domain.example/ns/edge/sa/gateway';
 export const ORDERS = 'spiffe://trust-domain.example/ns/orders/sa/orders';
 export const STRANGER = 'spiffe://trust-domain.example/ns/misc/sa/stranger';
 
-export interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Record<string, unknown>;
-}
+export type { FormAnswer as Answer } from './tls-form.ts';
 
 export interface TxnTts {
   svc: RunningAuthJwt;
@@ -104,31 +100,8 @@ export async function startTxnTts(): Promise<TxnTts> {
   });
   const port = svc.app.internalHttpPort!;
 
-  const post = (form: Record<string, string> | URLSearchParams, client: Pem | null): Promise<Answer> => {
-    const body = new URLSearchParams(form).toString();
-    const options: RequestOptions = {
-      host: '127.0.0.1',
-      port,
-      path: '/token',
-      method: 'POST',
-      ca,
-      servername: 'localhost',
-      agent: false,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
-      ...(client ? { cert: client.cert, key: client.key } : {}),
-    };
-    return new Promise((resolve, reject) => {
-      const req = request(options, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode!, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }),
-        );
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  };
+  const post = (form: Record<string, string> | URLSearchParams, client: Pem | null): Promise<Answer> =>
+    postFormOverTls(port, ca, form, client);
   const txnRequest = (subjectToken: string, over: Record<string, string | undefined> = {}) => {
     const all: Record<string, string | undefined> = {
       grant_type: GRANT,
