@@ -12,6 +12,8 @@ import { TokenExchange } from './exchange/token-exchange.ts';
 import { LruMintedTokenCache } from './exchange/minted-token-cache.ts';
 import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
 import { createAuthApi } from './grpc/auth-api.ts';
+import { createEdgeTxnTokenService } from './edge/txn-token-service.ts';
+import type { EdgeTxnTokenSettings } from './edge/txn-token-edge.ts';
 import { createExtAuthz, extAuthzService } from './grpc/ext-authz.ts';
 import { createGrpcCredentials } from './grpc/credentials.ts';
 import { HealthService } from './grpc/health.ts';
@@ -22,7 +24,17 @@ import { createForwardAuthRoute } from './http/forward-auth.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
 import { createRouter, type HttpRoute } from './http/router.ts';
-import { ACCESS_TOKEN_TYPE, createTokenEndpointRoutes, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './http/token-endpoint.ts';
+import {
+  ACCESS_TOKEN_TYPE,
+  createTokenEndpointRoutes,
+  JWT_TOKEN_TYPE,
+  type RequestedTokenTypeHandler,
+  TOKEN_EXCHANGE_GRANT,
+} from './http/token-endpoint.ts';
+import { TXN_TOKEN_TYPE } from './txn-tokens/constants.ts';
+import { createTxnTokenIssuer } from './txn-tokens/build.ts';
+import { createTxnTokenRequestHandler } from './txn-tokens/door.ts';
+import type { TxnTokenIssuer } from './txn-tokens/issuer.ts';
 import { isLoopbackHost } from './config/url-policy.ts';
 import { startHttpServer } from './http/server.ts';
 import { CompactJwtSigner } from './keys/jwt-signer.ts';
@@ -78,6 +90,21 @@ function admissionRuleFor(path: string): AdmissionRule {
   return CALL_RULE;
 }
 
+/** Logs a selfSigned provider's Redis replay-cache events: `ready` always, failures at most every 10 s. */
+function throttledReplayCacheLog(logger: Logger) {
+  let lastErrorLog = 0;
+  return (event: { provider: string; kind: 'ready' | 'error' | 'reconnecting'; error?: string }) => {
+    if (event.kind === 'ready') logger.info({ provider: event.provider }, 'self-signed replay cache (redis) connected');
+    else if (Date.now() - lastErrorLog >= 10_000) {
+      lastErrorLog = Date.now();
+      logger.warn(
+        { provider: event.provider, event: event.kind, error: event.error },
+        'self-signed replay cache (redis) unavailable: self-signed JWTs are refused until it answers',
+      );
+    }
+  };
+}
+
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
   for (const warning of config.warnings) logger.warn({ warning }, `CONFIG WARNING: ${warning}`);
@@ -106,6 +133,12 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     fetch: options.fetch,
     policies,
     wrapVerifier: tracing ? traceVerifier : undefined,
+    // issue 22: selfSigned providers' workload keys (files re-read; a bad update keeps the last good keys).
+    onWorkloadKeysReload: ({ provider, path, ok, keys, error }) =>
+      ok
+        ? logger.info({ provider, file: path, keys }, 'workload keys reloaded')
+        : logger.warn({ provider, file: path, error }, 'workload keys could not be reloaded: the last good keys stay in use'),
+    onWorkloadReplayCacheEvent: throttledReplayCacheLog(logger),
   });
   void providers.warmUp();
   metrics.watchKeys(keys.store);
@@ -130,6 +163,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     },
     mintedTokens,
   });
+  // issue 22: the Transaction Token Service (src/txn-tokens), when `txnTokens` is configured.
+  const txnIssuer = config.txnTokens
+    ? createTxnTokenIssuer(config.txnTokens, { signer: tracing ? traceSigner(signer) : signer, issuer: config.issuer })
+    : undefined;
   const report = createExchangeReporter(logger, observer);
   const readiness = createReadiness({
     signing: () => keys.store.status(),
@@ -169,6 +206,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
 
   // ---- Edge doors (issue 12): Envoy ext_authz on the gRPC port, forward-auth on an HTTP listener ----
   const edgeSettings = config.edge;
+  const edgeTxnTokens = buildEdgeTxnTokens(config, exchange, txnIssuer, () => keys.store.jwks());
   const edgeGrpcServices: GrpcService[] = [];
   if (config.edge.extAuthz.enabled) {
     const { definition, encodeResponse } = extAuthzService();
@@ -179,6 +217,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       providerIds,
       report,
       encodeResponse,
+      txnTokens: edgeTxnTokens,
     });
     edgeGrpcServices.push({ definition, implementation: tracing ? traceUnaryService(definition, extAuthz) : extAuthz });
   }
@@ -193,6 +232,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
           providerIds,
           report,
           isAccepting: () => accepting,
+          txnTokens: edgeTxnTokens,
         }),
       ]
     : [];
@@ -280,12 +320,26 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         subjectIssuers,
         clientAuthentication: clientAuthentication.authenticator,
         oidcProviders: new Set(config.providers.filter((p) => jwtIssuerOf(p) !== undefined).map((p) => p.id)),
+        // issue 22: the providers that take `…:self_signed` subject tokens.
+        selfSignedProviders: new Map(
+          config.providers.flatMap((p) => (p.selfSigned ? [[p.id, { accessTokens: p.selfSigned.accessTokens }]] : [])),
+        ),
         defaultProvider: config.tokenEndpoint.defaultProvider,
         providerIds,
         report,
         deadline: config.tokenEndpoint.deadline,
         maxConcurrentRequests: config.tokenEndpoint.maxConcurrentRequests,
         isAccepting: () => accepting,
+        // issue 22: requested_token_type=…:txn_token (the draft's Txn-Token Request profile).
+        requestedTokenTypes: txnIssuer
+          ? new Map<string, RequestedTokenTypeHandler>([
+              [ACCESS_TOKEN_TYPE, { issuedTokenType: ACCESS_TOKEN_TYPE, exchange: (input, o) => exchange.exchangeBearer(input, o) }],
+              [
+                TXN_TOKEN_TYPE,
+                createTxnTokenRequestHandler({ issuer: txnIssuer, exchange, keys: () => keys.store.jwks(), tokenIssuer: config.issuer }),
+              ],
+            ])
+          : undefined,
       }),
     );
   }
@@ -367,6 +421,41 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * issue 22: Transaction Tokens at the edge doors — the `edge.txnToken` settings and, with a `txnTokens`
+ * section, the Transaction Token Service as the doors use it. The gateway requester is the configured
+ * client (`edge.txnToken.requester`); its `req_wl` is the client's registered SPIFFE ID, else its id.
+ */
+function buildEdgeTxnTokens(
+  config: Config,
+  exchange: TokenExchange,
+  issuer: TxnTokenIssuer | undefined,
+  jwks: () => ReturnType<KeyManager['store']['jwks']>,
+): EdgeTxnTokenSettings {
+  const { mode, requester } = config.edge.txnToken;
+  if (!issuer) return { mode };
+  const client = config.tokenEndpoint.clientAuthentication.clients.find((c) => c.id === requester);
+  return {
+    mode,
+    requester,
+    service: createEdgeTxnTokenService({
+      exchange,
+      issuer,
+      requester: client && {
+        kind: 'edge',
+        id: client.id,
+        subject: client.id,
+        issuer: '',
+        spiffeId: client.tlsClientAuth?.spiffeId ?? '',
+        namespace: '',
+        serviceAccount: '',
+      },
+      keys: jwks,
+      tokenIssuer: config.issuer,
+    }),
   };
 }
 

@@ -120,6 +120,23 @@ export const ERRORS = define({
     help: 'Edge: the token header was sent twice, or with comma-separated values (RFC 6750 §2: one credential per request).',
   },
 
+  // Transaction Tokens at the edge doors (issue 22, docs/txn-tokens.md): a route's mode and the Txn-Token header.
+  EDGE_TXN_TOKEN_MISSING: {
+    kind: 'unauthenticated',
+    message: 'no Txn-Token in the request',
+    help: 'Edge, verify mode: the `Txn-Token` header is absent or empty (an internal hop is only reached with a Txn-Token).',
+  },
+  EDGE_TXN_TOKEN_MULTIPLE: {
+    kind: 'invalid_argument',
+    message: 'more than one Txn-Token in the request',
+    help: 'Edge, verify mode: the `Txn-Token` header was sent twice or with comma-separated values (the draft: exactly one Txn-Token).',
+  },
+  EDGE_TXN_TOKEN_MODE: {
+    kind: 'invalid_argument',
+    message: 'the route asks for a Txn-Token mode this service does not serve',
+    help: "Edge: the route's `txn_token` (Envoy context_extensions, forward-auth query) is not off, mint or verify, or names mint without `edge.txnToken.requester`, or the `txnTokens` section is not configured.",
+  },
+
   // Token endpoint (RFC 8693): requests that are not a token exchange this service performs.
   TOKEN_REQUEST_MALFORMED: {
     kind: 'invalid_argument',
@@ -150,6 +167,18 @@ export const ERRORS = define({
     kind: 'invalid_argument',
     message: 'scope is not supported, and actor_token_type comes only with actor_token',
     help: 'Minted tokens carry no scope: a request for one is refused rather than silently ignored. RFC 8693 §2.1: `actor_token_type` must not be sent without `actor_token`.',
+  },
+  // issue 22: subject token types (draft-ietf-oauth-transaction-tokens, Subject Token Types).
+  TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT: {
+    kind: 'invalid_argument',
+    message: 'a refresh token is never accepted as a subject token',
+    help: '`subject_token_type=urn:ietf:params:oauth:token-type:refresh_token`: refresh tokens obtain access tokens from their own authorization server only (RFC 6749 §6); the Transaction Tokens draft forbids them as subject tokens. Present the access token.',
+  },
+  REQUEST_SELF_SIGNED_NOT_ACCEPTED: {
+    kind: 'invalid_argument',
+    message:
+      'self-signed subject tokens are accepted only as subject_token_type urn:ietf:params:oauth:token-type:self_signed, by a selfSigned provider, for the token types it issues',
+    help: '`…:self_signed` without a `selfSigned` provider (or with `subject_issuer` naming another kind, or several selfSigned providers and no `subject_issuer`); a selfSigned provider named for another token type or door (GetJWT, the edge); or an access token requested from a self-signed JWT without `selfSigned.accessTokens` (docs/workload-identity.md).',
   },
   TOKEN_REQUEST_UNKNOWN_ISSUER: {
     kind: 'invalid_argument',
@@ -291,7 +320,7 @@ export const ERRORS = define({
   UPSTREAM_SUBJECT_MISMATCH: {
     kind: 'unauthenticated',
     message: 'userinfo subject differs from the token subject',
-    help: 'userinfo strategy with a JWT-shaped token.',
+    help: "userinfo strategy with a JWT-shaped token; GitLab: `/oauth/token/info` names another `resource_owner_id` than the user API's `id`.",
   },
   UPSTREAM_NO_ACCOUNT_ID: {
     kind: 'unauthenticated',
@@ -312,12 +341,38 @@ export const ERRORS = define({
   UPSTREAM_LIFETIME_TOO_LONG: {
     kind: 'unauthenticated',
     message: 'token lifetime exceeds the accepted maximum',
-    help: '`exp` − `iat` is over `kubernetes.maxTokenLifetime` (default 24h): request a shorter `expirationSeconds` in the projected volume.',
+    help: '`exp` − `iat` is over `kubernetes.maxTokenLifetime` (default 24h): request a shorter `expirationSeconds` in the projected volume. A self-signed JWT: `exp` − `iat` or `exp` − now over `selfSigned.maxTokenLifetime` (default 5m).',
   },
   UPSTREAM_TOKEN_REVIEW_REJECTED: {
     kind: 'unauthenticated',
     message: 'the Kubernetes API server does not accept this token',
     help: "TokenReview (`kubernetes.tokenReview: true`) answered `authenticated: false`: the pod, secret or node the token is bound to was deleted, or the service account was deleted or recreated. The log has the API server's reason.",
+  },
+  // issue 22: self-signed workload JWTs (the `selfSigned` provider kind, docs/workload-identity.md).
+  UPSTREAM_UNKNOWN_WORKLOAD: {
+    kind: 'unauthenticated',
+    message: 'self-signed token of an unregistered workload',
+    help: 'The `iss` of a self-signed JWT is not the `id` of a workload of the selfSigned provider (exact match).',
+  },
+  UPSTREAM_SUBJECT_NOT_ALLOWED: {
+    kind: 'unauthenticated',
+    message: 'the workload may not assert this subject',
+    help: 'A self-signed JWT whose `sub` is neither the workload id nor one of its `subjects`.',
+  },
+  UPSTREAM_SCOPE_NOT_ALLOWED: {
+    kind: 'unauthenticated',
+    message: 'the workload may not claim this scope',
+    help: "A self-signed JWT whose `scope` holds a value the workload's `scopes` do not list, or malformed (RFC 6749 §3.3).",
+  },
+  PROVIDER_REPLAY_CACHE_UNAVAILABLE: {
+    kind: 'unavailable',
+    message: 'self-signed tokens cannot be checked for replay right now',
+    help: 'The replay cache of a selfSigned provider is unreachable or slow (`replayStore: redis`), or full of live entries (`memory`, `maxReplayEntries`): self-signed JWTs are refused (never accepted unchecked) until it answers. Retry with a new JWT.',
+  },
+  UPSTREAM_REPLAYED: {
+    kind: 'unauthenticated',
+    message: 'this token was already used',
+    help: 'A self-signed JWT (single use, `selfSigned.replayProtection`) presented a second time, or without a `jti`: sign a new one per request.',
   },
   UPSTREAM_ACCOUNT_MISMATCH: {
     kind: 'unauthenticated',
@@ -427,6 +482,83 @@ export const ERRORS = define({
     kind: 'unavailable',
     message: 'introspection needs client credentials',
     help: 'Set `clientId` and a client secret.',
+  },
+
+  // Transaction Tokens (issue 22, draft-ietf-oauth-transaction-tokens; docs/txn-tokens.md).
+  TXN_REQUESTER_UNAUTHENTICATED: {
+    kind: 'unauthenticated',
+    message: 'a Txn-Token request needs client authentication',
+    help: 'The draft requires the TTS to authenticate the requesting workload: use tls_client_auth, private_key_jwt or federated_jwt (docs/token-endpoint.md). OAuth invalid_client (401).',
+  },
+  TXN_REQUESTER_NOT_ALLOWED: {
+    kind: 'permission_denied',
+    message: 'this client may not request Txn-Tokens',
+    help: 'The authenticated client is not in `txnTokens.requesters`. OAuth unauthorized_client.',
+  },
+  TXN_ISSUANCE_DENIED: {
+    kind: 'permission_denied',
+    message: 'the issuance policy refuses a Txn-Token for this requester and subject',
+    help: "An `allow` rule of the requester's entry in `txnTokens.requesters` evaluated to false; ErrorInfo metadata `rule` names it. OAuth unauthorized_client.",
+  },
+  TXN_REPLACEMENT_NOT_ALLOWED: {
+    kind: 'permission_denied',
+    message: 'this client may not replace Txn-Tokens',
+    help: 'A Txn-Token was presented as subject_token by a requester without `replace: true`. OAuth unauthorized_client.',
+  },
+  TXN_CONTEXT_NOT_ALLOWED: {
+    kind: 'permission_denied',
+    message: 'request_details or request_context sets a member this client may not set',
+    help: "A member not listed in the requester's `requestDetails` / `requestContext` (the draft's example: a downstream service may not set tctx.amount). The log names it. OAuth unauthorized_client.",
+  },
+  TXN_CONTEXT_MODIFIED: {
+    kind: 'permission_denied',
+    message: 'a replacement Txn-Token cannot change an asserted tctx or rctx member',
+    help: 'Replacement only adds members; a member of the replaced token keeps its value (the draft: never expand, and tctx is immutable through the call chain). OAuth invalid_request.',
+  },
+  TXN_CONTEXT_MALFORMED: {
+    kind: 'invalid_argument',
+    message: 'request_details or request_context is not a valid JSON object',
+    help: 'Not JSON, not an object, over 8 KiB, deeper than 8 or over 256 members, or a reserved member name; ErrorInfo metadata `parameter` names which. OAuth invalid_request.',
+  },
+  TXN_SCOPE_INVALID: {
+    kind: 'invalid_argument',
+    message: 'scope is missing or malformed',
+    help: 'A Txn-Token request needs `scope`: 1 to 64 space-separated RFC 6749 scope tokens. OAuth invalid_scope.',
+  },
+  TXN_SCOPE_WIDENED: {
+    kind: 'permission_denied',
+    message: 'the requested scope exceeds the subject token or what this client may get',
+    help: "A requested scope value is not in the subject token's scope (or the replaced Txn-Token's), or not in the requester's `scopes`. OAuth invalid_scope.",
+  },
+  TXN_SUBJECT_SCOPE_UNKNOWN: {
+    kind: 'permission_denied',
+    message: "the subject token's scope cannot be determined",
+    help: "The draft: the TTS MUST reject the request and MUST NOT treat an unknown scope as unconstrained. The provider does not tell the token's scope (docs/txn-tokens.md lists which strategies do). OAuth invalid_request.",
+  },
+  TXN_SUBJECT_TOKEN_EMBEDDED: {
+    kind: 'invalid_argument',
+    message: 'the Txn-Token would contain the subject token',
+    help: 'request_details or request_context carries the presented subject token; the draft forbids a Txn-Token containing it. OAuth invalid_request.',
+  },
+  TXN_TARGET_INVALID: {
+    kind: 'invalid_argument',
+    message: 'audience must be the trust domain',
+    help: 'A Txn-Token request needs exactly one `audience`, equal to `txnTokens.trustDomain`, and no `resource`. OAuth invalid_target.',
+  },
+  TXN_TOKEN_INVALID: {
+    kind: 'unauthenticated',
+    message: 'Txn-Token invalid',
+    help: "Bad signature (not signed by authjwt's keys), `typ` not txntoken+jwt, `aud` not the trust domain, an algorithm off the list, or a required claim missing or mistyped; the log has the reason.",
+  },
+  TXN_TOKEN_EXPIRED: {
+    kind: 'unauthenticated',
+    message: 'Txn-Token expired',
+    help: 'An expired Txn-Token is never accepted and never replaced: request a new one from the subject token.',
+  },
+  TXN_REPLACEMENTS_EXHAUSTED: {
+    kind: 'permission_denied',
+    message: 'this transaction was replaced too often',
+    help: 'The replaced Txn-Token already went through `txnTokens.maxReplacements` replacements (counted in the token: rctx.req_wl_chain). OAuth invalid_request.',
   },
 
   // Signing keys.

@@ -5,7 +5,7 @@
  * `cacheTtl`, `timeout`, `retries`, `circuitBreaker`, `jwksCooldown`, `algorithms`…) keep their meaning.
  */
 import { z } from 'zod';
-import { duration, url } from './schema-fields.ts';
+import { duration, scopeToken, url } from './schema-fields.ts';
 
 /** Where a pod finds the API server, its service-account token and the cluster CA (kubelet's projected volume). */
 const IN_CLUSTER = Object.freeze({
@@ -88,6 +88,13 @@ export const kubernetesSchema = z.strictObject({
    * and ties every exchange to the API server's availability. Needs `system:auth-delegator`. Default off.
    */
   tokenReview: z.boolean().default(false),
+  /**
+   * The OAuth scopes a workload's token is taken to carry (a Transaction Token request is refused unless
+   * its `scope` is within them: draft-ietf-oauth-transaction-tokens, Scope Processing). A projected
+   * service-account token carries no scope of its own, so by default its scopes cannot be determined
+   * and every Txn-Token request with it is refused. RFC 6749 §3.3 scope-tokens, at most 64. Default: none.
+   */
+  scopes: z.array(scopeToken).max(64).optional(),
 });
 
 export type ParsedKubernetes = z.output<typeof kubernetesSchema>;

@@ -77,6 +77,48 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
     capToUpstreamExpiry: p.capToUpstreamExpiry,
   };
 
+  if (p.selfSigned) {
+    const s = p.selfSigned;
+    for (const w of s.workloads) {
+      if (w.subjects.includes('*'))
+        ctx.warnings.push(
+          `provider ${p.id}: workload ${JSON.stringify(w.id)} may assert any subject (subjects: ["*"]): its key speaks for every user`,
+        );
+    }
+    if (!s.replayProtection)
+      ctx.warnings.push(
+        `provider ${p.id}: selfSigned.replayProtection is off — a captured self-signed JWT can be replayed until it expires`,
+      );
+    else if (s.replayStore === 'memory')
+      ctx.warnings.push(
+        `provider ${p.id}: selfSigned.replayStore is memory: each replica remembers only the tokens it saw, so with several replicas a self-signed JWT can be used once at every other replica. Use replayStore: redis with more than one replica.`,
+      );
+    return {
+      ...common,
+      strategy: 'jwt',
+      accountIdClaim: 'sub',
+      oidc: undefined,
+      userApi: undefined,
+      selfSigned: {
+        audience: s.audience,
+        algorithms: s.algorithms,
+        maxTokenLifetime: s.maxTokenLifetime,
+        replayProtection: s.replayProtection,
+        replayStore: s.replayStore ?? 'memory',
+        maxReplayEntries: s.maxReplayEntries,
+        accessTokens: s.accessTokens,
+        workloads: s.workloads.map((w) => ({
+          id: w.id,
+          jwks: w.jwks,
+          jwksFile: w.jwksFile,
+          reloadInterval: w.reloadInterval,
+          subjects: [...new Set(w.subjects)],
+          scopes: w.scopes ? [...new Set(w.scopes)] : undefined,
+        })),
+      },
+    };
+  }
+
   if (p.kubernetes) {
     const k = p.kubernetes;
     if (k.jwksFile === undefined || k.tokenReview) checkUrl('kubernetes.apiServer', k.apiServer);
@@ -104,6 +146,7 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
         tokenReview: k.tokenReview,
         algorithms: p.algorithms,
         jwksCooldown: p.jwksCooldown ?? DEFAULT_JWKS_COOLDOWN,
+        scopes: k.scopes ? [...new Set(k.scopes)] : undefined,
       },
     };
   }
@@ -149,7 +192,7 @@ export function resolveProvider(p: ParsedProvider, path: string, ctx: ResolveCon
  * an undeclared identifier, `a-b` over undeclared names or a `:` without `?` does not compile.
  */
 const BARE_PATH = /^[A-Za-z_][A-Za-z0-9_:-]*(?:\.[A-Za-z0-9_:-]+)*$/;
-const CEL_ROOTS = new Set(['claims', 'account', 'caller', 'actor', 'github', 'gitlab', 'true', 'false', 'null']);
+const CEL_ROOTS = new Set(['claims', 'account', 'caller', 'actor', 'subject', 'github', 'gitlab', 'true', 'false', 'null']);
 
 export function isBarePath(value: string): boolean {
   return BARE_PATH.test(value) && !CEL_ROOTS.has(value.split('.', 1)[0]!);

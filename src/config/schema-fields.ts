@@ -42,3 +42,9 @@ export const ASYMMETRIC_JWS_ALGORITHMS = [
   'EdDSA',
   'Ed25519',
 ] as const;
+
+/** An OAuth scope value (RFC 6749 §3.3 scope-token: visible ASCII except `"` and `\`), at most 256 characters. */
+export const scopeToken = z
+  .string()
+  .max(256)
+  .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be an OAuth scope-token (RFC 6749 §3.3: visible ASCII without space, " or \\)');

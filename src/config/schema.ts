@@ -4,7 +4,9 @@ import { checkClientAuthentication, clientAuthenticationSchema, delegationSchema
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
 import { apiAudiencesOf, kubernetesSchema } from './kubernetes-schema.ts';
+import { selfSignedSchema } from './self-signed-schema.ts';
 import { PRESET_NAMES } from './presets.ts';
+import { checkTxnTokens, txnTokensSchema } from './txn-tokens-schema.ts';
 
 export { ASYMMETRIC_JWS_ALGORITHMS };
 
@@ -97,6 +99,12 @@ const providerSchema = z
      * `audiences` is then required.
      */
     kubernetes: kubernetesSchema.optional(),
+    /**
+     * Self-signed workload JWTs (issue 22): subject tokens of type `urn:ietf:params:oauth:token-type:self_signed`
+     * at the token endpoint, signed by registered workloads (docs/workload-identity.md). Set instead of
+     * `issuer`, `userApiUrl`, `preset` or `kubernetes`.
+     */
+    selfSigned: selfSignedSchema.optional(),
     /** How access tokens are proven: auto, jwt, introspection, userinfo (OIDC), user-api (implied by userApiUrl/preset). */
     strategy: z.enum(STRATEGIES).optional(),
     /** @deprecated since 0.2: use `strategy`. */
@@ -185,6 +193,10 @@ const providerSchema = z
     const userApiField = p.userinfoUrl !== undefined && p.userApiUrl === undefined ? 'userinfoUrl' : 'userApiUrl';
     const strategy = p.strategy ?? p.verification;
     const strategyField = p.strategy !== undefined ? 'strategy' : 'verification';
+    if (p.selfSigned) {
+      checkSelfSignedProvider(p, issue);
+      return;
+    }
     if (p.kubernetes) {
       checkKubernetesProvider(p, issue);
       return;
@@ -214,6 +226,37 @@ const providerSchema = z
     if (p.apiBaseUrl && p.preset !== 'github' && p.preset !== 'gitlab')
       issue('apiBaseUrl', 'only applies to the github and gitlab presets');
   });
+
+/** Cross-field rules of a `selfSigned` provider: nothing of another kind applies (the keys are its workloads'). */
+function checkSelfSignedProvider(p: Record<string, unknown>, issue: (field: string, message: string) => void): void {
+  const inapplicable = [
+    'issuer',
+    'userApiUrl',
+    'userinfoUrl',
+    'preset',
+    'kubernetes',
+    'audiences',
+    'strategy',
+    'verification',
+    'accountIdClaim',
+    'accountIdField',
+    'algorithms',
+    'clientId',
+    'clientSecret',
+    'clientSecretFile',
+    'clientSecretEnv',
+    'headers',
+    'apiBaseUrl',
+    'jwksCooldown',
+  ];
+  for (const field of inapplicable) {
+    if (p[field] !== undefined)
+      issue(
+        field,
+        `does not apply to a selfSigned provider${field === 'algorithms' ? ' (use selfSigned.algorithms)' : field === 'audiences' ? ' (use selfSigned.audience)' : ''}`,
+      );
+  }
+}
 
 /** Cross-field rules of a `kubernetes` provider: what applies, what must be set, what would let an API-server token in. */
 function checkKubernetesProvider(
@@ -345,6 +388,31 @@ const edgeSchema = z
     identityHeaders: z.record(headerName, z.string().min(1).max(64)).default({}),
     /** Keep the incoming provider token on the upstream request (only when it is in another header than mintedHeader). */
     keepProviderToken: z.boolean().default(false),
+    /**
+     * Transaction Tokens at the edge doors (issue 22, docs/txn-tokens.md): `off` (default) exchanges the
+     * provider token as above; `mint` verifies the provider token and sets a fresh Txn-Token in the
+     * `Txn-Token` header of the upstream request (one `txn` per request, never reused; a client's
+     * `Txn-Token` is replaced); `verify` (internal hops) checks the request's `Txn-Token` against
+     * authjwt's keys, the trust domain, `exp` and `typ`, and passes it on unmodified. A route may choose
+     * its own mode: Envoy `context_extensions: { txn_token: mint | verify | off }`, forward-auth
+     * `?txn_token=`. Needs the `txnTokens` section.
+     */
+    txnToken: z
+      .strictObject({
+        /** The doors' mode when the route names none. */
+        mode: z.enum(['off', 'mint', 'verify']).default('off'),
+        /**
+         * The gateway as the requesting workload of Txn-Tokens minted at the edge: a client of
+         * `txnTokens.requesters` (its issuance policy and scopes apply). The Txn-Token's `req_wl` is
+         * that client's registered SPIFFE ID (`tlsClientAuth.spiffeId`) when it has one, else its client
+         * id. Required for `mint` (here or on a route).
+         */
+        requester: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, 'must be a client id')
+          .optional(),
+      })
+      .prefault({}),
     extAuthz: z
       .strictObject({
         /** Serve `envoy.service.auth.v3.Authorization/Check` on the gRPC port. */
@@ -389,7 +457,9 @@ function checkEdgeConfig(
     edge: z.output<typeof edgeSchema>;
     mintedTokens: z.output<typeof mintedTokensSchema>;
     tokenTtl: number;
-    providers: { id: string; tokenTtl?: number | undefined }[];
+    providers: { id: string; tokenTtl?: number | undefined; audience?: readonly string[] | undefined }[];
+    audience: readonly string[];
+    txnTokens?: { trustDomain: string; requesters: readonly { client: string }[] } | undefined;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -406,6 +476,30 @@ function checkEdgeConfig(
   }
   if (e.providerHeader !== '' && (e.providerHeader === e.tokenHeader || e.providerHeader === e.mintedHeader))
     issue(['edge', 'providerHeader'], 'must differ from tokenHeader and mintedHeader');
+  if (e.txnToken.mode !== 'off' || c.txnTokens) {
+    // The draft's header (§ "Txn-Token" HTTP Header) belongs to the Txn-Token alone at these doors (a route
+    // may choose mint or verify whenever the txnTokens section is there).
+    const uses: [string[], string][] = [
+      [['edge', 'tokenHeader'], e.tokenHeader],
+      [['edge', 'mintedHeader'], e.mintedHeader],
+      [['edge', 'providerHeader'], e.providerHeader],
+      ...Object.keys(e.identityHeaders).map((h): [string[], string] => [['edge', 'identityHeaders', h], h]),
+    ];
+    for (const [path, name] of uses) if (name === 'txn-token') issue(path, 'cannot be txn-token (the Txn-Token header)');
+  }
+  if (e.txnToken.mode === 'mint' && e.txnToken.requester === undefined)
+    issue(['edge', 'txnToken', 'requester'], 'is required with mode mint (the req_wl of Txn-Tokens minted at the edge)');
+  if (e.txnToken.mode !== 'off' && !c.txnTokens)
+    issue(['edge', 'txnToken', 'mode'], 'needs the txnTokens section (the Transaction Token Service)');
+  // No access token authjwt mints may name the trust domain: a hop that checks only signature and `aud`
+  // (Envoy jwt_authn cannot check `typ`) would take it for a Txn-Token.
+  if (c.txnTokens && [c.audience, ...c.providers.map((p) => p.audience ?? [])].some((a) => a.includes(c.txnTokens!.trustDomain)))
+    issue(
+      ['txnTokens', 'trustDomain'],
+      'must not be an audience of access tokens (audience, providers[].audience): a hop verifying only aud would take them for Txn-Tokens',
+    );
+  if (e.txnToken.requester !== undefined && !c.txnTokens?.requesters.some((r) => r.client === e.txnToken.requester))
+    issue(['edge', 'txnToken', 'requester'], `"${e.txnToken.requester}" is not a client of txnTokens.requesters`);
   if (c.mintedTokens.maxEntries > 0) {
     const ttls = [c.tokenTtl, ...c.providers.map((p) => p.tokenTtl).filter((t): t is number => t !== undefined)];
     if (ttls.some((ttl) => c.mintedTokens.refreshMargin >= ttl))
@@ -593,6 +687,8 @@ export const configSchema = z
     edge: edgeSchema,
     // ---- end edge ----
     providers: z.array(providerSchema).min(1, 'at least one provider is required'),
+    // issue 22: the Transaction Token Service (src/config/txn-tokens-schema.ts); absent: disabled.
+    txnTokens: txnTokensSchema,
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
@@ -608,8 +704,34 @@ export const configSchema = z
     if (id !== undefined && !c.providers.some((p) => p.id === id))
       ctx.addIssue({ code: 'custom', path: ['tokenEndpoint', 'defaultProvider'], message: `"${id}" is not a configured provider id` });
   })
+  // issue 22: self-signed workload JWTs are only taken when declared so, never by default.
+  .superRefine((c, ctx) => {
+    const selfSigned = new Set(c.providers.filter((p) => p.selfSigned).map((p) => p.id));
+    for (const path of [
+      ['tokenEndpoint', 'defaultProvider'],
+      ['edge', 'defaultProvider'],
+    ] as const) {
+      const id = path[0] === 'edge' ? c.edge.defaultProvider : c.tokenEndpoint.defaultProvider;
+      if (id !== undefined && selfSigned.has(id))
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path],
+          message: `"${id}" is a selfSigned provider: its tokens are accepted only as subject_token_type urn:ietf:params:oauth:token-type:self_signed`,
+        });
+    }
+    c.providers.forEach((p, i) => {
+      if (p.selfSigned?.replayStore === 'redis' && !c.tokenEndpoint.clientAuthentication.replayCache.redis)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', i, 'selfSigned', 'replayStore'],
+          message: 'redis needs tokenEndpoint.clientAuthentication.replayCache.redis (the Redis it shares)',
+        });
+    });
+  })
   // issue 21: client authentication and delegation of the token endpoint.
-  .superRefine(checkClientAuthentication);
+  .superRefine(checkClientAuthentication)
+  // issue 22: Txn-Token requesters are registered clients.
+  .superRefine(checkTxnTokens);
 
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedProvider = z.output<typeof providerSchema>;

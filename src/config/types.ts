@@ -45,6 +45,32 @@ interface KubernetesSettings {
   algorithms: readonly string[] | undefined;
   /** Minimum ms between key refetches (or file re-reads) an unknown `kid` can trigger. */
   jwksCooldown: number;
+  /** Scopes granted to every workload token of this cluster; undefined: cannot be determined. */
+  scopes: readonly string[] | undefined;
+}
+
+/** Self-signed workload JWTs (providers with a `selfSigned` section, src/config/self-signed-schema.ts). Durations are milliseconds. */
+interface SelfSignedSettings {
+  /** Required `aud`; undefined: authjwt's `issuer`. */
+  audience: string | undefined;
+  algorithms: readonly string[];
+  maxTokenLifetime: number;
+  replayProtection: boolean;
+  /** `redis`: the client-authentication Redis (`tokenEndpoint.clientAuthentication.replayCache.redis`). */
+  replayStore: 'memory' | 'redis';
+  maxReplayEntries: number;
+  /** Mint access tokens from them too (token endpoint, requested_token_type access_token). */
+  accessTokens: boolean;
+  workloads: readonly {
+    id: string;
+    jwks: { keys: readonly Record<string, unknown>[] } | undefined;
+    jwksFile: string | undefined;
+    reloadInterval: number;
+    /** `sub` values allowed besides `id`; `*`: any. */
+    subjects: readonly string[];
+    /** Scopes the workload may claim; undefined: its tokens' scopes cannot be determined. */
+    scopes: readonly string[] | undefined;
+  }[];
 }
 
 /** A provider after presets, deprecated names, secrets and URL policy were applied. Durations are milliseconds. */
@@ -82,6 +108,8 @@ export interface ProviderConfig {
   userApi: UserApiSettings | undefined;
   /** Set for a `kubernetes` provider (issue 21); then `oidc` and `userApi` are undefined. */
   kubernetes: KubernetesSettings | undefined;
+  /** Set for a `selfSigned` provider (issue 22); then `oidc`, `userApi` and `kubernetes` are undefined. */
+  selfSigned?: SelfSignedSettings | undefined;
 }
 
 /** The validated, frozen configuration. Durations are milliseconds. */

@@ -7,9 +7,10 @@
 
 /**
  * How a token was proven: locally (`jwt`, a Kubernetes token verified against the cluster's keys
- * included), or by a provider call (introspection, userinfo, the user API, a Kubernetes TokenReview).
+ * included; `self-signed`, a registered workload's own JWT), or by a provider call (introspection,
+ * userinfo, the user API, a Kubernetes TokenReview).
  */
-export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api' | 'token-review';
+export type ProofStrategy = 'jwt' | 'introspection' | 'userinfo' | 'user-api' | 'token-review' | 'self-signed';
 
 /**
  * Provider lookups a policy can ask for; fetched by the verifier only when some expression needs them.
@@ -52,6 +53,14 @@ export interface VerifiedIdentity {
    * `user-api` (a user API's JSON is not token claims).
    */
   delegation?: { act: unknown; mayAct: unknown } | undefined;
+  /**
+   * The OAuth scopes the subject token carries, as the provider vouched for them (RFC 6749 §3.3 scope
+   * tokens, deduplicated, in the provider's order); `[]`: known to carry none. `undefined`: cannot be
+   * determined — draft-ietf-oauth-transaction-tokens (§ Unknown `subject_token` scope) then requires
+   * refusing a Txn-Token request, never treating it as unconstrained. Per strategy: docs/strategies.md
+   * ("Scopes of a subject token").
+   */
+  scopes?: readonly string[] | undefined;
 }
 
 export interface CallOptions {
@@ -67,8 +76,12 @@ export interface TokenVerifier {
   verify(token: string, options?: CallOptions): Promise<VerifiedIdentity>;
 }
 
-/** How the requester of an exchange authenticated (RFC 6749 §2.3 method names; `federated_jwt`: RFC 7523 with a workload token). */
-export type CallerKind = 'none' | 'tls_client_auth' | 'private_key_jwt' | 'federated_jwt';
+/**
+ * How the requester of an exchange authenticated (RFC 6749 §2.3 method names; `federated_jwt`: RFC 7523
+ * with a workload token; `edge`: the gateway behind an edge door minting Txn-Tokens, named by
+ * configuration — `edge.txnToken.requester` — since ext_authz and forward-auth carry no client credential).
+ */
+export type CallerKind = 'none' | 'tls_client_auth' | 'private_key_jwt' | 'federated_jwt' | 'edge';
 
 /**
  * The authenticated requester of an exchange — the token endpoint's client, never the subject — as
@@ -126,6 +139,8 @@ export interface PolicyInput {
   caller?: Caller | undefined;
   /** Who will act for the subject; absent: {@link NO_ACTOR}. */
   actor?: PolicyActor | undefined;
+  /** The subject token's scopes ({@link VerifiedIdentity.scopes}); absent: cannot be determined. */
+  scopes?: readonly string[] | undefined;
 }
 
 /**
@@ -181,6 +196,11 @@ export interface ExchangeProvider {
   capToUpstreamExpiry: boolean;
   /** `client_id` of minted tokens when the upstream token names no client (RFC 9068 requires one). */
   defaultClientId: string;
+  /**
+   * Its tokens are self-signed workload JWTs (issue 22): taken only when the request declares them so
+   * (`subject_token_type …:self_signed`), never at GetJWT or the edge. Absent: false.
+   */
+  selfSigned?: boolean | undefined;
 }
 
 export interface ProviderDirectory {

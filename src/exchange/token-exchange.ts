@@ -44,6 +44,11 @@ export interface BearerInput {
   actorToken?: { token: string; jwt: boolean } | undefined;
   /** The authenticated requester (token endpoint client authentication); absent: anonymous. Never from the request body. */
   caller?: Caller | undefined;
+  /**
+   * The subject token is declared a self-signed workload JWT (token endpoint `…:self_signed`): only a
+   * `selfSigned` provider verifies it, and a `selfSigned` provider verifies nothing else.
+   */
+  selfSigned?: boolean | undefined;
 }
 
 /**
@@ -149,6 +154,7 @@ export class TokenExchange {
     const input = this.validateAccount(account);
     const provider = this.#providers.get(input.provider);
     if (!provider) throw authJwtError('REQUEST_UNKNOWN_PROVIDER');
+    if (provider.selfSigned) throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id } });
     if (!provider.accountTypes.includes(input.type)) throw authJwtError('REQUEST_TYPE_MISMATCH', { metadata: { provider: provider.id } });
     return this.#run(
       provider,
@@ -166,6 +172,9 @@ export class TokenExchange {
       this.validateToken(input.actorToken.token);
     }
     const provider = this.selectProvider(input);
+    // issue 22: a workload's own JWT is taken only where it is declared one, and only by its kind of provider.
+    if (Boolean(provider.selfSigned) !== Boolean(input.selfSigned))
+      throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id } });
     let audience = provider.audience;
     if (input.audience?.length) {
       if (!input.audience.every((a) => provider.audience.includes(a)))
@@ -178,6 +187,32 @@ export class TokenExchange {
       { boundAccountId: undefined, audience, caller: input.caller ?? ANONYMOUS_CALLER, actorToken: input.actorToken },
       options,
     );
+  }
+
+  /**
+   * The subject of a Transaction Token request (issue 22): selectProvider → verifyUpstream → checkPolicy
+   * (the provider's own rules, which decide who gets any token), and the subject template applied. No
+   * delegation and no mint: the Transaction Token Service (src/txn-tokens) issues from this.
+   */
+  async verifySubject(
+    input: BearerInput,
+    options: CallOptions = {},
+  ): Promise<{ provider: ExchangeProvider; identity: VerifiedIdentity; sub: string }> {
+    this.validateToken(input.token);
+    const provider = this.selectProvider(input);
+    // As for every exchange: a workload's own JWT only where declared one, and only by its kind of provider.
+    if (Boolean(provider.selfSigned) !== Boolean(input.selfSigned))
+      throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id } });
+    try {
+      options.signal?.throwIfAborted();
+      const identity = await provider.verifier.verify(input.token, { signal: options.signal });
+      this.checkPolicy(provider, identity, input.caller ?? ANONYMOUS_CALLER, NO_ACTOR);
+      return { provider, identity, sub: this.#subjectOf(provider.id, identity.accountId) };
+    } catch (caught) {
+      const error = options.signal?.aborted ? options.signal.reason : caught;
+      if (isAuthJwtError(error) && error.metadata.provider === undefined) throw error.withMetadata({ provider: provider.id });
+      throw error;
+    }
   }
 
   async #run(provider: ExchangeProvider, token: string, input: RunInput, options: ExchangeOptions): Promise<ExchangeResult> {
@@ -280,6 +315,9 @@ export class TokenExchange {
   ): Promise<ProvenActor> {
     // A JWT names its provider by `iss`; an opaque actor token is verified by the subject's provider.
     const provider = this.selectProvider({ token: input.token, defaultProvider: input.jwt ? undefined : subjectProvider.id });
+    // No actor_token_type names self-signed JWTs: a selfSigned provider never verifies an actor.
+    if (provider.selfSigned)
+      throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id, token: 'actor' } });
     let identity: VerifiedIdentity;
     try {
       identity = await provider.verifier.verify(input.token, { signal: options.signal });
@@ -357,6 +395,7 @@ export class TokenExchange {
       // Absent means anonymous / no actor (GetJWT and the edge doors never have them).
       ...(caller.kind !== 'none' ? { caller } : {}),
       ...(actor.kind !== 'none' ? { actor } : {}),
+      ...(identity.scopes !== undefined ? { scopes: identity.scopes } : {}),
     });
     if (refused.length) {
       const rule = decision.allowed ? undefined : decision.rule;

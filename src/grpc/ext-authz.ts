@@ -6,6 +6,14 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings, type HeaderLookup } from '../edge/edge-headers.ts';
+import {
+  decideTxnToken,
+  readTxnTokenRequest,
+  ROUTE_TXN_TOKEN_KEY,
+  txnTokenModeOf,
+  type EdgeTxnTokenSettings,
+  type TxnTokenRequest,
+} from '../edge/txn-token-edge.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
 import { failureBody, toEdgeFailure } from '../http/http-errors.ts';
 import { beginExchangeReport, describeRoute, type ExchangeEvent } from '../telemetry/exchange-events.ts';
@@ -27,6 +35,8 @@ interface CheckRequest {
       } | null;
     } | null;
     contextExtensions?: Record<string, string>;
+    /** The downstream peer Envoy saw (the client, or the last proxy in front of Envoy). */
+    source?: { address?: { socketAddress?: { address?: string } | null } | null } | null;
   } | null;
 }
 
@@ -56,7 +66,11 @@ export interface ExtAuthzOptions {
    * token, identity headers and metadata every time, and encoding was a tenth of a hit's cost.
    */
   encodeResponse?: ((response: CheckResponse) => Buffer) | undefined;
+  /** Transaction Tokens (issue 22): the doors' mode and the service; absent: every route is `off`. */
+  txnTokens?: EdgeTxnTokenSettings | undefined;
 }
+
+const TXN_TOKENS_OFF: EdgeTxnTokenSettings = { mode: 'off' };
 
 /**
  * `envoy.service.auth.v3.Authorization` from Envoy's own protos, with a Check response serializer that
@@ -89,6 +103,7 @@ const ROUTE_AUDIENCE_KEY = 'audience';
  */
 export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplementation {
   const { settings, encodeResponse } = options;
+  const txnTokens = options.txnTokens ?? TXN_TOKENS_OFF;
   /** Encoded answers to minted-token cache hits, by the cache entry's claims object (the same object on every hit of it). */
   const encodedHits = new WeakMap<object, Buffer>();
 
@@ -123,18 +138,50 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
       });
     };
 
-    let input: ReturnType<typeof readBearer>;
+    let input: ReturnType<typeof readBearer> | undefined;
+    let txnRequest: TxnTokenRequest | undefined;
     try {
       const extensions = attributes?.contextExtensions ?? {};
-      input = readBearer(headersOf(http), settings, {
+      const edgeRoute = {
         provider: Object.hasOwn(extensions, ROUTE_PROVIDER_KEY) ? extensions[ROUTE_PROVIDER_KEY] : undefined,
         audience: Object.hasOwn(extensions, ROUTE_AUDIENCE_KEY) ? parseAudienceList(extensions[ROUTE_AUDIENCE_KEY]) : undefined,
-      });
-      hint = input.providerHint ?? input.defaultProvider;
+      };
+      const mode = txnTokenModeOf(Object.hasOwn(extensions, ROUTE_TXN_TOKEN_KEY) ? extensions[ROUTE_TXN_TOKEN_KEY] : undefined, txnTokens);
+      if (mode === 'off') {
+        input = readBearer(headersOf(http), settings, edgeRoute);
+        hint = input.providerHint ?? input.defaultProvider;
+      } else {
+        // issue 22: the mode on every event; a mint also counts as a Txn-Token request of the gateway requester.
+        report.annotate(
+          mode === 'mint' ? { txnTokenMode: mode, txnRequester: txnTokens.requester, txnKind: 'new' } : { txnTokenMode: mode },
+        );
+        txnRequest = readTxnTokenRequest(mode, headersOf(http), settings, edgeRoute);
+        if (txnRequest.mode === 'mint') hint = txnRequest.input.providerHint ?? txnRequest.input.defaultProvider;
+      }
     } catch (error) {
       fail(error, true);
       return;
     }
+    if (txnRequest) {
+      // issue 22: never a minted-token cache (one txn per request), never a pre-encoded answer.
+      decideTxnToken(txnRequest, settings, txnTokens, {
+        reqIp: attributes?.source?.address?.socketAddress?.address || undefined,
+        signal,
+      }).then((decision) => {
+        dispose();
+        const event = report.succeeded(decision.result);
+        callback(null, {
+          status: { code: 0, message: '' },
+          okResponse: {
+            headers: decision.mutation.set.map(([key, value]) => overwrite(key, value)),
+            headersToRemove: decision.mutation.remove,
+          },
+          dynamicMetadata: decisionMetadata(event),
+        });
+      }, fail);
+      return;
+    }
+    if (!input) return;
     options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then((result) => {
       dispose();
       const event = report.succeeded(result);
@@ -167,13 +214,16 @@ export function createExtAuthz(options: ExtAuthzOptions): UntypedServiceImplemen
  * for access logs (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)%`) and later filters, on
  * allowed and denied answers alike. Only the bounded values of the exchange event: `outcome`, `provider`
  * (a configured id or "_unknown"), `reason` (the catalogue code of a denial), `rule` (the policy rule that
- * denied) and `reused` (a minted-token cache hit) — never a token, a claim value or a request value.
+ * denied), `reused` (a minted-token cache hit) and `txn` (the transaction id of a Txn-Token minted or
+ * verified, issue 22) — never a token, a claim value or a request value.
  */
 function decisionMetadata(event: ExchangeEvent): Struct {
   const fields: Struct['fields'] = { outcome: { stringValue: event.outcome }, provider: { stringValue: event.provider } };
   if (event.reason) fields.reason = { stringValue: event.reason };
   if (event.rule) fields.rule = { stringValue: event.rule };
   if (event.reused !== undefined) fields.reused = { boolValue: event.reused };
+  // issue 22: the transaction id of a minted or verified Txn-Token (an identifier, never the token).
+  if (event.txn) fields.txn = { stringValue: event.txn };
   return { fields };
 }
 

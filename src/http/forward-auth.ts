@@ -1,6 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { authJwtError } from '../errors.ts';
-import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings } from '../edge/edge-headers.ts';
+import { parseAudienceList, readBearer, upstreamMutation, type EdgeHeaderSettings, type UpstreamMutation } from '../edge/edge-headers.ts';
+import {
+  decideTxnToken,
+  readTxnTokenRequest,
+  ROUTE_TXN_TOKEN_KEY,
+  txnTokenModeOf,
+  type EdgeTxnTokenSettings,
+  type TxnTokenRequest,
+} from '../edge/txn-token-edge.ts';
 import type { TokenExchange } from '../exchange/token-exchange.ts';
 import { beginExchangeReport, describeRoute, type ExchangeEvent } from '../telemetry/exchange-events.ts';
 import { failureBody, toEdgeFailure } from './http-errors.ts';
@@ -22,6 +31,8 @@ export interface ForwardAuthOptions {
   report: (event: ExchangeEvent) => void;
   /** False while draining: checks are answered 503 (SHUTTING_DOWN) so the gateway retries elsewhere. */
   isAccepting: () => boolean;
+  /** Transaction Tokens (issue 22): the door's mode and the service; absent: every route is `off`. */
+  txnTokens?: EdgeTxnTokenSettings | undefined;
 }
 
 /** Envoy HTTP ext_authz: the filter removes these headers from the upstream request (its `headers_to_remove`). */
@@ -40,6 +51,7 @@ const ENVOY_HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
  */
 export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
   const { settings } = options;
+  const txnTokens: EdgeTxnTokenSettings = options.txnTokens ?? { mode: 'off' };
   let inFlight = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
@@ -63,14 +75,27 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
       deny(authJwtError('OVERLOADED'), true);
       return Promise.resolve();
     }
-    let input: ReturnType<typeof readBearer>;
+    let input: ReturnType<typeof readBearer> | undefined;
+    let txnRequest: TxnTokenRequest | undefined;
     try {
       const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
-      input = readBearer((name) => req.headersDistinct[name], settings, {
-        provider: query.get('provider') ?? undefined,
-        audience: parseAudienceList(query.get('audience')),
-      });
-      hint = input.providerHint ?? input.defaultProvider;
+      const route = { provider: query.get('provider') ?? undefined, audience: parseAudienceList(query.get('audience')) };
+      const get = (name: string) => req.headersDistinct[name];
+      // The route's Txn-Token mode only from the URL the gateway is configured to call (nginx, Traefik,
+      // Caddy): below the endpoint (Envoy HTTP ext_authz appends the client's path and query) a client
+      // could otherwise downgrade an internal hop from verify to off. There, edge.txnToken.mode decides.
+      const mode = txnTokenModeOf(path === options.path ? query.get(ROUTE_TXN_TOKEN_KEY) : undefined, txnTokens);
+      if (mode === 'off') {
+        input = readBearer(get, settings, route);
+        hint = input.providerHint ?? input.defaultProvider;
+      } else {
+        // issue 22: the mode on every event; a mint also counts as a Txn-Token request of the gateway requester.
+        report.annotate(
+          mode === 'mint' ? { txnTokenMode: mode, txnRequester: txnTokens.requester, txnKind: 'new' } : { txnTokenMode: mode },
+        );
+        txnRequest = readTxnTokenRequest(mode, get, settings, route);
+        if (txnRequest.mode === 'mint') hint = txnRequest.input.providerHint ?? txnRequest.input.defaultProvider;
+      }
     } catch (error) {
       deny(error, true);
       return Promise.resolve();
@@ -79,16 +104,32 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
     inFlight++;
     // The gateway gave up (its own timeout, or the client left) or the timeout passed: stop the provider calls.
     const { signal, dispose } = requestSignal(res, options.timeout);
-    return options.exchange.exchangeBearer(input, { signal, reuseMinted: true }).then(
+    const allow = (mutation: UpstreamMutation) => {
+      if (res.destroyed) return;
+      const headers: Record<string, string> = { 'cache-control': 'no-store' };
+      for (const [name, value] of mutation.set) headers[name] = value;
+      if (mutation.remove.length) headers[ENVOY_HEADERS_TO_REMOVE] = mutation.remove.join(', ');
+      send(req, res, 200, 'text/plain; charset=utf-8', '', headers);
+    };
+    if (txnRequest) {
+      // issue 22: never the minted-token cache — one txn per request.
+      return decideTxnToken(txnRequest, settings, txnTokens, { reqIp: observedClientIp(req), signal }).then(
+        (decision) => {
+          done();
+          report.succeeded(decision.result);
+          allow(decision.mutation);
+        },
+        (error: unknown) => {
+          done();
+          deny(error);
+        },
+      );
+    }
+    return options.exchange.exchangeBearer(input!, { signal, reuseMinted: true }).then(
       (result) => {
         done();
         report.succeeded(result);
-        if (res.destroyed) return;
-        const mutation = upstreamMutation(result, settings);
-        const headers: Record<string, string> = { 'cache-control': 'no-store' };
-        for (const [name, value] of mutation.set) headers[name] = value;
-        if (mutation.remove.length) headers[ENVOY_HEADERS_TO_REMOVE] = mutation.remove.join(', ');
-        send(req, res, 200, 'text/plain; charset=utf-8', '', headers);
+        allow(upstreamMutation(result, settings));
       },
       (error: unknown) => {
         done();
@@ -109,6 +150,16 @@ export function createForwardAuthRoute(options: ForwardAuthOptions): HttpRoute {
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     handle,
   };
+}
+
+/**
+ * `rctx.req_ip` of a Txn-Token minted here: the last `X-Forwarded-For` entry, the address the gateway
+ * itself saw (earlier entries are the client's to write); undefined when absent or not an IP address.
+ */
+function observedClientIp(req: IncomingMessage): string | undefined {
+  const forwarded = req.headersDistinct['x-forwarded-for'];
+  const last = forwarded?.at(-1)?.split(',').at(-1)?.trim();
+  return last && isIP(last) ? last : undefined;
 }
 
 /**

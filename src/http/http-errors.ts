@@ -16,6 +16,8 @@ export const OAUTH_ERROR_CODES = [
   'invalid_client',
   'unsupported_grant_type',
   'invalid_target',
+  'invalid_scope',
+  'unauthorized_client',
   'invalid_token',
   'access_denied',
   'temporarily_unavailable',
@@ -68,6 +70,19 @@ const OAUTH_BY_CODE: Readonly<Partial<Record<ErrorCode, { status: number; error:
   ERR_AUTHJWT_CLIENT_AUTH_INVALID_ASSERTION: { status: 401, error: 'invalid_client' },
   ERR_AUTHJWT_CLIENT_AUTH_ASSERTION_REPLAYED: { status: 401, error: 'invalid_client' },
   ERR_AUTHJWT_CLIENT_AUTH_CLIENT_ID_MISMATCH: { status: 401, error: 'invalid_client' },
+  // issue 22, Txn-Tokens: the draft's errors are RFC 6749 §5.2's. Requester authentication is required
+  // (invalid_client); a requester the issuance policy refuses is an unauthorized_client; scope beyond the
+  // subject's is invalid_scope; an audience other than the trust domain is invalid_target. An invalid,
+  // expired or over-replaced Txn-Token as subject_token stays invalid_request, as RFC 8693 §2.2.2 requires
+  // for every unacceptable subject_token (rather than RFC 6749's invalid_grant, which names grants).
+  ERR_AUTHJWT_TXN_REQUESTER_UNAUTHENTICATED: { status: 401, error: 'invalid_client' },
+  ERR_AUTHJWT_TXN_REQUESTER_NOT_ALLOWED: { status: 400, error: 'unauthorized_client' },
+  ERR_AUTHJWT_TXN_ISSUANCE_DENIED: { status: 400, error: 'unauthorized_client' },
+  ERR_AUTHJWT_TXN_REPLACEMENT_NOT_ALLOWED: { status: 400, error: 'unauthorized_client' },
+  ERR_AUTHJWT_TXN_CONTEXT_NOT_ALLOWED: { status: 400, error: 'unauthorized_client' },
+  ERR_AUTHJWT_TXN_SCOPE_INVALID: { status: 400, error: 'invalid_scope' },
+  ERR_AUTHJWT_TXN_SCOPE_WIDENED: { status: 400, error: 'invalid_scope' },
+  ERR_AUTHJWT_TXN_TARGET_INVALID: { status: 400, error: 'invalid_target' },
 };
 
 /** Token endpoint: the OAuth error response for any thrown value. */

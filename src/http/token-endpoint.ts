@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { ClientAuthenticator, ClientCredentials, PresentedCertificate } from '../clients/ports.ts';
 import { authJwtError } from '../errors.ts';
-import { ANONYMOUS_CALLER } from '../exchange/ports.ts';
+import { ANONYMOUS_CALLER, type Caller } from '../exchange/ports.ts';
 import type { BearerInput, ExchangeOptions, ExchangeResult } from '../exchange/token-exchange.ts';
-import { beginExchangeReport, type ExchangeEvent } from '../telemetry/exchange-events.ts';
+import { beginExchangeReport, type ExchangeEvent, type TxnReport } from '../telemetry/exchange-events.ts';
 import { failureBody, toOAuthError } from './http-errors.ts';
 import { requestSignal } from './request-signal.ts';
 import { send } from './respond.ts';
@@ -13,21 +13,52 @@ import type { HttpRoute } from './router.ts';
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+/** RFC 8693 §3: never a subject token here (draft-ietf-oauth-transaction-tokens, Subject Token Types). */
+const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
+/** draft-ietf-oauth-transaction-tokens, Self-Signed Subject Token Type: a workload's own JWT. */
+const SELF_SIGNED_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:self_signed';
 
 /** Largest accepted request body: a maximal subject token (16 KiB) percent-encoded, with room to spare. */
 const MAX_BODY_BYTES = 64 * 1024;
 /** The only parameters RFC 8693 lets a client send more than once. */
 const REPEATABLE = new Set(['audience', 'resource']);
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const DEFAULT_SUBJECT_TOKEN_TYPES: readonly string[] = [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE];
+
+/** What a profile beyond plain RFC 8693 reads from the request (Transaction Tokens: scope, request_details…). */
+interface TokenRequestExtras {
+  subjectTokenType: string;
+  /** RFC 6749 §3.3 `scope`, as sent (only for a handler listing it in `parameters`). */
+  scope: string | undefined;
+  /** draft-ietf-oauth-transaction-tokens `request_details` / `request_context`, as sent (JSON text). */
+  requestDetails: string | undefined;
+  requestContext: string | undefined;
+  /** An RFC 8707 `resource` was sent (its values are in the input's `audience`). */
+  resourceSent: boolean;
+  /** The peer address the request was observed from. */
+  remoteAddress: string | undefined;
+}
+
+/** A successful exchange, with what a Transaction Token adds for logs, spans and metrics. */
+type TokenEndpointResult = Omit<ExchangeResult, 'strategy'> & { strategy: string; txn?: TxnReport | undefined };
 
 /**
- * How one `requested_token_type` is answered: the exchange that mints it and the `issued_token_type` it
- * reports. Access tokens are the only type today; another profile (Transaction Tokens) arrives as one
- * more entry of {@link TokenEndpointOptions.requestedTokenTypes}.
+ * How one `requested_token_type` is answered: the exchange that mints it, the `issued_token_type` and
+ * `token_type` it reports, the subject token types and extra parameters it accepts. Access tokens by
+ * default; Transaction Tokens (src/txn-tokens/door.ts) are one more entry of
+ * {@link TokenEndpointOptions.requestedTokenTypes}.
  */
-interface RequestedTokenTypeHandler {
+export interface RequestedTokenTypeHandler {
   issuedTokenType: string;
-  exchange(input: BearerInput, options: ExchangeOptions): Promise<ExchangeResult>;
+  /** RFC 8693 §2.2.1 `token_type`; default `Bearer` (`N_A` for a token that is not an access token). */
+  tokenType?: string;
+  /** Accepted `subject_token_type` values; default access_token and jwt. */
+  subjectTokenTypes?: readonly string[];
+  /** Parameters beyond RFC 8693 this type reads (others are refused as today: `scope`); default none. */
+  parameters?: readonly ('scope' | 'request_details' | 'request_context')[];
+  /** Labels of the request's events once the caller is known (bounded values). */
+  describe?(caller: Caller, extras: TokenRequestExtras): Pick<ExchangeEvent, 'txnRequester' | 'txnKind'>;
+  exchange(input: BearerInput, options: ExchangeOptions, extras: TokenRequestExtras): Promise<TokenEndpointResult>;
 }
 
 export interface TokenEndpointOptions {
@@ -44,6 +75,11 @@ export interface TokenEndpointOptions {
   subjectIssuers: ReadonlyMap<string, string>;
   /** Providers with an OIDC issuer (their tokens may be declared `…:jwt`). */
   oidcProviders: ReadonlySet<string>;
+  /**
+   * `selfSigned` providers (issue 22) by id: the only ones that take `…:self_signed` subject tokens;
+   * `accessTokens`: they may be exchanged for access tokens too. Empty or absent: the type is not configured.
+   */
+  selfSignedProviders?: ReadonlyMap<string, { accessTokens: boolean }> | undefined;
   /** Used when neither subject_issuer nor the token's `iss` names a provider. */
   defaultProvider?: string | undefined;
   /** Configured provider ids: the only values allowed as a metric/log label. */
@@ -67,6 +103,7 @@ export interface TokenEndpointOptions {
 export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRoute[] {
   const clock = options.clock ?? Date.now;
   const auth = options.clientAuthentication;
+  const selfSignedProviders: ReadonlyMap<string, { accessTokens: boolean }> = options.selfSignedProviders ?? new Map();
   const handlers =
     options.requestedTokenTypes ??
     new Map<string, RequestedTokenTypeHandler>([
@@ -91,14 +128,17 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       if (!counted) throw authJwtError('OVERLOADED');
       const request = await readTokenRequest(req);
       provider = request.provider;
+      // Labelled before client authentication, so a requester that fails it is counted (as `other`).
+      if (request.handler.describe) report.annotate(request.handler.describe(ANONYMOUS_CALLER, request.extras));
       // The client went away before the answer, or the deadline passed: stop provider and Redis calls at once.
       const { signal, dispose } = requestSignal(res, options.deadline);
-      let result: ExchangeResult;
+      let result: TokenEndpointResult;
       exchanging = true;
       try {
         const caller = auth ? await auth.authenticate(request.credentials, { signal }) : ANONYMOUS_CALLER;
         report.identify(caller);
-        result = await request.handler.exchange({ ...request.input, caller }, { signal });
+        if (request.handler.describe) report.annotate(request.handler.describe(caller, request.extras));
+        result = await request.handler.exchange({ ...request.input, caller }, { signal }, request.extras);
       } finally {
         dispose();
       }
@@ -107,7 +147,7 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       const body = JSON.stringify({
         access_token: result.token,
         issued_token_type: request.handler.issuedTokenType,
-        token_type: 'Bearer',
+        token_type: request.handler.tokenType ?? 'Bearer',
         expires_in: Math.max(0, Math.floor((result.expiresAt - clock()) / 1000)),
       });
       send(req, res, 200, 'application/json', body, { 'cache-control': 'no-store', pragma: 'no-cache' });
@@ -138,7 +178,13 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
   /** Reads and validates the form; names the provider to ask (or leaves it to the token's `iss`) and the client's credentials. */
   const readTokenRequest = async (
     req: IncomingMessage,
-  ): Promise<{ input: BearerInput; provider: string | undefined; credentials: ClientCredentials; handler: RequestedTokenTypeHandler }> => {
+  ): Promise<{
+    input: BearerInput;
+    provider: string | undefined;
+    credentials: ClientCredentials;
+    handler: RequestedTokenTypeHandler;
+    extras: TokenRequestExtras;
+  }> => {
     if ((req.url ?? '').includes('?')) throw authJwtError('TOKEN_REQUEST_MALFORMED', { detail: 'query string' });
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/x-www-form-urlencoded')
@@ -163,12 +209,16 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
     const tokenType = one('subject_token_type');
     if (!token) throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'subject_token' });
     if (!tokenType) throw authJwtError('TOKEN_REQUEST_MISSING_PARAMETER', { detail: 'subject_token_type' });
-    if (tokenType !== ACCESS_TOKEN_TYPE && tokenType !== JWT_TOKEN_TYPE)
-      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `subject_token_type ${safeName(tokenType)}` });
+    // issue 22: a refresh token is refused by name; self_signed only where a selfSigned provider is configured.
+    if (tokenType === REFRESH_TOKEN_TYPE) throw authJwtError('TOKEN_REQUEST_REFRESH_TOKEN_SUBJECT');
+    const isSelfSigned = tokenType === SELF_SIGNED_TOKEN_TYPE && selfSignedProviders.size > 0;
     const requested = one('requested_token_type');
     const handler = handlers.get(requested ?? ACCESS_TOKEN_TYPE);
     if (!handler) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `requested_token_type ${safeName(requested!)}` });
-    if (seen.has('scope')) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: 'scope' });
+    if (!isSelfSigned && !(handler.subjectTokenTypes ?? DEFAULT_SUBJECT_TOKEN_TYPES).includes(tokenType))
+      throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', { detail: `subject_token_type ${safeName(tokenType)}` });
+    const extra = handler.parameters ?? [];
+    if (seen.has('scope') && !extra.includes('scope')) throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_PARAMETER', { detail: 'scope' });
 
     // RFC 8693 §2.1: actor_token_type is required with actor_token and must not come without it.
     const actorToken = one('actor_token');
@@ -194,6 +244,7 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
       throw authJwtError('TOKEN_REQUEST_UNSUPPORTED_TOKEN_TYPE', {
         detail: 'subject_token_type jwt for a token that is not a JWT of an OIDC provider',
       });
+    if (isSelfSigned) provider = selfSignedProvider(provider, requested);
 
     // RFC 8693 `audience` (logical names) and RFC 8707 `resource` (absolute URIs without fragment).
     const audience = params.getAll('audience').filter((a) => a !== '');
@@ -205,6 +256,14 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
     return {
       provider,
       handler,
+      extras: {
+        subjectTokenType: tokenType,
+        scope: extra.includes('scope') ? one('scope') : undefined,
+        requestDetails: extra.includes('request_details') ? one('request_details') : undefined,
+        requestContext: extra.includes('request_context') ? one('request_context') : undefined,
+        resourceSent: seen.has('resource'),
+        remoteAddress: req.socket.remoteAddress?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ''),
+      },
       // Only what proves the client; `client_id` merely has to agree with the proven client.
       credentials: {
         certificate: auth?.usesCertificates ? peerCertificate(req) : undefined,
@@ -216,11 +275,30 @@ export function createTokenEndpointRoutes(options: TokenEndpointOptions): HttpRo
         token,
         provider,
         // A token declared a JWT is verified only by the OIDC provider its `iss` names.
-        defaultProvider: isJwtType ? undefined : options.defaultProvider,
+        defaultProvider: isJwtType || isSelfSigned ? undefined : options.defaultProvider,
+        ...(isSelfSigned ? { selfSigned: true } : {}),
         audience: audience.length ? audience : undefined,
         actorToken: actorToken !== undefined ? { token: actorToken, jwt: actorIsJwt } : undefined,
       },
     };
+  };
+
+  /**
+   * The selfSigned provider of a `…:self_signed` subject token: the one `subject_issuer` names, else the
+   * only one configured. It must issue the requested type (access tokens only with `accessTokens`).
+   */
+  const selfSignedProvider = (named: string | undefined, requested: string | undefined): string => {
+    const refuse = (detail: string) => authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { detail });
+    let id = named;
+    if (id === undefined) {
+      if (selfSignedProviders.size !== 1) throw refuse('several selfSigned providers: subject_issuer must name one');
+      id = selfSignedProviders.keys().next().value!;
+    }
+    const settings = selfSignedProviders.get(id);
+    if (!settings) throw refuse('subject_issuer names a provider that is not selfSigned');
+    if ((requested ?? ACCESS_TOKEN_TYPE) === ACCESS_TOKEN_TYPE && !settings.accessTokens)
+      throw refuse('an access token from a self-signed JWT (selfSigned.accessTokens is off)');
+    return id;
   };
 
   return [{ paths: [options.path], methods: ['POST'], handle }];
@@ -277,6 +355,8 @@ const KNOWN_NAMES = new Set([
   'audience',
   'resource',
   'scope',
+  'request_details',
+  'request_context',
   'client_id',
   'client_secret',
   'client_assertion',

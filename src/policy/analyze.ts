@@ -118,6 +118,7 @@ export function analyzeExpression(ast: unknown, lookups: ReadonlySet<LookupName>
     account: { cost: 1, len: 2, inner: 0, size: 3, str: bounds.maxStringLength },
     caller: { cost: 1, len: 7, inner: 0, size: 8, str: bounds.maxStringLength },
     actor: { cost: 1, len: 5, inner: 0, size: 6, str: bounds.maxStringLength },
+    subject: { cost: 1, len: 2, inner: L, size: L + 3, str: bounds.maxLookupStringLength },
     github: { cost: 1, len: 2, inner: L, size: 2 * L + 1, str: bounds.maxLookupStringLength },
     gitlab: { cost: 1, len: 1, inner: L, size: L + 1, str: bounds.maxLookupStringLength },
   };

@@ -10,6 +10,9 @@
  *   endpoint's authenticated client; kind `none` at GetJWT, the edge doors and without client authentication)
  * - `actor`   {kind, sub, iss, provider, clientId: string}: who will act for the subject (RFC 8693; kind `none`
  *   when no one does)
+ * - `subject` {scopes: list(string), scopesKnown: bool}: the subject token's OAuth scopes as its provider
+ *   vouched for them (issue 22; docs/strategies.md); `scopesKnown` false (and `scopes` empty) when they
+ *   cannot be determined
  * - `github`  {orgs: list(string), teams: list(string)} and `gitlab` {groups: list(string)}: declared only
  *   with the lookups the provider has, and fetched only when an expression reads them.
  *
@@ -104,6 +107,16 @@ const CALLER_FIELDS = ['kind', 'id', 'subject', 'issuer', 'spiffeId', 'namespace
 const ACTOR_FIELDS = ['kind', 'sub', 'iss', 'provider', 'clientId'] as const;
 const stringFields = (names: readonly string[]) => Object.fromEntries(names.map((n) => [n, 'string']));
 
+/** The subject token as policy sees it beyond its claims (issue 22). */
+class SubjectValue {
+  readonly scopes: string[];
+  readonly scopesKnown: boolean;
+  constructor(scopes: string[], scopesKnown: boolean) {
+    this.scopes = scopes;
+    this.scopesKnown = scopesKnown;
+  }
+}
+
 class GitHubLookups {
   orgs?: string[];
   teams?: string[];
@@ -147,6 +160,8 @@ function environmentFor(lookups: ReadonlySet<LookupName>): Environment {
     .registerVariable('caller', 'authjwt.Caller', { description: 'Who asks for the exchange (token endpoint client authentication)' })
     .registerType('authjwt.Actor', { ctor: ActorValue, fields: stringFields(ACTOR_FIELDS) })
     .registerVariable('actor', 'authjwt.Actor', { description: 'Who will act for the subject (RFC 8693 delegation)' })
+    .registerType('authjwt.Subject', { ctor: SubjectValue, fields: { scopes: 'list<string>', scopesKnown: 'bool' } })
+    .registerVariable('subject', 'authjwt.Subject', { description: "The subject token's scopes, as its provider vouched for them" })
     .registerFunction('matches(string, string): bool', re2Matches);
   const github = Object.fromEntries(
     ['orgs', 'teams'].filter((f) => lookups.has(`github.${f}` as LookupName)).map((f) => [f, 'list<string>']),
@@ -376,6 +391,8 @@ class Policy implements CompiledPolicy {
       account: new AccountValue(convert.string(input.account?.provider), convert.string(input.account?.id)),
       caller: new CallerValue(stringsOf(convert, CALLER_FIELDS, input.caller ?? ANONYMOUS_CALLER)),
       actor: new ActorValue(stringsOf(convert, ACTOR_FIELDS, input.actor ?? NO_ACTOR)),
+      // Scope-tokens are short (≤ 256): bounded like lookup strings.
+      subject: new SubjectValue(new JsonToCel(this.#lookupLimits).stringList(input.scopes ?? []), input.scopes !== undefined),
     };
     if (this.needs.size === 0) return context;
     const lists = new JsonToCel(this.#lookupLimits);

@@ -3,6 +3,7 @@ import type { AccessPolicy, ExchangeProvider, LookupName, ProviderDirectory, Tok
 import { CachingVerifier, type CacheObserver } from './caching-verifier.ts';
 import { createProviderFetch, type FetchFn, type ProviderCallObserver } from './http/provider-fetch.ts';
 import { kubernetesVerifierFor } from './kubernetes/from-config.ts';
+import { selfSignedVerifierFor } from './self-signed/from-config.ts';
 import type { KubernetesTokenVerifier } from './kubernetes/kubernetes-verifier.ts';
 import { AutoVerifier } from './oidc/auto-verifier.ts';
 import { OidcDiscovery } from './oidc/discovery.ts';
@@ -10,7 +11,7 @@ import { IntrospectionVerifier } from './oidc/introspection-verifier.ts';
 import { OidcJwtVerifier, type OidcTokenSettings } from './oidc/jwt-verifier.ts';
 import { UserinfoVerifier } from './oidc/userinfo-verifier.ts';
 import { lookupsFor } from './user-api/lookups.ts';
-import { UserApiVerifier } from './user-api/user-api-verifier.ts';
+import { UserApiVerifier, type UserApiSettings } from './user-api/user-api-verifier.ts';
 
 /**
  * A provider's reachability as last observed. `reachable`: its last call got an answer (any HTTP status:
@@ -45,6 +46,12 @@ export interface ProviderRegistryOptions {
   policies?: ReadonlyMap<string, AccessPolicy> | undefined;
   /** Wraps each provider's verifier (tracing). */
   wrapVerifier?: ((verifier: TokenVerifier, providerId: string) => TokenVerifier) | undefined;
+  /** Hears each re-read of a selfSigned provider's workload JWK Set file: a change, or a failure (the last good keys stay). */
+  onWorkloadKeysReload?: ((event: { provider: string; path: string; ok: boolean; keys?: number; error?: string }) => void) | undefined;
+  /** Connection changes of a selfSigned provider's Redis replay cache (`replayStore: redis`). */
+  onWorkloadReplayCacheEvent?:
+    | ((event: { provider: string; kind: 'ready' | 'error' | 'reconnecting'; error?: string }) => void)
+    | undefined;
   clock?: () => number;
 }
 
@@ -58,13 +65,15 @@ export function availableLookups(provider: ProviderConfig): LookupName[] {
  * verification cache — and answers the exchange's provider lookups.
  */
 export function createProviderRegistry(
-  config: Pick<Config, 'providers' | 'cache' | 'clockTolerance' | 'audience' | 'tokenTtl' | 'capToUpstreamExpiry'>,
+  config: Pick<Config, 'providers' | 'cache' | 'clockTolerance' | 'audience' | 'tokenTtl' | 'capToUpstreamExpiry' | 'issuer'> &
+    Partial<Pick<Config, 'tokenEndpoint' | 'clientAuthSecrets'>>,
   options: ProviderRegistryOptions = {},
 ): ProviderRegistry {
   const entries = new Map<string, RegisteredProvider>();
   const byIssuer = new Map<string, RegisteredProvider>();
   const discoveries: OidcDiscovery[] = [];
   const kubernetesVerifiers: KubernetesTokenVerifier[] = [];
+  const closers: (() => Promise<void>)[] = [];
   // Last observed call result per provider: reported as provider state, never gates readiness. A call
   // the caller abandoned (`aborted`) says nothing about the provider.
   const lastCallFailed = new Map<string, boolean>();
@@ -93,7 +102,18 @@ export function createProviderRegistry(
         endpointOf: (url) => (discovery ? oidcEndpointOf(url, discovery) : userApiEndpointOf(url)),
       });
     let inner: TokenVerifier;
-    if (p.oidc) {
+    let cacheable = true;
+    if (p.selfSigned) {
+      const built = selfSignedVerifierFor(p, config, {
+        clock: options.clock,
+        onKeysReload: (event) => options.onWorkloadKeysReload?.({ provider: p.id, ...event }),
+        onReplayCacheEvent: (event) => options.onWorkloadReplayCacheEvent?.({ provider: p.id, ...event }),
+      });
+      inner = built.verifier;
+      closers.push(built.close);
+      // Never cached nor shared in flight: a cache hit or a shared verification would skip the jti check.
+      cacheable = false;
+    } else if (p.oidc) {
       discovery = new OidcDiscovery({
         issuer: p.oidc.issuer,
         clientId: p.clientId,
@@ -128,18 +148,21 @@ export function createProviderRegistry(
             : undefined,
         // Only what some expression needs is fetched (each lookup is a provider call per verification).
         lookups: [...(policy?.needs ?? [])].filter((n) => offered.has(n)).map((name) => ({ name, url: offered.get(name)! })),
+        scopes: userApiScopeSource(p),
         fetch: providerFetch(),
       });
     }
-    const cached = new CachingVerifier(inner, {
-      provider: p.id,
-      maxEntries: config.cache.maxEntries,
-      maxTtl: config.cache.maxTtl,
-      remoteTtl: p.cacheTtl,
-      observer,
-      clock: options.clock,
-    });
-    const verifier = options.wrapVerifier ? options.wrapVerifier(cached, p.id) : cached;
+    const cached = cacheable
+      ? new CachingVerifier(inner, {
+          provider: p.id,
+          maxEntries: config.cache.maxEntries,
+          maxTtl: config.cache.maxTtl,
+          remoteTtl: p.cacheTtl,
+          observer,
+          clock: options.clock,
+        })
+      : undefined;
+    const verifier = options.wrapVerifier ? options.wrapVerifier(cached ?? inner, p.id) : (cached ?? inner);
     const d = discovery;
     const k = kubernetes;
     const jwtIssuer = p.oidc?.issuer ?? p.kubernetes?.issuer;
@@ -156,15 +179,18 @@ export function createProviderRegistry(
         tokenTtl: p.tokenTtl ?? config.tokenTtl,
         capToUpstreamExpiry: p.capToUpstreamExpiry ?? config.capToUpstreamExpiry,
         defaultClientId: p.clientId ?? p.id,
+        ...(p.selfSigned ? { selfSigned: true } : {}),
       },
       reachability: () => {
         const failed = lastCallFailed.get(p.id);
         if (failed) return 'unreachable';
         if (d) return d.discovered ? 'reachable' : 'unknown';
         if (k) return k.ready ? 'reachable' : 'unknown';
+        // Nothing to reach: the workloads' keys are configuration.
+        if (p.selfSigned) return 'reachable';
         return failed === false ? 'reachable' : 'unknown';
       },
-      cacheSize: () => cached.size,
+      cacheSize: () => cached?.size ?? 0,
     };
     // Map keys come only from config; lookups with attacker-chosen ids use Map.get (no prototype walk).
     entries.set(p.id, entry);
@@ -186,7 +212,7 @@ export function createProviderRegistry(
       ]);
     },
     close: async () => {
-      await Promise.all(kubernetesVerifiers.map((v) => v.close()));
+      await Promise.all([...kubernetesVerifiers.map((v) => v.close()), ...closers.map((c) => c())]);
     },
   };
 }
@@ -206,6 +232,18 @@ function oidcVerifier(p: ProviderConfig, discovery: OidcDiscovery, settings: Oid
     default:
       return new AutoVerifier(discovery, { jwt: jwt(), introspection: p.clientSecret ? introspection() : undefined, userinfo: userinfo() });
   }
+}
+
+/**
+ * Where a user-API provider's token scopes are read: GitHub's `X-OAuth-Scopes`; GitLab's
+ * `/oauth/token/info` (the instance root: the user API URL without `/api/v4/user`). Other user APIs: none.
+ */
+function userApiScopeSource(p: ProviderConfig): UserApiSettings['scopes'] {
+  const api = p.userApi!;
+  if (api.preset === 'github') return { source: 'github' };
+  if (api.preset === 'gitlab' && api.url.endsWith('/api/v4/user'))
+    return { source: 'gitlab', tokenInfoUrl: `${api.url.slice(0, -'/api/v4/user'.length)}/oauth/token/info` };
+  return undefined;
 }
 
 /** REST API base for lookups: the configured/preset apiBaseUrl, else (GitLab) the user API URL without `/user`. */
@@ -229,6 +267,7 @@ function oidcEndpointOf(url: URL, discovery: OidcDiscovery): string {
 
 function userApiEndpointOf(url: URL): string {
   if (url.pathname.includes('/applications/')) return 'token_binding';
+  if (url.pathname.endsWith('/oauth/token/info')) return 'token_info';
   if (/\/(user\/orgs|user\/teams|groups)$/.test(url.pathname)) return 'lookup';
   return 'user_api';
 }

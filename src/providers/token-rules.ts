@@ -120,7 +120,47 @@ export function identityFrom(claims: Readonly<Record<string, unknown>>, accountI
     expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
     clientId: issuedToClient(claims),
     strategy,
+    scopes: scopesOfClaims(claims),
   };
+}
+
+/** Scopes kept per token; a token claiming more is treated as one whose scopes cannot be determined. */
+export const MAX_SCOPES = 256;
+const MAX_SCOPE_LENGTH = 256;
+/** RFC 6749 §3.3 scope-token: `1*( %x21 / %x23-5B / %x5D-7E )`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/**
+ * A scope value as a provider wrote it — an RFC 6749 §3.3 space-delimited string (`scope` of RFC 8693
+ * §4.2, RFC 9068 §2.2.3, RFC 7662 §2.2), or an array of strings (Okta's `scp`, GitLab's token info
+ * `scope`, GitHub's `scopes`) — as a deduplicated list in the provider's order. `undefined` when it is
+ * neither, holds a value that is not a scope-token, or more than {@link MAX_SCOPES}: a TTS must then
+ * refuse (never guess). An empty string or array is a token known to carry no scope (`[]`).
+ */
+export function parseScopes(value: unknown, separator: RegExp = / +/): readonly string[] | undefined {
+  let items: unknown[];
+  if (typeof value === 'string') items = value.split(separator).filter((s) => s !== '');
+  else if (Array.isArray(value)) items = value;
+  else return undefined;
+  if (items.length > MAX_SCOPES) return undefined;
+  const out = new Set<string>();
+  for (const item of items) {
+    if (typeof item !== 'string' || item.length > MAX_SCOPE_LENGTH || !SCOPE_TOKEN.test(item)) return undefined;
+    out.add(item);
+  }
+  return Object.freeze([...out]);
+}
+
+/**
+ * The scopes in verified token claims or an introspection answer: `scope` (the registered claim,
+ * space-delimited string; an array is accepted too), else `scp` (Microsoft Entra ID: space-delimited
+ * string; Okta: array). Neither present, or a malformed value: `undefined` (cannot be determined). When
+ * both are present `scope` wins: it is the registered claim, `scp` a vendor's.
+ */
+export function scopesOfClaims(claims: Readonly<Record<string, unknown>>): readonly string[] | undefined {
+  if (Object.hasOwn(claims, 'scope')) return parseScopes(claims.scope);
+  if (Object.hasOwn(claims, 'scp')) return parseScopes(claims.scp);
+  return undefined;
 }
 
 /** An account id as a string: strings as they are, integers in decimal; anything else is absent. */

@@ -25,7 +25,7 @@ export function refusalOf(error: unknown): Refusal {
     ? 'draining'
     : code === 'ERR_AUTHJWT_OVERLOADED'
       ? 'overloaded'
-      : code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN'
+      : code === 'ERR_AUTHJWT_REQUEST_MISSING_TOKEN' || code === 'ERR_AUTHJWT_EDGE_TXN_TOKEN_MISSING'
         ? 'no_token'
         : 'malformed';
 }
@@ -57,10 +57,31 @@ export interface ExchangeEvent {
   clientAuth?: string | undefined;
   /** `act.sub` of the minted token (RFC 8693 delegation; a carried-over `act` too): logs and traces only, never a label. */
   actor?: string | undefined;
+  /**
+   * Edge doors (issue 22): the route's Txn-Token mode when not `off` — `mint` (a Txn-Token was asked
+   * for) or `verify` (an incoming one was checked). A metric label (a fixed set).
+   */
+  txnTokenMode?: 'mint' | 'verify' | undefined;
   /** Answered before the exchange ran (admission, or a request the door could not read). */
   refused?: Refusal | undefined;
+  /**
+   * Transaction Tokens (issue 22): the configured requester (`txnTokens.requesters[].client`) or `other`,
+   * and whether the request starts a transaction or replaces a Txn-Token. Bounded: metric labels.
+   */
+  txnRequester?: string | undefined;
+  txnKind?: 'new' | 'replacement' | undefined;
+  /** The issued Txn-Token's `txn` (logs and the span, never a label) and a SHA-256 prefix of the token: never the token (the draft's MUST). */
+  txn?: string | undefined;
+  txnTokenHash?: string | undefined;
   /** An unexpected error (a bug), logged with its stack. */
   err?: unknown;
+}
+
+/** What a door reports of an issued Txn-Token: never the token itself. */
+export interface TxnReport {
+  txn: string;
+  /** First 16 hex digits of the token's SHA-256: joins the TTS's log with a workload's hash of the token it got. */
+  tokenHash: string;
 }
 
 /** An edge event's `route`: `METHOD host/path`, without the query (it may carry credentials), control characters or excess length. */
@@ -80,7 +101,16 @@ interface ReportedFailure {
 export interface ExchangeReport {
   /** The caller proven by client authentication (token endpoint): named on the event by its configured id only. */
   identify(caller: Caller): void;
-  succeeded(result: { provider: string; strategy: string; kid: string; reused: boolean; actor?: string | undefined }): ExchangeEvent;
+  /** Labels every event of this exchange carries from now on (Txn-Token requester and kind; the edge's Txn-Token mode). */
+  annotate(fields: Pick<ExchangeEvent, 'txnRequester' | 'txnKind' | 'txnTokenMode'>): void;
+  succeeded(result: {
+    provider: string;
+    strategy: string;
+    kid: string;
+    reused: boolean;
+    actor?: string | undefined;
+    txn?: TxnReport | undefined;
+  }): ExchangeEvent;
   /**
    * `thrown`: the error whose ErrorInfo metadata names the provider that failed and the rule that
    * denied; `requestedProvider`: the request's provider, used when the error names none.
@@ -102,10 +132,13 @@ export function beginExchangeReport(
 ): ExchangeReport {
   const started = performance.now();
   const durationSeconds = () => (performance.now() - started) / 1000;
-  let caller: Pick<ExchangeEvent, 'caller' | 'clientAuth'> = {};
+  let caller: Pick<ExchangeEvent, 'caller' | 'clientAuth' | 'txnRequester' | 'txnKind' | 'txnTokenMode'> = {};
   return {
     identify(c) {
-      caller = { caller: c.kind === 'none' ? '_anonymous' : c.id, clientAuth: c.kind };
+      caller = { ...caller, caller: c.kind === 'none' ? '_anonymous' : c.id, clientAuth: c.kind };
+    },
+    annotate(fields) {
+      caller = { ...caller, ...fields };
     },
     succeeded(result) {
       const event: ExchangeEvent = {
@@ -119,6 +152,7 @@ export function beginExchangeReport(
         kid: result.kid,
         reused: result.reused,
         ...(result.actor !== undefined ? { actor: result.actor } : {}),
+        ...(result.txn ? { txn: result.txn.txn, txnTokenHash: result.txn.tokenHash } : {}),
       };
       options.report(event);
       return event;
@@ -177,6 +211,10 @@ export function createExchangeReporter(logger: Logger, observer: ExchangeObserve
       if (event.rule) span.setAttribute('authjwt.policy.rule', event.rule);
       if (event.caller) span.setAttribute('authjwt.caller', event.caller);
       if (event.actor) span.setAttribute('authjwt.actor', event.actor);
+      // A trace id and a transaction id join here (issue 22); the Txn-Token itself is never recorded.
+      if (event.txn) span.setAttribute('authjwt.txn', event.txn);
+      if (event.txnRequester) span.setAttribute('authjwt.txn.requester', event.txnRequester);
+      if (event.txnTokenMode) span.setAttribute('authjwt.txn_token.mode', event.txnTokenMode);
     }
     const level =
       event.outcome === 'ok' ? 'debug' : event.outcome === 'internal' ? 'error' : event.outcome === 'unavailable' ? 'warn' : 'info';

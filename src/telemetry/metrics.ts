@@ -139,6 +139,22 @@ export function createMetrics(options: {
     labelNames: ['caller', 'method', 'outcome'],
     registers: [registry],
   });
+  // issue 22: Transaction Tokens at the edge doors, by door, mode (mint, verify) and outcome: fixed sets.
+  const edgeTxnTokens = new Counter({
+    name: 'authjwt_edge_txn_token_requests_total',
+    help: 'Edge requests with a Txn-Token mode, by door (ext_authz, forward_auth), mode (mint: a fresh Txn-Token was asked for; verify: an incoming one was checked) and outcome.',
+    labelNames: ['door', 'mode', 'outcome'],
+    registers: [registry],
+  });
+  // issue 22: Txn-Tokens by door, requester (a configured requester or `other`), kind and outcome.
+  const txnTokens = new Counter({
+    name: 'authjwt_txn_token_requests_total',
+    help: 'Transaction Token requests by door, requester (txnTokens.requesters[].client, or other), kind (new, replacement) and outcome.',
+    labelNames: ['door', 'requester', 'kind', 'outcome'],
+    registers: [registry],
+  });
+  const txnChildren = new Map<string, Counter.Internal>();
+  const edgeTxnChildren = new Map<string, Counter.Internal>();
   const keyReloads = new Counter({
     name: 'authjwt_key_reloads_total',
     help: 'Key directory reload attempts by result (success, failure, unchanged).',
@@ -252,6 +268,15 @@ export function createMetrics(options: {
         c.reused.inc();
       } else c.fresh.inc();
       if (refused) refusalsOf(door)[refused].inc();
+      if (event.txnTokenMode) {
+        const key = `${door}\0${event.txnTokenMode}\0${outcome}`;
+        let child = edgeTxnChildren.get(key);
+        if (!child) {
+          child = edgeTxnTokens.labels(door, event.txnTokenMode, outcome);
+          edgeTxnChildren.set(key, child);
+        }
+        child.inc();
+      }
       if (door === 'token_endpoint') {
         const caller = event.caller ?? '_unauthenticated';
         const method = event.clientAuth ?? '';
@@ -260,6 +285,16 @@ export function createMetrics(options: {
         if (!child) {
           child = callers.labels(caller, method, outcome);
           callerChildren.set(key, child);
+        }
+        child.inc();
+      }
+      if (event.txnRequester !== undefined) {
+        const kind = event.txnKind ?? 'new';
+        const key = `${door}\0${event.txnRequester}\0${kind}\0${outcome}`;
+        let child = txnChildren.get(key);
+        if (!child) {
+          child = txnTokens.labels(door, event.txnRequester, kind, outcome);
+          txnChildren.set(key, child);
         }
         child.inc();
       }

@@ -56,6 +56,11 @@ const { values: args } = parseArgs({
     'soak-minutes': { type: 'string' },
   },
 });
+// issue 22: the Transaction Token rows live in their own file (results in bench-results/results-txn.json).
+if (args.only === 'txn') {
+  await import('./txn-tokens.ts');
+  process.exit(0);
+}
 const ONLY_ENVOY = args.only === 'envoy';
 /** `--only hit`: the per-call overhead rows only (floor and cache hit per algorithm, half peak, the edge doors' hits). */
 const ONLY_HIT = args.only === 'hit';
@@ -66,7 +71,7 @@ const SOAK = args.soak === true;
 const SOAK_MINUTES = Number(args['soak-minutes'] ?? 30);
 const EDGE_ONLY = args.only === 'edge' || ONLY_ENVOY;
 if (args.only !== undefined && !EDGE_ONLY && !ONLY_HIT && !ONLY_KC)
-  throw new Error(`--only ${args.only}: only "edge", "envoy", "hit" and "keycloak" are known`);
+  throw new Error(`--only ${args.only}: only "edge", "envoy", "hit", "keycloak" and "txn" are known`);
 /** `--profile DIR`: authjwt servers run with `--cpu-prof --cpu-prof-dir DIR` (read with test/bench/top-frames.ts). */
 const PROFILE_DIR = args.profile;
 /**

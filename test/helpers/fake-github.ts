@@ -8,7 +8,10 @@
  *
  * Scopes (GitHub REST docs): `/user/orgs` needs `user` or `read:org`; `/user/teams` needs `user`, `repo`
  * or `read:org`. A token issued without `scopes` has what Auth.js's GitHub provider requests by
- * default: `read:user user:email` (no org access).
+ * default: `read:user user:email` (no org access). Every answer to an OAuth app's or a classic PAT's
+ * token carries `X-OAuth-Scopes` ("read:user, user:email"; empty without scopes); a token issued with
+ * `fineGrained` (a fine-grained PAT or a GitHub App's token, which have permissions, not scopes) gets
+ * none, as on GitHub ("Scopes for OAuth apps", REST docs).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenOnLoopback } from './net.ts';
@@ -31,8 +34,11 @@ const ACCEPTED_SCOPES: Record<string, readonly string[]> = {
 
 export interface FakeGitHub {
   url: string;
-  /** Registers `token` as issued to OAuth app `clientId` for `user`, with `scopes` (default {@link DEFAULT_SCOPES}). */
-  issue(token: string, user: FakeGitHubUser, clientId: string, options?: { scopes?: readonly string[] }): void;
+  /**
+   * Registers `token` as issued to OAuth app `clientId` for `user`, with `scopes` (default {@link DEFAULT_SCOPES});
+   * `fineGrained`: a token with permissions instead of scopes (no `X-OAuth-Scopes`, `scopes: []` at the token check).
+   */
+  issue(token: string, user: FakeGitHubUser, clientId: string, options?: { scopes?: readonly string[]; fineGrained?: boolean }): void;
   /** Revokes `token`: GitHub then answers 401 for it, as for a token the user or the app revoked. */
   revoke(token: string): void;
   /** Org logins and teams (`org/slug`) of a user, by user id; none by default. */
@@ -53,7 +59,7 @@ export interface FakeGitHub {
 }
 
 export async function startFakeGitHub(): Promise<FakeGitHub> {
-  const tokens = new Map<string, { user: FakeGitHubUser; clientId: string; scopes: readonly string[] }>();
+  const tokens = new Map<string, { user: FakeGitHubUser; clientId: string; scopes: readonly string[]; fineGrained: boolean }>();
   const state: FakeGitHub = {
     url: '',
     apps: new Map(),
@@ -63,7 +69,13 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     maxPerPage: 100,
     delayMs: 0,
     requests: [],
-    issue: (token, user, clientId, options = {}) => void tokens.set(token, { user, clientId, scopes: options.scopes ?? DEFAULT_SCOPES }),
+    issue: (token, user, clientId, options = {}) =>
+      void tokens.set(token, {
+        user,
+        clientId,
+        scopes: options.fineGrained ? [] : (options.scopes ?? DEFAULT_SCOPES),
+        fineGrained: options.fineGrained === true,
+      }),
     revoke: (token) => void tokens.delete(token),
     count: (path) => state.requests.filter((r) => r.path.split('?')[0] === path).length,
     close: async () => {},
@@ -117,7 +129,8 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     if (req.method === 'GET' && url.pathname === '/user') {
       const t = tokenOf(req);
       if (!t) return json(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
-      return json(res, 200, { ...t.user, avatar_url: `https://avatars.example/u/${t.user.id}`, type: 'User' });
+      const scopeHeader: Record<string, string> = t.fineGrained ? {} : { 'x-oauth-scopes': t.scopes.join(', ') };
+      return json(res, 200, { ...t.user, avatar_url: `https://avatars.example/u/${t.user.id}`, type: 'User' }, scopeHeader);
     }
     if (req.method === 'GET' && (url.pathname === '/user/orgs' || url.pathname === '/user/teams')) {
       const t = tokenOf(req);

@@ -3,7 +3,9 @@
  * `GET /api/v4/groups` (the groups the user is a member of with `min_access_level`), with a Bearer
  * token, answering like GitLab does: 401 `invalid_token`, 403 `insufficient_scope` for a token without
  * `read_api` or `api` at /groups (a `read_user` token may read /user only), lists paginated with
- * `per_page`, `Link: rel="next"` and `X-Next-Page`. Not GitLab itself.
+ * `per_page`, `Link: rel="next"` and `X-Next-Page`; and Doorkeeper's `GET /oauth/token/info` (the OAuth
+ * token's `scope` array, `resource_owner_id`, `application.uid`, `expires_in_seconds`), which answers
+ * 401 for a personal access token (`issue(…, {pat: true})`), as GitLab does. Not GitLab itself.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenOnLoopback } from './net.ts';
@@ -19,7 +21,7 @@ export interface FakeGitLab {
   /** Base URL; the API lives under `${url}/api/v4`. */
   url: string;
   /** Registers `token` for `user` with `scopes` (default `read_user`, what a sign-in-only app asks for). */
-  issue(token: string, user: FakeGitLabUser, options?: { scopes?: readonly string[] }): void;
+  issue(token: string, user: FakeGitLabUser, options?: { scopes?: readonly string[]; pat?: boolean }): void;
   /** Group full paths (`acme`, `acme/platform`) a user is a member of, by user id. */
   groups: Map<number, readonly string[]>;
   /** Largest page handed out (GitLab caps `per_page` at 100). */
@@ -38,14 +40,15 @@ const READ_SCOPES: Record<string, readonly string[]> = {
 };
 
 export async function startFakeGitLab(): Promise<FakeGitLab> {
-  const tokens = new Map<string, { user: FakeGitLabUser; scopes: readonly string[] }>();
+  const tokens = new Map<string, { user: FakeGitLabUser; scopes: readonly string[]; pat: boolean }>();
   const state: FakeGitLab = {
     url: '',
     groups: new Map(),
     maxPerPage: 100,
     failing: new Map(),
     requests: [],
-    issue: (token, user, options = {}) => void tokens.set(token, { user, scopes: options.scopes ?? ['read_user'] }),
+    issue: (token, user, options = {}) =>
+      void tokens.set(token, { user, scopes: options.scopes ?? ['read_user'], pat: options.pat === true }),
     count: (path) => state.requests.filter((r) => r.path.split('?')[0] === path).length,
     close: async () => {},
   };
@@ -63,6 +66,17 @@ export async function startFakeGitLab(): Promise<FakeGitLab> {
     const url = new URL(req.url ?? '/', 'http://x');
     const failure = state.failing.get(url.pathname);
     if (failure) return json(res, failure, { message: failure >= 500 ? '500 Internal Server Error' : 'Failure' });
+    if (req.method === 'GET' && url.pathname === '/oauth/token/info') {
+      const t = tokenOf(req);
+      if (!t || t.pat) return json(res, 401, { error: 'invalid_token', error_description: 'The access token is invalid' });
+      return json(res, 200, {
+        resource_owner_id: t.user.id,
+        scope: t.scopes,
+        expires_in_seconds: 7200,
+        application: { uid: 'fake-gitlab-app' },
+        created_at: Math.floor(Date.now() / 1000),
+      });
+    }
     const accepted = READ_SCOPES[url.pathname];
     if (req.method !== 'GET' || !accepted) return json(res, 404, { error: '404 Not Found' });
     const t = tokenOf(req);

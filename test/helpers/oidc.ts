@@ -38,8 +38,8 @@ export interface OidcTestProvider {
   signingKeys: JWK[];
   /** An opaque access token for `user` issued to `clientId` (usable at userinfo and introspection). */
   opaqueToken(user: TestUser, options?: { clientId?: string; expiresIn?: number }): Promise<string>;
-  /** A JWT access token (RFC 9068, header typ at+jwt) for `user` issued to `clientId`. */
-  jwtToken(user: TestUser, options?: { clientId?: string; expiresIn?: number }): Promise<string>;
+  /** A JWT access token (RFC 9068, header typ at+jwt) for `user` issued to `clientId`; `scope` default `api`. */
+  jwtToken(user: TestUser, options?: { clientId?: string; expiresIn?: number; scope?: string }): Promise<string>;
   /** Revokes every token of the user's grants with `clientId`. */
   revoke(token: string): Promise<void>;
   close(): Promise<void>;
@@ -153,7 +153,7 @@ export async function startOidcProvider(
         accountId: user.sub,
         grantId: await grantFor(user, clientId),
         gty: 'authorization_code',
-        scope: 'api',
+        scope: o.scope ?? 'api',
         resourceServer: new provider.ResourceServer(API_RESOURCE, resourceInfo),
         ...(o.expiresIn ? { expiresIn: o.expiresIn } : {}),
       } as never);

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request, type RequestOptions } from 'node:https';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import { startAuthJwt, type RunningAuthJwt } from '../helpers/authjwt.ts';
 import { makeCa, makeCert, type Pem } from '../helpers/certs.ts';
 import { startFakeOidcIssuer, type FakeOidcIssuer } from '../helpers/fake-oidc-issuer.ts';
 import { startOidcProvider, USERS, type OidcTestProvider } from '../helpers/oidc.ts';
+import { type FormAnswer as Answer, postFormOverTls } from '../helpers/tls-form.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -26,38 +27,8 @@ const ORDERS = 'spiffe://cluster.local/ns/orders/sa/orders';
 const K8S_SUBJECT = 'system:serviceaccount:payments:payments-api';
 const TOKEN_URL = 'https://authjwt.auth.svc:8081/token';
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Record<string, unknown>;
-}
-
-/** POSTs a form over a fresh TLS connection, optionally with a client certificate. */
-function post(port: number, ca: string, form: Record<string, string>, client?: Pem, path = '/token'): Promise<Answer> {
-  const body = new URLSearchParams(form).toString();
-  const options: RequestOptions = {
-    host: '127.0.0.1',
-    port,
-    path,
-    method: 'POST',
-    ca,
-    servername: 'localhost',
-    agent: false,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
-    ...(client ? { cert: client.cert, key: client.key } : {}),
-  };
-  return new Promise((resolve, reject) => {
-    const req = request(options, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }),
-      );
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const post = (port: number, ca: string, form: Record<string, string>, client?: Pem, path = '/token') =>
+  postFormOverTls(port, ca, form, client, path);
 
 describe('token endpoint client authentication over real TLS', () => {
   let dir: string;

@@ -542,4 +542,108 @@ describe('deny contract: ext_authz, forward-auth and the token endpoint', () => 
       });
     }
   });
+
+  describe('Txn-Token modes at ext_authz and forward-auth (issue 22): 401 invalid_token with a challenge', () => {
+    let txn: RunningAuthJwt;
+    let txnCheck: (headers: Record<string, string>, context: Record<string, string>) => Promise<Answer>;
+    let closeTxnClient: () => void;
+    const tokens: Record<string, string> = {};
+    before(async () => {
+      const gateway = await generateKeyPair('ES256', { extractable: true });
+      const own = await generateKeyPair('ES256', { extractable: true });
+      const ownJwk = { ...(await exportJWK(own.privateKey)), kid: 'deny-txn', alg: 'ES256' };
+      const { mkdtempSync, writeFileSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const { tmpdir } = await import('node:os');
+      const dir = mkdtempSync(join(tmpdir(), 'authjwt-deny-txn-'));
+      writeFileSync(join(dir, 'key.json'), JSON.stringify(ownJwk));
+      txn = await startAuthJwt({
+        keys: { dir, publishLeadTime: '0s' },
+        edge: { extAuthz: { enabled: true }, forwardAuth: { enabled: true }, txnToken: { mode: 'verify', requester: 'gateway' } },
+        tokenEndpoint: {
+          enabled: true,
+          clientAuthentication: {
+            methods: ['private_key_jwt'],
+            replayCache: { store: 'memory' },
+            clients: [
+              { id: 'gateway', privateKeyJwt: { jwks: { keys: [{ ...(await exportJWK(gateway.publicKey)), kid: 'g', alg: 'ES256' }] } } },
+            ],
+          },
+        },
+        txnTokens: { trustDomain: 'trust-domain.example', requesters: [{ client: 'gateway' }] },
+        providers: [{ id: 'op', type: 'oidc', issuer: op.issuer, audiences: ['frontend'], verification: 'jwt' }],
+      });
+      const minted = await raw(`http://127.0.0.1:${txn.app.internalHttpPort}/forward-auth?txn_token=mint`, {
+        headers: bearer(await op.jwtToken(alice)),
+      });
+      assert.equal(minted.status, 200, minted.body);
+      const valid = minted.headers['txn-token']!;
+      const header = decodeProtectedHeader(valid);
+      const claims = decodeJwt(valid);
+      const now = Math.floor(Date.now() / 1000);
+      const sign = (c: Record<string, unknown>, key: CryptoKey, typ = 'txntoken+jwt') =>
+        new SignJWT(c).setProtectedHeader({ alg: 'ES256', kid: header.kid!, typ }).sign(key);
+      tokens.forged = await sign(claims, gateway.privateKey);
+      tokens.expired = await sign({ ...claims, iat: now - 600, exp: now - 300 }, own.privateKey);
+      tokens.otherTrustDomain = await sign({ ...claims, aud: 'other.example' }, own.privateKey);
+      tokens.wrongTyp = await sign(claims, own.privateKey, 'JWT');
+      const pkg = loadPackageDefinition(loadExtAuthzPackage({ defaults: true })) as any;
+      const client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${txn.app.grpcPort}`, credentials.createInsecure());
+      closeTxnClient = () => client.close();
+      txnCheck = (headers, context) =>
+        new Promise((resolve, reject) => {
+          const req = {
+            attributes: { request: { http: { method: 'GET', host: 'app.test', path: '/api', headers } }, contextExtensions: context },
+          };
+          client.Check(req, new Metadata(), { deadline: Date.now() + 10_000 }, (err: ServiceError | null, res: Denied) => {
+            if (err) return reject(err);
+            if (!res.deniedResponse) return reject(new Error(`allowed, not denied: ${JSON.stringify(res)}`));
+            const metadata: Record<string, string | boolean> = {};
+            for (const [k, v] of Object.entries(res.dynamicMetadata?.fields ?? {})) metadata[k] = v.stringValue ?? v.boolValue!;
+            resolve({
+              status: httpCode(res),
+              headers: Object.fromEntries(res.deniedResponse.headers.map((h) => [h.header.key, h.header.value])),
+              body: res.deniedResponse.body,
+              metadata,
+            });
+          });
+        });
+    });
+    after(async () => {
+      closeTxnClient?.();
+      await txn?.stop();
+    });
+
+    const cases: [string, () => [string, string][], string][] = [
+      ['no Txn-Token', () => [], 'ERR_AUTHJWT_EDGE_TXN_TOKEN_MISSING'],
+      ['a forged Txn-Token', () => [['txn-token', tokens.forged!]], 'ERR_AUTHJWT_TXN_TOKEN_INVALID'],
+      ['an expired Txn-Token', () => [['txn-token', tokens.expired!]], 'ERR_AUTHJWT_TXN_TOKEN_EXPIRED'],
+      ["another trust domain's Txn-Token", () => [['txn-token', tokens.otherTrustDomain!]], 'ERR_AUTHJWT_TXN_TOKEN_INVALID'],
+      ['a token of typ JWT', () => [['txn-token', tokens.wrongTyp!]], 'ERR_AUTHJWT_TXN_TOKEN_INVALID'],
+      [
+        'two Txn-Tokens',
+        () => [
+          ['txn-token', tokens.forged!],
+          ['txn-token', tokens.expired!],
+        ],
+        'ERR_AUTHJWT_EDGE_TXN_TOKEN_MULTIPLE',
+      ],
+      ['an unknown route mode', () => [['txn-token', tokens.forged!]], 'ERR_AUTHJWT_EDGE_TXN_TOKEN_MODE'],
+    ];
+    for (const [name, headers, reason] of cases) {
+      const route = reason.endsWith('_MODE') ? 'bogus' : 'verify';
+      it(`ext_authz, ${name}: 401 invalid_token (${reason})`, async () => {
+        const joined: Record<string, string> = {};
+        for (const [k, v] of headers()) joined[k] = joined[k] === undefined ? v : `${joined[k]},${v}`;
+        const a = await txnCheck(joined, { txn_token: route });
+        assertContract(a, { status: 401, error: 'invalid_token', reason, challenge: 'code' });
+        assert.equal(a.metadata!.reason, reason);
+        assert.equal(a.metadata!.txn, undefined, 'no txn for a refused Txn-Token');
+      });
+      it(`forward-auth, ${name}: 401 invalid_token (${reason})`, async () => {
+        const a = await raw(`http://127.0.0.1:${txn.app.internalHttpPort}/forward-auth?txn_token=${route}`, { headers: headers() });
+        assertContract(a, { status: 401, error: 'invalid_token', reason, challenge: 'code' });
+      });
+    }
+  });
 });

@@ -35,6 +35,7 @@ export function kubernetesVerifierFor(
     tokenReview: k.tokenReview,
     algorithms: k.algorithms,
     jwksCooldown: k.jwksCooldown,
+    scopes: k.scopes,
     clockTolerance: config.clockTolerance,
     timeout: p.timeout,
     retries: p.retries,

@@ -44,6 +44,11 @@ export interface KubernetesVerifierOptions {
   algorithms?: readonly string[] | undefined;
   /** Minimum ms between key refetches an unknown `kid` can trigger. Default 5 s. */
   jwksCooldown?: number | undefined;
+  /**
+   * Scopes every verified token is taken to carry (`kubernetes.scopes`): a projected token has none of
+   * its own. Undefined: its scopes cannot be determined ({@link VerifiedIdentity.scopes}).
+   */
+  scopes?: readonly string[] | undefined;
   /** Tolerated clock skew on exp/nbf/iat. Default 30 s. */
   clockTolerance?: number | undefined;
   /** Per API-server call. Default 5 s. */
@@ -201,6 +206,7 @@ class KubernetesJwtVerifier implements KubernetesTokenVerifier {
         expiresAt,
         clientId: undefined,
         strategy: this.#o.tokenReview ? 'token-review' : 'jwt',
+        scopes: this.#o.scopes ? Object.freeze([...this.#o.scopes]) : undefined,
       };
     } catch (error) {
       throw classifyKubernetesError(error, () => this.#keys.jwksUnusable());

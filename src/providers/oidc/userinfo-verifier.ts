@@ -4,7 +4,7 @@ import { authJwtError } from '../../errors.ts';
 import type { CallOptions, TokenVerifier, VerifiedIdentity } from '../../exchange/ports.ts';
 import { classifyProviderError } from '../classify-error.ts';
 import { withCallSignal } from '../http/provider-fetch.ts';
-import { accountIdOf, checkAccessClaims, checkHeaderType, checkIssuer, issuedToClient } from '../token-rules.ts';
+import { accountIdOf, checkAccessClaims, checkHeaderType, checkIssuer, issuedToClient, scopesOfClaims } from '../token-rules.ts';
 import type { OidcDiscovery } from './discovery.ts';
 import { isJwtShaped, type OidcTokenSettings } from './jwt-verifier.ts';
 
@@ -56,6 +56,9 @@ export class UserinfoVerifier implements TokenVerifier {
         strategy: 'userinfo',
         // RFC 8693 act / may_act are the token's claims, not userinfo's (an opaque token: the answer's, if any).
         delegation: tokenClaims ? { act: tokenClaims.act, mayAct: tokenClaims.may_act } : undefined,
+        // A userinfo answer names no scope (OIDC Core §5.3.2): a JWT-shaped token's own `scope`/`scp`, which
+        // the provider vouched for by accepting the token; an opaque token's scopes cannot be determined.
+        scopes: tokenClaims ? scopesOfClaims(tokenClaims) : undefined,
       };
     } catch (error) {
       throw classifyProviderError(error, { endpoint: 'userinfo' });

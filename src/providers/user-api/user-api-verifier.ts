@@ -4,7 +4,7 @@ import type { CallOptions, LookupName, LookupResult, TokenVerifier, VerifiedIden
 import { classifyProviderError } from '../classify-error.ts';
 import type { FetchFn } from '../http/provider-fetch.ts';
 import { readJsonBody } from '../http/response-body.ts';
-import { accountIdOf } from '../token-rules.ts';
+import { accountIdOf, parseScopes } from '../token-rules.ts';
 import { fetchLookup } from './lookups.ts';
 import { checkStatus } from './status.ts';
 
@@ -17,6 +17,13 @@ export interface UserApiSettings {
   githubApp: { apiBaseUrl: string; clientId: string; clientSecret: string } | undefined;
   /** Lookups to fetch with every verification (the access policy needs them), and where. */
   lookups: readonly { name: LookupName; url: string }[];
+  /**
+   * Where the token's scopes come from ({@link VerifiedIdentity.scopes}): `github`, the `X-OAuth-Scopes`
+   * header of the user API's answer (the `scopes` of the token check with app credentials); `gitlab`,
+   * `GET {tokenInfoUrl}` (Doorkeeper's token info, `scope` array), asked beside the user API;
+   * undefined: not determined (other user APIs say nothing about scopes).
+   */
+  scopes?: { source: 'github' } | { source: 'gitlab'; tokenInfoUrl: string } | undefined;
   fetch: FetchFn;
 }
 
@@ -52,13 +59,59 @@ export class UserApiVerifier implements TokenVerifier {
   }
 
   async #verifyWithUserApi(token: string, options: CallOptions): Promise<VerifiedIdentity> {
+    const scopeSource = this.#settings.scopes;
+    // Asked beside the user API (no added latency); its failure counts only once the user API proved the token.
+    const info = scopeSource?.source === 'gitlab' ? this.#gitLabTokenInfo(scopeSource.tokenInfoUrl, token, options) : undefined;
+    info?.catch(() => undefined);
     const response = await this.#settings.fetch(this.#settings.url, {
       method: 'GET',
       headers: { accept: 'application/json', ...this.#settings.headers, authorization: `Bearer ${token}` },
       signal: options.signal,
     });
     await checkStatus(response, 'user API', token);
-    return this.#identity(await readJsonBody(response), undefined, undefined);
+    const identity = this.#identity(await readJsonBody(response), undefined, undefined);
+    const tokenInfo = await info;
+    if (scopeSource?.source === 'github') {
+      // GitHub names an OAuth app's or a classic PAT's scopes in every answer ("repo, user:email"; empty
+      // when it has none); fine-grained PATs and GitHub App tokens have permissions, and no such header.
+      const header = response.headers.get('x-oauth-scopes');
+      return { ...identity, scopes: header === null ? undefined : parseScopes(header, /[\s,]+/) };
+    }
+    if (tokenInfo === undefined) return identity;
+    // The token info must be about the same user as the user API's answer (both are the provider's word on one token).
+    if (tokenInfo.ownerId !== undefined && tokenInfo.ownerId !== identity.accountId)
+      throw authJwtError('UPSTREAM_SUBJECT_MISMATCH', { detail: 'token info resource_owner_id is not the user API id' });
+    return { ...identity, scopes: tokenInfo.scopes };
+  }
+
+  /**
+   * GitLab `GET /oauth/token/info` with the token: `scope` (array; `scopes` before GitLab 17) and
+   * `resource_owner_id`. A 4xx answer (a personal, project or group access token, which the OAuth
+   * endpoint does not know) leaves the scopes undetermined; a 5xx or a network failure fails the
+   * verification like the user API's would (UNAVAILABLE).
+   */
+  async #gitLabTokenInfo(
+    url: string,
+    token: string,
+    options: CallOptions,
+  ): Promise<{ scopes: readonly string[] | undefined; ownerId: string | undefined }> {
+    const response = await this.#settings.fetch(url, {
+      method: 'GET',
+      headers: { accept: 'application/json', authorization: `Bearer ${token}` },
+      signal: options.signal,
+    });
+    if (response.status >= 400 && response.status < 500) {
+      await response.body?.cancel();
+      return { scopes: undefined, ownerId: undefined };
+    }
+    await checkStatus(response, 'token info', token);
+    const body = await readJsonBody(response);
+    const scope = readPath(body, 'scope') ?? readPath(body, 'scopes');
+    const owner = readPath(body, 'resource_owner_id');
+    return {
+      scopes: parseScopes(scope),
+      ownerId: typeof owner === 'number' && Number.isSafeInteger(owner) ? String(owner) : typeof owner === 'string' ? owner : undefined,
+    };
   }
 
   async #verifyWithGitHubApp(
@@ -91,7 +144,10 @@ export class UserApiVerifier implements TokenVerifier {
     if (appClientId !== undefined && appClientId !== app.clientId) throw authJwtError('UPSTREAM_NOT_ISSUED_TO_CLIENT');
     const expires = readPath(body, 'expires_at');
     const expiresAt = typeof expires === 'string' ? Date.parse(expires) : Number.NaN;
-    return this.#identity(readPath(body, 'user'), app.clientId, Number.isFinite(expiresAt) ? expiresAt : undefined);
+    const identity = this.#identity(readPath(body, 'user'), app.clientId, Number.isFinite(expiresAt) ? expiresAt : undefined);
+    // The token check names an OAuth app token's scopes (`scopes`: an array; `[]` for a GitHub App's token,
+    // which has permissions instead). Absent: undetermined.
+    return { ...identity, scopes: parseScopes(readPath(body, 'scopes')) };
   }
 
   #identity(user: unknown, clientId: string | undefined, expiresAt: number | undefined): VerifiedIdentity {

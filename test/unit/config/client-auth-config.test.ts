@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildConfig } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/errors.ts';
+import { configIssueAt as issueAt } from '../../helpers/config-issues.ts';
 
 const KEYS = {
   keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }],
@@ -25,18 +25,6 @@ const base = (tokenEndpoint: Record<string, unknown> = {}, extra: Record<string,
 });
 const auth = (clientAuthentication: Record<string, unknown>, extra: Record<string, unknown> = {}) => base({ clientAuthentication }, extra);
 const mtlsListener = { internalHttp: { tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', clientCaFile: '/trust/ca.crt' } } };
-
-function issueAt(raw: Record<string, unknown>, path: string, options: Parameters<typeof buildConfig>[1] = {}): string {
-  try {
-    buildConfig(raw, options);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    const found = e.issues.find((i) => i.path === path);
-    assert.ok(found, `no issue at ${path}: ${JSON.stringify(e.issues)}`);
-    return found.message;
-  }
-  assert.fail(`accepted; expected an issue at ${path}`);
-}
 
 describe('tokenEndpoint.clientAuthentication', () => {
   it('unset: method none as before, with the deprecation warning; an explicit [none] silences it', () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildConfig } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/errors.ts';
+import { configIssueAt as issueAt } from '../../helpers/config-issues.ts';
 
 const base = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   issuer: 'https://authjwt.example',
@@ -11,18 +11,6 @@ const base = (extra: Record<string, unknown> = {}): Record<string, unknown> => (
   providers: [{ id: 'github', preset: 'github' }],
   ...extra,
 });
-
-function issueAt(raw: Record<string, unknown>, path: string): string {
-  try {
-    buildConfig(raw);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    const found = e.issues.find((i) => i.path === path);
-    assert.ok(found, `no issue at ${path}: ${JSON.stringify(e.issues)}`);
-    return found.message;
-  }
-  assert.fail(`accepted; expected an issue at ${path}`);
-}
 
 describe('edge configuration', () => {
   it('defaults: both doors off, Bearer in authorization, forward-auth internal, cache on for the edge only', () => {
@@ -35,6 +23,7 @@ describe('edge configuration', () => {
       mintedScheme: 'Bearer',
       identityHeaders: {},
       keepProviderToken: false,
+      txnToken: { mode: 'off' },
       extAuthz: { enabled: false, onUnavailable: 'error' },
       forwardAuth: { enabled: false, path: '/forward-auth', listener: 'internal', timeout: 10_000, maxConcurrent: 512 },
     });
@@ -103,4 +92,102 @@ describe('edge configuration', () => {
   it('a disabled minted-token cache does not constrain the margin', () => {
     assert.doesNotThrow(() => buildConfig(base({ tokenTtl: '30s', mintedTokens: { maxEntries: 0 } })));
   });
+});
+
+describe('edge.txnToken (issue 22)', () => {
+  it('mode mint needs the requester (the req_wl of Txn-Tokens minted at the edge)', () => {
+    assert.match(issueAt(base({ edge: { txnToken: { mode: 'mint' } } }), 'edge.txnToken.requester'), /required with mode mint/);
+  });
+  it('an unknown mode is refused', () => {
+    issueAt(base({ edge: { txnToken: { mode: 'MINT' } } }), 'edge.txnToken.mode');
+  });
+  it('with a mode other than off, no edge header may be the Txn-Token header', () => {
+    for (const [edge, path] of [
+      [{ tokenHeader: 'Txn-Token' }, 'edge.tokenHeader'],
+      [{ mintedHeader: 'txn-token' }, 'edge.mintedHeader'],
+      [{ providerHeader: 'TXN-TOKEN' }, 'edge.providerHeader'],
+      [{ identityHeaders: { 'txn-token': 'sub' } }, 'edge.identityHeaders.txn-token'],
+    ] as const)
+      assert.match(issueAt(base({ edge: { ...edge, txnToken: { mode: 'verify' } } }), path), /Txn-Token header/);
+    // Mode off (the default): unchanged, such a header stays allowed.
+    assert.equal(buildConfig(base({ edge: { mintedHeader: 'txn-token' } })).edge.mintedHeader, 'txn-token');
+  });
+});
+
+it('edge.txnToken: with the txnTokens section a route may mint or verify, so no edge header may be txn-token even with mode off', () => {
+  const raw = base({
+    edge: { identityHeaders: { 'txn-token': 'sub' } },
+    txnTokens: { trustDomain: 'td.example', requesters: [{ client: 'gw' }] },
+    tokenEndpoint: {
+      enabled: true,
+      clientAuthentication: {
+        methods: ['private_key_jwt'],
+        replayCache: { store: 'memory' },
+        clients: [
+          {
+            id: 'gw',
+            privateKeyJwt: {
+              jwks: {
+                keys: [
+                  {
+                    kty: 'EC',
+                    crv: 'P-256',
+                    x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+                    y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+                  },
+                ],
+              },
+            },
+          },
+        ],
+      },
+    },
+  });
+  assert.match(issueAt(raw, 'edge.identityHeaders.txn-token'), /Txn-Token header/);
+  assert.match(
+    issueAt({ ...raw, edge: { txnToken: { requester: 'nobody' } } }, 'edge.txnToken.requester'),
+    /not a client of txnTokens.requesters/,
+  );
+  assert.match(issueAt(base({ edge: { txnToken: { mode: 'verify' } } }), 'edge.txnToken.mode'), /needs the txnTokens section/);
+});
+
+it('txnTokens.trustDomain is never an access-token audience (a hop checking only aud, like jwt_authn, would take an access token for a Txn-Token)', () => {
+  const txn = {
+    txnTokens: { trustDomain: 'internal-services', requesters: [{ client: 'gw' }] },
+    tokenEndpoint: {
+      enabled: true,
+      clientAuthentication: {
+        methods: ['private_key_jwt'],
+        replayCache: { store: 'memory' },
+        clients: [
+          {
+            id: 'gw',
+            privateKeyJwt: {
+              jwks: {
+                keys: [
+                  {
+                    kty: 'EC',
+                    crv: 'P-256',
+                    x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+                    y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+                  },
+                ],
+              },
+            },
+          },
+        ],
+      },
+    },
+  };
+  assert.match(issueAt(base(txn), 'txnTokens.trustDomain'), /must not be an audience of access tokens/);
+  const perProvider = base({
+    ...txn,
+    txnTokens: { ...txn.txnTokens, trustDomain: 'td.example' },
+    providers: [{ id: 'github', preset: 'github', audience: ['td.example'] }],
+  });
+  assert.match(issueAt(perProvider, 'txnTokens.trustDomain'), /must not be an audience/);
+  assert.equal(
+    buildConfig(base({ ...txn, txnTokens: { ...txn.txnTokens, trustDomain: 'td.example' } })).txnTokens?.trustDomain,
+    'td.example',
+  );
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildConfig } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/errors.ts';
+import { configIssueAt as issueAt } from '../../helpers/config-issues.ts';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const base = (provider: Record<string, unknown>): Record<string, unknown> => ({
@@ -11,18 +11,6 @@ const base = (provider: Record<string, unknown>): Record<string, unknown> => ({
   keys: { dir: '/var/run/secrets/authjwt/keys' },
   providers: [{ id: 'cluster', audiences: ['authjwt'], ...provider, kubernetes: { issuer: ISSUER, ...(provider.kubernetes as object) } }],
 });
-
-function issueAt(raw: Record<string, unknown>, path: string): string {
-  try {
-    buildConfig(raw);
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    const found = e.issues.find((i) => i.path === path);
-    assert.ok(found, `no issue at ${path}: ${JSON.stringify(e.issues)}`);
-    return found.message;
-  }
-  assert.fail(`accepted; expected an issue at ${path}`);
-}
 
 describe('kubernetes provider configuration', () => {
   const refused: [string, Record<string, unknown>, string, RegExp][] = [
@@ -93,6 +81,7 @@ describe('kubernetes provider configuration', () => {
       tokenReview: false,
       algorithms: undefined,
       jwksCooldown: 5_000,
+      scopes: undefined,
     });
     assert.deepEqual(p.accountTypes, ['oidc']);
     assert.equal(p.oidc, undefined);

@@ -66,6 +66,9 @@ describe('token endpoint deny contract (toOAuthError), every catalogue code', ()
       const expected: Record<string, number[]> = {
         invalid_request: [400],
         invalid_target: [400],
+        // issue 22 (Txn-Tokens): RFC 6749 §5.2's codes for scope and for a client the policy refuses.
+        invalid_scope: [400],
+        unauthorized_client: [400],
         unsupported_grant_type: [400],
         invalid_client: [401],
         temporarily_unavailable: [503, 429],

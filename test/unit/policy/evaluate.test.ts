@@ -407,3 +407,24 @@ describe('caller and actor (issue 21: the token endpoint’s client and RFC 8693
     assert.throws(() => compilePolicy({ allow: 'actor.claims.size() > 0' }, { path: 'p', lookups: [] }), /p\.allow/);
   });
 });
+
+describe('subject (issue 22: the subject token’s scopes)', () => {
+  it('scopes as the provider vouched for them; scopesKnown true', () => {
+    const source = { allow: "subject.scopesKnown && 'orders.read' in subject.scopes", claims: { scopes: 'subject.scopes' } };
+    assert.deepEqual(plain(run(source, [], input({}, { scopes: ['orders.read', 'openid'] }))), {
+      allowed: true,
+      claims: { scopes: ['orders.read', 'openid'] },
+    });
+    assert.deepEqual(plain(run(source, [], input({}, { scopes: ['openid'] }))), DENIED);
+  });
+  it('undetermined scopes read as scopesKnown false and an empty list — never as unconstrained', () => {
+    assert.deepEqual(plain(run({ allow: 'subject.scopesKnown' }, [], input({}))), DENIED);
+    assert.deepEqual(plain(run({ allow: 'size(subject.scopes) == 0 && !subject.scopesKnown' }, [], input({}))), ALLOWED);
+  });
+  it('known to carry none: scopesKnown true, empty list', () => {
+    assert.deepEqual(plain(run({ allow: 'subject.scopesKnown && size(subject.scopes) == 0' }, [], input({}, { scopes: [] }))), ALLOWED);
+  });
+  it('`subject` is a variable, not a bare claim path', () => {
+    assert.throws(() => compilePolicy({ allow: 'subject.nope' }, { path: 'p', lookups: [] }));
+  });
+});

@@ -152,3 +152,19 @@ it('minted-token cache: lookups by result and evictions by reason (at 0 from the
   assert.equal(await sample(metrics, 'authjwt_minted_token_cache_evictions_total{reason="capacity"}'), 1);
   assert.equal(await sample(metrics, 'authjwt_minted_token_cache_entries'), 7);
 });
+
+it('edge Txn-Token modes (issue 22): authjwt_edge_txn_token_requests_total by door, mode and outcome; requests without a mode are not counted', async () => {
+  const metrics = createMetrics({ providerIds: ['gh'], version: 'test' });
+  const event = { provider: 'gh', durationSeconds: 0.001 } as const;
+  metrics.observer.onExchange!({ ...event, door: 'ext_authz', outcome: 'ok', txnTokenMode: 'mint', txn: 't1' });
+  metrics.observer.onExchange!({ ...event, door: 'ext_authz', outcome: 'ok', txnTokenMode: 'mint', txn: 't2' });
+  metrics.observer.onExchange!({ ...event, door: 'forward_auth', outcome: 'unauthenticated', txnTokenMode: 'verify' });
+  metrics.observer.onExchange!({ ...event, door: 'ext_authz', outcome: 'ok' });
+  const series = (door: string, mode: string, outcome: string) =>
+    `authjwt_edge_txn_token_requests_total{door="${door}",mode="${mode}",outcome="${outcome}"}`;
+  assert.equal(await sample(metrics, series('ext_authz', 'mint', 'ok')), 2);
+  assert.equal(await sample(metrics, series('forward_auth', 'verify', 'unauthenticated')), 1);
+  const body = (await metrics.exposition()).body;
+  assert.ok(!body.includes('t1'), 'the txn is never a label');
+  assert.equal(body.split('\n').filter((l) => l.startsWith('authjwt_edge_txn_token_requests_total{')).length, 2);
+});

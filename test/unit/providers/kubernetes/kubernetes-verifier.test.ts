@@ -280,6 +280,17 @@ describe('Kubernetes service-account tokens (fake API server)', () => {
       const v = verifierFor({ subject: '{namespace}/{name}/{uid}' });
       assert.equal((await ok(v, await k8s.issue(payments))).accountId, `prod-payments/api/${payments.uid}`);
     });
+    it('scopes (issue 22): undefined (cannot be determined) by default, kubernetes.scopes when configured — never a scope claim the token makes', async () => {
+      assert.equal((await ok(verifier, await k8s.issue(payments))).scopes, undefined);
+      const v = verifierFor({ scopes: ['orders.read', 'orders.write'] });
+      const claiming = await k8s.issue(payments, {
+        mutate: (p) => {
+          p.scope = 'admin';
+        },
+      });
+      assert.deepEqual((await ok(v, claiming)).scopes, ['orders.read', 'orders.write']);
+      assert.equal((await ok(verifier, claiming)).scopes, undefined);
+    });
     it('the default service account when explicitly allowed', async () => {
       const v = verifierFor({ allowDefaultServiceAccount: true });
       assert.equal(

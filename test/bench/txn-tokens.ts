@@ -1,0 +1,433 @@
+/**
+ * Transaction Tokens benchmark (issue 22): Txn-Token issuance at the edge (ext_authz in mint mode: the
+ * provider token's verification is a cache hit, the Txn-Token is signed on every call — there is no
+ * minted-token cache for it) beside the access-token path on the same server (ext_authz with the
+ * minted-token cache, GetJWT signing every call) and the sign-only floor (a bare grpc-js Check that
+ * signs the same Txn-Token claims with the same ES256 key: test/bench/bare-txn-ext-authz.ts).
+ * Production build, production V8 flags, loopback, ghz, bounded in time. Server CPU per call gives
+ * "Txn-Tokens per second per core" (1 s / CPU per call); the goal is ≥ 2,000 and ≥ 0.8× the floor.
+ *
+ * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N]
+ *   or: AUTHJWT_BENCH_ROUNDS=N npm run bench -- --only txn [--duration S]
+ * Results: bench-results/results-txn.json and a Markdown table on stdout (docs/benchmarks.md).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { credentials } from '@grpc/grpc-js';
+import { SignJWT } from 'jose';
+import { AUTH_PROTO_PATH, ENVOY_PROTO_INCLUDE_DIRS, loadAuthProto } from '../../src/grpc/proto.ts';
+import { freePort } from '../helpers/net.ts';
+import { newSigningKey, startOidcProvider, USERS } from '../helpers/oidc.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const { values: args } = parseArgs({ options: { duration: { type: 'string' }, rounds: { type: 'string' } }, strict: false });
+const DURATION = Number(args.duration ?? 4);
+// Rounds per row (median by CPU per call): --rounds, or AUTHJWT_BENCH_ROUNDS as for test/bench/run.ts.
+const ROUNDS = Number(args.rounds ?? process.env.AUTHJWT_BENCH_ROUNDS ?? 1);
+const CONCURRENCY = 32;
+const PRODUCTION_NODE_FLAGS = ['--max-old-space-size=96', '--max-semi-space-size=8'];
+const TRUST_DOMAIN = 'trust-domain.bench';
+const BIN = process.env.AUTHJWT_BENCH_BIN ?? join(process.env.HOME ?? '/root', '.cache/authjwt-bench/bin');
+const GHZ_MODULE = 'github.com/bojand/ghz/cmd/ghz@v0.121.0';
+const ghzBin = join(BIN, `ghz-${GHZ_MODULE.split('@')[1]}`, 'ghz');
+const work = mkdtempSync(join(tmpdir(), 'authjwt-bench-txn-'));
+const log = (s: string) => console.log(`[bench:txn] ${s}`);
+const workFile = (name: string, text: string) => {
+  const file = join(work, name);
+  writeFileSync(file, text);
+  return file;
+};
+
+interface Row {
+  scenario: string;
+  server: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  count: number;
+  /** Server CPU (all threads) per completed call, µs. */
+  cpuUsPerCall: number;
+  /** 1 s of one core / CPU per call. */
+  perCore: number;
+}
+
+const cpuUs = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000;
+};
+
+function run(file: string, argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => chunks.push(c));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(Buffer.concat(chunks).toString()) : reject(new Error(`${file} exited ${code}`))));
+  });
+}
+
+type GrpcTarget = { proto: string; importPaths?: readonly string[]; call: string };
+const CHECK: GrpcTarget = {
+  proto: 'envoy/service/auth/v3/external_auth.proto',
+  importPaths: ENVOY_PROTO_INCLUDE_DIRS,
+  call: 'envoy.service.auth.v3.Authorization.Check',
+};
+const GETJWT: GrpcTarget = { proto: AUTH_PROTO_PATH, call: 'auth.v1alpha1.AuthAPI.GetJWT' };
+
+async function ghz(port: number, target: GrpcTarget, data: string, load: { duration?: number; total?: number }) {
+  const out = JSON.parse(
+    await run(ghzBin, [
+      '--insecure',
+      '--proto',
+      target.proto,
+      ...(target.importPaths ? ['--import-paths', target.importPaths.join(',')] : []),
+      '--call',
+      target.call,
+      '-D',
+      data,
+      '-c',
+      String(CONCURRENCY),
+      '--connections',
+      '4',
+      '--cpus',
+      '1',
+      '--timeout',
+      '10s',
+      '-O',
+      'json',
+      ...(load.total ? ['-n', String(load.total)] : ['-z', `${load.duration}s`]),
+      `127.0.0.1:${port}`,
+    ]),
+  ) as {
+    rps: number;
+    count: number;
+    statusCodeDistribution: Record<string, number>;
+    latencyDistribution: { percentage: number; latency: number }[] | null;
+  };
+  const pct = (p: number) => (out.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6;
+  const errors = Object.entries(out.statusCodeDistribution ?? {})
+    .filter(([k]) => k !== 'OK')
+    .reduce((n, [, v]) => n + v, 0);
+  return { rps: out.rps, p50: pct(50), p99: pct(99), errors, count: out.count, codes: out.statusCodeDistribution };
+}
+
+/**
+ * The token endpoint row: RFC 8693 Txn-Token requests (the draft's profile), each authenticated with a
+ * fresh `private_key_jwt` assertion (single use: the replay cache refuses a `jti` twice), so `bodies`
+ * are pre-generated, one per request; HTTP/1.1 keep-alive, CONCURRENCY at a time, in this process.
+ */
+async function postLoad(url: string, bodies: readonly string[], load: { duration?: number; total?: number }, from: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies: number[] = [];
+  const codes: Record<string, number> = {};
+  let next = from;
+  const until = load.duration ? performance.now() + load.duration * 1000 : Number.POSITIVE_INFINITY;
+  const total = load.total ?? Number.POSITIVE_INFINITY;
+  const started = performance.now();
+  const one = (body: string) =>
+    new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      const req = httpRequest(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - t0);
+            codes[res.statusCode!] = (codes[res.statusCode!] ?? 0) + 1;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        codes.error = (codes.error ?? 0) + 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < until && done < total && next < bodies.length) {
+        done++;
+        await one(bodies[next++]!);
+      }
+    }),
+  );
+  agent.destroy();
+  if (next >= bodies.length) log('WARNING: the pre-generated client assertions ran out');
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? NaN;
+  const errors = Object.entries(codes)
+    .filter(([k]) => k !== '200')
+    .reduce((n, [, v]) => n + v, 0);
+  return { rps: latencies.length / seconds, p50: pct(50), p99: pct(99), errors, count: latencies.length, codes, next };
+}
+
+const rows: Row[] = [];
+async function measure(
+  scenario: string,
+  serverLabel: string,
+  server: { pid: number; port: number },
+  target: GrpcTarget,
+  data: string,
+  check?: (data: string) => Promise<void>,
+) {
+  await check?.(data);
+  const best: Row[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const warm = await ghz(server.port, target, data, { duration: 2 });
+    const before = cpuUs(server.pid);
+    const r = await ghz(server.port, target, data, { total: Math.max(200, Math.round(warm.rps * DURATION)) });
+    const cpuUsPerCall = Math.round((cpuUs(server.pid) - before) / Math.max(1, r.count));
+    if (r.errors > 0) log(`WARNING: ${scenario}: ${r.errors}/${r.count} calls failed ${JSON.stringify(r.codes)}`);
+    best.push({
+      scenario,
+      server: serverLabel,
+      rps: r.rps,
+      p50: r.p50,
+      p99: r.p99,
+      errors: r.errors,
+      count: r.count,
+      cpuUsPerCall,
+      perCore: 1e6 / cpuUsPerCall,
+    });
+  }
+  best.sort((a, b) => a.cpuUsPerCall - b.cpuUsPerCall);
+  const row = best[Math.floor(best.length / 2)]!;
+  rows.push(row);
+  log(
+    `${scenario} [${serverLabel}] ${row.rps.toFixed(0)} req/s p50 ${row.p50.toFixed(2)} ms p99 ${row.p99.toFixed(2)} ms, ${row.cpuUsPerCall} µs CPU/call = ${row.perCore.toFixed(0)}/s per core, errors ${row.errors}/${row.count}`,
+  );
+  return row;
+}
+
+async function waitGrpc(port: number): Promise<void> {
+  const { AuthAPI } = loadAuthProto().auth.v1alpha1;
+  const client = new AuthAPI(`127.0.0.1:${port}`, credentials.createInsecure());
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 20_000, (e: Error | undefined) => (e ? reject(e) : resolve())),
+  );
+  client.close();
+}
+
+function stopper(proc: ChildProcess) {
+  return () =>
+    new Promise<void>((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+      setTimeout(() => proc.kill('SIGKILL'), 5_000).unref();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+mkdirSync(join(root, 'bench-results'), { recursive: true });
+try {
+  execFileSync(ghzBin, ['--version'], { stdio: 'ignore' });
+} catch {
+  log(`installing ghz (go install ${GHZ_MODULE})`);
+  execFileSync('go', ['install', GHZ_MODULE], {
+    env: { ...process.env, GOBIN: join(BIN, 'ghz-v0.121.0'), GOFLAGS: '-mod=mod' },
+    stdio: 'inherit',
+  });
+}
+log('production build (npm run build)');
+execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+
+const op = await startOidcProvider({ signingKeys: [await newSigningKey('ES256')] });
+const alice = USERS.alice!;
+const accessToken = await op.jwtToken(alice);
+const keyDir = join(work, 'keys');
+mkdirSync(keyDir);
+const keyFile = join(keyDir, 'es256.pem');
+writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+const gatewayPair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const clientJwks = workFile(
+  'api-gateway.jwks.json',
+  JSON.stringify({ keys: [{ ...gatewayPair.publicKey.export({ format: 'jwk' }), kid: 'gw', alg: 'ES256', use: 'sig' }] }),
+);
+
+const grpcPort = await freePort();
+const internalPort = await freePort();
+const config = workFile(
+  'authjwt.yaml',
+  `# test/bench/txn-tokens.ts: production-like, keys from a directory, info logging
+issuer: https://authjwt.bench
+audience: [internal-services]
+grpc: { listen: "127.0.0.1:${grpcPort}", plaintext: true, maxConcurrentCalls: 4096, maxReceiveMessageBytes: 65536 }
+http: { listen: "127.0.0.1:${await freePort()}" }
+internalHttp: { listen: "127.0.0.1:${internalPort}" }
+keys: { dir: ${keyDir} }
+logging: { level: info }
+providers:
+  - { id: op-jwt, type: oidc, issuer: "${op.issuer}", audiences: [frontend], strategy: jwt }
+txnTokens:
+  trustDomain: ${TRUST_DOMAIN}
+  ttl: 1m
+  tctx: { idp: account.provider }
+  requesters:
+    - client: api-gateway
+tokenEndpoint:
+  enabled: true
+  clientAuthentication:
+    methods: [private_key_jwt]
+    replayCache: { store: memory }
+    clients:
+      - { id: api-gateway, privateKeyJwt: { jwksFile: ${clientJwks} } }
+edge:
+  extAuthz: { enabled: true }
+  txnToken: { requester: api-gateway }
+`,
+);
+const svcProc = spawn(
+  process.execPath,
+  [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', config],
+  {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  },
+);
+const stopSvc = stopper(svcProc);
+const barePort = await freePort();
+const bareProc = spawn(
+  process.execPath,
+  [
+    ...PRODUCTION_NODE_FLAGS,
+    'test/bench/bare-txn-ext-authz.ts',
+    '--port',
+    String(barePort),
+    '--key',
+    keyFile,
+    '--trust-domain',
+    TRUST_DOMAIN,
+  ],
+  { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+);
+const stopBare = stopper(bareProc);
+try {
+  await waitGrpc(grpcPort);
+  await waitGrpc(barePort);
+  const svc = { pid: svcProc.pid!, port: grpcPort };
+  const bare = { pid: bareProc.pid!, port: barePort };
+  // What Envoy sends for a GET with a bearer token; the route names the mode.
+  const check = (mode: string | undefined) =>
+    workFile(
+      `check-${mode ?? 'default'}.json`,
+      JSON.stringify([
+        {
+          attributes: {
+            request: { http: { method: 'GET', host: 'api.test', path: '/orders', headers: { authorization: `Bearer ${accessToken}` } } },
+            contextExtensions: mode ? { txn_token: mode } : {},
+            source: { address: { socketAddress: { address: '127.0.0.1', portValue: 40000 } } },
+          },
+        },
+      ]),
+    );
+  const getJwt = workFile(
+    'getjwt.json',
+    JSON.stringify([{ account: { provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken } }]),
+  );
+
+  const floor = await measure('sign only: Txn-Token claims, ES256 (floor)', 'bare grpc-js Check', bare, CHECK, check('mint'));
+  const mint = await measure(
+    'ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)',
+    'authjwt',
+    svc,
+    CHECK,
+    check('mint'),
+  );
+  const hit = await measure('ext_authz Check, access token, minted-token cache hit', 'authjwt', svc, CHECK, check(undefined));
+  const getjwt = await measure('GetJWT, access token (verification-cache hit, signs every call)', 'authjwt', svc, GETJWT, getJwt);
+
+  // The token endpoint: the same subject token, the gateway authenticated by private_key_jwt on every request.
+  log('pre-generating client assertions (private_key_jwt, one per request)');
+  const now = Math.floor(Date.now() / 1000);
+  const bodies: string[] = [];
+  for (let i = 0; i < 40_000; i++) {
+    const assertion = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', kid: 'gw' })
+      .setIssuer('api-gateway')
+      .setSubject('api-gateway')
+      .setAudience('https://authjwt.bench')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 240)
+      .sign(gatewayPair.privateKey);
+    bodies.push(
+      new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+        audience: TRUST_DOMAIN,
+        scope: 'api',
+        subject_token: accessToken,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        client_id: 'api-gateway',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      }).toString(),
+    );
+  }
+  const tokenUrl = `http://127.0.0.1:${internalPort}/token`;
+  const warm = await postLoad(tokenUrl, bodies, { duration: 2 }, 0);
+  if (warm.errors) log(`WARNING: token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
+  const before = cpuUs(svc.pid);
+  const te = await postLoad(tokenUrl, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next);
+  const teCpu = Math.round((cpuUs(svc.pid) - before) / Math.max(1, te.count));
+  if (te.errors) log(`WARNING: token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
+  const endpoint: Row = {
+    scenario:
+      'token endpoint, Txn-Token request (private_key_jwt client assertion verified + replay-checked, subject verification-cache hit, signs)',
+    server: 'authjwt',
+    rps: te.rps,
+    p50: te.p50,
+    p99: te.p99,
+    errors: te.errors,
+    count: te.count,
+    cpuUsPerCall: teCpu,
+    perCore: 1e6 / teCpu,
+  };
+  rows.push(endpoint);
+  log(
+    `${endpoint.scenario}: ${te.rps.toFixed(0)} req/s, ${teCpu} µs CPU/call = ${endpoint.perCore.toFixed(0)}/s per core, errors ${te.errors}/${te.count}`,
+  );
+
+  const ratios = {
+    'Txn-Tokens per second per core, token endpoint': Math.round(endpoint.perCore),
+    'Txn-Tokens per second per core at the edge (goal ≥ 2,000)': Math.round(mint.perCore),
+    'mint / floor, per core (goal ≥ 0.8)': Number((mint.perCore / floor.perCore).toFixed(2)),
+    'mint / GetJWT (access token, signs every call), per core': Number((mint.perCore / getjwt.perCore).toFixed(2)),
+    'mint / access-token cache hit, per core': Number((mint.perCore / hit.perCore).toFixed(2)),
+  };
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.versions.node}`;
+  writeFileSync(
+    join(root, 'bench-results/results-txn.json'),
+    `${JSON.stringify({ machine, duration: DURATION, rounds: ROUNDS, rows, ratios }, null, 2)}\n`,
+  );
+  console.log(`\n${machine}; ${DURATION} s per row, concurrency ${CONCURRENCY}, ${ROUNDS} round(s) (median)\n`);
+  console.log('| scenario | server | req/s | p50 ms | p99 ms | CPU µs/call | per core/s | errors |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows)
+    console.log(
+      `| ${r.scenario} | ${r.server} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuUsPerCall} | ${r.perCore.toFixed(0)} | ${r.errors}/${r.count} |`,
+    );
+  console.log('');
+  for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v}`);
+} finally {
+  await stopSvc();
+  await stopBare();
+  await op.close();
+  rmSync(work, { recursive: true, force: true });
+}
