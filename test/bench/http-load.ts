@@ -4,7 +4,7 @@
  * `Authorization: Bearer <token>` taken round-robin from a file (one token per line: one line = the
  * minted-token cache hit, many = misses) and the given extra headers. Prints one JSON object:
  * { rps, count, errors, statusCodes, p50, p95, p99 } (latencies in ms). hey cannot vary the token.
- * Usage: node test/bench/http-load.ts --url URL --tokens FILE [--count N | --duration S] [--concurrency C] [--header k:v]...
+ * Usage: node test/bench/http-load.ts --url URL --tokens FILE [--count N | --duration S] [--concurrency C] [--rps R] [--header k:v]...
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     concurrency: { type: 'string', default: '32' },
     header: { type: 'string', multiple: true, default: [] },
+    rps: { type: 'string' },
   },
 });
 const url = new URL(values.url!);
@@ -32,6 +33,7 @@ const latencies: number[] = [];
 const statusCodes: Record<string, number> = {};
 let sent = 0;
 let errors = 0;
+const startedAt = performance.now();
 
 function once(token: string): Promise<void> {
   return new Promise((resolve) => {
@@ -64,16 +66,23 @@ function once(token: string): Promise<void> {
   });
 }
 
+/** `--rps R`: request i is not sent before `started + i / R` (a fixed rate; latency counted from the send). */
+const interval = values.rps ? 1000 / Number(values.rps) : 0;
+const pace = async (i: number) => {
+  const wait = startedAt + i * interval - performance.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+};
+
 async function worker(): Promise<void> {
   while (sent < count && performance.now() < until) {
-    const token = tokens[sent++ % tokens.length]!;
-    await once(token);
+    const i = sent++;
+    if (interval) await pace(i);
+    await once(tokens[i % tokens.length]!);
   }
 }
 
-const started = performance.now();
 await Promise.all(Array.from({ length: concurrency }, worker));
-const seconds = (performance.now() - started) / 1000;
+const seconds = (performance.now() - startedAt) / 1000;
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? Number.NaN;
 agent.destroy();

@@ -1,14 +1,16 @@
 /**
  * `npm run bench`: throughput, latency and memory of GetJWT, side by side with the floor (a bare
- * sign-only gRPC server) and with Keycloak's token endpoint, on this machine, loopback only, bounded
+ * sign-only gRPC server) and with Keycloak's standard token exchange, on this machine, loopback only, bounded
  * in time. Writes docs/benchmarks.md and bench-results/results.json.
  *
- * Load generators run in their own processes: ghz (Go, `go install`) for gRPC, hey (Go) for
- * Keycloak's HTTP token endpoint, test/bench/flood.ts for the million-token memory run.
+ * Load generators run in their own processes: ghz (Go, `go install`) for gRPC, test/bench/http-load.ts
+ * (forward-auth) and test/bench/token-load.ts (authjwt's and Keycloak's token endpoints) for HTTP,
+ * test/bench/flood.ts for the million-token memory run.
  * Options: --duration S (per measured run, default 10), --flood N (distinct tokens, default 1000000),
  * --quick (duration 4, flood 100000), --no-keycloak, --only edge (the floor and the edge rows only:
  * results in bench-results/results-edge.json, docs/benchmarks.md untouched), --only envoy (the real-Envoy
- * rows only, results in bench-results/results-envoy.json).
+ * rows only, results in bench-results/results-envoy.json), --only hit, --only keycloak, --soak,
+ * --algs, --no-edge, --baseline DIR, --profile DIR (issue 24; see docs/benchmarks.md).
  *
  * Edge rows (issue 12): Envoy ext_authz Check (ghz with Envoy's protos from @grpc/grpc-js-xds) and HTTP
  * forward-auth (test/bench/http-load.ts), each at a minted-token cache hit (the same provider token
@@ -22,18 +24,19 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials } from '@grpc/grpc-js';
+import { importJWK, SignJWT } from 'jose';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { AUTH_PROTO_PATH, ENVOY_PROTO_INCLUDE_DIRS, loadAuthProto } from '../../src/grpc/proto.ts';
 import { renderExample, startEnvoy, startNginx, type Gateway } from '../helpers/gateways.ts';
 import { findTool } from '../helpers/interop-tools.ts';
-import { newSigningKey, startOidcProvider, USERS, INTROSPECTION_CLIENT } from '../helpers/oidc.ts';
+import { API_RESOURCE, newSigningKey, startOidcProvider, USERS, INTROSPECTION_CLIENT } from '../helpers/oidc.ts';
 import { freePort } from '../helpers/net.ts';
 import { version } from '../helpers/versions.ts';
 
@@ -45,6 +48,12 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean' },
     'no-keycloak': { type: 'boolean' },
     only: { type: 'string' },
+    profile: { type: 'string' },
+    baseline: { type: 'string' },
+    algs: { type: 'string' },
+    'no-edge': { type: 'boolean' },
+    soak: { type: 'boolean' },
+    'soak-minutes': { type: 'string' },
   },
 });
 // issue 22: the Transaction Token rows live in their own file (results in bench-results/results-txn.json).
@@ -53,8 +62,26 @@ if (args.only === 'txn') {
   process.exit(0);
 }
 const ONLY_ENVOY = args.only === 'envoy';
+/** `--only hit`: the per-call overhead rows only (floor and cache hit per algorithm, half peak, the edge doors' hits). */
+const ONLY_HIT = args.only === 'hit';
+/** `--only keycloak`: the Keycloak comparison rows only (results in bench-results/results-keycloak.json). */
+const ONLY_KC = args.only === 'keycloak';
+/** `--soak`: all doors mixed at half their peak for `--soak-minutes` (default 30), sampled every minute; nothing else runs. */
+const SOAK = args.soak === true;
+const SOAK_MINUTES = Number(args['soak-minutes'] ?? 30);
 const EDGE_ONLY = args.only === 'edge' || ONLY_ENVOY;
-if (args.only !== undefined && !EDGE_ONLY) throw new Error(`--only ${args.only}: only "edge", "envoy" and "txn" are known`);
+if (args.only !== undefined && !EDGE_ONLY && !ONLY_HIT && !ONLY_KC)
+  throw new Error(`--only ${args.only}: only "edge", "envoy", "hit", "keycloak" and "txn" are known`);
+/** `--profile DIR`: authjwt servers run with `--cpu-prof --cpu-prof-dir DIR` (read with test/bench/top-frames.ts). */
+const PROFILE_DIR = args.profile;
+/**
+ * `--baseline DIR`: the `dist/` of another build (inside this checkout, so it resolves node_modules), e.g.
+ * `cp -r dist dist-baseline` before a change (a sibling of dist/: it imports ../package.json): every round of the cache-hit rows then also
+ * measures it, alternating with this build, so a before/after comparison sees the same machine noise.
+ */
+const BASELINE_DIST = args.baseline;
+/** `--algs ES256,EdDSA`: the signing algorithms of the cache-hit rows (default all three); `--no-edge`: no edge rows. */
+const ALGS = args.algs ? args.algs.split(',') : ['ES256', 'EdDSA', 'RS256'];
 const DURATION = Number(args.duration ?? (args.quick ? 4 : 10));
 const FLOOD = Number(args.flood ?? (args.quick ? 100_000 : 1_000_000));
 const CONCURRENCY = 32;
@@ -63,6 +90,17 @@ const work = mkdtempSync(join(tmpdir(), 'authjwt-bench-'));
 const log = (s: string) => console.log(`[bench] ${s}`);
 /** The V8 limits the container image sets (Dockerfile NODE_OPTIONS): heap bounded, young generation small. */
 export const PRODUCTION_NODE_FLAGS = ['--max-old-space-size=96', '--max-semi-space-size=8'];
+/**
+ * Diagnostics: AUTHJWT_BENCH_SERVER_FLAGS (e.g. `--trace-gc`) are added to the floor's and authjwt's
+ * Node flags; with AUTHJWT_BENCH_SERVER_STDOUT=DIR each server's stdout goes to DIR/<kind>-<port>.log.
+ */
+const SERVER_FLAGS = (process.env.AUTHJWT_BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
+const serverStdout = (name: string): 'ignore' | number => {
+  const dir = process.env.AUTHJWT_BENCH_SERVER_STDOUT;
+  if (!dir) return 'ignore';
+  mkdirSync(dir, { recursive: true });
+  return openSync(join(dir, `${name}.log`), 'w');
+};
 
 interface RunResult {
   scenario: string;
@@ -84,7 +122,7 @@ const ROUNDS = Number(process.env.AUTHJWT_BENCH_ROUNDS ?? 3);
 const ENVOY_WORKERS = Number(process.env.AUTHJWT_BENCH_ENVOY_WORKERS ?? 1);
 
 /** The load generators (Go), each installed into its own BIN/<name>-<version>/ so a version bump never reuses an older binary. */
-const TOOLS = { ghz: 'github.com/bojand/ghz/cmd/ghz@v0.121.0', hey: 'github.com/rakyll/hey@v0.1.4' } as const;
+const TOOLS = { ghz: 'github.com/bojand/ghz/cmd/ghz@v0.121.0' } as const;
 const tool = (name: keyof typeof TOOLS) => join(BIN, `${name}-${TOOLS[name].split('@')[1]}`, name);
 
 function ensureTools(): void {
@@ -118,7 +156,14 @@ async function waitGrpc(port: number): Promise<void> {
 async function startServer(
   kind: 'authjwt' | 'bare',
   keys: { dir: string; file: string },
-  opts: { edge?: boolean } = {},
+  opts: {
+    edge?: boolean;
+    dist?: string;
+    /** `taskset -c` CPU list the server is pinned to (the Keycloak comparison: one vCPU each). */
+    pin?: string;
+    /** Verification cache entries (default 10,000; 0: off). */
+    cacheEntries?: number;
+  } = {},
 ): Promise<{ proc: ChildProcess; port: number; httpPort: number; internalPort: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const internalPort = await freePort();
@@ -129,6 +174,8 @@ async function startServer(
       process.execPath,
       [
         ...PRODUCTION_NODE_FLAGS,
+        ...SERVER_FLAGS,
+        ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, 'floor')] : []),
         'test/bench/bare-server.ts',
         '--port',
         String(port),
@@ -137,7 +184,7 @@ async function startServer(
         '--issuer',
         'https://authjwt.bench',
       ],
-      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+      { cwd: root, stdio: ['ignore', serverStdout(`floor-${port}`), 'inherit'] },
     );
   } else {
     const cfg = workFile(
@@ -148,14 +195,27 @@ audience: [internal-services]
 grpc: { listen: "127.0.0.1:${port}", plaintext: true, maxConcurrentCalls: 4096 }
 http: { listen: "127.0.0.1:${httpPort}" }
 keys: { dir: ${keys.dir} }
-cache: { maxEntries: 10000, maxTtl: 5m }
+cache: { maxEntries: ${opts.cacheEntries ?? 10000}, maxTtl: 5m }
 logging: { level: info }
-${opts.edge ? `edge: { extAuthz: { enabled: true }, forwardAuth: { enabled: true } }\ninternalHttp: { listen: "127.0.0.1:${internalPort}" }\n` : ''}providers:
+${opts.edge ? `edge: { extAuthz: { enabled: true }, forwardAuth: { enabled: true } }\ninternalHttp: { listen: "127.0.0.1:${internalPort}" }\ntokenEndpoint: { enabled: true, defaultProvider: op-jwt, clientAuthentication: { methods: [none] } }\n` : ''}providers:
 ${providers}`,
     );
-    proc = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', cfg], {
+    const dist = resolve(root, opts.dist ?? 'dist');
+    const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, opts.dist ? 'baseline' : 'current')] : [];
+    const argv = [
+      ...PRODUCTION_NODE_FLAGS,
+      ...SERVER_FLAGS,
+      ...profile,
+      '--import',
+      join(dist, 'telemetry/tracing.js'),
+      join(dist, 'main.js'),
+      '--config',
+      cfg,
+    ];
+    // taskset execs node: the child's pid is the server's.
+    proc = spawn(opts.pin ? 'taskset' : process.execPath, opts.pin ? ['-c', opts.pin, process.execPath, ...argv] : argv, {
       cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', serverStdout(`authjwt-${port}`), 'inherit'],
       env: { ...process.env, NODE_ENV: 'production' },
     });
   }
@@ -192,7 +252,9 @@ function runTool(file: string, argv: string[]): Promise<string> {
 /** What a load run calls: a gRPC method (ghz) or an HTTP URL (http-load.ts). */
 type Target =
   | { kind: 'grpc'; proto: string; importPaths?: readonly string[]; call: string }
-  | { kind: 'http'; url: (server: { internalPort: number }) => string; headers?: readonly string[] };
+  | { kind: 'http'; url: (server: { internalPort: number }) => string; headers?: readonly string[] }
+  /** The RFC 8693 token endpoint: test/bench/token-load.ts POSTs the form bodies of the data file (one per line, reused). */
+  | { kind: 'token'; url: (server: { internalPort: number }) => string };
 const GETJWT: Target = { kind: 'grpc', proto: AUTH_PROTO_PATH, call: 'auth.v1alpha1.AuthAPI.GetJWT' };
 const EXT_AUTHZ_CHECK: Target = {
   kind: 'grpc',
@@ -200,6 +262,18 @@ const EXT_AUTHZ_CHECK: Target = {
   importPaths: ENVOY_PROTO_INCLUDE_DIRS,
   call: 'envoy.service.auth.v3.Authorization.Check',
 };
+
+const TOKEN_ENDPOINT: Target = { kind: 'token', url: (server) => `http://127.0.0.1:${server.internalPort}/token` };
+/** token-load.ts bodies: one RFC 8693 request per subject token (client authentication none). */
+function tokenBodies(name: string, tokens: readonly string[]): string {
+  const body = (token: string) =>
+    new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: token,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    }).toString();
+  return workFile(`token-bodies-${name}.txt`, `${tokens.map(body).join('\n')}\n`);
+}
 
 type LoadResult = { rps: number; p50: number; p95: number; p99: number; errors: number; count: number; errorKinds: Record<string, number> };
 
@@ -267,7 +341,7 @@ const cpuUs = (pid: number) => {
 async function httpLoad(
   url: string,
   tokensFile: string,
-  options: { duration?: number; total?: number },
+  options: { duration?: number; total?: number; rps?: number },
   headers: readonly string[] = [],
 ): Promise<LoadResult> {
   const out = JSON.parse(
@@ -280,11 +354,52 @@ async function httpLoad(
       '--concurrency',
       String(CONCURRENCY),
       ...(options.total ? ['--count', String(options.total)] : ['--duration', String(options.duration)]),
+      ...(options.rps ? ['--rps', String(options.rps)] : []),
       ...headers.flatMap((h) => ['--header', h]),
     ]),
   ) as { rps: number; count: number; errors: number; statusCodes: Record<string, number>; p50: number; p95: number; p99: number };
   const errorKinds = Object.fromEntries(Object.entries(out.statusCodes).filter(([k]) => k !== '200'));
   return { rps: out.rps, p50: out.p50, p95: out.p95, p99: out.p99, errors: out.errors, count: out.count, errorKinds };
+}
+
+/**
+ * One token-load.ts run (token endpoints: authjwt's and Keycloak's): its own process. Bodies are reused
+ * round-robin unless `distinct` (each used once, from `skip`); `pin`: `taskset -c` CPU list of the generator.
+ */
+async function tokenLoad(
+  url: string,
+  bodiesFile: string,
+  options: { duration?: number; total?: number; rps?: number; concurrency?: number; distinct?: boolean; skip?: number; pin?: string },
+): Promise<LoadResult> {
+  const argv = [
+    join(root, 'test/bench/token-load.ts'),
+    '--url',
+    url,
+    '--bodies',
+    bodiesFile,
+    ...(options.distinct ? ['--skip', String(options.skip ?? 0)] : ['--repeat']),
+    ...(options.total ? ['--count', String(options.total)] : ['--duration', String(options.duration ?? DURATION)]),
+    '--concurrency',
+    String(options.concurrency ?? CONCURRENCY),
+    ...(options.rps ? ['--rps', String(options.rps)] : []),
+  ];
+  const out = JSON.parse(
+    options.pin ? await runTool('taskset', ['-c', options.pin, process.execPath, ...argv]) : await runTool(process.execPath, argv),
+  ) as { rps: number; count: number; errors: number; statusCodes: Record<string, number>; p50: number; p95: number; p99: number };
+  const errorKinds = Object.fromEntries(Object.entries(out.statusCodes).filter(([k]) => k !== '200'));
+  return { rps: out.rps, p50: out.p50, p95: out.p95, p99: out.p99, errors: out.errors, count: out.count, errorKinds };
+}
+
+/** One load run against a target of any kind (ghz, http-load.ts, token-load.ts). */
+function loadTarget(
+  target: Target,
+  server: { port: number; internalPort?: number },
+  data: string,
+  options: { duration?: number; total?: number; rps?: number },
+): Promise<LoadResult> {
+  if (target.kind === 'grpc') return ghz(server.port, data, options, target);
+  const url = target.url({ internalPort: server.internalPort! });
+  return target.kind === 'http' ? httpLoad(url, data, options, target.headers) : tokenLoad(url, data, options);
 }
 
 async function measure(
@@ -295,10 +410,7 @@ async function measure(
   extra: { rps?: number; note?: string; record?: boolean; target?: Target; warmData?: string } = {},
 ): Promise<RunResult> {
   const target = extra.target ?? GETJWT;
-  const load = (options: { duration?: number; total?: number; rps?: number }, data = dataFile) =>
-    target.kind === 'grpc'
-      ? ghz(server.port, data, options, target)
-      : httpLoad(target.url({ internalPort: server.internalPort! }), data, options, target.headers);
+  const load = (options: { duration?: number; total?: number; rps?: number }, data = dataFile) => loadTarget(target, server, data, options);
   // JIT, JWKS, connections. Miss scenarios warm up with OTHER tokens: the measured run starts again
   // at the first token of its file, which the warm-up would otherwise have put in the caches.
   const warm = await load({ duration: 2, rps: extra.rps }, extra.warmData);
@@ -568,16 +680,17 @@ const mint = async (count: number, token: () => Promise<string>) => {
   return tokens;
 };
 const hitToken = await op.jwtToken(alice);
-const distinctJwt = await mint(ONLY_ENVOY ? 1 : 20_000, () => op.jwtToken(alice));
+const FEW_TOKENS = ONLY_ENVOY || ONLY_HIT || SOAK || ONLY_KC;
+const distinctJwt = await mint(FEW_TOKENS ? 1 : 20_000, () => op.jwtToken(alice));
 const hitData = writeData('hit', 'op-jwt', [hitToken]);
 const missData = writeData('miss', 'op-jwt', distinctJwt);
 // Warm-up tokens for the miss scenarios, distinct from the measured ones.
-const warmJwt = await mint(ONLY_ENVOY ? 1 : 2_000, () => op.jwtToken(alice));
+const warmJwt = await mint(FEW_TOKENS ? 1 : 2_000, () => op.jwtToken(alice));
 const missWarmData = writeData('miss-warm', 'op-jwt', warmJwt);
 // oidc-provider's development store keeps about a thousand artifacts (token + grant each, LRU), so the
 // opaque set stays well below that and is minted LAST (later grants would evict these tokens); they are never cached by authjwt (cacheTtl 0), so every call
 // is still a provider round trip.
-const distinctOpaque = await mint(ONLY_ENVOY ? 1 : 400, () => op.opaqueToken(alice));
+const distinctOpaque = await mint(FEW_TOKENS ? 1 : 400, () => op.opaqueToken(alice));
 log(
   `generated ${distinctJwt.length + warmJwt.length} JWT and ${distinctOpaque.length} opaque tokens in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
 );
@@ -636,14 +749,20 @@ async function floorRound(alg: string): Promise<RunResult> {
   return result;
 }
 
-for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
+for (const alg of EDGE_ONLY || SOAK || ONLY_KC ? [] : ALGS) {
   const k = keyDirs[alg]!;
   const bareRuns: RunResult[] = [];
   const hitRuns: RunResult[] = [];
   const policyRuns: RunResult[] = [];
+  const baselineRuns: RunResult[] = [];
   let svc!: Awaited<ReturnType<typeof startServer>>;
   for (let round = 0; round < ROUNDS; round++) {
     bareRuns.push(await floorRound(alg));
+    if (BASELINE_DIST) {
+      const before = await startServer('authjwt', k, { dist: BASELINE_DIST });
+      baselineRuns.push(await measure(`cache hit (${alg})`, 'authjwt, baseline build', before, hitData, { record: false }));
+      await before.stop();
+    }
     svc = await startServer('authjwt', k);
     hitRuns.push(await measure(`cache hit (${alg})`, 'authjwt', svc, hitData, { record: false }));
     // Same server, same round: the policy row sees the same machine noise as the row it is compared with.
@@ -653,6 +772,11 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   const bareResult = median(bareRuns);
   const hit = median(hitRuns);
   results.push(bareResult, hit);
+  if (baselineRuns.length) {
+    const before = median(baselineRuns);
+    results.push(before);
+    ratios[`cache hit − floor (${alg}), baseline build, server CPU µs per call`] = before.cpuUsPerCall! - bareResult.cpuUsPerCall!;
+  }
   if (policyRuns.length) {
     const withPolicy = median(policyRuns);
     results.push(withPolicy);
@@ -661,6 +785,7 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   }
   ratios[`cache hit / floor (${alg}), throughput`] = hit.rps / bareResult.rps;
   ratios[`floor / cache hit (${alg}), server CPU per call`] = bareResult.cpuUsPerCall! / hit.cpuUsPerCall!;
+  ratios[`cache hit − floor (${alg}), server CPU µs per call (goal ≤ 60)`] = hit.cpuUsPerCall! - bareResult.cpuUsPerCall!;
   if (alg === 'ES256') {
     const half = await measure(`cache hit at half peak rate (${alg})`, 'authjwt', svc, hitData, {
       rps: Math.round(hit.rps / 2),
@@ -675,6 +800,9 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
     });
     await bareAgain.stop();
     ratios['floor p99 at half its peak (ms)'] = bareHalf.p99;
+    ratios['p99 at half peak / floor p99 at half its peak (goal ≤ 1.5)'] = half.p99 / bareHalf.p99;
+  }
+  if (alg === 'ES256' && !ONLY_HIT) {
     const miss = await measure('cache miss, local JWT verification (ES256 key)', 'authjwt', svc, missData, {
       note: `${distinctJwt.length} distinct provider tokens, round-robin`,
       warmData: missWarmData,
@@ -689,7 +817,7 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
 
 // Edge doors (issue 12): ext_authz Check and forward-auth at a minted-token cache hit and miss,
 // beside GetJWT on the same server and the sign-only floor.
-{
+if (!args['no-edge'] && !SOAK && !ONLY_KC) {
   const k = keyDirs.ES256!;
   let floor = results.find((r) => r.scenario === 'sign only (ES256)');
   if (!floor && !ONLY_ENVOY) {
@@ -716,42 +844,182 @@ for (const alg of EDGE_ONLY ? [] : ['ES256', 'EdDSA', 'RS256']) {
   const tokensMiss = tokenLines('miss', distinctJwt);
   const tokensWarm = tokenLines('warm', warmJwt);
   const forwardAuth: Target = { kind: 'http', url: (server) => `http://127.0.0.1:${server.internalPort}/forward-auth` };
+  const tokenBodiesHit = tokenBodies('hit', [hitToken]);
   const missNote = `${distinctJwt.length} distinct provider tokens, round-robin through 10,000-entry caches`;
 
   const svc = await startServer('authjwt', k, { edge: true });
   if (!ONLY_ENVOY) {
     const getjwt = await measure('GetJWT, verification-cache hit (edge config; signs every call)', 'authjwt', svc, hitData);
     const extHit = await measure('ext_authz Check, minted-token cache hit', 'authjwt', svc, checkHit, { target: EXT_AUTHZ_CHECK });
-    const extMiss = await measure('ext_authz Check, miss (verify + sign)', 'authjwt', svc, checkMiss, {
-      target: EXT_AUTHZ_CHECK,
-      note: missNote,
-      warmData: checkWarm,
-    });
+    const extMiss = ONLY_HIT
+      ? undefined
+      : await measure('ext_authz Check, miss (verify + sign)', 'authjwt', svc, checkMiss, {
+          target: EXT_AUTHZ_CHECK,
+          note: missNote,
+          warmData: checkWarm,
+        });
     const faHit = await measure('forward-auth, minted-token cache hit', 'authjwt', svc, tokensHit, {
       target: forwardAuth,
       note: 'HTTP/1.1 keep-alive, test/bench/http-load.ts',
     });
-    const faMiss = await measure('forward-auth, miss (verify + sign)', 'authjwt', svc, tokensMiss, {
-      target: forwardAuth,
-      note: missNote,
-      warmData: tokensWarm,
+    const tokenHit = await measure('token endpoint (RFC 8693), verification-cache hit (signs every call)', 'authjwt', svc, tokenBodiesHit, {
+      target: TOKEN_ENDPOINT,
+      note: 'HTTP/1.1 keep-alive, test/bench/token-load.ts; client authentication none',
     });
+    ratios['token endpoint hit / floor (ES256), server CPU per call'] = tokenHit.cpuUsPerCall! / floor!.cpuUsPerCall!;
+    const faMiss = ONLY_HIT
+      ? undefined
+      : await measure('forward-auth, miss (verify + sign)', 'authjwt', svc, tokensMiss, {
+          target: forwardAuth,
+          note: missNote,
+          warmData: tokensWarm,
+        });
+    ratios['ext_authz hit / floor (ES256), throughput (goal ≥ 1.3)'] = extHit.rps / floor!.rps;
     ratios['ext_authz hit / floor (ES256), server CPU per call (goal < 1)'] = extHit.cpuUsPerCall! / floor!.cpuUsPerCall!;
     ratios['ext_authz hit / GetJWT hit, server CPU per call'] = extHit.cpuUsPerCall! / getjwt.cpuUsPerCall!;
-    ratios['ext_authz miss / hit, server CPU per call'] = extMiss.cpuUsPerCall! / extHit.cpuUsPerCall!;
+    if (extMiss) ratios['ext_authz miss / hit, server CPU per call'] = extMiss.cpuUsPerCall! / extHit.cpuUsPerCall!;
     ratios['forward-auth hit / floor (ES256), server CPU per call'] = faHit.cpuUsPerCall! / floor!.cpuUsPerCall!;
-    ratios['forward-auth miss / hit, server CPU per call'] = faMiss.cpuUsPerCall! / faHit.cpuUsPerCall!;
+    if (faMiss) ratios['forward-auth miss / hit, server CPU per call'] = faMiss.cpuUsPerCall! / faHit.cpuUsPerCall!;
   }
-  await envoyRows(svc, tokensHit);
+  if (!ONLY_HIT) await envoyRows(svc, tokensHit);
   await svc.stop();
 }
 
-// Keycloak: client_credentials on its token endpoint, what a user would otherwise run.
-if (!args['no-keycloak'] && !EDGE_ONLY) {
+/**
+ * The soak (`--soak`): one authjwt with every door on (ES256), each door's peak measured alone first
+ * (5 s), then all four driven at once, each at peak / 8 so the mix is half of what the server does
+ * alone, in one-minute windows for SOAK_MINUTES. After each window: RSS (/proc), heap used and the
+ * event-loop lag p99 (the server's own /metrics: prom-client resets its lag histogram at each scrape),
+ * and each door's p99 in that window. The drift is last window / first window.
+ */
+async function soak(): Promise<void> {
+  const svc = await startServer('authjwt', keyDirs.ES256!, { edge: true });
+  const checkHit = workFile(
+    'soak-check.json',
+    JSON.stringify([
+      {
+        attributes: {
+          request: { http: { method: 'GET', host: 'api.test', path: '/api/items', headers: { authorization: `Bearer ${hitToken}` } } },
+        },
+      },
+    ]),
+  );
+  const doors: { name: string; target: Target; data: string }[] = [
+    { name: 'GetJWT', target: GETJWT, data: hitData },
+    { name: 'ext_authz', target: EXT_AUTHZ_CHECK, data: checkHit },
+    {
+      name: 'forward-auth',
+      target: { kind: 'http', url: (x) => `http://127.0.0.1:${x.internalPort}/forward-auth` },
+      data: workFile('soak-tokens.txt', `${hitToken}\n`),
+    },
+    { name: 'token endpoint', target: TOKEN_ENDPOINT, data: tokenBodies('soak', [hitToken]) },
+  ];
+  const rates: Record<string, number> = {};
+  for (const d of doors) {
+    const peak = await loadTarget(d.target, svc, d.data, { duration: 5 });
+    rates[d.name] = Math.max(1, Math.round(peak.rps / (2 * doors.length)));
+    log(`soak: ${d.name} peak alone ${peak.rps.toFixed(0)} req/s → ${rates[d.name]} req/s in the mix`);
+  }
+  const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const scrape = async () => (await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`)).text();
+  await scrape(); // resets the event-loop lag histogram: the first window starts clean
+  type Window = {
+    minute: number;
+    rssMb: number;
+    heapMb: number;
+    lagP99Ms: number;
+    cpuUsPerCall: number;
+    p99: Record<string, number>;
+    errors: number;
+    /** ghz counts the calls its time limit cancels at the end of a window as `Canceled`. */
+    errorKinds: Record<string, number>;
+  };
+  const windows: Window[] = [];
+  for (let minute = 1; minute <= SOAK_MINUTES; minute++) {
+    const cpuBefore = cpuUs(svc.proc.pid!);
+    const runs = await Promise.all(doors.map((d) => loadTarget(d.target, svc, d.data, { duration: 60, rps: rates[d.name] })));
+    const text = await scrape();
+    const calls = runs.reduce((n, r) => n + r.count, 0);
+    const w: Window = {
+      minute,
+      rssMb: rssMb(svc.proc.pid!, 'VmRSS') ?? NaN,
+      heapMb: Math.round((metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20) * 10) / 10,
+      lagP99Ms: Math.round(metric(text, 'nodejs_eventloop_lag_p99_seconds') * 1e4) / 10,
+      cpuUsPerCall: Math.round((cpuUs(svc.proc.pid!) - cpuBefore) / Math.max(1, calls)),
+      p99: Object.fromEntries(doors.map((d, i) => [d.name, Math.round(runs[i]!.p99 * 100) / 100])),
+      errors: runs.reduce((n, r) => n + r.errors, 0),
+      errorKinds: runs.reduce<Record<string, number>>((all, r) => {
+        for (const [kind, n] of Object.entries(r.errorKinds)) all[kind] = (all[kind] ?? 0) + n;
+        return all;
+      }, {}),
+    };
+    windows.push(w);
+    log(
+      `soak minute ${minute}: RSS ${w.rssMb} MB, heap ${w.heapMb} MB, event-loop lag p99 ${w.lagP99Ms} ms, CPU ${w.cpuUsPerCall} µs/call, p99 ${JSON.stringify(w.p99)} ms, errors ${w.errors}/${calls} ${JSON.stringify(w.errorKinds)}`,
+    );
+  }
+  await svc.stop();
+  // First and last windows: the median of up to three at each end, so one noisy minute on a shared machine does not decide it.
+  const k = Math.max(1, Math.min(3, Math.floor(windows.length / 2)));
+  const med = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const ends = (pick: (w: Window) => number) => [med(windows.slice(0, k).map(pick)), med(windows.slice(-k).map(pick))] as const;
+  const drift = ([a, b]: readonly [number, number]) => (b - a) / a;
+  const table = [
+    `| minute | RSS MB | heap used MB | event-loop lag p99 ms | CPU µs/call | ${doors.map((d) => `${d.name} p99 ms`).join(' | ')} | errors |`,
+    `| ---: | ---: | ---: | ---: | ---: | ${doors.map(() => '---:').join(' | ')} | ---: |`,
+    ...windows.map(
+      (w) =>
+        `| ${w.minute} | ${w.rssMb} | ${w.heapMb} | ${w.lagP99Ms} | ${w.cpuUsPerCall} | ${doors.map((d) => w.p99[d.name]).join(' | ')} | ${w.errors} |`,
+    ),
+  ].join('\n');
+  const drifts: Record<string, number> = {
+    [`RSS drift, last ${k} / first ${k} minutes (medians) − 1 (goal ≤ 5 %)`]: drift(ends((w) => w.rssMb)),
+    'heap used drift': drift(ends((w) => w.heapMb)),
+    'event-loop lag p99 drift': drift(ends((w) => w.lagP99Ms)),
+    'CPU per call drift': drift(ends((w) => w.cpuUsPerCall)),
+    ...Object.fromEntries(doors.map((d) => [`${d.name} p99 drift (goal ≤ 5 %)`, drift(ends((w) => w.p99[d.name]!))])),
+  };
+  const driftLines = Object.entries(drifts)
+    .map(([k, v]) => `| ${k} | ${(v * 100).toFixed(1)} % |`)
+    .join('\n');
+  mkdirSync(join(root, 'bench-results'), { recursive: true });
+  writeFileSync(join(root, 'bench-results/results-soak.json'), JSON.stringify({ minutes: SOAK_MINUTES, rates, windows, drifts }, null, 2));
+  console.log(
+    `\nsoak: ${SOAK_MINUTES} min, rates ${JSON.stringify(rates)} req/s\n\n${table}\n\n| drift | value |\n| --- | ---: |\n${driftLines}\n`,
+  );
+}
+if (SOAK) {
+  await soak();
+  await op.close();
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
+
+/**
+ * Keycloak beside authjwt, per vCPU (issue 24). Keycloak 26 in a container limited to one CPU
+ * (`--cpus 1`), authjwt pinned to one core (`taskset -c 1`), the HTTP load generator pinned to the
+ * other (`taskset -c 0`), 16 concurrent requests, keep-alive, rows measured one after the other:
+ * - Keycloak's STANDARD token exchange (V2): the confidential client `bench-requester`
+ *   (`standard.token.exchange.enabled`) exchanges alice's access token (issued to `bench-initial`, whose
+ *   audience mapper names bench-requester) for `audience=bench-target` (an audience mapper of the
+ *   requester) — the job authjwt's token endpoint does; and `client_credentials` beside it.
+ *   The clients are added through the admin API, the shared realm fixture is untouched.
+ * - Warm-up: token exchange in KC_WINDOW-second windows until three consecutive windows are within 3 %
+ *   of each other (max/min ≤ 1.03), at most KC_WARMUP_MAX minutes (the note says which ended it).
+ * - CPU per call: utime+stime of the container's processes (/proc, the same measure as authjwt's).
+ * - authjwt: the token endpoint and GetJWT at a verification-cache hit (ES256, the default), and the
+ *   like-for-like rows: RS256 (what Keycloak signs with), verification cache off, a distinct subject
+ *   token per request (signed with the test provider's key beforehand), never reused.
+ */
+const KC_WINDOW = Number(process.env.AUTHJWT_BENCH_KC_WINDOW ?? 30);
+const KC_WARMUP_MAX = Number(process.env.AUTHJWT_BENCH_KC_WARMUP_MAX ?? 20);
+const KC_CONCURRENCY = 16;
+async function keycloakComparison(): Promise<void> {
+  const { startKeycloak, KC_INTROSPECTION, KEYCLOAK_VERSION } = await import('../helpers/keycloak.ts');
+  log('starting Keycloak (testcontainers, --cpus 1)');
+  const kc = await startKeycloak({ cpus: 1 });
   try {
-    const { startKeycloak, KC_INTROSPECTION, KEYCLOAK_VERSION } = await import('../helpers/keycloak.ts');
-    log('starting Keycloak (testcontainers)');
-    const kc = await startKeycloak();
+    const kcPid = Number(execFileSync('podman', ['inspect', '--format', '{{.State.Pid}}', kc.containerId]).toString().trim());
     const containerMemMb = () => {
       try {
         const out = execFileSync('podman', ['stats', '--no-stream', '--format', '{{.MemUsage}}', kc.containerId]).toString();
@@ -763,38 +1031,231 @@ if (!args['no-keycloak'] && !EDGE_ONLY) {
         return undefined;
       }
     };
-    const url = `${kc.issuer}/protocol/openid-connect/token`;
-    const body = `grant_type=client_credentials&client_id=${KC_INTROSPECTION.clientId}&client_secret=${KC_INTROSPECTION.secret}`;
-    const hey = (d: number) =>
-      runTool(tool('hey'), ['-z', `${d}s`, '-c', '16', '-m', 'POST', '-T', 'application/x-www-form-urlencoded', '-d', body, url]);
-    await hey(Math.min(5, DURATION)); // warm-up
-    const out = await hey(DURATION);
-    const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
-    const total = num(/\[200\]\s+(\d+) responses/);
-    const all = [...out.matchAll(/\[(\d+)\]\s+(\d+) responses/g)].reduce((n, m) => n + Number(m[2]), 0);
-    const r: RunResult = {
-      scenario: 'token endpoint, client_credentials',
-      server: `Keycloak ${KEYCLOAK_VERSION} (container, dev mode)`,
-      rps: num(/Requests\/sec:\s+([\d.]+)/),
-      p50: num(/50%+ in ([\d.]+) secs/) * 1000,
-      p95: num(/95%+ in ([\d.]+) secs/) * 1000,
-      p99: num(/99%+ in ([\d.]+) secs/) * 1000,
-      errors: all - total,
-      count: all,
-      peakRssMb: containerMemMb(),
-      note: 'HTTP load by hey, 16 connections; memory = container usage after the run',
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const res = await kc.admin(method, path, body);
+      if (!res.ok) throw new Error(`Keycloak admin ${method} ${path}: ${res.status} ${await res.text()}`);
+      return res;
     };
-    results.push(r);
-    log(`Keycloak ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms`);
-    const hit = results.find((x) => x.scenario === 'cache hit (ES256)' && x.server === 'authjwt')!;
-    const miss = results.find((x) => x.scenario.startsWith('cache miss'))!;
-    ratios['authjwt cache hit / Keycloak'] = hit.rps / r.rps;
-    ratios['authjwt cache miss / Keycloak'] = miss.rps / r.rps;
+    const audienceMapper = (audience: string) => ({
+      name: `audience-${audience}`,
+      protocol: 'openid-connect',
+      protocolMapper: 'oidc-audience-mapper',
+      config: { 'included.client.audience': audience, 'access.token.claim': 'true', 'id.token.claim': 'false' },
+    });
+    const REQUESTER = { clientId: 'bench-requester', secret: 'bench-requester-secret' };
+    await admin('POST', '/clients', {
+      clientId: 'bench-target',
+      publicClient: false,
+      secret: 'bench-target-secret',
+      standardFlowEnabled: false,
+    });
+    await admin('POST', '/clients', {
+      clientId: REQUESTER.clientId,
+      publicClient: false,
+      secret: REQUESTER.secret,
+      standardFlowEnabled: false,
+      attributes: { 'standard.token.exchange.enabled': 'true' },
+      protocolMappers: [audienceMapper('bench-target')],
+    });
+    await admin('POST', '/clients', {
+      clientId: 'bench-initial',
+      publicClient: true,
+      directAccessGrantsEnabled: true,
+      standardFlowEnabled: false,
+      protocolMappers: [audienceMapper(REQUESTER.clientId)],
+    });
+    const subject = (await kc.userToken('alice', 'alice', 'bench-initial')).access_token;
+    const url = `${kc.issuer}/protocol/openid-connect/token`;
+    const exchangeBody = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      client_id: REQUESTER.clientId,
+      client_secret: REQUESTER.secret,
+      subject_token: subject,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      audience: 'bench-target',
+    }).toString();
+    const check = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: exchangeBody,
+    });
+    if (!check.ok) throw new Error(`Keycloak token exchange refused: ${check.status} ${await check.text()}`);
+    const exchanged = (await check.json()) as { access_token: string };
+    const aud = JSON.parse(Buffer.from(exchanged.access_token.split('.')[1]!, 'base64url').toString()).aud as unknown;
+    log(`Keycloak standard token exchange works: aud ${JSON.stringify(aud)}`);
+    const exchangeBodies = workFile('kc-exchange.txt', `${exchangeBody}\n`);
+    const ccBodies = workFile(
+      'kc-client-credentials.txt',
+      `${new URLSearchParams({ grant_type: 'client_credentials', client_id: KC_INTROSPECTION.clientId, client_secret: KC_INTROSPECTION.secret })}\n`,
+    );
+    const kcRun = (bodies: string, duration: number) => tokenLoad(url, bodies, { duration, concurrency: KC_CONCURRENCY, pin: '0' });
+
+    // Warm-up until the throughput stops rising.
+    const windows: number[] = [];
+    const warmStarted = Date.now();
+    let warmEnd = 'cap';
+    while (Date.now() - warmStarted < KC_WARMUP_MAX * 60_000) {
+      windows.push((await kcRun(exchangeBodies, KC_WINDOW)).rps);
+      log(`Keycloak warm-up window ${windows.length}: ${windows.at(-1)!.toFixed(0)} exchanges/s`);
+      const last = windows.slice(-3);
+      if (last.length === 3 && Math.max(...last) / Math.min(...last) <= 1.03) {
+        warmEnd = 'stable';
+        break;
+      }
+    }
+    const warmNote = `warm-up ${windows.length} × ${KC_WINDOW} s (${warmEnd === 'stable' ? 'three windows within 3 %' : `cap of ${KC_WARMUP_MAX} min reached`}): ${windows.map((w) => w.toFixed(0)).join(', ')}/s`;
+    const kcMeasure = async (scenario: string, bodies: string, note: string) => {
+      const before = cpuTreeUs(kcPid);
+      const { errorKinds, ...r } = await kcRun(bodies, DURATION);
+      const cpu = Math.round((cpuTreeUs(kcPid) - before) / Math.max(1, r.count));
+      const result: RunResult = {
+        scenario,
+        server: `Keycloak ${KEYCLOAK_VERSION} (container, --cpus 1)`,
+        ...r,
+        cpuUsPerCall: cpu,
+        peakRssMb: containerMemMb(),
+        note: `${note}${r.errors ? `; errors ${JSON.stringify(errorKinds)}` : ''}; memory = container usage after the run`,
+      };
+      results.push(result);
+      log(`${scenario} [Keycloak] ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(1)} ms CPU ${cpu} µs/call errors ${r.errors}/${r.count}`);
+      return result;
+    };
+    const kcExchange = await kcMeasure('token exchange (standard, V2), warm', exchangeBodies, warmNote);
+    await kcRun(ccBodies, Math.min(KC_WINDOW, 10));
+    const kcCc = await kcMeasure('client_credentials, warm', ccBodies, 'after the token-exchange warm-up and one more window');
+
+    // authjwt, one core, the same generator and concurrency.
+    const pinnedMeasure = async (
+      scenario: string,
+      svc: Awaited<ReturnType<typeof startServer>>,
+      run: (o: { duration?: number; total?: number; skip?: number }) => Promise<LoadResult>,
+      note: string,
+      distinctWarm = 0,
+    ) => {
+      const warm = await run({ duration: 2, ...(distinctWarm ? { total: distinctWarm } : {}) });
+      const before = cpuUs(svc.proc.pid!);
+      const total = Math.max(200, Math.round(warm.rps * DURATION));
+      const { errorKinds, ...r } = await run({ total, skip: distinctWarm });
+      const result: RunResult = {
+        scenario,
+        server: 'authjwt (taskset -c 1)',
+        ...r,
+        cpuUsPerCall: Math.round((cpuUs(svc.proc.pid!) - before) / Math.max(1, r.count)),
+        peakRssMb: rssMb(svc.proc.pid!, 'VmHWM'),
+        note: `${note}${r.errors ? `; errors ${JSON.stringify(errorKinds)}` : ''}`,
+      };
+      results.push(result);
+      log(
+        `${scenario} [authjwt] ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(1)} ms CPU ${result.cpuUsPerCall} µs/call errors ${r.errors}/${r.count}`,
+      );
+      return result;
+    };
+    const ghzPinned = (port: number, data: string) => (o: { duration?: number; total?: number }) =>
+      ghz(port, data, { ...o, concurrency: KC_CONCURRENCY });
+    const es = await startServer('authjwt', keyDirs.ES256!, { edge: true, pin: '1' });
+    const tokenUrl = `http://127.0.0.1:${es.internalPort}/token`;
+    const hitBodies = tokenBodies('kc-hit', [hitToken]);
+    const teHit = await pinnedMeasure(
+      'token endpoint (RFC 8693), verification-cache hit (ES256)',
+      es,
+      (o) => tokenLoad(tokenUrl, hitBodies, { ...o, concurrency: KC_CONCURRENCY, pin: '0' }),
+      'the same subject token every call; signs every call',
+    );
+    const gjHit = await pinnedMeasure(
+      'GetJWT, verification-cache hit (ES256)',
+      es,
+      ghzPinned(es.port, hitData),
+      'ghz, 16 concurrent over 4 connections',
+    );
+    await es.stop();
+
+    // Like-for-like: RS256, no verification cache, a distinct subject token per request.
+    const key = await importJWK(signing, signing.alg);
+    const now = Math.floor(Date.now() / 1000);
+    const distinct = async (n: number, prefix: string) => {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++)
+        out.push(
+          await new SignJWT({ sub: `${prefix}-${i}`, azp: 'frontend', client_id: 'frontend', scope: 'api' })
+            .setProtectedHeader({ alg: signing.alg!, kid: signing.kid!, typ: 'at+jwt' })
+            .setIssuer(op.issuer)
+            .setAudience(API_RESOURCE)
+            .setIssuedAt(now)
+            .setExpirationTime(now + 3600)
+            .sign(key),
+        );
+      return out;
+    };
+    const LFL = Number(process.env.AUTHJWT_BENCH_LFL_TOKENS ?? 15_000);
+    log(`like-for-like: signing ${2 * LFL} distinct subject tokens`);
+    const teTokens = await distinct(LFL, 'lfl-te');
+    const gjTokens = await distinct(LFL, 'lfl-gj');
+    const rs = await startServer('authjwt', keyDirs.RS256!, { edge: true, pin: '1', cacheEntries: 0 });
+    const lflBodies = tokenBodies('kc-lfl', teTokens);
+    const lflNote = 'RS256, verification cache off, a distinct subject token per request (never reused)';
+    const teLfl = await pinnedMeasure(
+      'token endpoint (RFC 8693), like-for-like',
+      rs,
+      (o) =>
+        tokenLoad(`http://127.0.0.1:${rs.internalPort}/token`, lflBodies, {
+          ...o,
+          ...(o.total ? { total: Math.min(o.total, LFL - 2_000) } : {}),
+          concurrency: KC_CONCURRENCY,
+          distinct: true,
+          pin: '0',
+        }),
+      lflNote,
+      2_000,
+    );
+    const gjData = workFile(
+      'kc-lfl-getjwt.json',
+      JSON.stringify(
+        gjTokens.map((accessToken, i) => ({
+          account: { provider: 'op-jwt', type: 'oidc', providerAccountId: `lfl-gj-${i}`, accessToken },
+        })),
+      ),
+    );
+    // ghz walks the data round-robin from the first entry: the warm-up takes its own count, the measured run starts over
+    // at entry 0 — so the warm-up uses a separate file of other tokens.
+    const gjWarm = workFile(
+      'kc-lfl-getjwt-warm.json',
+      JSON.stringify(
+        teTokens.slice(-2_000).map((accessToken, i) => ({
+          account: { provider: 'op-jwt', type: 'oidc', providerAccountId: `lfl-te-${LFL - 2_000 + i}`, accessToken },
+        })),
+      ),
+    );
+    const gjLfl = await pinnedMeasure(
+      'GetJWT, like-for-like',
+      rs,
+      (o) =>
+        o.skip === undefined
+          ? ghz(rs.port, gjWarm, { total: o.total ?? 2_000, concurrency: KC_CONCURRENCY })
+          : ghz(rs.port, gjData, { total: Math.min(o.total ?? LFL, LFL), concurrency: KC_CONCURRENCY }),
+      `${lflNote}; at most ${LFL} calls`,
+      2_000,
+    );
+    await rs.stop();
+    const per = (a: RunResult, b: RunResult) => a.rps / b.rps;
+    ratios['token endpoint (ES256, hit) / Keycloak token exchange, throughput per vCPU (goal ≥ 10)'] = per(teHit, kcExchange);
+    ratios['GetJWT (ES256, hit) / Keycloak token exchange, throughput per vCPU (goal ≥ 7)'] = per(gjHit, kcExchange);
+    ratios['token endpoint like-for-like / Keycloak token exchange, throughput'] = per(teLfl, kcExchange);
+    ratios['GetJWT like-for-like / Keycloak token exchange, throughput'] = per(gjLfl, kcExchange);
+    ratios['Keycloak token exchange / token endpoint (ES256, hit), CPU per call'] = kcExchange.cpuUsPerCall! / teHit.cpuUsPerCall!;
+    ratios['Keycloak token exchange / token endpoint like-for-like, CPU per call'] = kcExchange.cpuUsPerCall! / teLfl.cpuUsPerCall!;
+    ratios['Keycloak client_credentials / token exchange, throughput'] = per(kcCc, kcExchange);
+  } finally {
     await kc.close();
+  }
+}
+
+if (!args['no-keycloak'] && !EDGE_ONLY && !ONLY_HIT && !SOAK) {
+  try {
+    await keycloakComparison();
   } catch (error) {
-    log(`Keycloak skipped: ${(error as Error).message}`);
+    log(`Keycloak rows not run: ${(error as Error).message}`);
     results.push({
-      scenario: 'token endpoint, client_credentials',
+      scenario: 'token exchange (standard, V2)',
       server: 'Keycloak',
       rps: NaN,
       p50: NaN,
@@ -809,7 +1270,7 @@ if (!args['no-keycloak'] && !EDGE_ONLY) {
 }
 
 // Memory: a million distinct tokens through the verification cache (bounded at 10,000 entries).
-if (!EDGE_ONLY) {
+if (!EDGE_ONLY && !ONLY_HIT && !SOAK && !ONLY_KC) {
   const k = keyDirs.ES256!;
   const svc = await startServer('authjwt', k);
   const jwkFile = workFile('provider-key.json', JSON.stringify(signing));
@@ -881,11 +1342,19 @@ mkdirSync(join(root, 'bench-results'), { recursive: true });
 writeFileSync(
   join(
     root,
-    ONLY_ENVOY ? 'bench-results/results-envoy.json' : EDGE_ONLY ? 'bench-results/results-edge.json' : 'bench-results/results.json',
+    ONLY_ENVOY
+      ? 'bench-results/results-envoy.json'
+      : EDGE_ONLY
+        ? 'bench-results/results-edge.json'
+        : ONLY_HIT
+          ? 'bench-results/results-hit.json'
+          : ONLY_KC
+            ? 'bench-results/results-keycloak.json'
+            : 'bench-results/results.json',
   ),
   JSON.stringify({ machine, duration: DURATION, concurrency: CONCURRENCY, results, ratios }, null, 2),
 );
-if (EDGE_ONLY) {
+if (EDGE_ONLY || ONLY_HIT || ONLY_KC) {
   console.log(`\n${table}\n\n| ratio | value |\n| --- | ---: |\n${ratioLines}\n`);
   rmSync(work, { recursive: true, force: true });
   process.exit(0);

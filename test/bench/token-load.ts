@@ -3,7 +3,7 @@
  * POSTs form bodies taken in order from a file (one urlencoded body per line; each used once unless
  * `--repeat`), over keep-alive connections, CONCURRENCY at a time, optionally presenting a TLS client
  * certificate. Prints one JSON object: { rps, count, errors, statusCodes, p50, p95, p99 } (ms).
- * Usage: node test/bench/token-load.ts --url URL --bodies FILE [--skip N] [--count N] [--repeat] [--concurrency C]
+ * Usage: node test/bench/token-load.ts --url URL --bodies FILE [--skip N] [--count N | --duration S] [--repeat] [--concurrency C] [--rps R]
  *        [--ca FILE] [--cert FILE --key FILE]
  */
 import { readFileSync } from 'node:fs';
@@ -22,11 +22,15 @@ const { values } = parseArgs({
     ca: { type: 'string' },
     cert: { type: 'string' },
     key: { type: 'string' },
+    rps: { type: 'string' },
+    duration: { type: 'string' },
   },
 });
 const url = new URL(values.url!);
 const bodies = readFileSync(values.bodies!, 'utf8').split('\n').filter(Boolean).slice(Number(values.skip));
-const count = values.count ? Number(values.count) : bodies.length;
+const count = values.count ? Number(values.count) : values.duration && values.repeat ? Number.POSITIVE_INFINITY : bodies.length;
+/** `--duration S`: stop sending after S seconds (with `--repeat`, or when the bodies run out). */
+const until = values.duration ? performance.now() + Number(values.duration) * 1000 : Number.POSITIVE_INFINITY;
 if (!values.repeat && count > bodies.length) throw new Error(`only ${bodies.length} single-use bodies for ${count} requests`);
 const concurrency = Number(values.concurrency);
 const tls = url.protocol === 'https:';
@@ -46,6 +50,7 @@ const latencies: number[] = [];
 const statusCodes: Record<string, number> = {};
 let sent = 0;
 let errors = 0;
+const startedAt = performance.now();
 
 function once(body: string): Promise<void> {
   return new Promise((resolve) => {
@@ -78,16 +83,23 @@ function once(body: string): Promise<void> {
   });
 }
 
+/** `--rps R`: request i is not sent before `started + i / R` (a fixed rate; latency counted from the send). */
+const interval = values.rps ? 1000 / Number(values.rps) : 0;
+const pace = async (i: number) => {
+  const wait = startedAt + i * interval - performance.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+};
+
 async function worker(): Promise<void> {
-  while (sent < count) {
-    const body = bodies[sent++ % bodies.length]!;
-    await once(body);
+  while (sent < count && performance.now() < until) {
+    const i = sent++;
+    if (interval) await pace(i);
+    await once(bodies[i % bodies.length]!);
   }
 }
 
-const started = performance.now();
 await Promise.all(Array.from({ length: concurrency }, worker));
-const seconds = (performance.now() - started) / 1000;
+const seconds = (performance.now() - startedAt) / 1000;
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? Number.NaN;
 agent.destroy();

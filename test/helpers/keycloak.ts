@@ -69,7 +69,14 @@ export async function containerRuntimeAvailable(): Promise<boolean> {
  * address, which pods of the test cluster reach too, so tokens fetched by the test and discovery done
  * by authjwt in a pod name the same issuer.
  */
-export async function startKeycloak(options: { network?: StartedNetwork; alias?: string; host?: string } = {}): Promise<RunningKeycloak> {
+export async function startKeycloak(
+  options: {
+    network?: StartedNetwork;
+    alias?: string;
+    host?: string /** CPU limit of the container (`--cpus`; the bench). */;
+    cpus?: number;
+  } = {},
+): Promise<RunningKeycloak> {
   const shared = process.env[SHARED_KEYCLOAK_ENV];
   if (shared && !options.network) return attachKeycloak(JSON.parse(shared) as SharedKeycloak, options.host);
   if (!(await containerRuntimeAvailable())) {
@@ -90,6 +97,7 @@ export async function startKeycloak(options: { network?: StartedNetwork; alias?:
     .withExposedPorts({ container: 8080, host: hostPort })
     .withWaitStrategy(Wait.forHttp(`/realms/${REALM}/.well-known/openid-configuration`, 8080).forStatusCode(200))
     .withStartupTimeout(300_000);
+  if (options.cpus !== undefined) builder = builder.withResourcesQuota({ cpu: options.cpus });
   if (options.network) builder = builder.withNetwork(options.network).withNetworkAliases(options.alias ?? 'keycloak');
   let container: StartedTestContainer;
   try {

@@ -149,6 +149,39 @@ describe('deadlines', () => {
       await gh.close();
     }
   });
+
+  // Admission sets its own timer only when the client's deadline is later than the default (issue 24):
+  // both sides of that choice still end the call in time.
+  for (const [name, clientDeadlineMs, defaultDeadline] of [
+    ['a client deadline LATER than grpc.defaultDeadline is cut to the default', 10_000, '300ms'],
+    ['a client deadline SHORTER than grpc.defaultDeadline ends the call at the client deadline (no admission timer)', 300, '10s'],
+  ] as const) {
+    it(name, async () => {
+      const gh = await startFakeGitHub();
+      gh.delayMs = 2_000;
+      gh.issue('gho_slow', { id: 1, login: 'slow', name: null, email: null }, 'app');
+      const svc = await startAuthJwt({
+        grpc: { defaultDeadline },
+        providers: [{ id: 'github', type: 'oauth', preset: 'github', userinfoUrl: `${gh.url}/user`, timeout: '5s' }],
+      });
+      try {
+        const started = Date.now();
+        const code = await new Promise<number>((resolve) =>
+          svc.client.GetJWT(
+            { account: { provider: 'github', type: 'oauth', providerAccountId: '1', accessToken: 'gho_slow' } },
+            new Metadata(),
+            { deadline: Date.now() + clientDeadlineMs },
+            (e: ServiceError | null) => resolve(e ? e.code : 0),
+          ),
+        );
+        assert.equal(code, status.DEADLINE_EXCEEDED);
+        assert.ok(Date.now() - started < 1_500, `answered after ${Date.now() - started} ms, not after the provider's 2 s`);
+      } finally {
+        await svc.stop();
+        await gh.close();
+      }
+    });
+  }
 });
 
 describe('start-up', () => {

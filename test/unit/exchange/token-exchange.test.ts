@@ -63,8 +63,19 @@ const recordingSigner = (): Signer & { signed: { claims: MintedClaims; typ: stri
   return s;
 };
 
-function setup(over: { provider?: Partial<ExchangeProvider>; minted?: MintedTokenCache; signer?: Signer } = {}) {
-  const verifier = tableVerifier({ good: alice, down: authJwtError('PROVIDER_UNREACHABLE') });
+function setup(
+  over: {
+    provider?: Partial<ExchangeProvider>;
+    minted?: MintedTokenCache;
+    signer?: Signer;
+    subjectTemplate?: string;
+    accountId?: string;
+  } = {},
+) {
+  const verifier = tableVerifier({
+    good: over.accountId === undefined ? alice : { ...alice, accountId: over.accountId },
+    down: authJwtError('PROVIDER_UNREACHABLE'),
+  });
   const kc: ExchangeProvider = {
     id: 'kc',
     accountTypes: ['oidc', 'oauth'],
@@ -94,7 +105,7 @@ function setup(over: { provider?: Partial<ExchangeProvider>; minted?: MintedToke
     signer: over.signer ?? signer,
     settings: {
       issuer: 'https://authjwt.example',
-      subjectTemplate: '{provider}:{accountId}',
+      subjectTemplate: over.subjectTemplate ?? '{provider}:{accountId}',
       tokenType: 'at+jwt',
       limits: { maxAccessTokenBytes: 100, maxAccountIdBytes: 100 },
     },
@@ -132,6 +143,16 @@ describe('TokenExchange.exchangeAccount (GetJWT)', () => {
     assert.match(claims.jti, /^[0-9a-f-]{36}$/);
     assert.equal(result.token, `token-${claims.jti}`);
     assert.equal(result.expiresAt, NOW + 600_000);
+  });
+
+  it('sub: every placeholder of the template filled (the template is split once); account ids copied verbatim, "$&" and "{provider}" in them included', async () => {
+    const weird = '$&{provider}$$`';
+    const { exchange, signer } = setup({ subjectTemplate: 'u/{accountId}@{provider}/{accountId}{provider}', accountId: weird });
+    await exchange.exchangeAccount(account({ providerAccountId: weird }));
+    assert.equal(signer.signed[0]!.claims.sub, `u/${weird}@kc/${weird}kc`);
+    const plain = setup({ subjectTemplate: '{accountId}' });
+    await plain.exchange.exchangeAccount(account());
+    assert.equal(plain.signer.signed[0]!.claims.sub, 'alice-1');
   });
 
   it('copies mapped claims; drops objects and oversized strings; upstream iss never overrides ours', async () => {
