@@ -16,7 +16,7 @@ import { authJwtError } from '../errors.ts';
 import type { BearerInput } from '../exchange/token-exchange.ts';
 import type { CallOptions } from '../exchange/ports.ts';
 import type { TxnReport } from '../telemetry/exchange-events.ts';
-import { txnTokenHash } from '../txn-tokens/door.ts';
+import { txnReport } from '../txn-tokens/door.ts';
 import {
   readBearer,
   upstreamMutation,
@@ -142,7 +142,7 @@ export async function decideTxnToken(
         strategy: 'txn-token',
         kid: '',
         reused: false,
-        txn: { txn: verified.txn, tokenHash: txnTokenHash(request.token) },
+        txn: txnReport(verified.txn, request.token),
       },
     };
   }
@@ -156,7 +156,7 @@ export async function decideTxnToken(
       strategy: minted.strategy,
       kid: minted.kid,
       reused: false,
-      txn: { txn: minted.txn, tokenHash: txnTokenHash(minted.token) },
+      txn: txnReport(minted.txn, minted.token),
     },
   };
 }

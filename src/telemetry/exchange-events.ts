@@ -152,8 +152,13 @@ export function beginExchangeReport(
         kid: result.kid,
         reused: result.reused,
         ...(result.actor !== undefined ? { actor: result.actor } : {}),
-        ...(result.txn ? { txn: result.txn.txn, txnTokenHash: result.txn.tokenHash } : {}),
       };
+      const txn = result.txn;
+      if (txn) {
+        event.txn = txn.txn;
+        // Read when the event is logged (successes log at debug): the hash is computed only then.
+        Object.defineProperty(event, 'txnTokenHash', { get: () => txn.tokenHash, enumerable: true, configurable: true });
+      }
       options.report(event);
       return event;
     },

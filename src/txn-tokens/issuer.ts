@@ -107,10 +107,20 @@ export class TxnTokenIssuer {
   readonly #tctx: AccessPolicy | undefined;
   readonly #signer: Signer;
   readonly #clock: Clock;
+  /** Per requester: the `request_context` members it may set besides the TTS's own (computed once, not per request). */
+  readonly #contextAllowed: ReadonlyMap<TxnRequesterPolicy, ReadonlySet<string>>;
 
   constructor(deps: TxnTokenIssuerDeps) {
     this.#settings = deps.settings;
     this.#requesters = deps.requesters;
+    this.#contextAllowed = new Map(
+      [...deps.requesters.values()].map((r) => {
+        const allowed = new Set([...r.requestContext].filter((k) => !TTS_RCTX_MEMBERS.has(k)));
+        // `req_ip` is taken from the request (or, on a replacement, must equal the transaction's: merged like any member).
+        if (r.requestContext.has('req_ip')) allowed.add('req_ip');
+        return [r, allowed];
+      }),
+    );
     this.#tctx = deps.tctx;
     this.#signer = deps.signer;
     this.#clock = deps.clock ?? Date.now;
@@ -188,12 +198,16 @@ export class TxnTokenIssuer {
     }
 
     // "MUST ensure that the requested scope of the Txn-Token is equal or less than the scope(s) associated with the original subject_token".
-    const held = new Set(available);
-    const requestedScope = input.requestedScope ?? available.filter((v) => !requester.scopes || requester.scopes.has(v));
+    // Without a `scope` parameter the scope is the held values the requester may get: within both by construction.
+    const allowedScopes = requester.scopes;
+    const requestedScope = input.requestedScope ?? (allowedScopes ? available.filter((v) => allowedScopes.has(v)) : available);
     if (requestedScope.length === 0) throw authJwtError('TXN_SCOPE_INVALID', { metadata });
-    for (const value of requestedScope) {
-      if (!held.has(value) || (requester.scopes && !requester.scopes.has(value)))
-        throw authJwtError('TXN_SCOPE_WIDENED', { detail: `scope ${value.slice(0, 128)}`, metadata });
+    if (input.requestedScope !== undefined) {
+      const held = new Set(available);
+      for (const value of requestedScope) {
+        if (!held.has(value) || (allowedScopes && !allowedScopes.has(value)))
+          throw authJwtError('TXN_SCOPE_WIDENED', { detail: `scope ${value.slice(0, 128)}`, metadata });
+      }
     }
 
     // Issuance policy of this requester (the draft's "TTS Issuance Policies").
@@ -214,7 +228,8 @@ export class TxnTokenIssuer {
         });
       Object.assign(tctxBase, computed.claims);
     }
-    const tctx = mergeAllowedMembers(tctxBase, input.requestDetails, requester.requestDetails, 'tctx');
+    // Nothing to merge (the edge, most requests): the base as it is (copied into the claims below).
+    const tctx = input.requestDetails ? mergeAllowedMembers(tctxBase, input.requestDetails, requester.requestDetails, 'tctx') : tctxBase;
 
     if (!parent) {
       const relayed = requester.requestContext.has('req_ip') ? input.requestContext?.req_ip : undefined;
@@ -227,15 +242,15 @@ export class TxnTokenIssuer {
       if (reqIp !== undefined) rctxBase.req_ip = reqIp;
       if (input.authn !== undefined) rctxBase.authn = input.authn;
     }
-    const contextAllowed = new Set([...requester.requestContext].filter((k) => !TTS_RCTX_MEMBERS.has(k)));
-    // `req_ip` was taken above (or, on a replacement, must equal the transaction's: merged like any member).
-    if (requester.requestContext.has('req_ip')) contextAllowed.add('req_ip');
-    const rctx = mergeAllowedMembers(
-      rctxBase,
-      this.#withoutNewReqIp(input.requestContext, !parent && requester.requestContext.has('req_ip')),
-      contextAllowed,
-      'rctx',
-    );
+    // rctxBase is this request's own object (new, or a copy of the parent's): no copy needed without members to merge.
+    const rctx = input.requestContext
+      ? mergeAllowedMembers(
+          rctxBase,
+          this.#withoutNewReqIp(input.requestContext, !parent && requester.requestContext.has('req_ip')),
+          this.#contextAllowed.get(requester)!,
+          'rctx',
+        )
+      : rctxBase;
     if (chain.length) rctx[REQUESTER_CHAIN_MEMBER] = chain;
 
     const claims: SignedTxnClaims = {
@@ -245,7 +260,7 @@ export class TxnTokenIssuer {
       exp: iat + Math.floor(this.#settings.ttl / 1000),
       txn,
       sub,
-      scope: [...new Set(requestedScope)].join(' '),
+      scope: joinUnique(requestedScope),
       req_wl: requesterWorkload(input.requester),
       tctx: { ...tctx },
       rctx: { ...rctx },
@@ -272,10 +287,26 @@ function requesterWorkload(caller: Caller): string {
   return caller.spiffeId || caller.subject || caller.id;
 }
 
-/** Whether the claims contain the presented token, or (for a JWS) its signature: a token that can be rebuilt. */
+/** Space-separated values, each once, in their first order. */
+function joinUnique(values: readonly string[]): string {
+  return values.length === 1 ? values[0]! : [...new Set(values)].join(' ');
+}
+
+/**
+ * Whether the claims contain the presented token, or (for a JWS) its signature: a token that can be
+ * rebuilt. Every member name and string value is searched (a walk: no JSON text built only to search it).
+ */
 function embeds(claims: object, token: string): boolean {
-  const text = JSON.stringify(claims);
-  if (text.includes(token)) return true;
-  const signature = token.split('.')[2];
-  return signature !== undefined && signature.length >= 16 && text.includes(signature);
+  const third = token.split('.')[2];
+  const signature = third !== undefined && third.length >= 16 ? third : undefined;
+  const found = (text: string) => text.includes(token) || (signature !== undefined && text.includes(signature));
+  const visit = (value: unknown, depth: number): boolean => {
+    if (typeof value === 'string') return found(value);
+    if (typeof value !== 'object' || value === null || depth > 64) return false;
+    if (Array.isArray(value)) return value.some((item) => visit(item, depth + 1));
+    for (const key in value)
+      if (Object.hasOwn(value, key) && (found(key) || visit((value as Record<string, unknown>)[key], depth + 1))) return true;
+    return false;
+  };
+  return visit(claims, 0);
 }

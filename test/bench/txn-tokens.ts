@@ -7,7 +7,7 @@
  * Production build, production V8 flags, loopback, ghz, bounded in time. Server CPU per call gives
  * "Txn-Tokens per second per core" (1 s / CPU per call); the goal is ≥ 2,000 and ≥ 0.8× the floor.
  *
- * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N]
+ * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N] [--profile DIR]
  *   or: AUTHJWT_BENCH_ROUNDS=N npm run bench -- --only txn [--duration S]
  * Results: bench-results/results-txn.json and a Markdown table on stdout (docs/benchmarks.md).
  */
@@ -26,7 +26,14 @@ import { freePort } from '../helpers/net.ts';
 import { newSigningKey, startOidcProvider, USERS } from '../helpers/oidc.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const { values: args } = parseArgs({ options: { duration: { type: 'string' }, rounds: { type: 'string' } }, strict: false });
+const { values: args } = parseArgs({
+  options: { duration: { type: 'string' }, rounds: { type: 'string' }, profile: { type: 'string' }, rows: { type: 'string' } },
+  strict: false,
+});
+/** `--profile DIR`: authjwt runs with `--cpu-prof` into DIR (read with test/bench/top-frames.ts). */
+const PROFILE_DIR = typeof args.profile === 'string' ? args.profile : undefined;
+/** `--rows mint,endpoint`: only these rows (floor, mint, hit, getjwt, endpoint; default all), e.g. to profile one path. */
+const ROWS = new Set(typeof args.rows === 'string' ? args.rows.split(',') : ['floor', 'mint', 'hit', 'getjwt', 'endpoint']);
 const DURATION = Number(args.duration ?? 4);
 // Rounds per row (median by CPU per call): --rounds, or AUTHJWT_BENCH_ROUNDS as for test/bench/run.ts.
 const ROUNDS = Number(args.rounds ?? process.env.AUTHJWT_BENCH_ROUNDS ?? 1);
@@ -294,7 +301,15 @@ edge:
 );
 const svcProc = spawn(
   process.execPath,
-  [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', config],
+  [
+    ...PRODUCTION_NODE_FLAGS,
+    ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []),
+    '--import',
+    './dist/telemetry/tracing.js',
+    'dist/main.js',
+    '--config',
+    config,
+  ],
   {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -342,67 +357,70 @@ try {
     JSON.stringify([{ account: { provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken } }]),
   );
 
-  const floor = await measure('sign only: Txn-Token claims, ES256 (floor)', 'bare grpc-js Check', bare, CHECK, check('mint'));
-  const mint = await measure(
-    'ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)',
-    'authjwt',
-    svc,
-    CHECK,
-    check('mint'),
-  );
-  const hit = await measure('ext_authz Check, access token, minted-token cache hit', 'authjwt', svc, CHECK, check(undefined));
-  const getjwt = await measure('GetJWT, access token (verification-cache hit, signs every call)', 'authjwt', svc, GETJWT, getJwt);
+  const skipped = (r: string) => (ROWS.has(r) ? undefined : ({ perCore: NaN } as Row));
+  const floor =
+    skipped('floor') ?? (await measure('sign only: Txn-Token claims, ES256 (floor)', 'bare grpc-js Check', bare, CHECK, check('mint')));
+  const mint =
+    skipped('mint') ??
+    (await measure('ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)', 'authjwt', svc, CHECK, check('mint')));
+  const hit =
+    skipped('hit') ?? (await measure('ext_authz Check, access token, minted-token cache hit', 'authjwt', svc, CHECK, check(undefined)));
+  const getjwt =
+    skipped('getjwt') ?? (await measure('GetJWT, access token (verification-cache hit, signs every call)', 'authjwt', svc, GETJWT, getJwt));
 
-  // The token endpoint: the same subject token, the gateway authenticated by private_key_jwt on every request.
-  log('pre-generating client assertions (private_key_jwt, one per request)');
-  const now = Math.floor(Date.now() / 1000);
-  const bodies: string[] = [];
-  for (let i = 0; i < 40_000; i++) {
-    const assertion = await new SignJWT({ jti: randomUUID() })
-      .setProtectedHeader({ alg: 'ES256', kid: 'gw' })
-      .setIssuer('api-gateway')
-      .setSubject('api-gateway')
-      .setAudience('https://authjwt.bench')
-      .setIssuedAt(now)
-      .setExpirationTime(now + 240)
-      .sign(gatewayPair.privateKey);
-    bodies.push(
-      new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
-        audience: TRUST_DOMAIN,
-        scope: 'api',
-        subject_token: accessToken,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        client_id: 'api-gateway',
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: assertion,
-      }).toString(),
+  let endpoint: Row = { perCore: NaN } as Row;
+  if (ROWS.has('endpoint')) {
+    // The token endpoint: the same subject token, the gateway authenticated by private_key_jwt on every request.
+    log('pre-generating client assertions (private_key_jwt, one per request)');
+    const now = Math.floor(Date.now() / 1000);
+    const bodies: string[] = [];
+    for (let i = 0; i < 40_000; i++) {
+      const assertion = await new SignJWT({ jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', kid: 'gw' })
+        .setIssuer('api-gateway')
+        .setSubject('api-gateway')
+        .setAudience('https://authjwt.bench')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 240)
+        .sign(gatewayPair.privateKey);
+      bodies.push(
+        new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+          audience: TRUST_DOMAIN,
+          scope: 'api',
+          subject_token: accessToken,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          client_id: 'api-gateway',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion,
+        }).toString(),
+      );
+    }
+    const tokenUrl = `http://127.0.0.1:${internalPort}/token`;
+    const warm = await postLoad(tokenUrl, bodies, { duration: 2 }, 0);
+    if (warm.errors) log(`WARNING: token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
+    const before = cpuUs(svc.pid);
+    const te = await postLoad(tokenUrl, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next);
+    const teCpu = Math.round((cpuUs(svc.pid) - before) / Math.max(1, te.count));
+    if (te.errors) log(`WARNING: token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
+    endpoint = {
+      scenario:
+        'token endpoint, Txn-Token request (private_key_jwt client assertion verified + replay-checked, subject verification-cache hit, signs)',
+      server: 'authjwt',
+      rps: te.rps,
+      p50: te.p50,
+      p99: te.p99,
+      errors: te.errors,
+      count: te.count,
+      cpuUsPerCall: teCpu,
+      perCore: 1e6 / teCpu,
+    };
+    rows.push(endpoint);
+    log(
+      `${endpoint.scenario}: ${te.rps.toFixed(0)} req/s, ${teCpu} µs CPU/call = ${endpoint.perCore.toFixed(0)}/s per core, errors ${te.errors}/${te.count}`,
     );
   }
-  const tokenUrl = `http://127.0.0.1:${internalPort}/token`;
-  const warm = await postLoad(tokenUrl, bodies, { duration: 2 }, 0);
-  if (warm.errors) log(`WARNING: token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
-  const before = cpuUs(svc.pid);
-  const te = await postLoad(tokenUrl, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next);
-  const teCpu = Math.round((cpuUs(svc.pid) - before) / Math.max(1, te.count));
-  if (te.errors) log(`WARNING: token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
-  const endpoint: Row = {
-    scenario:
-      'token endpoint, Txn-Token request (private_key_jwt client assertion verified + replay-checked, subject verification-cache hit, signs)',
-    server: 'authjwt',
-    rps: te.rps,
-    p50: te.p50,
-    p99: te.p99,
-    errors: te.errors,
-    count: te.count,
-    cpuUsPerCall: teCpu,
-    perCore: 1e6 / teCpu,
-  };
-  rows.push(endpoint);
-  log(
-    `${endpoint.scenario}: ${te.rps.toFixed(0)} req/s, ${teCpu} µs CPU/call = ${endpoint.perCore.toFixed(0)}/s per core, errors ${te.errors}/${te.count}`,
-  );
 
   const ratios = {
     'Txn-Tokens per second per core, token endpoint': Math.round(endpoint.perCore),
