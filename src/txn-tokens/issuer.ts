@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { authJwtError } from '../errors.ts';
-import type { AccessPolicy, Caller, Clock, MintedClaims, ProofStrategy, Signer } from '../exchange/ports.ts';
+import type { AccessPolicy, Caller, Clock, MintedClaims, PolicyDecision, ProofStrategy, Signer } from '../exchange/ports.ts';
 import { REQUESTER_CHAIN_MEMBER, TTS_RCTX_MEMBERS, TXN_TOKEN_JWS_TYPE } from './constants.ts';
 import { type JsonObject, mergeAllowedMembers } from './context.ts';
 import type { TxnTokenClaims } from './verify.ts';
@@ -109,6 +109,13 @@ export class TxnTokenIssuer {
   readonly #clock: Clock;
   /** Per requester: the `request_context` members it may set besides the TTS's own (computed once, not per request). */
   readonly #contextAllowed: ReadonlyMap<TxnRequesterPolicy, ReadonlySet<string>>;
+  /**
+   * Computed `tctx` members of a new transaction, by the subject's claims object (a verification-cache
+   * entry's: the same object on every hit, gone with the entry) and the requester object (the edge's
+   * gateway: one object). CEL over the same input gives the same values (its input has no clock), so
+   * the edge evaluates `tctx` once per cached subject; any other input is evaluated as before.
+   */
+  readonly #tctxCache = new WeakMap<object, WeakMap<Caller, ComputedTctx>>();
 
   constructor(deps: TxnTokenIssuerDeps) {
     this.#settings = deps.settings;
@@ -220,7 +227,7 @@ export class TxnTokenIssuer {
         });
     }
     if (!parent && this.#tctx) {
-      const computed = this.#tctx.evaluate({ ...policyInput, lookups: {}, caller: input.requester });
+      const computed = this.#computeTctx(this.#tctx, policyInput, input.requester);
       if (!computed.allowed)
         throw authJwtError('POLICY_ERROR', {
           detail: `tctx ${computed.rule}${computed.detail ? `: ${computed.detail}` : ''}`,
@@ -273,6 +280,28 @@ export class TxnTokenIssuer {
     return { token, txn, exp: claims.exp, kid, claims, requester: requester.client, replacements: chain.length };
   }
 
+  #computeTctx(
+    policy: AccessPolicy,
+    input: { claims: Readonly<Record<string, unknown>>; account: { provider: string; id: string }; scopes?: readonly string[] | undefined },
+    caller: Caller,
+  ): PolicyDecision {
+    const cached = this.#tctxCache.get(input.claims)?.get(caller);
+    if (cached && cached.provider === input.account.provider && cached.id === input.account.id && cached.scopes === input.scopes)
+      return cached.decision;
+    const decision = policy.evaluate({ ...input, lookups: {}, caller });
+    if (decision.allowed) {
+      let byCaller = this.#tctxCache.get(input.claims);
+      if (!byCaller) {
+        byCaller = new WeakMap();
+        this.#tctxCache.set(input.claims, byCaller);
+      }
+      // Read-only from here: copied into each Txn-Token's `tctx`, never modified.
+      Object.freeze(decision.claims);
+      byCaller.set(caller, { provider: input.account.provider, id: input.account.id, scopes: input.scopes, decision });
+    }
+    return decision;
+  }
+
   /** A new transaction's relayed `req_ip` was already placed; drop it from the members to merge. */
   #withoutNewReqIp(context: JsonObject | undefined, placed: boolean): JsonObject | undefined {
     if (!context || !placed || !Object.hasOwn(context, 'req_ip')) return context;
@@ -280,6 +309,14 @@ export class TxnTokenIssuer {
     delete rest.req_ip;
     return rest;
   }
+}
+
+/** A cached `tctx` evaluation and the rest of the input it was made from. */
+interface ComputedTctx {
+  provider: string;
+  id: string;
+  scopes: readonly string[] | undefined;
+  decision: PolicyDecision;
 }
 
 /** `req_wl`: the authenticated requester as its credential names it (SPIFFE ID, certificate subject, assertion `sub`), else its client id. */
