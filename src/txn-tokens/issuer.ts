@@ -111,11 +111,11 @@ export class TxnTokenIssuer {
   readonly #contextAllowed: ReadonlyMap<TxnRequesterPolicy, ReadonlySet<string>>;
   /**
    * Computed `tctx` members of a new transaction, by the subject's claims object (a verification-cache
-   * entry's: the same object on every hit, gone with the entry) and the requester object (the edge's
-   * gateway: one object). CEL over the same input gives the same values (its input has no clock), so
-   * the edge evaluates `tctx` once per cached subject; any other input is evaluated as before.
+   * entry's: the same object on every hit, gone with the entry) and the requester (every member of its
+   * Caller, as CEL sees them). CEL over the same input gives the same values (its input has no clock),
+   * so `tctx` is evaluated once per cached subject and requester; any other input is evaluated as before.
    */
-  readonly #tctxCache = new WeakMap<object, WeakMap<Caller, ComputedTctx>>();
+  readonly #tctxCache = new WeakMap<object, Map<string, ComputedTctx>>();
 
   constructor(deps: TxnTokenIssuerDeps) {
     this.#settings = deps.settings;
@@ -285,19 +285,21 @@ export class TxnTokenIssuer {
     input: { claims: Readonly<Record<string, unknown>>; account: { provider: string; id: string }; scopes?: readonly string[] | undefined },
     caller: Caller,
   ): PolicyDecision {
-    const cached = this.#tctxCache.get(input.claims)?.get(caller);
-    if (cached && cached.provider === input.account.provider && cached.id === input.account.id && cached.scopes === input.scopes)
-      return cached.decision;
+    const callerKey = JSON.stringify([input.account.provider, input.account.id, caller]);
+    const cached = this.#tctxCache.get(input.claims)?.get(callerKey);
+    if (cached && cached.scopes === input.scopes) return cached.decision;
     const decision = policy.evaluate({ ...input, lookups: {}, caller });
     if (decision.allowed) {
       let byCaller = this.#tctxCache.get(input.claims);
       if (!byCaller) {
-        byCaller = new WeakMap();
+        byCaller = new Map();
         this.#tctxCache.set(input.claims, byCaller);
       }
+      // Bounded: a subject is asked for by a few requesters.
+      if (byCaller.size >= MAX_CACHED_REQUESTERS) byCaller.clear();
       // Read-only from here: copied into each Txn-Token's `tctx`, never modified.
       Object.freeze(decision.claims);
-      byCaller.set(caller, { provider: input.account.provider, id: input.account.id, scopes: input.scopes, decision });
+      byCaller.set(callerKey, { scopes: input.scopes, decision });
     }
     return decision;
   }
@@ -311,10 +313,11 @@ export class TxnTokenIssuer {
   }
 }
 
+/** Evaluations (account and requester) of `tctx` kept per cached subject. */
+const MAX_CACHED_REQUESTERS = 16;
+
 /** A cached `tctx` evaluation and the rest of the input it was made from. */
 interface ComputedTctx {
-  provider: string;
-  id: string;
   scopes: readonly string[] | undefined;
   decision: PolicyDecision;
 }

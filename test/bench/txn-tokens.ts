@@ -7,7 +7,8 @@
  * Production build, production V8 flags, loopback, ghz, bounded in time. Server CPU per call gives
  * "Txn-Tokens per second per core" (1 s / CPU per call); the goal is ≥ 2,000 and ≥ 0.8× the floor.
  *
- * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N] [--profile DIR]
+ * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N] [--profile DIR] [--rows floor,mint,hit,getjwt,endpoint]
+ *          [--baseline dist-baseline]
  *   or: AUTHJWT_BENCH_ROUNDS=N npm run bench -- --only txn [--duration S]
  * Results: bench-results/results-txn.json and a Markdown table on stdout (docs/benchmarks.md).
  */
@@ -27,11 +28,23 @@ import { newSigningKey, startOidcProvider, USERS } from '../helpers/oidc.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values: args } = parseArgs({
-  options: { duration: { type: 'string' }, rounds: { type: 'string' }, profile: { type: 'string' }, rows: { type: 'string' } },
+  options: {
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    profile: { type: 'string' },
+    rows: { type: 'string' },
+    baseline: { type: 'string' },
+  },
   strict: false,
 });
 /** `--profile DIR`: authjwt runs with `--cpu-prof` into DIR (read with test/bench/top-frames.ts). */
 const PROFILE_DIR = typeof args.profile === 'string' ? args.profile : undefined;
+/**
+ * `--baseline DIR`: another build's `dist/` (a sibling of dist/, e.g. `cp -r dist dist-baseline` before a
+ * change) runs beside this one with the same configuration; the mint and token endpoint rows then
+ * alternate between the two every round, so a before/after comparison sees the same machine noise.
+ */
+const BASELINE_DIST = typeof args.baseline === 'string' ? args.baseline.replace(/\/$/, '') : undefined;
 /** `--rows mint,endpoint`: only these rows (floor, mint, hit, getjwt, endpoint; default all), e.g. to profile one path. */
 const ROWS = new Set(typeof args.rows === 'string' ? args.rows.split(',') : ['floor', 'mint', 'hit', 'getjwt', 'endpoint']);
 const DURATION = Number(args.duration ?? 4);
@@ -184,41 +197,51 @@ async function postLoad(url: string, bodies: readonly string[], load: { duration
 }
 
 const rows: Row[] = [];
+type Server = { pid: number; port: number };
+
+/** The median round (by CPU per call) of each server; with several servers their rounds alternate. */
+function medianRows(scenario: string, rounds: Map<string, Row[]>): Row[] {
+  return [...rounds].map(([label, best]) => {
+    best.sort((a, b) => a.cpuUsPerCall - b.cpuUsPerCall);
+    const row = best[Math.floor(best.length / 2)]!;
+    rows.push(row);
+    log(
+      `${scenario} [${label}] ${row.rps.toFixed(0)} req/s p50 ${row.p50.toFixed(2)} ms p99 ${row.p99.toFixed(2)} ms, ${row.cpuUsPerCall} µs CPU/call = ${row.perCore.toFixed(0)}/s per core, errors ${row.errors}/${row.count} (rounds: ${best.map((r) => r.cpuUsPerCall).join(', ')} µs)`,
+    );
+    return row;
+  });
+}
+
 async function measure(
   scenario: string,
-  serverLabel: string,
-  server: { pid: number; port: number },
+  servers: readonly (readonly [string, Server])[],
   target: GrpcTarget,
   data: string,
   check?: (data: string) => Promise<void>,
 ) {
   await check?.(data);
-  const best: Row[] = [];
+  const rounds = new Map(servers.map(([label]) => [label, [] as Row[]]));
   for (let round = 0; round < ROUNDS; round++) {
-    const warm = await ghz(server.port, target, data, { duration: 2 });
-    const before = cpuUs(server.pid);
-    const r = await ghz(server.port, target, data, { total: Math.max(200, Math.round(warm.rps * DURATION)) });
-    const cpuUsPerCall = Math.round((cpuUs(server.pid) - before) / Math.max(1, r.count));
-    if (r.errors > 0) log(`WARNING: ${scenario}: ${r.errors}/${r.count} calls failed ${JSON.stringify(r.codes)}`);
-    best.push({
-      scenario,
-      server: serverLabel,
-      rps: r.rps,
-      p50: r.p50,
-      p99: r.p99,
-      errors: r.errors,
-      count: r.count,
-      cpuUsPerCall,
-      perCore: 1e6 / cpuUsPerCall,
-    });
+    for (const [serverLabel, server] of servers) {
+      const warm = await ghz(server.port, target, data, { duration: 2 });
+      const before = cpuUs(server.pid);
+      const r = await ghz(server.port, target, data, { total: Math.max(200, Math.round(warm.rps * DURATION)) });
+      const cpuUsPerCall = Math.round((cpuUs(server.pid) - before) / Math.max(1, r.count));
+      if (r.errors > 0) log(`WARNING: ${scenario}: ${r.errors}/${r.count} calls failed ${JSON.stringify(r.codes)}`);
+      rounds.get(serverLabel)!.push({
+        scenario,
+        server: serverLabel,
+        rps: r.rps,
+        p50: r.p50,
+        p99: r.p99,
+        errors: r.errors,
+        count: r.count,
+        cpuUsPerCall,
+        perCore: 1e6 / cpuUsPerCall,
+      });
+    }
   }
-  best.sort((a, b) => a.cpuUsPerCall - b.cpuUsPerCall);
-  const row = best[Math.floor(best.length / 2)]!;
-  rows.push(row);
-  log(
-    `${scenario} [${serverLabel}] ${row.rps.toFixed(0)} req/s p50 ${row.p50.toFixed(2)} ms p99 ${row.p99.toFixed(2)} ms, ${row.cpuUsPerCall} µs CPU/call = ${row.perCore.toFixed(0)}/s per core, errors ${row.errors}/${row.count}`,
-  );
-  return row;
+  return medianRows(scenario, rounds)[0]!;
 }
 
 async function waitGrpc(port: number): Promise<void> {
@@ -269,9 +292,10 @@ const clientJwks = workFile(
 
 const grpcPort = await freePort();
 const internalPort = await freePort();
-const config = workFile(
-  'authjwt.yaml',
-  `# test/bench/txn-tokens.ts: production-like, keys from a directory, info logging
+const configFor = async (name: string, grpcPort: number, internalPort: number) =>
+  workFile(
+    `${name}.yaml`,
+    `# test/bench/txn-tokens.ts: production-like, keys from a directory, info logging
 issuer: https://authjwt.bench
 audience: [internal-services]
 grpc: { listen: "127.0.0.1:${grpcPort}", plaintext: true, maxConcurrentCalls: 4096, maxReceiveMessageBytes: 65536 }
@@ -298,7 +322,8 @@ edge:
   extAuthz: { enabled: true }
   txnToken: { requester: api-gateway }
 `,
-);
+  );
+const config = await configFor('authjwt', grpcPort, internalPort);
 const svcProc = spawn(
   process.execPath,
   [
@@ -317,6 +342,24 @@ const svcProc = spawn(
   },
 );
 const stopSvc = stopper(svcProc);
+const baseGrpcPort = await freePort();
+const baseInternalPort = await freePort();
+const baseProc = BASELINE_DIST
+  ? spawn(
+      process.execPath,
+      [
+        ...PRODUCTION_NODE_FLAGS,
+        ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, 'baseline')] : []),
+        '--import',
+        `./${BASELINE_DIST}/telemetry/tracing.js`,
+        `${BASELINE_DIST}/main.js`,
+        '--config',
+        await configFor('baseline', baseGrpcPort, baseInternalPort),
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } },
+    )
+  : undefined;
+const stopBase = baseProc ? stopper(baseProc) : async () => {};
 const barePort = await freePort();
 const bareProc = spawn(
   process.execPath,
@@ -336,7 +379,9 @@ const stopBare = stopper(bareProc);
 try {
   await waitGrpc(grpcPort);
   await waitGrpc(barePort);
+  if (baseProc) await waitGrpc(baseGrpcPort);
   const svc = { pid: svcProc.pid!, port: grpcPort };
+  const authjwt = [['authjwt', svc] as const, ...(baseProc ? [['baseline', { pid: baseProc.pid!, port: baseGrpcPort }] as const] : [])];
   const bare = { pid: bareProc.pid!, port: barePort };
   // What Envoy sends for a GET with a bearer token; the route names the mode.
   const check = (mode: string | undefined) =>
@@ -359,14 +404,15 @@ try {
 
   const skipped = (r: string) => (ROWS.has(r) ? undefined : ({ perCore: NaN } as Row));
   const floor =
-    skipped('floor') ?? (await measure('sign only: Txn-Token claims, ES256 (floor)', 'bare grpc-js Check', bare, CHECK, check('mint')));
+    skipped('floor') ?? (await measure('sign only: Txn-Token claims, ES256 (floor)', [['bare grpc-js Check', bare]], CHECK, check('mint')));
   const mint =
     skipped('mint') ??
-    (await measure('ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)', 'authjwt', svc, CHECK, check('mint')));
+    (await measure('ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)', authjwt, CHECK, check('mint')));
   const hit =
-    skipped('hit') ?? (await measure('ext_authz Check, access token, minted-token cache hit', 'authjwt', svc, CHECK, check(undefined)));
+    skipped('hit') ?? (await measure('ext_authz Check, access token, minted-token cache hit', [['authjwt', svc]], CHECK, check(undefined)));
   const getjwt =
-    skipped('getjwt') ?? (await measure('GetJWT, access token (verification-cache hit, signs every call)', 'authjwt', svc, GETJWT, getJwt));
+    skipped('getjwt') ??
+    (await measure('GetJWT, access token (verification-cache hit, signs every call)', [['authjwt', svc]], GETJWT, getJwt));
 
   let endpoint: Row = { perCore: NaN } as Row;
   if (ROWS.has('endpoint')) {
@@ -397,29 +443,38 @@ try {
         }).toString(),
       );
     }
-    const tokenUrl = `http://127.0.0.1:${internalPort}/token`;
-    const warm = await postLoad(tokenUrl, bodies, { duration: 2 }, 0);
-    if (warm.errors) log(`WARNING: token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
-    const before = cpuUs(svc.pid);
-    const te = await postLoad(tokenUrl, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next);
-    const teCpu = Math.round((cpuUs(svc.pid) - before) / Math.max(1, te.count));
-    if (te.errors) log(`WARNING: token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
-    endpoint = {
-      scenario:
-        'token endpoint, Txn-Token request (private_key_jwt client assertion verified + replay-checked, subject verification-cache hit, signs)',
-      server: 'authjwt',
-      rps: te.rps,
-      p50: te.p50,
-      p99: te.p99,
-      errors: te.errors,
-      count: te.count,
-      cpuUsPerCall: teCpu,
-      perCore: 1e6 / teCpu,
-    };
-    rows.push(endpoint);
-    log(
-      `${endpoint.scenario}: ${te.rps.toFixed(0)} req/s, ${teCpu} µs CPU/call = ${endpoint.perCore.toFixed(0)}/s per core, errors ${te.errors}/${te.count}`,
-    );
+    // Each server has its own replay cache: each reads the same assertions, from its own cursor.
+    const endpoints = [
+      ['authjwt', svc.pid, `http://127.0.0.1:${internalPort}/token`] as const,
+      ...(baseProc ? [['baseline', baseProc.pid!, `http://127.0.0.1:${baseInternalPort}/token`] as const] : []),
+    ];
+    const cursor = new Map<string, number>();
+    const scenario =
+      'token endpoint, Txn-Token request (private_key_jwt client assertion verified + replay-checked, subject verification-cache hit, signs)';
+    const rounds = new Map(endpoints.map(([label]) => [label, [] as Row[]]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, pid, tokenUrl] of endpoints) {
+        const warm = await postLoad(tokenUrl, bodies, { duration: 2 }, cursor.get(label) ?? 0);
+        if (warm.errors) log(`WARNING: token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
+        const before = cpuUs(pid);
+        const te = await postLoad(tokenUrl, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next);
+        cursor.set(label, te.next);
+        const teCpu = Math.round((cpuUs(pid) - before) / Math.max(1, te.count));
+        if (te.errors) log(`WARNING: token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
+        rounds.get(label)!.push({
+          scenario,
+          server: label,
+          rps: te.rps,
+          p50: te.p50,
+          p99: te.p99,
+          errors: te.errors,
+          count: te.count,
+          cpuUsPerCall: teCpu,
+          perCore: 1e6 / teCpu,
+        });
+      }
+    }
+    endpoint = medianRows(scenario, rounds)[0]!;
   }
 
   const ratios = {
@@ -445,6 +500,7 @@ try {
   for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v}`);
 } finally {
   await stopSvc();
+  await stopBase();
   await stopBare();
   await op.close();
   rmSync(work, { recursive: true, force: true });

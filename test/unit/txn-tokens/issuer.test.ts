@@ -377,7 +377,7 @@ describe('TxnTokenIssuer: a door without a scope parameter', () => {
 });
 
 describe('TxnTokenIssuer: computed tctx per cached subject', () => {
-  it('evaluated once per subject claims object and requester object; another subject, account or requester evaluates again', async () => {
+  it('evaluated once per subject claims object and requester; another subject, account or requester evaluates again', async () => {
     const tts = await newTts();
     const compiled = compilePolicy({ claims: { customer_level: 'claims.level' } }, { path: 'txnTokens', lookups: [] });
     let evaluations = 0;
@@ -405,7 +405,11 @@ describe('TxnTokenIssuer: computed tctx per cached subject', () => {
     const other = await issuer.issue({ subject: subject({ claims: { ...cached.claims, level: 'GOLD' } }), requester: gateway });
     assert.deepEqual(other.claims.tctx, { customer_level: 'GOLD' });
     await issuer.issue({ subject: { ...cached, accountId: 'bob' }, requester: gateway });
+    // The same requester in another object (the token endpoint authenticates it per request): cached.
     await issuer.issue({ subject: cached, requester: { ...gateway } });
+    assert.equal(evaluations, 3);
+    // Another requester, or the same client id proven another way: evaluated (CEL sees every caller member).
+    await issuer.issue({ subject: cached, requester: { ...gateway, spiffeId: 'spiffe://trust-domain.example/other' } });
     assert.equal(evaluations, 4);
   });
 });
