@@ -7,7 +7,7 @@
  * Production build, production V8 flags, loopback, ghz, bounded in time. Server CPU per call gives
  * "Txn-Tokens per second per core" (1 s / CPU per call); the goal is ≥ 2,000 and ≥ 0.8× the floor.
  *
- * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N] [--profile DIR] [--rows floor,mint,hit,getjwt,endpoint]
+ * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N] [--profile DIR] [--rows floor,mint,hit,getjwt,endpoint,mtls]
  *          [--baseline dist-baseline]
  *   or: AUTHJWT_BENCH_ROUNDS=N npm run bench -- --only txn [--duration S]
  * Results: bench-results/results-txn.json and a Markdown table on stdout (docs/benchmarks.md).
@@ -15,6 +15,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ import { credentials } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { AUTH_PROTO_PATH, ENVOY_PROTO_INCLUDE_DIRS, loadAuthProto } from '../../src/grpc/proto.ts';
 import { freePort } from '../helpers/net.ts';
+import { makeCa, makeCert } from '../helpers/certs.ts';
 import { newSigningKey, startOidcProvider, USERS } from '../helpers/oidc.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,8 +47,8 @@ const PROFILE_DIR = typeof args.profile === 'string' ? args.profile : undefined;
  * alternate between the two every round, so a before/after comparison sees the same machine noise.
  */
 const BASELINE_DIST = typeof args.baseline === 'string' ? args.baseline.replace(/\/$/, '') : undefined;
-/** `--rows mint,endpoint`: only these rows (floor, mint, hit, getjwt, endpoint; default all), e.g. to profile one path. */
-const ROWS = new Set(typeof args.rows === 'string' ? args.rows.split(',') : ['floor', 'mint', 'hit', 'getjwt', 'endpoint']);
+/** `--rows mint,endpoint`: only these rows (floor, mint, hit, getjwt, endpoint, mtls; default all), e.g. to profile one path. */
+const ROWS = new Set(typeof args.rows === 'string' ? args.rows.split(',') : ['floor', 'mint', 'hit', 'getjwt', 'endpoint', 'mtls']);
 const DURATION = Number(args.duration ?? 4);
 // Rounds per row (median by CPU per call): --rounds, or AUTHJWT_BENCH_ROUNDS as for test/bench/run.ts.
 const ROUNDS = Number(args.rounds ?? process.env.AUTHJWT_BENCH_ROUNDS ?? 1);
@@ -143,8 +145,18 @@ async function ghz(port: number, target: GrpcTarget, data: string, load: { durat
  * fresh `private_key_jwt` assertion (single use: the replay cache refuses a `jti` twice), so `bodies`
  * are pre-generated, one per request; HTTP/1.1 keep-alive, CONCURRENCY at a time, in this process.
  */
-async function postLoad(url: string, bodies: readonly string[], load: { duration?: number; total?: number }, from: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+async function postLoad(
+  url: string,
+  bodies: readonly string[],
+  load: { duration?: number; total?: number },
+  from: number,
+  tls?: { cert: Buffer; key: Buffer; ca: Buffer },
+) {
+  // With `tls`: HTTPS with a client certificate (mTLS, one handshake per keep-alive connection).
+  const agent = tls
+    ? new HttpsAgent({ keepAlive: true, maxSockets: CONCURRENCY, ...tls })
+    : new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const request = tls ? httpsRequest : httpRequest;
   const latencies: number[] = [];
   const codes: Record<string, number> = {};
   let next = from;
@@ -154,7 +166,7 @@ async function postLoad(url: string, bodies: readonly string[], load: { duration
   const one = (body: string) =>
     new Promise<void>((resolve) => {
       const t0 = performance.now();
-      const req = httpRequest(
+      const req = request(
         url,
         {
           method: 'POST',
@@ -292,7 +304,14 @@ const clientJwks = workFile(
 
 const grpcPort = await freePort();
 const internalPort = await freePort();
-const configFor = async (name: string, grpcPort: number, internalPort: number) =>
+// The mTLS requester's server (the `mtls` row): internal HTTP over TLS, the gateway by its client certificate.
+const pki = join(work, 'pki');
+mkdirSync(pki);
+makeCa(pki, 'ca');
+const serverCert = makeCert(pki, 'ca', 'server', { san: 'IP:127.0.0.1', usage: 'serverAuth' });
+const GATEWAY_SPIFFE_ID = `spiffe://${TRUST_DOMAIN}/api-gateway`;
+const gatewayCert = makeCert(pki, 'ca', 'gateway', { san: `URI:${GATEWAY_SPIFFE_ID}`, usage: 'clientAuth' });
+const configFor = async (name: string, grpcPort: number, internalPort: number, mtls = false) =>
   workFile(
     `${name}.yaml`,
     `# test/bench/txn-tokens.ts: production-like, keys from a directory, info logging
@@ -300,7 +319,7 @@ issuer: https://authjwt.bench
 audience: [internal-services]
 grpc: { listen: "127.0.0.1:${grpcPort}", plaintext: true, maxConcurrentCalls: 4096, maxReceiveMessageBytes: 65536 }
 http: { listen: "127.0.0.1:${await freePort()}" }
-internalHttp: { listen: "127.0.0.1:${internalPort}" }
+internalHttp: { listen: "127.0.0.1:${internalPort}"${mtls ? `, tls: { certFile: ${serverCert.certFile}, keyFile: ${serverCert.keyFile}, clientCaFile: ${join(pki, 'ca.crt')} }` : ''} }
 keys: { dir: ${keyDir} }
 logging: { level: info }
 providers:
@@ -314,10 +333,16 @@ txnTokens:
 tokenEndpoint:
   enabled: true
   clientAuthentication:
-    methods: [private_key_jwt]
+${
+  mtls
+    ? `    methods: [tls_client_auth]
+    clients:
+      - { id: api-gateway, tlsClientAuth: { spiffeId: "${GATEWAY_SPIFFE_ID}" } }`
+    : `    methods: [private_key_jwt]
     replayCache: { store: memory }
     clients:
-      - { id: api-gateway, privateKeyJwt: { jwksFile: ${clientJwks} } }
+      - { id: api-gateway, privateKeyJwt: { jwksFile: ${clientJwks} } }`
+}
 edge:
   extAuthz: { enabled: true }
   txnToken: { requester: api-gateway }
@@ -360,6 +385,23 @@ const baseProc = BASELINE_DIST
     )
   : undefined;
 const stopBase = baseProc ? stopper(baseProc) : async () => {};
+const mtlsGrpcPort = await freePort();
+const mtlsInternalPort = await freePort();
+const mtlsProc = ROWS.has('mtls')
+  ? spawn(
+      process.execPath,
+      [
+        ...PRODUCTION_NODE_FLAGS,
+        '--import',
+        './dist/telemetry/tracing.js',
+        'dist/main.js',
+        '--config',
+        await configFor('mtls', mtlsGrpcPort, mtlsInternalPort, true),
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } },
+    )
+  : undefined;
+const stopMtls = mtlsProc ? stopper(mtlsProc) : async () => {};
 const barePort = await freePort();
 const bareProc = spawn(
   process.execPath,
@@ -477,8 +519,50 @@ try {
     endpoint = medianRows(scenario, rounds)[0]!;
   }
 
+  let mtls: Row = { perCore: NaN } as Row;
+  if (mtlsProc) {
+    // The same Txn-Token request, the gateway authenticated by its certificate (checked once per TLS connection).
+    await waitGrpc(mtlsGrpcPort);
+    const body = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+      audience: TRUST_DOMAIN,
+      scope: 'api',
+      subject_token: accessToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    }).toString();
+    const bodies = Array.from({ length: 100_000 }, () => body);
+    const tls = { cert: readFileSync(gatewayCert.certFile), key: readFileSync(gatewayCert.keyFile), ca: readFileSync(join(pki, 'ca.crt')) };
+    const url = `https://127.0.0.1:${mtlsInternalPort}/token`;
+    const scenario = 'token endpoint, Txn-Token request (tls_client_auth: mTLS, keep-alive; subject verification-cache hit, signs)';
+    const best: Row[] = [];
+    let next = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const warm = await postLoad(url, bodies, { duration: 2 }, next, tls);
+      if (warm.errors) log(`WARNING: mTLS token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
+      const before = cpuUs(mtlsProc.pid!);
+      const te = await postLoad(url, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next, tls);
+      next = te.next;
+      const cpu = Math.round((cpuUs(mtlsProc.pid!) - before) / Math.max(1, te.count));
+      if (te.errors) log(`WARNING: mTLS token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
+      best.push({
+        scenario,
+        server: 'authjwt',
+        rps: te.rps,
+        p50: te.p50,
+        p99: te.p99,
+        errors: te.errors,
+        count: te.count,
+        cpuUsPerCall: cpu,
+        perCore: 1e6 / cpu,
+      });
+    }
+    mtls = medianRows(scenario, new Map([['authjwt', best]]))[0]!;
+  }
+
   const ratios = {
-    'Txn-Tokens per second per core, token endpoint': Math.round(endpoint.perCore),
+    'Txn-Tokens per second per core, token endpoint, mTLS requester': Math.round(mtls.perCore),
+    'Txn-Tokens per second per core, token endpoint, private_key_jwt requester': Math.round(endpoint.perCore),
     'Txn-Tokens per second per core at the edge (goal ≥ 2,000)': Math.round(mint.perCore),
     'mint / floor, per core (goal ≥ 0.8)': Number((mint.perCore / floor.perCore).toFixed(2)),
     'mint / GetJWT (access token, signs every call), per core': Number((mint.perCore / getjwt.perCore).toFixed(2)),
@@ -501,6 +585,7 @@ try {
 } finally {
   await stopSvc();
   await stopBase();
+  await stopMtls();
   await stopBare();
   await op.close();
   rmSync(work, { recursive: true, force: true });
