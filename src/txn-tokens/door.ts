@@ -49,14 +49,23 @@ export function txnTokenHash(token: string): string {
  * the hash of the token.
  */
 export function txnReport(txn: string, token: string): TxnReport {
-  let hash: string | undefined;
-  return {
-    txn,
-    get tokenHash() {
-      hash ??= txnTokenHash(token);
-      return hash;
-    },
-  };
+  return new LazyTxnReport(txn, token);
+}
+
+class LazyTxnReport implements TxnReport {
+  readonly txn: string;
+  readonly #token: string;
+  #hash: string | undefined;
+
+  constructor(txn: string, token: string) {
+    this.txn = txn;
+    this.#token = token;
+  }
+
+  get tokenHash(): string {
+    this.#hash ??= txnTokenHash(this.#token);
+    return this.#hash;
+  }
 }
 
 /** `rctx.authn`: the subject token's RFC 8176 `amr` values (space-separated), else its `acr`. */

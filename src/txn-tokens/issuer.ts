@@ -116,6 +116,8 @@ export class TxnTokenIssuer {
    * so `tctx` is evaluated once per cached subject and requester; any other input is evaluated as before.
    */
   readonly #tctxCache = new WeakMap<object, Map<string, ComputedTctx>>();
+  /** A requester's members as a cache key, per Caller object (the edge's gateway is one object). */
+  readonly #callerKeys = new WeakMap<Caller, string>();
 
   constructor(deps: TxnTokenIssuerDeps) {
     this.#settings = deps.settings;
@@ -200,8 +202,9 @@ export class TxnTokenIssuer {
           metadata: { ...metadata, provider: s.provider },
         });
       policyInput = { claims: s.claims, account: { provider: s.provider, id: s.accountId ?? s.sub }, scopes: available };
-      tctxBase = Object.create(null);
-      rctxBase = Object.create(null);
+      // Ordinary objects: only the TTS's own member names are set on rctxBase; tctx comes from #computeTctx.
+      tctxBase = NO_MEMBERS;
+      rctxBase = {};
     }
 
     // "MUST ensure that the requested scope of the Txn-Token is equal or less than the scope(s) associated with the original subject_token".
@@ -233,7 +236,7 @@ export class TxnTokenIssuer {
           detail: `tctx ${computed.rule}${computed.detail ? `: ${computed.detail}` : ''}`,
           metadata: { ...metadata, rule: `tctx.${computed.rule.replace(/^claims\./, '')}` },
         });
-      Object.assign(tctxBase, computed.claims);
+      tctxBase = computed.claims;
     }
     // Nothing to merge (the edge, most requests): the base as it is (copied into the claims below).
     const tctx = input.requestDetails ? mergeAllowedMembers(tctxBase, input.requestDetails, requester.requestDetails, 'tctx') : tctxBase;
@@ -285,22 +288,28 @@ export class TxnTokenIssuer {
     input: { claims: Readonly<Record<string, unknown>>; account: { provider: string; id: string }; scopes?: readonly string[] | undefined },
     caller: Caller,
   ): PolicyDecision {
-    const callerKey = JSON.stringify([input.account.provider, input.account.id, caller]);
-    const cached = this.#tctxCache.get(input.claims)?.get(callerKey);
-    if (cached && cached.scopes === input.scopes) return cached.decision;
-    const decision = policy.evaluate({ ...input, lookups: {}, caller });
-    if (decision.allowed) {
-      let byCaller = this.#tctxCache.get(input.claims);
-      if (!byCaller) {
-        byCaller = new Map();
-        this.#tctxCache.set(input.claims, byCaller);
-      }
-      // Bounded: a subject is asked for by a few requesters.
-      if (byCaller.size >= MAX_CACHED_REQUESTERS) byCaller.clear();
-      // Read-only from here: copied into each Txn-Token's `tctx`, never modified.
-      Object.freeze(decision.claims);
-      byCaller.set(callerKey, { scopes: input.scopes, decision });
+    let callerKey = this.#callerKeys.get(caller);
+    if (callerKey === undefined) {
+      callerKey = JSON.stringify(caller);
+      this.#callerKeys.set(caller, callerKey);
     }
+    // JSON strings side by side are unambiguous.
+    const key = JSON.stringify(input.account.provider) + JSON.stringify(input.account.id) + callerKey;
+    const cached = this.#tctxCache.get(input.claims)?.get(key);
+    if (cached && cached.scopes === input.scopes) return cached.decision;
+    const evaluated = policy.evaluate({ ...input, lookups: {}, caller });
+    if (!evaluated.allowed) return evaluated;
+    // An ordinary object (copied by spread: a member named `__proto__` stays a member), read-only from
+    // here: each Txn-Token's `tctx` is a copy of it.
+    const decision: PolicyDecision = { allowed: true, claims: Object.freeze({ ...evaluated.claims }) };
+    let byCaller = this.#tctxCache.get(input.claims);
+    if (!byCaller) {
+      byCaller = new Map();
+      this.#tctxCache.set(input.claims, byCaller);
+    }
+    // Bounded: a subject is asked for by a few requesters.
+    if (byCaller.size >= MAX_CACHED_REQUESTERS) byCaller.clear();
+    byCaller.set(key, { scopes: input.scopes, decision });
     return decision;
   }
 
@@ -312,6 +321,9 @@ export class TxnTokenIssuer {
     return rest;
   }
 }
+
+/** The `tctx` of a new transaction without computed members (copied into each token, never modified). */
+const NO_MEMBERS: JsonObject = Object.freeze({});
 
 /** Evaluations (account and requester) of `tctx` kept per cached subject. */
 const MAX_CACHED_REQUESTERS = 16;

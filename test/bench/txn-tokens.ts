@@ -407,6 +407,7 @@ const bareProc = spawn(
   process.execPath,
   [
     ...PRODUCTION_NODE_FLAGS,
+    ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, 'floor')] : []),
     'test/bench/bare-txn-ext-authz.ts',
     '--port',
     String(barePort),
