@@ -463,7 +463,9 @@ try {
     log('pre-generating client assertions (private_key_jwt, one per request)');
     const now = Math.floor(Date.now() / 1000);
     const bodies: string[] = [];
-    for (let i = 0; i < 40_000; i++) {
+    // Enough for every round at up to 3,500 requests/s (each server reads them from its own cursor).
+    const assertions = Math.min(150_000, ROUNDS * (DURATION + 2) * 3_500);
+    for (let i = 0; i < assertions; i++) {
       const assertion = await new SignJWT({ jti: randomUUID() })
         .setProtectedHeader({ alg: 'ES256', kid: 'gw' })
         .setIssuer('api-gateway')
