@@ -1064,26 +1064,37 @@ async function keycloakComparison(): Promise<void> {
       standardFlowEnabled: false,
       protocolMappers: [audienceMapper(REQUESTER.clientId)],
     });
-    const subject = (await kc.userToken('alice', 'alice', 'bench-initial')).access_token;
     const url = `${kc.issuer}/protocol/openid-connect/token`;
-    const exchangeBody = new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      client_id: REQUESTER.clientId,
-      client_secret: REQUESTER.secret,
-      subject_token: subject,
-      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-      audience: 'bench-target',
-    }).toString();
-    const check = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: exchangeBody,
-    });
-    if (!check.ok) throw new Error(`Keycloak token exchange refused: ${check.status} ${await check.text()}`);
-    const exchanged = (await check.json()) as { access_token: string };
-    const aud = JSON.parse(Buffer.from(exchanged.access_token.split('.')[1]!, 'base64url').toString()).aud as unknown;
-    log(`Keycloak standard token exchange works: aud ${JSON.stringify(aud)}`);
-    const exchangeBodies = workFile('kc-exchange.txt', `${exchangeBody}\n`);
+    /**
+     * A fresh subject token for alice before every window: Keycloak's access tokens live minutes (the
+     * realm's lifespan), and an expired one is refused at once with 400 — which would be measured as a
+     * very fast exchange. Every window also fails loudly on errors (mustSucceed).
+     */
+    const freshExchangeBodies = async () => {
+      const subject = (await kc.userToken('alice', 'alice', 'bench-initial')).access_token;
+      const body = new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        client_id: REQUESTER.clientId,
+        client_secret: REQUESTER.secret,
+        subject_token: subject,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        audience: 'bench-target',
+      }).toString();
+      const check = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      if (!check.ok) throw new Error(`Keycloak token exchange refused: ${check.status} ${await check.text()}`);
+      const exchanged = (await check.json()) as { access_token: string };
+      const aud = JSON.parse(Buffer.from(exchanged.access_token.split('.')[1]!, 'base64url').toString()).aud as unknown;
+      if (aud !== 'bench-target' && !(Array.isArray(aud) && aud.includes('bench-target')))
+        throw new Error(`Keycloak token exchange: aud ${JSON.stringify(aud)}, not bench-target`);
+      return workFile('kc-exchange.txt', `${body}\n`);
+    };
+    await freshExchangeBodies();
+    log('Keycloak standard token exchange works: aud bench-target');
+    /** A window with failed requests measures the failure path: refused, never recorded. */
+    const mustSucceed = (what: string, r: LoadResult) => {
+      if (r.errors > 0) throw new Error(`${what}: ${r.errors}/${r.count} requests failed ${JSON.stringify(r.errorKinds)}`);
+      return r;
+    };
     const ccBodies = workFile(
       'kc-client-credentials.txt',
       `${new URLSearchParams({ grant_type: 'client_credentials', client_id: KC_INTROSPECTION.clientId, client_secret: KC_INTROSPECTION.secret })}\n`,
@@ -1095,7 +1106,7 @@ async function keycloakComparison(): Promise<void> {
     const warmStarted = Date.now();
     let warmEnd = 'cap';
     while (Date.now() - warmStarted < KC_WARMUP_MAX * 60_000) {
-      windows.push((await kcRun(exchangeBodies, KC_WINDOW)).rps);
+      windows.push(mustSucceed(`Keycloak warm-up window ${windows.length + 1}`, await kcRun(await freshExchangeBodies(), KC_WINDOW)).rps);
       log(`Keycloak warm-up window ${windows.length}: ${windows.at(-1)!.toFixed(0)} exchanges/s`);
       const last = windows.slice(-3);
       if (last.length === 3 && Math.max(...last) / Math.min(...last) <= 1.03) {
@@ -1104,9 +1115,10 @@ async function keycloakComparison(): Promise<void> {
       }
     }
     const warmNote = `warm-up ${windows.length} × ${KC_WINDOW} s (${warmEnd === 'stable' ? 'three windows within 3 %' : `cap of ${KC_WARMUP_MAX} min reached`}): ${windows.map((w) => w.toFixed(0)).join(', ')}/s`;
-    const kcMeasure = async (scenario: string, bodies: string, note: string) => {
+    const kcMeasure = async (scenario: string, bodies: () => Promise<string>, note: string) => {
+      const file = await bodies();
       const before = cpuTreeUs(kcPid);
-      const { errorKinds, ...r } = await kcRun(bodies, DURATION);
+      const { errorKinds, ...r } = mustSucceed(scenario, await kcRun(file, DURATION));
       const cpu = Math.round((cpuTreeUs(kcPid) - before) / Math.max(1, r.count));
       const result: RunResult = {
         scenario,
@@ -1120,9 +1132,9 @@ async function keycloakComparison(): Promise<void> {
       log(`${scenario} [Keycloak] ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(1)} ms CPU ${cpu} µs/call errors ${r.errors}/${r.count}`);
       return result;
     };
-    const kcExchange = await kcMeasure('token exchange (standard, V2), warm', exchangeBodies, warmNote);
-    await kcRun(ccBodies, Math.min(KC_WINDOW, 10));
-    const kcCc = await kcMeasure('client_credentials, warm', ccBodies, 'after the token-exchange warm-up and one more window');
+    const kcExchange = await kcMeasure('token exchange (standard, V2), warm', freshExchangeBodies, warmNote);
+    mustSucceed('Keycloak client_credentials warm-up', await kcRun(ccBodies, Math.min(KC_WINDOW, 10)));
+    const kcCc = await kcMeasure('client_credentials, warm', async () => ccBodies, 'after the token-exchange warm-up and one more window');
 
     // authjwt, one core, the same generator and concurrency.
     const pinnedMeasure = async (
@@ -1135,7 +1147,7 @@ async function keycloakComparison(): Promise<void> {
       const warm = await run({ duration: 2, ...(distinctWarm ? { total: distinctWarm } : {}) });
       const before = cpuUs(svc.proc.pid!);
       const total = Math.max(200, Math.round(warm.rps * DURATION));
-      const { errorKinds, ...r } = await run({ total, skip: distinctWarm });
+      const { errorKinds, ...r } = mustSucceed(scenario, await run({ total, skip: distinctWarm }));
       const result: RunResult = {
         scenario,
         server: 'authjwt (taskset -c 1)',
@@ -1154,7 +1166,10 @@ async function keycloakComparison(): Promise<void> {
       ghz(port, data, { ...o, concurrency: KC_CONCURRENCY });
     const es = await startServer('authjwt', keyDirs.ES256!, { edge: true, pin: '1' });
     const tokenUrl = `http://127.0.0.1:${es.internalPort}/token`;
-    const hitBodies = tokenBodies('kc-hit', [hitToken]);
+    // A fresh provider token: the one minted at the start may have expired during Keycloak's warm-up.
+    const freshHit = await op.jwtToken(alice);
+    const hitBodies = tokenBodies('kc-hit', [freshHit]);
+    const freshHitData = writeData('kc-hit', 'op-jwt', [freshHit]);
     const teHit = await pinnedMeasure(
       'token endpoint (RFC 8693), verification-cache hit (ES256)',
       es,
@@ -1164,7 +1179,7 @@ async function keycloakComparison(): Promise<void> {
     const gjHit = await pinnedMeasure(
       'GetJWT, verification-cache hit (ES256)',
       es,
-      ghzPinned(es.port, hitData),
+      ghzPinned(es.port, freshHitData),
       'ghz, 16 concurrent over 4 connections',
     );
     await es.stop();
