@@ -389,7 +389,13 @@ describe('TxnTokenIssuer: computed tctx per cached subject', () => {
           { client: 'gateway', allow: undefined, scopes: undefined, requestDetails: new Set(), requestContext: new Set(), replace: false },
         ],
       ]),
-      tctx: { needs: compiled.needs, evaluate: (input) => (evaluations++, compiled.evaluate(input)) },
+      tctx: {
+        needs: compiled.needs,
+        evaluate: (input) => {
+          evaluations++;
+          return compiled.evaluate(input);
+        },
+      },
       signer: new CompactJwtSigner(tts.store),
       clock: () => tts.clock.now,
     });
