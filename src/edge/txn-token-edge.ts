@@ -121,6 +121,17 @@ export interface TxnTokenDecision {
 /** The provider label of a verified Txn-Token's event: no provider took part (a fixed value, bounded). */
 const TXN_TOKEN_PROVIDER_LABEL = '_txn_token';
 
+/** A door's header settings with the minted token in `Txn-Token` (no scheme): derived once per door's settings. */
+const txnHeaderSettingsOf = new WeakMap<EdgeHeaderSettings, EdgeHeaderSettings>();
+function txnHeaderSettings(settings: EdgeHeaderSettings): EdgeHeaderSettings {
+  let derived = txnHeaderSettingsOf.get(settings);
+  if (!derived) {
+    derived = { ...settings, mintedHeader: TXN_TOKEN_HEADER, mintedScheme: '' };
+    txnHeaderSettingsOf.set(settings, derived);
+  }
+  return derived;
+}
+
 /**
  * Runs a request read by {@link readTxnTokenRequest}: mint sets `Txn-Token` (replacing the client's),
  * the identity headers from the Txn-Token's claims, and removes the provider token and hint as an
@@ -148,7 +159,7 @@ export async function decideTxnToken(
   }
   const minted = await service.mint(request.input, { requester: txn.requester!, reqIp: context.reqIp }, { signal: context.signal });
   // The Txn-Token in its own header; the provider token removed (unless keepProviderToken), as is the hint.
-  const mutation = upstreamMutation(minted, { ...settings, mintedHeader: TXN_TOKEN_HEADER, mintedScheme: '' });
+  const mutation = upstreamMutation(minted, txnHeaderSettings(settings));
   return {
     mutation,
     result: {
