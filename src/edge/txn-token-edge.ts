@@ -16,7 +16,7 @@ import { authJwtError } from '../errors.ts';
 import type { BearerInput } from '../exchange/token-exchange.ts';
 import type { CallOptions } from '../exchange/ports.ts';
 import type { TxnReport } from '../telemetry/exchange-events.ts';
-import { txnTokenHash } from '../txn-tokens/door.ts';
+import { txnReport } from '../txn-tokens/door.ts';
 import {
   readBearer,
   upstreamMutation,
@@ -121,6 +121,17 @@ export interface TxnTokenDecision {
 /** The provider label of a verified Txn-Token's event: no provider took part (a fixed value, bounded). */
 const TXN_TOKEN_PROVIDER_LABEL = '_txn_token';
 
+/** A door's header settings with the minted token in `Txn-Token` (no scheme): derived once per door's settings. */
+const txnHeaderSettingsOf = new WeakMap<EdgeHeaderSettings, EdgeHeaderSettings>();
+function txnHeaderSettings(settings: EdgeHeaderSettings): EdgeHeaderSettings {
+  let derived = txnHeaderSettingsOf.get(settings);
+  if (!derived) {
+    derived = { ...settings, mintedHeader: TXN_TOKEN_HEADER, mintedScheme: '' };
+    txnHeaderSettingsOf.set(settings, derived);
+  }
+  return derived;
+}
+
 /**
  * Runs a request read by {@link readTxnTokenRequest}: mint sets `Txn-Token` (replacing the client's),
  * the identity headers from the Txn-Token's claims, and removes the provider token and hint as an
@@ -142,13 +153,13 @@ export async function decideTxnToken(
         strategy: 'txn-token',
         kid: '',
         reused: false,
-        txn: { txn: verified.txn, tokenHash: txnTokenHash(request.token) },
+        txn: txnReport(verified.txn, request.token),
       },
     };
   }
   const minted = await service.mint(request.input, { requester: txn.requester!, reqIp: context.reqIp }, { signal: context.signal });
   // The Txn-Token in its own header; the provider token removed (unless keepProviderToken), as is the hint.
-  const mutation = upstreamMutation(minted, { ...settings, mintedHeader: TXN_TOKEN_HEADER, mintedScheme: '' });
+  const mutation = upstreamMutation(minted, txnHeaderSettings(settings));
   return {
     mutation,
     result: {
@@ -156,7 +167,7 @@ export async function decideTxnToken(
       strategy: minted.strategy,
       kid: minted.kid,
       reused: false,
-      txn: { txn: minted.txn, tokenHash: txnTokenHash(minted.token) },
+      txn: txnReport(minted.txn, minted.token),
     },
   };
 }

@@ -84,6 +84,21 @@ export interface TxnReport {
   tokenHash: string;
 }
 
+/** The Txn-Token of an event, for {@link TXN_TOKEN_HASH_PROPERTY}. */
+const txnReports = new WeakMap<ExchangeEvent, TxnReport>();
+/**
+ * `txnTokenHash` of an event, read from its {@link TxnReport} when read (the report computes it on
+ * first use). One getter for every event: a getter per event would give each event its own hidden
+ * class, and every reader of events (metrics, spans, the log) would slow down.
+ */
+const TXN_TOKEN_HASH_PROPERTY: PropertyDescriptor = {
+  get(this: ExchangeEvent) {
+    return txnReports.get(this)?.tokenHash;
+  },
+  enumerable: true,
+  configurable: true,
+};
+
 /** An edge event's `route`: `METHOD host/path`, without the query (it may carry credentials), control characters or excess length. */
 export function describeRoute(method: string, host: string, uri: string): string {
   return `${method} ${host}${uri.split('?')[0]}`.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
@@ -152,8 +167,13 @@ export function beginExchangeReport(
         kid: result.kid,
         reused: result.reused,
         ...(result.actor !== undefined ? { actor: result.actor } : {}),
-        ...(result.txn ? { txn: result.txn.txn, txnTokenHash: result.txn.tokenHash } : {}),
       };
+      if (result.txn) {
+        event.txn = result.txn.txn;
+        // Read when the event is logged (successes log at debug): the hash is computed only then.
+        txnReports.set(event, result.txn);
+        Object.defineProperty(event, 'txnTokenHash', TXN_TOKEN_HASH_PROPERTY);
+      }
       options.report(event);
       return event;
     },

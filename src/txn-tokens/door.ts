@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { authJwtError, isAuthJwtError } from '../errors.ts';
 import type { Caller, Clock } from '../exchange/ports.ts';
 import type { BearerInput, ExchangeOptions, TokenExchange } from '../exchange/token-exchange.ts';
+import type { TxnReport } from '../telemetry/exchange-events.ts';
 import { TXN_RESPONSE_TOKEN_TYPE, TXN_TOKEN_TYPE } from './constants.ts';
 import { parseContextParameter } from './context.ts';
 import type { TxnIssueResult, TxnTokenIssuer } from './issuer.ts';
@@ -40,6 +41,31 @@ export interface TxnTokenDoorDeps {
 /** The SHA-256 prefix logged for a Txn-Token (never the token: the draft's "Complete Txn-Tokens MUST NOT be logged"). */
 export function txnTokenHash(token: string): string {
   return createHash('sha256').update(token).digest('hex').slice(0, 16);
+}
+
+/**
+ * What a door reports of an issued or verified Txn-Token: its `txn` and, computed only when read (the
+ * success log line is at debug: at info and above nobody reads it, and a SHA-256 per call is not free),
+ * the hash of the token.
+ */
+export function txnReport(txn: string, token: string): TxnReport {
+  return new LazyTxnReport(txn, token);
+}
+
+class LazyTxnReport implements TxnReport {
+  readonly txn: string;
+  readonly #token: string;
+  #hash: string | undefined;
+
+  constructor(txn: string, token: string) {
+    this.txn = txn;
+    this.#token = token;
+  }
+
+  get tokenHash(): string {
+    this.#hash ??= txnTokenHash(this.#token);
+    return this.#hash;
+  }
 }
 
 /** `rctx.authn`: the subject token's RFC 8176 `amr` values (space-separated), else its `acr`. */
@@ -132,7 +158,7 @@ export function createTxnTokenRequestHandler(deps: TxnTokenDoorDeps) {
         expiresAt: issued.exp * 1000,
         claims: issued.claims,
         reused: false,
-        txn: { txn: issued.txn, tokenHash: txnTokenHash(issued.token) },
+        txn: txnReport(issued.txn, issued.token),
       };
     },
   };

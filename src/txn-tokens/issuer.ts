@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { authJwtError } from '../errors.ts';
-import type { AccessPolicy, Caller, Clock, MintedClaims, ProofStrategy, Signer } from '../exchange/ports.ts';
+import type { AccessPolicy, Caller, Clock, MintedClaims, PolicyDecision, ProofStrategy, Signer } from '../exchange/ports.ts';
 import { REQUESTER_CHAIN_MEMBER, TTS_RCTX_MEMBERS, TXN_TOKEN_JWS_TYPE } from './constants.ts';
 import { type JsonObject, mergeAllowedMembers } from './context.ts';
 import type { TxnTokenClaims } from './verify.ts';
@@ -107,10 +107,29 @@ export class TxnTokenIssuer {
   readonly #tctx: AccessPolicy | undefined;
   readonly #signer: Signer;
   readonly #clock: Clock;
+  /** Per requester: the `request_context` members it may set besides the TTS's own (computed once, not per request). */
+  readonly #contextAllowed: ReadonlyMap<TxnRequesterPolicy, ReadonlySet<string>>;
+  /**
+   * Computed `tctx` members of a new transaction, by the subject's claims object (a verification-cache
+   * entry's: the same object on every hit, gone with the entry) and the requester (every member of its
+   * Caller, as CEL sees them). CEL over the same input gives the same values (its input has no clock),
+   * so `tctx` is evaluated once per cached subject and requester; any other input is evaluated as before.
+   */
+  readonly #tctxCache = new WeakMap<object, Map<string, ComputedTctx>>();
+  /** A requester's members as a cache key, per Caller object (the edge's gateway is one object). */
+  readonly #callerKeys = new WeakMap<Caller, string>();
 
   constructor(deps: TxnTokenIssuerDeps) {
     this.#settings = deps.settings;
     this.#requesters = deps.requesters;
+    this.#contextAllowed = new Map(
+      [...deps.requesters.values()].map((r) => {
+        const allowed = new Set([...r.requestContext].filter((k) => !TTS_RCTX_MEMBERS.has(k)));
+        // `req_ip` is taken from the request (or, on a replacement, must equal the transaction's: merged like any member).
+        if (r.requestContext.has('req_ip')) allowed.add('req_ip');
+        return [r, allowed];
+      }),
+    );
     this.#tctx = deps.tctx;
     this.#signer = deps.signer;
     this.#clock = deps.clock ?? Date.now;
@@ -183,17 +202,22 @@ export class TxnTokenIssuer {
           metadata: { ...metadata, provider: s.provider },
         });
       policyInput = { claims: s.claims, account: { provider: s.provider, id: s.accountId ?? s.sub }, scopes: available };
-      tctxBase = Object.create(null);
-      rctxBase = Object.create(null);
+      // Ordinary objects: only the TTS's own member names are set on rctxBase; tctx comes from #computeTctx.
+      tctxBase = NO_MEMBERS;
+      rctxBase = {};
     }
 
     // "MUST ensure that the requested scope of the Txn-Token is equal or less than the scope(s) associated with the original subject_token".
-    const held = new Set(available);
-    const requestedScope = input.requestedScope ?? available.filter((v) => !requester.scopes || requester.scopes.has(v));
+    // Without a `scope` parameter the scope is the held values the requester may get: within both by construction.
+    const allowedScopes = requester.scopes;
+    const requestedScope = input.requestedScope ?? (allowedScopes ? available.filter((v) => allowedScopes.has(v)) : available);
     if (requestedScope.length === 0) throw authJwtError('TXN_SCOPE_INVALID', { metadata });
-    for (const value of requestedScope) {
-      if (!held.has(value) || (requester.scopes && !requester.scopes.has(value)))
-        throw authJwtError('TXN_SCOPE_WIDENED', { detail: `scope ${value.slice(0, 128)}`, metadata });
+    if (input.requestedScope !== undefined) {
+      const held = new Set(available);
+      for (const value of requestedScope) {
+        if (!held.has(value) || (allowedScopes && !allowedScopes.has(value)))
+          throw authJwtError('TXN_SCOPE_WIDENED', { detail: `scope ${value.slice(0, 128)}`, metadata });
+      }
     }
 
     // Issuance policy of this requester (the draft's "TTS Issuance Policies").
@@ -206,15 +230,16 @@ export class TxnTokenIssuer {
         });
     }
     if (!parent && this.#tctx) {
-      const computed = this.#tctx.evaluate({ ...policyInput, lookups: {}, caller: input.requester });
+      const computed = this.#computeTctx(this.#tctx, policyInput, input.requester);
       if (!computed.allowed)
         throw authJwtError('POLICY_ERROR', {
           detail: `tctx ${computed.rule}${computed.detail ? `: ${computed.detail}` : ''}`,
           metadata: { ...metadata, rule: `tctx.${computed.rule.replace(/^claims\./, '')}` },
         });
-      Object.assign(tctxBase, computed.claims);
+      tctxBase = computed.claims;
     }
-    const tctx = mergeAllowedMembers(tctxBase, input.requestDetails, requester.requestDetails, 'tctx');
+    // Nothing to merge (the edge, most requests): the base as it is (copied into the claims below).
+    const tctx = input.requestDetails ? mergeAllowedMembers(tctxBase, input.requestDetails, requester.requestDetails, 'tctx') : tctxBase;
 
     if (!parent) {
       const relayed = requester.requestContext.has('req_ip') ? input.requestContext?.req_ip : undefined;
@@ -227,15 +252,15 @@ export class TxnTokenIssuer {
       if (reqIp !== undefined) rctxBase.req_ip = reqIp;
       if (input.authn !== undefined) rctxBase.authn = input.authn;
     }
-    const contextAllowed = new Set([...requester.requestContext].filter((k) => !TTS_RCTX_MEMBERS.has(k)));
-    // `req_ip` was taken above (or, on a replacement, must equal the transaction's: merged like any member).
-    if (requester.requestContext.has('req_ip')) contextAllowed.add('req_ip');
-    const rctx = mergeAllowedMembers(
-      rctxBase,
-      this.#withoutNewReqIp(input.requestContext, !parent && requester.requestContext.has('req_ip')),
-      contextAllowed,
-      'rctx',
-    );
+    // rctxBase is this request's own object (new, or a copy of the parent's): no copy needed without members to merge.
+    const rctx = input.requestContext
+      ? mergeAllowedMembers(
+          rctxBase,
+          this.#withoutNewReqIp(input.requestContext, !parent && requester.requestContext.has('req_ip')),
+          this.#contextAllowed.get(requester)!,
+          'rctx',
+        )
+      : rctxBase;
     if (chain.length) rctx[REQUESTER_CHAIN_MEMBER] = chain;
 
     const claims: SignedTxnClaims = {
@@ -245,7 +270,7 @@ export class TxnTokenIssuer {
       exp: iat + Math.floor(this.#settings.ttl / 1000),
       txn,
       sub,
-      scope: [...new Set(requestedScope)].join(' '),
+      scope: joinUnique(requestedScope),
       req_wl: requesterWorkload(input.requester),
       tctx: { ...tctx },
       rctx: { ...rctx },
@@ -258,6 +283,36 @@ export class TxnTokenIssuer {
     return { token, txn, exp: claims.exp, kid, claims, requester: requester.client, replacements: chain.length };
   }
 
+  #computeTctx(
+    policy: AccessPolicy,
+    input: { claims: Readonly<Record<string, unknown>>; account: { provider: string; id: string }; scopes?: readonly string[] | undefined },
+    caller: Caller,
+  ): PolicyDecision {
+    let callerKey = this.#callerKeys.get(caller);
+    if (callerKey === undefined) {
+      callerKey = JSON.stringify(caller);
+      this.#callerKeys.set(caller, callerKey);
+    }
+    // JSON strings side by side are unambiguous.
+    const key = JSON.stringify(input.account.provider) + JSON.stringify(input.account.id) + callerKey;
+    const cached = this.#tctxCache.get(input.claims)?.get(key);
+    if (cached && cached.scopes === input.scopes) return cached.decision;
+    const evaluated = policy.evaluate({ ...input, lookups: {}, caller });
+    if (!evaluated.allowed) return evaluated;
+    // An ordinary object (copied by spread: a member named `__proto__` stays a member), read-only from
+    // here: each Txn-Token's `tctx` is a copy of it.
+    const decision: PolicyDecision = { allowed: true, claims: Object.freeze({ ...evaluated.claims }) };
+    let byCaller = this.#tctxCache.get(input.claims);
+    if (!byCaller) {
+      byCaller = new Map();
+      this.#tctxCache.set(input.claims, byCaller);
+    }
+    // Bounded: a subject is asked for by a few requesters.
+    if (byCaller.size >= MAX_CACHED_REQUESTERS) byCaller.clear();
+    byCaller.set(key, { scopes: input.scopes, decision });
+    return decision;
+  }
+
   /** A new transaction's relayed `req_ip` was already placed; drop it from the members to merge. */
   #withoutNewReqIp(context: JsonObject | undefined, placed: boolean): JsonObject | undefined {
     if (!context || !placed || !Object.hasOwn(context, 'req_ip')) return context;
@@ -267,15 +322,43 @@ export class TxnTokenIssuer {
   }
 }
 
+/** The `tctx` of a new transaction without computed members (copied into each token, never modified). */
+const NO_MEMBERS: JsonObject = Object.freeze({});
+
+/** Evaluations (account and requester) of `tctx` kept per cached subject. */
+const MAX_CACHED_REQUESTERS = 16;
+
+/** A cached `tctx` evaluation and the rest of the input it was made from. */
+interface ComputedTctx {
+  scopes: readonly string[] | undefined;
+  decision: PolicyDecision;
+}
+
 /** `req_wl`: the authenticated requester as its credential names it (SPIFFE ID, certificate subject, assertion `sub`), else its client id. */
 function requesterWorkload(caller: Caller): string {
   return caller.spiffeId || caller.subject || caller.id;
 }
 
-/** Whether the claims contain the presented token, or (for a JWS) its signature: a token that can be rebuilt. */
+/** Space-separated values, each once, in their first order. */
+function joinUnique(values: readonly string[]): string {
+  return values.length === 1 ? values[0]! : [...new Set(values)].join(' ');
+}
+
+/**
+ * Whether the claims contain the presented token, or (for a JWS) its signature: a token that can be
+ * rebuilt. Every member name and string value is searched (a walk: no JSON text built only to search it).
+ */
 function embeds(claims: object, token: string): boolean {
-  const text = JSON.stringify(claims);
-  if (text.includes(token)) return true;
-  const signature = token.split('.')[2];
-  return signature !== undefined && signature.length >= 16 && text.includes(signature);
+  const third = token.split('.')[2];
+  const signature = third !== undefined && third.length >= 16 ? third : undefined;
+  const found = (text: string) => text.includes(token) || (signature !== undefined && text.includes(signature));
+  const visit = (value: unknown, depth: number): boolean => {
+    if (typeof value === 'string') return found(value);
+    if (typeof value !== 'object' || value === null || depth > 64) return false;
+    if (Array.isArray(value)) return value.some((item) => visit(item, depth + 1));
+    for (const key in value)
+      if (Object.hasOwn(value, key) && (found(key) || visit((value as Record<string, unknown>)[key], depth + 1))) return true;
+    return false;
+  };
+  return visit(claims, 0);
 }

@@ -7,13 +7,15 @@
  * Production build, production V8 flags, loopback, ghz, bounded in time. Server CPU per call gives
  * "Txn-Tokens per second per core" (1 s / CPU per call); the goal is ≥ 2,000 and ≥ 0.8× the floor.
  *
- * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N]
+ * Usage: node test/bench/txn-tokens.ts [--duration S] [--rounds N] [--profile DIR] [--rows floor,mint,hit,getjwt,endpoint,mtls]
+ *          [--baseline dist-baseline]
  *   or: AUTHJWT_BENCH_ROUNDS=N npm run bench -- --only txn [--duration S]
  * Results: bench-results/results-txn.json and a Markdown table on stdout (docs/benchmarks.md).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,10 +25,30 @@ import { credentials } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { AUTH_PROTO_PATH, ENVOY_PROTO_INCLUDE_DIRS, loadAuthProto } from '../../src/grpc/proto.ts';
 import { freePort } from '../helpers/net.ts';
+import { makeCa, makeCert } from '../helpers/certs.ts';
 import { newSigningKey, startOidcProvider, USERS } from '../helpers/oidc.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const { values: args } = parseArgs({ options: { duration: { type: 'string' }, rounds: { type: 'string' } }, strict: false });
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    profile: { type: 'string' },
+    rows: { type: 'string' },
+    baseline: { type: 'string' },
+  },
+  strict: false,
+});
+/** `--profile DIR`: authjwt runs with `--cpu-prof` into DIR (read with test/bench/top-frames.ts). */
+const PROFILE_DIR = typeof args.profile === 'string' ? args.profile : undefined;
+/**
+ * `--baseline DIR`: another build's `dist/` (a sibling of dist/, e.g. `cp -r dist dist-baseline` before a
+ * change) runs beside this one with the same configuration; the mint and token endpoint rows then
+ * alternate between the two every round, so a before/after comparison sees the same machine noise.
+ */
+const BASELINE_DIST = typeof args.baseline === 'string' ? args.baseline.replace(/\/$/, '') : undefined;
+/** `--rows mint,endpoint`: only these rows (floor, mint, hit, getjwt, endpoint, mtls; default all), e.g. to profile one path. */
+const ROWS = new Set(typeof args.rows === 'string' ? args.rows.split(',') : ['floor', 'mint', 'hit', 'getjwt', 'endpoint', 'mtls']);
 const DURATION = Number(args.duration ?? 4);
 // Rounds per row (median by CPU per call): --rounds, or AUTHJWT_BENCH_ROUNDS as for test/bench/run.ts.
 const ROUNDS = Number(args.rounds ?? process.env.AUTHJWT_BENCH_ROUNDS ?? 1);
@@ -123,8 +145,18 @@ async function ghz(port: number, target: GrpcTarget, data: string, load: { durat
  * fresh `private_key_jwt` assertion (single use: the replay cache refuses a `jti` twice), so `bodies`
  * are pre-generated, one per request; HTTP/1.1 keep-alive, CONCURRENCY at a time, in this process.
  */
-async function postLoad(url: string, bodies: readonly string[], load: { duration?: number; total?: number }, from: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+async function postLoad(
+  url: string,
+  bodies: readonly string[],
+  load: { duration?: number; total?: number },
+  from: number,
+  tls?: { cert: Buffer; key: Buffer; ca: Buffer },
+) {
+  // With `tls`: HTTPS with a client certificate (mTLS, one handshake per keep-alive connection).
+  const agent = tls
+    ? new HttpsAgent({ keepAlive: true, maxSockets: CONCURRENCY, ...tls })
+    : new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const request = tls ? httpsRequest : httpRequest;
   const latencies: number[] = [];
   const codes: Record<string, number> = {};
   let next = from;
@@ -134,7 +166,7 @@ async function postLoad(url: string, bodies: readonly string[], load: { duration
   const one = (body: string) =>
     new Promise<void>((resolve) => {
       const t0 = performance.now();
-      const req = httpRequest(
+      const req = request(
         url,
         {
           method: 'POST',
@@ -177,41 +209,51 @@ async function postLoad(url: string, bodies: readonly string[], load: { duration
 }
 
 const rows: Row[] = [];
+type Server = { pid: number; port: number };
+
+/** The median round (by CPU per call) of each server; with several servers their rounds alternate. */
+function medianRows(scenario: string, rounds: Map<string, Row[]>): Row[] {
+  return [...rounds].map(([label, best]) => {
+    best.sort((a, b) => a.cpuUsPerCall - b.cpuUsPerCall);
+    const row = best[Math.floor(best.length / 2)]!;
+    rows.push(row);
+    log(
+      `${scenario} [${label}] ${row.rps.toFixed(0)} req/s p50 ${row.p50.toFixed(2)} ms p99 ${row.p99.toFixed(2)} ms, ${row.cpuUsPerCall} µs CPU/call = ${row.perCore.toFixed(0)}/s per core, errors ${row.errors}/${row.count} (rounds: ${best.map((r) => r.cpuUsPerCall).join(', ')} µs)`,
+    );
+    return row;
+  });
+}
+
 async function measure(
   scenario: string,
-  serverLabel: string,
-  server: { pid: number; port: number },
+  servers: readonly (readonly [string, Server])[],
   target: GrpcTarget,
   data: string,
   check?: (data: string) => Promise<void>,
 ) {
   await check?.(data);
-  const best: Row[] = [];
+  const rounds = new Map(servers.map(([label]) => [label, [] as Row[]]));
   for (let round = 0; round < ROUNDS; round++) {
-    const warm = await ghz(server.port, target, data, { duration: 2 });
-    const before = cpuUs(server.pid);
-    const r = await ghz(server.port, target, data, { total: Math.max(200, Math.round(warm.rps * DURATION)) });
-    const cpuUsPerCall = Math.round((cpuUs(server.pid) - before) / Math.max(1, r.count));
-    if (r.errors > 0) log(`WARNING: ${scenario}: ${r.errors}/${r.count} calls failed ${JSON.stringify(r.codes)}`);
-    best.push({
-      scenario,
-      server: serverLabel,
-      rps: r.rps,
-      p50: r.p50,
-      p99: r.p99,
-      errors: r.errors,
-      count: r.count,
-      cpuUsPerCall,
-      perCore: 1e6 / cpuUsPerCall,
-    });
+    for (const [serverLabel, server] of servers) {
+      const warm = await ghz(server.port, target, data, { duration: 2 });
+      const before = cpuUs(server.pid);
+      const r = await ghz(server.port, target, data, { total: Math.max(200, Math.round(warm.rps * DURATION)) });
+      const cpuUsPerCall = Math.round((cpuUs(server.pid) - before) / Math.max(1, r.count));
+      if (r.errors > 0) log(`WARNING: ${scenario}: ${r.errors}/${r.count} calls failed ${JSON.stringify(r.codes)}`);
+      rounds.get(serverLabel)!.push({
+        scenario,
+        server: serverLabel,
+        rps: r.rps,
+        p50: r.p50,
+        p99: r.p99,
+        errors: r.errors,
+        count: r.count,
+        cpuUsPerCall,
+        perCore: 1e6 / cpuUsPerCall,
+      });
+    }
   }
-  best.sort((a, b) => a.cpuUsPerCall - b.cpuUsPerCall);
-  const row = best[Math.floor(best.length / 2)]!;
-  rows.push(row);
-  log(
-    `${scenario} [${serverLabel}] ${row.rps.toFixed(0)} req/s p50 ${row.p50.toFixed(2)} ms p99 ${row.p99.toFixed(2)} ms, ${row.cpuUsPerCall} µs CPU/call = ${row.perCore.toFixed(0)}/s per core, errors ${row.errors}/${row.count}`,
-  );
-  return row;
+  return medianRows(scenario, rounds)[0]!;
 }
 
 async function waitGrpc(port: number): Promise<void> {
@@ -262,14 +304,22 @@ const clientJwks = workFile(
 
 const grpcPort = await freePort();
 const internalPort = await freePort();
-const config = workFile(
-  'authjwt.yaml',
-  `# test/bench/txn-tokens.ts: production-like, keys from a directory, info logging
+// The mTLS requester's server (the `mtls` row): internal HTTP over TLS, the gateway by its client certificate.
+const pki = join(work, 'pki');
+mkdirSync(pki);
+makeCa(pki, 'ca');
+const serverCert = makeCert(pki, 'ca', 'server', { san: 'IP:127.0.0.1', usage: 'serverAuth' });
+const GATEWAY_SPIFFE_ID = `spiffe://${TRUST_DOMAIN}/api-gateway`;
+const gatewayCert = makeCert(pki, 'ca', 'gateway', { san: `URI:${GATEWAY_SPIFFE_ID}`, usage: 'clientAuth' });
+const configFor = async (name: string, grpcPort: number, internalPort: number, mtls = false) =>
+  workFile(
+    `${name}.yaml`,
+    `# test/bench/txn-tokens.ts: production-like, keys from a directory, info logging
 issuer: https://authjwt.bench
 audience: [internal-services]
 grpc: { listen: "127.0.0.1:${grpcPort}", plaintext: true, maxConcurrentCalls: 4096, maxReceiveMessageBytes: 65536 }
 http: { listen: "127.0.0.1:${await freePort()}" }
-internalHttp: { listen: "127.0.0.1:${internalPort}" }
+internalHttp: { listen: "127.0.0.1:${internalPort}"${mtls ? `, tls: { certFile: ${serverCert.certFile}, keyFile: ${serverCert.keyFile}, clientCaFile: ${join(pki, 'ca.crt')} }` : ''} }
 keys: { dir: ${keyDir} }
 logging: { level: info }
 providers:
@@ -283,18 +333,33 @@ txnTokens:
 tokenEndpoint:
   enabled: true
   clientAuthentication:
-    methods: [private_key_jwt]
+${
+  mtls
+    ? `    methods: [tls_client_auth]
+    clients:
+      - { id: api-gateway, tlsClientAuth: { spiffeId: "${GATEWAY_SPIFFE_ID}" } }`
+    : `    methods: [private_key_jwt]
     replayCache: { store: memory }
     clients:
-      - { id: api-gateway, privateKeyJwt: { jwksFile: ${clientJwks} } }
+      - { id: api-gateway, privateKeyJwt: { jwksFile: ${clientJwks} } }`
+}
 edge:
   extAuthz: { enabled: true }
   txnToken: { requester: api-gateway }
 `,
-);
+  );
+const config = await configFor('authjwt', grpcPort, internalPort);
 const svcProc = spawn(
   process.execPath,
-  [...PRODUCTION_NODE_FLAGS, '--import', './dist/telemetry/tracing.js', 'dist/main.js', '--config', config],
+  [
+    ...PRODUCTION_NODE_FLAGS,
+    ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []),
+    '--import',
+    './dist/telemetry/tracing.js',
+    'dist/main.js',
+    '--config',
+    config,
+  ],
   {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -302,11 +367,47 @@ const svcProc = spawn(
   },
 );
 const stopSvc = stopper(svcProc);
+const baseGrpcPort = await freePort();
+const baseInternalPort = await freePort();
+const baseProc = BASELINE_DIST
+  ? spawn(
+      process.execPath,
+      [
+        ...PRODUCTION_NODE_FLAGS,
+        ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, 'baseline')] : []),
+        '--import',
+        `./${BASELINE_DIST}/telemetry/tracing.js`,
+        `${BASELINE_DIST}/main.js`,
+        '--config',
+        await configFor('baseline', baseGrpcPort, baseInternalPort),
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } },
+    )
+  : undefined;
+const stopBase = baseProc ? stopper(baseProc) : async () => {};
+const mtlsGrpcPort = await freePort();
+const mtlsInternalPort = await freePort();
+const mtlsProc = ROWS.has('mtls')
+  ? spawn(
+      process.execPath,
+      [
+        ...PRODUCTION_NODE_FLAGS,
+        '--import',
+        './dist/telemetry/tracing.js',
+        'dist/main.js',
+        '--config',
+        await configFor('mtls', mtlsGrpcPort, mtlsInternalPort, true),
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } },
+    )
+  : undefined;
+const stopMtls = mtlsProc ? stopper(mtlsProc) : async () => {};
 const barePort = await freePort();
 const bareProc = spawn(
   process.execPath,
   [
     ...PRODUCTION_NODE_FLAGS,
+    ...(PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, 'floor')] : []),
     'test/bench/bare-txn-ext-authz.ts',
     '--port',
     String(barePort),
@@ -321,7 +422,9 @@ const stopBare = stopper(bareProc);
 try {
   await waitGrpc(grpcPort);
   await waitGrpc(barePort);
+  if (baseProc) await waitGrpc(baseGrpcPort);
   const svc = { pid: svcProc.pid!, port: grpcPort };
+  const authjwt = [['authjwt', svc] as const, ...(baseProc ? [['baseline', { pid: baseProc.pid!, port: baseGrpcPort }] as const] : [])];
   const bare = { pid: bareProc.pid!, port: barePort };
   // What Envoy sends for a GET with a bearer token; the route names the mode.
   const check = (mode: string | undefined) =>
@@ -342,70 +445,127 @@ try {
     JSON.stringify([{ account: { provider: 'op-jwt', type: 'oidc', providerAccountId: alice.sub, accessToken } }]),
   );
 
-  const floor = await measure('sign only: Txn-Token claims, ES256 (floor)', 'bare grpc-js Check', bare, CHECK, check('mint'));
-  const mint = await measure(
-    'ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)',
-    'authjwt',
-    svc,
-    CHECK,
-    check('mint'),
-  );
-  const hit = await measure('ext_authz Check, access token, minted-token cache hit', 'authjwt', svc, CHECK, check(undefined));
-  const getjwt = await measure('GetJWT, access token (verification-cache hit, signs every call)', 'authjwt', svc, GETJWT, getJwt);
+  const skipped = (r: string) => (ROWS.has(r) ? undefined : ({ perCore: NaN } as Row));
+  const floor =
+    skipped('floor') ?? (await measure('sign only: Txn-Token claims, ES256 (floor)', [['bare grpc-js Check', bare]], CHECK, check('mint')));
+  const mint =
+    skipped('mint') ??
+    (await measure('ext_authz Check, mint a Txn-Token (verification-cache hit, signs every call)', authjwt, CHECK, check('mint')));
+  const hit =
+    skipped('hit') ?? (await measure('ext_authz Check, access token, minted-token cache hit', [['authjwt', svc]], CHECK, check(undefined)));
+  const getjwt =
+    skipped('getjwt') ??
+    (await measure('GetJWT, access token (verification-cache hit, signs every call)', [['authjwt', svc]], GETJWT, getJwt));
 
-  // The token endpoint: the same subject token, the gateway authenticated by private_key_jwt on every request.
-  log('pre-generating client assertions (private_key_jwt, one per request)');
-  const now = Math.floor(Date.now() / 1000);
-  const bodies: string[] = [];
-  for (let i = 0; i < 40_000; i++) {
-    const assertion = await new SignJWT({ jti: randomUUID() })
-      .setProtectedHeader({ alg: 'ES256', kid: 'gw' })
-      .setIssuer('api-gateway')
-      .setSubject('api-gateway')
-      .setAudience('https://authjwt.bench')
-      .setIssuedAt(now)
-      .setExpirationTime(now + 240)
-      .sign(gatewayPair.privateKey);
-    bodies.push(
-      new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
-        audience: TRUST_DOMAIN,
-        scope: 'api',
-        subject_token: accessToken,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        client_id: 'api-gateway',
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: assertion,
-      }).toString(),
-    );
+  let endpoint: Row = { perCore: NaN } as Row;
+  if (ROWS.has('endpoint')) {
+    // The token endpoint: the same subject token, the gateway authenticated by private_key_jwt on every request.
+    log('pre-generating client assertions (private_key_jwt, one per request)');
+    const now = Math.floor(Date.now() / 1000);
+    const bodies: string[] = [];
+    // Enough for every round at up to 3,500 requests/s (each server reads them from its own cursor).
+    const assertions = Math.min(150_000, ROUNDS * (DURATION + 2) * 3_500);
+    for (let i = 0; i < assertions; i++) {
+      const assertion = await new SignJWT({ jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', kid: 'gw' })
+        .setIssuer('api-gateway')
+        .setSubject('api-gateway')
+        .setAudience('https://authjwt.bench')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 240)
+        .sign(gatewayPair.privateKey);
+      bodies.push(
+        new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+          audience: TRUST_DOMAIN,
+          scope: 'api',
+          subject_token: accessToken,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          client_id: 'api-gateway',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion,
+        }).toString(),
+      );
+    }
+    // Each server has its own replay cache: each reads the same assertions, from its own cursor.
+    const endpoints = [
+      ['authjwt', svc.pid, `http://127.0.0.1:${internalPort}/token`] as const,
+      ...(baseProc ? [['baseline', baseProc.pid!, `http://127.0.0.1:${baseInternalPort}/token`] as const] : []),
+    ];
+    const cursor = new Map<string, number>();
+    const scenario =
+      'token endpoint, Txn-Token request (private_key_jwt client assertion verified + replay-checked, subject verification-cache hit, signs)';
+    const rounds = new Map(endpoints.map(([label]) => [label, [] as Row[]]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, pid, tokenUrl] of endpoints) {
+        const warm = await postLoad(tokenUrl, bodies, { duration: 2 }, cursor.get(label) ?? 0);
+        if (warm.errors) log(`WARNING: token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
+        const before = cpuUs(pid);
+        const te = await postLoad(tokenUrl, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next);
+        cursor.set(label, te.next);
+        const teCpu = Math.round((cpuUs(pid) - before) / Math.max(1, te.count));
+        if (te.errors) log(`WARNING: token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
+        rounds.get(label)!.push({
+          scenario,
+          server: label,
+          rps: te.rps,
+          p50: te.p50,
+          p99: te.p99,
+          errors: te.errors,
+          count: te.count,
+          cpuUsPerCall: teCpu,
+          perCore: 1e6 / teCpu,
+        });
+      }
+    }
+    endpoint = medianRows(scenario, rounds)[0]!;
   }
-  const tokenUrl = `http://127.0.0.1:${internalPort}/token`;
-  const warm = await postLoad(tokenUrl, bodies, { duration: 2 }, 0);
-  if (warm.errors) log(`WARNING: token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
-  const before = cpuUs(svc.pid);
-  const te = await postLoad(tokenUrl, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next);
-  const teCpu = Math.round((cpuUs(svc.pid) - before) / Math.max(1, te.count));
-  if (te.errors) log(`WARNING: token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
-  const endpoint: Row = {
-    scenario:
-      'token endpoint, Txn-Token request (private_key_jwt client assertion verified + replay-checked, subject verification-cache hit, signs)',
-    server: 'authjwt',
-    rps: te.rps,
-    p50: te.p50,
-    p99: te.p99,
-    errors: te.errors,
-    count: te.count,
-    cpuUsPerCall: teCpu,
-    perCore: 1e6 / teCpu,
-  };
-  rows.push(endpoint);
-  log(
-    `${endpoint.scenario}: ${te.rps.toFixed(0)} req/s, ${teCpu} µs CPU/call = ${endpoint.perCore.toFixed(0)}/s per core, errors ${te.errors}/${te.count}`,
-  );
+
+  let mtls: Row = { perCore: NaN } as Row;
+  if (mtlsProc) {
+    // The same Txn-Token request, the gateway authenticated by its certificate (checked once per TLS connection).
+    await waitGrpc(mtlsGrpcPort);
+    const body = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+      audience: TRUST_DOMAIN,
+      scope: 'api',
+      subject_token: accessToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    }).toString();
+    const bodies = Array.from({ length: 100_000 }, () => body);
+    const tls = { cert: readFileSync(gatewayCert.certFile), key: readFileSync(gatewayCert.keyFile), ca: readFileSync(join(pki, 'ca.crt')) };
+    const url = `https://127.0.0.1:${mtlsInternalPort}/token`;
+    const scenario = 'token endpoint, Txn-Token request (tls_client_auth: mTLS, keep-alive; subject verification-cache hit, signs)';
+    const best: Row[] = [];
+    let next = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const warm = await postLoad(url, bodies, { duration: 2 }, next, tls);
+      if (warm.errors) log(`WARNING: mTLS token endpoint warm-up: ${JSON.stringify(warm.codes)}`);
+      const before = cpuUs(mtlsProc.pid!);
+      const te = await postLoad(url, bodies, { total: Math.max(200, Math.round(warm.rps * DURATION)) }, warm.next, tls);
+      next = te.next;
+      const cpu = Math.round((cpuUs(mtlsProc.pid!) - before) / Math.max(1, te.count));
+      if (te.errors) log(`WARNING: mTLS token endpoint: ${te.errors}/${te.count} failed ${JSON.stringify(te.codes)}`);
+      best.push({
+        scenario,
+        server: 'authjwt',
+        rps: te.rps,
+        p50: te.p50,
+        p99: te.p99,
+        errors: te.errors,
+        count: te.count,
+        cpuUsPerCall: cpu,
+        perCore: 1e6 / cpu,
+      });
+    }
+    mtls = medianRows(scenario, new Map([['authjwt', best]]))[0]!;
+  }
 
   const ratios = {
-    'Txn-Tokens per second per core, token endpoint': Math.round(endpoint.perCore),
+    'Txn-Tokens per second per core, token endpoint, mTLS requester': Math.round(mtls.perCore),
+    'Txn-Tokens per second per core, token endpoint, private_key_jwt requester': Math.round(endpoint.perCore),
     'Txn-Tokens per second per core at the edge (goal ≥ 2,000)': Math.round(mint.perCore),
     'mint / floor, per core (goal ≥ 0.8)': Number((mint.perCore / floor.perCore).toFixed(2)),
     'mint / GetJWT (access token, signs every call), per core': Number((mint.perCore / getjwt.perCore).toFixed(2)),
@@ -427,6 +587,8 @@ try {
   for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v}`);
 } finally {
   await stopSvc();
+  await stopBase();
+  await stopMtls();
   await stopBare();
   await op.close();
   rmSync(work, { recursive: true, force: true });

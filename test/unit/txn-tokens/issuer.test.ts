@@ -375,3 +375,47 @@ describe('TxnTokenIssuer: a door without a scope parameter', () => {
     await rejectsWith(tts.issuer.issue({ subject: subject({ scopes: ['profile'] }), requester: payments }), 'TXN_SCOPE_INVALID');
   });
 });
+
+describe('TxnTokenIssuer: computed tctx per cached subject', () => {
+  it('evaluated once per subject claims object and requester; another subject, account or requester evaluates again', async () => {
+    const tts = await newTts();
+    const compiled = compilePolicy({ claims: { customer_level: 'claims.level' } }, { path: 'txnTokens', lookups: [] });
+    let evaluations = 0;
+    const issuer = new TxnTokenIssuer({
+      settings: { trustDomain: TRUST_DOMAIN, ttl: 60_000, maxReplacements: 8, issuer: undefined },
+      requesters: new Map([
+        [
+          'gateway',
+          { client: 'gateway', allow: undefined, scopes: undefined, requestDetails: new Set(), requestContext: new Set(), replace: false },
+        ],
+      ]),
+      tctx: {
+        needs: compiled.needs,
+        evaluate: (input) => {
+          evaluations++;
+          return compiled.evaluate(input);
+        },
+      },
+      signer: new CompactJwtSigner(tts.store),
+      clock: () => tts.clock.now,
+    });
+    // A verification-cache hit hands the issuer the same claims object every time.
+    const cached = subject();
+    const first = await issuer.issue({ subject: cached, requester: gateway });
+    const second = await issuer.issue({ subject: { ...cached }, requester: gateway });
+    assert.equal(evaluations, 1);
+    assert.deepEqual([first.claims.tctx, second.claims.tctx], [{ customer_level: 'VIP' }, { customer_level: 'VIP' }]);
+    assert.notEqual(first.claims.tctx, second.claims.tctx, 'each token has its own tctx object');
+    assert.notEqual(first.txn, second.txn);
+    // Another claims object (another token), another account, another requester object: evaluated.
+    const other = await issuer.issue({ subject: subject({ claims: { ...cached.claims, level: 'GOLD' } }), requester: gateway });
+    assert.deepEqual(other.claims.tctx, { customer_level: 'GOLD' });
+    await issuer.issue({ subject: { ...cached, accountId: 'bob' }, requester: gateway });
+    // The same requester in another object (the token endpoint authenticates it per request): cached.
+    await issuer.issue({ subject: cached, requester: { ...gateway } });
+    assert.equal(evaluations, 3);
+    // Another requester, or the same client id proven another way: evaluated (CEL sees every caller member).
+    await issuer.issue({ subject: cached, requester: { ...gateway, spiffeId: 'spiffe://trust-domain.example/other' } });
+    assert.equal(evaluations, 4);
+  });
+});
