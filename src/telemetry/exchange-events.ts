@@ -99,9 +99,15 @@ const TXN_TOKEN_HASH_PROPERTY: PropertyDescriptor = {
   configurable: true,
 };
 
+const ROUTE_CONTROL = /[\u0000-\u001f\u007f]/;
+const ROUTE_CONTROLS = /[\u0000-\u001f\u007f]/g;
+
 /** An edge event's `route`: `METHOD host/path`, without the query (it may carry credentials), control characters or excess length. */
 export function describeRoute(method: string, host: string, uri: string): string {
-  return `${method} ${host}${uri.split('?')[0]}`.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
+  const query = uri.indexOf('?');
+  const route = `${method} ${host}${query < 0 ? uri : uri.slice(0, query)}`;
+  // Tested first: on every edge request, and a clean route (the usual case) needs no replace (issue 24).
+  return (ROUTE_CONTROL.test(route) ? route.replace(ROUTE_CONTROLS, '') : route).slice(0, 256);
 }
 
 /** What a transport's status map (grpc/status.ts, http/http-errors.ts) says of a failure, for the event. */
