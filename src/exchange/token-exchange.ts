@@ -1,6 +1,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import { authJwtError, isAuthJwtError } from '../errors.ts';
 import { readPath, sanitizeClaimValue } from './claims.ts';
+import { createIssuerPeek } from './issuer-peek.ts';
 import { mayActAdmits, nestAct, readAct, readMayAct, type ActClaim, type ActorName } from './delegation.ts';
 import {
   ANONYMOUS_CALLER,
@@ -139,6 +140,8 @@ export class TokenExchange {
   readonly #minted: MintedTokenCache | undefined;
   /** The subject template as literal text and placeholders, in order. */
   readonly #subjectParts: readonly string[];
+  /** The unverified `iss` of a bearer JWT, remembered per payload segment (issue 24). */
+  readonly #issuerPeek = createIssuerPeek();
 
   constructor(deps: TokenExchangeDeps) {
     this.#providers = deps.providers;
@@ -270,7 +273,7 @@ export class TokenExchange {
       return provider;
     };
     if (input.provider) return byId(input.provider);
-    const iss = unverifiedIssuer(input.token);
+    const iss = this.#issuerPeek.issuerOf(input.token);
     const byIssuer = iss === undefined ? undefined : this.#providers.byIssuer(iss);
     if (byIssuer) return byIssuer;
     if (input.providerHint) return byId(input.providerHint);
@@ -500,25 +503,6 @@ function actorOf(claims: MintedClaims): string | undefined {
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {
   return a === undefined ? b : b === undefined ? a : Math.min(a, b);
-}
-
-/**
- * The issuer a JWT claims (unverified: only used to choose which provider verifies it, and that
- * provider then verifies the token in full). On every edge request, so the payload segment is decoded
- * with Node's native base64url and parsed directly, not through a full JWT decoder.
- */
-function unverifiedIssuer(token: string): string | undefined {
-  // Three segments, the payload not empty (what a JWT decoder accepts; the verifier checks the rest).
-  const first = token.indexOf('.');
-  const last = token.lastIndexOf('.');
-  if (first < 0 || last === first + 1 || token.indexOf('.', first + 1) !== last) return undefined;
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(token.slice(first + 1, last), 'base64url').toString('utf8'));
-    const iss = payload !== null && typeof payload === 'object' ? (payload as { iss?: unknown }).iss : undefined;
-    return typeof iss === 'string' ? iss : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** SHA-256 over everything the minted token depends on: never the token itself as a key. */

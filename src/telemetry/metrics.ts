@@ -2,6 +2,7 @@ import { ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor } 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { OUTCOMES, type Outcome } from '../errors.ts';
 import type { AccessPolicy } from '../exchange/ports.ts';
+import { CountedChildren, type CountedChild } from './counted-children.ts';
 import { REFUSALS, type Door, type Refusal } from './exchange-events.ts';
 import type { TelemetryObserver } from './observers.ts';
 
@@ -66,6 +67,12 @@ export function createMetrics(options: {
     .labels(options.version, process.versions.node)
     .set(1);
 
+  // Counters incremented on every request (issue 24): counted in plain numbers, added at collection.
+  const exchangesCounts = new CountedChildren();
+  const mintedLookupsCounts = new CountedChildren();
+  const cacheRequestsCounts = new CountedChildren();
+  const startedCounts = new CountedChildren();
+  const handledCounts = new CountedChildren();
   const exchangeDuration = new Histogram({
     name: 'authjwt_exchange_duration_seconds',
     help: 'Requests at every front door (getjwt, ext_authz, forward_auth, token_endpoint, ...), from arrival to answer, by door, provider and outcome; requests refused before the exchange included.',
@@ -78,6 +85,7 @@ export function createMetrics(options: {
     help: 'Exchanges by front door (getjwt, ext_authz, forward_auth, token_endpoint), provider and outcome; reused counts minted-token cache hits.',
     labelNames: ['door', 'provider', 'outcome', 'reused'],
     registers: [registry],
+    collect: () => exchangesCounts.flush(),
   });
   const refusals = new Counter({
     name: 'authjwt_requests_refused_total',
@@ -100,6 +108,7 @@ export function createMetrics(options: {
     help: 'Minted-token cache lookups by result (hit: a minted token was reused; miss: a new one was signed).',
     labelNames: ['result'],
     registers: [registry],
+    collect: () => mintedLookupsCounts.flush(),
   });
   const mintedEvictions = new Counter({
     name: 'authjwt_minted_token_cache_evictions_total',
@@ -131,6 +140,7 @@ export function createMetrics(options: {
     help: 'Verification cache lookups: hit, miss, or shared (joined an in-flight verification).',
     labelNames: ['provider', 'result'],
     registers: [registry],
+    collect: () => cacheRequestsCounts.flush(),
   });
   // issue 21: the token endpoint's callers, by configured client id (a bounded set) — never a request value.
   const callers = new Counter({
@@ -173,12 +183,14 @@ export function createMetrics(options: {
     help: 'Total number of RPCs started on the server.',
     labelNames: serverLabels,
     registers: [registry],
+    collect: () => startedCounts.flush(),
   });
   const handled = new Counter({
     name: 'grpc_server_handled_total',
     help: 'Total number of RPCs completed on the server, regardless of success or failure.',
     labelNames: [...serverLabels, 'grpc_code'],
     registers: [registry],
+    collect: () => handledCounts.flush(),
   });
   const handling = new Histogram({
     name: 'grpc_server_handling_seconds',
@@ -192,20 +204,21 @@ export function createMetrics(options: {
   // A cache lookup happens on every exchange: its children are resolved once per provider, not by
   // labels() (which hashes its arguments) per lookup.
   type CacheResult = 'hit' | 'miss' | 'shared';
-  const cacheChildren = new Map<string, Record<CacheResult, Counter.Internal>>();
+  const cacheChildren = new Map<string, Record<CacheResult, CountedChild>>();
   const cacheChildrenOf = (provider: string) => {
     let children = cacheChildren.get(provider);
     if (!children) {
-      children = {
-        hit: cacheRequests.labels(provider, 'hit'),
-        miss: cacheRequests.labels(provider, 'miss'),
-        shared: cacheRequests.labels(provider, 'shared'),
+      const child = (result: CacheResult) => {
+        const labeled = cacheRequests.labels(provider, result);
+        labeled.inc(0);
+        return cacheRequestsCounts.of(labeled);
       };
+      children = { hit: child('hit'), miss: child('miss'), shared: child('shared') };
       cacheChildren.set(provider, children);
     }
     return children;
   };
-  for (const provider of options.providerIds) for (const child of Object.values(cacheChildrenOf(provider))) child.inc(0);
+  for (const provider of options.providerIds) cacheChildrenOf(provider);
   for (const result of ['success', 'failure', 'unchanged']) keyReloads.labels(result).inc(0);
   const callerChildren = new Map<string, Counter.Internal>();
   const minted = {
@@ -215,6 +228,7 @@ export function createMetrics(options: {
     expired: mintedEvictions.labels('expired'),
   };
   for (const child of Object.values(minted)) child.inc(0);
+  const mintedLookup = { hit: mintedLookupsCounts.of(minted.hit), miss: mintedLookupsCounts.of(minted.miss) };
   const refusalChildren = new Map<string, Record<Refusal, Counter.Internal>>();
   const refusalsOf = (door: string) => {
     let children = refusalChildren.get(door);
@@ -231,8 +245,8 @@ export function createMetrics(options: {
   // provider index two maps and the outcome a property: no key string is built per exchange.
   interface OutcomeChildren {
     duration: Histogram.Internal<string>;
-    fresh: Counter.Internal;
-    reused: Counter.Internal | undefined;
+    fresh: CountedChild;
+    reused: CountedChild | undefined;
   }
   const exchangeChildren = new Map<string, Map<string, Partial<Record<Outcome, OutcomeChildren>>>>();
   const childrenOf = (door: string, provider: string, outcome: Outcome): OutcomeChildren => {
@@ -250,7 +264,7 @@ export function createMetrics(options: {
     if (!children) {
       children = {
         duration: exchangeDuration.labels(door, provider, outcome),
-        fresh: exchanges.labels(door, provider, outcome, 'false'),
+        fresh: exchangesCounts.of(exchanges.labels(door, provider, outcome, 'false')),
         reused: undefined,
       };
       byOutcome[outcome] = children;
@@ -264,7 +278,7 @@ export function createMetrics(options: {
       const c = childrenOf(door, provider, outcome);
       c.duration.observe(durationSeconds);
       if (reused === true) {
-        c.reused ??= exchanges.labels(door, provider, outcome, 'true');
+        c.reused ??= exchangesCounts.of(exchanges.labels(door, provider, outcome, 'true'));
         c.reused.inc();
       } else c.fresh.inc();
       if (refused) refusalsOf(door)[refused].inc();
@@ -300,7 +314,7 @@ export function createMetrics(options: {
       }
     },
     onMintedTokenLookup(result) {
-      minted[result].inc();
+      mintedLookup[result].inc();
     },
     onMintedTokenEviction(reason) {
       minted[reason].inc();
@@ -324,7 +338,7 @@ export function createMetrics(options: {
   // hook is installed: each interceptor hook is a per-call layer in grpc-js, visible on the hot path.
   const methodChildren = new Map<
     string,
-    { started: Counter.Internal; handling: Histogram.Internal<string>; labels: string[]; handled: Map<number, Counter.Internal> }
+    { started: CountedChild; handling: Histogram.Internal<string>; labels: string[]; handled: Map<number, CountedChild> }
   >();
   const childrenFor = (path: string, requestStream: boolean, responseStream: boolean) => {
     let c = methodChildren.get(path);
@@ -332,7 +346,7 @@ export function createMetrics(options: {
       const [, service = 'unknown', name = 'unknown'] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
       const type = requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary';
       const labels = [type, service, name];
-      c = { started: started.labels(...labels), handling: handling.labels(...labels), labels, handled: new Map() };
+      c = { started: startedCounts.of(started.labels(...labels)), handling: handling.labels(...labels), labels, handled: new Map() };
       methodChildren.set(path, c);
     }
     return c;
@@ -345,7 +359,7 @@ export function createMetrics(options: {
       sendStatus(status, next) {
         let h = c.handled.get(status.code);
         if (!h) {
-          h = handled.labels(...c.labels, GRPC_CODE_NAMES[status.code] ?? 'Unknown');
+          h = handledCounts.of(handled.labels(...c.labels, GRPC_CODE_NAMES[status.code] ?? 'Unknown'));
           c.handled.set(status.code, h);
         }
         h.inc();
