@@ -679,7 +679,9 @@ const mint = async (count: number, token: () => Promise<string>) => {
   for (let i = 0; i < count; i++) tokens.push(await token());
   return tokens;
 };
-const hitToken = await op.jwtToken(alice);
+// The soak reuses one provider token for its whole run: it must outlive the run (the provider's default
+// access-token lifetime, 10 minutes, made every door refuse it from the soak's 11th minute on).
+const hitToken = await op.jwtToken(alice, SOAK ? { expiresIn: (SOAK_MINUTES + 15) * 60 } : {});
 const FEW_TOKENS = ONLY_ENVOY || ONLY_HIT || SOAK || ONLY_KC;
 const distinctJwt = await mint(FEW_TOKENS ? 1 : 20_000, () => op.jwtToken(alice));
 const hitData = writeData('hit', 'op-jwt', [hitToken]);
