@@ -163,8 +163,8 @@ export function createMetrics(options: {
     labelNames: ['door', 'requester', 'kind', 'outcome'],
     registers: [registry],
   });
-  const txnChildren = new Map<string, Counter.Internal>();
-  const edgeTxnChildren = new Map<string, Counter.Internal>();
+  const txnChild = childPerLabelSet(txnTokens);
+  const edgeTxnChild = childPerLabelSet(edgeTxnTokens);
   const keyReloads = new Counter({
     name: 'authjwt_key_reloads_total',
     help: 'Key directory reload attempts by result (success, failure, unchanged).',
@@ -220,7 +220,7 @@ export function createMetrics(options: {
   };
   for (const provider of options.providerIds) cacheChildrenOf(provider);
   for (const result of ['success', 'failure', 'unchanged']) keyReloads.labels(result).inc(0);
-  const callerChildren = new Map<string, Counter.Internal>();
+  const callerChild = childPerLabelSet(callers);
   const minted = {
     hit: mintedLookups.labels('hit'),
     miss: mintedLookups.labels('miss'),
@@ -282,36 +282,9 @@ export function createMetrics(options: {
         c.reused.inc();
       } else c.fresh.inc();
       if (refused) refusalsOf(door)[refused].inc();
-      if (event.txnTokenMode) {
-        const key = `${door}\0${event.txnTokenMode}\0${outcome}`;
-        let child = edgeTxnChildren.get(key);
-        if (!child) {
-          child = edgeTxnTokens.labels(door, event.txnTokenMode, outcome);
-          edgeTxnChildren.set(key, child);
-        }
-        child.inc();
-      }
-      if (door === 'token_endpoint') {
-        const caller = event.caller ?? '_unauthenticated';
-        const method = event.clientAuth ?? '';
-        const key = `${caller}\0${method}\0${outcome}`;
-        let child = callerChildren.get(key);
-        if (!child) {
-          child = callers.labels(caller, method, outcome);
-          callerChildren.set(key, child);
-        }
-        child.inc();
-      }
-      if (event.txnRequester !== undefined) {
-        const kind = event.txnKind ?? 'new';
-        const key = `${door}\0${event.txnRequester}\0${kind}\0${outcome}`;
-        let child = txnChildren.get(key);
-        if (!child) {
-          child = txnTokens.labels(door, event.txnRequester, kind, outcome);
-          txnChildren.set(key, child);
-        }
-        child.inc();
-      }
+      if (event.txnTokenMode) edgeTxnChild(door, event.txnTokenMode, outcome).inc();
+      if (door === 'token_endpoint') callerChild(event.caller ?? '_unauthenticated', event.clientAuth ?? '', outcome).inc();
+      if (event.txnRequester !== undefined) txnChild(door, event.txnRequester, event.txnKind ?? 'new', outcome).inc();
     },
     onMintedTokenLookup(result) {
       mintedLookup[result].inc();
@@ -537,4 +510,22 @@ interface View {
   help: string;
   type: 'counter' | 'histogram';
   values(): Promise<{ labels: Record<string, string | number | undefined>; value: number; metricName?: string }[]>;
+}
+
+/**
+ * A counter's child per label set, resolved by `labels()` once and remembered: `labels()` hashes its
+ * arguments on every call. For counters whose label values come from bounded sets (configured ids, fixed
+ * enums), so the map stays small.
+ */
+function childPerLabelSet(counter: Counter): (...values: string[]) => Counter.Internal {
+  const children = new Map<string, Counter.Internal>();
+  return (...values) => {
+    const key = values.join('\0');
+    let child = children.get(key);
+    if (!child) {
+      child = counter.labels(...values);
+      children.set(key, child);
+    }
+    return child;
+  };
 }
