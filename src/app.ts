@@ -9,6 +9,7 @@ import { formatHostPort, parseHostPort } from './config/host-port.ts';
 import { MINTED_CLAIMS, DEFAULT_PROFILE_CLAIMS } from './exchange/claims.ts';
 import type { AccessPolicy } from './exchange/ports.ts';
 import { TokenExchange } from './exchange/token-exchange.ts';
+import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE } from './exchange/token-types.ts';
 import { LruMintedTokenCache } from './exchange/minted-token-cache.ts';
 import { createAdmission, type AdmissionRule } from './grpc/admission.ts';
 import { createAuthApi } from './grpc/auth-api.ts';
@@ -24,13 +25,7 @@ import { createForwardAuthRoute } from './http/forward-auth.ts';
 import { createProbeRoutes } from './http/probe-routes.ts';
 import { createPublicRoutes } from './http/public-routes.ts';
 import { createRouter, type HttpRoute } from './http/router.ts';
-import {
-  ACCESS_TOKEN_TYPE,
-  createTokenEndpointRoutes,
-  JWT_TOKEN_TYPE,
-  type RequestedTokenTypeHandler,
-  TOKEN_EXCHANGE_GRANT,
-} from './http/token-endpoint.ts';
+import { createTokenEndpointRoutes, type RequestedTokenTypeHandler, TOKEN_EXCHANGE_GRANT } from './http/token-endpoint.ts';
 import { TXN_TOKEN_TYPE } from './txn-tokens/constants.ts';
 import { createTxnTokenIssuer } from './txn-tokens/build.ts';
 import { createTxnTokenRequestHandler } from './txn-tokens/door.ts';

@@ -4,6 +4,7 @@ import type { ClientAuthenticator, ClientCredentials, PresentedCertificate } fro
 import { authJwtError } from '../errors.ts';
 import { ANONYMOUS_CALLER, type Caller } from '../exchange/ports.ts';
 import type { BearerInput, ExchangeOptions, ExchangeResult } from '../exchange/token-exchange.ts';
+import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, REFRESH_TOKEN_TYPE, SELF_SIGNED_TOKEN_TYPE } from '../exchange/token-types.ts';
 import { beginExchangeReport, type ExchangeEvent, type TxnReport } from '../telemetry/exchange-events.ts';
 import { failureBody, toOAuthError } from './http-errors.ts';
 import { requestSignal } from './request-signal.ts';
@@ -11,12 +12,6 @@ import { send } from './respond.ts';
 import type { HttpRoute } from './router.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
-/** RFC 8693 §3: never a subject token here (draft-ietf-oauth-transaction-tokens, Subject Token Types). */
-const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
-/** draft-ietf-oauth-transaction-tokens, Self-Signed Subject Token Type: a workload's own JWT. */
-const SELF_SIGNED_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:self_signed';
 
 /** Largest accepted request body: a maximal subject token (16 KiB) percent-encoded, with room to spare. */
 const MAX_BODY_BYTES = 64 * 1024;

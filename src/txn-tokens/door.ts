@@ -8,15 +8,13 @@ import { createHash } from 'node:crypto';
 import { authJwtError, isAuthJwtError } from '../errors.ts';
 import type { Caller, Clock } from '../exchange/ports.ts';
 import type { BearerInput, ExchangeOptions, TokenExchange } from '../exchange/token-exchange.ts';
+import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE } from '../exchange/token-types.ts';
 import type { TxnReport } from '../telemetry/exchange-events.ts';
 import { TXN_RESPONSE_TOKEN_TYPE, TXN_TOKEN_TYPE } from './constants.ts';
 import { parseContextParameter } from './context.ts';
 import type { TxnIssueResult, TxnTokenIssuer } from './issuer.ts';
 import { parseScope } from './scopes.ts';
 import { verifyTxnToken, type VerifyTxnTokenOptions } from './verify.ts';
-
-const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 
 /** What the token endpoint passes besides the RFC 8693 input (src/http/token-endpoint.ts `TokenRequestExtras`). */
 interface TxnRequestExtras {
