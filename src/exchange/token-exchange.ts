@@ -118,6 +118,17 @@ export interface TokenExchangeDeps {
 }
 
 const MAX_PROVIDER_ID_BYTES = 64;
+
+/**
+ * What an exchange step that failed after the provider was chosen throws. Once the caller's signal fired,
+ * whatever the abandoned step threw is reported as the abort itself (the door's reason: cancelled,
+ * deadline), so no door has to sort that out; and every failure names the provider (a configured id) for
+ * metrics and ErrorInfo.
+ */
+function failureAfterSelection(provider: ExchangeProvider, signal: AbortSignal | undefined, caught: unknown): unknown {
+  const error = signal?.aborted ? signal.reason : caught;
+  return isAuthJwtError(error) && error.metadata.provider === undefined ? error.withMetadata({ provider: provider.id }) : error;
+}
 const SUBJECT_PROVIDER = '{provider}';
 const SUBJECT_ACCOUNT = '{accountId}';
 // C0/C1 controls, DEL, and Unicode line/paragraph separators: never part of an account id.
@@ -174,10 +185,7 @@ export class TokenExchange {
       if ((this.#settings.delegationActor ?? 'token') !== 'token') throw authJwtError('TOKEN_REQUEST_ACTOR_NOT_ACCEPTED');
       this.validateToken(input.actorToken.token);
     }
-    const provider = this.selectProvider(input);
-    // issue 22: a workload's own JWT is taken only where it is declared one, and only by its kind of provider.
-    if (Boolean(provider.selfSigned) !== Boolean(input.selfSigned))
-      throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id } });
+    const provider = this.#selectSubjectProvider(input);
     let audience = provider.audience;
     if (input.audience?.length) {
       if (!input.audience.every((a) => provider.audience.includes(a)))
@@ -202,20 +210,26 @@ export class TokenExchange {
     options: CallOptions = {},
   ): Promise<{ provider: ExchangeProvider; identity: VerifiedIdentity; sub: string }> {
     this.validateToken(input.token);
-    const provider = this.selectProvider(input);
-    // As for every exchange: a workload's own JWT only where declared one, and only by its kind of provider.
-    if (Boolean(provider.selfSigned) !== Boolean(input.selfSigned))
-      throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id } });
+    const provider = this.#selectSubjectProvider(input);
     try {
       options.signal?.throwIfAborted();
       const identity = await provider.verifier.verify(input.token, { signal: options.signal });
       this.checkPolicy(provider, identity, input.caller ?? ANONYMOUS_CALLER, NO_ACTOR);
       return { provider, identity, sub: this.#subjectOf(provider.id, identity.accountId) };
     } catch (caught) {
-      const error = options.signal?.aborted ? options.signal.reason : caught;
-      if (isAuthJwtError(error) && error.metadata.provider === undefined) throw error.withMetadata({ provider: provider.id });
-      throw error;
+      throw failureAfterSelection(provider, options.signal, caught);
     }
+  }
+
+  /**
+   * The provider of a bearer subject token (issue 22): a workload's own JWT is taken only where it is
+   * declared one (`…:self_signed`), and only by its kind of provider — which verifies nothing else.
+   */
+  #selectSubjectProvider(input: BearerInput): ExchangeProvider {
+    const provider = this.selectProvider(input);
+    if (Boolean(provider.selfSigned) !== Boolean(input.selfSigned))
+      throw authJwtError('REQUEST_SELF_SIGNED_NOT_ACCEPTED', { metadata: { provider: provider.id } });
+    return provider;
   }
 
   async #run(provider: ExchangeProvider, token: string, input: RunInput, options: ExchangeOptions): Promise<ExchangeResult> {
@@ -231,12 +245,7 @@ export class TokenExchange {
       const minting = expiresAt === identity.expiresAt ? identity : { ...identity, expiresAt };
       return await this.mint(provider, minting, claims, input.audience, options.reuseMinted ? token : undefined);
     } catch (caught) {
-      // Once the caller's signal fired, whatever the abandoned step threw is reported as the abort itself
-      // (the door's reason: cancelled, deadline), so no door has to sort that out.
-      const error = options.signal?.aborted ? options.signal.reason : caught;
-      // Every failure after selection names the provider (a configured id) for metrics and ErrorInfo.
-      if (isAuthJwtError(error) && error.metadata.provider === undefined) throw error.withMetadata({ provider: provider.id });
-      throw error;
+      throw failureAfterSelection(provider, options.signal, caught);
     }
   }
 
