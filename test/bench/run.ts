@@ -33,12 +33,13 @@ import { parseArgs } from 'node:util';
 import { credentials } from '@grpc/grpc-js';
 import { importJWK, SignJWT } from 'jose';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { AUTH_PROTO_PATH, ENVOY_PROTO_INCLUDE_DIRS, loadAuthProto } from '../../src/grpc/proto.ts';
+import { loadAuthProto } from '../../src/grpc/proto.ts';
 import { renderExample, startEnvoy, startNginx, type Gateway } from '../helpers/gateways.ts';
 import { findTool } from '../helpers/interop-tools.ts';
 import { API_RESOURCE, newSigningKey, startOidcProvider, USERS, INTROSPECTION_CLIENT } from '../helpers/oidc.ts';
 import { freePort } from '../helpers/net.ts';
 import { version } from '../helpers/versions.ts';
+import { EXT_AUTHZ_CHECK_CALL, GETJWT_CALL, GHZ_MODULE, ghz as runGhz, runTool, type GhzResult } from './ghz.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values: args } = parseArgs({
@@ -122,7 +123,7 @@ const ROUNDS = Number(process.env.AUTHJWT_BENCH_ROUNDS ?? 3);
 const ENVOY_WORKERS = Number(process.env.AUTHJWT_BENCH_ENVOY_WORKERS ?? 1);
 
 /** The load generators (Go), each installed into its own BIN/<name>-<version>/ so a version bump never reuses an older binary. */
-const TOOLS = { ghz: 'github.com/bojand/ghz/cmd/ghz@v0.121.0' } as const;
+const TOOLS = { ghz: GHZ_MODULE } as const;
 const tool = (name: keyof typeof TOOLS) => join(BIN, `${name}-${TOOLS[name].split('@')[1]}`, name);
 
 function ensureTools(): void {
@@ -235,15 +236,6 @@ ${providers}`,
 }
 
 /** Runs a load generator asynchronously: the OIDC provider lives in this process and must keep answering. */
-function runTool(file: string, argv: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-    const chunks: Buffer[] = [];
-    child.stdout!.on('data', (c: Buffer) => chunks.push(c));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(Buffer.concat(chunks).toString()) : reject(new Error(`${file} exited ${code}`))));
-  });
-}
 
 /**
  * One ghz run. Measured runs are count-based (the count from the warm-up's rate × duration) so every
@@ -255,13 +247,8 @@ type Target =
   | { kind: 'http'; url: (server: { internalPort: number }) => string; headers?: readonly string[] }
   /** The RFC 8693 token endpoint: test/bench/token-load.ts POSTs the form bodies of the data file (one per line, reused). */
   | { kind: 'token'; url: (server: { internalPort: number }) => string };
-const GETJWT: Target = { kind: 'grpc', proto: AUTH_PROTO_PATH, call: 'auth.v1alpha1.AuthAPI.GetJWT' };
-const EXT_AUTHZ_CHECK: Target = {
-  kind: 'grpc',
-  proto: 'envoy/service/auth/v3/external_auth.proto',
-  importPaths: ENVOY_PROTO_INCLUDE_DIRS,
-  call: 'envoy.service.auth.v3.Authorization.Check',
-};
+const GETJWT: Target = { kind: 'grpc', ...GETJWT_CALL };
+const EXT_AUTHZ_CHECK: Target = { kind: 'grpc', ...EXT_AUTHZ_CHECK_CALL };
 
 const TOKEN_ENDPOINT: Target = { kind: 'token', url: (server) => `http://127.0.0.1:${server.internalPort}/token` };
 /** token-load.ts bodies: one RFC 8693 request per subject token (client authentication none). */
@@ -275,47 +262,15 @@ function tokenBodies(name: string, tokens: readonly string[]): string {
   return workFile(`token-bodies-${name}.txt`, `${tokens.map(body).join('\n')}\n`);
 }
 
-type LoadResult = { rps: number; p50: number; p95: number; p99: number; errors: number; count: number; errorKinds: Record<string, number> };
+type LoadResult = GhzResult;
 
-async function ghz(
+function ghz(
   port: number,
   dataFile: string,
   options: { duration?: number; total?: number; concurrency?: number; rps?: number },
   target: Extract<Target, { kind: 'grpc' }> = GETJWT as Extract<Target, { kind: 'grpc' }>,
 ): Promise<LoadResult> {
-  const a = [
-    '--insecure',
-    '--proto',
-    target.proto,
-    ...(target.importPaths ? ['--import-paths', target.importPaths.join(',')] : []),
-    '--call',
-    target.call,
-    '-D',
-    dataFile,
-    '-c',
-    String(options.concurrency ?? CONCURRENCY),
-    '--connections',
-    '4',
-    '--cpus',
-    '1',
-    '--timeout',
-    '10s',
-    '-O',
-    'json',
-    ...(options.total ? ['-n', String(options.total)] : ['-z', `${options.duration}s`]),
-  ];
-  if (options.rps) a.push('-r', String(options.rps));
-  a.push(`127.0.0.1:${port}`);
-  const out = JSON.parse(await runTool(tool('ghz'), a)) as {
-    rps: number;
-    count: number;
-    statusCodeDistribution: Record<string, number>;
-    latencyDistribution: { percentage: number; latency: number }[] | null;
-  };
-  const pct = (p: number) => (out.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6;
-  const errorKinds = Object.fromEntries(Object.entries(out.statusCodeDistribution ?? {}).filter(([k]) => k !== 'OK'));
-  const errors = Object.values(errorKinds).reduce((n, v) => n + v, 0);
-  return { rps: out.rps, p50: pct(50), p95: pct(95), p99: pct(99), errors, count: out.count, errorKinds };
+  return runGhz(tool('ghz'), port, target, dataFile, { ...options, concurrency: options.concurrency ?? CONCURRENCY });
 }
 
 /** Writes an input file of a server or load generator into the work directory; returns its path. */

@@ -23,8 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
-import { AUTH_PROTO_PATH, ENVOY_PROTO_INCLUDE_DIRS, loadAuthProto } from '../../src/grpc/proto.ts';
+import { loadAuthProto } from '../../src/grpc/proto.ts';
 import { freePort } from '../helpers/net.ts';
+import { EXT_AUTHZ_CHECK_CALL, GETJWT_CALL, GHZ_MODULE, ghz as runGhz, type GrpcCall } from './ghz.ts';
 import { makeCa, makeCert } from '../helpers/certs.ts';
 import { newSigningKey, startOidcProvider, USERS } from '../helpers/oidc.ts';
 
@@ -56,7 +57,6 @@ const CONCURRENCY = 32;
 const PRODUCTION_NODE_FLAGS = ['--max-old-space-size=96', '--max-semi-space-size=8'];
 const TRUST_DOMAIN = 'trust-domain.bench';
 const BIN = process.env.AUTHJWT_BENCH_BIN ?? join(process.env.HOME ?? '/root', '.cache/authjwt-bench/bin');
-const GHZ_MODULE = 'github.com/bojand/ghz/cmd/ghz@v0.121.0';
 const ghzBin = join(BIN, `ghz-${GHZ_MODULE.split('@')[1]}`, 'ghz');
 const work = mkdtempSync(join(tmpdir(), 'authjwt-bench-txn-'));
 const log = (s: string) => console.log(`[bench:txn] ${s}`);
@@ -85,59 +85,11 @@ const cpuUs = (pid: number) => {
   return (Number(f[11]) + Number(f[12])) * 10_000;
 };
 
-function run(file: string, argv: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-    const chunks: Buffer[] = [];
-    child.stdout!.on('data', (c: Buffer) => chunks.push(c));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(Buffer.concat(chunks).toString()) : reject(new Error(`${file} exited ${code}`))));
-  });
-}
+const CHECK = EXT_AUTHZ_CHECK_CALL;
+const GETJWT = GETJWT_CALL;
 
-type GrpcTarget = { proto: string; importPaths?: readonly string[]; call: string };
-const CHECK: GrpcTarget = {
-  proto: 'envoy/service/auth/v3/external_auth.proto',
-  importPaths: ENVOY_PROTO_INCLUDE_DIRS,
-  call: 'envoy.service.auth.v3.Authorization.Check',
-};
-const GETJWT: GrpcTarget = { proto: AUTH_PROTO_PATH, call: 'auth.v1alpha1.AuthAPI.GetJWT' };
-
-async function ghz(port: number, target: GrpcTarget, data: string, load: { duration?: number; total?: number }) {
-  const out = JSON.parse(
-    await run(ghzBin, [
-      '--insecure',
-      '--proto',
-      target.proto,
-      ...(target.importPaths ? ['--import-paths', target.importPaths.join(',')] : []),
-      '--call',
-      target.call,
-      '-D',
-      data,
-      '-c',
-      String(CONCURRENCY),
-      '--connections',
-      '4',
-      '--cpus',
-      '1',
-      '--timeout',
-      '10s',
-      '-O',
-      'json',
-      ...(load.total ? ['-n', String(load.total)] : ['-z', `${load.duration}s`]),
-      `127.0.0.1:${port}`,
-    ]),
-  ) as {
-    rps: number;
-    count: number;
-    statusCodeDistribution: Record<string, number>;
-    latencyDistribution: { percentage: number; latency: number }[] | null;
-  };
-  const pct = (p: number) => (out.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6;
-  const errors = Object.entries(out.statusCodeDistribution ?? {})
-    .filter(([k]) => k !== 'OK')
-    .reduce((n, [, v]) => n + v, 0);
-  return { rps: out.rps, p50: pct(50), p99: pct(99), errors, count: out.count, codes: out.statusCodeDistribution };
+function ghz(port: number, target: GrpcCall, data: string, load: { duration?: number; total?: number }) {
+  return runGhz(ghzBin, port, target, data, { ...load, concurrency: CONCURRENCY });
 }
 
 /**
@@ -227,7 +179,7 @@ function medianRows(scenario: string, rounds: Map<string, Row[]>): Row[] {
 async function measure(
   scenario: string,
   servers: readonly (readonly [string, Server])[],
-  target: GrpcTarget,
+  target: GrpcCall,
   data: string,
   check?: (data: string) => Promise<void>,
 ) {
@@ -239,7 +191,7 @@ async function measure(
       const before = cpuUs(server.pid);
       const r = await ghz(server.port, target, data, { total: Math.max(200, Math.round(warm.rps * DURATION)) });
       const cpuUsPerCall = Math.round((cpuUs(server.pid) - before) / Math.max(1, r.count));
-      if (r.errors > 0) log(`WARNING: ${scenario}: ${r.errors}/${r.count} calls failed ${JSON.stringify(r.codes)}`);
+      if (r.errors > 0) log(`WARNING: ${scenario}: ${r.errors}/${r.count} calls failed ${JSON.stringify(r.errorKinds)}`);
       rounds.get(serverLabel)!.push({
         scenario,
         server: serverLabel,
