@@ -48,3 +48,19 @@ export const scopeToken = z
   .string()
   .max(256)
   .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be an OAuth scope-token (RFC 6749 §3.3: visible ASCII without space, " or \\)');
+
+/** A CEL expression (docs/policy.md); compiled and type-checked at start. */
+export const celExpression = z.string().max(2048, 'must be at most 2048 characters').regex(/\S/, 'must be a non-empty CEL expression');
+
+/** One `allow` rule: an expression, or a named one (the name shows in ErrorInfo `rule` and in logs). */
+export const allowRule = z.union([
+  celExpression,
+  z.strictObject({
+    /** Shown in ErrorInfo metadata `rule` and in logs when the rule denies. Default `allow[<index>]`. */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -')
+      .optional(),
+    expression: celExpression,
+  }),
+]);

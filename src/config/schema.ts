@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ASYMMETRIC_JWS_ALGORITHMS, duration, url } from './schema-fields.ts';
+import { allowRule, ASYMMETRIC_JWS_ALGORITHMS, celExpression, duration, url } from './schema-fields.ts';
 import { checkClientAuthentication, clientAuthenticationSchema, delegationSchema } from './client-auth-schema.ts';
 import { RESERVED_CLAIM_NAMES } from '../exchange/claims.ts';
 import { HOST_PORT_PATTERN } from './host-port.ts';
@@ -34,9 +34,6 @@ export const MAX_ALLOW_RULES = 16;
 /** Configured claims per provider, bare paths and CEL expressions together (each CEL one is evaluated on every exchange). */
 export const MAX_PROVIDER_CLAIMS = 32;
 
-/** A CEL expression (docs/policy.md); compiled and type-checked at start. */
-const celExpression = z.string().max(2048, 'must be at most 2048 characters').regex(/\S/, 'must be a non-empty CEL expression');
-
 // zod strips a `__proto__` record key without an issue; reject it so a mapping is never dropped silently.
 const claimsMap = z.preprocess(
   (value, ctx) => {
@@ -49,18 +46,6 @@ const claimsMap = z.preprocess(
     .record(claimName, celExpression)
     .refine((m) => Object.keys(m).length <= MAX_PROVIDER_CLAIMS, { message: `at most ${MAX_PROVIDER_CLAIMS} claims per provider` }),
 );
-
-const allowRule = z.union([
-  celExpression,
-  z.strictObject({
-    /** Shown in ErrorInfo metadata `rule` and in logs when the rule denies. Default `allow[<index>]`. */
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -')
-      .optional(),
-    expression: celExpression,
-  }),
-]);
 
 /** JWS algorithms authjwt signs with (the key types src/keys/key-file.ts derives an algorithm for). */
 const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;

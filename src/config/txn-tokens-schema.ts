@@ -4,7 +4,7 @@
  * in docs/txn-tokens.md and docs/configuration.md.
  */
 import { z } from 'zod';
-import { duration } from './schema-fields.ts';
+import { allowRule, celExpression, duration } from './schema-fields.ts';
 
 /** Longest Txn-Token lifetime accepted: the draft wants them short-lived ("on the order of minutes or less"). */
 const MAX_TXN_TOKEN_TTL = 15 * 60_000;
@@ -13,18 +13,6 @@ const MAX_TXN_REQUESTERS = 256;
 /** Keys of `request_details` / `request_context` one requester may set, and computed `tctx` members. */
 const MAX_TXN_KEYS = 32;
 
-/** A CEL expression (docs/policy.md); compiled and type-checked at start. */
-const celExpression = z.string().max(2048, 'must be at most 2048 characters').regex(/\S/, 'must be a non-empty CEL expression');
-const allowRule = z.union([
-  celExpression,
-  z.strictObject({
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -')
-      .optional(),
-    expression: celExpression,
-  }),
-]);
 /** A member name of `tctx` / `rctx` (what a request's JSON key must equal to be copied). */
 const memberName = z
   .string()
